@@ -1,0 +1,99 @@
+import { writeSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FormatError } from '../errors.js';
+
+export const PROGRAM = 'initramfs-restore';
+
+/** Wrong arguments: exit status 2. */
+export class UsageError extends Error {}
+
+/** A failure already reported on stderr: exit status 1. */
+export class Failure extends Error {}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs, strict, with --help handled and errors turned into usage errors. */
+export function parseCommandArgs<T extends Options>(argv: string[], options: T, command: Command) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function wantsHelp(values: { help?: unknown }, command: Command): boolean {
+  if (!values.help) return false;
+  process.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
+  return true;
+}
+
+export function positionals(list: string[], names: string[], command: Command): string[] {
+  if (list.length !== names.length) {
+    throw new UsageError(`${command.name} takes ${names.join(' ')} (got ${list.length} argument${list.length === 1 ? '' : 's'})`);
+  }
+  return list;
+}
+
+/** The one-line message for an error while reading `image`. */
+export function describeError(err: unknown, image?: string): string {
+  const prefix = image ? `${image}: ` : '';
+  if (err instanceof FormatError) return `${prefix}${err.message} ${err.location}`;
+  // Node's system errors already name the syscall and path: "ENOSPC: no space left on device, write".
+  return `${prefix}${(err as Error)?.message ?? String(err)}`;
+}
+
+export function printError(message: string): void {
+  process.stderr.write(`${PROGRAM}: ${message}\n`);
+}
+
+/** Parses --parts: comma-separated 1-based indexes and ranges (`2`, `1-3`, `3-`, `-2`). */
+export function parseParts(spec: string | undefined): ((index: number) => boolean) | undefined {
+  if (spec === undefined) return undefined;
+  const ranges: [number, number][] = [];
+  for (const item of spec.split(',')) {
+    const m = /^(\d*)-(\d*)$|^(\d+)$/.exec(item.trim());
+    if (!m || item.trim() === '-') throw new UsageError(`--parts: "${item}" is not an index or a range like 1-3, 3- or -2`);
+    if (m[3] !== undefined) ranges.push([Number(m[3]), Number(m[3])]);
+    else ranges.push([m[1] ? Number(m[1]) : 1, m[2] ? Number(m[2]) : Infinity]);
+  }
+  return (index) => ranges.some(([lo, hi]) => index >= lo && index <= hi);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** Parses a byte size such as 512M or 16G. */
+export function parseSize(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${option}: "${text}" is not a size like 512M or 16G`);
+  return Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()]);
+}
+
+export function useColor(stream: NodeJS.WriteStream): boolean {
+  return Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+}
+
+export function writeJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Writes all of `buf` synchronously. Output is produced inside the synchronous walk, so it
+ * cannot wait for 'drain'; a non-blocking pipe that is full is simply retried.
+ */
+export function writeAllSync(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+  }
+}

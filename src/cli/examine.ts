@@ -1,0 +1,55 @@
+import type { CpioEvents } from '../cpio/parser.js';
+import { walkImage } from '../image/walk.js';
+import { type Command, parseCommandArgs, positionals, wantsHelp, writeJson } from './common.js';
+import { progressBar } from './progress.js';
+
+const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
+
+export const examine: Command = {
+  name: 'examine',
+  summary: 'one row per cpio archive: where it is, its compression, entries and size',
+  usage: `Usage: initramfs-restore examine IMAGE [--json]
+
+Walks IMAGE as the kernel does and prints one row per cpio archive: its start and end offset
+in the file, size, format (cpio, or the compression of the member that holds it), number of
+entries and extracted size (the sum of the entries' data sizes). Archives inside one
+compressed member share that member's start, end and format.
+
+Options:
+  --json      {"image","size","segments":[{"index","start","end","size","format","entries","extractedSize"}]}
+  -h, --help  this text
+`,
+  async run(argv) {
+    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean' } }, examine);
+    if (wantsHelp(values, examine)) return 0;
+    const [image] = positionals(args, ['IMAGE'], examine);
+    const bar = progressBar('examine');
+    let result;
+    try {
+      result = await walkImage(image, IGNORE, { progress: bar.update });
+    } finally {
+      bar.done();
+    }
+    const segments = result.archives.map((a) => ({
+      index: a.index,
+      start: a.start,
+      end: a.end,
+      size: a.end - a.start,
+      format: a.format,
+      entries: a.entries,
+      extractedSize: a.extractedSize,
+    }));
+    if (values.json) {
+      writeJson({ image, size: result.size, segments });
+      return 0;
+    }
+    const header = ['#', 'start', 'end', 'size', 'format', 'entries', 'extracted'];
+    const rows = segments.map((s) => [s.index, s.start, s.end, s.size, s.format, s.entries, s.extractedSize].map(String));
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => (i === 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+    process.stdout.write(`${image}: ${result.size} bytes, ${segments.length} archive${segments.length === 1 ? '' : 's'}\n`);
+    process.stdout.write(`${line(header)}\n`);
+    for (const r of rows) process.stdout.write(`${line(r)}\n`);
+    return 0;
+  },
+};

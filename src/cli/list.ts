@@ -1,0 +1,119 @@
+import { type CpioEntry, entryType } from '../cpio/entry.js';
+import { escapeName } from '../cpio/names.js';
+import type { CpioEvents } from '../cpio/parser.js';
+import { walkImage } from '../image/walk.js';
+import { type Command, parseCommandArgs, parseParts, positionals, wantsHelp, writeAllSync } from './common.js';
+import { progressBar } from './progress.js';
+
+export const list: Command = {
+  name: 'list',
+  summary: 'every entry of every archive (like lsinitrd, 3cpio -t)',
+  usage: `Usage: initramfs-restore list IMAGE [-v] [--json] [--parts LIST]
+
+Lists every entry of every cpio archive in IMAGE, in archive order. Names are bytes: bytes
+that are not printable UTF-8 are shown as \\xNN and a backslash as \\\\.
+
+Options:
+  -v, --verbose  ls-style: mode, links, uid, gid, size, mtime (UTC), name, -> target
+  --json         one object per entry: archive, name, type, mode, uid, gid, nlink, mtime,
+                 size, ino, dev, rdev, target
+  --parts LIST   only these archives, by the index examine shows: 1,3-  2-4  -2
+  -h, --help     this text
+`,
+  async run(argv) {
+    const { values, positionals: args } = parseCommandArgs(argv, {
+      verbose: { type: 'boolean', short: 'v' },
+      json: { type: 'boolean' },
+      parts: { type: 'string' },
+    }, list);
+    if (wantsHelp(values, list)) return 0;
+    const [image] = positionals(args, ['IMAGE'], list);
+    const select = parseParts(values.parts);
+    const out = new LineWriter();
+    let archiveIndex = 0;
+    let first = true;
+    if (values.json) out.write(`{"image":${JSON.stringify(image)},"entries":[`);
+    const events: CpioEvents = {
+      entry(e) {
+        if (values.json) {
+          out.write(`${first ? '\n' : ',\n'}${JSON.stringify(entryJson(e, archiveIndex))}`);
+          first = false;
+        } else {
+          out.write(`${values.verbose ? verboseLine(e) : escapeName(e.name)}\n`);
+        }
+      },
+      data() {},
+      entryEnd() {},
+      trailer() {},
+    };
+    const bar = progressBar('list');
+    try {
+      await walkImage(image, events, {
+        select: (index) => {
+          archiveIndex = index;
+          return select ? select(index) : true;
+        },
+        progress: bar.update,
+      });
+    } finally {
+      bar.done();
+      if (values.json) out.write('\n]}\n');
+      out.flush();
+    }
+    return 0;
+  },
+};
+
+function entryJson(e: CpioEntry, archive: number) {
+  return {
+    archive,
+    name: escapeName(e.name),
+    type: entryType(e.mode) ?? 'unknown',
+    mode: e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    nlink: e.nlink,
+    mtime: e.mtime,
+    size: e.size,
+    ino: e.ino,
+    dev: [e.devMajor, e.devMinor],
+    rdev: [e.rdevMajor, e.rdevMinor],
+    ...(e.linkTarget ? { target: escapeName(e.linkTarget) } : {}),
+  };
+}
+
+const TYPE_CHAR: Record<string, string> = { file: '-', dir: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's' };
+
+export function modeString(mode: number): string {
+  const type = TYPE_CHAR[entryType(mode) ?? ''] ?? '?';
+  const bits = 'rwxrwxrwx'.split('').map((c, i) => (mode & (0o400 >> i) ? c : '-'));
+  if (mode & 0o4000) bits[2] = bits[2] === 'x' ? 's' : 'S';
+  if (mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S';
+  if (mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
+  return type + bits.join('');
+}
+
+function verboseLine(e: CpioEntry): string {
+  const type = entryType(e.mode);
+  const size = type === 'char' || type === 'block' ? `${e.rdevMajor}, ${e.rdevMinor}` : String(e.size);
+  const date = new Date(e.mtime * 1000).toISOString().slice(0, 16).replace('T', ' ');
+  const target = e.linkTarget ? ` -> ${escapeName(e.linkTarget)}` : '';
+  return `${modeString(e.mode)} ${String(e.nlink).padStart(3)} ${String(e.uid).padEnd(5)} ${String(e.gid).padEnd(5)} ${size.padStart(10)} ${date} ${escapeName(e.name)}${target}`;
+}
+
+/** Batches stdout writes: a large listing is one write per 64 KiB, not one per entry. */
+class LineWriter {
+  private pending: string[] = [];
+  private size = 0;
+  write(text: string): void {
+    this.pending.push(text);
+    this.size += text.length;
+    if (this.size >= 1 << 16) this.flush();
+  }
+  flush(): void {
+    if (this.pending.length === 0) return;
+    writeAllSync(1, Buffer.from(this.pending.join('')));
+    this.pending = [];
+    this.size = 0;
+  }
+}

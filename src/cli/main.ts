@@ -1,0 +1,50 @@
+import { cat } from './cat.js';
+import { type Command, Failure, PROGRAM, UsageError, describeError, printError } from './common.js';
+import { examine } from './examine.js';
+import { list } from './list.js';
+import { unpack } from './unpack.js';
+
+const COMMANDS: Command[] = [examine, list, unpack, cat];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `Usage: ${PROGRAM} COMMAND [ARGS] [--help]
+
+Reads Linux initramfs images the way the kernel does.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Exit status: 0 ok, 1 failure, 2 usage error.
+Run '${PROGRAM} COMMAND --help' for a command's options.
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? process.stderr : process.stdout).write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    printError(`unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      printError(`${err.message}\nRun '${PROGRAM} ${command.name} --help' for usage.`);
+      return 2;
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
+    if (err instanceof Failure) {
+      printError(err.message);
+      return 1;
+    }
+    printError(describeError(err, rest.find((a) => !a.startsWith('-'))));
+    if (process.env.INITRAMFS_RESTORE_DEBUG) console.error(err);
+    return 1;
+  }
+}

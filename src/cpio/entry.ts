@@ -1,0 +1,53 @@
+export const S_IFMT = 0o170000;
+export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
+export const S_IFREG = 0o100000;
+export const S_IFBLK = 0o060000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+export const S_IFIFO = 0o010000;
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+
+/** One newc/crc header with its name, as the archive has it. */
+export interface CpioEntry {
+  /** '070701' (newc) or '070702' (crc: `check` is the sum of the data bytes). */
+  magic: '070701' | '070702';
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  mtime: number;
+  size: number;
+  devMajor: number;
+  devMinor: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  check: number;
+  /** Raw name bytes up to the first NUL: names are bytes, not text. */
+  name: Buffer;
+  /** A symlink's target (its data), raw bytes. */
+  linkTarget?: Buffer;
+  /** Offset of the header, in the coordinates of the stream the parser reads. */
+  offset: number;
+}
+
+export function entryType(mode: number): EntryType | undefined {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return 'file';
+    case S_IFDIR: return 'dir';
+    case S_IFLNK: return 'symlink';
+    case S_IFCHR: return 'char';
+    case S_IFBLK: return 'block';
+    case S_IFIFO: return 'fifo';
+    case S_IFSOCK: return 'socket';
+    default: return undefined;
+  }
+}
+
+/** The key the kernel groups hard links by; they are reset at every TRAILER!!!. */
+export function hardLinkKey(e: CpioEntry): string | undefined {
+  if ((e.mode & S_IFMT) !== S_IFREG || e.nlink < 2) return undefined;
+  return `${e.devMajor}:${e.devMinor}:${e.ino}`;
+}

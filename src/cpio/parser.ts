@@ -1,0 +1,258 @@
+import { FormatError } from '../errors.js';
+import { type CpioEntry, S_IFLNK, S_IFMT, S_IFREG } from './entry.js';
+import { escapeName } from './names.js';
+
+export const HEADER_SIZE = 110;
+/** The kernel's PATH_MAX: longer names and symlink targets are refused. */
+export const PATH_MAX = 4096;
+const TRAILER = Buffer.from('TRAILER!!!');
+const FIELD_NAMES = ['ino', 'mode', 'uid', 'gid', 'nlink', 'mtime', 'filesize', 'devmajor', 'devminor', 'rdevmajor', 'rdevminor', 'namesize', 'check'];
+
+/** What a parsed archive tells its consumer, in order. */
+export interface CpioEvents {
+  /** A header and name (and a symlink's target); a regular file's data follows. */
+  entry(entry: CpioEntry): void;
+  /** Part of the current regular file's data, only valid during the call. */
+  data(chunk: Uint8Array): void;
+  /** The current entry is complete (a crc entry's checksum verified). */
+  entryEnd(entry: CpioEntry): void;
+  /** TRAILER!!! at `offset`, the archive ending at `end`: hard links are forgotten here. */
+  trailer(offset: number, end: number): void;
+}
+
+const enum State {
+  /** Between entries: zeros are skipped, then an entry must start at a 4-aligned offset. */
+  Reset,
+  Header,
+  Name,
+  Link,
+  Data,
+  Skip,
+}
+
+/**
+ * A push parser for cpio as the kernel reads it: newc/crc entries, each followed by any number
+ * of zero bytes, several archives in one stream, no trailer needed at the end. It takes
+ * arbitrary chunks. `write` returns how much it consumed: less than given only between
+ * entries, at a byte that cannot start one, so that the caller decides whether that is the
+ * image's next member or junk.
+ */
+export class CpioParser {
+  /** Offset of the next byte, in the caller's coordinates (file or stream offset). */
+  pos: number;
+  private chunkStart = 0;
+  private state = State.Reset;
+  private readonly collect = Buffer.allocUnsafe(HEADER_SIZE + PATH_MAX + 4);
+  private collected = 0;
+  private need = 0;
+  private namesize = 0;
+  private entry: CpioEntry | undefined;
+  private isTrailer = false;
+  private remaining = 0;
+  private sum = 0;
+
+  constructor(
+    private readonly events: CpioEvents,
+    startPos = 0,
+    /** Where this parser reads, for error messages; undefined for the image file itself. */
+    private readonly where?: string,
+  ) {
+    this.pos = startPos;
+  }
+
+  /** True inside an entry, where the input must not end. */
+  get inEntry(): boolean {
+    return this.state !== State.Reset;
+  }
+
+  write(chunk: Uint8Array): number {
+    this.chunkStart = this.pos;
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      switch (this.state) {
+        case State.Reset: {
+          while (i < n && chunk[i] === 0) i++;
+          if (i === n) break;
+          if (chunk[i] !== 0x30 || ((this.chunkStart + i) & 3) !== 0) {
+            this.pos = this.chunkStart + i;
+            return i;
+          }
+          this.state = State.Header;
+          this.collected = 0;
+          this.need = HEADER_SIZE;
+          break;
+        }
+        case State.Header:
+        case State.Name:
+        case State.Link: {
+          const take = Math.min(this.need - this.collected, n - i);
+          this.collect.set(chunk.subarray(i, i + take), this.collected);
+          this.collected += take;
+          i += take;
+          if (this.collected === this.need) {
+            this.pos = this.chunkStart + i;
+            if (this.state === State.Header) this.parseHeader();
+            else if (this.state === State.Name) this.parseName();
+            else this.parseLink();
+          }
+          break;
+        }
+        case State.Data: {
+          const take = Math.min(this.remaining, n - i);
+          const part = chunk.subarray(i, i + take);
+          if (this.entry!.magic === '070702') {
+            let s = this.sum;
+            for (let k = 0; k < part.length; k++) s = (s + part[k]) >>> 0;
+            this.sum = s;
+          }
+          i += take;
+          this.remaining -= take;
+          this.events.data(part);
+          if (this.remaining === 0) {
+            this.pos = this.chunkStart + i;
+            this.endData();
+          }
+          break;
+        }
+        case State.Skip: {
+          const take = Math.min(this.remaining, n - i);
+          i += take;
+          this.remaining -= take;
+          if (this.remaining === 0) {
+            this.pos = this.chunkStart + i;
+            this.finishEntry();
+          }
+          break;
+        }
+      }
+    }
+    this.pos = this.chunkStart + n;
+    return n;
+  }
+
+  /** The input is complete: fails if it stopped inside an entry. */
+  end(): void {
+    if (this.state === State.Reset) return;
+    const what = this.entry ? `the entry ${quote(this.entry.name)} (header at ${this.entry.offset})` : 'a cpio header';
+    throw new FormatError(`truncated cpio archive: the data ends inside ${what}`, this.pos, this.where);
+  }
+
+  private fail(message: string, at: number): never {
+    throw new FormatError(message, at, this.where);
+  }
+
+  private parseHeader(): void {
+    const h = this.collect;
+    const at = this.pos - HEADER_SIZE;
+    const magic = h.toString('latin1', 0, 6);
+    if (magic !== '070701' && magic !== '070702') {
+      if (magic === '070707') this.fail('odc cpio header (070707): an initramfs needs newc (070701)', at);
+      this.fail(`no cpio magic: found ${JSON.stringify(magic)}`, at);
+    }
+    const field = (k: number): number => {
+      let v = 0;
+      for (let j = 6 + k * 8, end = j + 8; j < end; j++) {
+        const c = h[j];
+        let d: number;
+        if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+        else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+        else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
+        else this.fail(`bad hex digit 0x${c.toString(16).padStart(2, '0')} in the ${FIELD_NAMES[k]} field of a cpio header`, at + j);
+        v = v * 16 + d;
+      }
+      return v;
+    };
+    const namesize = field(11);
+    if (namesize < 1 || namesize > PATH_MAX) this.fail(`cpio name size ${namesize} is out of range 1..${PATH_MAX}`, at + 94);
+    this.entry = {
+      magic,
+      ino: field(0),
+      mode: field(1),
+      uid: field(2),
+      gid: field(3),
+      nlink: field(4),
+      mtime: field(5),
+      size: field(6),
+      devMajor: field(7),
+      devMinor: field(8),
+      rdevMajor: field(9),
+      rdevMinor: field(10),
+      check: field(12),
+      name: EMPTY,
+      offset: at,
+    };
+    this.namesize = namesize;
+    this.state = State.Name;
+    this.collected = 0;
+    this.need = align4(HEADER_SIZE + namesize) - HEADER_SIZE;
+  }
+
+  private parseName(): void {
+    const e = this.entry!;
+    const raw = this.collect.subarray(0, this.namesize);
+    if (raw[this.namesize - 1] !== 0) this.fail('cpio name is not NUL-terminated', e.offset + HEADER_SIZE);
+    e.name = Buffer.from(raw.subarray(0, raw.indexOf(0)));
+    const type = e.mode & S_IFMT;
+    this.isTrailer = e.name.equals(TRAILER);
+    if (this.isTrailer) {
+      this.skip(align4(e.size));
+    } else if (type === S_IFLNK) {
+      if (e.size > PATH_MAX) this.fail(`symlink target of ${e.size} bytes is longer than ${PATH_MAX}`, e.offset + 54);
+      this.state = State.Link;
+      this.collected = 0;
+      this.need = align4(e.size);
+      if (this.need === 0) this.parseLink();
+    } else if (type === S_IFREG) {
+      this.events.entry(e);
+      this.sum = 0;
+      this.remaining = e.size;
+      this.state = State.Data;
+      if (e.size === 0) this.endData();
+    } else {
+      // The kernel ignores any data of directories and special files.
+      this.events.entry(e);
+      this.skip(align4(e.size));
+    }
+  }
+
+  private parseLink(): void {
+    const e = this.entry!;
+    e.linkTarget = Buffer.from(this.collect.subarray(0, e.size));
+    this.events.entry(e);
+    this.finishEntry();
+  }
+
+  private endData(): void {
+    const e = this.entry!;
+    if (e.magic === '070702' && this.sum !== e.check) {
+      this.fail(`bad data checksum for ${quote(e.name)}: the header says 0x${e.check.toString(16)}, the data sums to 0x${this.sum.toString(16)}`, e.offset + 102);
+    }
+    this.skip(align4(e.size) - e.size);
+  }
+
+  private skip(n: number): void {
+    this.remaining = n;
+    this.state = State.Skip;
+    if (n === 0) this.finishEntry();
+  }
+
+  private finishEntry(): void {
+    const e = this.entry!;
+    this.state = State.Reset;
+    this.entry = undefined;
+    if (this.isTrailer) this.events.trailer(e.offset, this.pos);
+    else this.events.entryEnd(e);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Rounds up to a multiple of 4, exact for sizes up to 2^53 (filesize may be 0xffffffff). */
+export function align4(n: number): number {
+  return n + ((4 - (n % 4)) % 4);
+}
+
+function quote(name: Buffer): string {
+  return `"${escapeName(name)}"`;
+}

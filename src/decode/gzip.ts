@@ -1,0 +1,72 @@
+import { createInflateRaw, crc32 } from 'node:zlib';
+import { FormatError } from '../errors.js';
+import type { ByteSource } from './source.js';
+import type { Decoder } from './types.js';
+import { pumpZlib } from './zlib-pump.js';
+
+const FTEXT = 1;
+const FHCRC = 2;
+const FEXTRA = 4;
+const FNAME = 8;
+const FCOMMENT = 16;
+
+/**
+ * One gzip member (RFC 1952). The header and trailer are parsed here and the deflate body goes
+ * through raw inflate, so the member's exact end is known: Node's gunzip would run on into a
+ * following member or stop silently at junk, and the kernel treats each member on its own.
+ */
+export const decodeGzip: Decoder = async (src, sink) => {
+  const start = src.offset;
+  const header = src.read(10, 'gzip header');
+  if (header[0] !== 0x1f || (header[1] !== 0x8b && header[1] !== 0x9e)) {
+    throw new FormatError('not a gzip member', start);
+  }
+  if (header[2] !== 8) throw new FormatError(`gzip compression method ${header[2]} is not deflate`, start + 2);
+  const flags = header[3];
+  if (flags & ~(FTEXT | FHCRC | FEXTRA | FNAME | FCOMMENT)) {
+    throw new FormatError(`gzip header has reserved flag bits set (0x${flags.toString(16)})`, start + 3);
+  }
+  if (flags & FEXTRA) {
+    const len = src.read(2, 'gzip extra field length');
+    src.read(len[0] | (len[1] << 8), 'gzip extra field');
+  }
+  if (flags & FNAME) skipZeroTerminated(src, 'gzip file name');
+  if (flags & FCOMMENT) skipZeroTerminated(src, 'gzip comment');
+  if (flags & FHCRC) src.read(2, 'gzip header CRC');
+
+  let crc = 0;
+  let size = 0;
+  await pumpZlib(src, createInflateRaw({ chunkSize: 1 << 20 }), (chunk) => {
+    crc = crc32(chunk, crc);
+    size += chunk.length;
+    sink(chunk);
+  }, 'gzip');
+
+  const trailerAt = src.offset;
+  const trailer = src.read(8, 'gzip trailer');
+  const storedCrc = (trailer[0] | (trailer[1] << 8) | (trailer[2] << 16) | (trailer[3] << 24)) >>> 0;
+  const storedSize = (trailer[4] | (trailer[5] << 8) | (trailer[6] << 16) | (trailer[7] << 24)) >>> 0;
+  if (storedCrc !== crc >>> 0) {
+    throw new FormatError(`gzip CRC32 mismatch: stored ${hex32(storedCrc)}, data has ${hex32(crc >>> 0)}`, trailerAt);
+  }
+  if (storedSize !== size % 2 ** 32) {
+    throw new FormatError(`gzip size mismatch: stored ${storedSize}, data has ${size % 2 ** 32}`, trailerAt + 4);
+  }
+};
+
+function skipZeroTerminated(src: ByteSource, what: string): void {
+  for (;;) {
+    const view = src.peek(1);
+    if (view.length === 0) throw new FormatError(`truncated ${what}`, src.offset);
+    const nul = view.indexOf(0);
+    if (nul >= 0) {
+      src.skip(nul + 1);
+      return;
+    }
+    src.skip(view.length);
+  }
+}
+
+function hex32(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}

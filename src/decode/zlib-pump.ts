@@ -1,0 +1,76 @@
+import type { Transform } from 'node:stream';
+import { FormatError } from '../errors.js';
+import type { ByteSource } from './source.js';
+import type { Sink } from './types.js';
+
+const INPUT_CHUNK = 1 << 20;
+
+/**
+ * Feeds a node:zlib decompression stream from `src` and passes its output to `sink`.
+ * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends).
+ * Without it, input is fed until the engine stops taking it: zlib's `bytesWritten` counts what
+ * the engine really consumed, so after the end `src` is moved back to the first unused byte.
+ * Returns the number of input bytes consumed.
+ */
+export async function pumpZlib(
+  src: ByteSource,
+  engine: Transform & { bytesWritten: number },
+  sink: Sink,
+  format: string,
+  limit = Infinity,
+): Promise<number> {
+  const start = src.offset;
+  let failure: unknown;
+  let sinkFailure: unknown;
+  let ended = false;
+  const finished = new Promise<void>((resolve) => {
+    engine.on('end', () => {
+      ended = true;
+      resolve();
+    });
+    engine.on('error', (err) => {
+      failure ??= err;
+      resolve();
+    });
+  });
+  engine.on('data', (chunk: Buffer) => {
+    if (failure) return;
+    try {
+      sink(chunk);
+    } catch (err) {
+      failure = sinkFailure = err;
+      engine.destroy();
+    }
+  });
+
+  let fed = 0;
+  while (!failure && !ended) {
+    const view = src.peek(1);
+    const take = Math.min(view.length, INPUT_CHUNK, limit - fed);
+    if (take <= 0) {
+      engine.end();
+      break;
+    }
+    const chunk = Buffer.from(view.subarray(0, take));
+    src.skip(take);
+    fed += take;
+    await new Promise<void>((resolve) => engine.write(chunk, () => resolve()));
+    // The engine consumed less than it was given: its stream ended inside this chunk.
+    if (engine.bytesWritten < fed) {
+      engine.end();
+      break;
+    }
+  }
+  await finished;
+  if (sinkFailure) throw sinkFailure;
+  if (failure) {
+    const { code, message } = failure as NodeJS.ErrnoException;
+    if (code === 'Z_BUF_ERROR') {
+      throw new FormatError(`truncated ${format} stream: the input ends inside the compressed data`, src.offset);
+    }
+    throw new FormatError(`corrupt ${format} data: ${message}`, start + engine.bytesWritten);
+  }
+  const consumed = engine.bytesWritten;
+  src.seek(start + consumed);
+  return consumed;
+}

@@ -1,0 +1,83 @@
+import { constants, createZstdDecompress } from 'node:zlib';
+import { FormatError } from '../errors.js';
+import type { ByteSource } from './source.js';
+import type { Decoder } from './types.js';
+import { pumpZlib } from './zlib-pump.js';
+
+const ZSTD_MAGIC = 0xfd2fb528;
+const MAX_BLOCK = 128 * 1024;
+/** 2^27 = 128 MiB, what `zstd --long` uses and zstd's own default decoding limit. */
+const WINDOW_LOG_MAX = 27;
+
+/**
+ * A run of zstd frames (and skippable frames). The zstd engine would go on into zero padding
+ * and fail, and does not report how much input it used, so the frames are walked here first
+ * (headers and block sizes only) and exactly those bytes are fed to node:zlib.
+ */
+export const decodeZstd: Decoder = async (src, sink) => {
+  const start = src.offset;
+  const end = findFramesEnd(src);
+  src.seek(start);
+  const engine = createZstdDecompress({
+    chunkSize: 1 << 20,
+    params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
+  });
+  await pumpZlib(src, engine, sink, 'zstd', end - start);
+  if (src.offset !== end) throw new FormatError('zstd frames end before their last block', src.offset);
+};
+
+function magicAt(src: ByteSource): number | undefined {
+  const view = src.peek(4);
+  if (view.length < 4) return undefined;
+  return (view[0] | (view[1] << 8) | (view[2] << 16) | (view[3] << 24)) >>> 0;
+}
+
+/** Returns the offset after the last consecutive frame, leaving `src` there. */
+function findFramesEnd(src: ByteSource): number {
+  for (let frames = 0; ; frames++) {
+    const magic = magicAt(src);
+    if (magic === ZSTD_MAGIC) {
+      skipFrame(src);
+    } else if (magic !== undefined && (magic & 0xfffffff0) === 0x184d2a50) {
+      const head = src.read(8, 'zstd skippable frame header');
+      const size = (head[4] | (head[5] << 8) | (head[6] << 16) | (head[7] << 24)) >>> 0;
+      skipBytes(src, size, 'zstd skippable frame');
+    } else {
+      if (frames === 0) throw new FormatError('not a zstd frame', src.offset);
+      return src.offset;
+    }
+  }
+}
+
+function skipFrame(src: ByteSource): void {
+  const frameStart = src.offset;
+  const head = src.read(5, 'zstd frame header');
+  const descriptor = head[4];
+  if (descriptor & 0x08) throw new FormatError('zstd frame header has the reserved bit set', frameStart + 4);
+  const fcsFlag = descriptor >> 6;
+  const singleSegment = (descriptor >> 5) & 1;
+  const hasChecksum = (descriptor >> 2) & 1;
+  const dictIdSize = [0, 1, 2, 4][descriptor & 3];
+  const fcsSize = [singleSegment, 2, 4, 8][fcsFlag];
+  src.read((singleSegment ? 0 : 1) + dictIdSize + fcsSize, 'zstd frame header');
+  for (;;) {
+    const blockAt = src.offset;
+    const b = src.read(3, 'zstd block header');
+    const header = b[0] | (b[1] << 8) | (b[2] << 16);
+    const last = header & 1;
+    const type = (header >> 1) & 3;
+    const size = header >>> 3;
+    if (type === 3) throw new FormatError('zstd block of the reserved type', blockAt);
+    if (size > MAX_BLOCK) throw new FormatError(`zstd block of ${size} bytes exceeds 128 KiB`, blockAt);
+    skipBytes(src, type === 1 ? 1 : size, 'zstd block');
+    if (last) break;
+  }
+  if (hasChecksum) src.read(4, 'zstd frame checksum');
+}
+
+function skipBytes(src: ByteSource, n: number, what: string): void {
+  if (src.remaining < n) {
+    throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${src.remaining}`, src.offset);
+  }
+  src.skip(n);
+}

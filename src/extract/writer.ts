@@ -1,0 +1,271 @@
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, chmodSync, chownSync, writeSync,
+} from 'node:fs';
+import { resolve } from 'node:path';
+import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/entry.js';
+import { escapeName } from '../cpio/names.js';
+import type { CpioEvents } from '../cpio/parser.js';
+import { joinParts, normalizeName } from './paths.js';
+
+export interface ExtractOptions {
+  /** Apply the archive's uid/gid (default: when running as root). */
+  owners?: boolean;
+  /** Create device nodes with mknod(1) (default: when running as root). */
+  devices?: boolean;
+  /** Called when an entry is refused or skipped, as it happens. */
+  onNotice?: (notice: Notice) => void;
+}
+
+export interface Notice {
+  kind: 'refused' | 'skipped';
+  /** The archive name, escaped (see escapeName). */
+  name: string;
+  reason: string;
+}
+
+export interface ExtractCounts {
+  file: number;
+  dir: number;
+  symlink: number;
+  hardlink: number;
+  char: number;
+  block: number;
+  fifo: number;
+  socket: number;
+}
+
+const NOTICES_KEPT = 1000;
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+class Refusal extends Error {}
+
+interface DirMeta {
+  path: Buffer;
+  depth: number;
+  entry: CpioEntry;
+}
+
+/**
+ * Writes entries below `root` the way the kernel populates rootfs (later entries replace
+ * earlier ones, hard links by (devmajor, devminor, ino) until the next trailer), but never
+ * outside `root`: no `..`, no absolute names, never through a symlink, hard links only to
+ * files this run wrote. Refused entries are reported and the rest is still extracted.
+ */
+export class SafeExtractor implements CpioEvents {
+  readonly counts: ExtractCounts = { file: 0, dir: 0, symlink: 0, hardlink: 0, char: 0, block: 0, fifo: 0, socket: 0 };
+  readonly refused: Notice[] = [];
+  readonly skipped: Notice[] = [];
+  refusedCount = 0;
+  skippedCount = 0;
+  strippedAbsolute = 0;
+
+  private readonly root: Buffer;
+  private readonly owners: boolean;
+  private readonly devices: boolean;
+  /** Relative paths (latin1 keys) known to be real directories this run made or checked. */
+  private readonly verifiedDirs = new Set<string>();
+  /** Hard-link key to the relative path of the first name written for it. */
+  private readonly links = new Map<string, Buffer[]>();
+  /** Directories whose mode and times are applied at the end, by relative path. */
+  private readonly dirs = new Map<string, DirMeta>();
+  private fd = -1;
+  private tmpCounter = 0;
+
+  constructor(root: string, private readonly options: ExtractOptions = {}) {
+    this.root = Buffer.from(resolve(root));
+    const isRoot = process.getuid?.() === 0;
+    this.owners = options.owners ?? isRoot;
+    this.devices = options.devices ?? isRoot;
+    mkdirSync(this.root, { recursive: true });
+  }
+
+  entry(e: CpioEntry): void {
+    try {
+      this.create(e);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      this.notice('refused', e, err.message);
+    }
+  }
+
+  data(chunk: Uint8Array): void {
+    if (this.fd < 0) return;
+    for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off, chunk.length - off);
+  }
+
+  entryEnd(e: CpioEntry): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      if (this.owners) fchownSync(fd, e.uid, e.gid);
+      // After chown, which clears set-id bits.
+      fchmodSync(fd, e.mode & 0o7777);
+      futimesSync(fd, e.mtime, e.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  trailer(): void {
+    this.links.clear();
+  }
+
+  /** Applies directory modes and times last, deepest first, as creating children changes them. */
+  finish(): void {
+    const dirs = [...this.dirs.values()].sort((a, b) => b.depth - a.depth);
+    this.dirs.clear();
+    for (const { path, entry } of dirs) {
+      // Only directories this run still has: a replaced one is no longer in the map.
+      if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
+      if (this.owners) chownSync(path, entry.uid, entry.gid);
+      chmodSync(path, entry.mode & 0o7777);
+      utimesSync(path, entry.mtime, entry.mtime);
+    }
+  }
+
+  private notice(kind: Notice['kind'], e: CpioEntry, reason: string): void {
+    const notice = { kind, name: escapeName(e.name), reason };
+    const list = kind === 'refused' ? this.refused : this.skipped;
+    if (kind === 'refused') this.refusedCount++;
+    else this.skippedCount++;
+    if (list.length < NOTICES_KEPT) list.push(notice);
+    this.options.onNotice?.(notice);
+  }
+
+  private full(rel: Buffer): Buffer {
+    return Buffer.concat([this.root, Buffer.from('/'), rel]);
+  }
+
+  private create(e: CpioEntry): void {
+    const type = entryType(e.mode);
+    const name = normalizeName(e.name);
+    if (!name.ok) throw new Refusal(name.reason);
+    if (name.strippedAbsolute) this.strippedAbsolute++;
+    if (name.parts.length === 0) {
+      if (type === 'dir') return;
+      throw new Refusal('the name is empty or names the target directory itself');
+    }
+    if (!type) throw new Refusal(`unknown file type in mode 0${e.mode.toString(8)}`);
+    if (type === 'socket') {
+      this.notice('skipped', e, 'sockets cannot be created (Node has no mknod(2)); the kernel would create one');
+      return;
+    }
+    if ((type === 'char' || type === 'block') && !this.devices) {
+      this.notice('skipped', e, `${type} device ${e.rdevMajor}:${e.rdevMinor} needs root to create`);
+      return;
+    }
+    this.ensureParents(name.parts, name.parts.length - 1);
+    const rel = joinParts(name.parts);
+    const path = this.full(rel);
+    const linkKey = hardLinkKey(e);
+    const linkTo = linkKey === undefined ? undefined : this.links.get(linkKey);
+    if (this.clearFinal(path, rel, type)) {
+      this.write(e, type, path, name.parts, linkKey, linkTo);
+    }
+    if (type === 'dir') {
+      this.verifiedDirs.add(rel.toString('latin1'));
+      this.dirs.set(rel.toString('latin1'), { path, depth: name.parts.length, entry: e });
+    }
+    this.counts[type]++;
+  }
+
+  private write(e: CpioEntry, type: EntryType, path: Buffer, parts: Buffer[], linkKey?: string, linkTo?: Buffer[]): void {
+    switch (type) {
+      case 'dir':
+        mkdirSync(path, 0o700);
+        break;
+      case 'file':
+        if (linkTo) {
+          this.linkTo(linkTo, path);
+          this.counts.hardlink++;
+          this.fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+        } else {
+          this.fd = openSync(path, WRITE_FLAGS, 0o600);
+          if (linkKey !== undefined) this.links.set(linkKey, parts);
+        }
+        break;
+      case 'symlink':
+        symlinkSync(e.linkTarget!, path);
+        if (this.owners) lchownSync(path, e.uid, e.gid);
+        lutimesSync(path, e.mtime, e.mtime);
+        break;
+      case 'char':
+      case 'block':
+      case 'fifo':
+        this.makeNode(e, type, path);
+        break;
+    }
+  }
+
+  /** Every parent must be a real directory inside the target; missing ones are made. */
+  private ensureParents(parts: readonly Buffer[], count: number): void {
+    for (let k = 1; k <= count; k++) {
+      const rel = joinParts(parts, k);
+      const key = rel.toString('latin1');
+      if (this.verifiedDirs.has(key)) continue;
+      const path = this.full(rel);
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st) mkdirSync(path, 0o755);
+      else if (st.isSymbolicLink()) throw new Refusal(`"${escapeName(rel)}" is a symlink: nothing is written through a symlink`);
+      else if (!st.isDirectory()) throw new Refusal(`"${escapeName(rel)}" is not a directory`);
+      this.verifiedDirs.add(key);
+    }
+  }
+
+  /**
+   * Makes room for the entry: an existing directory stays for a directory entry (returns
+   * false), anything else is removed, never followed. A non-empty directory is not replaced.
+   */
+  private clearFinal(path: Buffer, rel: Buffer, type: EntryType): boolean {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return true;
+    if (st.isDirectory()) {
+      if (type === 'dir') return false;
+      try {
+        rmdirSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
+          throw new Refusal('it would replace a directory that is not empty');
+        }
+        throw err;
+      }
+      const key = rel.toString('latin1');
+      for (const dir of this.verifiedDirs) if (dir === key || dir.startsWith(`${key}/`)) this.verifiedDirs.delete(dir);
+      for (const dir of this.dirs.keys()) if (dir === key || dir.startsWith(`${key}/`)) this.dirs.delete(dir);
+    } else {
+      unlinkSync(path);
+    }
+    return true;
+  }
+
+  private linkTo(target: Buffer[], path: Buffer): void {
+    this.ensureParents(target, target.length - 1);
+    const targetPath = this.full(joinParts(target));
+    const st = lstatSync(targetPath, { throwIfNoEntry: false });
+    if (!st?.isFile()) {
+      throw new Refusal(`its hard-link target "${escapeName(joinParts(target))}" is no longer a regular file this archive wrote`);
+    }
+    linkSync(targetPath, path);
+  }
+
+  /**
+   * Node has no mknod(2): mknod(1) makes the node under a plain ASCII name in the target, since
+   * arguments cannot carry arbitrary bytes, and a rename gives it its real name.
+   */
+  private makeNode(e: CpioEntry, type: 'char' | 'block' | 'fifo', path: Buffer): void {
+    const tmp = `${this.root.toString()}/.initramfs-restore-node-${process.pid}-${this.tmpCounter++}`;
+    const args = ['-m', (e.mode & 0o7777).toString(8), tmp, type === 'char' ? 'c' : type === 'block' ? 'b' : 'p'];
+    if (type !== 'fifo') args.push(String(e.rdevMajor), String(e.rdevMinor));
+    const result = spawnSync('mknod', args, { encoding: 'utf8' });
+    if (result.error || result.status !== 0) {
+      const why = result.error?.message ?? result.stderr.trim();
+      throw new Refusal(`mknod failed: ${why}`);
+    }
+    renameSync(tmp, path);
+    if (this.owners) lchownSync(path, e.uid, e.gid);
+    utimesSync(path, e.mtime, e.mtime);
+  }
+}

@@ -1,0 +1,174 @@
+import type { CpioEntry } from '../cpio/entry.js';
+import { CpioParser, type CpioEvents } from '../cpio/parser.js';
+import { type CompressionFormat, MAGIC_PEEK, type SegmentFormat, detectCompression } from '../decode/formats.js';
+import { ByteSource } from '../decode/source.js';
+import { FormatError } from '../errors.js';
+
+/**
+ * One cpio archive of the image: a run of entries up to its TRAILER!!!. An archive inside a
+ * compressed member has that member's start, end and format; a stream may hold several.
+ */
+export interface Archive {
+  /** 1-based, in image order: what --parts selects. */
+  index: number;
+  start: number;
+  end: number;
+  format: SegmentFormat;
+  entries: number;
+  /** Sum of the entries' data sizes. */
+  extractedSize: number;
+}
+
+export interface WalkOptions {
+  /**
+   * Called once as each archive starts, with its 1-based index: whether its entries reach the
+   * consumer (all by default). Every archive is still read.
+   */
+  select?: (archiveIndex: number) => boolean;
+  /** Refuse a compressed member once it has produced more than this many bytes. */
+  maxStreamSize?: number;
+  /** Called as the walk moves through the file. */
+  progress?: (offset: number, size: number) => void;
+}
+
+export interface WalkResult {
+  size: number;
+  archives: Archive[];
+}
+
+/**
+ * Walks an image as the kernel's unpack_to_rootfs does: zero bytes are skipped one at a time,
+ * a '0' at a 4-aligned offset starts cpio, anything else must be a compressed member's magic,
+ * and after a compressed member the walk goes on. Entries reach `events` as they are read.
+ */
+export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
+  const src = ByteSource.open(path);
+  try {
+    const tracker = new ArchiveTracker(events, options.select ?? (() => true));
+    const top = new CpioParser(tracker, 0);
+    tracker.member = { format: 'cpio', start: 0, parser: top };
+    for (;;) {
+      options.progress?.(src.offset, src.size);
+      const view = src.peek(1);
+      if (view.length === 0) break;
+      top.pos = src.offset;
+      const used = top.write(view);
+      src.skip(used);
+      if (used === view.length) continue;
+
+      tracker.closeArchive();
+      const head = src.peek(MAGIC_PEEK);
+      const format = detectCompression(head);
+      if (!format) throw new FormatError(unknownData(head, src.offset), src.offset);
+      await decodeMember(src, format, tracker, options);
+      tracker.member = { format: 'cpio', start: 0, parser: top };
+    }
+    top.end();
+    tracker.closeArchive();
+    return { size: src.size, archives: tracker.archives };
+  } finally {
+    src.close();
+  }
+}
+
+async function decodeMember(src: ByteSource, format: CompressionFormat, tracker: ArchiveTracker, options: WalkOptions): Promise<void> {
+  const start = src.offset;
+  const where = `the ${format.name} stream at byte ${start}`;
+  const parser = new CpioParser(tracker, 0, where);
+  tracker.member = { format: format.name, start, parser };
+  const firstArchive = tracker.archives.length;
+  const limit = options.maxStreamSize ?? Infinity;
+  let produced = 0;
+  let reported = 0;
+  await format.decode(src, (chunk) => {
+    produced += chunk.length;
+    if (produced > limit) {
+      throw new FormatError(`the ${format.name} stream decompresses to more than the ${limit}-byte limit (--max-size)`, start);
+    }
+    const used = parser.write(chunk);
+    if (used < chunk.length) {
+      throw new FormatError(`junk within the compressed archive: byte 0x${chunk[used].toString(16).padStart(2, '0')} cannot start a cpio entry`, parser.pos, where);
+    }
+    if (options.progress && produced - reported >= 1 << 24) {
+      reported = produced;
+      options.progress(src.offset, src.size);
+    }
+  });
+  parser.end();
+  tracker.closeArchive();
+  if (tracker.archives.length === firstArchive) tracker.openArchive();
+  for (const archive of tracker.archives.slice(firstArchive)) archive.end = src.offset;
+  tracker.closeArchive();
+}
+
+interface Member {
+  format: SegmentFormat;
+  /** The member's first byte; for plain cpio each archive starts at its first header. */
+  start: number;
+  parser: CpioParser;
+}
+
+/** Splits the entry stream into archives, counts them, and passes on the selected ones. */
+class ArchiveTracker implements CpioEvents {
+  readonly archives: Archive[] = [];
+  member!: Member;
+  private current: Archive | undefined;
+  private selected = false;
+
+  constructor(
+    private readonly events: CpioEvents,
+    private readonly select: (index: number) => boolean,
+  ) {}
+
+  /** For plain cpio the archive starts at its first header; otherwise at the member. */
+  openArchive(headerOffset = this.member.start): Archive {
+    const start = this.member.format === 'cpio' ? headerOffset : this.member.start;
+    const archive: Archive = {
+      index: this.archives.length + 1,
+      start,
+      end: start,
+      format: this.member.format,
+      entries: 0,
+      extractedSize: 0,
+    };
+    this.archives.push(archive);
+    this.current = archive;
+    this.selected = this.select(archive.index);
+    return archive;
+  }
+
+  closeArchive(): void {
+    this.current = undefined;
+  }
+
+  entry(entry: CpioEntry): void {
+    const archive = this.current ?? this.openArchive(entry.offset);
+    archive.entries++;
+    archive.extractedSize += entry.size;
+    if (this.selected) this.events.entry(entry);
+  }
+
+  data(chunk: Uint8Array): void {
+    if (this.selected) this.events.data(chunk);
+  }
+
+  entryEnd(entry: CpioEntry): void {
+    if (this.member.format === 'cpio') this.current!.end = this.member.parser.pos;
+    if (this.selected) this.events.entryEnd(entry);
+  }
+
+  trailer(offset: number, end: number): void {
+    const archive = this.current ?? this.openArchive(offset);
+    if (this.member.format === 'cpio') archive.end = end;
+    this.events.trailer(offset, end);
+    this.closeArchive();
+  }
+}
+
+function unknownData(head: Uint8Array, offset: number): string {
+  const hex = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  if (head[0] === 0x30 && (offset & 3) !== 0) {
+    return `cpio data at an offset that is not a multiple of 4 (bytes ${hex})`;
+  }
+  return `neither cpio nor a known compression format (bytes ${hex})`;
+}
