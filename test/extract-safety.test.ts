@@ -1,0 +1,177 @@
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli } from './support/cli.js';
+import { DIR, FILE, SYMLINK, type FakeEntry, newcArchive } from './support/newc.js';
+
+const work = mkdtempSync(join(tmpdir(), 'irr-safety-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let counter = 0;
+
+/** Unpacks into sandbox/target and returns what the sandbox holds outside the target. */
+function unpack(entries: FakeEntry[] | Buffer) {
+  const sandbox = join(work, `case-${counter++}`);
+  mkdirSync(join(sandbox, 'outside'), { recursive: true });
+  writeFileSync(join(sandbox, 'outside', 'victim'), 'untouched');
+  const image = join(sandbox, 'image.cpio');
+  writeFileSync(image, Buffer.isBuffer(entries) ? entries : newcArchive(entries));
+  const target = join(sandbox, 'target');
+  const run = cli(['unpack', image, target, '--json']);
+  const outside = walk(sandbox).filter((p) => !p.startsWith('target/') && p !== 'target' && p !== 'image.cpio');
+  return { run, target, outside, sandbox };
+}
+
+/** Every path below `dir` (names as latin1, so any byte survives). */
+function walk(dir: string | Buffer, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+    const rel = prefix + name.toString('latin1');
+    const full = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+    out.push(rel);
+    if (lstatSync(full).isDirectory()) out.push(...walk(full, `${rel}/`));
+  }
+  return out.sort();
+}
+
+const UNTOUCHED = ['outside', 'outside/victim'];
+
+describe('unpack never writes outside the target', () => {
+  it("refuses names with a '..' component and reports them", () => {
+    const { run, outside, target } = unpack([
+      { name: '../outside/victim', data: 'pwned' },
+      { name: 'a/../../escape', data: 'pwned' },
+      { name: 'fine', data: 'ok' },
+    ]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('refused "../outside/victim"');
+    expect(run.stderr).toContain('refused "a/../../escape"');
+    expect(outside).toEqual(UNTOUCHED);
+    expect(readFileSync(join(target, 'fine'), 'utf8')).toBe('ok');
+    expect(JSON.parse(run.stdout.toString()).refusedCount).toBe(2);
+  });
+
+  it("strips a leading '/' and says so", () => {
+    const { run, target, outside } = unpack([{ name: '/etc/abs', data: 'x' }, { name: '//twice', data: 'y' }]);
+    expect(run.status).toBe(0);
+    expect(readFileSync(join(target, 'etc/abs'), 'utf8')).toBe('x');
+    expect(readFileSync(join(target, 'twice'), 'utf8')).toBe('y');
+    expect(run.stderr).toMatch(/removed the leading '\/' from 2 member names/);
+    expect(outside).toEqual(UNTOUCHED);
+  });
+
+  it('does not write through a directory symlink the same archive made', () => {
+    const { run, outside, target } = unpack([
+      { name: 'link', mode: SYMLINK, data: '../outside' },
+      { name: 'link/victim', data: 'pwned' },
+      { name: 'link/new', data: 'pwned' },
+    ]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/"link" is a symlink/);
+    expect(outside).toEqual(UNTOUCHED);
+    expect(readlinkSync(join(target, 'link'))).toBe('../outside');
+  });
+
+  it('replaces a symlink by a same-name file instead of writing through it', () => {
+    const { run, outside, target, sandbox } = unpack([
+      { name: 'victim', mode: SYMLINK, data: '../outside/victim' },
+      { name: 'victim', data: 'replaced' },
+    ]);
+    expect(run.status).toBe(0);
+    expect(lstatSync(join(target, 'victim')).isFile()).toBe(true);
+    expect(readFileSync(join(sandbox, 'outside/victim'), 'utf8')).toBe('untouched');
+    expect(outside).toEqual(UNTOUCHED);
+  });
+
+  it('does not follow a chain of symlinks that leaves the tree', () => {
+    const { run, outside } = unpack([
+      { name: 'a', mode: SYMLINK, data: 'b' },
+      { name: 'b', mode: SYMLINK, data: '../outside' },
+      { name: 'a/victim', data: 'pwned' },
+    ]);
+    expect(run.status).toBe(1);
+    expect(outside).toEqual(UNTOUCHED);
+  });
+
+  it('joins hard links only to files this run wrote, not through symlinks', () => {
+    const { run, outside, sandbox, target } = unpack([
+      { name: 'first', ino: 7, nlink: 2, data: '' },
+      { name: 'first', mode: SYMLINK, data: '../outside/victim' },
+      { name: 'second', ino: 7, nlink: 2, data: 'pwned' },
+      { name: 'x', ino: 9, nlink: 2 },
+      { name: 'y', ino: 9, nlink: 2, data: 'shared' },
+    ]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/refused "second": its hard-link target/);
+    expect(readFileSync(join(sandbox, 'outside/victim'), 'utf8')).toBe('untouched');
+    expect(outside).toEqual(UNTOUCHED);
+    expect(lstatSync(join(target, 'x')).ino).toBe(lstatSync(join(target, 'y')).ino);
+    expect(readFileSync(join(target, 'x'), 'utf8')).toBe('shared');
+  });
+
+  it('forgets hard links at TRAILER!!!, as the kernel does', () => {
+    const image = Buffer.concat([
+      newcArchive([{ name: 'one', ino: 5, nlink: 2, data: 'first archive' }]),
+      newcArchive([{ name: 'two', ino: 5, nlink: 2, data: 'second archive' }]),
+    ]);
+    const { run, target } = unpack(image);
+    expect(run.status).toBe(0);
+    expect(lstatSync(join(target, 'one')).ino).not.toBe(lstatSync(join(target, 'two')).ino);
+    expect(readFileSync(join(target, 'one'), 'utf8')).toBe('first archive');
+  });
+
+  it('replaces a file by a directory and back, later entries winning', () => {
+    const { run, target } = unpack([
+      { name: 'p', data: 'file' },
+      { name: 'p', mode: DIR },
+      { name: 'p/inner', data: 'x' },
+      { name: 'q', mode: DIR },
+      { name: 'q', data: 'now a file' },
+    ]);
+    expect(run.status).toBe(0);
+    expect(lstatSync(join(target, 'p')).isDirectory()).toBe(true);
+    expect(readFileSync(join(target, 'q'), 'utf8')).toBe('now a file');
+  });
+
+  it('refuses to replace a non-empty directory, and an empty name', () => {
+    const { run } = unpack([
+      { name: 'd', mode: DIR },
+      { name: 'd/f', data: 'x' },
+      { name: 'd', data: 'file' },
+      { name: '', data: 'x' },
+    ]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/refused "d": it would replace a directory that is not empty/);
+    expect(run.stderr).toMatch(/refused "": the name is empty/);
+  });
+
+  it('round-trips non-UTF-8 names exactly', () => {
+    const raw = Buffer.from([0x66, 0x85, 0xff, 0x20, 0x5c]);
+    const { run, target } = unpack([{ name: raw, data: 'bytes' }]);
+    expect(run.status).toBe(0);
+    const names = readdirSync(target, { encoding: 'buffer' });
+    expect(names).toEqual([raw]);
+  });
+
+  it('applies modes including set-id bits, and directory modes last', () => {
+    const { run, target } = unpack([
+      { name: 'ro', mode: 0o040555 },
+      { name: 'ro/inside', data: 'x' },
+      { name: 'suid', mode: 0o104755, data: '#!/bin/sh\n' },
+      { name: 'secret', mode: 0o100600, mtime: 1_000_000, data: 's' },
+    ]);
+    expect(run.status).toBe(0);
+    expect(lstatSync(join(target, 'ro')).mode & 0o7777).toBe(0o555);
+    expect(lstatSync(join(target, 'suid')).mode & 0o7777).toBe(0o4755);
+    expect(lstatSync(join(target, 'secret')).mtimeMs).toBe(1_000_000_000);
+  });
+
+  it('fails with the offset on a truncated archive, exit status 1', () => {
+    const full = newcArchive([{ name: 'f', data: 'x'.repeat(1000) }]);
+    const { run } = unpack(full.subarray(0, 600));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/truncated cpio archive.*at byte 600/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});

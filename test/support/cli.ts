@@ -1,0 +1,28 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = `${ROOT}bin/initramfs-restore.js`;
+
+export interface Run {
+  status: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs the built CLI the way a user does. */
+export function cli(args: string[], options: { env?: Record<string, string>; input?: Buffer } = {}): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    input: options.input,
+    maxBuffer: 1 << 30,
+    timeout: 300_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+export function sh(command: string, options: { cwd?: string; input?: Buffer } = {}): Buffer {
+  const r = spawnSync('bash', ['-c', command], { cwd: options.cwd, input: options.input, maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`${command}: exit ${r.status}: ${r.stderr.toString()}`);
+  return r.stdout;
+}
