@@ -19,7 +19,8 @@ images=("$@")
 [ ${#images[@]} -gt 0 ] || images=(test-images/real/*.img)
 WORK=${BENCH_TMP:-$(mktemp -d)}
 trap 'rm -rf "$WORK"' EXIT
-CLI="$(command -v node) $PWD/bin/initramfs-restore.js"
+NODE=$PWD/node_modules/.bin/node
+CLI="$NODE $PWD/bin/initramfs-restore.js"
 OUT=bench/results
 mkdir -p "$OUT"
 
@@ -29,7 +30,7 @@ declare -A NATIVE=([gzip]='gzip -dc' [bzip2]='bzip2 -dc' [xz]='xz -dc' [lzma]='x
 printf '%-28s %10s %10s %7s %10s\n' image native_s ours_s ratio peak_rss
 for img in "${images[@]}"; do
   name=$(basename "$img" .img)
-  format=$($CLI examine --json "$img" | node -e 'const r=JSON.parse(require("fs").readFileSync(0));console.log(r.segments.at(-1).format)')
+  format=$($CLI examine --json "$img" | "$NODE" -e 'const r=JSON.parse(require("fs").readFileSync(0));console.log(r.segments.at(-1).format)')
   if [ "$format" = cpio ]; then dec=cat; else dec=${NATIVE[$format]}; fi
   native="cd $WORK/native && cpio -id --quiet < $PWD/$img && $SKIPCPIO $PWD/$img | $dec | cpio -id --quiet"
   ours="$CLI unpack $PWD/$img $WORK/ours > /dev/null"
@@ -40,7 +41,7 @@ for img in "${images[@]}"; do
   rm -rf "$WORK/ours"
   rss_kb=$(/usr/bin/time -f '%M' $CLI unpack "$PWD/$img" "$WORK/ours" 2>&1 >/dev/null | tail -1)
   rm -rf "$WORK/ours" "$WORK/native"
-  node -e '
+  "$NODE" -e '
     const fs = require("fs");
     const [file, name, rss] = process.argv.slice(1);
     const r = JSON.parse(fs.readFileSync(file));
