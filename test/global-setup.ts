@@ -1,7 +1,16 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { ROOT } from './support/cli.js';
 
-/** The CLI tests run bin/, which runs dist/: build it once so tests never see stale code. */
+/**
+ * The CLI tests run bin/, which runs dist/: build it once so tests never see stale code. The
+ * fixtures are made by the real tools, again only when the script is newer than its output.
+ */
 export default function setup(): void {
   execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', ROOT], { stdio: 'inherit' });
+  const script = `${ROOT}test-images/build-fixtures.sh`;
+  const stamp = `${ROOT}test-images/build/fixtures.json`;
+  if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(script).mtimeMs) {
+    execFileSync('bash', [script, `${ROOT}test-images/build`], { stdio: 'inherit' });
+  }
 }

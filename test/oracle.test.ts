@@ -1,0 +1,68 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { unescapeName } from '../src/cpio/names.js';
+import { cli, sh } from './support/cli.js';
+import { archivesOf, fixtureImages } from './support/fixtures.js';
+import { describeTree } from './support/tree.js';
+
+const images = fixtureImages();
+const work = mkdtempSync(join(tmpdir(), 'irr-oracle-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const isRoot = process.getuid?.() === 0;
+
+/** GNU cpio's names for one archive, as raw bytes. */
+function cpioNames(archive: Buffer): Buffer[] {
+  const out = sh('cpio -t --quiet', { input: archive });
+  const names: Buffer[] = [];
+  let start = 0;
+  for (let i = out.indexOf(10); i >= 0; start = i + 1, i = out.indexOf(10, start)) names.push(out.subarray(start, i));
+  return names;
+}
+
+describe('fixtures exist', () => {
+  it('test-images/build-fixtures.sh produced images', () => {
+    expect(images.length).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe.each(images.map((i) => [i.manifest.image, i] as const))('%s', (_name, { path, manifest }) => {
+  it('examine finds the archives an independent walk of the pieces knows', () => {
+    const run = cli(['examine', '--json', path]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const report = JSON.parse(run.stdout.toString());
+    expect(report.size).toBe(manifest.size);
+    const expected = manifest.segments.flatMap((s) =>
+      s.format === 'cpio' ? [{ start: s.start, end: s.end, format: 'cpio' }] : (s.inner ?? []).map(() => ({ start: s.start, end: s.end, format: s.format })),
+    );
+    expect(report.segments.map((s: { start: number; end: number; format: string }) => ({ start: s.start, end: s.end, format: s.format }))).toEqual(expected);
+    for (const s of report.segments) expect(s.size).toBe(s.end - s.start);
+  });
+
+  it('list gives, archive by archive, the names cpio -t gives', () => {
+    const archives = archivesOf(path, manifest);
+    const run = cli(['list', '--json', path]);
+    expect(run.status).toBe(0);
+    const entries = JSON.parse(run.stdout.toString()).entries as { archive: number; name: string }[];
+    archives.forEach((archive, k) => {
+      const ours = entries.filter((e) => e.archive === k + 1).map((e) => unescapeName(e.name));
+      expect(ours).toEqual(cpioNames(archive));
+    });
+    expect(new Set(entries.map((e) => e.archive)).size).toBe(archives.length);
+  });
+
+  it('unpack gives the tree GNU cpio extracts, archive after archive', () => {
+    const reference = join(work, `${manifest.image}-cpio`);
+    const ours = join(work, `${manifest.image}-ours`);
+    mkdirSync(reference);
+    for (const archive of archivesOf(path, manifest)) {
+      sh('cpio -idmu --no-absolute-filenames --quiet', { cwd: reference, input: archive });
+    }
+    const run = cli(['unpack', path, ours]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(describeTree(ours, { owners: isRoot })).toEqual(describeTree(reference, { owners: isRoot }));
+  });
+});

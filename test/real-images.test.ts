@@ -1,0 +1,88 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { unescapeName } from '../src/cpio/names.js';
+import { ROOT, cli, sh } from './support/cli.js';
+import { NATIVE_DECOMPRESS } from './support/fixtures.js';
+import { describeTree } from './support/tree.js';
+
+/**
+ * Images built by Debian's own dracut (test-images/build-real-images.sh, run by .ci/run):
+ * early microcode as plain cpio, then the main archive. The oracle is what dracut's users run:
+ * GNU cpio on the image (it stops after the early archive) and skipcpio | DECOMPRESSOR | cpio.
+ */
+const REAL = `${ROOT}test-images/real`;
+const SKIPCPIO = '/usr/lib/dracut/skipcpio';
+const images = existsSync(REAL) ? readdirSync(REAL).filter((f) => f.endsWith('.img')).sort() : [];
+const work = mkdtempSync(join(tmpdir(), 'irr-real-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const isRoot = process.getuid?.() === 0;
+
+function lines(out: Buffer): Buffer[] {
+  const names: Buffer[] = [];
+  let start = 0;
+  for (let i = out.indexOf(10); i >= 0; start = i + 1, i = out.indexOf(10, start)) names.push(out.subarray(start, i));
+  return names;
+}
+
+describe('real dracut images', () => {
+  it('are there to test (CI builds them)', () => {
+    if (!process.env.CI && images.length === 0) return;
+    expect(images).toContain('fedora-like-zstd.img');
+    expect(images.length).toBeGreaterThanOrEqual(3);
+  });
+
+  describe.each(images)('%s', (name) => {
+    const image = `${REAL}/${name}`;
+    const examine = () => JSON.parse(cli(['examine', '--json', image]).stdout.toString());
+    const mainFormat = () => examine().segments[1].format as string;
+    const mainPipeline = () => {
+      const format = mainFormat();
+      return `${SKIPCPIO} ${image}${format === 'cpio' ? '' : ` | ${NATIVE_DECOMPRESS[format]}`}`;
+    };
+
+    it('has the early microcode archive, then the main archive', () => {
+      const report = examine();
+      expect(report.segments).toHaveLength(2);
+      const [early, main] = report.segments;
+      expect(early).toMatchObject({ index: 1, start: 0, format: 'cpio' });
+      expect(early.end % 4).toBe(0);
+      expect(main.start % 512).toBe(0);
+      expect(main.entries).toBeGreaterThan(1000);
+      const expected = /-(\w+)\.img$/.exec(name)![1];
+      expect(main.format).toBe({ none: 'cpio', lzo: 'lzop' }[expected] ?? expected);
+    });
+
+    it('lists what cpio -t lists, archive by archive', () => {
+      const entries = JSON.parse(cli(['list', '--json', image]).stdout.toString()).entries as { archive: number; name: string }[];
+      const early = lines(sh(`cpio -t --quiet < ${image}`));
+      const main = lines(sh(`${mainPipeline()} | cpio -t --quiet`));
+      expect(entries.filter((e) => e.archive === 1).map((e) => unescapeName(e.name))).toEqual(early);
+      expect(entries.filter((e) => e.archive === 2).map((e) => unescapeName(e.name))).toEqual(main);
+    });
+
+    it('unpacks the tree GNU cpio extracts', () => {
+      const reference = join(work, `${name}-cpio`);
+      const ours = join(work, `${name}-ours`);
+      mkdirSync(reference);
+      sh(`cpio -idmu --no-absolute-filenames --quiet < ${image}`, { cwd: reference });
+      sh(`${mainPipeline()} | cpio -idmu --no-absolute-filenames --quiet`, { cwd: reference });
+      const run = cli(['unpack', image, ours]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(describeTree(ours, { owners: isRoot })).toEqual(describeTree(reference, { owners: isRoot }));
+      rmSync(reference, { recursive: true, force: true });
+      rmSync(ours, { recursive: true, force: true });
+    });
+
+    it('cat gives a file as cpio extracts it', () => {
+      const wanted = 'usr/lib/initrd-release';
+      const reference = sh(`${mainPipeline()} | cpio -i --to-stdout --quiet ${wanted}`);
+      const run = cli(['cat', image, `/${wanted}`]);
+      expect(run.status).toBe(0);
+      expect(run.stdout.length).toBeGreaterThan(0);
+      expect(run.stdout.equals(reference)).toBe(true);
+    });
+  });
+});
