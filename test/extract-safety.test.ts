@@ -167,6 +167,24 @@ describe('unpack never writes outside the target', () => {
     expect(lstatSync(join(target, 'secret')).mtimeMs).toBe(1_000_000_000);
   });
 
+  it('creates FIFOs and sockets, and device nodes only as root', () => {
+    const { run, target } = unpack([
+      { name: 'fifo', mode: 0o010640 },
+      { name: 'sock', mode: 0o140755 },
+      { name: 'null', mode: 0o020666, rdevMajor: 1, rdevMinor: 3 },
+    ]);
+    expect(lstatSync(join(target, 'fifo')).isFIFO()).toBe(true);
+    expect(lstatSync(join(target, 'fifo')).mode & 0o7777).toBe(0o640);
+    expect(lstatSync(join(target, 'sock')).isSocket()).toBe(true);
+    expect(readdirSync(target)).not.toContainEqual(expect.stringMatching(/initramfs-restore-node/));
+    if (process.getuid?.() === 0) {
+      expect(run.status).toBe(0);
+      expect(lstatSync(join(target, 'null')).rdev).toBe(lstatSync('/dev/null').rdev);
+    } else {
+      expect(run.stderr).toMatch(/skipped "null": char device 1:3 needs root/);
+    }
+  });
+
   it('fails with the offset on a truncated archive, exit status 1', () => {
     const full = newcArchive([{ name: 'f', data: 'x'.repeat(1000) }]);
     const { run } = unpack(full.subarray(0, 600));

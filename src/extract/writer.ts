@@ -149,10 +149,6 @@ export class SafeExtractor implements CpioEvents {
       throw new Refusal('the name is empty or names the target directory itself');
     }
     if (!type) throw new Refusal(`unknown file type in mode 0${e.mode.toString(8)}`);
-    if (type === 'socket') {
-      this.notice('skipped', e, 'sockets cannot be created (Node has no mknod(2)); the kernel would create one');
-      return;
-    }
     if ((type === 'char' || type === 'block') && !this.devices) {
       this.notice('skipped', e, `${type} device ${e.rdevMajor}:${e.rdevMinor} needs root to create`);
       return;
@@ -195,6 +191,7 @@ export class SafeExtractor implements CpioEvents {
       case 'char':
       case 'block':
       case 'fifo':
+      case 'socket':
         this.makeNode(e, type, path);
         break;
     }
@@ -252,20 +249,26 @@ export class SafeExtractor implements CpioEvents {
   }
 
   /**
-   * Node has no mknod(2): mknod(1) makes the node under a plain ASCII name in the target, since
-   * arguments cannot carry arbitrary bytes, and a rename gives it its real name.
+   * Node has no mknod(2). A helper process makes the node under a plain ASCII name in the
+   * target (arguments cannot carry arbitrary bytes), then a rename gives it its real name:
+   * mknod(1) for devices and FIFOs; for a socket, a Node process bound to it that exits
+   * without closing, since closing would unlink it.
    */
-  private makeNode(e: CpioEntry, type: 'char' | 'block' | 'fifo', path: Buffer): void {
-    const tmp = `${this.root.toString()}/.initramfs-restore-node-${process.pid}-${this.tmpCounter++}`;
-    const args = ['-m', (e.mode & 0o7777).toString(8), tmp, type === 'char' ? 'c' : type === 'block' ? 'b' : 'p'];
-    if (type !== 'fifo') args.push(String(e.rdevMajor), String(e.rdevMinor));
-    const result = spawnSync('mknod', args, { encoding: 'utf8' });
+  private makeNode(e: CpioEntry, type: 'char' | 'block' | 'fifo' | 'socket', path: Buffer): void {
+    const tmp = `.initramfs-restore-node-${process.pid}-${this.tmpCounter++}`;
+    const root = this.root.toString();
+    const result = type === 'socket'
+      ? spawnSync(process.execPath, ['-e', BIND_SOCKET, tmp], { cwd: root, encoding: 'utf8' })
+      : spawnSync('mknod', ['-m', (e.mode & 0o7777).toString(8), tmp, type === 'char' ? 'c' : type === 'block' ? 'b' : 'p',
+        ...(type === 'fifo' ? [] : [String(e.rdevMajor), String(e.rdevMinor)])], { cwd: root, encoding: 'utf8' });
     if (result.error || result.status !== 0) {
-      const why = result.error?.message ?? result.stderr.trim();
-      throw new Refusal(`mknod failed: ${why}`);
+      throw new Refusal(`creating the ${type} failed: ${result.error?.message ?? result.stderr.trim()}`);
     }
-    renameSync(tmp, path);
+    renameSync(`${root}/${tmp}`, path);
     if (this.owners) lchownSync(path, e.uid, e.gid);
+    if (type === 'socket') chmodSync(path, e.mode & 0o7777);
     utimesSync(path, e.mtime, e.mtime);
   }
 }
+
+const BIND_SOCKET = "require('node:net').createServer().listen(process.argv[1], () => process.exit(0))";
