@@ -1,0 +1,399 @@
+import { FormatError } from '../errors.js';
+import type { ByteSource } from './source.js';
+import type { Decoder, Sink } from './types.js';
+
+/*
+ * LZ4: the legacy container (`lz4 -l`, what dracut writes and the kernel reads) and the frame
+ * format (`lz4` default). Written from the LZ4 block and frame format descriptions.
+ */
+
+const LEGACY_MAGIC = 0x184c2102;
+const FRAME_MAGIC = 0x184d2204;
+/** Every legacy block but the last decodes to exactly this much. */
+const LEGACY_BLOCK = 8 << 20;
+/** LZ4_COMPRESSBOUND(8 MiB): a larger "size" cannot be a legacy block. */
+const LEGACY_BOUND = LEGACY_BLOCK + Math.floor(LEGACY_BLOCK / 255) + 16;
+/** LZ4 offsets are 16-bit, so linked blocks need at most this much history. */
+const WINDOW = 64 * 1024;
+/** Output is pushed to the sink in chunks of at most this size. */
+const CHUNK = 8 << 20;
+
+function le32(b: Uint8Array, i: number): number {
+  return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+}
+
+/** One member: a legacy stream or one frame, chosen by the magic at `src.offset`. */
+export const decodeLz4: Decoder = async (src, sink) => {
+  const start = src.offset;
+  const head = src.peek(4);
+  if (head.length < 4) throw new FormatError('truncated lz4 magic', start);
+  const magic = le32(head, 0);
+  if (magic === LEGACY_MAGIC) decodeLegacy(src, sink);
+  else if (magic === FRAME_MAGIC) decodeFrame(src, sink);
+  else throw new FormatError(`not an lz4 stream (magic ${magic.toString(16).padStart(8, '0')})`, start);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Legacy format
+
+function decodeLegacy(src: ByteSource, sink: Sink): void {
+  src.skip(4); // the magic
+  let out: Uint8Array | undefined;
+  for (;;) {
+    const at = src.offset;
+    const view = src.peek(4);
+    // No end marker: EOF, a short tail, a zero size or something too big to be a block size
+    // ends the stream, and those bytes belong to whatever follows.
+    if (view.length < 4) return;
+    const size = le32(view, 0);
+    if (size === LEGACY_MAGIC) {
+      src.skip(4); // concatenated `lz4 -l` outputs: the kernel carries on
+      continue;
+    }
+    if (size === 0 || size > LEGACY_BOUND) return;
+    if (src.remaining - 4 < size) {
+      throw new FormatError(
+        `truncated lz4 legacy block: needs ${size} bytes, file ends after ${Math.max(0, src.remaining - 4)}`,
+        at + 4,
+      );
+    }
+    src.skip(4);
+    const block = src.read(size, 'lz4 legacy block');
+    // A block cannot expand more than 255-fold (one length byte adds at most 255), so small
+    // streams need no 8 MiB buffer.
+    const cap = Math.min(LEGACY_BLOCK, size * 255 + 64);
+    if (!out || out.length < cap) out = new Uint8Array(cap);
+    const n = decodeBlock(block, 0, size, out, 0, out.length, 0, at + 4);
+    sink(out.subarray(0, n));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frame format
+
+const BLOCK_MAX = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
+
+function decodeFrame(src: ByteSource, sink: Sink): void {
+  const start = src.offset;
+  src.skip(4);
+  const fd = src.read(2, 'lz4 frame descriptor');
+  const flg = fd[0];
+  const bd = fd[1];
+  if (flg >> 6 !== 1) throw new FormatError(`unsupported lz4 frame version ${flg >> 6}`, start + 4);
+  if (flg & 0x02) throw new FormatError('lz4 frame descriptor has a reserved FLG bit set', start + 4);
+  if (bd & 0x8f) throw new FormatError('lz4 frame descriptor has a reserved BD bit set', start + 5);
+  const independent = (flg & 0x20) !== 0;
+  const blockChecksum = (flg & 0x10) !== 0;
+  const hasContentSize = (flg & 0x08) !== 0;
+  const contentChecksum = (flg & 0x04) !== 0;
+  const hasDictId = (flg & 0x01) !== 0;
+  const blockMax = BLOCK_MAX[(bd >> 4) & 7];
+  if (!blockMax) throw new FormatError(`invalid lz4 block maximum size code ${(bd >> 4) & 7}`, start + 5);
+
+  const descLen = 2 + (hasContentSize ? 8 : 0) + (hasDictId ? 4 : 0);
+  src.seek(start + 4);
+  const desc = src.read(descLen + 1, 'lz4 frame descriptor');
+  const hc = (xxh32(desc, 0, descLen, 0) >>> 8) & 0xff;
+  if (hc !== desc[descLen]) {
+    throw new FormatError(
+      `lz4 frame header checksum mismatch (stored ${desc[descLen]}, computed ${hc})`,
+      start + 4 + descLen,
+    );
+  }
+  let contentSize = -1;
+  if (hasContentSize) {
+    const lo = le32(desc, 2);
+    const hi = le32(desc, 6);
+    // Above 2^53 nothing could ever match it; treat it as a mismatch at the end.
+    contentSize = hi >= 0x200000 ? Number.MAX_VALUE : hi * 0x100000000 + lo;
+  }
+  if (hasDictId) {
+    throw new FormatError('lz4 frame needs a dictionary (dictionary ID set), which is not available', start + 4 + 2 + (hasContentSize ? 8 : 0));
+  }
+
+  const window = independent ? 0 : WINDOW;
+  // Room for at least one block; a declared content size below a chunk caps the buffer.
+  const room = contentSize >= 0 ? Math.max(blockMax, Math.min(CHUNK, contentSize)) : CHUNK;
+  const out = new Uint8Array(window + room);
+  const hasher = contentChecksum ? new Xxh32(0) : undefined;
+  let op = 0; // end of output in `out`
+  let flushed = 0; // start of the output not yet pushed
+  let total = 0;
+  for (;;) {
+    const at = src.offset;
+    const raw = le32(src.read(4, 'lz4 frame block size'), 0);
+    if (raw === 0) break; // EndMark
+    const stored = (raw & 0x80000000) !== 0;
+    const size = raw & 0x7fffffff;
+    if (size > blockMax) {
+      throw new FormatError(`lz4 frame block of ${size} bytes exceeds the frame's maximum of ${blockMax}`, at);
+    }
+    const need = size + (blockChecksum ? 4 : 0);
+    if (src.remaining < need) {
+      throw new FormatError(`truncated lz4 frame block: needs ${need} bytes, file ends after ${src.remaining}`, at + 4);
+    }
+    const data = src.read(need, 'lz4 frame block');
+    if (blockChecksum) {
+      const want = le32(data, size);
+      const got = xxh32(data, 0, size, 0);
+      if (want !== got) {
+        throw new FormatError(`lz4 block checksum mismatch (block at byte ${at})`, at + 4 + size);
+      }
+    }
+    // Push what is pending before it could outgrow a chunk, and make room for a whole block,
+    // keeping the history that linked blocks may refer to.
+    const noRoom = out.length - op < blockMax;
+    if (noRoom || op - flushed + blockMax > CHUNK) {
+      if (op > flushed) sink(out.subarray(flushed, op));
+      if (noRoom) {
+        if (window) {
+          out.copyWithin(0, op - window, op);
+          op = window;
+        } else {
+          op = 0;
+        }
+      }
+      flushed = op;
+    }
+    const blockStart = op;
+    if (stored) {
+      out.set(data.subarray(0, size), op);
+      op += size;
+    } else {
+      op = decodeBlock(data, 0, size, out, op, op + blockMax, independent ? op : 0, at + 4);
+    }
+    total += op - blockStart;
+    if (contentSize >= 0 && total > contentSize) {
+      throw new FormatError(`lz4 frame holds more than its declared content size of ${contentSize}`, at);
+    }
+    hasher?.update(out, blockStart, op);
+  }
+  if (op > flushed) sink(out.subarray(flushed, op));
+  if (contentSize >= 0 && total !== contentSize) {
+    throw new FormatError(`lz4 frame content is ${total} bytes, its header declares ${contentSize}`, src.offset - 4);
+  }
+  if (hasher) {
+    const at = src.offset;
+    const want = le32(src.read(4, 'lz4 content checksum'), 0);
+    const got = hasher.digest();
+    if (want !== got) throw new FormatError('lz4 frame content checksum mismatch', at);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LZ4 block
+
+/**
+ * Decodes the LZ4 block `src[ip, iend)` into `dst` from `op`, writing nothing at or past
+ * `oend` and referring back no further than `wstart`. Returns the new end of output; bytes
+ * between it and `oend` may have been scribbled on. `base` is the absolute file offset of
+ * `src[0]`, for errors.
+ */
+export function decodeBlock(
+  src: Uint8Array,
+  ip: number,
+  iend: number,
+  dst: Uint8Array,
+  op: number,
+  oend: number,
+  wstart: number,
+  base: number,
+): number {
+  // Word copies through DataViews (unaligned; byte order irrelevant as both sides agree).
+  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+  for (;;) {
+    if (ip >= iend) throw new FormatError('truncated LZ4 block: sequence expected', base + ip);
+    const token = src[ip++];
+    let lit = token >>> 4;
+    if (lit === 15) {
+      let b = 255;
+      while (b === 255) {
+        if (ip >= iend) throw new FormatError('truncated LZ4 block: literal length', base + ip);
+        b = src[ip++];
+        lit += b;
+      }
+    }
+    if (lit > 0) {
+      if (lit > iend - ip) throw new FormatError(`LZ4 literals (${lit} bytes) run past the end of the block`, base + ip);
+      if (lit > oend - op) throw new FormatError('LZ4 literals run past the end of the output block', base + ip);
+      if (lit <= 16 && iend - ip >= 16 && oend - op >= 16) {
+        // Short run away from both ends: copy 8 or 16 bytes in 4-byte words. The bytes
+        // written past the run are output not produced yet, overwritten by what follows.
+        dv.setInt32(op, sv.getInt32(ip));
+        dv.setInt32(op + 4, sv.getInt32(ip + 4));
+        if (lit > 8) {
+          dv.setInt32(op + 8, sv.getInt32(ip + 8));
+          dv.setInt32(op + 12, sv.getInt32(ip + 12));
+        }
+        ip += lit;
+        op += lit;
+      } else if (lit < 64) {
+        const e = ip + lit;
+        while (ip < e) dst[op++] = src[ip++];
+      } else {
+        dst.set(src.subarray(ip, ip + lit), op);
+        ip += lit;
+        op += lit;
+      }
+    }
+    if (ip === iend) return op; // the last sequence has literals only
+    if (iend - ip < 2) throw new FormatError('truncated LZ4 block: match offset', base + ip);
+    const off = src[ip] | (src[ip + 1] << 8);
+    ip += 2;
+    if (off === 0) throw new FormatError('LZ4 match offset 0', base + ip - 2);
+    if (off > op - wstart) {
+      throw new FormatError(`LZ4 match offset ${off} reaches before the start of the output`, base + ip - 2);
+    }
+    let len = token & 15;
+    if (len === 15) {
+      let b = 255;
+      while (b === 255) {
+        if (ip >= iend) throw new FormatError('truncated LZ4 block: match length', base + ip);
+        b = src[ip++];
+        len += b;
+      }
+    }
+    len += 4;
+    if (len > oend - op) throw new FormatError('LZ4 match runs past the end of the output block', base + ip);
+    let m = op - off;
+    if (off >= 8 && len <= 64 && oend - op >= len + 8) {
+      // No overlap within 8 bytes: copy in 8-byte steps, possibly writing up to 7 bytes of
+      // not-yet-produced output past the match.
+      const e = op + len;
+      do {
+        dv.setInt32(op, dv.getInt32(m));
+        dv.setInt32(op + 4, dv.getInt32(m + 4));
+        op += 8;
+        m += 8;
+      } while (op < e);
+      op = e;
+    } else if (len <= 16) {
+      const e = op + len;
+      while (op < e) dst[op++] = dst[m++];
+    } else if (off >= len) {
+      dst.copyWithin(op, m, m + len);
+      op += len;
+    } else if (off === 1) {
+      dst.fill(dst[m], op, op + len);
+      op += len;
+    } else {
+      // Overlapping: the output repeats with period `off`. Copy ever longer runs, each a
+      // multiple of the period until the last, from bytes already written.
+      let done = 0;
+      while (done < len) {
+        const k = Math.min(len - done, off + done);
+        dst.copyWithin(op + done, m, m + k);
+        done += k;
+      }
+      op += len;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// xxHash32
+
+const P1 = 0x9e3779b1;
+const P2 = 0x85ebca77;
+const P3 = 0xc2b2ae3d;
+const P4 = 0x27d4eb2f;
+const P5 = 0x165667b1;
+
+function rotl(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
+}
+
+function tail(acc: number, b: Uint8Array, i: number, end: number): number {
+  while (end - i >= 4) {
+    const w = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    acc = Math.imul(rotl((acc + Math.imul(w, P3)) | 0, 17), P4);
+    i += 4;
+  }
+  while (i < end) {
+    acc = Math.imul(rotl((acc + Math.imul(b[i], P5)) | 0, 11), P1);
+    i++;
+  }
+  acc ^= acc >>> 15;
+  acc = Math.imul(acc, P2);
+  acc ^= acc >>> 13;
+  acc = Math.imul(acc, P3);
+  acc ^= acc >>> 16;
+  return acc >>> 0;
+}
+
+/** Streaming xxHash32. */
+export class Xxh32 {
+  private v1: number;
+  private v2: number;
+  private v3: number;
+  private v4: number;
+  private total = 0;
+  private readonly pending = new Uint8Array(16);
+  private pendingLen = 0;
+
+  constructor(private readonly seed: number) {
+    this.v1 = (seed + P1 + P2) | 0;
+    this.v2 = (seed + P2) | 0;
+    this.v3 = seed | 0;
+    this.v4 = (seed - P1) | 0;
+  }
+
+  update(b: Uint8Array, start: number, end: number): void {
+    this.total += end - start;
+    let i = start;
+    if (this.pendingLen > 0) {
+      while (this.pendingLen < 16 && i < end) this.pending[this.pendingLen++] = b[i++];
+      if (this.pendingLen < 16) return;
+      this.stripes(this.pending, 0, 16);
+      this.pendingLen = 0;
+    }
+    const full = i + ((end - i) & ~15);
+    if (full > i) {
+      this.stripes(b, i, full);
+      i = full;
+    }
+    while (i < end) this.pending[this.pendingLen++] = b[i++];
+  }
+
+  digest(): number {
+    let acc: number;
+    if (this.total >= 16) {
+      acc = (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0;
+    } else {
+      acc = (this.seed + P5) | 0;
+    }
+    acc = (acc + this.total) | 0; // length modulo 2^32
+    return tail(acc, this.pending, 0, this.pendingLen);
+  }
+
+  private stripes(b: Uint8Array, i: number, end: number): void {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    let v1 = this.v1;
+    let v2 = this.v2;
+    let v3 = this.v3;
+    let v4 = this.v4;
+    while (i < end) {
+      v1 = (v1 + Math.imul(dv.getInt32(i, true), P2)) | 0;
+      v1 = Math.imul((v1 << 13) | (v1 >>> 19), P1);
+      v2 = (v2 + Math.imul(dv.getInt32(i + 4, true), P2)) | 0;
+      v2 = Math.imul((v2 << 13) | (v2 >>> 19), P1);
+      v3 = (v3 + Math.imul(dv.getInt32(i + 8, true), P2)) | 0;
+      v3 = Math.imul((v3 << 13) | (v3 >>> 19), P1);
+      v4 = (v4 + Math.imul(dv.getInt32(i + 12, true), P2)) | 0;
+      v4 = Math.imul((v4 << 13) | (v4 >>> 19), P1);
+      i += 16;
+    }
+    this.v1 = v1;
+    this.v2 = v2;
+    this.v3 = v3;
+    this.v4 = v4;
+  }
+}
+
+/** One-shot xxHash32 of `b[start, end)`. */
+export function xxh32(b: Uint8Array, start: number, end: number, seed: number): number {
+  const h = new Xxh32(seed);
+  h.update(b, start, end);
+  return h.digest();
+}

@@ -1,0 +1,215 @@
+import { crc32 } from 'node:zlib';
+import { FormatError } from '../errors.js';
+import { lzo1xDecompress } from './lzo1x.js';
+import type { ByteSource } from './source.js';
+import type { Decoder } from './types.js';
+
+/*
+ * The lzop file format: a big-endian header, then blocks of
+ *   dst_len, src_len, [checksums of the uncompressed data], [checksums of the compressed data,
+ *   only when src_len < dst_len], data (stored when src_len == dst_len, else LZO1X)
+ * ended by dst_len == 0.
+ */
+
+const MAGIC = [0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a];
+
+const F_ADLER32_D = 0x1;
+const F_ADLER32_C = 0x2;
+const F_H_EXTRA_FIELD = 0x40;
+const F_CRC32_D = 0x100;
+const F_CRC32_C = 0x200;
+const F_H_FILTER = 0x800;
+const F_H_CRC32 = 0x1000;
+
+/** lzop's own limit (MAX_BLOCK_SIZE); dracut's lzop writes 256 KiB blocks. */
+const MAX_BLOCK = 64 << 20;
+/** Output is pushed in pieces of at most this size. */
+const CHUNK = 8 << 20;
+
+function be32(b: Uint8Array, i: number): number {
+  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+}
+
+/** Adler-32 of `b[start, end)` continuing from `adler` (1 for a fresh sum). */
+export function adler32(b: Uint8Array, start: number, end: number, adler = 1): number {
+  let a = adler & 0xffff;
+  let s = adler >>> 16;
+  let i = start;
+  while (i < end) {
+    // 2048 bytes keep both sums below 2^30 (small integers for V8) before the reduction.
+    const stop = Math.min(end, i + 2048);
+    const stop8 = i + ((stop - i) & ~7);
+    for (; i < stop8; i += 8) {
+      const b0 = b[i];
+      const b1 = b[i + 1];
+      const b2 = b[i + 2];
+      const b3 = b[i + 3];
+      const b4 = b[i + 4];
+      const b5 = b[i + 5];
+      const b6 = b[i + 6];
+      const b7 = b[i + 7];
+      s += 8 * a + 8 * b0 + 7 * b1 + 6 * b2 + 5 * b3 + 4 * b4 + 3 * b5 + 2 * b6 + b7;
+      a += b0 + b1 + b2 + b3 + b4 + b5 + b6 + b7;
+    }
+    for (; i < stop; i++) {
+      a += b[i];
+      s += a;
+    }
+    a %= 65521;
+    s %= 65521;
+  }
+  return ((s << 16) | a) >>> 0;
+}
+
+function crc(b: Uint8Array, start: number, end: number, value = 0): number {
+  return crc32(b.subarray(start, end), value) >>> 0;
+}
+
+/** Reads header fields, keeping a copy of their bytes for the header checksum. */
+class HeaderReader {
+  readonly bytes = new Uint8Array(512);
+  length = 0;
+  constructor(private readonly src: ByteSource) {}
+
+  take(n: number, what: string): Uint8Array {
+    const view = this.src.read(n, `lzop header ${what}`);
+    this.bytes.set(view, this.length);
+    this.length += n;
+    return this.bytes.subarray(this.length - n, this.length);
+  }
+  u8(what: string): number {
+    return this.take(1, what)[0];
+  }
+  u16(what: string): number {
+    const b = this.take(2, what);
+    return (b[0] << 8) | b[1];
+  }
+  u32(what: string): number {
+    return be32(this.take(4, what), 0);
+  }
+}
+
+export const decodeLzop: Decoder = async (src, sink) => {
+  const start = src.offset;
+  const magic = src.read(MAGIC.length, 'lzop magic');
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (magic[i] !== MAGIC[i]) throw new FormatError('not an lzop file (bad magic)', start);
+  }
+
+  // --- header
+  const h = new HeaderReader(src);
+  const version = h.u16('version');
+  h.u16('library version');
+  if (version >= 0x0940) h.u16('version needed to extract');
+  const methodAt = src.offset;
+  const method = h.u8('method');
+  if (version >= 0x0940) h.u8('level');
+  const flags = h.u32('flags');
+  if (flags & F_H_FILTER) {
+    const filterAt = src.offset;
+    const filter = h.u32('filter');
+    // The kernel ignores the filter and would hand on filtered bytes; refuse instead.
+    if (filter !== 0) throw new FormatError(`lzop filter ${filter} is not supported`, filterAt);
+  }
+  h.u32('mode');
+  h.u32('mtime');
+  if (version >= 0x0940) h.u32('mtime high');
+  const nameLen = h.u8('name length');
+  if (nameLen > 0) h.take(nameLen, 'name');
+  const useCrc = (flags & F_H_CRC32) !== 0;
+  const computed = useCrc ? crc(h.bytes, 0, h.length) : adler32(h.bytes, 0, h.length);
+  const sumAt = src.offset;
+  const stored = be32(src.read(4, 'lzop header checksum'), 0);
+  if (stored !== computed) {
+    throw new FormatError(
+      `lzop header checksum mismatch (${useCrc ? 'CRC32' : 'Adler-32'} stored ${hex(stored)}, computed ${hex(computed)})`,
+      sumAt,
+    );
+  }
+  // Checked after the checksum so that a corrupt method byte is reported as corruption.
+  if (method < 1 || method > 3) {
+    throw new FormatError(`lzop method ${method} is not LZO1X (only methods 1, 2 and 3 are)`, methodAt);
+  }
+  if (flags & F_H_EXTRA_FIELD) skipExtraField(src, useCrc);
+
+  // --- blocks
+  let out: Uint8Array | undefined;
+  for (;;) {
+    const at = src.offset;
+    const dstLen = be32(src.read(4, 'lzop block length'), 0);
+    if (dstLen === 0) return; // end of the stream
+    if (dstLen > MAX_BLOCK) {
+      throw new FormatError(`lzop block of ${dstLen} bytes exceeds lzop's maximum of ${MAX_BLOCK}`, at);
+    }
+    const srcLen = be32(src.read(4, 'lzop block compressed length'), 0);
+    if (srcLen === 0 || srcLen > dstLen) {
+      throw new FormatError(`lzop block compressed length ${srcLen} is invalid for ${dstLen} bytes`, at + 4);
+    }
+    const compressed = srcLen < dstLen;
+    const sumsAt = src.offset;
+    const nSums =
+      (flags & F_ADLER32_D ? 1 : 0) +
+      (flags & F_CRC32_D ? 1 : 0) +
+      (compressed ? (flags & F_ADLER32_C ? 1 : 0) + (flags & F_CRC32_C ? 1 : 0) : 0);
+    const sums = src.read(nSums * 4, 'lzop block checksums');
+    let k = 0;
+    const adlerD = flags & F_ADLER32_D ? be32(sums, 4 * k++) : undefined;
+    const crcD = flags & F_CRC32_D ? be32(sums, 4 * k++) : undefined;
+    const adlerC = compressed && flags & F_ADLER32_C ? be32(sums, 4 * k++) : undefined;
+    const crcC = compressed && flags & F_CRC32_C ? be32(sums, 4 * k++) : undefined;
+
+    const dataAt = src.offset;
+    if (src.remaining < srcLen) {
+      throw new FormatError(`truncated lzop block: needs ${srcLen} bytes, file ends after ${src.remaining}`, dataAt);
+    }
+    const data = src.read(srcLen, 'lzop block');
+    if (adlerC !== undefined) checkSum('Adler-32', 'compressed', adlerC, adler32(data, 0, srcLen), dataAt, sumsAt);
+    if (crcC !== undefined) checkSum('CRC32', 'compressed', crcC, crc(data, 0, srcLen), dataAt, sumsAt);
+
+    let plain: Uint8Array;
+    if (compressed) {
+      if (!out || out.length < dstLen) out = new Uint8Array(Math.max(dstLen, 256 << 10));
+      lzo1xDecompress(data, 0, srcLen, out, dstLen, dataAt);
+      plain = out;
+    } else {
+      plain = data;
+    }
+    if (adlerD !== undefined) checkSum('Adler-32', 'uncompressed', adlerD, adler32(plain, 0, dstLen), dataAt, sumsAt);
+    if (crcD !== undefined) checkSum('CRC32', 'uncompressed', crcD, crc(plain, 0, dstLen), dataAt, sumsAt);
+    for (let i = 0; i < dstLen; i += CHUNK) sink(plain.subarray(i, Math.min(dstLen, i + CHUNK)));
+  }
+};
+
+function skipExtraField(src: ByteSource, useCrc: boolean): void {
+  // The extra field's checksum covers its length and its bytes.
+  const at = src.offset;
+  const lenBytes = src.read(4, 'lzop extra field length');
+  const len = be32(lenBytes, 0);
+  let sum = useCrc ? crc(lenBytes, 0, 4) : adler32(lenBytes, 0, 4);
+  if (src.remaining < len + 4) {
+    throw new FormatError(`truncated lzop extra field: needs ${len + 4} bytes, file ends after ${src.remaining}`, at + 4);
+  }
+  let left = len;
+  while (left > 0) {
+    const n = Math.min(left, 1 << 20);
+    const view = src.read(n, 'lzop extra field');
+    sum = useCrc ? crc(view, 0, n, sum) : adler32(view, 0, n, sum);
+    left -= n;
+  }
+  const sumAt = src.offset;
+  const stored = be32(src.read(4, 'lzop extra field checksum'), 0);
+  if (stored !== sum) throw new FormatError('lzop extra field checksum mismatch', sumAt);
+}
+
+function checkSum(kind: string, what: string, stored: number, computed: number, dataAt: number, sumsAt: number): void {
+  if (stored !== computed) {
+    throw new FormatError(
+      `lzop ${kind} of the ${what} block data mismatch (stored at byte ${sumsAt}: ${hex(stored)}, computed ${hex(computed)})`,
+      dataAt,
+    );
+  }
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,396 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FormatError } from '../src/errors.js';
+import { decodeBlock, decodeLz4, Xxh32, xxh32 } from '../src/decode/lz4.js';
+import { ByteSource } from '../src/decode/source.js';
+
+let dir: string;
+let counter = 0;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lz4-test-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function tmp(name: string): string {
+  return join(dir, `${counter++}-${name}`);
+}
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Text-like data: compressible, but with variety. */
+function textData(size: number, seed = 1): Buffer {
+  const words = ['initramfs', 'kernel', 'module', 'dracut', 'cpio', 'the', 'a', 'of', 'systemd', '/usr/lib/', 'firmware', '\n', 'x86_64', 'lz4', 'zstd', '0x1f'];
+  const r = rng(seed);
+  const parts: string[] = [];
+  let n = 0;
+  while (n < size) {
+    const w = r() < 0.05 ? Math.floor(r() * 1e9).toString(36) : words[Math.floor(r() * words.length)];
+    parts.push(w, ' ');
+    n += w.length + 1;
+  }
+  return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+/** Runs the real lz4 on `data` with `args`, returning the compressed bytes. */
+function lz4(data: Buffer, args: string[]): Buffer {
+  const input = tmp('in');
+  const output = tmp('out.lz4');
+  writeFileSync(input, data);
+  execFileSync('lz4', [...args, '-f', '-q', input, output]);
+  const out = readFileSync(output);
+  rmSync(input);
+  rmSync(output);
+  return out;
+}
+
+interface Decoded {
+  out: Buffer;
+  offset: number;
+  chunks: number;
+  maxChunk: number;
+}
+
+async function decodeBytes(file: Buffer, start = 0): Promise<Decoded> {
+  const path = tmp('member');
+  writeFileSync(path, file);
+  try {
+    return await decodePath(path, start);
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+async function decodePath(path: string, start = 0): Promise<Decoded> {
+  const src = ByteSource.open(path);
+  try {
+    src.seek(start);
+    const parts: Buffer[] = [];
+    let maxChunk = 0;
+    await decodeLz4(src, (c) => {
+      parts.push(Buffer.from(c));
+      maxChunk = Math.max(maxChunk, c.length);
+    });
+    return { out: Buffer.concat(parts), offset: src.offset, chunks: parts.length, maxChunk };
+  } finally {
+    src.close();
+  }
+}
+
+async function expectFormatError(p: Promise<unknown>): Promise<FormatError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(FormatError);
+    return e as FormatError;
+  }
+  throw new Error('expected a FormatError');
+}
+
+const inputs: Record<string, () => Buffer> = {
+  empty: () => Buffer.alloc(0),
+  'one byte': () => Buffer.from([0x42]),
+  compressible: () => Buffer.concat([Buffer.alloc(300_000, 0), Buffer.from('abc'.repeat(100_000)), Buffer.alloc(70_000, 7)]),
+  random: () => randomBytes(200_000),
+  text: () => textData(500_000),
+};
+
+describe('xxHash32', () => {
+  it('matches the reference vectors', () => {
+    expect(xxh32(new Uint8Array(0), 0, 0, 0)).toBe(0x02cc5d05);
+    expect(xxh32(Buffer.from('a'), 0, 1, 0)).toBe(0x550d7456);
+    expect(xxh32(Buffer.from('abc'), 0, 3, 0)).toBe(0x32d153ff);
+    expect(xxh32(Buffer.from('Nobody inspects the spammish repetition'), 0, 39, 0)).toBe(0xe2293b2f);
+  });
+
+  it('streams to the same value whatever the split', () => {
+    const data = textData(1000, 5);
+    const whole = xxh32(data, 0, data.length, 0);
+    for (const step of [1, 3, 15, 16, 17, 100]) {
+      const h = new Xxh32(0);
+      for (let i = 0; i < data.length; i += step) h.update(data, i, Math.min(data.length, i + step));
+      expect(h.digest()).toBe(whole);
+    }
+  });
+});
+
+describe('lz4 legacy (lz4 -l)', () => {
+  for (const [name, make] of Object.entries(inputs)) {
+    it(`decodes ${name} input written by lz4 -l -9`, async () => {
+      const data = make();
+      const z = lz4(data, ['-l', '-9']);
+      const d = await decodeBytes(z);
+      expect(d.out.equals(data)).toBe(true);
+      expect(d.offset).toBe(z.length);
+    });
+  }
+
+  it('decodes several 8 MiB blocks', async () => {
+    const data = Buffer.concat([textData(9 << 20, 2), randomBytes(3 << 20), textData(5 << 20, 3)]);
+    const z = lz4(data, ['-l', '-9']);
+    const d = await decodeBytes(z);
+    expect(d.out.length).toBe(data.length);
+    expect(d.out.equals(data)).toBe(true);
+    expect(d.offset).toBe(z.length);
+    expect(d.chunks).toBe(3);
+    expect(d.maxChunk).toBe(8 << 20);
+  });
+
+  it('stops exactly before zero padding, a newc header or a short tail', async () => {
+    const data = textData(100_000, 4);
+    const z = lz4(data, ['-l', '-9']);
+    for (const tail of [
+      Buffer.alloc(512 - (z.length % 512) + 512),
+      Buffer.from('070701000000010000'),
+      Buffer.from('0707020000000100'),
+      Buffer.alloc(3),
+      Buffer.alloc(1),
+      Buffer.from([0x1f]),
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0]),
+    ]) {
+      const d = await decodeBytes(Buffer.concat([z, tail]));
+      expect(d.out.equals(data)).toBe(true);
+      expect(d.offset).toBe(z.length);
+    }
+  });
+
+  it('starts at a given offset and reports absolute error offsets', async () => {
+    const data = textData(50_000, 6);
+    const z = lz4(data, ['-l', '-9']);
+    const prefix = Buffer.alloc(1000, 0x30);
+    const d = await decodeBytes(Buffer.concat([prefix, z, Buffer.alloc(16)]), 1000);
+    expect(d.out.equals(data)).toBe(true);
+    expect(d.offset).toBe(1000 + z.length);
+    // the block claims more bytes than the file has
+    const cut = Buffer.concat([prefix, z.subarray(0, z.length - 10)]);
+    const e = await expectFormatError(decodeBytes(cut, 1000));
+    expect(e.offset).toBe(1000 + 8);
+  });
+
+  it('reads concatenated lz4 -l outputs as one stream (the magic is skipped)', async () => {
+    const a = textData(70_000, 7);
+    const b = randomBytes(1000);
+    const z = Buffer.concat([lz4(a, ['-l', '-9']), lz4(b, ['-l', '-9']), Buffer.alloc(8)]);
+    const d = await decodeBytes(z);
+    expect(d.out.equals(Buffer.concat([a, b]))).toBe(true);
+    expect(d.offset).toBe(z.length - 8);
+  });
+
+  it('rejects a block that decodes to more than 8 MiB', async () => {
+    // one literal, then a match of offset 1 whose length runs past 8 MiB, then a last literal
+    const ext = Math.ceil((8 << 20) / 255) + 2;
+    const block = Buffer.concat([Buffer.from([0x1f, 0x41, 0x01, 0x00]), Buffer.alloc(ext, 255), Buffer.from([0, 0x10, 0x41])]);
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0x184c2102, 0);
+    head.writeUInt32LE(block.length, 4);
+    const e = await expectFormatError(decodeBytes(Buffer.concat([head, block])));
+    expect(e.message).toMatch(/past the end of the output/);
+  });
+
+  it('a truncated stream is an error or a whole-block prefix, never anything else', async () => {
+    const data = Buffer.concat([textData(20_000, 8)]);
+    const z = lz4(data, ['-l', '-9']);
+    for (let n = 0; n < z.length; n += n < 64 ? 1 : 13) {
+      try {
+        const d = await decodeBytes(z.subarray(0, n));
+        // only at the magic or block boundaries (or 1-3 bytes into a size field)
+        expect(data.subarray(0, d.out.length).equals(d.out)).toBe(true);
+        expect(n - d.offset).toBeLessThan(4);
+      } catch (e) {
+        expect(e).toBeInstanceOf(FormatError);
+        expect((e as FormatError).offset).toBeLessThanOrEqual(n);
+      }
+    }
+  });
+
+  it('bit flips give a FormatError or some output, nothing else', async () => {
+    const data = textData(30_000, 9);
+    const z = lz4(data, ['-l', '-9']);
+    const r = rng(42);
+    for (let i = 0; i < 400; i++) {
+      const bad = Buffer.from(z);
+      const at = i < 64 ? i : Math.floor(r() * bad.length);
+      bad[at] ^= 1 << Math.floor(r() * 8);
+      try {
+        const d = await decodeBytes(bad);
+        expect(d.offset).toBeLessThanOrEqual(bad.length);
+      } catch (e) {
+        expect(e).toBeInstanceOf(FormatError);
+      }
+    }
+  });
+
+  const real = new URL('../test-images/real/fedora-like-lz4.img', import.meta.url).pathname;
+  it.skipIf(!existsSync(real))('decodes the main member of a dracut lz4 image like lz4 -dc does', async () => {
+    // the early microcode archive comes first; the lz4 member runs to the end of the file
+    const image = readFileSync(real);
+    const start = image.indexOf(Buffer.from([0x02, 0x21, 0x4c, 0x18]));
+    expect(start).toBeGreaterThan(0);
+    const expected = execFileSync('lz4', ['-dc'], { input: image.subarray(start), maxBuffer: 1 << 30 });
+    const src = ByteSource.open(real);
+    const hash = createHash('sha256');
+    let total = 0;
+    try {
+      src.seek(start);
+      await decodeLz4(src, (c) => {
+        hash.update(c);
+        total += c.length;
+      });
+      expect(src.offset).toBe(image.length);
+    } finally {
+      src.close();
+    }
+    expect(total).toBe(expected.length);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+  });
+});
+
+describe('lz4 frame', () => {
+  const variants: Record<string, string[]> = {
+    default: [],
+    '-9 --content-size': ['-9', '--content-size'],
+    'block checksums -BX': ['-BX'],
+    'linked blocks -BD -B4': ['-BD', '-B4'],
+    'linked -BD -BX -B5 --content-size': ['-BD', '-BX', '-B5', '--content-size'],
+    'no content checksum': ['--no-frame-crc', '-B6'],
+  };
+  for (const [vname, args] of Object.entries(variants)) {
+    for (const [name, make] of Object.entries(inputs)) {
+      it(`decodes ${name} input (${vname})`, async () => {
+        const data = make();
+        const z = lz4(data, args);
+        const d = await decodeBytes(z);
+        expect(d.out.equals(data)).toBe(true);
+        expect(d.offset).toBe(z.length);
+      });
+    }
+  }
+
+  for (const args of [['-BD', '-B4'], ['-BD', '-B7', '-BX'], ['-B7']]) {
+    it(`decodes a large input with ${args.join(' ')} in bounded chunks`, async () => {
+      const data = Buffer.concat([textData(11 << 20, 10), randomBytes(1 << 20), Buffer.alloc(3 << 20, 1)]);
+      const z = lz4(data, [...args, '--content-size']);
+      const d = await decodeBytes(Buffer.concat([z, Buffer.from('070701')]));
+      expect(d.out.length).toBe(data.length);
+      expect(d.out.equals(data)).toBe(true);
+      expect(d.offset).toBe(z.length);
+      expect(d.maxChunk).toBeLessThanOrEqual(8 << 20);
+    });
+  }
+
+  it('ends the member after the first of concatenated frames', async () => {
+    const a = textData(10_000, 11);
+    const za = lz4(a, []);
+    const zb = lz4(textData(5_000, 12), []);
+    const d = await decodeBytes(Buffer.concat([za, zb, Buffer.alloc(100)]));
+    expect(d.out.equals(a)).toBe(true);
+    expect(d.offset).toBe(za.length);
+  });
+
+  it('rejects a wrong header checksum, content size, dictionary and oversized block', async () => {
+    const data = textData(10_000, 13);
+    const z = lz4(data, ['--content-size', '-B4']);
+    // FLG BD, content size (8), HC at 14
+    const badHc = Buffer.from(z);
+    badHc[14] ^= 0x55;
+    expect((await expectFormatError(decodeBytes(badHc))).offset).toBe(14);
+
+    // content size one too big, with a fixed-up header checksum
+    const badSize = Buffer.from(z);
+    badSize.writeUInt32LE(data.length + 1, 6);
+    badSize[14] = (xxh32(badSize, 4, 14, 0) >>> 8) & 0xff;
+    expect((await expectFormatError(decodeBytes(badSize))).message).toMatch(/declares/);
+
+    // dictionary ID flag
+    const plain = lz4(data, ['-B4']);
+    const dict = Buffer.concat([plain.subarray(0, 6), Buffer.from([1, 2, 3, 4, 0]), plain.subarray(7)]);
+    dict[4] |= 1;
+    dict[10] = (xxh32(dict, 4, 10, 0) >>> 8) & 0xff;
+    expect((await expectFormatError(decodeBytes(dict))).message).toMatch(/dictionary/);
+
+    // a block size above the 64 KiB maximum of -B4
+    const big = Buffer.from(plain);
+    big.writeUInt32LE(0x10001, 7);
+    expect((await expectFormatError(decodeBytes(big))).offset).toBe(7);
+  });
+
+  it('truncation anywhere is a FormatError', async () => {
+    const data = textData(40_000, 14);
+    for (const args of [['-BX', '--content-size', '-B4'], ['-BD', '-B4']]) {
+      const z = lz4(data, args);
+      for (let n = 0; n < z.length; n += n < 40 ? 1 : 11) {
+        const e = await expectFormatError(decodeBytes(z.subarray(0, n)));
+        expect(e.offset).toBeLessThanOrEqual(n);
+      }
+    }
+  });
+
+  it('bit flips give a FormatError or the original bytes', async () => {
+    const data = textData(40_000, 15);
+    const r = rng(7);
+    for (const args of [['-B4'], ['-BX', '-BD', '-B4', '--content-size']]) {
+      const z = lz4(data, args);
+      for (let i = 0; i < 300; i++) {
+        const bad = Buffer.from(z);
+        const at = i < 40 ? i : Math.floor(r() * bad.length);
+        bad[at] ^= 1 << Math.floor(r() * 8);
+        try {
+          const d = await decodeBytes(bad);
+          expect(d.out.equals(data)).toBe(true);
+        } catch (e) {
+          expect(e).toBeInstanceOf(FormatError);
+        }
+      }
+    }
+  });
+});
+
+describe('LZ4 block decoder bounds', () => {
+  const out = new Uint8Array(64);
+  const run = (block: number[], base = 100, op = 0) => decodeBlock(Uint8Array.from(block), 0, block.length, out, op, out.length, 0, base);
+
+  it('decodes literals and overlapping matches', () => {
+    // "ab" then match offset 2 length 8 then last literal "c"
+    const n = run([0x24, 0x61, 0x62, 0x02, 0x00, 0x10, 0x63]);
+    expect(Buffer.from(out.subarray(0, n)).toString()).toBe('ababababab' + 'c');
+  });
+  it('rejects offset 0', () => {
+    expect(() => run([0x10, 0x61, 0x00, 0x00, 0x10, 0x63])).toThrow(FormatError);
+    try {
+      run([0x10, 0x61, 0x00, 0x00, 0x10, 0x63]);
+    } catch (e) {
+      expect((e as FormatError).offset).toBe(102);
+    }
+  });
+  it('rejects an offset beyond the output', () => {
+    expect(() => run([0x10, 0x61, 0x02, 0x00, 0x10, 0x63])).toThrow(/before the start/);
+  });
+  it('rejects literals past the input', () => {
+    expect(() => run([0x50, 0x61, 0x62])).toThrow(FormatError);
+    expect(() => run([0xf0, 0xff, 0x61])).toThrow(FormatError);
+  });
+  it('rejects output overruns', () => {
+    expect(() => run([0x1f, 0x61, 0x01, 0x00, 0x40, 0x00])).toThrow(/output/);
+    expect(() => run([0xf0, 0x40, ...new Array(79).fill(0x61)])).toThrow(/output/);
+  });
+  it('rejects a block ending after a match or inside an offset', () => {
+    expect(() => run([0x10, 0x61, 0x01, 0x00])).toThrow(FormatError);
+    expect(() => run([0x10, 0x61, 0x01])).toThrow(FormatError);
+    expect(() => run([])).toThrow(FormatError);
+  });
+});

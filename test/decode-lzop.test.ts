@@ -1,0 +1,417 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FormatError } from '../src/errors.js';
+import { lzo1xDecompress } from '../src/decode/lzo1x.js';
+import { adler32, decodeLzop } from '../src/decode/lzop.js';
+import { ByteSource } from '../src/decode/source.js';
+
+let dir: string;
+let counter = 0;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lzop-test-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function tmp(name: string): string {
+  return join(dir, `${counter++}-${name}`);
+}
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function textData(size: number, seed = 1): Buffer {
+  const words = ['initramfs', 'kernel', 'module', 'dracut', 'cpio', 'the', 'a', 'of', 'systemd', '/usr/lib/', 'firmware', '\n', 'x86_64', 'lzo', 'zstd', '0x1f'];
+  const r = rng(seed);
+  const parts: string[] = [];
+  let n = 0;
+  while (n < size) {
+    const w = r() < 0.05 ? Math.floor(r() * 1e9).toString(36) : words[Math.floor(r() * words.length)];
+    parts.push(w, ' ');
+    n += w.length + 1;
+  }
+  return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+/** A plain Adler-32, independent of the one under test. */
+function refAdler(b: Uint8Array, adler = 1): number {
+  let a = adler & 0xffff;
+  let s = adler >>> 16;
+  for (const x of b) {
+    a = (a + x) % 65521;
+    s = (s + a) % 65521;
+  }
+  return ((s << 16) | a) >>> 0;
+}
+
+function lzop(data: Buffer, args: string[]): Buffer {
+  const input = tmp('in');
+  const output = tmp('out.lzo');
+  writeFileSync(input, data);
+  execFileSync('lzop', [...args, '-f', '-o', output, input]);
+  const out = readFileSync(output);
+  rmSync(input);
+  rmSync(output);
+  return out;
+}
+
+interface Decoded {
+  out: Buffer;
+  offset: number;
+}
+
+async function decodeBytes(file: Buffer, start = 0): Promise<Decoded> {
+  const path = tmp('member');
+  writeFileSync(path, file);
+  const src = ByteSource.open(path);
+  try {
+    src.seek(start);
+    const parts: Buffer[] = [];
+    await decodeLzop(src, (c) => {
+      parts.push(Buffer.from(c));
+    });
+    return { out: Buffer.concat(parts), offset: src.offset };
+  } finally {
+    src.close();
+    rmSync(path, { force: true });
+  }
+}
+
+async function expectFormatError(p: Promise<unknown>): Promise<FormatError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(FormatError);
+    return e as FormatError;
+  }
+  throw new Error('expected a FormatError');
+}
+
+const MAGIC = Buffer.from([0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Blocks of a file written by `lzop --no-checksum` (lzop 1.04 header, flags without extras). */
+function lzopBlocks(file: Buffer): { dstLen: number; data: Buffer }[] {
+  let p = 9 + 2 + 2 + 2 + 1 + 1;
+  expect(file.readUInt32BE(p) & 0xffff).toBe(0); // no checksum flags
+  p += 4 + 4 + 4 + 4;
+  p += 1 + file[p] + 4;
+  const blocks: { dstLen: number; data: Buffer }[] = [];
+  for (;;) {
+    const dstLen = file.readUInt32BE(p);
+    p += 4;
+    if (dstLen === 0) return blocks;
+    const srcLen = file.readUInt32BE(p);
+    p += 4;
+    blocks.push({ dstLen, data: file.subarray(p, p + srcLen) });
+    p += srcLen;
+  }
+}
+
+interface Build {
+  version?: number;
+  method?: number;
+  flags: number;
+  filter?: number;
+  extra?: Buffer;
+  name?: string;
+}
+
+/** Writes an lzop file around LZO1X blocks of `plain`, with every checksum `flags` asks for. */
+function buildLzop(opts: Build, blocks: { dstLen: number; data: Buffer }[], plain: Buffer): Buffer {
+  const version = opts.version ?? 0x1040;
+  const u8 = (n: number) => Buffer.from([n]);
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n >>> 0);
+    return b;
+  };
+  const sum = (b: Buffer, crc: boolean) => (crc ? crc32(b) >>> 0 : refAdler(b));
+  const name = Buffer.from(opts.name ?? 'file');
+  const h: Buffer[] = [u16(version), u16(0x20a0)];
+  if (version >= 0x0940) h.push(u16(0x0940));
+  h.push(u8(opts.method ?? 1));
+  if (version >= 0x0940) h.push(u8(5));
+  h.push(u32(opts.flags));
+  if (opts.flags & 0x800) h.push(u32(opts.filter ?? 0));
+  h.push(u32(0o100644), u32(0x5c0a1e6b));
+  if (version >= 0x0940) h.push(u32(0));
+  h.push(u8(name.length), name);
+  const header = Buffer.concat(h);
+  const parts: Buffer[] = [MAGIC, header, u32(sum(header, (opts.flags & 0x1000) !== 0))];
+  if (opts.flags & 0x40) {
+    const extra = opts.extra ?? Buffer.alloc(0);
+    const field = Buffer.concat([u32(extra.length), extra]);
+    parts.push(field, u32(sum(field, (opts.flags & 0x1000) !== 0)));
+  }
+  let pos = 0;
+  for (const b of blocks) {
+    const raw = plain.subarray(pos, pos + b.dstLen);
+    pos += b.dstLen;
+    parts.push(u32(b.dstLen), u32(b.data.length));
+    if (opts.flags & 0x1) parts.push(u32(refAdler(raw)));
+    if (opts.flags & 0x100) parts.push(u32(crc32(raw)));
+    if (b.data.length < b.dstLen) {
+      if (opts.flags & 0x2) parts.push(u32(refAdler(b.data)));
+      if (opts.flags & 0x200) parts.push(u32(crc32(b.data)));
+    }
+    parts.push(b.data);
+  }
+  parts.push(u32(0));
+  return Buffer.concat(parts);
+}
+
+const inputs: Record<string, () => Buffer> = {
+  empty: () => Buffer.alloc(0),
+  'one byte': () => Buffer.from([0x42]),
+  compressible: () => Buffer.concat([Buffer.alloc(300_000, 0), Buffer.from('abc'.repeat(100_000)), Buffer.alloc(70_000, 7)]),
+  random: () => randomBytes(300_000),
+  text: () => textData(700_000),
+  mixed: () => Buffer.concat([textData(100_000, 2), randomBytes(100_000), textData(100_000, 3)]),
+};
+
+describe('Adler-32', () => {
+  it('matches a plain implementation', () => {
+    const data = Buffer.concat([randomBytes(10_000), Buffer.alloc(10_000, 255)]);
+    expect(adler32(data, 0, data.length)).toBe(refAdler(data));
+    expect(adler32(Buffer.from('Wikipedia'), 0, 9)).toBe(0x11e60398);
+    expect(adler32(data, 5, 7777, adler32(data, 0, 5))).toBe(refAdler(data.subarray(0, 7777)));
+    expect(adler32(new Uint8Array(0), 0, 0)).toBe(1);
+  });
+});
+
+describe('lzop', () => {
+  for (const args of [['-9'], ['-1'], ['-1', '--crc32'], ['-3', '--no-checksum']]) {
+    for (const [name, make] of Object.entries(inputs)) {
+      it(`decodes ${name} input written by lzop ${args.join(' ')}`, async () => {
+        const data = make();
+        const z = lzop(data, args);
+        const d = await decodeBytes(z);
+        expect(d.out.equals(data)).toBe(true);
+        expect(d.offset).toBe(z.length);
+      });
+    }
+  }
+
+  it('stops exactly at the end marker, before padding or what follows', async () => {
+    const data = textData(600_000, 4);
+    const z = lzop(data, ['-9']);
+    for (const tail of [Buffer.alloc(512 - (z.length % 512) + 512), Buffer.from('070701000000010000'), Buffer.from([0x89, 0x4c, 0x5a])]) {
+      const prefix = Buffer.alloc(700, 0x30);
+      const d = await decodeBytes(Buffer.concat([prefix, z, tail]), prefix.length);
+      expect(d.out.equals(data)).toBe(true);
+      expect(d.offset).toBe(prefix.length + z.length);
+    }
+  });
+
+  it('decodes every checksum kind, header CRC32, extra field, filter 0 and the old header layout', async () => {
+    const data = Buffer.concat([textData(262_144, 5), randomBytes(262_144), textData(1000, 6)]);
+    const blocks = lzopBlocks(lzop(data, ['-1', '--no-checksum']));
+    expect(blocks.length).toBe(3);
+    expect(blocks[1].data.length).toBe(blocks[1].dstLen); // a stored block
+    const variants: Build[] = [
+      { flags: 0x1 | 0x2 | 0x100 | 0x200 },
+      { flags: 0x1000 | 0x100 | 0x200 },
+      { flags: 0x2 },
+      { flags: 0x40 | 0x1, extra: Buffer.from('extra field bytes') },
+      { flags: 0x40 | 0x1000 | 0x100, extra: Buffer.alloc(0) },
+      { flags: 0x800 | 0x1, filter: 0 },
+      { flags: 0x1, version: 0x0930, name: '' },
+      { flags: 0x1 | 0x2, method: 3, name: 'x'.repeat(255) },
+    ];
+    for (const v of variants) {
+      const z = buildLzop(v, blocks, data);
+      const d = await decodeBytes(Buffer.concat([z, Buffer.alloc(4)]));
+      expect(d.out.equals(data)).toBe(true);
+      expect(d.offset).toBe(z.length);
+    }
+  });
+
+  it('rejects bad checksums, methods, filters and block sizes with the right offsets', async () => {
+    const data = textData(300_000, 7);
+    const blocks = lzopBlocks(lzop(data, ['-1', '--no-checksum']));
+    const all = buildLzop({ flags: 0x1 | 0x2 | 0x100 | 0x200, name: 'ab' }, blocks, data);
+    // magic 9, version..level 8, flags 4, mode and mtime 12, then the name length and name
+    const fixed = 9 + 8 + 4 + 12;
+    const headerSum = fixed + 1 + 2; // 'ab'
+    expect(headerSum).toBe(36);
+    const first = headerSum + 4; // first block
+    const bad = (at: number, xor = 1) => {
+      const b = Buffer.from(all);
+      b[at] ^= xor;
+      return b;
+    };
+    let e = await expectFormatError(decodeBytes(bad(headerSum + 2)));
+    expect(e.offset).toBe(headerSum);
+    e = await expectFormatError(decodeBytes(bad(25))); // mode: header checksum
+    expect(e.offset).toBe(headerSum);
+    // checksums: adler D at +8, crc D at +12, adler C at +16, crc C at +20, data at +24
+    for (const k of [8, 12, 16, 20, 24, 40]) {
+      e = await expectFormatError(decodeBytes(bad(first + k)));
+      expect(e.offset).toBe(first + 24);
+      expect(e.message).toMatch(/mismatch/);
+    }
+
+    const method = buildLzop({ flags: 0x1, method: 4 }, blocks, data);
+    expect((await expectFormatError(decodeBytes(method))).message).toMatch(/method 4/);
+    const filter = buildLzop({ flags: 0x800 | 0x1, filter: 1 }, blocks, data);
+    expect((await expectFormatError(decodeBytes(filter))).message).toMatch(/filter/);
+    const extra = buildLzop({ flags: 0x40 | 0x1, extra: Buffer.from('abc') }, blocks, data);
+    const extraBad = Buffer.from(extra);
+    extraBad[fixed + 1 + 4 + 4 + 4 + 1] ^= 1; // 'file', header checksum, extra length, then its 2nd byte
+    expect((await expectFormatError(decodeBytes(extraBad))).message).toMatch(/extra field/);
+
+    // dst_len above 64 MiB, src_len above dst_len, src_len 0
+    const plainStart = fixed + 1 + 4 + 4; // name 'file', header checksum
+    const simple = buildLzop({ flags: 0 }, blocks, data);
+    const huge = Buffer.from(simple);
+    huge.writeUInt32BE(0xfffffff0, plainStart);
+    e = await expectFormatError(decodeBytes(huge));
+    expect(e.offset).toBe(plainStart);
+    const over = Buffer.from(simple);
+    over.writeUInt32BE(blocks[0].dstLen + 1, plainStart + 4);
+    expect((await expectFormatError(decodeBytes(over))).offset).toBe(plainStart + 4);
+    const zero = Buffer.from(simple);
+    zero.writeUInt32BE(0, plainStart + 4);
+    expect((await expectFormatError(decodeBytes(zero))).offset).toBe(plainStart + 4);
+    // a compressed length past the end of the file
+    const long = Buffer.from(simple);
+    long.writeUInt32BE(blocks[0].dstLen - 1, plainStart + 4);
+    long.writeUInt32BE(blocks[0].dstLen, plainStart);
+    await expectFormatError(decodeBytes(long.subarray(0, plainStart + 8 + 100)));
+    // not lzop at all
+    expect((await expectFormatError(decodeBytes(Buffer.from('070701')))).offset).toBe(0);
+  });
+
+  it('truncation anywhere is a FormatError', async () => {
+    const data = Buffer.concat([textData(270_000, 8), randomBytes(300)]);
+    for (const args of [['-9'], ['-1', '--crc32'], ['--no-checksum']]) {
+      const z = lzop(data, args);
+      for (let n = 0; n < z.length; n += n < 80 ? 1 : 97) {
+        const e = await expectFormatError(decodeBytes(z.subarray(0, n)));
+        expect(e.offset).toBeLessThanOrEqual(n);
+      }
+    }
+  });
+
+  it('bit flips give a FormatError or the original bytes', async () => {
+    const data = textData(300_000, 9);
+    const r = rng(3);
+    for (const args of [['-9'], ['-1', '--crc32']]) {
+      const z = lzop(data, args);
+      for (let i = 0; i < 400; i++) {
+        const bad = Buffer.from(z);
+        const at = i < 60 ? i : Math.floor(r() * bad.length);
+        bad[at] ^= 1 << Math.floor(r() * 8);
+        let d: Decoded | undefined;
+        try {
+          d = await decodeBytes(bad);
+        } catch (e) {
+          expect(e).toBeInstanceOf(FormatError);
+        }
+        if (d && !d.out.equals(data)) {
+          // The one unprotected field: a block length flipped to 0 ends the stream early.
+          expect(bad.readUInt32BE(d.offset - 4), `flip at ${at}`).toBe(0);
+          expect(z.readUInt32BE(d.offset - 4)).not.toBe(0);
+          expect(data.subarray(0, d.out.length).equals(d.out)).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('without checksums, corrupt LZO1X data still gives only FormatErrors', async () => {
+    const data = textData(300_000, 10);
+    const z = lzop(data, ['-1', '--no-checksum']);
+    const r = rng(4);
+    for (let i = 0; i < 400; i++) {
+      const bad = Buffer.from(z);
+      const at = 50 + Math.floor(r() * (bad.length - 50));
+      bad[at] ^= 1 << Math.floor(r() * 8);
+      try {
+        await decodeBytes(bad);
+      } catch (e) {
+        expect(e).toBeInstanceOf(FormatError);
+      }
+    }
+  });
+
+  const real = new URL('../test-images/real/fedora-like-lzo.img', import.meta.url).pathname;
+  it.skipIf(!existsSync(real))('decodes the main member of a dracut lzop image like lzop -dc does', async () => {
+    const image = readFileSync(real);
+    const start = image.indexOf(MAGIC);
+    expect(start).toBeGreaterThan(0);
+    const expected = execFileSync('lzop', ['-dc'], { input: image.subarray(start), maxBuffer: 1 << 30 });
+    const src = ByteSource.open(real);
+    const hash = createHash('sha256');
+    let total = 0;
+    try {
+      src.seek(start);
+      await decodeLzop(src, (c) => {
+        hash.update(c);
+        total += c.length;
+      });
+      expect(src.offset).toBe(image.length);
+    } finally {
+      src.close();
+    }
+    expect(total).toBe(expected.length);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+  });
+});
+
+describe('LZO1X decompressor bounds', () => {
+  const out = new Uint8Array(64);
+  const run = (stream: number[], dstLen: number) => {
+    lzo1xDecompress(Uint8Array.from(stream), 0, stream.length, out, dstLen, 1000);
+    return Buffer.from(out.subarray(0, dstLen)).toString('latin1');
+  };
+  const EOS = [0x11, 0x00, 0x00];
+
+  it('decodes literals, matches and the end marker', () => {
+    expect(run([17 + 3, 0x61, 0x62, 0x63, ...EOS], 3)).toBe('abc');
+    // one literal, then M2 length 3 distance 1
+    expect(run([18, 0x61, 0x40, 0x00, ...EOS], 4)).toBe('aaaa');
+    // long literal run after a match with no trailing literals
+    expect(run([18, 0x61, 0x40, 0x00, 0x01, 0x62, 0x63, 0x64, 0x65, ...EOS], 8)).toBe('aaaabcde');
+  });
+
+  const bad: [string, number[], number, RegExp][] = [
+    ['a distance before the start', [18, 0x61, 0x40, 0x01, ...EOS], 4, /distance/],
+    ['a match past the output', [18, 0x61, 0x40, 0x00, ...EOS], 3, /past the end of the output/],
+    ['literals past the input', [17 + 10, 0x61, 0x62], 10, /past the end of the input/],
+    ['literals past the output', [17 + 3, 0x61, 0x62, 0x63, ...EOS], 2, /past the end of the output/],
+    ['a missing end marker', [18, 0x61], 1, /end marker/],
+    ['bytes after the end marker', [18, 0x61, ...EOS, 0], 1, /after|followed/],
+    ['too little output', [18, 0x61, ...EOS], 2, /decodes to 1/],
+    ['a truncated distance', [18, 0x61, 0x21], 4, /truncated/],
+    ['an empty stream', [], 0, /empty/],
+  ];
+  for (const [what, stream, dstLen, message] of bad) {
+    it(`rejects ${what}`, () => {
+      let error: unknown;
+      try {
+        run(stream, dstLen);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(FormatError);
+      expect((error as FormatError).message).toMatch(message);
+      expect((error as FormatError).offset).toBeGreaterThanOrEqual(1000);
+      expect((error as FormatError).offset).toBeLessThanOrEqual(1000 + stream.length);
+    });
+  }
+});
