@@ -1,0 +1,124 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, cli, sh } from './support/cli.js';
+import { DIR, newcArchive } from './support/newc.js';
+
+const work = mkdtempSync(join(tmpdir(), 'irr-cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const SAMPLE = `${ROOT}test-images/sample.img`;
+
+/** Three archives: plain, then gzip, then zstd; `b` is in all three and the last one wins. */
+function threeArchives(): string {
+  const path = join(work, 'three.img');
+  const first = newcArchive([{ name: 'a', data: 'one' }, { name: 'b', data: 'first b' }]);
+  const second = sh('gzip -9c', { input: newcArchive([{ name: 'dir', mode: DIR }, { name: 'b', data: 'second b' }]) });
+  const third = sh('zstd -qc', { input: newcArchive([{ name: 'b', data: 'third b' }, { name: 'c', ino: 4, nlink: 2 }, { name: 'd', ino: 4, nlink: 2, data: 'shared' }]) });
+  const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
+  const firstPadded = Buffer.concat([first, pad(first.length)]);
+  writeFileSync(path, Buffer.concat([firstPadded, second, Buffer.alloc(3), third]));
+  return path;
+}
+
+describe('the command line', () => {
+  it('has --help on every command, exit 0', () => {
+    for (const command of ['examine', 'list', 'unpack', 'cat']) {
+      const run = cli([command, '--help']);
+      expect(run.status).toBe(0);
+      expect(run.stdout.toString()).toMatch(new RegExp(`^Usage: initramfs-restore ${command} `));
+    }
+    expect(cli(['--help']).stdout.toString()).toMatch(/Commands:/);
+  });
+
+  it('exits 2 on usage errors', () => {
+    expect(cli([]).status).toBe(2);
+    expect(cli(['frobnicate']).status).toBe(2);
+    expect(cli(['examine']).status).toBe(2);
+    expect(cli(['examine', 'a', 'b']).status).toBe(2);
+    expect(cli(['list', '--bogus', SAMPLE]).status).toBe(2);
+    expect(cli(['list', '--parts', 'x', SAMPLE]).status).toBe(2);
+    expect(cli(['unpack', '--max-size', 'lots', SAMPLE, work]).status).toBe(2);
+  });
+
+  it('exits 1 with the file named when the image cannot be read, without a stack trace', () => {
+    const run = cli(['examine', join(work, 'missing.img')]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^initramfs-restore: .*missing\.img/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('names the file and the byte offset of junk', () => {
+    const path = join(work, 'junk.img');
+    writeFileSync(path, Buffer.concat([newcArchive([{ name: 'x', data: 'y' }]), Buffer.alloc(8), Buffer.from('this is not an archive')]));
+    const run = cli(['examine', path]);
+    expect(run.status).toBe(1);
+    const offset = newcArchive([{ name: 'x', data: 'y' }]).length + 8;
+    expect(run.stderr).toBe(`initramfs-restore: ${path}: neither cpio nor a known compression format (bytes 74 68 69 73 20 69 73 20) at byte ${offset}\n`);
+  });
+
+  it('names the offset inside a compressed stream', () => {
+    const path = join(work, 'junk-in-gzip.img');
+    const inner = Buffer.concat([newcArchive([{ name: 'x' }]), Buffer.from('JUNK')]);
+    writeFileSync(path, sh('gzip -c', { input: inner }));
+    const run = cli(['list', path]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`byte 0x4a cannot start a cpio entry at byte ${inner.length - 4} of the gzip stream at byte 0`));
+  });
+
+  it('examines, lists and unpacks the bundled sample image', () => {
+    const report = JSON.parse(cli(['examine', '--json', SAMPLE]).stdout.toString());
+    expect(report.segments.map((s: { format: string }) => s.format)).toEqual(['cpio', 'zstd']);
+    const list = cli(['list', SAMPLE]);
+    expect(list.status).toBe(0);
+    expect(list.stdout.toString()).toMatch(/^kernel\/x86\/microcode\/GenuineIntel\.bin$/m);
+    const dir = join(work, 'sample');
+    const run = cli(['unpack', SAMPLE, dir]);
+    expect(run.status).toBe(0);
+    expect(existsSync(join(dir, 'early_cpio'))).toBe(true);
+  });
+
+  it('selects archives with --parts', () => {
+    const image = threeArchives();
+    const names = (parts: string) => cli(['list', `--parts=${parts}`, image]).stdout.toString().trim().split('\n');
+    expect(names('1')).toEqual(['a', 'b']);
+    expect(names('2-')).toEqual(['dir', 'b', 'b', 'c', 'd']);
+    expect(names('-1,3')).toEqual(['a', 'b', 'b', 'c', 'd']);
+    const json = JSON.parse(cli(['list', '--json', image]).stdout.toString());
+    expect(json.entries.map((e: { archive: number }) => e.archive)).toEqual([1, 1, 2, 2, 3, 3, 3]);
+    const dir = join(work, 'parts');
+    expect(cli(['unpack', '--parts', '2', image, dir]).status).toBe(0);
+    expect(readFileSync(join(dir, 'b'), 'utf8')).toBe('second b');
+    expect(existsSync(join(dir, 'a'))).toBe(false);
+  });
+
+  it('cat prints the file as the kernel would leave it: the last archive wins, hard links share data', () => {
+    const image = threeArchives();
+    expect(cli(['cat', image, 'b']).stdout.toString()).toBe('third b');
+    expect(cli(['cat', image, '/a']).stdout.toString()).toBe('one');
+    expect(cli(['cat', image, 'c']).stdout.toString()).toBe('shared');
+    const missing = cli(['cat', image, 'nope']);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/no entry named nope/);
+    const dir = cli(['cat', image, 'dir']);
+    expect(dir.status).toBe(1);
+    expect(dir.stderr).toMatch(/is a dir, not a regular file/);
+  });
+
+  it('unpack --json reports counts by type', () => {
+    const image = threeArchives();
+    const run = cli(['unpack', '--json', image, join(work, 'json')]);
+    const report = JSON.parse(run.stdout.toString());
+    expect(report.archives).toBe(3);
+    expect(report.counts).toMatchObject({ file: 6, dir: 1, hardlink: 1 });
+    expect(report.refusedCount).toBe(0);
+  });
+
+  it('refuses a decompression bomb past --max-size', () => {
+    const path = join(work, 'bomb.img');
+    writeFileSync(path, sh('gzip -c', { input: newcArchive([{ name: 'big', data: Buffer.alloc(4 << 20) }]) }));
+    const run = cli(['unpack', '--max-size', '1M', path, join(work, 'bomb')]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/more than the 1048576-byte limit \(--max-size\) at byte 0/);
+  });
+});
