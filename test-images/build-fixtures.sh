@@ -285,6 +285,15 @@ img_comp() { # FMT STREAM: append the stream compressed as one member
     esac
     add_json IMG_SEGS "{\"start\": $off, \"end\": $(img_off), \"format\": \"$name\"$variant, \"command\": \"${CMD[$fmt]}\", \"decompressed_size\": $(stream_size "$s"), \"inner\": [$(json_cpio_segs "$P/$s.segs" 0 ", ")], \"inner_padding\": [$(json_ranges "$P/$s.pads" 0 ", ")]}"
 }
+img_comp_joined() { # FMT S1 S2: two compressed streams back to back that the kernel reads as ONE
+    # member (unlz4 takes a repeated legacy magic as a continuation): one segment, both archives
+    local fmt=$1 off z1 z2 shift
+    off=$(img_off)
+    z1=$(compressed "$fmt" "$2"); z2=$(compressed "$fmt" "$3")
+    cat "$z1" "$z2" >>"$IMG_FILE"
+    shift=$(stream_size "$2")
+    add_json IMG_SEGS "{\"start\": $off, \"end\": $(img_off), \"format\": \"${fmt%%-*}\", \"variant\": \"legacy\", \"command\": \"${CMD[$fmt]} (twice, concatenated)\", \"decompressed_size\": $((shift + $(stream_size "$3"))), \"inner\": [$(json_cpio_segs "$P/$2.segs" 0 ", "), $(json_cpio_segs "$P/$3.segs" "$shift" ", ")], \"inner_padding\": [$(json_ranges "$P/$2.pads" 0 ", ")${2:+, }$(json_ranges "$P/$3.pads" "$shift" ", ")]}"
+}
 img_end() {
     local size
     size=$(img_off)
@@ -328,8 +337,8 @@ img_begin order-newc-newc-zstd "two uncompressed archives before a compressed on
 img_raw early512; img_raw extra512; img_comp zstd tree512; img_end
 img_begin order-lz4-legacy-zeros-gzip "lz4 legacy member ended by zero bytes, then gzip"
 img_comp lz4-legacy early512; img_zeros 8; img_comp gzip tree512; img_end
-img_begin order-lz4-legacy-lz4-legacy "two lz4 legacy members back to back (the second magic ends the first)"
-img_comp lz4-legacy early512; img_comp lz4-legacy tree512; img_end
+img_begin order-lz4-legacy-lz4-legacy "two lz4 legacy streams back to back: the kernel reads the second magic as a continuation, so one member"
+img_comp_joined lz4-legacy early512 tree512; img_end
 
 # zero padding of various lengths before a compressed member
 for spec in 1:zstd 2:gzip 3:xz 4:zstd 5:bzip2 6:lzop 7:lz4-legacy 9:lzma 13:lz4-frame 511:zstd 4099:gzip; do
