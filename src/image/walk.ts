@@ -3,6 +3,7 @@ import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { type CompressionFormat, MAGIC_PEEK, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
+import { decodeInThread } from './decode-thread.js';
 
 /**
  * One cpio archive of the image: a run of entries up to its TRAILER!!!. An archive inside a
@@ -79,8 +80,7 @@ async function decodeMember(src: ByteSource, format: CompressionFormat, tracker:
   const firstArchive = tracker.archives.length;
   const limit = options.maxStreamSize ?? Infinity;
   let produced = 0;
-  let reported = 0;
-  await format.decode(src, (chunk) => {
+  const end = await decodeInThread(src.path, start, format.name, (chunk) => {
     produced += chunk.length;
     if (produced > limit) {
       throw new FormatError(`the ${format.name} stream decompresses to more than the ${limit}-byte limit (--max-size)`, start);
@@ -89,15 +89,12 @@ async function decodeMember(src: ByteSource, format: CompressionFormat, tracker:
     if (used < chunk.length) {
       throw new FormatError(`junk within the compressed archive: byte 0x${chunk[used].toString(16).padStart(2, '0')} cannot start a cpio entry`, parser.pos, where);
     }
-    if (options.progress && produced - reported >= 1 << 24) {
-      reported = produced;
-      options.progress(src.offset, src.size);
-    }
-  });
+  }, (offset) => options.progress?.(offset, src.size));
+  src.seek(end);
   parser.end();
   tracker.closeArchive();
   if (tracker.archives.length === firstArchive) tracker.openArchive();
-  for (const archive of tracker.archives.slice(firstArchive)) archive.end = src.offset;
+  for (const archive of tracker.archives.slice(firstArchive)) archive.end = end;
   tracker.closeArchive();
 }
 
