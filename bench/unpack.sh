@@ -37,7 +37,7 @@ for img in "${images[@]}"; do
   hyperfine --style none --warmup 1 --runs "$RUNS" \
     --prepare "rm -rf $WORK/native $WORK/ours && mkdir -p $WORK/native" \
     --command-name native "$native" --command-name ours "$ours" \
-    --export-json "$OUT/unpack-$name.json" >/dev/null
+    --export-json "$OUT/unpack-$name.json" >/dev/null 2>"$WORK/hyperfine.log" || { cat "$WORK/hyperfine.log" >&2; exit 1; }
   rm -rf "$WORK/ours"
   rss_kb=$(/usr/bin/time -f '%M' $CLI unpack "$PWD/$img" "$WORK/ours" 2>&1 >/dev/null | tail -1)
   rm -rf "$WORK/ours" "$WORK/native"
