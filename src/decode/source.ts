@@ -22,7 +22,6 @@ export class ByteSource {
     private readonly fd: number,
     readonly size: number,
     readonly path: string,
-    private readonly ownsFd: boolean,
     bufferSize: number,
   ) {
     this.buf = Buffer.allocUnsafe(bufferSize);
@@ -32,16 +31,12 @@ export class ByteSource {
     const fd = openSync(path, 'r');
     try {
       const st = fstatSync(fd);
-      if (!st.isFile()) throw new Error(`${path}: not a regular file`);
-      return new ByteSource(fd, st.size, path, true, bufferSize);
+      if (!st.isFile()) throw new Error('not a regular file');
+      return new ByteSource(fd, st.size, path, bufferSize);
     } catch (e) {
       closeSync(fd);
       throw e;
     }
-  }
-
-  static fromFd(fd: number, path: string, bufferSize = DEFAULT_BUFFER): ByteSource {
-    return new ByteSource(fd, fstatSync(fd).size, path, false, bufferSize);
   }
 
   /** Absolute file offset of the next unconsumed byte. */
@@ -73,6 +68,18 @@ export class ByteSource {
     return view.subarray(0, n);
   }
 
+  /** `length` bytes at `offset` (fewer at end of file), read aside: the window is not moved. */
+  readAt(offset: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(this.fd, out, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return out.subarray(0, got);
+  }
+
   skip(n: number): void {
     const buffered = this.bufLen - this.cursor;
     if (n <= buffered) this.cursor += n;
@@ -90,7 +97,7 @@ export class ByteSource {
   }
 
   close(): void {
-    if (this.ownsFd) closeSync(this.fd);
+    closeSync(this.fd);
   }
 
   private fill(want: number): void {

@@ -30,6 +30,7 @@ interface XzModule {
 
 const XZ_OK = 0;
 const XZ_STREAM_END = 1;
+const XZ_BUF_ERROR = 8;
 const XZ_MESSAGES: Record<number, string> = {
   2: 'unsupported integrity check type',
   3: 'out of memory',
@@ -92,10 +93,13 @@ export const decodeXz: Decoder = async (src, sink) => {
       const view = src.peek(bufSize + FOOTER_SIZE);
       let take = Math.min(view.length, bufSize);
       if (take === 0) throw new FormatError('truncated xz stream: no stream footer before the end of the file', src.offset);
-      const footer = findFooter(view, take, src.offset, start, flags0, flags1);
-      if (footer >= 0) {
+      const footer = findFooter(src, view, take, start, flags0, flags1);
+      if (footer >= 0 && footer + FOOTER_SIZE <= bufSize) {
         take = footer + FOOTER_SIZE;
         end = src.offset + take;
+      } else if (footer >= 0) {
+        // The footer would not fit in the decoder's input buffer: it starts the next window.
+        take = footer;
       }
       new Uint8Array(xz.memory.buffer).set(view.subarray(0, take), inPtr);
       xz.supply_input(ctx, take);
@@ -108,6 +112,7 @@ export const decodeXz: Decoder = async (src, sink) => {
       // Zero input length tells the wrapper the input is complete, so it reports the end.
       xz.supply_input(ctx, 0);
       run();
+      if (result === XZ_OK) result = XZ_BUF_ERROR;
     }
     if (result !== XZ_STREAM_END) {
       throw new FormatError(XZ_MESSAGES[result] ?? `xz decoder error ${result}`, start + fed);
@@ -121,23 +126,50 @@ export const decodeXz: Decoder = async (src, sink) => {
 };
 
 /**
- * Index in `view` of a stream footer starting before `limit`, or -1. A footer is the CRC32 of
- * the next 6 bytes, the backward size, the stream flags repeated from the header, then "YZ";
- * its backward size must point past the stream header at an index indicator (0x00).
+ * Index in `view` of this stream's footer, starting before `limit`, or -1. A footer is the
+ * CRC32 of the next 6 bytes, the backward size, the stream flags repeated from the header,
+ * then "YZ". The backward size must point at an Index whose CRC32 holds and whose blocks fill
+ * exactly the space from the stream header: an xz file stored inside the data (a compressed
+ * module kept verbatim) has a valid footer of its own, but not one that fits this stream.
  */
-function findFooter(view: Uint8Array, limit: number, viewOffset: number, streamStart: number, flags0: number, flags1: number): number {
+function findFooter(src: ByteSource, view: Uint8Array, limit: number, streamStart: number, flags0: number, flags1: number): number {
   const last = Math.min(limit, view.length - FOOTER_SIZE + 1);
   for (let i = view.indexOf(0x59, 10) - 10; i >= 0 && i < last; i = view.indexOf(0x59, i + 11) - 10) {
     if (view[i + 11] !== 0x5a || view[i + 8] !== flags0 || view[i + 9] !== flags1) continue;
     if (crc32(view.subarray(i + 4, i + 10)) !== readLE32(view, i)) continue;
     const indexSize = (readLE32(view, i + 4) + 1) * 4;
-    const indexAt = viewOffset + i - indexSize;
-    if (indexAt < streamStart + HEADER_SIZE) continue;
-    const rel = indexAt - viewOffset;
-    if (rel >= 0 && view[rel] !== 0) continue;
-    return i;
+    const footerAt = src.offset + i;
+    if (indexMatches(src, footerAt - indexSize, indexSize, streamStart + HEADER_SIZE)) return i;
   }
   return -1;
+}
+
+/** Largest Index read to check a footer candidate; a real one is a few bytes per block. */
+const MAX_INDEX = 1 << 24;
+
+function indexMatches(src: ByteSource, indexAt: number, indexSize: number, blocksStart: number): boolean {
+  if (indexAt < blocksStart || indexSize > MAX_INDEX) return false;
+  const index = src.readAt(indexAt, indexSize);
+  if (index.length !== indexSize || index[0] !== 0) return false;
+  if (crc32(index.subarray(0, indexSize - 4)) !== readLE32(index, indexSize - 4)) return false;
+  let pos = 1;
+  const vli = (): number => {
+    let value = 0;
+    for (let shift = 1; pos < indexSize - 4 && shift < 2 ** 63; shift *= 128) {
+      const b = index[pos++];
+      value += (b & 0x7f) * shift;
+      if ((b & 0x80) === 0) return value;
+    }
+    return -1;
+  };
+  const records = vli();
+  let blocks = 0;
+  for (let r = 0; r < records; r++) {
+    const unpadded = vli();
+    if (unpadded < 0 || vli() < 0) return false;
+    blocks += unpadded + ((4 - (unpadded % 4)) % 4);
+  }
+  return records >= 0 && blocksStart + blocks === indexAt;
 }
 
 function readLE32(b: Uint8Array, i: number): number {

@@ -56,7 +56,8 @@ export async function pumpZlib(
     const chunk = view.subarray(0, take);
     src.skip(take);
     fed += take;
-    await new Promise<void>((resolve) => engine.write(chunk, () => resolve()));
+    // An engine error never calls the write callback: `finished` settles then.
+    await Promise.race([new Promise<void>((resolve) => engine.write(chunk, () => resolve())), finished]);
     // The engine consumed less than it was given: its stream ended inside this chunk.
     if (engine.bytesWritten < fed) {
       engine.end();

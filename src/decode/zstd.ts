@@ -10,13 +10,15 @@ const MAX_BLOCK = 128 * 1024;
 const WINDOW_LOG_MAX = 27;
 
 /**
- * A run of zstd frames (and skippable frames). The zstd engine would go on into zero padding
- * and fail, and does not report how much input it used, so the frames are walked here first
- * (headers and block sizes only) and exactly those bytes are fed to node:zlib.
+ * One zstd frame: the kernel's unzstd stops after a frame, and the next frame is a new member
+ * to it. The engine does not report how much input it used, so the frame is walked here first
+ * (headers and block sizes only) and exactly its bytes are fed to node:zlib.
  */
 export const decodeZstd: Decoder = async (src, sink) => {
   const start = src.offset;
-  const end = findFramesEnd(src);
+  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', start);
+  skipFrame(src);
+  const end = src.offset;
   src.seek(start);
   const engine = createZstdDecompress({
     chunkSize: 1 << 20,
@@ -30,23 +32,6 @@ function magicAt(src: ByteSource): number | undefined {
   const view = src.peek(4);
   if (view.length < 4) return undefined;
   return (view[0] | (view[1] << 8) | (view[2] << 16) | (view[3] << 24)) >>> 0;
-}
-
-/** Returns the offset after the last consecutive frame, leaving `src` there. */
-function findFramesEnd(src: ByteSource): number {
-  for (let frames = 0; ; frames++) {
-    const magic = magicAt(src);
-    if (magic === ZSTD_MAGIC) {
-      skipFrame(src);
-    } else if (magic !== undefined && (magic & 0xfffffff0) === 0x184d2a50) {
-      const head = src.read(8, 'zstd skippable frame header');
-      const size = (head[4] | (head[5] << 8) | (head[6] << 16) | (head[7] << 24)) >>> 0;
-      skipBytes(src, size, 'zstd skippable frame');
-    } else {
-      if (frames === 0) throw new FormatError('not a zstd frame', src.offset);
-      return src.offset;
-    }
-  }
 }
 
 function skipFrame(src: ByteSource): void {
