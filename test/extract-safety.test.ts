@@ -185,6 +185,43 @@ describe('unpack never writes outside the target', () => {
     }
   });
 
+  it('refuses an entry the filesystem rejects and goes on with the rest', () => {
+    const { run, target } = unpack([
+      { name: `${'L'.repeat(300)}/x`, data: 'too long' },
+      { name: 'empty-target', mode: SYMLINK, data: '' },
+      { name: 'after', data: 'still here' },
+    ]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/refused "L+\/x": \w+ failed: ENAMETOOLONG/);
+    expect(run.stderr).toMatch(/refused "empty-target": symlink failed: ENOENT/);
+    expect(readFileSync(join(target, 'after'), 'utf8')).toBe('still here');
+  });
+
+  it('cuts a symlink target at its first NUL, as the kernel does', () => {
+    const { run, target } = unpack([{ name: 'l', mode: SYMLINK, data: Buffer.from('tgt\0junk') }]);
+    expect(run.status).toBe(0);
+    expect(readlinkSync(join(target, 'l'))).toBe('tgt');
+  });
+
+  it('gives a hard-link group the data of its last link with data, truncated to it', () => {
+    const { run, target } = unpack([
+      { name: 'a', ino: 3, nlink: 2, data: 'A'.repeat(100) },
+      { name: 'b', ino: 3, nlink: 2, data: 'B'.repeat(10) },
+      { name: 'fifo1', mode: 0o010644, ino: 8, nlink: 2 },
+      { name: 'fifo2', mode: 0o010644, ino: 8, nlink: 2 },
+    ]);
+    expect(run.status).toBe(0);
+    expect(readFileSync(join(target, 'a'), 'utf8')).toBe('B'.repeat(10));
+    expect(lstatSync(join(target, 'fifo1')).ino).toBe(lstatSync(join(target, 'fifo2')).ino);
+  });
+
+  it('skips a directory that carries data, as the kernel does', () => {
+    const { run, target } = unpack([{ name: 'd', mode: DIR, data: 'data' }, { name: 'f', data: 'x' }]);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/skipped "d": a dir with 4 bytes of data/);
+    expect(readdirSync(target)).toEqual(['f']);
+  });
+
   it('fails with the offset on a truncated archive, exit status 1', () => {
     const full = newcArchive([{ name: 'f', data: 'x'.repeat(1000) }]);
     const { run } = unpack(full.subarray(0, 600));

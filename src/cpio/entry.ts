@@ -46,8 +46,13 @@ export function entryType(mode: number): EntryType | undefined {
   }
 }
 
-/** The key the kernel groups hard links by; they are reset at every TRAILER!!!. */
+/**
+ * The key the kernel's maybe_link() groups hard links by: (devmajor, devminor, ino) and the
+ * file type, for every non-directory, non-symlink entry with nlink >= 2. The groups are
+ * forgotten at every TRAILER!!!.
+ */
 export function hardLinkKey(e: CpioEntry): string | undefined {
-  if ((e.mode & S_IFMT) !== S_IFREG || e.nlink < 2) return undefined;
-  return `${e.devMajor}:${e.devMinor}:${e.ino}`;
+  const type = e.mode & S_IFMT;
+  if (e.nlink < 2 || type === S_IFDIR || type === S_IFLNK) return undefined;
+  return `${e.devMajor}:${e.devMinor}:${e.ino}:${type}`;
 }

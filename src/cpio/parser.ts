@@ -60,11 +60,6 @@ export class CpioParser {
     this.pos = startPos;
   }
 
-  /** True inside an entry, where the input must not end. */
-  get inEntry(): boolean {
-    return this.state !== State.Reset;
-  }
-
   write(chunk: Uint8Array): number {
     this.chunkStart = this.pos;
     const n = chunk.length;
@@ -194,7 +189,8 @@ export class CpioParser {
     if (raw[this.namesize - 1] !== 0) this.fail('cpio name is not NUL-terminated', e.offset + HEADER_SIZE);
     e.name = Buffer.from(raw.subarray(0, raw.indexOf(0)));
     const type = e.mode & S_IFMT;
-    this.isTrailer = e.name.equals(TRAILER);
+    // The kernel reads the name of a non-regular entry only when it has no data.
+    this.isTrailer = e.name.equals(TRAILER) && (type === S_IFREG || e.size === 0);
     if (this.isTrailer) {
       this.skip(align4(e.size));
     } else if (type === S_IFLNK) {
@@ -210,7 +206,7 @@ export class CpioParser {
       this.state = State.Data;
       if (e.size === 0) this.endData();
     } else {
-      // The kernel ignores any data of directories and special files.
+      // The kernel skips a directory or special file that has data; the consumer decides.
       this.events.entry(e);
       this.skip(align4(e.size));
     }
@@ -218,7 +214,10 @@ export class CpioParser {
 
   private parseLink(): void {
     const e = this.entry!;
-    e.linkTarget = Buffer.from(this.collect.subarray(0, e.size));
+    // The kernel takes the target as a C string: it ends at the first NUL.
+    const target = this.collect.subarray(0, e.size);
+    const nul = target.indexOf(0);
+    e.linkTarget = Buffer.from(nul < 0 ? target : target.subarray(0, nul));
     this.events.entry(e);
     this.finishEntry();
   }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import {
-  closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  closeSync, constants, fchmodSync, ftruncateSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
   mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, chmodSync, chownSync, writeSync,
 } from 'node:fs';
 import { resolve } from 'node:path';
@@ -40,6 +40,12 @@ const NOTICES_KEPT = 1000;
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 class Refusal extends Error {}
+
+/**
+ * Errors that concern one entry (its name or target), which the kernel would skip: the rest is
+ * still extracted. Anything else (ENOSPC, EIO, EACCES on the target...) stops the run.
+ */
+const ENTRY_ERRORS = new Set(['ENAMETOOLONG', 'ENOENT', 'EINVAL', 'EMLINK', 'ELOOP', 'EEXIST', 'ENOTDIR', 'EISDIR']);
 
 interface DirMeta {
   path: Buffer;
@@ -85,8 +91,10 @@ export class SafeExtractor implements CpioEvents {
     try {
       this.create(e);
     } catch (err) {
-      if (!(err instanceof Refusal)) throw err;
-      this.notice('refused', e, err.message);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (err instanceof Refusal) this.notice('refused', e, err.message);
+      else if (code && ENTRY_ERRORS.has(code)) this.notice('refused', e, `${(err as NodeJS.ErrnoException).syscall ?? 'creating it'} failed: ${code}`);
+      else throw err;
     }
   }
 
@@ -149,6 +157,10 @@ export class SafeExtractor implements CpioEvents {
       throw new Refusal('the name is empty or names the target directory itself');
     }
     if (!type) throw new Refusal(`unknown file type in mode 0${e.mode.toString(8)}`);
+    if (type !== 'file' && type !== 'symlink' && e.size > 0) {
+      this.notice('skipped', e, `a ${type} with ${e.size} bytes of data, which the kernel skips`);
+      return;
+    }
     if ((type === 'char' || type === 'block') && !this.devices) {
       this.notice('skipped', e, `${type} device ${e.rdevMajor}:${e.rdevMinor} needs root to create`);
       return;
@@ -176,11 +188,11 @@ export class SafeExtractor implements CpioEvents {
       case 'file':
         if (linkTo) {
           this.linkTo(linkTo, path);
-          this.counts.hardlink++;
           this.fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+          // As the kernel: a later link that carries data replaces the group's content.
+          if (e.size > 0) ftruncateSync(this.fd, e.size);
         } else {
           this.fd = openSync(path, WRITE_FLAGS, 0o600);
-          if (linkKey !== undefined) this.links.set(linkKey, parts);
         }
         break;
       case 'symlink':
@@ -192,9 +204,12 @@ export class SafeExtractor implements CpioEvents {
       case 'block':
       case 'fifo':
       case 'socket':
-        this.makeNode(e, type, path);
+        if (linkTo) this.linkTo(linkTo, path);
+        else this.makeNode(e, type, path);
         break;
     }
+    if (linkTo) this.counts.hardlink++;
+    else if (linkKey !== undefined) this.links.set(linkKey, parts);
   }
 
   /** Every parent must be a real directory inside the target; missing ones are made. */
@@ -242,8 +257,8 @@ export class SafeExtractor implements CpioEvents {
     this.ensureParents(target, target.length - 1);
     const targetPath = this.full(joinParts(target));
     const st = lstatSync(targetPath, { throwIfNoEntry: false });
-    if (!st?.isFile()) {
-      throw new Refusal(`its hard-link target "${escapeName(joinParts(target))}" is no longer a regular file this archive wrote`);
+    if (!st || st.isDirectory() || st.isSymbolicLink()) {
+      throw new Refusal(`its hard-link target "${escapeName(joinParts(target))}" is no longer the file this archive wrote`);
     }
     linkSync(targetPath, path);
   }
