@@ -57,6 +57,15 @@ describe('the command line', () => {
     expect(run.stderr).toBe(`initramfs-restore: ${path}: neither cpio nor a known compression format (bytes 74 68 69 73 20 69 73 20) at byte ${offset}\n`);
   });
 
+  it('wants the padding after a plain archive to end 4-aligned, as the kernel does', () => {
+    const path = join(work, 'misaligned.img');
+    const plain = newcArchive([{ name: 'x', data: 'y' }]);
+    writeFileSync(path, Buffer.concat([plain, Buffer.alloc(5), sh('gzip -c', { input: newcArchive([{ name: 'z' }]) })]));
+    const run = cli(['examine', path]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`initramfs-restore: ${path}: broken padding: byte 0x1f after a cpio entry is not 4-aligned at byte ${plain.length + 5}\n`);
+  });
+
   it('names the offset inside a compressed stream', () => {
     const path = join(work, 'junk-in-gzip.img');
     const inner = Buffer.concat([newcArchive([{ name: 'x' }]), Buffer.from('JUNK')]);

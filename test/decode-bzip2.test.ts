@@ -227,3 +227,186 @@ describe('decodeBzip2 bad input', () => {
     src.close();
   });
 });
+
+/**
+ * A minimal bzip2 writer for streams real bzip2 never writes: one block, two Huffman groups
+ * with the given code lengths (group 0 used throughout), and knobs to bend header fields.
+ */
+function craft(
+  data: Buffer,
+  opts: { lengths?: (alphaSize: number) => number[]; selectors?: (needed: number) => number; randomised?: boolean; origPtr?: (real: number, n: number) => number } = {},
+): Buffer {
+  const bits: number[] = [];
+  const put = (value: number, n: number): void => {
+    for (let i = n - 1; i >= 0; i--) bits.push(Math.floor(value / 2 ** i) & 1);
+  };
+  const crcOf = (bytes: Uint8Array): number => {
+    let c = 0xffffffff;
+    for (const b of bytes) {
+      c ^= b << 24;
+      for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+    }
+    return ~c >>> 0;
+  };
+  // RLE1: runs of 4..259 equal bytes become 4 bytes and a count
+  const rle: number[] = [];
+  for (let i = 0; i < data.length; ) {
+    let run = 1;
+    while (i + run < data.length && data[i + run] === data[i] && run < 259) run++;
+    for (let k = 0; k < Math.min(run, 4); k++) rle.push(data[i]);
+    if (run >= 4) rle.push(run - 4);
+    i += run;
+  }
+  // BWT by sorting rotations
+  const n = rle.length;
+  const rot = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
+    for (let k = 0; k < n; k++) {
+      const d = rle[(a + k) % n] - rle[(b + k) % n];
+      if (d) return d;
+    }
+    return 0;
+  });
+  const last = rot.map((i) => rle[(i + n - 1) % n]);
+  const origPtr = rot.indexOf(0);
+  // MTF + RLE2
+  const inUse = [...new Set(rle)].sort((a, b) => a - b);
+  const list = [...inUse];
+  const eob = inUse.length + 1;
+  const syms: number[] = [];
+  let zeros = 0;
+  const flushZeros = (): void => {
+    for (; zeros > 0; zeros = (zeros - 1) >> 1) syms.push((zeros - 1) & 1); // RUNA 0, RUNB 1
+  };
+  for (const b of last) {
+    const v = list.indexOf(b);
+    list.splice(v, 1);
+    list.unshift(b);
+    if (v === 0) zeros++;
+    else {
+      flushZeros();
+      syms.push(v + 1);
+    }
+  }
+  flushZeros();
+  syms.push(eob);
+  // canonical Huffman codes
+  const alphaSize = inUse.length + 2;
+  const lens = opts.lengths ? opts.lengths(alphaSize) : new Array(alphaSize).fill(Math.ceil(Math.log2(alphaSize)));
+  const order = lens.map((l, s) => [l, s]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const codes: number[] = [];
+  let code = 0;
+  let prev = order[0][0];
+  for (const [l, s] of order) {
+    code *= 2 ** (l - prev);
+    prev = l;
+    codes[s] = code++;
+  }
+
+  put(0x425a6839, 32); // BZh9
+  put(0x314159, 24);
+  put(0x265359, 24);
+  const crc = crcOf(data);
+  put(crc, 32);
+  put(opts.randomised ? 1 : 0, 1);
+  put(opts.origPtr ? opts.origPtr(origPtr, n) : origPtr, 24);
+  let map = 0;
+  for (const b of inUse) map |= 0x8000 >>> (b >> 4);
+  put(map, 16);
+  for (let i = 0; i < 16; i++) {
+    if (!(map & (0x8000 >>> i))) continue;
+    let m = 0;
+    for (const b of inUse) if (b >> 4 === i) m |= 0x8000 >>> (b & 15);
+    put(m, 16);
+  }
+  put(2, 3); // groups
+  const needed = Math.ceil(syms.length / 50);
+  const nSelectors = opts.selectors ? opts.selectors(needed) : needed;
+  put(nSelectors, 15);
+  for (let i = 0; i < nSelectors; i++) put(0, 1); // MTF index 0: group 0
+  for (let g = 0; g < 2; g++) {
+    let cur = lens[0];
+    put(cur, 5);
+    for (const l of lens) {
+      for (; cur < l; cur++) put(0b10, 2);
+      for (; cur > l; cur--) put(0b11, 2);
+      put(0, 1);
+    }
+  }
+  for (const s of syms) put(codes[s], lens[s]);
+  put(0x177245, 24);
+  put(0x385090, 24);
+  put(crc, 32); // one block: the combined CRC is (0 rotated) ^ crc
+  while (bits.length % 8) bits.push(0);
+  const out = Buffer.alloc(bits.length / 8);
+  for (let i = 0; i < bits.length; i++) out[i >> 3] |= bits[i] << (7 - (i & 7));
+  return out;
+}
+
+/** What real bzip2 makes of a stream: its output, or null when it rejects it. */
+function nativeDecode(bz: Buffer): Buffer | null {
+  try {
+    return execFileSync('bzip2', ['-dc'], { input: bz, stdio: ['pipe', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
+}
+
+describe('decodeBzip2 on handcrafted streams, against real bzip2', () => {
+  // 19 byte values, some runs of 4+ for RLE1
+  const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => 0x41 + ((Math.imul(i >> ((i >> 6) & 3), 2654435761) >>> 27) % 19)));
+
+  it('the writer itself: fixed-length codes decode the same in bzip2 and here', async () => {
+    const bz = craft(data);
+    expect(nativeDecode(bz)?.equals(data)).toBe(true);
+    const { out, offset } = await decodeAt(tmp(bz));
+    expect(out.equals(data)).toBe(true);
+    expect(offset).toBe(bz.length);
+  });
+
+  it('code lengths 1..20 (longer than the lookup table, up to the format maximum)', async () => {
+    // no runs of 4, so no RLE1 count bytes: 19 byte values, 21 symbols, a complete code
+    const noRuns = Buffer.from(data);
+    for (let i = 3; i < noRuns.length; i++) {
+      if (noRuns[i] === noRuns[i - 1] && noRuns[i] === noRuns[i - 2] && noRuns[i] === noRuns[i - 3]) {
+        noRuns[i] = noRuns[i] === 0x41 ? 0x42 : 0x41;
+      }
+    }
+    let alphaSize = 0;
+    const skewed = (a: number): number[] => {
+      alphaSize = a;
+      return Array.from({ length: a }, (_, s) => Math.min(s + 1, a - 1));
+    };
+    const bz = craft(noRuns, { lengths: skewed });
+    expect(alphaSize).toBe(21);
+    expect(nativeDecode(bz)?.equals(noRuns)).toBe(true);
+    const { out } = await decodeAt(tmp(bz));
+    expect(out.equals(noRuns)).toBe(true);
+  });
+
+  it('more selectors than bzip2 1.0.8 keeps (18002): the rest are read and ignored', async () => {
+    for (const count of [18002, 18003, 32767]) {
+      const bz = craft(data, { selectors: () => count });
+      expect(nativeDecode(bz)?.equals(data)).toBe(true);
+      const { out, offset } = await decodeAt(tmp(Buffer.concat([bz, Buffer.alloc(8)])));
+      expect(out.equals(data)).toBe(true);
+      expect(offset).toBe(bz.length);
+    }
+  });
+
+  it('rejects what bzip2 rejects: too few selectors, origPtr past the block, oversubscribed codes', async () => {
+    const bad = [
+      craft(data, { selectors: (needed) => needed - 1 }),
+      craft(data, { origPtr: (_, n) => n }),
+      craft(data, { lengths: (a) => new Array(a).fill(1) }),
+    ];
+    for (const bz of bad) {
+      expect(nativeDecode(bz)).toBeNull();
+      await expectFormatError(tmp(bz));
+    }
+  });
+
+  it('rejects randomised blocks (obsolete; the kernel rejects them too)', async () => {
+    const e = await expectFormatError(tmp(craft(data, { randomised: true })));
+    expect(e.message).toMatch(/randomised/);
+  });
+});

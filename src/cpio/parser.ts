@@ -50,6 +50,7 @@ export class CpioParser {
   private isTrailer = false;
   private remaining = 0;
   private sum = 0;
+  private sawEntry = false;
 
   constructor(
     private readonly events: CpioEvents,
@@ -69,7 +70,12 @@ export class CpioParser {
         case State.Reset: {
           while (i < n && chunk[i] === 0) i++;
           if (i === n) break;
-          if (chunk[i] !== 0x30 || ((this.chunkStart + i) & 3) !== 0) {
+          const aligned = ((this.chunkStart + i) & 3) === 0;
+          // As the kernel's do_reset: after an entry, padding must end 4-aligned.
+          if (!aligned && this.sawEntry) {
+            this.fail(`broken padding: byte 0x${chunk[i].toString(16).padStart(2, '0')} after a cpio entry is not 4-aligned`, this.chunkStart + i);
+          }
+          if (chunk[i] !== 0x30 || !aligned) {
             this.pos = this.chunkStart + i;
             return i;
           }
@@ -138,6 +144,7 @@ export class CpioParser {
   }
 
   private parseHeader(): void {
+    this.sawEntry = true;
     const h = this.collect;
     const at = this.pos - HEADER_SIZE;
     const magic = h.toString('latin1', 0, 6);

@@ -41,8 +41,8 @@ export function decodeInThread(
   freeSlots[0] = SLOTS - 1;
   const worker = new Worker(new URL('./decode-worker.js', import.meta.url), {
     workerData: { path, start, format, ring, free } satisfies WorkerJob,
-    // Small heaps make the worker collect garbage early (zlib's output chunks, seek-bzip's
-    // 3.6 MB per block) instead of growing: measured 157 → 100 MB peak RSS on a zstd image.
+    // Small heaps make the worker collect garbage early (zlib's output chunks) instead of
+    // growing: measured 157 → 100 MB peak RSS on a zstd image.
     resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
   });
   return new Promise<number>((resolve, reject) => {

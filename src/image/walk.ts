@@ -1,6 +1,6 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { CpioParser, type CpioEvents } from '../cpio/parser.js';
-import { type CompressionFormat, MAGIC_PEEK, type SegmentFormat, detectCompression } from '../decode/formats.js';
+import { type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
 import { decodeInThread } from './decode-thread.js';
@@ -46,7 +46,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
   const src = ByteSource.open(path);
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true));
-    const top = new CpioParser(tracker, 0);
+    let top = new CpioParser(tracker, 0);
     tracker.member = { format: 'cpio', start: 0, parser: top };
     for (;;) {
       options.progress?.(src.offset, src.size);
@@ -58,10 +58,12 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       if (used === view.length) continue;
 
       tracker.closeArchive();
-      const head = src.peek(MAGIC_PEEK);
+      const head = src.peek(8);
       const format = detectCompression(head);
       if (!format) throw new FormatError(unknownData(head, src.offset), src.offset);
       await decodeMember(src, format, tracker, options);
+      // The kernel skips zeros after a compressed member byte by byte, with no alignment rule.
+      top = new CpioParser(tracker, src.offset);
       tracker.member = { format: 'cpio', start: 0, parser: top };
     }
     top.end();
