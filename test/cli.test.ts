@@ -123,6 +123,54 @@ describe('the command line', () => {
     expect(report.refusedCount).toBe(0);
   });
 
+  it('names the image, not another argument, and creates no DIR for a missing image', () => {
+    const missing = join(work, 'missing.img');
+    const dir = join(work, 'never-made');
+    const run = cli(['unpack', '--parts', '1', missing, dir]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^initramfs-restore: ${missing}: `));
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('exits quietly when stdout is closed early', () => {
+    const run = sh(`node ${ROOT}bin/initramfs-restore.js list ${SAMPLE} 2>&1 | head -1; echo "status \${PIPESTATUS[0]}"`, { env: true });
+    expect(run.toString()).not.toMatch(/EPIPE|\n\s+at /);
+    expect(run.toString()).toMatch(/status 0/);
+  });
+
+  it('leaves --json unterminated when the walk fails, so a consumer cannot take it as complete', () => {
+    const path = join(work, 'half.img');
+    const good = newcArchive([{ name: 'a' }]);
+    writeFileSync(path, Buffer.concat([good, Buffer.from('garbage!')]));
+    const run = cli(['list', '--json', path]);
+    expect(run.status).toBe(1);
+    expect(() => JSON.parse(run.stdout.toString())).toThrow();
+  });
+
+  it('cat gives a hard link the data carried by an earlier link', () => {
+    const path = join(work, 'hl-first.img');
+    writeFileSync(path, newcArchive([{ name: 'a', ino: 5, nlink: 2, data: 'on the first link' }, { name: 'b', ino: 5, nlink: 2 }]));
+    expect(cli(['cat', path, 'b']).stdout.toString()).toBe('on the first link');
+  });
+
+  it('reads many small compressed members quickly (one decoder thread per image)', () => {
+    const path = join(work, 'many.img');
+    const member = sh('gzip -c', { input: newcArchive([{ name: 'f', data: 'x' }]) });
+    writeFileSync(path, Buffer.concat(Array.from({ length: 300 }, () => member)));
+    const run = cli(['examine', '--json', path]);
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout.toString()).segments).toHaveLength(300);
+  });
+
+  it('refuses an image of a million empty archives instead of running out of memory', () => {
+    const path = join(work, 'trailers.img');
+    const trailer = newcArchive([]);
+    writeFileSync(path, sh('zstd -qc', { input: Buffer.concat(Array.from({ length: 200_000 }, () => trailer)) }));
+    const run = cli(['examine', path]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/more than 100000 cpio archives/);
+  });
+
   it('refuses a decompression bomb past --max-size', () => {
     const path = join(work, 'bomb.img');
     writeFileSync(path, sh('gzip -c', { input: newcArchive([{ name: 'big', data: Buffer.alloc(4 << 20) }]) }));

@@ -88,11 +88,18 @@ describe('cpio parser (the kernel grammar)', () => {
     seen.parser.end();
   });
 
-  it('stops at a byte that cannot start an entry, and at a misaligned header', () => {
+  it('stops at a byte that cannot start an entry', () => {
     const junk = Buffer.concat([sample, Buffer.from([0x1f, 0x8b])]);
     expect(parse(junk).consumed).toBe(sample.length);
+    const misalignedStart = Buffer.concat([Buffer.alloc(2), sample]);
+    expect(parse(misalignedStart).consumed).toBe(2);
+  });
+
+  it('wants the padding after an entry to end 4-aligned (the kernel: "broken padding")', () => {
     const misaligned = Buffer.concat([sample, Buffer.alloc(2), newcArchive([{ name: 'x' }])]);
-    expect(parse(misaligned).consumed).toBe(sample.length + 2);
+    const err = failure(() => parse(misaligned));
+    expect(err.message).toMatch(/broken padding/);
+    expect(err.offset).toBe(sample.length + 2);
   });
 
   it('keeps names as raw bytes', () => {
@@ -157,5 +164,7 @@ describe('name escaping', () => {
     }
     const utf8 = Buffer.from('usr/share/zoneinfo/Amérique/Zürich ✓');
     expect(escapeName(utf8)).toBe('usr/share/zoneinfo/Amérique/Zürich ✓');
+    // A right-to-left override would make "evil\u202egpj.exe" print as "evilexe.jpg".
+    expect(escapeName(Buffer.from('evil\u202egpj.exe'))).toBe('evil\\xe2\\x80\\xaegpj.exe');
   });
 });

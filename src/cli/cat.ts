@@ -6,7 +6,7 @@ import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { joinParts, normalizeName } from '../extract/paths.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, Failure, UsageError, parseCommandArgs, positionals, wantsHelp, writeAllSync } from './common.js';
+import { type Command, Failure, UsageError, onImage, parseCommandArgs, positionals, wantsHelp, writeAllSync } from './common.js';
 
 export const cat: Command = {
   name: 'cat',
@@ -15,64 +15,108 @@ export const cat: Command = {
 
 Writes the content of the file PATH in IMAGE to stdout: the file as the kernel would leave it,
 so when several archives hold PATH the last one wins, and a hard link gives the data of its
-group. PATH may start with '/' or './'.
+group. PATH may start with '/' or './'. The image is read twice: once to find the entry, once
+for its data, which goes through a temporary file.
 
 Options:
   -h, --help  this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {}, cat);
+    const { values, positionals: args } = parseCommandArgs(argv, {});
     if (wantsHelp(values, cat)) return 0;
     const [image, path] = positionals(args, ['IMAGE', 'PATH'], cat);
     const wanted = normalizeName(Buffer.from(path));
     if (!wanted.ok || wanted.parts.length === 0) throw new UsageError(`cat: "${path}" does not name a file`);
-    const spoolDir = mkdtempSync(join(tmpdir(), 'initramfs-restore-cat-'));
-    const spool = new Spool(join(spoolDir, 'data'), joinParts(wanted.parts));
-    try {
-      await walkImage(image, spool);
-      if (!spool.found) throw new Failure(`${image}: no entry named ${path}`);
-      if (spool.found.type !== 'file') {
-        const target = spool.found.target ? ` -> ${escapeName(spool.found.target)}` : '';
-        throw new Failure(`${image}: ${path} is a ${spool.found.type}${target}, not a regular file`);
+    const wantedName = joinParts(wanted.parts);
+    return onImage(image, async () => {
+      const found = await findLast(image, wantedName);
+      if (!found) throw new Failure(`${image}: no entry named ${path}`);
+      if (found.type !== 'file') {
+        const target = found.target ? ` -> ${escapeName(found.target)}` : '';
+        throw new Failure(`${image}: ${path} is a ${found.type}${target}, not a regular file`);
       }
-      spool.copyTo(1);
-    } finally {
-      spool.close();
-      rmSync(spoolDir, { recursive: true, force: true });
-    }
-    return 0;
+      const spoolDir = mkdtempSync(join(tmpdir(), 'initramfs-restore-cat-'));
+      const spool = new Spool(join(spoolDir, 'data'), found);
+      try {
+        await walkImage(image, spool, { select: (index) => spool.startArchive(index) });
+        spool.copyTo(1);
+      } finally {
+        spool.close();
+        rmSync(spoolDir, { recursive: true, force: true });
+      }
+      return 0;
+    });
   },
 };
 
+/** Where the file's final content comes from. */
+interface Found {
+  type: string;
+  target?: Buffer;
+  archive: number;
+  /** The entry's position in its archive. */
+  ordinal: number;
+  /** Its hard-link group: the content is that of the group's last entry with data. */
+  linkKey?: string;
+}
+
 /**
- * Keeps the data of the last entry named `wanted` in a temporary file: a file can be far larger
- * than memory, and a later archive may replace it, so nothing is printed until the walk ends.
+ * First pass: the last entry named `wanted` is the file the kernel leaves (later archives
+ * replace earlier ones). Nothing but the entry headers is kept.
+ */
+async function findLast(image: string, wanted: Buffer): Promise<Found | undefined> {
+  let found: Found | undefined;
+  let archive = 0;
+  let ordinal = 0;
+  await walkImage(image, {
+    entry(e) {
+      ordinal++;
+      const name = normalizeName(e.name);
+      if (!name.ok || !joinParts(name.parts).equals(wanted)) return;
+      found = { type: entryType(e.mode) ?? 'unknown', target: e.linkTarget, archive, ordinal, linkKey: hardLinkKey(e) };
+    },
+    data() {},
+    entryEnd() {},
+    trailer() {},
+  }, {
+    select: (index) => {
+      archive = index;
+      ordinal = 0;
+      return true;
+    },
+  });
+  return found;
+}
+
+/**
+ * Second pass: keeps the content in a temporary file, since a file can be far larger than
+ * memory. In a hard-link group, as in the kernel, each link that carries data replaces it.
  */
 class Spool implements CpioEvents {
-  found: { type: string; target?: Buffer } | undefined;
   private readonly fd: number;
   private writing = false;
-  private linkKey: string | undefined;
+  private offset = 0;
+  private ordinal = 0;
 
-  constructor(path: string, private readonly wanted: Buffer) {
+  constructor(path: string, private readonly found: Found) {
     this.fd = openSync(path, 'w+', 0o600);
   }
 
-  entry(e: CpioEntry): void {
-    const name = normalizeName(e.name);
-    const same = name.ok && joinParts(name.parts).equals(this.wanted);
-    const key = hardLinkKey(e);
-    if (same) {
-      this.found = { type: entryType(e.mode) ?? 'unknown', target: e.linkTarget };
-      this.linkKey = key;
-    }
-    // The data of a hard-link group may come with another of its names.
-    this.writing = (same || (key !== undefined && key === this.linkKey)) && (same || e.size > 0);
-    if (this.writing) ftruncateSync(this.fd, 0);
-    this.offset = 0;
+  startArchive(index: number): boolean {
+    this.ordinal = 0;
+    return index === this.found.archive;
   }
 
-  private offset = 0;
+  entry(e: CpioEntry): void {
+    this.ordinal++;
+    const { linkKey, ordinal } = this.found;
+    const source = linkKey === undefined ? this.ordinal === ordinal : hardLinkKey(e) === linkKey && e.size > 0;
+    this.writing = source;
+    if (source) {
+      ftruncateSync(this.fd, 0);
+      this.offset = 0;
+    }
+  }
 
   data(chunk: Uint8Array): void {
     if (!this.writing) return;
@@ -87,9 +131,7 @@ class Spool implements CpioEvents {
     this.writing = false;
   }
 
-  trailer(): void {
-    this.linkKey = undefined;
-  }
+  trailer(): void {}
 
   copyTo(outFd: number): void {
     const buf = Buffer.allocUnsafe(1 << 20);

@@ -19,8 +19,8 @@ export interface Command {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** node:util parseArgs, strict, with --help handled and errors turned into usage errors. */
-export function parseCommandArgs<T extends Options>(argv: string[], options: T, command: Command) {
+/** node:util parseArgs, strict, with --help added and errors turned into usage errors. */
+export function parseCommandArgs<T extends Options>(argv: string[], options: T) {
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (err) {
@@ -30,7 +30,7 @@ export function parseCommandArgs<T extends Options>(argv: string[], options: T, 
 
 export function wantsHelp(values: { help?: unknown }, command: Command): boolean {
   if (!values.help) return false;
-  process.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
+  print(command.usage);
   return true;
 }
 
@@ -45,8 +45,24 @@ export function positionals(list: string[], names: string[], command: Command): 
 export function describeError(err: unknown, image?: string): string {
   const prefix = image ? `${image}: ` : '';
   if (err instanceof FormatError) return `${prefix}${err.message} ${err.location}`;
-  // Node's system errors already name the syscall and path: "ENOSPC: no space left on device, write".
-  return `${prefix}${(err as Error)?.message ?? String(err)}`;
+  const e = err as NodeJS.ErrnoException;
+  // Node's system errors name their syscall and path ("ENOENT: no such file or directory,
+  // open 'x'"): the path is dropped when it is the image, named first anyway.
+  if (e?.syscall && e.path !== undefined && String(e.path) !== image) return e.message;
+  return `${prefix}${(e?.message ?? String(err)).replace(/, \w+ '[^']*'$/, '')}`;
+}
+
+/**
+ * Runs the work of a command on `image`, so that any failure is reported with the image's
+ * name: usage errors and already-worded failures pass through.
+ */
+export async function onImage<T>(image: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof Failure || (err as NodeJS.ErrnoException).code === 'EPIPE') throw err;
+    throw new Failure(describeError(err, image), { cause: err });
+  }
 }
 
 export function printError(message: string): void {
@@ -80,7 +96,12 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
 }
 
 export function writeJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  print(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Text to stdout, written synchronously (see writeAllSync). */
+export function print(text: string): void {
+  writeAllSync(1, Buffer.from(text.endsWith('\n') ? text : `${text}\n`));
 }
 
 /**
@@ -94,6 +115,10 @@ export function writeAllSync(fd: number, buf: Uint8Array): void {
       off += writeSync(fd, buf, off, buf.length - off);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(PAUSE, 0, 0, 1);
     }
   }
 }
+
+/** Something to wait on for a millisecond while a full pipe drains. */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));

@@ -1,6 +1,6 @@
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, parseCommandArgs, positionals, wantsHelp, writeJson } from './common.js';
+import { type Command, onImage, parseCommandArgs, positionals, print, wantsHelp, writeJson } from './common.js';
 import { progressBar } from './progress.js';
 
 const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
@@ -20,16 +20,11 @@ Options:
   -h, --help  this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean' } }, examine);
+    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean' } });
     if (wantsHelp(values, examine)) return 0;
     const [image] = positionals(args, ['IMAGE'], examine);
     const bar = progressBar('examine');
-    let result;
-    try {
-      result = await walkImage(image, IGNORE, { progress: bar.update });
-    } finally {
-      bar.done();
-    }
+    const result = await onImage(image, () => walkImage(image, IGNORE, { progress: bar.update })).finally(bar.done);
     const segments = result.archives.map((a) => ({
       index: a.index,
       start: a.start,
@@ -47,9 +42,11 @@ Options:
     const rows = segments.map((s) => [s.index, s.start, s.end, s.size, s.format, s.entries, s.extractedSize].map(String));
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (cells: string[]) => cells.map((c, i) => (i === 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-    process.stdout.write(`${image}: ${result.size} bytes, ${segments.length} archive${segments.length === 1 ? '' : 's'}\n`);
-    process.stdout.write(`${line(header)}\n`);
-    for (const r of rows) process.stdout.write(`${line(r)}\n`);
+    print([
+      `${image}: ${result.size} bytes, ${segments.length} archive${segments.length === 1 ? '' : 's'}`,
+      line(header),
+      ...rows.map(line),
+    ].join('\n'));
     return 0;
   },
 };

@@ -2,7 +2,7 @@ import { type CpioEntry, entryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, parseCommandArgs, parseParts, positionals, wantsHelp, writeAllSync } from './common.js';
+import { type Command, onImage, parseCommandArgs, parseParts, positionals, wantsHelp, writeAllSync } from './common.js';
 import { progressBar } from './progress.js';
 
 export const list: Command = {
@@ -25,7 +25,7 @@ Options:
       verbose: { type: 'boolean', short: 'v' },
       json: { type: 'boolean' },
       parts: { type: 'string' },
-    }, list);
+    });
     if (wantsHelp(values, list)) return 0;
     const [image] = positionals(args, ['IMAGE'], list);
     const select = parseParts(values.parts);
@@ -48,18 +48,20 @@ Options:
     };
     const bar = progressBar('list');
     try {
-      await walkImage(image, events, {
+      await onImage(image, () => walkImage(image, events, {
         select: (index) => {
           archiveIndex = index;
           return select ? select(index) : true;
         },
         progress: bar.update,
-      });
+      }));
     } finally {
       bar.done();
-      if (values.json) out.write('\n]}\n');
+      // What was listed before a failure is still shown, but JSON is closed only when complete.
       out.flush();
     }
+    if (values.json) out.write('\n]}\n');
+    out.flush();
     return 0;
   },
 };

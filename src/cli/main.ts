@@ -1,5 +1,5 @@
 import { cat } from './cat.js';
-import { type Command, Failure, PROGRAM, UsageError, describeError, printError } from './common.js';
+import { type Command, Failure, PROGRAM, UsageError, describeError, print, printError } from './common.js';
 import { examine } from './examine.js';
 import { list } from './list.js';
 import { unpack } from './unpack.js';
@@ -22,9 +22,13 @@ Run '${PROGRAM} COMMAND --help' for a command's options.
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    (name === undefined ? process.stderr : process.stdout).write(usage());
-    return name === undefined ? 2 : 0;
+  if (name === undefined) {
+    process.stderr.write(usage());
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    print(usage());
+    return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
@@ -43,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
       printError(err.message);
       return 1;
     }
-    printError(describeError(err, rest.find((a) => !a.startsWith('-'))));
+    printError(describeError(err));
     if (process.env.INITRAMFS_RESTORE_DEBUG) console.error(err);
     return 1;
   }

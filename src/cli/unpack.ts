@@ -1,10 +1,8 @@
+import { ByteSource } from '../decode/source.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
-import { type Command, Failure, parseCommandArgs, parseParts, parseSize, positionals, printError, wantsHelp, writeJson } from './common.js';
+import { type Command, Failure, onImage, parseCommandArgs, parseParts, parseSize, positionals, print, printError, wantsHelp, writeJson } from './common.js';
 import { progressBar } from './progress.js';
-
-/** Default cap on what one compressed member may expand to: far above any real initramfs. */
-export const DEFAULT_MAX_SIZE = 16 * 2 ** 30;
 
 export const unpack: Command = {
   name: 'unpack',
@@ -23,7 +21,7 @@ status is then 1.
 
 Options:
   --parts LIST     only these archives, by the index examine shows: 1,3-  2-4  -2
-  --max-size SIZE  refuse a compressed member that expands beyond SIZE (default 16G)
+  --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 16G)
   --json           a report: counts by type, skipped and refused entries
   -h, --help       this text
 `,
@@ -32,22 +30,23 @@ Options:
       parts: { type: 'string' },
       'max-size': { type: 'string' },
       json: { type: 'boolean' },
-    }, unpack);
+    });
     if (wantsHelp(values, unpack)) return 0;
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
     const select = parseParts(values.parts);
-    const maxStreamSize = values['max-size'] === undefined ? DEFAULT_MAX_SIZE : parseSize(values['max-size'], '--max-size');
+    const maxOutput = values['max-size'] === undefined ? undefined : parseSize(values['max-size'], '--max-size');
+    // The image must be readable before DIR is created.
+    await onImage(image, async () => ByteSource.open(image).close());
     const extractor = new SafeExtractor(dir, {
       onNotice: (n) => printError(`${n.kind === 'refused' ? 'refused' : 'skipped'} "${n.name}": ${n.reason}`),
     });
     const bar = progressBar('unpack');
-    let result;
-    try {
-      result = await walkImage(image, extractor, { select, maxStreamSize, progress: bar.update });
-    } finally {
-      bar.done();
-    }
-    extractor.finish();
+    const result = await onImage(image, () => walkImage(image, extractor, { select, maxOutput, progress: bar.update }))
+      .finally(() => {
+        bar.done();
+        // What was extracted before a failure still gets its directory modes and times.
+        extractor.finish();
+      });
     if (extractor.strippedAbsolute > 0) {
       printError(`removed the leading '/' from ${extractor.strippedAbsolute} member name${extractor.strippedAbsolute === 1 ? '' : 's'}`);
     }
@@ -67,8 +66,8 @@ Options:
       });
     } else {
       const made = Object.entries(c).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`);
-      process.stdout.write(`${image}: ${archives} archive${archives === 1 ? '' : 's'} into ${dir}: ${made.join(', ') || 'nothing'}` +
-        `${extractor.skippedCount ? `; ${extractor.skippedCount} skipped` : ''}${extractor.refusedCount ? `; ${extractor.refusedCount} refused` : ''}\n`);
+      print(`${image}: ${archives} archive${archives === 1 ? '' : 's'} into ${dir}: ${made.join(', ') || 'nothing'}` +
+        `${extractor.skippedCount ? `; ${extractor.skippedCount} skipped` : ''}${extractor.refusedCount ? `; ${extractor.refusedCount} refused` : ''}`);
     }
     if (extractor.refusedCount > 0) throw new Failure(`${extractor.refusedCount} entr${extractor.refusedCount === 1 ? 'y was' : 'ies were'} refused`);
     return 0;

@@ -16,9 +16,11 @@ export function escapeName(name: Uint8Array): string {
     }
     const len = utf8SequenceLength(name, i);
     if (len > 0) {
-      const cp = decodeCodePoint(name, i, len);
-      if (cp > 0x9f && cp !== 0x2028 && cp !== 0x2029) {
-        out += String.fromCodePoint(cp);
+      const char = String.fromCodePoint(decodeCodePoint(name, i, len));
+      // Controls, line separators and invisible format characters (bidi overrides among them)
+      // would let a name disguise itself on a terminal: they are shown as bytes.
+      if (!HIDDEN.test(char)) {
+        out += char;
         i += len;
         continue;
       }
@@ -28,6 +30,8 @@ export function escapeName(name: Uint8Array): string {
   }
   return out;
 }
+
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
 export function unescapeName(text: string): Buffer {
   const parts: Buffer[] = [];

@@ -3,7 +3,7 @@ import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
-import { decodeInThread } from './decode-thread.js';
+import { DecoderThread } from './decode-thread.js';
 
 /**
  * One cpio archive of the image: a run of entries up to its TRAILER!!!. An archive inside a
@@ -26,8 +26,8 @@ export interface WalkOptions {
    * consumer (all by default). Every archive is still read.
    */
   select?: (archiveIndex: number) => boolean;
-  /** Refuse a compressed member once it has produced more than this many bytes. */
-  maxStreamSize?: number;
+  /** Stop once the compressed members have produced more than this many bytes in all (16 GiB). */
+  maxOutput?: number;
   /** Called as the walk moves through the file. */
   progress?: (offset: number, size: number) => void;
 }
@@ -37,6 +37,11 @@ export interface WalkResult {
   archives: Archive[];
 }
 
+/** What the compressed members of one image may expand to by default: far above any initramfs. */
+export const DEFAULT_MAX_OUTPUT = 16 * 2 ** 30;
+/** More archives than this is no initramfs but a hostile image: each costs a record. */
+export const MAX_ARCHIVES = 100_000;
+
 /**
  * Walks an image as the kernel's unpack_to_rootfs does: zero bytes are skipped one at a time,
  * a '0' at a 4-aligned offset starts cpio, anything else must be a compressed member's magic,
@@ -44,6 +49,8 @@ export interface WalkResult {
  */
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
   const src = ByteSource.open(path);
+  const thread = new DecoderThread(path);
+  const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true));
     let top = new CpioParser(tracker, 0);
@@ -61,7 +68,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       const head = src.peek(8);
       const format = detectCompression(head);
       if (!format) throw new FormatError(unknownData(head, src.offset), src.offset);
-      await decodeMember(src, format, tracker, options);
+      await decodeMember(src, format, tracker, thread, budget, options);
       // The kernel skips zeros after a compressed member byte by byte, with no alignment rule.
       top = new CpioParser(tracker, src.offset);
       tracker.member = { format: 'cpio', start: 0, parser: top };
@@ -70,22 +77,28 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
     tracker.closeArchive();
     return { size: src.size, archives: tracker.archives };
   } finally {
+    thread.close();
     src.close();
   }
 }
 
-async function decodeMember(src: ByteSource, format: CompressionFormat, tracker: ArchiveTracker, options: WalkOptions): Promise<void> {
+async function decodeMember(
+  src: ByteSource,
+  format: CompressionFormat,
+  tracker: ArchiveTracker,
+  thread: DecoderThread,
+  budget: { left: number; limit: number },
+  options: WalkOptions,
+): Promise<void> {
   const start = src.offset;
   const where = `the ${format.name} stream at byte ${start}`;
   const parser = new CpioParser(tracker, 0, where);
   tracker.member = { format: format.name, start, parser };
   const firstArchive = tracker.archives.length;
-  const limit = options.maxStreamSize ?? Infinity;
-  let produced = 0;
-  const end = await decodeInThread(src.path, start, format.name, (chunk) => {
-    produced += chunk.length;
-    if (produced > limit) {
-      throw new FormatError(`the ${format.name} stream decompresses to more than the ${limit}-byte limit (--max-size)`, start);
+  const end = await thread.decode(start, format.name, (chunk) => {
+    budget.left -= chunk.length;
+    if (budget.left < 0) {
+      throw new FormatError(`the compressed members decompress to more than the ${budget.limit}-byte limit (--max-size)`, start);
     }
     const used = parser.write(chunk);
     if (used < chunk.length) {
@@ -122,6 +135,9 @@ class ArchiveTracker implements CpioEvents {
   /** For plain cpio the archive starts at its first header; otherwise at the member. */
   openArchive(headerOffset = this.member.start): Archive {
     const start = this.member.format === 'cpio' ? headerOffset : this.member.start;
+    if (this.archives.length >= MAX_ARCHIVES) {
+      throw new FormatError(`more than ${MAX_ARCHIVES} cpio archives: refusing what looks like a hostile image`, headerOffset, this.member.format === 'cpio' ? undefined : `the ${this.member.format} stream at byte ${this.member.start}`);
+    }
     const archive: Archive = {
       index: this.archives.length + 1,
       start,

@@ -21,8 +21,13 @@ export function cli(args: string[], options: { env?: Record<string, string>; inp
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
-export function sh(command: string, options: { cwd?: string; input?: Buffer } = {}): Buffer {
-  const r = spawnSync('bash', ['-c', command], { cwd: options.cwd, input: options.input, maxBuffer: 1 << 30 });
+/**
+ * Runs a shell command and returns its stdout. With `env`, node_modules/.bin comes first on
+ * PATH so that `node` is the project's Node 24, as in npm scripts.
+ */
+export function sh(command: string, options: { cwd?: string; input?: Buffer; env?: boolean } = {}): Buffer {
+  const env = options.env ? { ...process.env, PATH: `${ROOT}node_modules/.bin:${process.env.PATH}` } : process.env;
+  const r = spawnSync('bash', ['-c', command], { cwd: options.cwd, input: options.input, env, maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`${command}: exit ${r.status}: ${r.stderr.toString()}`);
   return r.stdout;
 }
