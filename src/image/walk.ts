@@ -59,7 +59,6 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       options.progress?.(src.offset, src.size);
       const view = src.peek(1);
       if (view.length === 0) break;
-      top.pos = src.offset;
       const used = top.write(view);
       src.skip(used);
       if (used === view.length) continue;
@@ -108,9 +107,12 @@ async function decodeMember(
   src.seek(end);
   parser.end();
   tracker.closeArchive();
-  if (tracker.archives.length === firstArchive) tracker.openArchive();
+  // A member without any entry still gets its row: nothing in the image goes unseen.
+  if (tracker.archives.length === firstArchive) {
+    tracker.openArchive();
+    tracker.closeArchive();
+  }
   for (const archive of tracker.archives.slice(firstArchive)) archive.end = end;
-  tracker.closeArchive();
 }
 
 interface Member {
