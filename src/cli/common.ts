@@ -1,6 +1,8 @@
-import { writeSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FormatError } from '../errors.js';
+import { writeAllSync } from '../output.js';
+
+export { writeAllSync };
 
 export const PROGRAM = 'initramfs-restore';
 
@@ -104,21 +106,4 @@ export function print(text: string): void {
   writeAllSync(1, Buffer.from(text.endsWith('\n') ? text : `${text}\n`));
 }
 
-/**
- * Writes all of `buf` synchronously. Output is produced inside the synchronous walk, so it
- * cannot wait for 'drain'; a non-blocking pipe that is full is simply retried.
- */
-export function writeAllSync(fd: number, buf: Uint8Array): void {
-  let off = 0;
-  while (off < buf.length) {
-    try {
-      off += writeSync(fd, buf, off, buf.length - off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      Atomics.wait(PAUSE, 0, 0, 1);
-    }
-  }
-}
 
-/** Something to wait on for a millisecond while a full pipe drains. */
-const PAUSE = new Int32Array(new SharedArrayBuffer(4));
