@@ -1,0 +1,44 @@
+import type { CompressionName } from '../decode/formats.js';
+
+/** One stage of dracut-initramfs-restore's trial chain. */
+export type Attempt = 'plain' | 'gzip' | 'bzip2' | 'xz' | 'lzma' | 'lz4' | 'lzop' | 'zstd';
+
+export const ATTEMPTS: readonly Attempt[] = ['plain', 'gzip', 'bzip2', 'xz', 'lzma', 'lz4', 'lzop', 'zstd'];
+
+/**
+ * What each stage runs in the script, and which formats that command really decodes: the
+ * winner of a trial does not name the format (Debian's `zstd -d` also reads gzip, xz, lzma and
+ * lz4 frames; `xzcat` reads lzma), only the magic does.
+ */
+export const STAGES: Record<Attempt, { command: readonly string[]; decodes: readonly CompressionName[] }> = {
+  plain: { command: [], decodes: [] },
+  gzip: { command: ['zcat'], decodes: ['gzip'] },
+  bzip2: { command: ['bzcat'], decodes: ['bzip2'] },
+  xz: { command: ['xzcat'], decodes: ['xz', 'lzma'] },
+  lzma: { command: ['xzcat', '--format=lzma'], decodes: ['lzma'] },
+  lz4: { command: ['lz4', '-d', '-c'], decodes: ['lz4'] },
+  lzop: { command: ['lzop', '-d', '-c'], decodes: ['lzop'] },
+  zstd: { command: ['zstd', '-d', '-c'], decodes: ['zstd', 'gzip', 'xz', 'lzma', 'lz4'] },
+};
+
+/** The orders dracut's releases (and initramfs-tools) tried, from the facts page, section 2. */
+export const PRESETS: Record<string, readonly Attempt[]> = {
+  'dracut-055': ['gzip', 'xz', 'lz4', 'zstd'],
+  'dracut-056': ['plain', 'gzip', 'bzip2', 'xz', 'lz4', 'lzop', 'zstd'],
+  'dracut-057': ['gzip', 'bzip2', 'xz', 'lz4', 'lzop', 'zstd', 'plain'],
+  'zstd-first': ['zstd', 'gzip', 'bzip2', 'xz', 'lz4', 'lzop', 'plain'],
+  'initramfs-tools': ['gzip', 'zstd', 'xz', 'lz4', 'bzip2', 'lzop'],
+};
+
+/** `detect` (no trial: the magic decides), a preset, or a comma list of stages. */
+export function parseOrder(text: string): readonly Attempt[] | 'detect' {
+  if (text === 'detect') return 'detect';
+  const preset = PRESETS[text];
+  if (preset) return preset;
+  const stages = text.split(',').map((s) => s.trim());
+  const unknown = stages.filter((s) => !(ATTEMPTS as readonly string[]).includes(s));
+  if (unknown.length > 0 || stages.length === 0) {
+    throw new Error(`unknown order "${text}": use detect, ${Object.keys(PRESETS).join(', ')}, or a comma list of ${ATTEMPTS.join(' ')}`);
+  }
+  return stages as Attempt[];
+}

@@ -1,0 +1,41 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { strictUtf8 } from '../src/restore/utf8.js';
+
+/**
+ * The oz image builder died on `data.decode('utf-8')`: Python's strict decoder is the oracle
+ * for both the verdict and the message.
+ */
+const PYTHON = `
+import sys
+for line in sys.stdin:
+    data = bytes.fromhex(line.strip())
+    try:
+        data.decode('utf-8'); print('OK')
+    except UnicodeDecodeError as e:
+        print(str(e))
+`;
+
+function samples(): Buffer[] {
+  const interesting = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+  let seed = 2022;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const out = [Buffer.from('plain ascii'), Buffer.from('été ✓ 😀'), Buffer.from('cpio: Malformed number \x85\x01', 'latin1')];
+  for (let n = 0; n < 2000; n++) {
+    const len = 1 + Math.floor(rand() * 7);
+    out.push(Buffer.from(Array.from({ length: len }, () => interesting[Math.floor(rand() * interesting.length)])));
+  }
+  return out;
+}
+
+describe.skipIf(spawnSync('python3', ['--version']).status !== 0)('strict UTF-8, as Python decodes', () => {
+  it("gives Python's verdict and Python's message on 2000 byte strings", () => {
+    const inputs = samples();
+    const py = spawnSync('python3', ['-c', PYTHON], { input: inputs.map((b) => b.toString('hex')).join('\n') });
+    const expected = py.stdout.toString().trimEnd().split('\n');
+    expect(expected).toHaveLength(inputs.length);
+    inputs.forEach((bytes, n) => {
+      expect({ bytes: bytes.toString('hex'), result: strictUtf8(bytes)?.message ?? 'OK' }).toEqual({ bytes: bytes.toString('hex'), result: expected[n] });
+    });
+  });
+});
