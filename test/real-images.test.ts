@@ -76,6 +76,24 @@ describe('real dracut images', () => {
       rmSync(ours, { recursive: true, force: true });
     });
 
+    it.runIf(name === 'fedora-like-zstd.img')('reproduces the April 2022 failure with dracut-056 and shows it gone with dracut-057 (native engine)', () => {
+      const run = (order: string) => {
+        const target = join(work, `${name}-${order}`);
+        const r = cli(['unpack', image, target, '--order', order, '--engine', 'native', '--json']);
+        rmSync(target, { recursive: true, force: true });
+        expect(r.status).toBe(0);
+        return JSON.parse(r.stdout.toString()) as { winner: string; attempts: { stage: string; consoleBytes: number; consoleUtf8: boolean }[] };
+      };
+      const old = run('dracut-056');
+      const plain = old.attempts.find((a) => a.stage === 'plain')!;
+      expect(plain.consoleBytes).toBeGreaterThanOrEqual(10_000);
+      expect(plain.consoleUtf8).toBe(false);
+      expect(old.winner).toBe('zstd');
+      const fixed = run('dracut-057');
+      expect(fixed.attempts.every((a) => a.consoleUtf8)).toBe(true);
+      expect(fixed.winner).toBe('zstd');
+    });
+
     it('cat gives a file as cpio extracts it', () => {
       const wanted = 'usr/lib/initrd-release';
       const reference = sh(`${mainPipeline()} | cpio -i --to-stdout --quiet ${wanted}`);

@@ -1,13 +1,17 @@
+import { closeSync, openSync } from 'node:fs';
 import { ByteSource } from '../decode/source.js';
+import { type Attempt, parseOrder } from '../restore/orders.js';
+import { type Engine, type TrialReport, runTrial } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
-import { type Command, Failure, onImage, parseCommandArgs, parseParts, parseSize, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { type Command, Failure, UsageError, onImage, parseCommandArgs, parseParts, parseSize, positionals, print, printError, wantsHelp, writeJson } from './common.js';
 import { progressBar } from './progress.js';
 
 export const unpack: Command = {
   name: 'unpack',
   summary: 'extract every archive into DIR as the kernel populates rootfs, safely',
   usage: `Usage: initramfs-restore unpack IMAGE DIR [--parts LIST] [--max-size SIZE] [--json]
+       initramfs-restore unpack IMAGE DIR --order ORDER [--engine builtin|native] [--console-log FILE] [--json]
 
 Extracts the archives of IMAGE into DIR (created if missing) in image order, later entries
 replacing earlier ones, as the kernel populates rootfs. Modes (set-id bits too) and mtimes
@@ -19,7 +23,21 @@ component is refused, nothing is written through a symlink, hard links only join
 run wrote. Refused entries are listed on stderr; the rest is still extracted, and the exit
 status is then 1.
 
+With a trial ORDER, unpack does what dracut-initramfs-restore does at shutdown: skipcpio,
+then each decompressor of ORDER feeding cpio in turn until one succeeds, and reports every
+attempt: wall and CPU time, the bytes it wrote to the console, whether they are valid UTF-8
+(the April 2022 Fedora compose crash), the junk entries it left.
+  ORDER    detect (the default: the magic decides, no trial); dracut-055; dracut-056 (plain
+           first); dracut-057 (plain last, as 058 and 059); zstd-first; initramfs-tools; or a
+           comma list of plain gzip bzip2 xz lzma lz4 lzop zstd
+  native   the script's own pipelines ($SKIP IMG | zcat | cpio -id ...), all into DIR as the
+           script does: junk from failed attempts included
+  builtin  (default) our decoders; a failed attempt leaves nothing behind
+
 Options:
+  --order ORDER    try decompressors in this order (see above)
+  --engine E       builtin or native, with --order
+  --console-log F  keep the raw console bytes of every attempt in F
   --parts LIST     only these archives, by the index examine shows: 1,3-  2-4  -2
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 16G)
   --json           a report: counts by type, skipped and refused entries
@@ -30,11 +48,24 @@ Options:
       parts: { type: 'string' },
       'max-size': { type: 'string' },
       json: { type: 'boolean' },
+      order: { type: 'string' },
+      engine: { type: 'string' },
+      'console-log': { type: 'string' },
     });
     if (wantsHelp(values, unpack)) return 0;
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
     const select = parseParts(values.parts);
     const maxOutput = values['max-size'] === undefined ? undefined : parseSize(values['max-size'], '--max-size');
+    const order = parseOrderOption(values.order ?? 'detect');
+    if (order !== 'detect') {
+      if (values.parts !== undefined) throw new UsageError('--parts does not go with a trial --order: the script restores the main archives');
+      const engine = values.engine ?? 'builtin';
+      if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
+      return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput });
+    }
+    if (values.engine !== undefined || values['console-log'] !== undefined) {
+      throw new UsageError('--engine and --console-log go with a trial --order');
+    }
     // The image must be readable before DIR is created.
     await onImage(image, async () => ByteSource.open(image).close());
     const extractor = new SafeExtractor(dir, {
@@ -73,3 +104,52 @@ Options:
     return 0;
   },
 };
+
+function parseOrderOption(text: string): ReturnType<typeof parseOrder> {
+  try {
+    return parseOrder(text);
+  } catch (err) {
+    throw new UsageError(`--order: ${(err as Error).message}`);
+  }
+}
+
+async function trial(
+  image: string,
+  dir: string,
+  order: readonly Attempt[],
+  engine: Engine,
+  options: { json: boolean; consoleLog?: string; maxOutput?: number },
+): Promise<number> {
+  await onImage(image, async () => ByteSource.open(image).close());
+  const logFd = options.consoleLog === undefined ? undefined : openSync(options.consoleLog, 'w');
+  let report: TrialReport;
+  try {
+    report = await onImage(image, () => runTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput }));
+  } finally {
+    if (logFd !== undefined) closeSync(logFd);
+  }
+  if (options.json) {
+    writeJson({ image, target: dir, ...report });
+  } else {
+    const rows = report.attempts.map((a) => [
+      a.stage,
+      a.ok ? 'ok' : 'failed',
+      a.wallMs.toFixed(0),
+      a.cpuMs.toFixed(0),
+      String(a.consoleBytes),
+      a.consoleBytes === 0 ? '-' : a.consoleUtf8 ? 'yes' : `no, at ${a.utf8Error!.position}`,
+      String(a.junkEntries),
+    ]);
+    const header = ['stage', 'result', 'wall ms', 'cpu ms', 'console B', 'UTF-8', 'junk'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+    print([
+      `${image}: ${engine} engine, order ${order.join(',')}; after skipcpio (${report.skipcpio}) the magic says ${report.magic}`,
+      line(header),
+      ...rows.map(line),
+      report.winner ? `restored into ${dir} by the ${report.winner} stage` : `Unpacking of ${image} to ${dir} failed`,
+      ...report.attempts.filter((a) => a.utf8Error).slice(0, 1).map((a) => `the ${a.stage} stage's console output is not UTF-8: ${a.utf8Error!.message}`),
+    ].join('\n'));
+  }
+  return report.winner ? 0 : 1;
+}

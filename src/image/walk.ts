@@ -30,6 +30,8 @@ export interface WalkOptions {
   maxOutput?: number;
   /** Called as the walk moves through the file. */
   progress?: (offset: number, size: number) => void;
+  /** Where to begin, as after skipcpio (0). */
+  start?: number;
 }
 
 export interface WalkResult {
@@ -53,7 +55,8 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
   const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true));
-    let top = new CpioParser(tracker, 0);
+    src.seek(options.start ?? 0);
+    let top = new CpioParser(tracker, src.offset);
     tracker.member = { format: 'cpio', start: 0, parser: top };
     for (;;) {
       options.progress?.(src.offset, src.size);

@@ -39,7 +39,8 @@ export function skipcpio(path: string, outFd: number): SkipcpioResult {
     return { status: 1, message: `Cannot open file '${path}'` };
   }
   try {
-    return walk(fd, path, outFd);
+    const found = findStart(fd, path);
+    return 'start' in found ? copyFrom(fd, found.start, outFd) : found;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // Like skipcpio's fwrite failure when the reader of the pipe is gone: no message.
@@ -50,10 +51,27 @@ export function skipcpio(path: string, outFd: number): SkipcpioResult {
   }
 }
 
-function walk(fd: number, path: string, outFd: number): SkipcpioResult {
+/** Where skipcpio's output starts in the file `path`, without copying anything. */
+export function skipcpioStart(path: string): { start: number } | SkipcpioResult {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return { status: 1, message: `Cannot open file '${path}'` };
+  }
+  try {
+    return findStart(fd, path);
+  } catch (err) {
+    return { status: 1, message: (err as Error).message };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function findStart(fd: number, path: string): { start: number } | SkipcpioResult {
   const header = Buffer.alloc(PROBE);
   if (readAt(fd, header, 0) < PROBE) return { status: 1, message: `Read error from file '${path}'` };
-  if (!header.subarray(0, 6).equals(MAGIC)) return copyFrom(fd, 0, outFd);
+  if (!header.subarray(0, 6).equals(MAGIC)) return { start: 0 };
 
   let pos = 0n;
   let visited: Set<bigint> | undefined;
@@ -71,7 +89,7 @@ function walk(fd: number, path: string, outFd: number): SkipcpioResult {
     if (!header.subarray(0, 6).equals(MAGIC)) return { status: 1, message: 'Corrupt CPIO archive!' };
     visited?.add(pos);
   }
-  return copyFrom(fd, firstNonZero(fd, pos), outFd);
+  return { start: firstNonZero(fd, pos) };
 }
 
 /** strtoul(field, NULL, 16) on the 8-byte field at `at`, which ends where the field ends. */

@@ -19,7 +19,7 @@ export interface TreeNode {
  * Describes every entry below `root` by raw name (latin1 keys, so any byte survives): type,
  * permission bits, size and content hash, symlink target, hard-link grouping.
  */
-export function describeTree(root: string, options: { owners?: boolean } = {}): Record<string, TreeNode> {
+export function describeTree(root: string, options: { owners?: boolean; mtimes?: boolean } = {}): Record<string, TreeNode> {
   const nodes: Record<string, TreeNode> = {};
   const inodes = new Map<number, string>();
   const visit = (dir: Buffer, prefix: string): void => {
@@ -36,7 +36,7 @@ export function describeTree(root: string, options: { owners?: boolean } = {}): 
       if (st.isFile()) {
         node.size = st.size;
         node.sha256 = createHash('sha256').update(readFileSync(full)).digest('hex');
-        node.mtime = Math.floor(st.mtimeMs / 1000);
+        if (options.mtimes !== false) node.mtime = Math.floor(st.mtimeMs / 1000);
         if (st.nlink > 1) {
           if (!inodes.has(st.ino)) inodes.set(st.ino, rel);
           node.linkGroup = inodes.get(st.ino);

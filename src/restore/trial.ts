@@ -1,0 +1,234 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type CompressionName, detectCompression } from '../decode/formats.js';
+import { ByteSource } from '../decode/source.js';
+import { SafeExtractor } from '../extract/writer.js';
+import { walkImage } from '../image/walk.js';
+import { type Attempt, STAGES } from './orders.js';
+import { skipcpioStart } from './skipcpio.js';
+import { type Utf8Failure, strictUtf8 } from './utf8.js';
+
+export type Engine = 'builtin' | 'native';
+
+export interface AttemptReport {
+  stage: Attempt;
+  /** The pipeline as the script runs it, or what the builtin engine did. */
+  command: string;
+  ok: boolean;
+  /** Why it failed, when it did. */
+  reason?: string;
+  wallMs: number;
+  cpuMs: number;
+  /** What the attempt wrote to stderr, which reaches the console at shutdown. */
+  consoleBytes: number;
+  consoleUtf8: boolean;
+  utf8Error?: Utf8Failure;
+  /** Entries the attempt left in the target although it failed. */
+  junkEntries: number;
+}
+
+export interface TrialReport {
+  engine: Engine;
+  order: readonly Attempt[];
+  /** The skipcpio the pipelines start with. */
+  skipcpio: string;
+  attempts: AttemptReport[];
+  /** The stage that succeeded: it does not name the format (zstd -d also reads gzip). */
+  winner?: Attempt;
+  /** The format of what skipcpio gives, by its magic. */
+  magic: CompressionName | 'cpio' | 'unknown' | 'empty';
+}
+
+export interface TrialOptions {
+  /** Every console byte of every attempt goes here too, raw. */
+  consoleLog?: number;
+  /** Limit for the builtin engine's decoders (see walkImage). */
+  maxOutput?: number;
+}
+
+const DRACUT_SKIPCPIO = '/usr/lib/dracut/skipcpio';
+const OUR_SKIPCPIO = fileURLToPath(new URL('../../bin/skipcpio.js', import.meta.url));
+
+/**
+ * dracut-initramfs-restore's trial chain: skipcpio, then each decompressor of `order` in turn
+ * feeding cpio, until one succeeds. The native engine runs the script's own pipelines, all
+ * into `target` as the script does, junk included; the builtin engine runs our decoders and
+ * extractor, each attempt into a staging directory that only a success moves into place.
+ */
+export async function runTrial(image: string, target: string, order: readonly Attempt[], engine: Engine, options: TrialOptions = {}): Promise<TrialReport> {
+  mkdirSync(target, { recursive: true });
+  const start = skipcpioStart(image);
+  const report: TrialReport = {
+    engine,
+    order,
+    skipcpio: engine === 'native' ? nativeSkipcpio() : 'builtin',
+    attempts: [],
+    magic: 'start' in start ? magicAt(image, start.start) : 'empty',
+  };
+  for (const stage of order) {
+    const attempt = engine === 'native'
+      ? await nativeAttempt(image, target, stage, report.skipcpio, options)
+      : await builtinAttempt(image, target, stage, start, options);
+    report.attempts.push(attempt);
+    if (attempt.ok) {
+      report.winner = stage;
+      break;
+    }
+  }
+  return report;
+}
+
+function nativeSkipcpio(): string {
+  return existsSync(DRACUT_SKIPCPIO) ? DRACUT_SKIPCPIO : OUR_SKIPCPIO;
+}
+
+function magicAt(image: string, offset: number): TrialReport['magic'] {
+  const src = ByteSource.open(image);
+  try {
+    src.seek(offset);
+    const head = src.peek(8);
+    if (head.length === 0) return 'empty';
+    if (head.length >= 6 && Buffer.from(head.subarray(0, 5)).toString('latin1') === '07070') return 'cpio';
+    return detectCompression(head)?.name ?? 'unknown';
+  } finally {
+    src.close();
+  }
+}
+
+function quote(word: string): string {
+  return /^[\w./=-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * One stage exactly as the script runs it, in `target`:
+ *   $SKIP "$IMG" | DEC | cpio -id --no-absolute-filenames --quiet > /dev/null
+ * Success is cpio's exit status alone (the script has no pipefail). bash's `times` gives the
+ * CPU time of the whole pipeline.
+ */
+async function nativeAttempt(image: string, target: string, stage: Attempt, skip: string, options: TrialOptions): Promise<AttemptReport> {
+  const dec = STAGES[stage].command;
+  const skipWords = skip.endsWith('.js') ? [process.execPath, skip] : [skip];
+  const words = [...skipWords.map(quote), quote(resolve(image)), ...(dec.length ? ['|', ...dec.map(quote)] : []), '|', 'cpio -id --no-absolute-filenames --quiet > /dev/null'];
+  const command = words.join(' ').replace(process.execPath, 'node');
+  const base = { stage, command, junkEntries: 0, cpuMs: 0, consoleBytes: 0, consoleUtf8: true };
+  if (dec.length > 0 && spawnSync('bash', ['-c', 'command -v "$1"', '_', dec[0]]).status !== 0) {
+    return { ...base, ok: false, reason: `${dec[0]} is not installed (the script's command -v guard skips this stage)`, wallMs: 0 };
+  }
+  const before = countEntries(target);
+  const began = performance.now();
+  const child = spawn('bash', ['-c', `${words.join(' ')}\nstatus=$?\ntimes >&3\nexit $status`], {
+    cwd: target,
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  });
+  const consoleChunks: Buffer[] = [];
+  let times = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    consoleChunks.push(chunk);
+    if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
+  });
+  (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => (times += chunk.toString()));
+  const status = await new Promise<number>((done) => child.on('close', (code) => done(code ?? 1)));
+  const wallMs = performance.now() - began;
+  const consoleOutput = Buffer.concat(consoleChunks);
+  const utf8Error = strictUtf8(consoleOutput);
+  const ok = status === 0;
+  return {
+    ...base,
+    ok,
+    ...(ok ? {} : { reason: `cpio exited with status ${status}` }),
+    wallMs,
+    cpuMs: childCpuMs(times),
+    consoleBytes: consoleOutput.length,
+    consoleUtf8: !utf8Error,
+    ...(utf8Error ? { utf8Error } : {}),
+    junkEntries: ok ? 0 : countEntries(target) - before,
+  };
+}
+
+/** The children's user + system time from bash's `times` ("0m0.512s 0m0.120s" on line 2). */
+function childCpuMs(times: string): number {
+  const line = times.trim().split('\n')[1] ?? '';
+  let ms = 0;
+  for (const m of line.matchAll(/(\d+)m([\d.]+)s/g)) ms += (Number(m[1]) * 60 + Number(m[2])) * 1000;
+  return ms;
+}
+
+/**
+ * One stage with our own decoders: it succeeds when the command it stands for would decode
+ * what skipcpio gives (by magic) and the whole walk from there extracts cleanly, into a
+ * staging directory beside the target that only success moves into place.
+ */
+async function builtinAttempt(
+  image: string,
+  target: string,
+  stage: Attempt,
+  start: { start: number } | { status: number; message?: string },
+  options: TrialOptions,
+): Promise<AttemptReport> {
+  const command = stage === 'plain' ? 'builtin: cpio' : `builtin: ${STAGES[stage].decodes.join('/')} decoder`;
+  const began = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const finish = (ok: boolean, reason?: string): AttemptReport => {
+    const cpu = process.cpuUsage(cpuBefore);
+    const consoleOutput = Buffer.from(reason ? `initramfs-restore: ${stage}: ${reason}\n` : '');
+    if (options.consoleLog !== undefined && consoleOutput.length) writeSync(options.consoleLog, consoleOutput);
+    return {
+      stage, command, ok, ...(reason ? { reason } : {}),
+      wallMs: performance.now() - began,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      consoleBytes: consoleOutput.length,
+      consoleUtf8: true,
+      junkEntries: 0,
+    };
+  };
+  if (!('start' in start)) return finish(false, `skipcpio failed${start.message ? `: ${start.message}` : ''}`);
+  const magic = magicAt(image, start.start);
+  const accepted = stage === 'plain' ? magic === 'cpio' : (STAGES[stage].decodes as readonly string[]).includes(magic);
+  if (!accepted) return finish(false, `not ${stage === 'plain' ? 'a cpio archive' : `${stage} data`} (the magic says ${magic})`);
+
+  const staging = mkdtempSync(join(dirname(resolve(target)), '.initramfs-restore-staging-'));
+  try {
+    const extractor = new SafeExtractor(staging);
+    try {
+      await walkImage(image, extractor, { start: start.start, maxOutput: options.maxOutput });
+    } finally {
+      extractor.finish();
+    }
+    if (extractor.refusedCount > 0) return finish(false, `${extractor.refusedCount} entries were refused`);
+    moveInto(Buffer.from(staging), Buffer.from(resolve(target)));
+    return finish(true);
+  } catch (err) {
+    return finish(false, (err as Error).message);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Moves what `from` holds into `to`, merging directories; other entries of `to` are replaced. */
+function moveInto(from: Buffer, to: Buffer): void {
+  for (const name of readdirSync(from, { encoding: 'buffer' })) {
+    const src = Buffer.concat([from, SLASH, name]);
+    const dest = Buffer.concat([to, SLASH, name]);
+    const existing = lstatSync(dest, { throwIfNoEntry: false });
+    if (existing?.isDirectory() && lstatSync(src).isDirectory()) {
+      moveInto(src, dest);
+      continue;
+    }
+    if (existing) rmSync(dest, { recursive: true, force: true });
+    renameSync(src, dest);
+  }
+}
+
+const SLASH = Buffer.from('/');
+
+function countEntries(dir: string | Buffer): number {
+  let n = 0;
+  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+    n++;
+    const path = Buffer.concat([Buffer.from(dir), SLASH, name]);
+    if (lstatSync(path).isDirectory()) n += countEntries(path);
+  }
+  return n;
+}
