@@ -2,10 +2,11 @@ import { cat } from './cat.js';
 import { type Command, Failure, PROGRAM, UsageError, describeError, print, printError } from './common.js';
 import { examine } from './examine.js';
 import { list } from './list.js';
+import { restore } from './restore.js';
 import { skipcpio } from './skipcpio.js';
 import { unpack } from './unpack.js';
 
-const COMMANDS: Command[] = [examine, list, unpack, cat, skipcpio];
+const COMMANDS: Command[] = [examine, list, unpack, cat, skipcpio, restore];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -188,19 +188,33 @@ async function builtinAttempt(
   const accepted = stage === 'plain' ? magic === 'cpio' : (STAGES[stage].decodes as readonly string[]).includes(magic);
   if (!accepted) return finish(false, `not ${stage === 'plain' ? 'a cpio archive' : `${stage} data`} (the magic says ${magic})`);
 
+  try {
+    await extractStaged(image, start.start, target, options.maxOutput);
+    return finish(true);
+  } catch (err) {
+    return finish(false, (err as Error).message);
+  }
+}
+
+/**
+ * Extracts the image from `start` into a staging directory beside `target` and moves the
+ * result into `target` only when everything extracted cleanly, so that a failure never leaves
+ * a half tree. Throws on failure, refused entries included.
+ */
+export async function extractStaged(image: string, start: number, target: string, maxOutput?: number): Promise<void> {
   const staging = mkdtempSync(join(dirname(resolve(target)), '.initramfs-restore-staging-'));
   try {
     const extractor = new SafeExtractor(staging);
     try {
-      await walkImage(image, extractor, { start: start.start, maxOutput: options.maxOutput });
+      await walkImage(image, extractor, { start, maxOutput });
     } finally {
       extractor.finish();
     }
-    if (extractor.refusedCount > 0) return finish(false, `${extractor.refusedCount} entries were refused`);
+    if (extractor.refusedCount > 0) {
+      throw new Error(`${extractor.refusedCount} entries were refused, the first: "${extractor.refused[0].name}": ${extractor.refused[0].reason}`);
+    }
+    mkdirSync(target, { recursive: true });
     moveInto(Buffer.from(staging), Buffer.from(resolve(target)));
-    return finish(true);
-  } catch (err) {
-    return finish(false, (err as Error).message);
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
