@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, cli } from './support/cli.js';
+import { FIXTURES } from './support/fixtures.js';
+import { newcArchive } from './support/newc.js';
+import { describeTree } from './support/tree.js';
+
+/**
+ * Debian's own /usr/lib/dracut/dracut-initramfs-restore, run for real in a private mount
+ * namespace (a tmpfs on /run, the image bind-mounted at /lib/modules/$(uname -r)/initrd where
+ * the script looks), against ours on the same image: the same exit status and the same tree.
+ * The script runs `cpio -id` without -m, so file times are not compared. /run/initramfs holds
+ * only .need_shutdown before, as at a real shutdown (cpio would not overwrite an older file).
+ */
+const SCRIPT = '/usr/lib/dracut/dracut-initramfs-restore';
+const canRun = process.getuid?.() === 0 && existsSync(SCRIPT) && spawnSync('unshare', ['--mount', 'true']).status === 0;
+const work = mkdtempSync(join(tmpdir(), 'irr-dracut-restore-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let counter = 0;
+
+function dracutRestore(image: string): { status: number; tree: string } {
+  const out = join(work, `dracut${counter++}`);
+  mkdirSync(out);
+  const script = `
+    set -e
+    KV=$(uname -r)
+    mount -t tmpfs tmpfs /run
+    mkdir -p /run/initramfs
+    touch /run/initramfs/.need_shutdown
+    mount -t tmpfs tmpfs /lib/modules
+    mkdir -p "/lib/modules/$KV"
+    touch "/lib/modules/$KV/initrd"
+    mount --bind "$1" "/lib/modules/$KV/initrd"
+    set +e
+    ${SCRIPT} >/dev/null 2>&1
+    status=$?
+    cp -a /run/initramfs/. "$2"/
+    exit $status`;
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script, 'bash', image, out]);
+  return { status: r.status ?? -1, tree: out };
+}
+
+function ourRestore(image: string, ...args: string[]): { status: number; tree: string } {
+  const root = join(work, `ours${counter++}`);
+  const kv = release();
+  mkdirSync(join(root, 'run/initramfs'), { recursive: true });
+  mkdirSync(join(root, 'lib/modules', kv), { recursive: true });
+  writeFileSync(join(root, 'run/initramfs/.need_shutdown'), '');
+  copyFileSync(image, join(root, 'lib/modules', kv, 'initrd'));
+  const run = cli(['restore', '--root', root, ...args]);
+  return { status: run.status ?? -1, tree: join(root, 'run/initramfs') };
+}
+
+function same(image: string, ...args: string[]): void {
+  const theirs = dracutRestore(image);
+  const ours = ourRestore(image, ...args);
+  expect({ image, status: ours.status }).toEqual({ image, status: theirs.status });
+  expect(describeTree(ours.tree, { owners: true, mtimes: false })).toEqual(describeTree(theirs.tree, { owners: true, mtimes: false }));
+}
+
+const real = `${ROOT}test-images/real`;
+const realImages = existsSync(real) ? readdirSync(real).filter((f) => /-(zstd|gzip|xz)\.img$/.test(f)).map((f) => join(real, f)) : [];
+const fixtures = ['dracut-zstd', 'dracut-gzip', 'dracut-xz', 'dracut-bzip2', 'dracut-lz4-legacy', 'dracut-lzop', 'dracut-none'].map((n) => join(FIXTURES, `${n}.img`));
+
+describe.skipIf(!canRun && !process.env.CI)("restore against Debian's dracut-initramfs-restore", () => {
+  it('can run the real script (root, unshare, dracut-core)', () => {
+    expect(canRun).toBe(true);
+  });
+
+  it.each(fixtures)('%s: the same tree and status, by magic and by the script\'s own order', (image) => {
+    same(image);
+    same(image, '--order', 'dracut-057', '--engine', 'native');
+  });
+
+  it.each(realImages)('%s (real dracut image): the same tree and status', (image) => {
+    same(image);
+  });
+
+  it('a lone uncompressed archive: dracut fails (dracut-ng #2255) and so do its orders, while detect restores it', () => {
+    const lone = join(work, 'lone.img');
+    writeFileSync(lone, newcArchive([{ name: 'lone', data: 'x' }]));
+    const theirs = dracutRestore(lone);
+    expect(theirs.status).toBe(1);
+    const trial = ourRestore(lone, '--order', 'dracut-057');
+    expect(trial.status).toBe(1);
+    expect(describeTree(trial.tree)).toEqual(describeTree(theirs.tree));
+    const detect = ourRestore(lone);
+    expect(detect.status).toBe(0);
+    expect(Object.keys(describeTree(detect.tree))).toContain('lone');
+  });
+});
