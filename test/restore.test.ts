@@ -1,9 +1,9 @@
-import { execSync } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from './support/cli.js';
+import { BIN, cli } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { DIR, newcArchive } from './support/newc.js';
 
@@ -113,6 +113,25 @@ describe('restore', () => {
       expect(report.trial.winner).toBe('xz');
       expect(existsSync(join(root, 'run/initramfs/.need_shutdown'))).toBe(false);
     }
+  });
+
+  it('ignores SIGTERM while it runs, as the script does', async () => {
+    // A large member, so that the signal arrives while it is being unpacked.
+    const big = join(work, 'big.img');
+    writeFileSync(big, Buffer.concat([newcArchive([{ name: 'early_cpio', data: '1' }]), Buffer.alloc(12),
+      execSync('gzip -1c', { input: newcArchive([{ name: 'big', data: Buffer.alloc(300 << 20, 7) }]), maxBuffer: 1 << 30 })]));
+    const root = system({ images: { [`boot/initrd.img-${KV}`]: big } });
+    const child = spawn(process.execPath, [BIN, 'restore', '--root', root, '--kver', KV]);
+    const closed = new Promise((done) => child.on('close', (code) => done(code)));
+    let stderr = '';
+    await new Promise<void>((started) => child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('restoring')) started();
+    }));
+    child.kill('SIGTERM');
+    expect(await closed).toBe(0);
+    expect(stderr).toMatch(/Received SIGTERM signal, ignoring!/);
+    expect(existsSync(join(root, 'run/initramfs/.need_shutdown'))).toBe(false);
   });
 
   it('says clearly when the image needs unsquashfs and it is missing', () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -114,6 +114,17 @@ describe.skipIf(!haveDracut && !process.env.CI)('the native engine: the script\'
       expect(a.wallMs).toBeGreaterThanOrEqual(0);
       expect(a.cpuMs).toBeGreaterThanOrEqual(0);
     }
+  });
+
+  it('fails a stage whose tool is missing, as the script\'s command -v guard does', () => {
+    const bin = join(work, 'bin');
+    mkdirSync(bin);
+    for (const tool of ['bash', 'cpio', 'zstd']) symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+    const target = join(work, 'no-lz4');
+    const run = cli(['unpack', image, target, '--order', 'lz4,zstd', '--engine', 'native', '--json'], { env: { PATH: bin } });
+    const report = JSON.parse(run.stdout.toString()) as Report;
+    expect(report.attempts[0]).toMatchObject({ stage: 'lz4', ok: false, reason: expect.stringMatching(/lz4 is not installed/) });
+    expect(report.winner).toBe('zstd');
   });
 
   it('restores the same tree as builtin, apart from the junk of failed attempts', () => {
