@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.js';
 import { decodeBzip2 } from '../src/decode/bzip2.js';
 import { ByteSource } from '../src/decode/source.js';
+import { realistic } from './support/data.js';
 
 let dir: string;
 let n = 0;
@@ -25,38 +26,6 @@ function tmp(data: Uint8Array): string {
 
 function bzip2(level: number, input: Uint8Array): Buffer {
   return execFileSync('bzip2', [`-${level}`, '-c'], { input, maxBuffer: 1 << 30 });
-}
-
-/** Deterministic data that looks like real files: text, binary, zero runs, repeats. */
-function realistic(size: number, seed = 1): Buffer {
-  let x = seed >>> 0 || 1;
-  const rnd = (): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  const words = ['initramfs', 'kernel', ' ', 'lib', '/usr/', 'module', '\n', 'systemd', '.so', 'dracut', '=', '0x'];
-  const out = Buffer.alloc(size);
-  let p = 0;
-  while (p < size) {
-    const kind = rnd() % 10;
-    const len = Math.min(size - p, 1 + (rnd() % 2000));
-    if (kind < 4) {
-      for (let q = p; q < p + len; ) q += out.write(words[rnd() % words.length], q, 'latin1');
-    } else if (kind < 6) {
-      for (let q = p; q < p + len; q++) out[q] = rnd() & 0xff;
-    } else if (kind < 7) {
-      out.fill(0, p, p + len);
-    } else if (p > 0) {
-      const from = rnd() % p;
-      for (let q = 0; q < len; q++) out[p + q] = out[from + q];
-    }
-    p += len;
-  }
-  return out;
 }
 
 async function decodeAt(path: string, at = 0, bufferSize?: number): Promise<{ out: Buffer; offset: number; chunks: number[] }> {

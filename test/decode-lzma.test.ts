@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.js';
 import { decodeLzma } from '../src/decode/lzma.js';
 import { ByteSource } from '../src/decode/source.js';
+import { realistic } from './support/data.js';
 
 // Inputs are made with the real xz/lzma tools. Note that xz always writes "size unknown" plus
 // an end marker in .lzma files, from a file or from stdin; known-size members are built here
@@ -29,38 +30,6 @@ function tmp(data: Uint8Array): string {
 
 function xz(args: string[], input: Uint8Array): Buffer {
   return execFileSync(args[0], args.slice(1), { input, maxBuffer: 1 << 30 });
-}
-
-/** Deterministic data that looks like real files: text, binary, zero runs, far repeats. */
-function realistic(size: number, seed = 1): Buffer {
-  let x = seed >>> 0 || 1;
-  const rnd = (): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  const words = ['initramfs', 'kernel', ' ', 'lib', '/usr/', 'module', '\n', 'systemd', '.so', 'dracut', '=', '0x'];
-  const out = Buffer.alloc(size);
-  let p = 0;
-  while (p < size) {
-    const kind = rnd() % 10;
-    const len = Math.min(size - p, 1 + (rnd() % 2000));
-    if (kind < 4) {
-      for (let q = p; q < p + len; ) q += out.write(words[rnd() % words.length], q, 'latin1');
-    } else if (kind < 6) {
-      for (let q = p; q < p + len; q++) out[q] = rnd() & 0xff;
-    } else if (kind < 7) {
-      out.fill(0, p, p + len);
-    } else if (p > 0) {
-      const from = rnd() % p;
-      for (let q = 0; q < len; q++) out[p + q] = out[from + q];
-    }
-    p += len;
-  }
-  return out;
 }
 
 async function decodeAt(

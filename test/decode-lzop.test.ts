@@ -9,6 +9,7 @@ import { FormatError } from '../src/errors.js';
 import { lzo1xDecompress } from '../src/decode/lzo1x.js';
 import { adler32, decodeLzop } from '../src/decode/lzop.js';
 import { ByteSource } from '../src/decode/source.js';
+import { rng, textData } from './support/data.js';
 
 let dir: string;
 let counter = 0;
@@ -22,29 +23,6 @@ afterAll(() => {
 
 function tmp(name: string): string {
   return join(dir, `${counter++}-${name}`);
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function textData(size: number, seed = 1): Buffer {
-  const words = ['initramfs', 'kernel', 'module', 'dracut', 'cpio', 'the', 'a', 'of', 'systemd', '/usr/lib/', 'firmware', '\n', 'x86_64', 'lzo', 'zstd', '0x1f'];
-  const r = rng(seed);
-  const parts: string[] = [];
-  let n = 0;
-  while (n < size) {
-    const w = r() < 0.05 ? Math.floor(r() * 1e9).toString(36) : words[Math.floor(r() * words.length)];
-    parts.push(w, ' ');
-    n += w.length + 1;
-  }
-  return Buffer.from(parts.join('')).subarray(0, size);
 }
 
 /** A plain Adler-32, independent of the one under test. */

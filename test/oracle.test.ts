@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unescapeName } from '../src/cpio/names.js';
-import { cli, sh } from './support/cli.js';
+import { cli, sh, splitLines } from './support/cli.js';
 import { archivesOf, fixtureImages } from './support/fixtures.js';
 import { describeTree } from './support/tree.js';
 
@@ -14,11 +14,7 @@ const isRoot = process.getuid?.() === 0;
 
 /** GNU cpio's names for one archive, as raw bytes. */
 function cpioNames(archive: Buffer): Buffer[] {
-  const out = sh('cpio -t --quiet', { input: archive });
-  const names: Buffer[] = [];
-  let start = 0;
-  for (let i = out.indexOf(10); i >= 0; start = i + 1, i = out.indexOf(10, start)) names.push(out.subarray(start, i));
-  return names;
+  return splitLines(sh('cpio -t --quiet', { input: archive }));
 }
 
 describe('fixtures exist', () => {

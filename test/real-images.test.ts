@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unescapeName } from '../src/cpio/names.js';
-import { ROOT, cli, sh } from './support/cli.js';
+import { ROOT, cli, sh, splitLines } from './support/cli.js';
 import { NATIVE_DECOMPRESS } from './support/fixtures.js';
 import { describeTree } from './support/tree.js';
 
@@ -19,12 +19,6 @@ const work = mkdtempSync(join(tmpdir(), 'irr-real-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const isRoot = process.getuid?.() === 0;
 
-function lines(out: Buffer): Buffer[] {
-  const names: Buffer[] = [];
-  let start = 0;
-  for (let i = out.indexOf(10); i >= 0; start = i + 1, i = out.indexOf(10, start)) names.push(out.subarray(start, i));
-  return names;
-}
 
 describe('real dracut images', () => {
   it('are there to test (CI builds them)', () => {
@@ -56,8 +50,8 @@ describe('real dracut images', () => {
 
     it('lists what cpio -t lists, archive by archive', () => {
       const entries = JSON.parse(cli(['list', '--json', image]).stdout.toString()).entries as { archive: number; name: string }[];
-      const early = lines(sh(`cpio -t --quiet < ${image}`));
-      const main = lines(sh(`${mainPipeline()} | cpio -t --quiet`));
+      const early = splitLines(sh(`cpio -t --quiet < ${image}`));
+      const main = splitLines(sh(`${mainPipeline()} | cpio -t --quiet`));
       expect(entries.filter((e) => e.archive === 1).map((e) => unescapeName(e.name))).toEqual(early);
       expect(entries.filter((e) => e.archive === 2).map((e) => unescapeName(e.name))).toEqual(main);
     });

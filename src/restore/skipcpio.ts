@@ -32,27 +32,18 @@ const U64 = 1n << 64n;
 const COPY_CHUNK = 1 << 20;
 
 export function skipcpio(path: string, outFd: number): SkipcpioResult {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return { status: 1, message: `Cannot open file '${path}'` };
-  }
-  try {
+  return withFile(path, (fd) => {
     const found = findStart(fd, path);
     return 'start' in found ? copyFrom(fd, found.start, outFd) : found;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // Like skipcpio's fwrite failure when the reader of the pipe is gone: no message.
-    if (code === 'EPIPE') return { status: 1 };
-    return { status: 1, message: `${(err as Error).message}` };
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 /** Where skipcpio's output starts in the file `path`, without copying anything. */
 export function skipcpioStart(path: string): { start: number } | SkipcpioResult {
+  return withFile(path, (fd) => findStart(fd, path));
+}
+
+function withFile<T>(path: string, work: (fd: number) => T | SkipcpioResult): T | SkipcpioResult {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -60,8 +51,10 @@ export function skipcpioStart(path: string): { start: number } | SkipcpioResult 
     return { status: 1, message: `Cannot open file '${path}'` };
   }
   try {
-    return findStart(fd, path);
+    return work(fd);
   } catch (err) {
+    // Like skipcpio's fwrite failure when the reader of the pipe is gone: no message.
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return { status: 1 };
     return { status: 1, message: (err as Error).message };
   } finally {
     closeSync(fd);

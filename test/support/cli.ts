@@ -31,3 +31,11 @@ export function sh(command: string, options: { cwd?: string; input?: Buffer; env
   if (r.status !== 0) throw new Error(`${command}: exit ${r.status}: ${r.stderr.toString()}`);
   return r.stdout;
 }
+
+/** Output lines as raw bytes (names need not be UTF-8). */
+export function splitLines(out: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let i = out.indexOf(10); i >= 0; start = i + 1, i = out.indexOf(10, start)) lines.push(out.subarray(start, i));
+  return lines;
+}
