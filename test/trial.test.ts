@@ -56,6 +56,17 @@ describe('the trial chain', () => {
     expect(report.winner).toBe('zstd');
   });
 
+  it('knows that zstd -d reads lz4 frames but not the legacy format dracut writes', () => {
+    const legacy = trial(join(FIXTURES, 'dracut-lz4-legacy.img'), 'zstd,lz4', 'builtin').report;
+    expect(legacy).toMatchObject({ magic: 'lz4-legacy', winner: 'lz4' });
+    const frame = trial(join(FIXTURES, 'dracut-lz4-frame.img'), 'zstd,lz4', 'builtin').report;
+    expect(frame).toMatchObject({ magic: 'lz4-frame', winner: 'zstd' });
+    if (haveDracut) {
+      expect(trial(join(FIXTURES, 'dracut-lz4-legacy.img'), 'zstd,lz4', 'native').report.winner).toBe('lz4');
+      expect(trial(join(FIXTURES, 'dracut-lz4-frame.img'), 'zstd,lz4', 'native').report.winner).toBe('zstd');
+    }
+  });
+
   it('fails as dracut does when no stage decodes the image, with exit status 1', () => {
     const { run, report } = trial(join(FIXTURES, 'dracut-bzip2.img'), 'dracut-055', 'builtin');
     expect(run.status).toBe(1);
@@ -80,6 +91,7 @@ describe('the trial chain', () => {
     expect(cli(['unpack', image, join(work, 'x'), '--order', 'gzip,brotli']).status).toBe(2);
     expect(cli(['unpack', image, join(work, 'x'), '--order', 'zstd', '--engine', 'magic']).status).toBe(2);
     expect(cli(['unpack', image, join(work, 'x'), '--engine', 'native']).status).toBe(2);
+    expect(cli(['unpack', image, join(work, 'x'), '--order', 'constructor']).status).toBe(2);
   });
 });
 

@@ -69,7 +69,7 @@ Options:
       });
       if (values.json) writeJson(report);
       else if (report.outcome !== 'failed') print(`${report.outcome}: ${report.reason}`);
-      else if (!report.image) printError(report.reason);
+      else printError(report.reason);
       return report.status;
     } finally {
       process.off('SIGTERM', onTerm);

@@ -48,7 +48,7 @@ class Refusal extends Error {}
 const ENTRY_ERRORS = new Set(['ENAMETOOLONG', 'ENOENT', 'EINVAL', 'EMLINK', 'ELOOP', 'EEXIST', 'ENOTDIR', 'EISDIR']);
 
 interface DirMeta {
-  path: Buffer;
+  rel: Buffer;
   depth: number;
   entry: CpioEntry;
 }
@@ -121,11 +121,16 @@ export class SafeExtractor implements CpioEvents {
     this.links.clear();
   }
 
-  /** Applies directory modes and times last, deepest first, as creating children changes them. */
-  finish(): void {
+  /**
+   * Applies directory modes and times last, deepest first, as creating children changes them;
+   * below `root` when the tree has been moved there from where it was extracted.
+   */
+  finish(root: string = this.root.toString()): void {
+    const base = Buffer.from(resolve(root));
     const dirs = [...this.dirs.values()].sort((a, b) => b.depth - a.depth);
     this.dirs.clear();
-    for (const { path, entry } of dirs) {
+    for (const { rel, entry } of dirs) {
+      const path = Buffer.concat([base, Buffer.from('/'), rel]);
       // Only directories this run still has: a replaced one is no longer in the map.
       if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
       if (this.owners) chownSync(path, entry.uid, entry.gid);
@@ -175,7 +180,7 @@ export class SafeExtractor implements CpioEvents {
     }
     if (type === 'dir') {
       this.verifiedDirs.add(rel.toString('latin1'));
-      this.dirs.set(rel.toString('latin1'), { path, depth: name.parts.length, entry: e });
+      this.dirs.set(rel.toString('latin1'), { rel, depth: name.parts.length, entry: e });
     }
     this.counts[type]++;
   }

@@ -1,5 +1,8 @@
 import type { CompressionName } from '../decode/formats.js';
 
+/** What the magic says, with lz4's two formats apart: `zstd -d` reads lz4 frames, not legacy. */
+export type MagicName = Exclude<CompressionName, 'lz4'> | 'lz4-legacy' | 'lz4-frame';
+
 /** One stage of dracut-initramfs-restore's trial chain. */
 export type Attempt = 'plain' | 'gzip' | 'bzip2' | 'xz' | 'lzma' | 'lz4' | 'lzop' | 'zstd';
 
@@ -10,15 +13,15 @@ export const ATTEMPTS: readonly Attempt[] = ['plain', 'gzip', 'bzip2', 'xz', 'lz
  * winner of a trial does not name the format (Debian's `zstd -d` also reads gzip, xz, lzma and
  * lz4 frames; `xzcat` reads lzma), only the magic does.
  */
-export const STAGES: Record<Attempt, { command: readonly string[]; decodes: readonly CompressionName[] }> = {
+export const STAGES: Record<Attempt, { command: readonly string[]; decodes: readonly MagicName[] }> = {
   plain: { command: [], decodes: [] },
   gzip: { command: ['zcat'], decodes: ['gzip'] },
   bzip2: { command: ['bzcat'], decodes: ['bzip2'] },
   xz: { command: ['xzcat'], decodes: ['xz', 'lzma'] },
   lzma: { command: ['xzcat', '--format=lzma'], decodes: ['lzma'] },
-  lz4: { command: ['lz4', '-d', '-c'], decodes: ['lz4'] },
+  lz4: { command: ['lz4', '-d', '-c'], decodes: ['lz4-legacy', 'lz4-frame'] },
   lzop: { command: ['lzop', '-d', '-c'], decodes: ['lzop'] },
-  zstd: { command: ['zstd', '-d', '-c'], decodes: ['zstd', 'gzip', 'xz', 'lzma', 'lz4'] },
+  zstd: { command: ['zstd', '-d', '-c'], decodes: ['zstd', 'gzip', 'xz', 'lzma', 'lz4-frame'] },
 };
 
 /** The orders dracut's releases (and initramfs-tools) tried, from the facts page, section 2. */
@@ -33,8 +36,7 @@ export const PRESETS: Record<string, readonly Attempt[]> = {
 /** `detect` (no trial: the magic decides), a preset, or a comma list of stages. */
 export function parseOrder(text: string): readonly Attempt[] | 'detect' {
   if (text === 'detect') return 'detect';
-  const preset = PRESETS[text];
-  if (preset) return preset;
+  if (Object.hasOwn(PRESETS, text)) return PRESETS[text];
   const stages = text.split(',').map((s) => s.trim());
   const unknown = stages.filter((s) => !(ATTEMPTS as readonly string[]).includes(s));
   if (unknown.length > 0 || stages.length === 0) {

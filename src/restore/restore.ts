@@ -59,8 +59,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
 
   let trial: TrialReport | undefined;
   if (options.order === 'detect') {
-    // The main archives, as the script restores them; when skipcpio leaves nothing (a lone
-    // uncompressed archive, dracut-ng issue #2255), the whole image instead of a failure.
+    // The main archives, as the script restores them; when skipcpio leaves nothing or fails
+    // (a lone uncompressed archive, dracut-ng issue #2255; an image under 120 bytes), the
+    // whole image, read as the kernel reads it, instead of the script's failure.
     const skipped = skipcpioStart(found.image);
     const start = 'start' in skipped && skipped.start < statSync(found.image).size ? skipped.start : 0;
     try {
@@ -69,15 +70,24 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       return failed((err as Error).message);
     }
   } else {
-    trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { consoleLog: options.consoleLog });
+    try {
+      trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { consoleLog: options.consoleLog });
+    } catch (err) {
+      return failed((err as Error).message);
+    }
     if (!trial.winner) return failed('no stage of the trial chain succeeded', trial);
   }
   rmSync(join(runInitramfs, '.need_shutdown'), { force: true });
 
-  if (existsSync(join(runInitramfs, 'squash'))) {
-    const squash = spawnSync('unsquashfs', ['-no-xattrs', '-f', '-d', '.', 'squash-root.img'], { cwd: runInitramfs, encoding: 'utf8' });
+  if (isDir(join(runInitramfs, 'squash'))) {
+    const squash = spawnSync('unsquashfs', ['-no-xattrs', '-f', '-d', '.', 'squash-root.img'], {
+      cwd: runInitramfs,
+      encoding: 'utf8',
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     if (squash.error || squash.status !== 0) {
-      const why = squash.error ? 'unsquashfs is not installed (Debian: squashfs-tools)' : squash.stderr.trim();
+      const code = (squash.error as NodeJS.ErrnoException | undefined)?.code;
+      const why = code === 'ENOENT' ? 'unsquashfs is not installed (Debian: squashfs-tools)' : squash.error?.message ?? squash.stderr.trim();
       options.say(`Squash module is enabled for this initramfs but failed to unpack squash-root.img: ${why}`);
       rmSync(join(runInitramfs, 'shutdown'), { force: true });
       return done(1, 'failed', `unsquashfs failed: ${why}`, { ...where, trial });

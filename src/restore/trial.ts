@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CompressionName, detectCompression } from '../decode/formats.js';
+import { detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { SafeExtractor } from '../extract/writer.js';
 import { walkImage } from '../image/walk.js';
-import { type Attempt, STAGES } from './orders.js';
+import { type Attempt, type MagicName, STAGES } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Utf8Failure, strictUtf8 } from './utf8.js';
 
@@ -38,7 +38,7 @@ export interface TrialReport {
   /** The stage that succeeded: it does not name the format (zstd -d also reads gzip). */
   winner?: Attempt;
   /** The format of what skipcpio gives, by its magic. */
-  magic: CompressionName | 'cpio' | 'unknown' | 'empty';
+  magic: MagicName | 'cpio' | 'unknown' | 'empty';
 }
 
 export interface TrialOptions {
@@ -91,7 +91,9 @@ function magicAt(image: string, offset: number): TrialReport['magic'] {
     const head = src.peek(8);
     if (head.length === 0) return 'empty';
     if (head.length >= 6 && Buffer.from(head.subarray(0, 5)).toString('latin1') === '07070') return 'cpio';
-    return detectCompression(head)?.name ?? 'unknown';
+    const name = detectCompression(head)?.name;
+    if (name === 'lz4') return head[0] === 0x02 ? 'lz4-legacy' : 'lz4-frame';
+    return name ?? 'unknown';
   } finally {
     src.close();
   }
@@ -129,7 +131,10 @@ async function nativeAttempt(image: string, target: string, stage: Attempt, skip
     if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
   });
   (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => (times += chunk.toString()));
-  const status = await new Promise<number>((done) => child.on('close', (code) => done(code ?? 1)));
+  const status = await new Promise<number>((done) => {
+    child.on('error', () => done(127));
+    child.on('close', (code) => done(code ?? 1));
+  });
   const wallMs = performance.now() - began;
   const consoleOutput = Buffer.concat(consoleChunks);
   const utf8Error = strictUtf8(consoleOutput);
@@ -151,7 +156,8 @@ async function nativeAttempt(image: string, target: string, stage: Attempt, skip
 function childCpuMs(times: string): number {
   const line = times.trim().split('\n')[1] ?? '';
   let ms = 0;
-  for (const m of line.matchAll(/(\d+)m([\d.]+)s/g)) ms += (Number(m[1]) * 60 + Number(m[2])) * 1000;
+  // bash prints the locale's decimal point.
+  for (const m of line.matchAll(/(\d+)m([\d.,]+)s/g)) ms += (Number(m[1]) * 60 + Number(m[2].replace(',', '.'))) * 1000;
   return ms;
 }
 
@@ -197,52 +203,70 @@ async function builtinAttempt(
 }
 
 /**
- * Extracts the image from `start` into a staging directory beside `target` and moves the
- * result into `target` only when everything extracted cleanly, so that a failure never leaves
- * a half tree. Throws on failure, refused entries included.
+ * Extracts the image from `start` into a staging directory inside `target` (so that moving the
+ * result is a rename on one filesystem) and moves the result into `target` only when everything
+ * extracted cleanly, so that a failure never leaves a half tree. Directory modes are applied
+ * after the move: a read-only directory could not be moved out of otherwise. Throws on
+ * failure, refused entries included.
  */
 export async function extractStaged(image: string, start: number, target: string, maxOutput?: number): Promise<void> {
-  const staging = mkdtempSync(join(dirname(resolve(target)), '.initramfs-restore-staging-'));
+  mkdirSync(target, { recursive: true });
+  const staging = mkdtempSync(join(resolve(target), STAGING_PREFIX));
   try {
     const extractor = new SafeExtractor(staging);
-    try {
-      await walkImage(image, extractor, { start, maxOutput });
-    } finally {
-      extractor.finish();
-    }
+    await walkImage(image, extractor, { start, maxOutput });
     if (extractor.refusedCount > 0) {
       throw new Error(`${extractor.refusedCount} entries were refused, the first: "${extractor.refused[0].name}": ${extractor.refused[0].reason}`);
     }
-    mkdirSync(target, { recursive: true });
     moveInto(Buffer.from(staging), Buffer.from(resolve(target)));
+    extractor.finish(target);
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    try {
+      rmSync(staging, { recursive: true, force: true });
+    } catch {
+      // The original error matters more than a staging directory left behind.
+    }
   }
 }
 
-/** Moves what `from` holds into `to`, merging directories; other entries of `to` are replaced. */
+const STAGING_PREFIX = '.initramfs-restore-staging-';
+
+/**
+ * Moves what `from` holds into `to`, merging directories; other entries of `to` are replaced,
+ * but a directory only when empty, as the kernel and cpio replace one.
+ */
 function moveInto(from: Buffer, to: Buffer): void {
   for (const name of readdirSync(from, { encoding: 'buffer' })) {
     const src = Buffer.concat([from, SLASH, name]);
     const dest = Buffer.concat([to, SLASH, name]);
+    if (dest.equals(from)) continue;
     const existing = lstatSync(dest, { throwIfNoEntry: false });
-    if (existing?.isDirectory() && lstatSync(src).isDirectory()) {
+    const srcIsDir = lstatSync(src).isDirectory();
+    if (existing?.isDirectory() && srcIsDir) {
       moveInto(src, dest);
       continue;
     }
-    if (existing) rmSync(dest, { recursive: true, force: true });
+    if (existing?.isDirectory()) rmdirSync(dest);
+    else if (existing) rmSync(dest);
     renameSync(src, dest);
   }
 }
 
 const SLASH = Buffer.from('/');
 
+/** Entries below `dir`; what cannot be read (cpio's junk may be mode 000) counts as itself. */
 function countEntries(dir: string | Buffer): number {
   let n = 0;
-  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+  let names: Buffer[];
+  try {
+    names = readdirSync(dir, { encoding: 'buffer' });
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
     n++;
     const path = Buffer.concat([Buffer.from(dir), SLASH, name]);
-    if (lstatSync(path).isDirectory()) n += countEntries(path);
+    if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) n += countEntries(path);
   }
   return n;
 }
