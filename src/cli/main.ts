@@ -5,8 +5,9 @@ import { list } from './list.js';
 import { restore } from './restore.js';
 import { skipcpio } from './skipcpio.js';
 import { unpack } from './unpack.js';
+import { validate } from './validate.js';
 
-const COMMANDS: Command[] = [examine, list, unpack, cat, skipcpio, restore];
+const COMMANDS: Command[] = [examine, list, unpack, cat, skipcpio, restore, validate];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

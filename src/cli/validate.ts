@@ -1,0 +1,70 @@
+import { type ImageVerdict, defaultEngine, validateImage } from '../bench/validate.js';
+import { type Command, UsageError, onImage, parseCommandArgs, print, wantsHelp, writeJson } from './common.js';
+import { progressBar } from './progress.js';
+
+export const validate: Command = {
+  name: 'validate',
+  summary: "the verdict on dracut's fix (plain last, 057) against the old order (plain first, 056)",
+  usage: `Usage: initramfs-restore validate IMAGE... [--engine builtin|native] [--runs N] [--json]
+
+For each image, restores it with the dracut-056, dracut-057 and zstd-first orders and says:
+  a) whether each restores the same tree as detect (a manifest of names, types, modes,
+     sizes, content hashes and link targets; junk of failed attempts set aside);
+  b) whether dracut-056's console output is valid UTF-8, in the words of Python's strict
+     decoder when it is not (the oz image builder's crash), and that dracut-057's is;
+  c) the extra time dracut-056 costs over dracut-057, in ms and %, with the runs and spread;
+  d) the junk entries dracut-056 left.
+Exit 0 when the fix holds on every image, 1 otherwise with the reason.
+
+Options:
+  --engine E  native (the script's own pipelines; the default when dracut's skipcpio is
+              installed) or builtin
+  --runs N    restores per order and image (default 3)
+  --json      every figure
+  -h, --help  this text
+`,
+  async run(argv) {
+    const { values, positionals: images } = parseCommandArgs(argv, {
+      engine: { type: 'string' },
+      runs: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (wantsHelp(values, validate)) return 0;
+    if (images.length === 0) throw new UsageError('validate takes one or more IMAGEs');
+    const engine = values.engine ?? defaultEngine();
+    if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
+    const runs = Number(values.runs ?? 3);
+    if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs: "${values.runs}" is not a whole number of at least 1`);
+
+    const verdicts: ImageVerdict[] = [];
+    const bar = progressBar('validate');
+    for (const [i, image] of images.entries()) {
+      bar.update(i, images.length);
+      verdicts.push(await onImage(image, () => validateImage(image, engine, runs)));
+    }
+    bar.done();
+    const holds = verdicts.every((v) => v.fixHolds);
+    if (values.json) {
+      writeJson({ engine, runs, fixHolds: holds, images: verdicts });
+    } else {
+      print(verdicts.map(describe).join('\n\n'));
+      print(holds ? `\nthe fix holds on ${verdicts.length} image${verdicts.length === 1 ? '' : 's'} (${engine} engine)` : '\nthe fix does NOT hold');
+    }
+    return holds ? 0 : 1;
+  },
+};
+
+function describe(v: ImageVerdict): string {
+  const lines = [`${v.image} (${v.engine} engine, ${v.runs} run${v.runs === 1 ? '' : 's'} per order)`];
+  for (const o of v.orders) {
+    const console = o.consoleBytes === 0 ? 'no console output' : `${o.consoleBytes} console bytes, ${o.consoleUtf8 ? 'valid UTF-8' : 'NOT valid UTF-8'}`;
+    lines.push(`  ${o.order.padEnd(10)} ${o.winner ? `restored by ${o.winner}` : 'FAILED'}, ${o.sameTree ? 'same tree as detect' : 'a DIFFERENT tree'}, ${console}, ${o.junkEntries} junk`);
+  }
+  const before = v.orders[0];
+  if (before.utf8Error) lines.push(`  dracut-056 console: ${before.utf8Error}`);
+  const { median, percent, min, max } = v.extraMs;
+  const more = median >= 0 ? 'more' : 'less';
+  lines.push(`  dracut-056 takes ${Math.abs(median).toFixed(0)} ms (${Math.abs(percent).toFixed(1)}%) ${more} than dracut-057: median of ${v.runs} paired runs, differences from ${min.toFixed(0)} to ${max.toFixed(0)} ms`);
+  lines.push(`  verdict: ${v.fixHolds ? 'the fix holds' : `the fix does not hold: ${v.reasons.join('; ')}`}`);
+  return lines.join('\n');
+}
