@@ -128,6 +128,20 @@ describe.skipIf(!haveDracut && !process.env.CI)('the native engine: the script\'
     }
   });
 
+  it('sends the console to each sink without losing or changing a byte', () => {
+    const seen = ['null', 'file', 'journal', 'serial:115200'].map((sink) => {
+      const target = join(work, `sink${counter++}`);
+      const run = cli(['unpack', image, target, '--order', 'dracut-056', '--engine', 'native', '--console', sink, '--json']);
+      expect(run.status).toBe(0);
+      const report = JSON.parse(run.stdout.toString()) as Report;
+      return { winner: report.winner, bytes: report.attempts.map((a) => a.consoleBytes), utf8: report.attempts.map((a) => a.consoleUtf8) };
+    });
+    for (const s of seen) expect(s).toEqual(seen[0]);
+    expect(seen[0].bytes[0]).toBeGreaterThan(0);
+    expect(cli(['unpack', image, join(work, 'x'), '--order', 'zstd', '--engine', 'native', '--console', 'serial:fast']).status).toBe(2);
+    expect(cli(['unpack', image, join(work, 'x'), '--console', 'null']).status).toBe(2);
+  });
+
   it('fails a stage whose tool is missing, as the script\'s command -v guard does', () => {
     const bin = join(work, 'bin');
     mkdirSync(bin);

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ConsoleSink } from '../restore/console.js';
 import { PRESETS } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
 import { type Engine, type TrialReport, extractStaged, runTrial } from '../restore/trial.js';
@@ -45,7 +46,7 @@ export interface ImageVerdict {
  * `runs` times (interleaved, so that the machine's drift falls on all alike), its tree is
  * compared with detect's by manifest, its console output checked as oz's decoder did.
  */
-export async function validateImage(image: string, engine: Engine, runs: number): Promise<ImageVerdict> {
+export async function validateImage(image: string, engine: Engine, runs: number, console?: ConsoleSink): Promise<ImageVerdict> {
   const work = mkdtempSync(join(tmpdir(), 'initramfs-restore-validate-'));
   try {
     const start = skipcpioStart(image);
@@ -58,7 +59,7 @@ export async function validateImage(image: string, engine: Engine, runs: number)
       for (const order of VALIDATED_ORDERS) {
         const target = join(work, `${order}-${run}`);
         const began = performance.now();
-        const report = await runTrial(image, target, PRESETS[order], engine);
+        const report = await runTrial(image, target, PRESETS[order], engine, { console });
         const wall = performance.now() - began;
         const manifest = treeManifest(target);
         rmSync(target, { recursive: true, force: true });

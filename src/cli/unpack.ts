@@ -1,5 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { ByteSource } from '../decode/source.js';
+import { type ConsoleSink, parseConsoleSink } from '../restore/console.js';
 import { type Attempt, parseOrder } from '../restore/orders.js';
 import { type Engine, type TrialReport, runTrial } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
@@ -11,7 +12,8 @@ export const unpack: Command = {
   name: 'unpack',
   summary: 'extract every archive into DIR as the kernel populates rootfs, safely',
   usage: `Usage: initramfs-restore unpack IMAGE DIR [--parts LIST] [--max-size SIZE] [--json]
-       initramfs-restore unpack IMAGE DIR --order ORDER [--engine builtin|native] [--console-log FILE] [--json]
+       initramfs-restore unpack IMAGE DIR --order ORDER [--engine builtin|native] [--console SINK]
+                                [--console-log FILE] [--json]
 
 Extracts the archives of IMAGE into DIR (created if missing) in image order, later entries
 replacing earlier ones, as the kernel populates rootfs. Modes (set-id bits too) and mtimes
@@ -37,6 +39,8 @@ attempt: wall and CPU time, the bytes it wrote to the console, whether they are 
 Options:
   --order ORDER    try decompressors in this order (see above)
   --engine E       builtin or native, with --order
+  --console SINK   where the native engine's console output goes, which decides what it
+                   costs: null, file, journal (default) or serial:BAUD (e.g. serial:115200)
   --console-log F  keep the raw console bytes of every attempt in F
   --parts LIST     only these archives, by the index examine shows: 1,3-  2-4  -2
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 16G)
@@ -51,6 +55,7 @@ Options:
       order: { type: 'string' },
       engine: { type: 'string' },
       'console-log': { type: 'string' },
+      console: { type: 'string' },
     });
     if (wantsHelp(values, unpack)) return 0;
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
@@ -61,10 +66,11 @@ Options:
       if (values.parts !== undefined) throw new UsageError('--parts does not go with a trial --order: the script restores the main archives');
       const engine = values.engine ?? 'builtin';
       if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
-      return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput });
+      const sink = consoleSinkOption(values.console);
+      return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput, console: sink });
     }
-    if (values.engine !== undefined || values['console-log'] !== undefined) {
-      throw new UsageError('--engine and --console-log go with a trial --order');
+    if (values.engine !== undefined || values['console-log'] !== undefined || values.console !== undefined) {
+      throw new UsageError('--engine, --console and --console-log go with a trial --order');
     }
     // The image must be readable before DIR is created.
     await onImage(image, async () => ByteSource.open(image).close());
@@ -105,6 +111,15 @@ Options:
   },
 };
 
+export function consoleSinkOption(text: string | undefined): ConsoleSink | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseConsoleSink(text);
+  } catch (err) {
+    throw new UsageError(`--console: ${(err as Error).message}`);
+  }
+}
+
 function parseOrderOption(text: string): ReturnType<typeof parseOrder> {
   try {
     return parseOrder(text);
@@ -118,13 +133,13 @@ async function trial(
   dir: string,
   order: readonly Attempt[],
   engine: Engine,
-  options: { json: boolean; consoleLog?: string; maxOutput?: number },
+  options: { json: boolean; consoleLog?: string; maxOutput?: number; console?: ConsoleSink },
 ): Promise<number> {
   await onImage(image, async () => ByteSource.open(image).close());
   const logFd = options.consoleLog === undefined ? undefined : openSync(options.consoleLog, 'w');
   let report: TrialReport;
   try {
-    report = await onImage(image, () => runTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput }));
+    report = await onImage(image, () => runTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput, console: options.console }));
   } finally {
     if (logFd !== undefined) closeSync(logFd);
   }

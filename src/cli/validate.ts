@@ -1,11 +1,12 @@
 import { type ImageVerdict, defaultEngine, validateImage } from '../bench/validate.js';
 import { type Command, UsageError, onImage, parseCommandArgs, print, wantsHelp, writeJson } from './common.js';
 import { progressBar } from './progress.js';
+import { consoleSinkOption } from './unpack.js';
 
 export const validate: Command = {
   name: 'validate',
   summary: "the verdict on dracut's fix (plain last, 057) against the old order (plain first, 056)",
-  usage: `Usage: initramfs-restore validate IMAGE... [--engine builtin|native] [--runs N] [--json]
+  usage: `Usage: initramfs-restore validate IMAGE... [--engine builtin|native] [--runs N] [--console SINK] [--json]
 
 For each image, restores it with the dracut-056, dracut-057 and zstd-first orders and says:
   a) whether each restores the same tree as detect (a manifest of names, types, modes,
@@ -20,6 +21,9 @@ Options:
   --engine E  native (the script's own pipelines; the default when dracut's skipcpio is
               installed) or builtin
   --runs N    restores per order and image (default 3)
+  --console SINK
+              where the native engine's console output goes: null, file, journal (default)
+              or serial:BAUD; at serial:115200 dracut-056's spew costs seconds
   --json      every figure
   -h, --help  this text
 `,
@@ -27,6 +31,7 @@ Options:
     const { values, positionals: images } = parseCommandArgs(argv, {
       engine: { type: 'string' },
       runs: { type: 'string' },
+      console: { type: 'string' },
       json: { type: 'boolean' },
     });
     if (wantsHelp(values, validate)) return 0;
@@ -36,11 +41,12 @@ Options:
     const runs = Number(values.runs ?? 3);
     if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs: "${values.runs}" is not a whole number of at least 1`);
 
+    const sink = consoleSinkOption(values.console);
     const verdicts: ImageVerdict[] = [];
     const bar = progressBar('validate');
     for (const [i, image] of images.entries()) {
       bar.update(i, images.length);
-      verdicts.push(await onImage(image, () => validateImage(image, engine, runs)));
+      verdicts.push(await onImage(image, () => validateImage(image, engine, runs, sink)));
     }
     bar.done();
     const holds = verdicts.every((v) => v.fixHolds);

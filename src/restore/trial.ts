@@ -6,6 +6,7 @@ import { detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { SafeExtractor } from '../extract/writer.js';
 import { walkImage } from '../image/walk.js';
+import { type ConsoleSink, drainConsole } from './console.js';
 import { type Attempt, type MagicName, STAGES } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Utf8Failure, strictUtf8 } from './utf8.js';
@@ -44,6 +45,8 @@ export interface TrialReport {
 export interface TrialOptions {
   /** Every console byte of every attempt goes here too, raw. */
   consoleLog?: number;
+  /** Where the native engine's console output goes (journal by default). */
+  console?: ConsoleSink;
   /** Limit for the builtin engine's decoders (see walkImage). */
   maxOutput?: number;
 }
@@ -126,7 +129,7 @@ async function nativeAttempt(image: string, target: string, stage: Attempt, skip
   });
   const consoleChunks: Buffer[] = [];
   let times = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
+  const releaseConsole = drainConsole(child.stderr!, options.console ?? { kind: 'journal' }, (chunk) => {
     consoleChunks.push(chunk);
     if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
   });
@@ -136,6 +139,7 @@ async function nativeAttempt(image: string, target: string, stage: Attempt, skip
     child.on('close', (code) => done(code ?? 1));
   });
   const wallMs = performance.now() - began;
+  releaseConsole();
   const consoleOutput = Buffer.concat(consoleChunks);
   const utf8Error = strictUtf8(consoleOutput);
   const ok = status === 0;
