@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CpioParser, type CpioEvents } from '../src/cpio/parser.js';
 import { escapeName, unescapeName } from '../src/cpio/names.js';
 import { FormatError } from '../src/errors.js';
-import { DIR, FILE, SYMLINK, newcArchive, newcEntry } from './support/newc.js';
+import { DIR, SYMLINK, newcArchive, newcEntry } from './support/newc.js';
 
 interface Seen {
   names: string[];

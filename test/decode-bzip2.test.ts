@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FormatError } from '../src/errors.js';
 import { decodeBzip2 } from '../src/decode/bzip2.js';
 import { ByteSource } from '../src/decode/source.js';
 import { realistic } from './support/data.js';
+import { decodeFile, expectFormatError as formatErrorOf } from './support/decode.js';
 
 let dir: string;
 let n = 0;
@@ -28,32 +28,8 @@ function bzip2(level: number, input: Uint8Array): Buffer {
   return execFileSync('bzip2', [`-${level}`, '-c'], { input, maxBuffer: 1 << 30 });
 }
 
-async function decodeAt(path: string, at = 0, bufferSize?: number): Promise<{ out: Buffer; offset: number; chunks: number[] }> {
-  const src = ByteSource.open(path, bufferSize);
-  try {
-    src.seek(at);
-    const parts: Buffer[] = [];
-    const chunks: number[] = [];
-    await decodeBzip2(src, (c) => {
-      parts.push(Buffer.from(c));
-      chunks.push(c.length);
-    });
-    return { out: Buffer.concat(parts), offset: src.offset, chunks };
-  } finally {
-    src.close();
-  }
-}
-
-async function expectFormatError(path: string, at = 0): Promise<FormatError> {
-  let err: unknown;
-  try {
-    await decodeAt(path, at);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(FormatError);
-  return err as FormatError;
-}
+const decodeAt = (path: string, at = 0, bufferSize?: number) => decodeFile(decodeBzip2, path, at, bufferSize);
+const expectFormatError = (path: string, at = 0) => formatErrorOf(decodeAt(path, at));
 
 const small = realistic(300_000, 7);
 const random = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 13) & 0xff));

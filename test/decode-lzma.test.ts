@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FormatError } from '../src/errors.js';
 import { decodeLzma } from '../src/decode/lzma.js';
 import { ByteSource } from '../src/decode/source.js';
 import { realistic } from './support/data.js';
+import { decodeFile, expectFormatError as formatErrorOf } from './support/decode.js';
 
 // Inputs are made with the real xz/lzma tools. Note that xz always writes "size unknown" plus
 // an end marker in .lzma files, from a file or from stdin; known-size members are built here
@@ -32,36 +32,8 @@ function xz(args: string[], input: Uint8Array): Buffer {
   return execFileSync(args[0], args.slice(1), { input, maxBuffer: 1 << 30 });
 }
 
-async function decodeAt(
-  path: string,
-  at = 0,
-  bufferSize?: number,
-): Promise<{ out: Buffer; offset: number; chunks: number[] }> {
-  const src = ByteSource.open(path, bufferSize);
-  try {
-    src.seek(at);
-    const parts: Buffer[] = [];
-    const chunks: number[] = [];
-    await decodeLzma(src, (c) => {
-      parts.push(Buffer.from(c));
-      chunks.push(c.length);
-    });
-    return { out: Buffer.concat(parts), offset: src.offset, chunks };
-  } finally {
-    src.close();
-  }
-}
-
-async function expectFormatError(path: string, at = 0): Promise<FormatError> {
-  let err: unknown;
-  try {
-    await decodeAt(path, at);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(FormatError);
-  return err as FormatError;
-}
+const decodeAt = (path: string, at = 0, bufferSize?: number) => decodeFile(decodeLzma, path, at, bufferSize);
+const expectFormatError = (path: string, at = 0) => formatErrorOf(decodeAt(path, at));
 
 /** Header with a known uncompressed size (the data still ends with xz's end marker). */
 function withKnownSize(lzma: Buffer, size: number): Buffer {

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.js';
 import { lzo1xDecompress } from '../src/decode/lzo1x.js';
 import { adler32, decodeLzop } from '../src/decode/lzop.js';
-import { ByteSource } from '../src/decode/source.js';
 import { rng, textData } from './support/data.js';
+import { type Decoded, decodeFile, expectFormatError, hashMember } from './support/decode.js';
 
 let dir: string;
 let counter = 0;
@@ -47,36 +47,14 @@ function lzop(data: Buffer, args: string[]): Buffer {
   return out;
 }
 
-interface Decoded {
-  out: Buffer;
-  offset: number;
-}
-
 async function decodeBytes(file: Buffer, start = 0): Promise<Decoded> {
   const path = tmp('member');
   writeFileSync(path, file);
-  const src = ByteSource.open(path);
   try {
-    src.seek(start);
-    const parts: Buffer[] = [];
-    await decodeLzop(src, (c) => {
-      parts.push(Buffer.from(c));
-    });
-    return { out: Buffer.concat(parts), offset: src.offset };
+    return await decodeFile(decodeLzop, path, start);
   } finally {
-    src.close();
     rmSync(path, { force: true });
   }
-}
-
-async function expectFormatError(p: Promise<unknown>): Promise<FormatError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(FormatError);
-    return e as FormatError;
-  }
-  throw new Error('expected a FormatError');
 }
 
 const MAGIC = Buffer.from([0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -333,21 +311,10 @@ describe('lzop', () => {
     const start = image.indexOf(MAGIC);
     expect(start).toBeGreaterThan(0);
     const expected = execFileSync('lzop', ['-dc'], { input: image.subarray(start), maxBuffer: 1 << 30 });
-    const src = ByteSource.open(real);
-    const hash = createHash('sha256');
-    let total = 0;
-    try {
-      src.seek(start);
-      await decodeLzop(src, (c) => {
-        hash.update(c);
-        total += c.length;
-      });
-      expect(src.offset).toBe(image.length);
-    } finally {
-      src.close();
-    }
-    expect(total).toBe(expected.length);
-    expect(hash.digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    const decoded = await hashMember(decodeLzop, real, start);
+    expect(decoded.offset).toBe(image.length);
+    expect(decoded.size).toBe(expected.length);
+    expect(decoded.sha256).toBe(createHash('sha256').update(expected).digest('hex'));
   });
 });
 

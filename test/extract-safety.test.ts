@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
-import { DIR, FILE, SYMLINK, type FakeEntry, newcArchive } from './support/newc.js';
+import { DIR, SYMLINK, type FakeEntry, newcArchive } from './support/newc.js';
 
 const work = mkdtempSync(join(tmpdir(), 'irr-safety-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -47,6 +47,5 @@ export function newcArchive(entries: FakeEntry[], trailer = true): Buffer {
   return Buffer.concat(parts);
 }
 
-export const FILE = 0o100644;
 export const DIR = 0o040755;
 export const SYMLINK = 0o120777;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { type Stats, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface TreeNode {
   type: string;
@@ -55,7 +55,7 @@ export function describeTree(root: string, options: { owners?: boolean; mtimes?:
   return nodes;
 }
 
-function kind(st: ReturnType<typeof lstatSync>): string {
+function kind(st: Stats): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
