@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { copyLiterals, copyMatch } from './lz77.js';
 import type { ByteSource } from './source.js';
 import type { Decoder, Sink } from './types.js';
 
@@ -217,25 +218,9 @@ export function decodeBlock(
     if (lit > 0) {
       if (lit > iend - ip) throw new FormatError(`LZ4 literals (${lit} bytes) run past the end of the block`, base + ip);
       if (lit > oend - op) throw new FormatError('LZ4 literals run past the end of the output block', base + ip);
-      if (lit <= 16 && iend - ip >= 16 && oend - op >= 16) {
-        // Short run away from both ends: copy 8 or 16 bytes in 4-byte words. The bytes
-        // written past the run are output not produced yet, overwritten by what follows.
-        dv.setInt32(op, sv.getInt32(ip));
-        dv.setInt32(op + 4, sv.getInt32(ip + 4));
-        if (lit > 8) {
-          dv.setInt32(op + 8, sv.getInt32(ip + 8));
-          dv.setInt32(op + 12, sv.getInt32(ip + 12));
-        }
-        ip += lit;
-        op += lit;
-      } else if (lit < 64) {
-        const e = ip + lit;
-        while (ip < e) dst[op++] = src[ip++];
-      } else {
-        dst.set(src.subarray(ip, ip + lit), op);
-        ip += lit;
-        op += lit;
-      }
+      copyLiterals(src, sv, ip, iend, dst, dv, op, lit, oend);
+      ip += lit;
+      op += lit;
     }
     if (ip === iend) return op; // the last sequence has literals only
     if (iend - ip < 2) throw new FormatError('truncated LZ4 block: match offset', base + ip);
@@ -256,38 +241,8 @@ export function decodeBlock(
     }
     len += 4;
     if (len > oend - op) throw new FormatError('LZ4 match runs past the end of the output block', base + ip);
-    let m = op - off;
-    if (off >= 8 && len <= 64 && oend - op >= len + 8) {
-      // No overlap within 8 bytes: copy in 8-byte steps, possibly writing up to 7 bytes of
-      // not-yet-produced output past the match.
-      const e = op + len;
-      do {
-        dv.setInt32(op, dv.getInt32(m));
-        dv.setInt32(op + 4, dv.getInt32(m + 4));
-        op += 8;
-        m += 8;
-      } while (op < e);
-      op = e;
-    } else if (len <= 16) {
-      const e = op + len;
-      while (op < e) dst[op++] = dst[m++];
-    } else if (off >= len) {
-      dst.copyWithin(op, m, m + len);
-      op += len;
-    } else if (off === 1) {
-      dst.fill(dst[m], op, op + len);
-      op += len;
-    } else {
-      // Overlapping: the output repeats with period `off`. Copy ever longer runs, each a
-      // multiple of the period until the last, from bytes already written.
-      let done = 0;
-      while (done < len) {
-        const k = Math.min(len - done, off + done);
-        dst.copyWithin(op + done, m, m + k);
-        done += k;
-      }
-      op += len;
-    }
+    copyMatch(dst, dv, op, off, len, oend);
+    op += len;
   }
 }
 

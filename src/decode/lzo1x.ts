@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { copyLiterals, copyMatch } from './lz77.js';
 
 /*
  * LZO1X decompressor (the format written by LZO1X-1, LZO1X-1(15) and LZO1X-999), written from
@@ -134,22 +135,9 @@ export function lzo1xDecompress(
       len += 3;
       if (len > end - ip) throw new FormatError('LZO1X literals run past the end of the input', rel + ip);
       if (len > dstLen - op) throw new FormatError('LZO1X literals run past the end of the output', rel + ip);
-      if (len <= 16 && end - ip >= 16 && dstLen - op >= 16) {
-        dv.setInt32(op, sv.getInt32(ip));
-        dv.setInt32(op + 4, sv.getInt32(ip + 4));
-        if (len > 8) {
-          dv.setInt32(op + 8, sv.getInt32(ip + 8));
-          dv.setInt32(op + 12, sv.getInt32(ip + 12));
-        }
-        ip += len;
-        op += len;
-      } else if (len < 64) {
-        for (const e = ip + len; ip < e; ) dst[op++] = src[ip++];
-      } else {
-        dst.set(src.subarray(ip, ip + len), op);
-        ip += len;
-        op += len;
-      }
+      copyLiterals(src, sv, ip, end, dst, dv, op, len, dstLen);
+      ip += len;
+      op += len;
       state = 4;
       continue;
     } else {
@@ -168,35 +156,8 @@ export function lzo1xDecompress(
     // the match
     if (dist > op) throw new FormatError(`LZO1X match distance ${dist} reaches before the start of the output`, rel + at);
     if (len > dstLen - op) throw new FormatError('LZO1X match runs past the end of the output', rel + at);
-    let m = op - dist;
-    if (dist >= 8 && len <= 64 && dstLen - op >= len + 8) {
-      // No overlap within 8 bytes: copy in 8-byte steps, possibly writing up to 7 bytes of
-      // not-yet-produced output past the match (overwritten by what follows).
-      const e = op + len;
-      do {
-        dv.setInt32(op, dv.getInt32(m));
-        dv.setInt32(op + 4, dv.getInt32(m + 4));
-        op += 8;
-        m += 8;
-      } while (op < e);
-      op = e;
-    } else if (len <= 16) {
-      for (const e = op + len; op < e; ) dst[op++] = dst[m++];
-    } else if (dist >= len) {
-      dst.copyWithin(op, m, m + len);
-      op += len;
-    } else if (dist === 1) {
-      dst.fill(dst[m], op, op + len);
-      op += len;
-    } else {
-      let done = 0;
-      while (done < len) {
-        const k = Math.min(len - done, dist + done);
-        dst.copyWithin(op + done, m, m + k);
-        done += k;
-      }
-      op += len;
-    }
+    copyMatch(dst, dv, op, dist, len, dstLen);
+    op += len;
 
     // the 0..3 literals that follow a match
     if (s > 0) {

@@ -1,0 +1,48 @@
+/*
+ * The two copies every LZ77 block decoder does (LZ4 and LZO1X alike), tuned once: literals
+ * from the input, and back-references within the output, overlapping ones included. The
+ * callers have checked the bounds; `limit` is where the output must stop, which decides
+ * whether the 8-byte word copies may scribble past the run (on output not produced yet,
+ * overwritten by what follows).
+ */
+
+/** Copies `len` literal bytes from `src[ip]` to `dst[op]`. */
+export function copyLiterals(src: Uint8Array, sv: DataView, ip: number, srcEnd: number, dst: Uint8Array, dv: DataView, op: number, len: number, limit: number): void {
+  if (len <= 16 && srcEnd - ip >= 16 && limit - op >= 16) {
+    dv.setInt32(op, sv.getInt32(ip));
+    dv.setInt32(op + 4, sv.getInt32(ip + 4));
+    if (len > 8) {
+      dv.setInt32(op + 8, sv.getInt32(ip + 8));
+      dv.setInt32(op + 12, sv.getInt32(ip + 12));
+    }
+  } else if (len < 64) {
+    for (const e = ip + len; ip < e; ) dst[op++] = src[ip++];
+  } else {
+    dst.set(src.subarray(ip, ip + len), op);
+  }
+}
+
+/** Copies `len` bytes from `dist` bytes back in `dst` to `dst[op]`. */
+export function copyMatch(dst: Uint8Array, dv: DataView, op: number, dist: number, len: number, limit: number): void {
+  let m = op - dist;
+  if (dist >= 8 && len <= 64 && limit - op >= len + 8) {
+    for (const e = op + len; op < e; op += 8, m += 8) {
+      dv.setInt32(op, dv.getInt32(m));
+      dv.setInt32(op + 4, dv.getInt32(m + 4));
+    }
+  } else if (len <= 16) {
+    for (const e = op + len; op < e; ) dst[op++] = dst[m++];
+  } else if (dist >= len) {
+    dst.copyWithin(op, m, m + len);
+  } else if (dist === 1) {
+    dst.fill(dst[m], op, op + len);
+  } else {
+    // Overlapping: the output repeats with period `dist`. Copy ever longer runs, each a
+    // multiple of the period until the last, from bytes already written.
+    for (let done = 0; done < len; ) {
+      const k = Math.min(len - done, dist + done);
+      dst.copyWithin(op + done, m, m + k);
+      done += k;
+    }
+  }
+}
