@@ -73,7 +73,7 @@ export async function runTrial(image: string, target: string, order: readonly At
   for (const stage of order) {
     const attempt = engine === 'native'
       ? await nativeAttempt(image, target, stage, report.skipcpio, options)
-      : await builtinAttempt(image, target, stage, start, options);
+      : await builtinAttempt(image, target, stage, start, report.magic, options);
     report.attempts.push(attempt);
     if (attempt.ok) {
       report.winner = stage;
@@ -175,6 +175,7 @@ async function builtinAttempt(
   target: string,
   stage: Attempt,
   start: { start: number } | { status: number; message?: string },
+  magic: TrialReport['magic'],
   options: TrialOptions,
 ): Promise<AttemptReport> {
   const command = stage === 'plain' ? 'builtin: cpio' : `builtin: ${STAGES[stage].decodes.join('/')} decoder`;
@@ -194,7 +195,6 @@ async function builtinAttempt(
     };
   };
   if (!('start' in start)) return finish(false, `skipcpio failed${start.message ? `: ${start.message}` : ''}`);
-  const magic = magicAt(image, start.start);
   const accepted = stage === 'plain' ? magic === 'cpio' : (STAGES[stage].decodes as readonly string[]).includes(magic);
   if (!accepted) return finish(false, `not ${stage === 'plain' ? 'a cpio archive' : `${stage} data`} (the magic says ${magic})`);
 
