@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 
 /**
  * A tree as lines of "name type mode size sha256|target", sorted, names as hex, without times
@@ -33,3 +33,23 @@ export function treeManifest(root: string): Manifest {
 }
 
 const SLASH = Buffer.from('/');
+
+/**
+ * Removes a restored tree. cpio's junk may hold directories of mode 000, which a user other
+ * than root cannot empty: those are opened up first.
+ */
+export function removeTree(root: string): void {
+  try {
+    rmSync(root, { recursive: true, force: true });
+  } catch {
+    const openUp = (dir: Buffer): void => {
+      chmodSync(dir, 0o700);
+      for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+        const path = Buffer.concat([dir, SLASH, name]);
+        if (lstatSync(path).isDirectory()) openUp(path);
+      }
+    };
+    openUp(Buffer.from(root));
+    rmSync(root, { recursive: true, force: true });
+  }
+}

@@ -5,7 +5,8 @@ import type { ConsoleSink } from '../restore/console.js';
 import { PRESETS } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
 import { type Engine, type TrialReport, extractStaged, runTrial } from '../restore/trial.js';
-import { type Manifest, treeManifest } from './manifest.js';
+import { type Manifest, removeTree, treeManifest } from './manifest.js';
+import { median, spread } from './stats.js';
 
 /** The orders the verdict is about: before the fix, the fix, and the fix as its reporter described it. */
 export const VALIDATED_ORDERS = ['dracut-056', 'dracut-057', 'zstd-first'] as const;
@@ -62,7 +63,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
         const report = await runTrial(image, target, PRESETS[order], engine, { console });
         const wall = performance.now() - began;
         const manifest = treeManifest(target);
-        rmSync(target, { recursive: true, force: true });
+        removeTree(target);
         const seen = results.get(order);
         if (seen) seen.wallMs.push(wall);
         else results.set(order, { report, manifest, wallMs: [wall] });
@@ -98,18 +99,13 @@ export async function validateImage(image: string, engine: Engine, runs: number,
       runs,
       detectHash: detect.hash,
       orders,
-      extraMs: {
-        median: median(extra),
-        percent: (median(extra) / median(fixed.wallMs)) * 100,
-        min: Math.min(...extra),
-        max: Math.max(...extra),
-      },
+      extraMs: { ...spread(extra), percent: (median(extra) / median(fixed.wallMs)) * 100 },
       bugReproduced: !before.consoleUtf8,
       fixHolds: reasons.length === 0,
       reasons,
     };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    removeTree(work);
   }
 }
 
@@ -126,10 +122,4 @@ function withoutJunk(tree: Manifest, detect: Manifest, junk: number): boolean {
   const restored = new Set(tree.entries);
   const extra = tree.entries.filter((e) => !expected.has(e));
   return extra.length <= junk && detect.entries.every((e) => restored.has(e));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

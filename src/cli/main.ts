@@ -1,3 +1,4 @@
+import { bench } from './bench.js';
 import { cat } from './cat.js';
 import { type Command, Failure, PROGRAM, UsageError, describeError, print, printError } from './common.js';
 import { examine } from './examine.js';
@@ -7,7 +8,7 @@ import { skipcpio } from './skipcpio.js';
 import { unpack } from './unpack.js';
 import { validate } from './validate.js';
 
-const COMMANDS: Command[] = [examine, list, unpack, cat, skipcpio, restore, validate];
+const COMMANDS: Command[] = [examine, list, unpack, cat, skipcpio, restore, validate, bench];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

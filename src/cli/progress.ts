@@ -2,9 +2,10 @@ import { useColor } from './common.js';
 
 /**
  * A progress bar on stderr when it is a terminal, nothing otherwise. Returns the callback the
- * walk reports its offset to, and a function that clears the bar.
+ * work reports its progress to (bytes, unless `format` says otherwise), and a function that
+ * clears the bar.
  */
-export function progressBar(label: string): { update: (done: number, total: number) => void; done: () => void } {
+export function progressBar(label: string, format: (n: number) => string = formatBytes): { update: (done: number, total: number) => void; done: () => void } {
   const stream = process.stderr;
   if (!stream.isTTY) return { update: () => {}, done: () => {} };
   const color = useColor(stream);
@@ -20,7 +21,7 @@ export function progressBar(label: string): { update: (done: number, total: numb
       const filled = Math.round((done / total) * width);
       const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
       const pct = ((done / total) * 100).toFixed(0).padStart(3);
-      const text = `${label} [${color ? `\x1b[36m${bar}\x1b[0m` : bar}] ${pct}% ${formatBytes(done)}/${formatBytes(total)}`;
+      const text = `${label} [${color ? `\x1b[36m${bar}\x1b[0m` : bar}] ${pct}% ${format(done)}/${format(total)}`;
       stream.write(`\r${text}\x1b[K`);
     },
     done() {

@@ -150,7 +150,7 @@ async function trial(
       a.stage,
       a.ok ? 'ok' : 'failed',
       a.wallMs.toFixed(0),
-      a.cpuMs.toFixed(0),
+      (a.userMs + a.sysMs).toFixed(0),
       String(a.consoleBytes),
       a.consoleBytes === 0 ? '-' : a.consoleUtf8 ? 'yes' : `no, at ${a.utf8Error!.position}`,
       String(a.junkEntries),

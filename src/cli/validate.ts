@@ -43,7 +43,7 @@ Options:
 
     const sink = consoleSinkOption(values.console);
     const verdicts: ImageVerdict[] = [];
-    const bar = progressBar('validate');
+    const bar = progressBar('validate', String);
     for (const [i, image] of images.entries()) {
       bar.update(i, images.length);
       verdicts.push(await onImage(image, () => validateImage(image, engine, runs, sink)));

@@ -24,6 +24,13 @@ export const STAGES: Record<Attempt, { command: readonly string[]; decodes: read
   zstd: { command: ['zstd', '-d', '-c'], decodes: ['zstd', 'gzip', 'xz', 'lzma', 'lz4-frame'] },
 };
 
+/** The one stage that decodes what the magic says: the pipeline a script would run if it knew. */
+export function rightStage(magic: MagicName | 'cpio'): Attempt {
+  if (magic === 'cpio') return 'plain';
+  if (magic === 'lz4-legacy' || magic === 'lz4-frame') return 'lz4';
+  return magic;
+}
+
 /** The orders dracut's releases (and initramfs-tools) tried, from the facts page, section 2. */
 export const PRESETS: Record<string, readonly Attempt[]> = {
   'dracut-055': ['gzip', 'xz', 'lz4', 'zstd'],

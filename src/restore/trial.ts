@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { detectCompression } from '../decode/formats.js';
@@ -8,6 +9,7 @@ import { SafeExtractor } from '../extract/writer.js';
 import { walkImage } from '../image/walk.js';
 import { type ConsoleSink, drainConsole } from './console.js';
 import { type Attempt, type MagicName, STAGES } from './orders.js';
+import { measuredCommand, readUsage } from './rusage.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Utf8Failure, strictUtf8 } from './utf8.js';
 
@@ -21,7 +23,10 @@ export interface AttemptReport {
   /** Why it failed, when it did. */
   reason?: string;
   wallMs: number;
-  cpuMs: number;
+  userMs: number;
+  sysMs: number;
+  /** The native pipeline's largest process, in KiB, when GNU time is there to say. */
+  peakRssKb?: number;
   /** What the attempt wrote to stderr, which reaches the console at shutdown. */
   consoleBytes: number;
   consoleUtf8: boolean;
@@ -68,7 +73,7 @@ export async function runTrial(image: string, target: string, order: readonly At
     order,
     skipcpio: engine === 'native' ? nativeSkipcpio() : 'builtin',
     attempts: [],
-    magic: 'start' in start ? magicAt(image, start.start) : 'empty',
+    magic: magicAfter(image, start),
   };
   for (const stage of order) {
     const attempt = engine === 'native'
@@ -87,10 +92,16 @@ function nativeSkipcpio(): string {
   return existsSync(DRACUT_SKIPCPIO) ? DRACUT_SKIPCPIO : OUR_SKIPCPIO;
 }
 
-function magicAt(image: string, offset: number): TrialReport['magic'] {
+/** The format of what skipcpio gives for `image`, by its magic. */
+export function mainArchiveMagic(image: string): TrialReport['magic'] {
+  return magicAfter(image, skipcpioStart(image));
+}
+
+function magicAfter(image: string, start: ReturnType<typeof skipcpioStart>): TrialReport['magic'] {
+  if (!('start' in start)) return 'empty';
   const src = ByteSource.open(image);
   try {
-    src.seek(offset);
+    src.seek(start.start);
     const head = src.peek(8);
     if (head.length === 0) return 'empty';
     if (head.length >= 6 && Buffer.from(head.subarray(0, 5)).toString('latin1') === '07070') return 'cpio';
@@ -109,37 +120,37 @@ function quote(word: string): string {
 /**
  * One stage exactly as the script runs it, in `target`:
  *   $SKIP "$IMG" | DEC | cpio -id --no-absolute-filenames --quiet > /dev/null
- * Success is cpio's exit status alone (the script has no pipefail). bash's `times` gives the
- * CPU time of the whole pipeline.
+ * Success is cpio's exit status alone (the script has no pipefail). The CPU time (and peak RSS)
+ * is the whole pipeline's.
  */
 async function nativeAttempt(image: string, target: string, stage: Attempt, skip: string, options: TrialOptions): Promise<AttemptReport> {
   const dec = STAGES[stage].command;
   const skipWords = skip.endsWith('.js') ? [process.execPath, skip] : [skip];
   const words = [...skipWords.map(quote), quote(resolve(image)), ...(dec.length ? ['|', ...dec.map(quote)] : []), '|', 'cpio -id --no-absolute-filenames --quiet > /dev/null'];
   const command = words.join(' ').replace(process.execPath, 'node');
-  const base = { stage, command, junkEntries: 0, cpuMs: 0, consoleBytes: 0, consoleUtf8: true };
+  const base = { stage, command, junkEntries: 0, userMs: 0, sysMs: 0, consoleBytes: 0, consoleUtf8: true };
   if (dec.length > 0 && spawnSync('bash', ['-c', 'command -v "$1"', '_', dec[0]]).status !== 0) {
     return { ...base, ok: false, reason: `${dec[0]} is not installed (the script's command -v guard skips this stage)`, wallMs: 0 };
   }
   const before = countEntries(target);
+  const scratch = mkdtempSync(join(tmpdir(), 'initramfs-restore-usage-'));
+  const usageFile = join(scratch, 'usage');
+  const [program, ...args] = measuredCommand(['bash', '-c', words.join(' ')], usageFile);
   const began = performance.now();
-  const child = spawn('bash', ['-c', `${words.join(' ')}\nstatus=$?\ntimes >&3\nexit $status`], {
-    cwd: target,
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(program, args, { cwd: target, stdio: ['ignore', 'ignore', 'pipe'] });
   const consoleChunks: Buffer[] = [];
-  let times = '';
   const releaseConsole = drainConsole(child.stderr!, options.console ?? { kind: 'journal' }, (chunk) => {
     consoleChunks.push(chunk);
     if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
   });
-  (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => (times += chunk.toString()));
   const status = await new Promise<number>((done) => {
     child.on('error', () => done(127));
     child.on('close', (code) => done(code ?? 1));
   });
   const wallMs = performance.now() - began;
   releaseConsole();
+  const usage = readUsage(usageFile);
+  rmSync(scratch, { recursive: true, force: true });
   const consoleOutput = Buffer.concat(consoleChunks);
   const utf8Error = strictUtf8(consoleOutput);
   const ok = status === 0;
@@ -148,21 +159,12 @@ async function nativeAttempt(image: string, target: string, stage: Attempt, skip
     ok,
     ...(ok ? {} : { reason: `cpio exited with status ${status}` }),
     wallMs,
-    cpuMs: childCpuMs(times),
+    ...usage,
     consoleBytes: consoleOutput.length,
     consoleUtf8: !utf8Error,
     ...(utf8Error ? { utf8Error } : {}),
     junkEntries: ok ? 0 : countEntries(target) - before,
   };
-}
-
-/** The children's user + system time from bash's `times` ("0m0.512s 0m0.120s" on line 2). */
-function childCpuMs(times: string): number {
-  const line = times.trim().split('\n')[1] ?? '';
-  let ms = 0;
-  // bash prints the locale's decimal point.
-  for (const m of line.matchAll(/(\d+)m([\d.,]+)s/g)) ms += (Number(m[1]) * 60 + Number(m[2].replace(',', '.'))) * 1000;
-  return ms;
 }
 
 /**
@@ -188,7 +190,8 @@ async function builtinAttempt(
     return {
       stage, command, ok, ...(reason ? { reason } : {}),
       wallMs: performance.now() - began,
-      cpuMs: (cpu.user + cpu.system) / 1000,
+      userMs: cpu.user / 1000,
+      sysMs: cpu.system / 1000,
       consoleBytes: consoleOutput.length,
       consoleUtf8: true,
       junkEntries: 0,

@@ -1,0 +1,343 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ConsoleSink, describeSink, drainConsole } from '../restore/console.js';
+import { type Attempt, rightStage } from '../restore/orders.js';
+import { haveGnuTime, measuredCommand, readUsage } from '../restore/rusage.js';
+import { skipcpioStart } from '../restore/skipcpio.js';
+import { type Engine, type TrialReport, mainArchiveMagic, runTrial } from '../restore/trial.js';
+import { type Machine, describeMachine, describeRestoredTree, describeTools, imageIdentity } from './environment.js';
+import { removeTree } from './manifest.js';
+import { type Spread, median, spread } from './stats.js';
+
+/** One order of the matrix: a preset's name, or the stages joined by `+`. */
+export interface NamedOrder {
+  name: string;
+  stages: readonly Attempt[];
+}
+
+export interface BenchOptions {
+  orders: NamedOrder[];
+  engines: Engine[];
+  runs: number;
+  warmup: number;
+  console: ConsoleSink;
+  /** Where each run's fresh target is made. */
+  tmp: string;
+  /** Called after every run, warm-ups included. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** One restore of one image by one combination, into a fresh target. */
+export interface Sample {
+  warmup: boolean;
+  wallMs: number;
+  userMs: number;
+  sysMs: number;
+  /** KiB; null without GNU time. */
+  peakRssKb: number | null;
+  winner: Attempt | null;
+  failedAttempts: number;
+  /** Wall time the failed attempts took, all together. */
+  failedMs: number;
+  consoleBytes: number;
+  consoleUtf8: boolean;
+  junkEntries: number;
+  attempts: TrialReport['attempts'];
+}
+
+export interface RowSummary {
+  runs: number;
+  wallMs: Spread;
+  userMs: number;
+  sysMs: number;
+  peakRssKb: number | null;
+  winner: Attempt | null;
+  failedAttempts: number;
+  failedMs: number;
+  consoleBytes: number;
+  consoleUtf8: boolean;
+  /** Python's words for the first byte a strict decoder rejects, as oz crashed on it. */
+  utf8Error?: string;
+  junkEntries: number;
+  /** Median wall over the fastest combination's that restored the image; null when this one did not. */
+  ratioToFastest: number | null;
+  /** Median wall over the native floor's. */
+  ratioToFloor: number | null;
+}
+
+export interface BenchRow {
+  /** `floor`, or the order's name. */
+  label: string;
+  order: string;
+  stages: readonly Attempt[];
+  engine: Engine;
+  /** The single right pipeline for the image's magic: what every other row is measured against. */
+  floor: boolean;
+  summary: RowSummary;
+  samples: Sample[];
+}
+
+export interface ImageResult {
+  path: string;
+  bytes: number;
+  sha256: string;
+  /** What skipcpio leaves, by its magic. */
+  magic: TrialReport['magic'];
+  /** Where the main archive starts: the early cpio's size. */
+  mainOffset: number;
+  kernels: string[];
+  release?: string;
+  rows: BenchRow[];
+}
+
+export interface BenchReport {
+  tool: { name: string; version: string };
+  date: string;
+  machine: Machine;
+  tools: Record<string, string | null>;
+  settings: {
+    orders: NamedOrder[];
+    engines: Engine[];
+    runs: number;
+    warmup: number;
+    console: string;
+    /** Where the targets were, and on what filesystem. */
+    targets: { dir: string; filesystem: string };
+    /** How CPU and peak RSS were measured. */
+    rusage: string;
+  };
+  images: ImageResult[];
+}
+
+const BIN = fileURLToPath(new URL('../../bin/initramfs-restore.js', import.meta.url));
+const PACKAGE = fileURLToPath(new URL('../../package.json', import.meta.url));
+
+interface Combination {
+  label: string;
+  order: string;
+  stages: readonly Attempt[];
+  engine: Engine;
+  floor: boolean;
+  samples: Sample[];
+}
+
+/**
+ * Restores every image with every order and engine, `warmup` + `runs` times each, into a fresh
+ * target each time. Runs are interleaved (A B C A B C …) so that the machine's drift falls on
+ * every combination alike. With the native engine each stage runs as the script's pipeline,
+ * measured by GNU time when installed; the builtin engine runs as our CLI in a process of its
+ * own, so that its peak RSS is its own.
+ */
+export async function runBench(images: string[], options: BenchOptions): Promise<BenchReport> {
+  const report: BenchReport = {
+    tool: { name: 'initramfs-restore', version: packageVersion() },
+    date: new Date().toISOString(),
+    machine: describeMachine(),
+    tools: describeTools(),
+    settings: {
+      orders: options.orders,
+      engines: options.engines,
+      runs: options.runs,
+      warmup: options.warmup,
+      console: describeSink(options.console),
+      targets: { dir: options.tmp, filesystem: filesystemOf(options.tmp) },
+      rusage: haveGnuTime() ? 'GNU time (wait4)' : "bash's times (no peak RSS: GNU time is not installed)",
+    },
+    images: [],
+  };
+  const plan = images.map((image) => ({ image, magic: mainArchiveMagic(image) }));
+  const combinations = plan.map(({ magic }) => combinationsFor(magic, options));
+  const total = combinations.reduce((n, c) => n + c.length, 0) * (options.warmup + options.runs);
+  let done = 0;
+  const work = mkdtempSync(join(options.tmp, 'initramfs-restore-bench-'));
+  try {
+    for (const [i, { image, magic }] of plan.entries()) {
+      const start = skipcpioStart(image);
+      const result: ImageResult = {
+        path: image,
+        ...imageIdentity(image),
+        magic,
+        mainOffset: 'start' in start ? start.start : 0,
+        kernels: [],
+        rows: [],
+      };
+      for (let round = 0; round < options.warmup + options.runs; round++) {
+        for (const combination of combinations[i]) {
+          const target = join(work, 'target');
+          const sample = await runOnce(image, work, combination, options.console, round < options.warmup);
+          if (sample.winner && result.kernels.length === 0 && !result.release) Object.assign(result, describeRestoredTree(target));
+          removeTree(target);
+          combination.samples.push(sample);
+          options.onProgress?.(++done, total);
+        }
+      }
+      result.rows = summarize(combinations[i]);
+      report.images.push(result);
+    }
+  } finally {
+    removeTree(work);
+  }
+  return report;
+}
+
+/** The native floor first (when cpio is there to run it), then every order with every engine. */
+function combinationsFor(magic: TrialReport['magic'], options: BenchOptions): Combination[] {
+  const list: Combination[] = [];
+  if (magic !== 'empty' && magic !== 'unknown' && nativeToolsInstalled()) {
+    const stage = rightStage(magic);
+    list.push({ label: 'floor', order: stage, stages: [stage], engine: 'native', floor: true, samples: [] });
+  }
+  for (const order of options.orders) {
+    for (const engine of options.engines) {
+      list.push({ label: order.name, order: order.name, stages: order.stages, engine, floor: false, samples: [] });
+    }
+  }
+  return list;
+}
+
+async function runOnce(image: string, work: string, combination: Combination, sink: ConsoleSink, warmup: boolean): Promise<Sample> {
+  const target = join(work, 'target');
+  mkdirSync(target);
+  if (combination.engine === 'native') {
+    const began = performance.now();
+    const trial = await runTrial(image, target, combination.stages, 'native', { console: sink });
+    const wallMs = performance.now() - began;
+    const rss = trial.attempts.map((a) => a.peakRssKb).filter((kb) => kb !== undefined);
+    return sampleOf(trial, warmup, {
+      wallMs,
+      userMs: sum(trial.attempts.map((a) => a.userMs)),
+      sysMs: sum(trial.attempts.map((a) => a.sysMs)),
+      peakRssKb: rss.length ? Math.max(...rss) : null,
+    });
+  }
+  return builtinRun(image, target, join(work, 'usage'), combination.stages, sink, warmup);
+}
+
+/** Our CLI in a process of its own, as a user runs it: `unpack IMAGE DIR --order … --engine builtin`. */
+async function builtinRun(image: string, target: string, usageFile: string, stages: readonly Attempt[], sink: ConsoleSink, warmup: boolean): Promise<Sample> {
+  const argv = [process.execPath, BIN, 'unpack', image, target, '--order', stages.join(','), '--engine', 'builtin', '--json'];
+  const [program, ...args] = measuredCommand(argv, usageFile);
+  const began = performance.now();
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+  const release = drainConsole(child.stderr!, sink, (chunk) => stderr.push(chunk));
+  const status = await new Promise<number>((done) => {
+    child.on('error', () => done(127));
+    child.on('close', (code) => done(code ?? 1));
+  });
+  const wallMs = performance.now() - began;
+  release();
+  const usage = readUsage(usageFile);
+  rmSync(usageFile, { force: true });
+  let trial: TrialReport;
+  try {
+    trial = JSON.parse(Buffer.concat(stdout).toString()) as TrialReport;
+  } catch {
+    throw new Error(`the builtin engine exited with status ${status} and no report: ${Buffer.concat(stderr).toString().trim()}`);
+  }
+  return sampleOf(trial, warmup, { wallMs, userMs: usage.userMs, sysMs: usage.sysMs, peakRssKb: usage.peakRssKb ?? null });
+}
+
+function sampleOf(trial: TrialReport, warmup: boolean, cost: Pick<Sample, 'wallMs' | 'userMs' | 'sysMs' | 'peakRssKb'>): Sample {
+  const failed = trial.attempts.filter((a) => !a.ok);
+  return {
+    warmup,
+    ...cost,
+    winner: trial.winner ?? null,
+    failedAttempts: failed.length,
+    failedMs: sum(failed.map((a) => a.wallMs)),
+    consoleBytes: sum(trial.attempts.map((a) => a.consoleBytes)),
+    consoleUtf8: trial.attempts.every((a) => a.consoleUtf8),
+    junkEntries: sum(trial.attempts.map((a) => a.junkEntries)),
+    attempts: trial.attempts,
+  };
+}
+
+function summarize(combinations: Combination[]): BenchRow[] {
+  const rows = combinations.map((c): BenchRow => {
+    const measured = c.samples.filter((s) => !s.warmup);
+    const last = measured[measured.length - 1];
+    const rss = measured.map((s) => s.peakRssKb).filter((kb) => kb !== null);
+    const utf8Error = measured.flatMap((s) => s.attempts).find((a) => a.utf8Error)?.utf8Error?.message;
+    return {
+      label: c.label,
+      order: c.order,
+      stages: c.stages,
+      engine: c.engine,
+      floor: c.floor,
+      summary: {
+        runs: measured.length,
+        wallMs: spread(measured.map((s) => s.wallMs)),
+        userMs: median(measured.map((s) => s.userMs)),
+        sysMs: median(measured.map((s) => s.sysMs)),
+        peakRssKb: rss.length ? Math.max(...rss) : null,
+        // A combination restores the same way every run: the last run speaks for all.
+        winner: measured.every((s) => s.winner === last.winner) ? last.winner : null,
+        failedAttempts: last.failedAttempts,
+        failedMs: median(measured.map((s) => s.failedMs)),
+        consoleBytes: median(measured.map((s) => s.consoleBytes)),
+        consoleUtf8: measured.every((s) => s.consoleUtf8),
+        ...(utf8Error ? { utf8Error } : {}),
+        junkEntries: Math.max(...measured.map((s) => s.junkEntries)),
+        ratioToFastest: null,
+        ratioToFloor: null,
+      },
+      samples: c.samples,
+    };
+  });
+  const restored = rows.filter((r) => r.summary.winner);
+  const fastest = Math.min(...restored.map((r) => r.summary.wallMs.median));
+  const floor = rows.find((r) => r.floor && r.summary.winner)?.summary.wallMs.median;
+  for (const row of restored) {
+    row.summary.ratioToFastest = row.summary.wallMs.median / fastest;
+    row.summary.ratioToFloor = floor ? row.summary.wallMs.median / floor : null;
+  }
+  return rows;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** The native engine and its floor need GNU cpio; the decompressors are checked per stage. */
+export function nativeToolsInstalled(): boolean {
+  return spawnSync('bash', ['-c', 'command -v cpio']).status === 0;
+}
+
+/**
+ * Where fresh targets go by default: a tmpfs, as /run/initramfs is, when /dev/shm is one with
+ * room for a whole initramfs; the system's temporary directory otherwise.
+ */
+export function defaultTargetDir(): string {
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.type === TMPFS_MAGIC && fs.bavail * fs.bsize >= 2 * 2 ** 30) return '/dev/shm';
+  } catch {
+    // No /dev/shm.
+  }
+  return tmpdir();
+}
+
+const TMPFS_MAGIC = 0x01021994;
+
+const FILESYSTEMS: Record<number, string> = {
+  [TMPFS_MAGIC]: 'tmpfs',
+  0xef53: 'ext4',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  0x794c7630: 'overlayfs',
+};
+
+function filesystemOf(dir: string): string {
+  const type = statfsSync(dir).type;
+  return FILESYSTEMS[type] ?? `0x${type.toString(16)}`;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string }).version;
+}

@@ -1,0 +1,155 @@
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { type BenchReport, type BenchRow, type ImageResult, type NamedOrder, defaultTargetDir, nativeToolsInstalled, runBench } from '../bench/bench.js';
+import { renderChart } from '../bench/chart.js';
+import { ByteSource } from '../decode/source.js';
+import { parseOrder } from '../restore/orders.js';
+import type { Engine } from '../restore/trial.js';
+import { type Command, Failure, UsageError, onImage, parseCommandArgs, print, wantsHelp } from './common.js';
+import { formatBytes, progressBar } from './progress.js';
+import { consoleSinkOption } from './unpack.js';
+
+const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools';
+
+export const bench: Command = {
+  name: 'bench',
+  summary: 'time whole restores by decompressor order and engine, against the native floor',
+  usage: `Usage: initramfs-restore bench IMAGE... [--orders LIST] [--engines LIST] [--runs N] [--warmup N]
+                              [--console SINK] [--tmp DIR] [--json FILE] [--chart FILE.svg]
+
+Restores each IMAGE with each order and engine as dracut-initramfs-restore does (skipcpio, then
+the trial chain), into a fresh target each run, and reports per combination: median, min and
+max wall time, user and system CPU, peak RSS, failed attempts and what they cost, console
+bytes and whether they are valid UTF-8, junk entries left, and the ratio to the fastest
+combination and to the native floor: the single right pipeline (skipcpio | DEC | cpio -id)
+alone. Runs are interleaved (A B C A B C ...) after the warm-ups. Nothing here is a test: the
+figures are the machine's.
+
+Options:
+  --orders LIST   comma list of presets (dracut-055, dracut-056, dracut-057, zstd-first,
+                  initramfs-tools) or stages joined by '+' (zstd+gzip+plain); default all
+                  presets
+  --engines LIST  native (the script's own pipelines, each measured by GNU time) and/or
+                  builtin (our CLI in a process of its own); default both, builtin alone
+                  when cpio is not installed
+  --runs N        measured runs per combination (default 5)
+  --warmup N      unmeasured runs first (default 1)
+  --console SINK  where the console output goes, which decides what the spew costs: null,
+                  file, journal (default: a pipe read line by line, as journald does) or
+                  serial:BAUD (drained at that line rate, e.g. serial:115200)
+  --tmp DIR       where the fresh targets go (default /dev/shm when it is a tmpfs with 2 GiB
+                  free, as /run/initramfs is a tmpfs; the system's temporary directory
+                  otherwise)
+  --json FILE     every raw sample, with the machine, tool and image versions ('-': stdout,
+                  instead of the table)
+  --chart FILE    an SVG chart: per image, a bar per order and engine, min-max whiskers
+  -h, --help      this text
+`,
+  async run(argv) {
+    const { values, positionals: images } = parseCommandArgs(argv, {
+      orders: { type: 'string' },
+      engines: { type: 'string' },
+      runs: { type: 'string' },
+      warmup: { type: 'string' },
+      console: { type: 'string' },
+      tmp: { type: 'string' },
+      json: { type: 'string' },
+      chart: { type: 'string' },
+    });
+    if (wantsHelp(values, bench)) return 0;
+    if (images.length === 0) throw new UsageError('bench takes one or more IMAGEs');
+    const orders = parseOrders(values.orders ?? DEFAULT_ORDERS);
+    const native = nativeToolsInstalled();
+    const engines = parseEngines(values.engines ?? (native ? 'native,builtin' : 'builtin'));
+    const runs = count(values.runs ?? '5', '--runs', 1);
+    const warmup = count(values.warmup ?? '1', '--warmup', 0);
+    const sink = consoleSinkOption(values.console) ?? { kind: 'journal' };
+    if (engines.includes('native') && !native) throw new Failure('the native engine runs GNU cpio, which is not installed');
+    for (const image of images) await onImage(image, async () => ByteSource.open(image).close());
+
+    const bar = progressBar('bench', String);
+    const report = await runBench(images, { orders, engines, runs, warmup, console: sink, tmp: values.tmp ?? defaultTargetDir(), onProgress: bar.update })
+      .finally(() => bar.done());
+    if (values.json !== undefined) {
+      const json = `${JSON.stringify(report, null, 2)}\n`;
+      if (values.json === '-') print(json);
+      else writeFileSync(values.json, json);
+    }
+    if (values.chart !== undefined) writeFileSync(values.chart, renderChart(report));
+    if (values.json !== '-') print(describe(report));
+    return 0;
+  },
+};
+
+function parseOrders(text: string): NamedOrder[] {
+  return text.split(',').map((item) => {
+    const name = item.trim();
+    let order: ReturnType<typeof parseOrder>;
+    try {
+      order = parseOrder(name.replaceAll('+', ','));
+    } catch {
+      throw new UsageError(`--orders: "${name}" is not a preset (${DEFAULT_ORDERS.replaceAll(',', ', ')}) or stages joined by '+'`);
+    }
+    if (order === 'detect') throw new UsageError('--orders: detect is no trial order');
+    return { name, stages: order };
+  });
+}
+
+function parseEngines(text: string): Engine[] {
+  const engines = text.split(',').map((e) => e.trim());
+  for (const engine of engines) if (engine !== 'native' && engine !== 'builtin') throw new UsageError(`--engines: "${engine}" is not native or builtin`);
+  return [...new Set(engines)] as Engine[];
+}
+
+function count(text: string, option: string, least: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < least) throw new UsageError(`${option}: "${text}" is not a whole number of at least ${least}`);
+  return n;
+}
+
+function describe(report: BenchReport): string {
+  const { runs, warmup, console, targets, rusage } = report.settings;
+  const out = [
+    `${runs} run${runs === 1 ? '' : 's'} per combination after ${warmup} warm-up${warmup === 1 ? '' : 's'}, interleaved; console: ${console}; ` +
+      `targets on ${targets.filesystem} (${targets.dir}); CPU and RSS by ${rusage}`,
+  ];
+  for (const image of report.images) out.push('', describeImage(image));
+  return out.join('\n');
+}
+
+function describeImage(image: ImageResult): string {
+  const facts = [
+    `${image.magic} after ${formatBytes(image.mainOffset)} of early cpio`,
+    formatBytes(image.bytes),
+    ...image.kernels.map((k) => `kernel ${k}`),
+    ...(image.release ? [image.release] : []),
+  ];
+  const header = ['order', 'engine', 'restored by', 'median s', 'min-max s', 'user s', 'sys s', 'peak RSS', 'failed', 'console B', 'UTF-8', 'junk', 'x fastest', 'x floor'];
+  const rows = image.rows.map((row) => cells(row));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (c: string[]) => c.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  const notes = image.rows.filter((r) => r.summary.utf8Error).slice(0, 1)
+    .map((r) => `${r.label} (${r.engine}): the console is not UTF-8: ${r.summary.utf8Error}`);
+  return [`${basename(image.path)} (${facts.join('; ')})`, line(header), ...rows.map(line), ...notes].join('\n');
+}
+
+function cells(row: BenchRow): string[] {
+  const s = row.summary;
+  const sec = (ms: number) => (ms / 1000).toFixed(3);
+  return [
+    row.floor ? `floor (${row.order})` : row.label,
+    row.engine,
+    s.winner ?? 'NOTHING',
+    sec(s.wallMs.median),
+    `${sec(s.wallMs.min)}-${sec(s.wallMs.max)}`,
+    sec(s.userMs),
+    sec(s.sysMs),
+    s.peakRssKb === null ? '-' : formatBytes(s.peakRssKb * 1024),
+    s.failedAttempts ? `${s.failedAttempts}, ${sec(s.failedMs)} s` : '0',
+    String(s.consoleBytes),
+    s.consoleBytes === 0 ? '-' : s.consoleUtf8 ? 'yes' : 'NO',
+    String(s.junkEntries),
+    s.ratioToFastest === null ? '-' : s.ratioToFastest.toFixed(2),
+    s.ratioToFloor === null ? '-' : s.ratioToFloor.toFixed(2),
+  ];
+}
