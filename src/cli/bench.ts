@@ -119,7 +119,7 @@ function describe(report: BenchReport): string {
 
 function describeImage(image: ImageResult): string {
   const facts = [
-    `${image.magic} after ${formatBytes(image.mainOffset)} of early cpio`,
+    image.mainOffset ? `${image.magic} after ${formatBytes(image.mainOffset)} of early cpio` : `${image.magic}, no early cpio`,
     formatBytes(image.bytes),
     ...image.kernels.map((k) => `kernel ${k}`),
     ...(image.release ? [image.release] : []),
