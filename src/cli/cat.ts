@@ -6,12 +6,12 @@ import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { joinParts, normalizeName } from '../extract/paths.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, Failure, UsageError, onImage, parseCommandArgs, positionals, wantsHelp, writeAllSync } from './common.js';
+import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommandArgs, positionals, wantsHelp, writeAllSync } from './common.js';
 
 export const cat: Command = {
   name: 'cat',
   summary: "one file's content to stdout (like lsinitrd -f)",
-  usage: `Usage: initramfs-restore cat IMAGE PATH
+  usage: `Usage: initramfs-restore cat IMAGE PATH [--max-size SIZE]
 
 Writes the content of the file PATH in IMAGE to stdout: the file as the kernel would leave it,
 so when several archives hold PATH the last one wins, and a hard link gives the data of its
@@ -19,17 +19,19 @@ group. PATH may start with '/' or './'. The image is read twice: once to find th
 for its data, which goes through a temporary file.
 
 Options:
-  -h, --help  this text
+  --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
+  -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {});
+    const { values, positionals: args } = parseCommandArgs(argv, { 'max-size': { type: 'string' } });
     if (wantsHelp(values, cat)) return 0;
+    const maxOutput = maxSizeOption(values['max-size']);
     const [image, path] = positionals(args, ['IMAGE', 'PATH'], cat);
     const wanted = normalizeName(Buffer.from(path));
     if (!wanted.ok || wanted.parts.length === 0) throw new UsageError(`cat: "${path}" does not name a file`);
     const wantedName = joinParts(wanted.parts);
     return onImage(image, async () => {
-      const found = await findLast(image, wantedName);
+      const found = await findLast(image, wantedName, maxOutput);
       if (!found) throw new Failure(`${image}: no entry named ${path}`);
       if (found.type !== 'file') {
         const target = found.target ? ` -> ${escapeName(found.target)}` : '';
@@ -38,7 +40,7 @@ Options:
       const spoolDir = mkdtempSync(join(tmpdir(), 'initramfs-restore-cat-'));
       const spool = new Spool(join(spoolDir, 'data'), found);
       try {
-        await walkImage(image, spool, { select: (index) => spool.startArchive(index) });
+        await walkImage(image, spool, { select: (index) => spool.startArchive(index), maxOutput });
         spool.copyTo(1);
       } finally {
         spool.close();
@@ -64,7 +66,7 @@ interface Found {
  * First pass: the last entry named `wanted` is the file the kernel leaves (later archives
  * replace earlier ones). Nothing but the entry headers is kept.
  */
-async function findLast(image: string, wanted: Buffer): Promise<Found | undefined> {
+async function findLast(image: string, wanted: Buffer, maxOutput: number): Promise<Found | undefined> {
   let found: Found | undefined;
   let archive = 0;
   let ordinal = 0;
@@ -84,6 +86,7 @@ async function findLast(image: string, wanted: Buffer): Promise<Found | undefine
       ordinal = 0;
       return true;
     },
+    maxOutput,
   });
   return found;
 }

@@ -1,4 +1,7 @@
+import { statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULT_MAX_OUTPUT } from '../image/walk.js';
 import { FormatError } from '../errors.js';
 import { writeAllSync } from '../output.js';
 
@@ -91,6 +94,26 @@ export function parseSize(text: string, option: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
   if (!m) throw new UsageError(`${option}: "${text}" is not a size like 512M or 16G`);
   return Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()]);
+}
+
+/**
+ * --max-size: what the compressed members may expand to. By default 4 GiB, and when writing
+ * into `dir`, never more than its filesystem has free, so that a bomb stops with this error
+ * before the disk fills.
+ */
+export function maxSizeOption(text: string | undefined, dir?: string): number {
+  if (text !== undefined) return parseSize(text, '--max-size');
+  if (dir === undefined) return DEFAULT_MAX_OUTPUT;
+  let existing = resolve(dir);
+  for (;;) {
+    try {
+      const fs = statfsSync(existing);
+      return Math.min(DEFAULT_MAX_OUTPUT, fs.bavail * fs.bsize);
+    } catch {
+      if (existing === dirname(existing)) return DEFAULT_MAX_OUTPUT;
+      existing = dirname(existing);
+    }
+  }
 }
 
 export function useColor(stream: NodeJS.WriteStream): boolean {

@@ -1,6 +1,6 @@
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, onImage, parseCommandArgs, positionals, print, wantsHelp, writeJson } from './common.js';
+import { type Command, maxSizeOption, onImage, parseCommandArgs, positionals, print, wantsHelp, writeJson } from './common.js';
 import { progressBar } from './progress.js';
 
 const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
@@ -8,7 +8,7 @@ const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} 
 export const examine: Command = {
   name: 'examine',
   summary: 'one row per cpio archive: where it is, its compression, entries and size',
-  usage: `Usage: initramfs-restore examine IMAGE [--json]
+  usage: `Usage: initramfs-restore examine IMAGE [--max-size SIZE] [--json]
 
 Walks IMAGE as the kernel does and prints one row per cpio archive: its start and end offset
 in the file, size, format (cpio, or the compression of the member that holds it), number of
@@ -16,15 +16,17 @@ entries and extracted size (the sum of the entries' data sizes). Archives inside
 compressed member share that member's start, end and format.
 
 Options:
-  --json      {"image","size","segments":[{"index","start","end","size","format","entries","extractedSize"}]}
-  -h, --help  this text
+  --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
+  --json           {"image","size","segments":[{"index","start","end","size","format","entries","extractedSize"}]}
+  -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean' } });
+    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean' }, 'max-size': { type: 'string' } });
     if (wantsHelp(values, examine)) return 0;
     const [image] = positionals(args, ['IMAGE'], examine);
+    const maxOutput = maxSizeOption(values['max-size']);
     const bar = progressBar('examine');
-    const result = await onImage(image, () => walkImage(image, IGNORE, { progress: bar.update })).finally(bar.done);
+    const result = await onImage(image, () => walkImage(image, IGNORE, { progress: bar.update, maxOutput })).finally(bar.done);
     const segments = result.archives.map((a) => ({
       index: a.index,
       start: a.start,

@@ -2,13 +2,13 @@ import { type CpioEntry, entryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, onImage, parseCommandArgs, parseParts, positionals, wantsHelp, writeAllSync } from './common.js';
+import { type Command, maxSizeOption, onImage, parseCommandArgs, parseParts, positionals, wantsHelp, writeAllSync } from './common.js';
 import { progressBar } from './progress.js';
 
 export const list: Command = {
   name: 'list',
   summary: 'every entry of every archive (like lsinitrd, 3cpio -t)',
-  usage: `Usage: initramfs-restore list IMAGE [-v] [--json] [--parts LIST]
+  usage: `Usage: initramfs-restore list IMAGE [-v] [--json] [--parts LIST] [--max-size SIZE]
 
 Lists every entry of every cpio archive in IMAGE, in archive order. Names are bytes: bytes
 that are not printable UTF-8 are shown as \\xNN and a backslash as \\\\.
@@ -18,6 +18,8 @@ Options:
   --json         one object per entry: archive, name, type, mode, uid, gid, nlink, mtime,
                  size, ino, dev, rdev, target
   --parts LIST   only these archives, by the index examine shows: 1,3-  2-4  -2
+  --max-size SIZE
+                 stop when the compressed members expand beyond SIZE in all (default 4G)
   -h, --help     this text
 `,
   async run(argv) {
@@ -25,8 +27,10 @@ Options:
       verbose: { type: 'boolean', short: 'v' },
       json: { type: 'boolean' },
       parts: { type: 'string' },
+      'max-size': { type: 'string' },
     });
     if (wantsHelp(values, list)) return 0;
+    const maxOutput = maxSizeOption(values['max-size']);
     const [image] = positionals(args, ['IMAGE'], list);
     const select = parseParts(values.parts);
     const out = new LineWriter();
@@ -54,6 +58,7 @@ Options:
           return select ? select(index) : true;
         },
         progress: bar.update,
+        maxOutput,
       }));
     } finally {
       bar.done();

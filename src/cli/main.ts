@@ -4,6 +4,7 @@ import { type Command, Failure, PROGRAM, UsageError, describeError, print, print
 import { examine } from './examine.js';
 import { list } from './list.js';
 import { restore } from './restore.js';
+import { stopOnSignals } from './signals.js';
 import { skipcpio } from './skipcpio.js';
 import { unpack } from './unpack.js';
 import { validate } from './validate.js';
@@ -39,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     printError(`unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
     return 2;
   }
+  stopOnSignals();
   try {
     return await command.run(rest);
   } catch (err) {

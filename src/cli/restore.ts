@@ -2,6 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { type Attempt, parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
 import { type Command, UsageError, parseCommandArgs, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { ignoringSignal } from './signals.js';
 
 export const restore: Command = {
   name: 'restore',
@@ -54,11 +55,9 @@ Options:
     const engine = values.engine ?? 'builtin';
     if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
 
-    const onTerm = (): void => printError('Received SIGTERM signal, ignoring!');
-    process.on('SIGTERM', onTerm);
     const logFd = values['console-log'] === undefined ? undefined : openSync(values['console-log'], 'w');
     try {
-      const report = await runRestore({
+      const report = await ignoringSignal('SIGTERM', () => runRestore({
         root: values.root ?? '/',
         kernelVersion: values.kver,
         image: values.image,
@@ -66,13 +65,12 @@ Options:
         engine,
         consoleLog: logFd,
         say: values.json ? () => {} : (line) => printError(line),
-      });
+      }));
       if (values.json) writeJson(report);
       else if (report.outcome !== 'failed') print(`${report.outcome}: ${report.reason}`);
       else printError(report.reason);
       return report.status;
     } finally {
-      process.off('SIGTERM', onTerm);
       if (logFd !== undefined) closeSync(logFd);
     }
   },

@@ -5,7 +5,7 @@ import { type Attempt, parseOrder } from '../restore/orders.js';
 import { type Engine, type TrialReport, runTrial } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
-import { type Command, Failure, UsageError, onImage, parseCommandArgs, parseParts, parseSize, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommandArgs, parseParts, positionals, print, printError, wantsHelp, writeJson } from './common.js';
 import { progressBar } from './progress.js';
 
 export const unpack: Command = {
@@ -43,7 +43,8 @@ Options:
                    costs: null, file, journal (default) or serial:BAUD (e.g. serial:115200)
   --console-log F  keep the raw console bytes of every attempt in F
   --parts LIST     only these archives, by the index examine shows: 1,3-  2-4  -2
-  --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 16G)
+  --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G,
+                   or the free space of DIR's filesystem when that is less)
   --json           a report: counts by type, skipped and refused entries
   -h, --help       this text
 `,
@@ -60,7 +61,7 @@ Options:
     if (wantsHelp(values, unpack)) return 0;
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
     const select = parseParts(values.parts);
-    const maxOutput = values['max-size'] === undefined ? undefined : parseSize(values['max-size'], '--max-size');
+    const maxOutput = maxSizeOption(values['max-size'], dir);
     const order = parseOrderOption(values.order ?? 'detect');
     if (order !== 'detect') {
       if (values.parts !== undefined) throw new UsageError('--parts does not go with a trial --order: the script restores the main archives');

@@ -77,6 +77,8 @@ export class SafeExtractor implements CpioEvents {
   /** Directories whose mode and times are applied at the end, by relative path. */
   private readonly dirs = new Map<string, DirMeta>();
   private fd = -1;
+  /** The name of the file `fd` is open on. */
+  private writing: Buffer = Buffer.alloc(0);
   private tmpCounter = 0;
 
   constructor(root: string, private readonly options: ExtractOptions = {}) {
@@ -100,7 +102,13 @@ export class SafeExtractor implements CpioEvents {
 
   data(chunk: Uint8Array): void {
     if (this.fd < 0) return;
-    for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off, chunk.length - off);
+    try {
+      for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off, chunk.length - off);
+    } catch (err) {
+      // write(2) names no file: without this, ENOSPC would not say what it was writing.
+      const { code, message } = err as NodeJS.ErrnoException;
+      throw Object.assign(new Error(`${message.replace(/, write$/, '')}, writing "${escapeName(this.writing)}"`), { code });
+    }
   }
 
   entryEnd(e: CpioEntry): void {
@@ -191,6 +199,7 @@ export class SafeExtractor implements CpioEvents {
         mkdirSync(path, 0o700);
         break;
       case 'file':
+        this.writing = e.name;
         if (linkTo) {
           this.linkTo(linkTo, path);
           this.fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
@@ -217,10 +226,19 @@ export class SafeExtractor implements CpioEvents {
     else if (linkKey !== undefined) this.links.set(linkKey, parts);
   }
 
-  /** Every parent must be a real directory inside the target; missing ones are made. */
+  /**
+   * Every parent must be a real directory inside the target; missing ones are made. The parent
+   * itself is looked up first: in an archive it is nearly always known, and walking down from
+   * the top for every entry would cost the square of the depth.
+   */
   private ensureParents(parts: readonly Buffer[], count: number): void {
+    if (count === 0) return;
+    const parent = joinParts(parts, count);
+    if (this.verifiedDirs.has(parent.toString('latin1'))) return;
+    let end = 0;
     for (let k = 1; k <= count; k++) {
-      const rel = joinParts(parts, k);
+      end += (k > 1 ? 1 : 0) + parts[k - 1].length;
+      const rel = parent.subarray(0, end);
       const key = rel.toString('latin1');
       if (this.verifiedDirs.has(key)) continue;
       const path = this.full(rel);

@@ -26,7 +26,7 @@ export interface WalkOptions {
    * consumer (all by default). Every archive is still read.
    */
   select?: (archiveIndex: number) => boolean;
-  /** Stop once the compressed members have produced more than this many bytes in all (16 GiB). */
+  /** Stop once the compressed members have produced more than this many bytes in all (4 GiB). */
   maxOutput?: number;
   /** Called as the walk moves through the file. */
   progress?: (offset: number, size: number) => void;
@@ -39,8 +39,11 @@ export interface WalkResult {
   archives: Archive[];
 }
 
-/** What the compressed members of one image may expand to by default: far above any initramfs. */
-export const DEFAULT_MAX_OUTPUT = 16 * 2 ** 30;
+/**
+ * What the compressed members of one image may expand to by default: four times the largest
+ * initramfs of a distribution kernel with all its firmware, and a bomb stops within seconds.
+ */
+export const DEFAULT_MAX_OUTPUT = 4 * 2 ** 30;
 /** More archives than this is no initramfs but a hostile image: each costs a record. */
 export const MAX_ARCHIVES = 100_000;
 

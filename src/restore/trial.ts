@@ -219,6 +219,7 @@ async function builtinAttempt(
 export async function extractStaged(image: string, start: number, target: string, maxOutput?: number): Promise<void> {
   mkdirSync(target, { recursive: true });
   const staging = mkdtempSync(join(resolve(target), STAGING_PREFIX));
+  stagingDirs.add(staging);
   try {
     const extractor = new SafeExtractor(staging);
     await walkImage(image, extractor, { start, maxOutput });
@@ -228,15 +229,26 @@ export async function extractStaged(image: string, start: number, target: string
     moveInto(Buffer.from(staging), Buffer.from(resolve(target)));
     extractor.finish(target);
   } finally {
-    try {
-      rmSync(staging, { recursive: true, force: true });
-    } catch {
-      // The original error matters more than a staging directory left behind.
-    }
+    removeStaging(staging);
   }
 }
 
 const STAGING_PREFIX = '.initramfs-restore-staging-';
+const stagingDirs = new Set<string>();
+
+function removeStaging(dir: string): void {
+  stagingDirs.delete(dir);
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // The original error matters more than a staging directory left behind.
+  }
+}
+
+/** What a signal must not leave behind: the staging directories of extractions under way. */
+export function removeStagingDirs(): void {
+  for (const dir of stagingDirs) removeStaging(dir);
+}
 
 /**
  * Moves what `from` holds into `to`, merging directories; other entries of `to` are replaced,

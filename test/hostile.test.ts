@@ -1,0 +1,108 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BIN, ROOT } from './support/cli.js';
+
+/**
+ * The hostile corpus (test-images/hostile/make-hostile.ts, built by the global setup): every
+ * command on every case gives its expected exit status, a message with the byte offset, never a
+ * stack trace, never a hang, and nothing outside the target, checked by walking a sandbox
+ * around it.
+ */
+const CORPUS = `${ROOT}test-images/hostile/build`;
+const cases = JSON.parse(readFileSync(join(CORPUS, 'cases.json'), 'utf8')) as {
+  name: string;
+  about: string;
+  expect: { status: 0 | 1 | 'either'; refused?: boolean; offset?: boolean };
+}[];
+const work = mkdtempSync(join(tmpdir(), 'irr-hostile-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const HANG_MS = 120_000;
+/** Bombs are stopped by the limit here; the default limit has a test of its own. */
+const LIMIT = ['--max-size', '256M'];
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, timeout: HANG_MS, maxBuffer: 1 << 28 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** Every path below `dir`, names as latin1 so that any byte survives. */
+function walk(dir: string | Buffer, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+    const rel = prefix + name.toString('latin1');
+    const full = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+    out.push(rel);
+    if (lstatSync(full).isDirectory()) out.push(...walk(full, `${rel}/`));
+  }
+  return out;
+}
+
+/** The target sits three levels down, so that ../../.. still lands in the sandbox, where it shows. */
+function sandbox(name: string) {
+  const root = join(work, name);
+  const target = join(root, 'a/b/c/target');
+  mkdirSync(join(root, 'a/b/c'), { recursive: true });
+  const outside = () => walk(root).filter((p) => !p.startsWith('a/b/c/target'));
+  return { root, target, outside, before: outside() };
+}
+
+const ESCAPED = ['/tmp/escape', '/tmp/escape-absolute', '/escape', '/escape-absolute'];
+
+function expectWellBehaved(r: ReturnType<typeof run>, image: string) {
+  expect(r.signal, 'killed: a hang').toBeNull();
+  expect([0, 1]).toContain(r.status);
+  expect(r.stderr).not.toMatch(/\n\s+at .*\(|node:internal|RangeError|TypeError/);
+  if (r.status === 1) expect(r.stderr).toMatch(/^initramfs-restore: /);
+  if (r.status === 1 && !/refused/.test(r.stderr)) expect(r.stderr).toContain(image);
+}
+
+/** What some cases must leave inside the target when they succeed. */
+const LEAVES: Record<string, (target: string) => void> = {
+  absolute: (target) => expect(readFileSync(join(target, 'escape-absolute'), 'utf8')).toBe('owned\n'),
+  'symlink-then-file': (target) => expect(lstatSync(join(target, 'f')).isFile()).toBe(true),
+  'non-utf8-names': (target) => expect(readdirSync(target, { encoding: 'buffer' }).map((n) => n.toString('hex')).sort())
+    .toEqual([Buffer.from([0xff, 0xfe, 0x2e, 0x62, 0x69, 0x6e]).toString('hex'), Buffer.from('caf\xe9', 'latin1').toString('hex')].sort()),
+  'deep-2000': (target) => expect(existsSync(join(target, `${Array(2000).fill('a').join('/')}/f`))).toBe(true),
+  'million-entries': (target) => expect(readdirSync(target)).toEqual(['e']),
+};
+
+describe.each(cases)('hostile case $name', ({ name, about, expect: want }) => {
+  const image = join(CORPUS, `${name}.img`);
+
+  it(`unpack: ${about}`, () => {
+    const box = sandbox(`unpack-${name}`);
+    const r = run(['unpack', image, box.target, ...LIMIT]);
+    expectWellBehaved(r, image);
+    if (want.status !== 'either') expect(r.status).toBe(want.status);
+    if (want.refused) expect(r.stderr).toMatch(/refused/);
+    if (r.status === 1 && want.offset) expect(r.stderr).toMatch(/at byte \d+/);
+    expect(box.outside()).toEqual(box.before);
+    for (const path of ESCAPED) expect(existsSync(path), path).toBe(false);
+    if (r.status === 0) LEAVES[name]?.(box.target);
+  });
+
+  it('unpack --order dracut-057 (staged, moved into place only on success)', () => {
+    const box = sandbox(`trial-${name}`);
+    const r = run(['unpack', image, box.target, '--order', 'dracut-057', '--engine', 'builtin', ...LIMIT]);
+    expect(r.signal, 'killed: a hang').toBeNull();
+    expect([0, 1]).toContain(r.status);
+    expect(r.stdout.toString() + r.stderr).not.toMatch(/\n\s+at .*\(|node:internal/);
+    expect(box.outside()).toEqual(box.before);
+    // Success moves the tree in; failure leaves nothing, staging included.
+    if (r.status === 1) expect(existsSync(box.target) ? readdirSync(box.target) : []).toEqual([]);
+  });
+
+  it('examine and list', () => {
+    for (const command of ['examine', 'list']) {
+      const r = run([command, image, ...LIMIT]);
+      expectWellBehaved(r, image);
+      if (want.offset && want.status === 1) {
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/at byte \d+/);
+      }
+    }
+  });
+});
