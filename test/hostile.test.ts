@@ -106,3 +106,16 @@ describe.each(cases)('hostile case $name', ({ name, about, expect: want }) => {
     }
   });
 });
+
+describe.skipIf(!existsSync('/usr/bin/time'))('bombs in bounded memory', () => {
+  it('8 GiB of a zstd bomb is read with a peak RSS under 128 MiB, then stopped by the limit', () => {
+    const image = join(CORPUS, 'zstd-bomb.img');
+    const report = join(work, 'rss');
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', report, process.execPath, BIN, 'list', image, '--max-size', '8G'], { timeout: HANG_MS });
+    expect(r.status).toBe(1);
+    expect(r.stderr.toString()).toMatch(/more than the 8589934592-byte limit \(--max-size\) at byte 0/);
+    const peakKb = Number(readFileSync(report, 'utf8').trim().split('\n').at(-1));
+    expect(peakKb).toBeGreaterThan(0);
+    expect(peakKb).toBeLessThanOrEqual(128 * 1024);
+  });
+});
