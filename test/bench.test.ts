@@ -4,61 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, sh } from './support/cli.js';
+import type { BenchReport as Report } from '../src/bench/bench.js';
 import { FIXTURES } from './support/fixtures.js';
 
 /** `bench` on small images made by the real tools: every field and count, never a time. */
 const work = mkdtempSync(join(tmpdir(), 'irr-bench-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const haveDracut = existsSync('/usr/lib/dracut/skipcpio');
-
-interface Sample {
-  warmup: boolean;
-  wallMs: number;
-  userMs: number;
-  sysMs: number;
-  peakRssKb: number | null;
-  winner: string | null;
-  failedAttempts: number;
-  failedMs: number;
-  consoleBytes: number;
-  consoleUtf8: boolean;
-  junkEntries: number;
-  attempts: { stage: string; ok: boolean; wallMs: number; consoleBytes: number; junkEntries: number }[];
-}
-
-interface Row {
-  label: string;
-  order: string;
-  stages: string[];
-  engine: string;
-  floor: boolean;
-  samples: Sample[];
-  summary: {
-    runs: number;
-    wallMs: { median: number; min: number; max: number };
-    userMs: number;
-    sysMs: number;
-    peakRssKb: number | null;
-    winner: string | null;
-    failedAttempts: number;
-    failedMs: number;
-    consoleBytes: number;
-    consoleUtf8: boolean;
-    utf8Error?: string;
-    junkEntries: number;
-    ratioToFastest: number | null;
-    ratioToFloor: number | null;
-  };
-}
-
-interface Report {
-  tool: { name: string; version: string };
-  date: string;
-  machine: { cpu: string; cores: number; memoryBytes: number; kernel: string; node: string };
-  tools: Record<string, string | null>;
-  settings: { orders: { name: string; stages: string[] }[]; engines: string[]; runs: number; warmup: number; console: string; targets: { dir: string; filesystem: string }; rusage: string };
-  images: { path: string; bytes: number; sha256: string; magic: string; mainOffset: number; kernels: string[]; rows: Row[] }[];
-}
 
 function bench(args: string[]): { status: number | null; report: Report; stderr: string } {
   const run = cli(['bench', '--json', '-', ...args]);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
 import { DIR, SYMLINK, type FakeEntry, newcArchive } from './support/newc.js';
+import { listPaths } from './support/tree.js';
 
 const work = mkdtempSync(join(tmpdir(), 'irr-safety-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -19,20 +20,8 @@ function unpack(entries: FakeEntry[] | Buffer) {
   writeFileSync(image, Buffer.isBuffer(entries) ? entries : newcArchive(entries));
   const target = join(sandbox, 'target');
   const run = cli(['unpack', image, target, '--json']);
-  const outside = walk(sandbox).filter((p) => !p.startsWith('target/') && p !== 'target' && p !== 'image.cpio');
+  const outside = listPaths(sandbox).filter((p) => !p.startsWith('target/') && p !== 'target' && p !== 'image.cpio');
   return { run, target, outside, sandbox };
-}
-
-/** Every path below `dir` (names as latin1, so any byte survives). */
-function walk(dir: string | Buffer, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
-    const rel = prefix + name.toString('latin1');
-    const full = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
-    out.push(rel);
-    if (lstatSync(full).isDirectory()) out.push(...walk(full, `${rel}/`));
-  }
-  return out.sort();
 }
 
 const UNTOUCHED = ['outside', 'outside/victim'];

@@ -9,6 +9,8 @@ import { ROOT } from './support/cli.js';
  */
 export default function setup(): void {
   execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', ROOT], { stdio: 'inherit' });
+  // The tests and scripts are type-checked too, against the same strict rules, without output.
+  execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}tsconfig.test.json`], { stdio: 'inherit' });
   const script = `${ROOT}test-images/build-fixtures.sh`;
   const stamp = `${ROOT}test-images/build/fixtures.json`;
   if (!existsSync(stamp) || statSync(stamp).mtimeMs < statSync(script).mtimeMs) {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT } from './support/cli.js';
+import { listPaths } from './support/tree.js';
 
 /**
  * The hostile corpus (test-images/hostile/make-hostile.ts, built by the global setup): every
@@ -28,24 +29,12 @@ function run(args: string[]) {
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
-/** Every path below `dir`, names as latin1 so that any byte survives. */
-function walk(dir: string | Buffer, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
-    const rel = prefix + name.toString('latin1');
-    const full = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
-    out.push(rel);
-    if (lstatSync(full).isDirectory()) out.push(...walk(full, `${rel}/`));
-  }
-  return out;
-}
-
 /** The target sits three levels down, so that ../../.. still lands in the sandbox, where it shows. */
 function sandbox(name: string) {
   const root = join(work, name);
   const target = join(root, 'a/b/c/target');
   mkdirSync(join(root, 'a/b/c'), { recursive: true });
-  const outside = () => walk(root).filter((p) => !p.startsWith('a/b/c/target'));
+  const outside = () => listPaths(root).filter((p) => !p.startsWith('a/b/c/target'));
   return { root, target, outside, before: outside() };
 }
 

@@ -55,6 +55,18 @@ export function describeTree(root: string, options: { owners?: boolean; mtimes?:
   return nodes;
 }
 
+/** Every path below `dir`, sorted, names as latin1 so that any byte survives. */
+export function listPaths(dir: string | Buffer, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+    const rel = prefix + name.toString('latin1');
+    const full = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+    out.push(rel);
+    if (lstatSync(full).isDirectory()) out.push(...listPaths(full, `${rel}/`));
+  }
+  return out.sort();
+}
+
 function kind(st: Stats): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
