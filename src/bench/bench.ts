@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ConsoleSink, describeSink, drainConsole } from '../restore/console.js';
 import { type Attempt, rightStage } from '../restore/orders.js';
+import { onInterrupt } from '../interrupt.js';
 import { haveGnuTime, measuredCommand, readUsage } from '../restore/rusage.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
 import { type Engine, type TrialReport, mainArchiveMagic, runTrial } from '../restore/trial.js';
@@ -42,6 +43,8 @@ export interface Sample {
   failedAttempts: number;
   /** Wall time the failed attempts took, all together. */
   failedMs: number;
+  /** Stages the script's `command -v` guard skipped: not installed here. */
+  skippedAttempts: number;
   consoleBytes: number;
   consoleUtf8: boolean;
   junkEntries: number;
@@ -54,9 +57,13 @@ export interface RowSummary {
   userMs: number;
   sysMs: number;
   peakRssKb: number | null;
+  /** The stage that restored the image, when every run agrees; null when none did. */
   winner: Attempt | null;
+  /** Whether every run ended the same way (the same winner, or none). */
+  consistent: boolean;
   failedAttempts: number;
   failedMs: number;
+  skippedAttempts: number;
   consoleBytes: number;
   consoleUtf8: boolean;
   /** Python's words for the first byte a strict decoder rejects, as oz crashed on it. */
@@ -132,6 +139,7 @@ interface Combination {
  * own, so that its peak RSS is its own.
  */
 export async function runBench(images: string[], options: BenchOptions): Promise<BenchReport> {
+  if (!(options.runs >= 1)) throw new RangeError('runBench needs at least one measured run');
   const report: BenchReport = {
     tool: { name: 'initramfs-restore', version: packageVersion() },
     date: new Date().toISOString(),
@@ -153,6 +161,8 @@ export async function runBench(images: string[], options: BenchOptions): Promise
   const total = combinations.reduce((n, c) => n + c.length, 0) * (options.warmup + options.runs);
   let done = 0;
   const work = mkdtempSync(join(options.tmp, 'initramfs-restore-bench-'));
+  const dropUndo = onInterrupt(() => removeTree(work));
+  const target = join(work, 'target');
   try {
     for (const [i, { image, magic }] of plan.entries()) {
       const start = skipcpioStart(image);
@@ -164,11 +174,14 @@ export async function runBench(images: string[], options: BenchOptions): Promise
         kernels: [],
         rows: [],
       };
+      let described = false;
       for (let round = 0; round < options.warmup + options.runs; round++) {
         for (const combination of combinations[i]) {
-          const target = join(work, 'target');
-          const sample = await runOnce(image, work, combination, options.console, round < options.warmup);
-          if (sample.winner && result.kernels.length === 0 && !result.release) Object.assign(result, describeRestoredTree(target));
+          const sample = await runOnce(image, target, join(work, 'usage'), combination, options.console, round < options.warmup);
+          if (sample.winner && !described) {
+            Object.assign(result, describeRestoredTree(target));
+            described = true;
+          }
           removeTree(target);
           combination.samples.push(sample);
           options.onProgress?.(++done, total);
@@ -178,6 +191,7 @@ export async function runBench(images: string[], options: BenchOptions): Promise
       report.images.push(result);
     }
   } finally {
+    dropUndo();
     removeTree(work);
   }
   return report;
@@ -198,13 +212,16 @@ function combinationsFor(magic: TrialReport['magic'], options: BenchOptions): Co
   return list;
 }
 
-async function runOnce(image: string, work: string, combination: Combination, sink: ConsoleSink, warmup: boolean): Promise<Sample> {
-  const target = join(work, 'target');
+/**
+ * One restore. The native engine's wall time is its pipelines' alone, as the script runs them:
+ * not our checks between them (junk counts, the `command -v` guard). The builtin engine's is
+ * our whole process, Node's start included, as a user pays it.
+ */
+async function runOnce(image: string, target: string, scratch: string, combination: Combination, sink: ConsoleSink, warmup: boolean): Promise<Sample> {
   mkdirSync(target);
   if (combination.engine === 'native') {
-    const began = performance.now();
     const trial = await runTrial(image, target, combination.stages, 'native', { console: sink });
-    const wallMs = performance.now() - began;
+    const wallMs = sum(trial.attempts.map((a) => a.wallMs));
     const rss = trial.attempts.map((a) => a.peakRssKb).filter((kb) => kb !== undefined);
     return sampleOf(trial, warmup, {
       wallMs,
@@ -213,15 +230,18 @@ async function runOnce(image: string, work: string, combination: Combination, si
       peakRssKb: rss.length ? Math.max(...rss) : null,
     });
   }
-  return builtinRun(image, target, join(work, 'usage'), combination.stages, sink, warmup);
+  return builtinRun(image, target, scratch, combination.stages, sink, warmup);
 }
 
 /** Our CLI in a process of its own, as a user runs it: `unpack IMAGE DIR --order … --engine builtin`. */
-async function builtinRun(image: string, target: string, usageFile: string, stages: readonly Attempt[], sink: ConsoleSink, warmup: boolean): Promise<Sample> {
+async function builtinRun(image: string, target: string, scratch: string, stages: readonly Attempt[], sink: ConsoleSink, warmup: boolean): Promise<Sample> {
   const argv = [process.execPath, BIN, 'unpack', image, target, '--order', stages.join(','), '--engine', 'builtin', '--json'];
-  const [program, ...args] = measuredCommand(argv, usageFile);
+  mkdirSync(scratch);
+  const [program, ...args] = measuredCommand(argv, scratch);
   const began = performance.now();
-  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Our CLI removes its own staging on SIGTERM; its group gets it, GNU time and bash included.
+  const dropUndo = onInterrupt(() => process.kill(-child.pid!, 'SIGTERM'));
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -231,9 +251,10 @@ async function builtinRun(image: string, target: string, usageFile: string, stag
     child.on('close', (code) => done(code ?? 1));
   });
   const wallMs = performance.now() - began;
+  dropUndo();
   release();
-  const usage = readUsage(usageFile);
-  rmSync(usageFile, { force: true });
+  const usage = readUsage(scratch);
+  rmSync(scratch, { recursive: true, force: true });
   let trial: TrialReport;
   try {
     trial = JSON.parse(Buffer.concat(stdout).toString()) as TrialReport;
@@ -244,13 +265,14 @@ async function builtinRun(image: string, target: string, usageFile: string, stag
 }
 
 function sampleOf(trial: TrialReport, warmup: boolean, cost: Pick<Sample, 'wallMs' | 'userMs' | 'sysMs' | 'peakRssKb'>): Sample {
-  const failed = trial.attempts.filter((a) => !a.ok);
+  const failed = trial.attempts.filter((a) => !a.ok && !a.skipped);
   return {
     warmup,
     ...cost,
     winner: trial.winner ?? null,
     failedAttempts: failed.length,
     failedMs: sum(failed.map((a) => a.wallMs)),
+    skippedAttempts: trial.attempts.filter((a) => a.skipped).length,
     consoleBytes: sum(trial.attempts.map((a) => a.consoleBytes)),
     consoleUtf8: trial.attempts.every((a) => a.consoleUtf8),
     junkEntries: sum(trial.attempts.map((a) => a.junkEntries)),
@@ -261,7 +283,7 @@ function sampleOf(trial: TrialReport, warmup: boolean, cost: Pick<Sample, 'wallM
 function summarize(combinations: Combination[]): BenchRow[] {
   const rows = combinations.map((c): BenchRow => {
     const measured = c.samples.filter((s) => !s.warmup);
-    const last = measured[measured.length - 1];
+    const consistent = measured.every((s) => s.winner === measured[0].winner);
     const rss = measured.map((s) => s.peakRssKb).filter((kb) => kb !== null);
     const utf8Error = measured.flatMap((s) => s.attempts).find((a) => a.utf8Error)?.utf8Error?.message;
     return {
@@ -276,10 +298,11 @@ function summarize(combinations: Combination[]): BenchRow[] {
         userMs: median(measured.map((s) => s.userMs)),
         sysMs: median(measured.map((s) => s.sysMs)),
         peakRssKb: rss.length ? Math.max(...rss) : null,
-        // A combination restores the same way every run: the last run speaks for all.
-        winner: measured.every((s) => s.winner === last.winner) ? last.winner : null,
-        failedAttempts: last.failedAttempts,
+        winner: consistent ? measured[0].winner : null,
+        consistent,
+        failedAttempts: median(measured.map((s) => s.failedAttempts)),
         failedMs: median(measured.map((s) => s.failedMs)),
+        skippedAttempts: median(measured.map((s) => s.skippedAttempts)),
         consoleBytes: median(measured.map((s) => s.consoleBytes)),
         consoleUtf8: measured.every((s) => s.consoleUtf8),
         ...(utf8Error ? { utf8Error } : {}),
@@ -327,7 +350,7 @@ const TMPFS_MAGIC = 0x01021994;
 
 const FILESYSTEMS: Record<number, string> = {
   [TMPFS_MAGIC]: 'tmpfs',
-  0xef53: 'ext4',
+  0xef53: 'ext2/3/4',
   0x58465342: 'xfs',
   0x9123683e: 'btrfs',
   0x794c7630: 'overlayfs',

@@ -92,7 +92,7 @@ function panel(image: ImageResult, top: number, parts: string[], text: (x: numbe
 function describeRow(row: BenchRow): string {
   const s = row.summary;
   const words = [`${(s.wallMs.median / 1000).toFixed(s.wallMs.median < 1000 ? 3 : 2)} s`];
-  if (!s.winner) words.push('nothing restored');
+  if (!s.winner) words.push(s.consistent ? 'nothing restored' : 'restored in some runs only');
   else if (!row.floor && s.ratioToFloor !== null) words.push(`×${s.ratioToFloor.toFixed(2)}`);
   if (s.failedAttempts > 0) words.push(`${s.failedAttempts} failed`);
   if (!s.consoleUtf8) words.push(`console not UTF-8 (${s.consoleBytes.toLocaleString('en')} B)`);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,15 +52,36 @@ export function describeTools(): Record<string, string | null> {
 
 /** `KEY=value` lines of an os-release file, unquoted. */
 function osRelease(path: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  let text = '';
   try {
-    text = readFileSync(path, 'utf8');
+    return parseOsRelease(readFileSync(path, 'utf8'));
   } catch {
-    return fields;
+    return {};
   }
+}
+
+function parseOsRelease(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
   for (const m of text.matchAll(/^(\w+)=("?)(.*)\2$/gm)) fields[m[1]] = m[3];
   return fields;
+}
+
+/**
+ * A restored tree is the archive's: what it calls a release file may be a FIFO (open would
+ * block), a device (as root, cpio makes them) or huge. Only a small regular file is read, and
+ * opened so that neither a last-moment symlink nor a FIFO can catch it.
+ */
+function smallFile(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > 64 * 1024) return undefined;
+    return readFileSync(fd, 'utf8');
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** An image's identity: its size and hash, read in chunks. */
@@ -96,7 +117,8 @@ export function describeRestoredTree(root: string): { kernels: string[]; release
   }
   const release = ['usr/lib/initrd-release', 'etc/initrd-release', 'etc/os-release']
     .map((p) => inside(p))
-    .map((real) => (real ? osRelease(real).PRETTY_NAME : undefined))
+    .map((real) => (real ? smallFile(real) : undefined))
+    .map((text) => (text === undefined ? undefined : parseOsRelease(text).PRETTY_NAME))
     .find(Boolean);
   return { kernels: [...kernels].sort(), ...(release ? { release } : {}) };
 }

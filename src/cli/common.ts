@@ -108,7 +108,8 @@ export function maxSizeOption(text: string | undefined, dir?: string): number {
   for (;;) {
     try {
       const fs = statfsSync(existing);
-      return Math.min(DEFAULT_MAX_OUTPUT, fs.bavail * fs.bsize);
+      // Some filesystems report no free blocks at all; that says nothing, so it limits nothing.
+      return fs.bavail > 0 ? Math.min(DEFAULT_MAX_OUTPUT, fs.bavail * fs.bsize) : DEFAULT_MAX_OUTPUT;
     } catch {
       if (existing === dirname(existing)) return DEFAULT_MAX_OUTPUT;
       existing = dirname(existing);

@@ -1,14 +1,15 @@
 import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Attempt, parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
-import { type Command, UsageError, parseCommandArgs, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { type Command, UsageError, maxSizeOption, parseCommandArgs, positionals, print, printError, wantsHelp, writeJson } from './common.js';
 import { ignoringSignal } from './signals.js';
 
 export const restore: Command = {
   name: 'restore',
   summary: "dracut-initramfs-restore: unpack the initramfs back into /run/initramfs for shutdown",
   usage: `Usage: initramfs-restore restore [--root DIR] [--kver VER] [--image PATH] [--order ORDER]
-                                 [--engine builtin|native] [--console-log FILE] [--json]
+                                 [--engine builtin|native] [--console-log FILE] [--max-size SIZE] [--json]
 
 Runs dracut-initramfs-restore's flow under ROOT (default /):
   - exit 0 at once when ROOT/run/initramfs/bin/sh exists or .need_shutdown does not;
@@ -31,6 +32,9 @@ Options:
                      initramfs-tools, or a comma list of plain gzip bzip2 xz lzma lz4 lzop zstd
   --engine E         builtin (default) or native, with a trial order
   --console-log F    keep the raw console bytes of every attempt in F
+  --max-size SIZE    stop when the compressed members expand beyond SIZE in all (default 4G,
+                     or the free space of /run/initramfs when that is less: it is a tmpfs, so
+                     a bomb would fill memory)
   --json             the whole report
   -h, --help         this text
 `,
@@ -42,6 +46,7 @@ Options:
       order: { type: 'string' },
       engine: { type: 'string' },
       'console-log': { type: 'string' },
+      'max-size': { type: 'string' },
       json: { type: 'boolean' },
     });
     if (wantsHelp(values, restore)) return 0;
@@ -64,6 +69,7 @@ Options:
         order,
         engine,
         consoleLog: logFd,
+        maxOutput: maxSizeOption(values['max-size'], join(values.root ?? '/', 'run/initramfs')),
         say: values.json ? () => {} : (line) => printError(line),
       }));
       if (values.json) writeJson(report);

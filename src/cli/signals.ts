@@ -1,33 +1,33 @@
-import { removeStagingDirs } from '../restore/trial.js';
+import { runInterruptActions } from '../interrupt.js';
 import { printError } from './common.js';
 
-const STOPPING: [NodeJS.Signals, number][] = [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]];
-const ignored = new Set<NodeJS.Signals>();
+const STOPPING: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const ignored = new Map<NodeJS.Signals, number>();
 
 /**
- * A signal ends a run as it would have without a handler (exit status 128 + its number), but
- * only once the staging directories under way are removed: an interrupted unpack leaves no
- * half tree of its own beside the target.
+ * A signal ends a run as it would have without a handler, so that a calling shell sees the
+ * signal (a loop stops on Ctrl-C), but only once the staging directories and children of the
+ * run are dealt with: an interrupted unpack leaves no half tree of its own beside the target.
  */
 export function stopOnSignals(): void {
-  for (const [signal, number] of STOPPING) {
-    process.on(signal, () => {
-      if (ignored.has(signal)) {
-        printError(`Received ${signal} signal, ignoring!`);
-        return;
-      }
-      removeStagingDirs();
-      process.exit(128 + number);
-    });
-  }
+  const handler = (signal: NodeJS.Signals): void => {
+    if (ignored.get(signal)) {
+      printError(`Received ${signal} signal, ignoring!`);
+      return;
+    }
+    runInterruptActions();
+    for (const s of STOPPING) process.off(s, handler);
+    process.kill(process.pid, signal);
+  };
+  for (const signal of STOPPING) process.on(signal, handler);
 }
 
 /** Runs `work` with `signal` ignored, as dracut-initramfs-restore ignores SIGTERM. */
 export async function ignoringSignal<T>(signal: NodeJS.Signals, work: () => Promise<T>): Promise<T> {
-  ignored.add(signal);
+  ignored.set(signal, (ignored.get(signal) ?? 0) + 1);
   try {
     return await work();
   } finally {
-    ignored.delete(signal);
+    ignored.set(signal, ignored.get(signal)! - 1);
   }
 }

@@ -77,8 +77,8 @@ export class SafeExtractor implements CpioEvents {
   /** Directories whose mode and times are applied at the end, by relative path. */
   private readonly dirs = new Map<string, DirMeta>();
   private fd = -1;
-  /** The name of the file `fd` is open on. */
-  private writing: Buffer = Buffer.alloc(0);
+  /** The archive name of the file `fd` is open on. */
+  private openFileName: Buffer = Buffer.alloc(0);
   private tmpCounter = 0;
 
   constructor(root: string, private readonly options: ExtractOptions = {}) {
@@ -105,9 +105,11 @@ export class SafeExtractor implements CpioEvents {
     try {
       for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off, chunk.length - off);
     } catch (err) {
+      closeSync(this.fd);
+      this.fd = -1;
       // write(2) names no file: without this, ENOSPC would not say what it was writing.
-      const { code, message } = err as NodeJS.ErrnoException;
-      throw Object.assign(new Error(`${message.replace(/, write$/, '')}, writing "${escapeName(this.writing)}"`), { code });
+      const { code, syscall, message } = err as NodeJS.ErrnoException;
+      throw Object.assign(new Error(`${message.replace(/, write$/, '')}, writing "${escapeName(this.openFileName)}"`, { cause: err }), { code, syscall });
     }
   }
 
@@ -199,7 +201,7 @@ export class SafeExtractor implements CpioEvents {
         mkdirSync(path, 0o700);
         break;
       case 'file':
-        this.writing = e.name;
+        this.openFileName = e.name;
         if (linkTo) {
           this.linkTo(linkTo, path);
           this.fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
@@ -267,9 +269,11 @@ export class SafeExtractor implements CpioEvents {
         }
         throw err;
       }
+      // rmdir succeeded, so it was empty: every directory below it was removed here before,
+      // and forgotten then. Only its own key is left to forget.
       const key = rel.toString('latin1');
-      for (const dir of this.verifiedDirs) if (dir === key || dir.startsWith(`${key}/`)) this.verifiedDirs.delete(dir);
-      for (const dir of this.dirs.keys()) if (dir === key || dir.startsWith(`${key}/`)) this.dirs.delete(dir);
+      this.verifiedDirs.delete(key);
+      this.dirs.delete(key);
     } else {
       unlinkSync(path);
     }

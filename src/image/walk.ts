@@ -103,7 +103,7 @@ async function decodeMember(
   const end = await thread.decode(start, format.name, (chunk) => {
     budget.left -= chunk.length;
     if (budget.left < 0) {
-      throw new FormatError(`the compressed members decompress to more than the ${budget.limit}-byte limit (--max-size)`, start);
+      throw new FormatError(`the compressed members decompress to more than the ${budget.limit}-byte limit (--max-size; by default 4 GiB, and no more than the target's free space)`, start);
     }
     const used = parser.write(chunk);
     if (used < chunk.length) {

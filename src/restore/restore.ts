@@ -15,6 +15,8 @@ export interface RestoreOptions {
   order: readonly Attempt[] | 'detect';
   engine: Engine;
   consoleLog?: number;
+  /** What the compressed members may expand to (see walkImage). */
+  maxOutput?: number;
   say: (line: string) => void;
 }
 
@@ -65,13 +67,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const skipped = skipcpioStart(found.image);
     const start = 'start' in skipped && skipped.start < statSync(found.image).size ? skipped.start : 0;
     try {
-      await extractStaged(found.image, start, runInitramfs);
+      await extractStaged(found.image, start, runInitramfs, options.maxOutput);
     } catch (err) {
       return failed((err as Error).message);
     }
   } else {
     try {
-      trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { consoleLog: options.consoleLog });
+      trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { consoleLog: options.consoleLog, maxOutput: options.maxOutput });
     } catch (err) {
       return failed((err as Error).message);
     }

@@ -9,7 +9,8 @@ import { SafeExtractor } from '../extract/writer.js';
 import { walkImage } from '../image/walk.js';
 import { type ConsoleSink, drainConsole } from './console.js';
 import { type Attempt, type MagicName, STAGES } from './orders.js';
-import { measuredCommand, readUsage } from './rusage.js';
+import { onInterrupt } from '../interrupt.js';
+import { type ResourceUsage, measuredCommand, readUsage } from './rusage.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Utf8Failure, strictUtf8 } from './utf8.js';
 
@@ -22,6 +23,8 @@ export interface AttemptReport {
   ok: boolean;
   /** Why it failed, when it did. */
   reason?: string;
+  /** Not run: the script's `command -v` guard skips a decompressor that is not installed. */
+  skipped?: true;
   wallMs: number;
   userMs: number;
   sysMs: number;
@@ -130,27 +133,35 @@ async function nativeAttempt(image: string, target: string, stage: Attempt, skip
   const command = words.join(' ').replace(process.execPath, 'node');
   const base = { stage, command, junkEntries: 0, userMs: 0, sysMs: 0, consoleBytes: 0, consoleUtf8: true };
   if (dec.length > 0 && spawnSync('bash', ['-c', 'command -v "$1"', '_', dec[0]]).status !== 0) {
-    return { ...base, ok: false, reason: `${dec[0]} is not installed (the script's command -v guard skips this stage)`, wallMs: 0 };
+    return { ...base, ok: false, skipped: true, reason: `${dec[0]} is not installed (the script's command -v guard skips this stage)`, wallMs: 0 };
   }
   const before = countEntries(target);
   const scratch = mkdtempSync(join(tmpdir(), 'initramfs-restore-usage-'));
-  const usageFile = join(scratch, 'usage');
-  const [program, ...args] = measuredCommand(['bash', '-c', words.join(' ')], usageFile);
-  const began = performance.now();
-  const child = spawn(program, args, { cwd: target, stdio: ['ignore', 'ignore', 'pipe'] });
   const consoleChunks: Buffer[] = [];
-  const releaseConsole = drainConsole(child.stderr!, options.console ?? { kind: 'journal' }, (chunk) => {
-    consoleChunks.push(chunk);
-    if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
-  });
-  const status = await new Promise<number>((done) => {
-    child.on('error', () => done(127));
-    child.on('close', (code) => done(code ?? 1));
-  });
-  const wallMs = performance.now() - began;
-  releaseConsole();
-  const usage = readUsage(usageFile);
-  rmSync(scratch, { recursive: true, force: true });
+  let status: number;
+  let wallMs: number;
+  let usage: ResourceUsage;
+  try {
+    const [program, ...args] = measuredCommand(['bash', '-c', words.join(' ')], scratch);
+    const began = performance.now();
+    // A group of its own, so that an interrupted run can stop the whole pipeline.
+    const child = spawn(program, args, { cwd: target, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const dropUndo = onInterrupt(() => process.kill(-child.pid!, 'SIGTERM'));
+    const releaseConsole = drainConsole(child.stderr!, options.console ?? { kind: 'journal' }, (chunk) => {
+      consoleChunks.push(chunk);
+      if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
+    });
+    status = await new Promise<number>((done) => {
+      child.on('error', () => done(127));
+      child.on('close', (code) => done(code ?? 1));
+    });
+    wallMs = performance.now() - began;
+    dropUndo();
+    releaseConsole();
+    usage = readUsage(scratch);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   const consoleOutput = Buffer.concat(consoleChunks);
   const utf8Error = strictUtf8(consoleOutput);
   const ok = status === 0;
@@ -219,7 +230,7 @@ async function builtinAttempt(
 export async function extractStaged(image: string, start: number, target: string, maxOutput?: number): Promise<void> {
   mkdirSync(target, { recursive: true });
   const staging = mkdtempSync(join(resolve(target), STAGING_PREFIX));
-  stagingDirs.add(staging);
+  const dropUndo = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
   try {
     const extractor = new SafeExtractor(staging);
     await walkImage(image, extractor, { start, maxOutput });
@@ -229,26 +240,16 @@ export async function extractStaged(image: string, start: number, target: string
     moveInto(Buffer.from(staging), Buffer.from(resolve(target)));
     extractor.finish(target);
   } finally {
-    removeStaging(staging);
+    dropUndo();
+    try {
+      rmSync(staging, { recursive: true, force: true });
+    } catch {
+      // The original error matters more than a staging directory left behind.
+    }
   }
 }
 
 const STAGING_PREFIX = '.initramfs-restore-staging-';
-const stagingDirs = new Set<string>();
-
-function removeStaging(dir: string): void {
-  stagingDirs.delete(dir);
-  try {
-    rmSync(dir, { recursive: true, force: true });
-  } catch {
-    // The original error matters more than a staging directory left behind.
-  }
-}
-
-/** What a signal must not leave behind: the staging directories of extractions under way. */
-export function removeStagingDirs(): void {
-  for (const dir of stagingDirs) removeStaging(dir);
-}
 
 /**
  * Moves what `from` holds into `to`, merging directories; other entries of `to` are replaced,

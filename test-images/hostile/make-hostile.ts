@@ -6,8 +6,8 @@
  *   npx node test-images/hostile/make-hostile.ts [OUTDIR]     (default test-images/hostile/build)
  *
  * OUTDIR gets NAME.img for every case and cases.json: [{ name, about, expect }], where expect
- * is { status, refused?, message? }: the exit status of `unpack`, whether entries are refused,
- * and a pattern the error message must match. The compressed cases come from real compressors
+ * is { status, refused?, offset? }: the exit status of `unpack`, whether entries are refused,
+ * and whether the error names a byte offset. The compressed cases come from real compressors
  * (gzip, zstd, xz, bzip2, lz4, lzop), truncated and bit-flipped here.
  */
 import { execFileSync } from 'node:child_process';
@@ -55,6 +55,12 @@ add('symlink-dir-abs', 'd -> / then d/escape through it', archive([{ name: 'd', 
 add('symlink-dir-up', 'd -> .. then d/escape through it', archive([{ name: 'd', mode: SYMLINK, data: '..' }, file('d/escape')]), { status: 1, refused: true });
 add('symlink-chain', 'a -> b, b -> ../.., then a/escape', archive([
   { name: 'b', mode: SYMLINK, data: '../..' }, { name: 'a', mode: SYMLINK, data: 'b' }, file('a/escape'),
+]), { status: 1, refused: true });
+add('dir-then-symlink', 'a directory d, then d replaced by d -> .., then d/escape', archive([
+  { name: 'd', mode: DIR }, file('d/inside'), { name: 'e', mode: DIR }, { name: 'e', mode: SYMLINK, data: '..' }, file('e/escape'),
+]), { status: 1, refused: true });
+add('nested-dir-then-symlink', 'a/b made, then a/b replaced by a/b -> ../.., then a/b/escape', archive([
+  { name: 'a', mode: DIR }, { name: 'a/b', mode: DIR }, { name: 'a/b', mode: SYMLINK, data: '../..' }, file('a/b/escape'),
 ]), { status: 1, refused: true });
 add('symlink-then-file', 'f -> ../escape, then a regular file f: it replaces the link', archive([
   { name: 'f', mode: SYMLINK, data: '../escape' }, file('f'),

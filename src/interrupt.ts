@@ -1,0 +1,22 @@
+/**
+ * What a run must undo when a signal ends it: staging and scratch directories it made, child
+ * processes it started. Each action is registered while it applies and dropped after.
+ */
+const actions = new Set<() => void>();
+
+export function onInterrupt(action: () => void): () => void {
+  actions.add(action);
+  return () => actions.delete(action);
+}
+
+/** Runs every registered action once; one that fails does not keep the others from running. */
+export function runInterruptActions(): void {
+  for (const action of [...actions]) {
+    actions.delete(action);
+    try {
+      action();
+    } catch {
+      // Undoing is best effort: the signal still ends the run.
+    }
+  }
+}
