@@ -113,7 +113,7 @@ export interface BenchReport {
     console: string;
     /** Where the targets were, and on what filesystem. */
     targets: { dir: string; filesystem: string };
-    /** How CPU and peak RSS were measured. */
+    /** How CPU time and peak RSS were measured. */
     rusage: string;
   };
   images: ImageResult[];
@@ -152,7 +152,7 @@ export async function runBench(images: string[], options: BenchOptions): Promise
       warmup: options.warmup,
       console: describeSink(options.console),
       targets: { dir: options.tmp, filesystem: filesystemOf(options.tmp) },
-      rusage: haveGnuTime() ? 'GNU time (wait4)' : "bash's times (no peak RSS: GNU time is not installed)",
+      rusage: haveGnuTime() ? "CPU by bash's times, peak RSS by GNU time (wait4)" : "CPU by bash's times, no peak RSS (GNU time is not installed)",
     },
     images: [],
   };

@@ -111,7 +111,7 @@ function describe(report: BenchReport): string {
   const { runs, warmup, console, targets, rusage } = report.settings;
   const out = [
     `${runs} run${runs === 1 ? '' : 's'} per combination after ${warmup} warm-up${warmup === 1 ? '' : 's'}, interleaved; console: ${console}; ` +
-      `targets on ${targets.filesystem} (${targets.dir}); CPU and RSS by ${rusage}`,
+      `targets on ${targets.filesystem} (${targets.dir}); ${rusage}`,
   ];
   for (const image of report.images) out.push('', describeImage(image));
   return out.join('\n');
