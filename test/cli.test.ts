@@ -178,4 +178,12 @@ describe('the command line', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/more than the 1048576-byte limit \(--max-size[^)]*\) at byte 0/);
   });
+
+  it('names the xz check type the kernel cannot verify, rather than an option', () => {
+    const path = join(work, 'sha256.img');
+    writeFileSync(path, sh('xz --check=sha256 -c', { input: newcArchive([{ name: 'a', data: 'a' }]) }));
+    const run = cli(['examine', path]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/xz check type SHA-256 is not supported .* at byte 7$/m);
+  });
 });

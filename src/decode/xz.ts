@@ -66,6 +66,11 @@ export const decodeXz: Decoder = async (src, sink) => {
   }
   const flags0 = header[6];
   const flags1 = header[7];
+  // The decoder (xz-embedded, as in the kernel) would call this an unsupported option: name it.
+  const check = flags1 & 0x0f;
+  if (flags0 === 0 && check !== 0 && check !== 1 && check !== 4) {
+    throw new FormatError(`xz check type ${check === 10 ? 'SHA-256' : check} is not supported (the kernel's decoder reads none, CRC32 and CRC64)`, start + 7);
+  }
 
   const xz = await loadWasm();
   const ctx = xz.create_context();
