@@ -9,9 +9,12 @@ export function onInterrupt(action: () => void): () => void {
   return () => actions.delete(action);
 }
 
-/** Runs every registered action once; one that fails does not keep the others from running. */
+/**
+ * Runs every registered action once, the latest first (a child started in a scratch directory
+ * is stopped before the directory goes); one that fails does not keep the others from running.
+ */
 export function runInterruptActions(): void {
-  for (const action of [...actions]) {
+  for (const action of [...actions].reverse()) {
     actions.delete(action);
     try {
       action();
