@@ -127,38 +127,42 @@ for (const [format, [command, ...args]] of compressors) {
 // Bombs: small inputs that expand far beyond any initramfs, as entries of 4 GiB - 1 each.
 const BOMB_ENTRY = 0xffffffff;
 const bombHeader = (i: number): Buffer => newcEntry({ name: `bomb${i}`, mode: FILE, filesize: BOMB_ENTRY, ino: i + 1 });
-add('zstd-bomb', 'a 2 MB zstd frame of RLE blocks that expands to 64 GiB', zstdBomb(16), { status: 1, offset: true });
+add('zstd-bomb', 'a 32 MiB zstd frame of RLE blocks that expands to 1 TiB', zstdBomb(256), { status: 1, offset: true });
 // gzip cannot do better than about 1000:1, so its bomb is a 4 GiB entry cut at 1 GiB, streamed through gzip.
 const gzipBomb = execFileSync('bash', ['-c', '{ cat; head -c 1G /dev/zero; } | gzip -9c'], { input: bombHeader(0), maxBuffer: 1 << 28 });
 add('gzip-bomb', 'a 1 MB gzip member that expands to 1 GiB', gzipBomb, { status: 1, offset: true });
+const xzBomb = execFileSync('bash', ['-c', '{ cat; head -c 1G /dev/zero; } | xz -0 -T1 -c'], { input: bombHeader(0), maxBuffer: 1 << 28 });
+add('xz-bomb', 'a 150 KiB xz stream that expands to 1 GiB', xzBomb, { status: 1, offset: true });
 
 /**
  * A zstd frame built block by block (RFC 8878): raw blocks carry the cpio headers, RLE blocks of
  * 128 KiB the zeros, 4 bytes each, so 4 GiB costs 128 KiB of input.
  */
 function zstdBomb(entries: number): Buffer {
-  const blocks: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38])]; // no content size, no checksum, 128 KiB window
-  const block = (type: number, size: number, body: Buffer, last = false): void => {
+  const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38])]; // no content size, no checksum, 128 KiB window
+  const blockHeader = (type: number, size: number, last = false): number[] => {
     const header = (size << 3) | (type << 1) | (last ? 1 : 0);
-    blocks.push(Buffer.from([header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff]), body);
+    return [header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff];
   };
-  const ZERO = Buffer.from([0]);
+  const raw = (body: Buffer, last = false): void => {
+    parts.push(Buffer.from(blockHeader(0, body.length, last)), body);
+  };
+  const BLOCK = 128 * 1024;
+  const rleBlocks = Math.ceil(BOMB_ENTRY / BLOCK);
   let pending = 0;
   for (let i = 0; i < entries; i++) {
     // The previous entry's data ends on a 4-byte boundary only after its padding: 4 GiB - 1 needs 1.
-    const header = Buffer.concat([Buffer.alloc(pending), bombHeader(i)]);
-    block(0, header.length, header);
-    let left = BOMB_ENTRY;
-    while (left > 0) {
-      const n = Math.min(left, 128 * 1024);
-      block(1, n, ZERO);
-      left -= n;
+    raw(Buffer.concat([Buffer.alloc(pending), bombHeader(i)]));
+    const zeros = Buffer.alloc(rleBlocks * 4);
+    for (let k = 0; k < rleBlocks; k++) {
+      const size = Math.min(BLOCK, BOMB_ENTRY - k * BLOCK);
+      zeros.set(blockHeader(1, size), k * 4);
     }
+    parts.push(zeros);
     pending = 1;
   }
-  const tail = Buffer.concat([Buffer.alloc(pending), newcEntry({ name: 'TRAILER!!!', mode: 0 })]);
-  block(0, tail.length, tail, true);
-  return Buffer.concat(blocks);
+  raw(Buffer.concat([Buffer.alloc(pending), newcEntry({ name: 'TRAILER!!!', mode: 0 })]), true);
+  return Buffer.concat(parts);
 }
 
 mkdirSync(out, { recursive: true });
