@@ -12,6 +12,7 @@ import { ROOT, sh } from './support/cli.js';
 import { realistic, textData } from './support/data.js';
 import { fixtureImages } from './support/fixtures.js';
 import { DIR, type FakeEntry, SYMLINK, newcArchive, newcEntry } from './support/newc.js';
+import { listPaths } from './support/tree.js';
 
 /*
  * Property-based fuzzing of the cpio reader, every decoder and the segment walker with its
@@ -311,17 +312,6 @@ async function checkDecode(path: string, size: number, format: CompressionName, 
   if (wide.kind === 'format') expectSaneOffset(wide, at, size);
 }
 
-function walkTree(dir: string | Buffer, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir, { encoding: 'buffer' })) {
-    const rel = prefix + name.toString('latin1');
-    const full = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
-    out.push(rel);
-    if (lstatSync(full).isDirectory()) out.push(...walkTree(full, `${rel}/`));
-  }
-  return out.sort();
-}
-
 /** Archives may make directories without write or search permission: only then can they go. */
 function makeWritable(dir: string | Buffer): void {
   chmodSync(dir, 0o700);
@@ -344,7 +334,7 @@ async function checkWalk(path: string, size: number): Promise<WalkOutcome> {
   const canary = join(root, 'a/b/c/canary');
   mkdirSync(join(root, 'a/b/c'), { recursive: true });
   writeFileSync(canary, CANARY);
-  const outside = () => walkTree(root).filter((p) => !p.startsWith('a/b/c/target'));
+  const outside = () => listPaths(root).filter((p) => !p.startsWith('a/b/c/target'));
   const before = outside();
   try {
     const outcome = await runner.run({ job: 'walk', path, target });
