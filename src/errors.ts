@@ -18,3 +18,28 @@ export class FormatError extends Error {
     return this.where ? `at byte ${this.offset} of ${this.where}` : `at byte ${this.offset}`;
   }
 }
+
+/** The archive held entries the writer refused: the staged tree is not moved into place. */
+export class RefusedEntriesError extends Error {
+  constructor(readonly refused: readonly { name: string; reason: string }[], count: number) {
+    super(`${count} entr${count === 1 ? 'y was' : 'ies were'} refused, the first: "${refused[0].name}": ${refused[0].reason}`);
+    this.name = 'RefusedEntriesError';
+  }
+}
+
+/** The staged tree cannot be moved into the target without losing part of it. */
+export class MoveConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MoveConflictError';
+  }
+}
+
+/**
+ * Whether `err` is what bad input or the system can cause (a format error, a refusal, an errno
+ * error), which a command reports as a failure; anything else is a bug and must show as one.
+ */
+export function isExpectedFailure(err: unknown): err is Error {
+  return err instanceof FormatError || err instanceof RefusedEntriesError || err instanceof MoveConflictError ||
+    (err instanceof Error && /^E[A-Z0-9]+$/.test(String((err as NodeJS.ErrnoException).code)));
+}

@@ -1,4 +1,4 @@
-export { FormatError } from './errors.js';
+export { FormatError, MoveConflictError, RefusedEntriesError } from './errors.js';
 export { ByteSource } from './decode/source.js';
 export type { Decoder, Sink } from './decode/types.js';
 export { COMPRESSION_FORMATS, detectCompression, type CompressionFormat, type CompressionName, type SegmentFormat } from './decode/formats.js';
@@ -9,7 +9,9 @@ export { walkImage, type Archive, type WalkOptions, type WalkResult } from './im
 export { SafeExtractor, type ExtractOptions, type Notice } from './extract/writer.js';
 export { skipcpio, skipcpioStart, type SkipcpioResult } from './restore/skipcpio.js';
 export { ATTEMPTS, PRESETS, STAGES, parseOrder, type Attempt, type MagicName } from './restore/orders.js';
-export { runTrial, extractStaged, type AttemptReport, type Engine, type TrialReport } from './restore/trial.js';
+export { runTrial, type Engine, type StageOutcome, type TrialHooks, type TrialReport } from './restore/trial.js';
+export { extractStaged, type StagedOptions } from './extract/staging.js';
 export { restore, findImage, findMachineId, type RestoreOptions, type RestoreReport } from './restore/restore.js';
-export { strictUtf8, type Utf8Failure } from './restore/utf8.js';
+export { strictUtf8, type Utf8Failure } from './bench/utf8.js';
+export { measureTrial, type AttemptReport, type MeasuredTrial } from './bench/measure.js';
 export { validateImage, type ImageVerdict } from './bench/validate.js';

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from './support/cli.js';
+import { ROOT, cli, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { newcArchive } from './support/newc.js';
 import { describeTree } from './support/tree.js';
@@ -14,10 +14,26 @@ const haveDracut = existsSync('/usr/lib/dracut/skipcpio');
 let counter = 0;
 
 interface Report {
+  engine: string;
   winner?: string;
   magic: string;
   skipcpio: string;
-  attempts: { stage: string; ok: boolean; consoleBytes: number; consoleUtf8: boolean; utf8Error?: { message: string }; junkEntries: number; wallMs: number; userMs: number; sysMs: number; peakRssKb?: number; reason?: string }[];
+  note?: string;
+  attempts: {
+    stage: string; command: string; ok: boolean; reason?: string; offset?: number; skipped?: true;
+    consoleBytes: number | null; consoleUtf8: boolean | null; utf8Error?: { message: string }; junkEntries: number;
+  }[];
+}
+
+/** The skipcpio the oracle pipelines start with: dracut's own when installed, ours (byte-exact to it) otherwise. */
+const SKIPCPIO = haveDracut ? '/usr/lib/dracut/skipcpio' : `${process.execPath} ${ROOT}bin/skipcpio.js`;
+
+/** The main archive as the real tools restore it: skipcpio | DEC | cpio -idm. */
+function oracleTree(image: string, decompress: string) {
+  const dir = join(work, `o${counter++}`);
+  mkdirSync(dir);
+  sh(`${SKIPCPIO} ${image} | ${decompress} | cpio -idm --no-absolute-filenames --quiet`, { cwd: dir });
+  return describeTree(dir);
 }
 
 function trial(image: string, order: string, engine: string) {
@@ -36,35 +52,55 @@ function detectTree(image: string) {
 describe('the trial chain', () => {
   const image = join(FIXTURES, 'dracut-zstd.img');
 
-  it('builtin: every order restores what the main archive holds, and failed attempts leave nothing', () => {
+  it('builtin: every order restores the tree skipcpio | zstd -dc | cpio -idm restores, and failed attempts leave nothing', () => {
+    const oracle = oracleTree(image, 'zstd -dc');
+    expect(Object.keys(oracle).length).toBeGreaterThan(10);
     for (const order of ['dracut-056', 'dracut-057', 'zstd-first', 'zstd']) {
       const { run, report, target } = trial(image, order, 'builtin');
       expect(run.status).toBe(0);
-      expect(report.winner).toBe('zstd');
-      expect(report.magic).toBe('zstd');
+      expect(report).toMatchObject({ engine: 'builtin', winner: 'zstd', magic: 'zstd' });
       expect(report.attempts.at(-1)!.ok).toBe(true);
       expect(report.attempts.every((a) => a.junkEntries === 0)).toBe(true);
-      const main = join(work, `m${counter++}`);
-      expect(cli(['unpack', '--parts', '2-', image, main]).status).toBe(0);
-      expect(describeTree(target)).toEqual(describeTree(main));
+      expect(describeTree(target)).toEqual(oracle);
     }
   });
 
-  it('reports the winning stage apart from the format: zstd -d also reads gzip', () => {
-    const { report } = trial(join(FIXTURES, 'dracut-gzip.img'), 'zstd-first', 'builtin');
-    expect(report.magic).toBe('gzip');
-    expect(report.winner).toBe('zstd');
+  it('builtin: on a gzip image zstd-first is won by gzip, after our zstd decoder failed at the main archive\'s first byte', () => {
+    const gzip = join(FIXTURES, 'dracut-gzip.img');
+    const start = statSync(gzip).size - sh(`${SKIPCPIO} ${gzip}`).length;
+    const { run, report } = trial(gzip, 'zstd-first', 'builtin');
+    expect(run.status).toBe(0);
+    expect(report).toMatchObject({ magic: 'gzip', winner: 'gzip' });
+    expect(report.attempts.map((a) => [a.stage, a.ok])).toEqual([['zstd', false], ['gzip', true]]);
+    expect(report.attempts[0]).toMatchObject({ command: 'our zstd decoder', offset: start, reason: `not a zstd frame at byte ${start}` });
+    // In process: there is no console, and the report does not pretend there is one.
+    expect(report.attempts.every((a) => a.consoleBytes === null && a.consoleUtf8 === null)).toBe(true);
   });
 
-  it('knows that zstd -d reads lz4 frames but not the legacy format dracut writes', () => {
-    const legacy = trial(join(FIXTURES, 'dracut-lz4-legacy.img'), 'zstd,lz4', 'builtin').report;
-    expect(legacy).toMatchObject({ magic: 'lz4-legacy', winner: 'lz4' });
-    const frame = trial(join(FIXTURES, 'dracut-lz4-frame.img'), 'zstd,lz4', 'builtin').report;
-    expect(frame).toMatchObject({ magic: 'lz4-frame', winner: 'zstd' });
-    if (haveDracut) {
-      expect(trial(join(FIXTURES, 'dracut-lz4-legacy.img'), 'zstd,lz4', 'native').report.winner).toBe('lz4');
-      expect(trial(join(FIXTURES, 'dracut-lz4-frame.img'), 'zstd,lz4', 'native').report.winner).toBe('zstd');
+  it("builtin: each stage reads only its own format; on any other it fails with that reader's own error at skipcpio's offset", () => {
+    const stages: Record<string, string> = { plain: 'none', gzip: 'gzip', bzip2: 'bzip2', xz: 'xz', lzma: 'lzma', lz4: 'lz4-legacy', lzop: 'lzop', zstd: 'zstd' };
+    const own: Record<string, RegExp> = {
+      plain: /^not a cpio archive \(bytes /, gzip: /^not a gzip member /, bzip2: /^not a bzip2 stream /, xz: /^not an xz stream /,
+      lzma: /lzma/, lz4: /^not an lz4 stream /, lzop: /^not an lzop file /, zstd: /^not a zstd frame /,
+    };
+    let checked = 0;
+    for (const [right, format] of Object.entries(stages)) {
+      const img = join(FIXTURES, `dracut-${format}.img`);
+      const start = statSync(img).size - sh(`${SKIPCPIO} ${img}`).length;
+      // Every other stage first, the right one last: the chain tries them all.
+      const order = [...Object.keys(stages).filter((s) => s !== right), right];
+      const { run, report } = trial(img, order.join(','), 'builtin');
+      expect(run.status, format).toBe(0);
+      expect(report.winner, format).toBe(right);
+      for (const a of report.attempts.slice(0, -1)) {
+        expect(a.ok, `${a.stage} on ${format}`).toBe(false);
+        expect(a.reason, `${a.stage} on ${format}`).toMatch(own[a.stage]);
+        expect(a.offset, `${a.stage} on ${format}`).toBeGreaterThanOrEqual(start);
+        expect(a.offset, `${a.stage} on ${format}`).toBeLessThan(start + 8);
+        checked++;
+      }
     }
+    expect(checked).toBe(8 * 7);
   });
 
   it('fails as dracut does when no stage decodes the image, with exit status 1', () => {
@@ -92,6 +128,7 @@ describe('the trial chain', () => {
     expect(cli(['unpack', image, join(work, 'x'), '--order', 'zstd', '--engine', 'magic']).status).toBe(2);
     expect(cli(['unpack', image, join(work, 'x'), '--engine', 'native']).status).toBe(2);
     expect(cli(['unpack', image, join(work, 'x'), '--order', 'constructor']).status).toBe(2);
+    expect(cli(['unpack', image, join(work, 'x'), '--order', 'zstd', '--console', 'null']).status).toBe(2);
   });
 });
 
@@ -114,18 +151,28 @@ describe.skipIf(!haveDracut && !process.env.CI)('the native engine: the script\'
     expect(fixed.report.winner).toBe('zstd');
   });
 
-  it('measures every attempt and keeps the raw console bytes with --console-log', () => {
+  it('keeps the raw console bytes of every attempt with --console-log, the spew of the plain stage first', () => {
     const log = join(work, 'console.log');
     const target = join(work, 'logged');
     const run = cli(['unpack', image, target, '--order', 'dracut-056', '--engine', 'native', '--console-log', log, '--json']);
     const report = JSON.parse(run.stdout.toString()) as Report;
-    const total = report.attempts.reduce((n, a) => n + a.consoleBytes, 0);
-    expect(existsSync(log)).toBe(true);
-    expect(statSync(log).size).toBe(total);
-    for (const a of report.attempts) {
-      expect(a.wallMs).toBeGreaterThanOrEqual(0);
-      expect(a.userMs + a.sysMs).toBeGreaterThanOrEqual(0);
-    }
+    const bytes = report.attempts.map((a) => a.consoleBytes!);
+    const logged = readFileSync(log);
+    expect(logged.length).toBe(bytes.reduce((n, b) => n + b, 0));
+    expect(bytes[0]).toBeGreaterThan(0);
+    // What the plain stage wrote is cpio's complaint about the compressed bytes, raw.
+    expect(logged.subarray(0, bytes[0]).toString('latin1')).toMatch(/^cpio: /);
+    expect(report.attempts[0].utf8Error).toBeDefined();
+    expect(logged.subarray(bytes[0]).toString('utf8')).toMatch(/gzip|bzip2|xz|lz4|lzop/);
+  });
+
+  it("wins with Debian's zstd -d on a gzip image, says so, and tells lz4 frames from the legacy format dracut writes", () => {
+    const gzip = trial(join(FIXTURES, 'dracut-gzip.img'), 'zstd-first', 'native').report;
+    expect(gzip).toMatchObject({ magic: 'gzip', winner: 'zstd' });
+    expect(gzip.note).toMatch(/^the zstd stage read a gzip member: Debian's zstd reads zstd, gzip, xz, lzma, lz4-frame$/);
+    expect(trial(join(FIXTURES, 'dracut-lz4-legacy.img'), 'zstd,lz4', 'native').report).toMatchObject({ magic: 'lz4-legacy', winner: 'lz4' });
+    expect(trial(join(FIXTURES, 'dracut-lz4-frame.img'), 'zstd,lz4', 'native').report).toMatchObject({ magic: 'lz4-frame', winner: 'zstd' });
+    expect(trial(join(FIXTURES, 'dracut-zstd.img'), 'zstd', 'native').report.note).toBeUndefined();
   });
 
   it('sends the console to each sink without losing or changing a byte', () => {

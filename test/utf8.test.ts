@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { strictUtf8 } from '../src/restore/utf8.js';
+import { strictUtf8 } from '../src/bench/utf8.js';
 
 /**
  * The oz image builder died on `data.decode('utf-8')`: Python's strict decoder is the oracle

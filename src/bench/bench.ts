@@ -3,12 +3,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConsoleSink, describeSink, drainConsole } from '../restore/console.js';
-import { type Attempt, rightStage } from '../restore/orders.js';
 import { onInterrupt } from '../interrupt.js';
-import { haveGnuTime, measuredCommand, readUsage } from '../restore/rusage.js';
+import { type Attempt, rightStage } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
-import { type Engine, type TrialReport, mainArchiveMagic, runTrial } from '../restore/trial.js';
+import { type Engine, type TrialReport, mainArchiveMagic } from '../restore/trial.js';
+import { type ConsoleSink, describeSink, drainConsole } from './console.js';
+import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
+import { haveGnuTime, measuredCommand, readUsage } from './rusage.js';
 import { type Machine, describeMachine, describeRestoredTree, describeTools, imageIdentity } from './environment.js';
 import { removeTree } from './manifest.js';
 import { type Spread, median, spread } from './stats.js';
@@ -45,10 +46,11 @@ export interface Sample {
   failedMs: number;
   /** Stages the script's `command -v` guard skipped: not installed here. */
   skippedAttempts: number;
-  consoleBytes: number;
-  consoleUtf8: boolean;
+  /** Null for the builtin engine: our readers run in process, with no console. */
+  consoleBytes: number | null;
+  consoleUtf8: boolean | null;
   junkEntries: number;
-  attempts: TrialReport['attempts'];
+  attempts: MeasuredTrial['attempts'];
 }
 
 export interface RowSummary {
@@ -64,12 +66,16 @@ export interface RowSummary {
   failedAttempts: number;
   failedMs: number;
   skippedAttempts: number;
-  consoleBytes: number;
-  consoleUtf8: boolean;
+  /** Null for the builtin engine, which has no console. */
+  consoleBytes: number | null;
+  consoleUtf8: boolean | null;
   /** Python's words for the first byte a strict decoder rejects, as oz crashed on it. */
   utf8Error?: string;
   junkEntries: number;
-  /** Median wall over the fastest combination's that restored the image; null when this one did not. */
+  /**
+   * Median wall over that of the fastest combination of the same engine that restored the
+   * image (the two engines are different experiments); null when this one did not.
+   */
   ratioToFastest: number | null;
   /** Median wall over the native floor's. */
   ratioToFloor: number | null;
@@ -220,11 +226,10 @@ function combinationsFor(magic: TrialReport['magic'], options: BenchOptions): Co
 async function runOnce(image: string, target: string, scratch: string, combination: Combination, sink: ConsoleSink, warmup: boolean): Promise<Sample> {
   mkdirSync(target);
   if (combination.engine === 'native') {
-    const trial = await runTrial(image, target, combination.stages, 'native', { console: sink });
-    const wallMs = sum(trial.attempts.map((a) => a.wallMs));
+    const trial = await measureTrial(image, target, combination.stages, 'native', { console: sink });
     const rss = trial.attempts.map((a) => a.peakRssKb).filter((kb) => kb !== undefined);
     return sampleOf(trial, warmup, {
-      wallMs,
+      wallMs: trialWallMs(trial),
       userMs: sum(trial.attempts.map((a) => a.userMs)),
       sysMs: sum(trial.attempts.map((a) => a.sysMs)),
       peakRssKb: rss.length ? Math.max(...rss) : null,
@@ -255,16 +260,16 @@ async function builtinRun(image: string, target: string, scratch: string, stages
   release();
   const usage = readUsage(scratch);
   rmSync(scratch, { recursive: true, force: true });
-  let trial: TrialReport;
+  let trial: MeasuredTrial;
   try {
-    trial = JSON.parse(Buffer.concat(stdout).toString()) as TrialReport;
+    trial = JSON.parse(Buffer.concat(stdout).toString()) as MeasuredTrial;
   } catch {
     throw new Error(`the builtin engine exited with status ${status} and no report: ${Buffer.concat(stderr).toString().trim()}`);
   }
   return sampleOf(trial, warmup, { wallMs, userMs: usage.userMs, sysMs: usage.sysMs, peakRssKb: usage.peakRssKb ?? null });
 }
 
-function sampleOf(trial: TrialReport, warmup: boolean, cost: Pick<Sample, 'wallMs' | 'userMs' | 'sysMs' | 'peakRssKb'>): Sample {
+function sampleOf(trial: MeasuredTrial, warmup: boolean, cost: Pick<Sample, 'wallMs' | 'userMs' | 'sysMs' | 'peakRssKb'>): Sample {
   const failed = trial.attempts.filter((a) => !a.ok && !a.skipped);
   return {
     warmup,
@@ -273,8 +278,9 @@ function sampleOf(trial: TrialReport, warmup: boolean, cost: Pick<Sample, 'wallM
     failedAttempts: failed.length,
     failedMs: sum(failed.map((a) => a.wallMs)),
     skippedAttempts: trial.attempts.filter((a) => a.skipped).length,
-    consoleBytes: sum(trial.attempts.map((a) => a.consoleBytes)),
-    consoleUtf8: trial.attempts.every((a) => a.consoleUtf8),
+    ...(trial.engine === 'builtin'
+      ? { consoleBytes: null, consoleUtf8: null }
+      : { consoleBytes: sum(trial.attempts.map((a) => a.consoleBytes ?? 0)), consoleUtf8: trial.attempts.every((a) => a.consoleUtf8) }),
     junkEntries: sum(trial.attempts.map((a) => a.junkEntries)),
     attempts: trial.attempts,
   };
@@ -303,8 +309,9 @@ function summarize(combinations: Combination[]): BenchRow[] {
         failedAttempts: median(measured.map((s) => s.failedAttempts)),
         failedMs: median(measured.map((s) => s.failedMs)),
         skippedAttempts: median(measured.map((s) => s.skippedAttempts)),
-        consoleBytes: median(measured.map((s) => s.consoleBytes)),
-        consoleUtf8: measured.every((s) => s.consoleUtf8),
+        ...(c.engine === 'builtin'
+          ? { consoleBytes: null, consoleUtf8: null }
+          : { consoleBytes: median(measured.map((s) => s.consoleBytes ?? 0)), consoleUtf8: measured.every((s) => s.consoleUtf8) }),
         ...(utf8Error ? { utf8Error } : {}),
         junkEntries: Math.max(...measured.map((s) => s.junkEntries)),
         ratioToFastest: null,
@@ -314,9 +321,9 @@ function summarize(combinations: Combination[]): BenchRow[] {
     };
   });
   const restored = rows.filter((r) => r.summary.winner);
-  const fastest = Math.min(...restored.map((r) => r.summary.wallMs.median));
   const floor = rows.find((r) => r.floor && r.summary.winner)?.summary.wallMs.median;
   for (const row of restored) {
+    const fastest = Math.min(...restored.filter((r) => r.engine === row.engine).map((r) => r.summary.wallMs.median));
     row.summary.ratioToFastest = row.summary.wallMs.median / fastest;
     row.summary.ratioToFloor = floor ? row.summary.wallMs.median / floor : null;
   }

@@ -29,7 +29,7 @@ export function renderChart(report: BenchReport): string {
     `${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.os ?? report.machine.kernel}`, 'class="note"');
   y += 18;
   let x = 16;
-  for (const [name, color] of [['native floor (the right pipeline alone)', COLORS.floor], ['native engine (the script\'s pipelines)', COLORS.native], ['builtin engine (ours)', COLORS.builtin]] as const) {
+  for (const [name, color] of [['native floor (the right pipeline alone)', COLORS.floor], ['native engine (the script\'s pipelines)', COLORS.native], ['builtin engine (our readers in process: a tool, not the script)', COLORS.builtin]] as const) {
     parts.push(`<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${color}"/>`);
     text(x + 16, y, name, 'class="note"');
     x += Math.round(16 + name.length * 6.2 + 18);
@@ -76,14 +76,14 @@ function panel(image: ImageResult, top: number, parts: string[], text: (x: numbe
   for (const row of rows) {
     const mid = y + ROW / 2;
     const { median, min, max } = row.summary.wallMs;
-    text(LABEL - 8, mid + 4, row.floor ? `floor: ${row.order} pipeline` : `${row.label} · ${row.engine}`, 'text-anchor="end"');
+    text(LABEL - 8, mid + 4, row.floor ? `floor: ${row.order} pipeline` : `${row.label} · ${row.engine === 'native' ? 'native' : 'ours, in process'}`, 'text-anchor="end"');
     const color = row.floor ? COLORS.floor : COLORS[row.engine];
     const failed = !row.summary.winner;
     parts.push(`<rect x="${LABEL}" y="${mid - BAR / 2}" width="${Math.max(1, scale(median) - LABEL).toFixed(1)}" height="${BAR}" ` +
       (failed ? `fill="#fff" stroke="${COLORS.failed}" stroke-dasharray="3 2"/>` : `fill="${color}"/>`));
     const [x1, x2] = [scale(min), scale(max)];
     parts.push(`<path d="M${x1.toFixed(1)} ${mid}H${x2.toFixed(1)}M${x1.toFixed(1)} ${mid - 4}V${mid + 4}M${x2.toFixed(1)} ${mid - 4}V${mid + 4}" stroke="#333" fill="none"/>`);
-    text(Math.round(Math.max(x2, scale(median)) + 6), mid + 4, describeRow(row), failed || !row.summary.consoleUtf8 ? 'class="bad"' : '');
+    text(Math.round(Math.max(x2, scale(median)) + 6), mid + 4, describeRow(row), failed || row.summary.consoleUtf8 === false ? 'class="bad"' : '');
     y += ROW;
   }
   return plotBottom + 14;
@@ -95,7 +95,7 @@ function describeRow(row: BenchRow): string {
   if (!s.winner) words.push(s.consistent ? 'nothing restored' : 'restored in some runs only');
   else if (!row.floor && s.ratioToFloor !== null) words.push(`×${s.ratioToFloor.toFixed(2)}`);
   if (s.failedAttempts > 0) words.push(`${s.failedAttempts} failed`);
-  if (!s.consoleUtf8) words.push(`console not UTF-8 (${s.consoleBytes.toLocaleString('en')} B)`);
+  if (s.consoleUtf8 === false) words.push(`console not UTF-8 (${(s.consoleBytes ?? 0).toLocaleString('en')} B)`);
   if (s.junkEntries > 0) words.push(`${s.junkEntries} junk`);
   return words.join(' · ');
 }

@@ -1,10 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConsoleSink } from '../restore/console.js';
+import { extractStaged } from '../extract/staging.js';
 import { PRESETS } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
-import { type Engine, type TrialReport, extractStaged, runTrial } from '../restore/trial.js';
+import type { Engine } from '../restore/trial.js';
+import type { ConsoleSink } from './console.js';
+import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
 import { type Manifest, removeTree, treeManifest } from './manifest.js';
 import { median, spread } from './stats.js';
 
@@ -18,14 +21,24 @@ export interface OrderResult {
   /** Whether the restored tree equals what detect restores, apart from junk of failed attempts. */
   sameTree: boolean;
   treeHash: string;
-  consoleBytes: number;
-  consoleUtf8: boolean;
-  /** Python's words for where strict decoding fails, as oz crashed on it. */
+  /** Null with the builtin engine: our readers have no console. */
+  consoleBytes: number | null;
+  consoleUtf8: boolean | null;
+  /** Python's words for where strict decoding fails, as oz crashed on it, and the stage that wrote it. */
   utf8Error?: string;
+  utf8Stage?: string;
   junkEntries: number;
-  /** Wall time of the whole restore, one sample per run. */
+  /** The trial's pipelines (native) or attempts (builtin), one sample per run, as bench sums them. */
   wallMs: number[];
 }
+
+/**
+ * holds: dracut-056 reproduces the symptom and dracut-057 restores the same tree with a clean
+ * console; does-not-hold: dracut-057 fails, restores another tree or sprays the console;
+ * not-reproduced: dracut-057 is fine but dracut-056's console is valid UTF-8 on this image;
+ * cannot-judge: no console to judge (the builtin engine, or dracut's tools not installed).
+ */
+export type Verdict = 'holds' | 'does-not-hold' | 'not-reproduced' | 'cannot-judge';
 
 export interface ImageVerdict {
   image: string;
@@ -35,12 +48,20 @@ export interface ImageVerdict {
   orders: OrderResult[];
   /** What dracut-056 costs over dracut-057: median difference, and the spread of the samples. */
   extraMs: { median: number; percent: number; min: number; max: number };
-  /** dracut-056's failed plain stage wrote something a strict UTF-8 decoder rejects. */
-  bugReproduced: boolean;
-  /** dracut-057 restores the same tree as detect with a console that is valid UTF-8. */
-  fixHolds: boolean;
+  /** dracut-056's console output is not valid UTF-8; null when there is no console to judge. */
+  bugReproduced: boolean | null;
+  verdict: Verdict;
   reasons: string[];
 }
+
+/** Why the native engine cannot run the script's pipelines here, if it cannot. */
+export function nativeToolsMissing(): string | undefined {
+  if (!existsSync(DRACUT_SKIPCPIO)) return `dracut's skipcpio is not installed (${DRACUT_SKIPCPIO}; Debian: dracut-core)`;
+  if (spawnSync('bash', ['-c', 'command -v cpio']).status !== 0) return 'GNU cpio is not installed (Debian: cpio)';
+  return undefined;
+}
+
+const DRACUT_SKIPCPIO = '/usr/lib/dracut/skipcpio';
 
 /**
  * The verdict on dracut's fix for one image: each order restores into a fresh directory
@@ -52,36 +73,35 @@ export async function validateImage(image: string, engine: Engine, runs: number,
   try {
     const start = skipcpioStart(image);
     const detectDir = join(work, 'detect');
-    await extractStaged(image, 'start' in start ? start.start : 0, detectDir);
+    await extractStaged(image, detectDir, { start: 'start' in start ? start.start : 0 });
     const detect = treeManifest(detectDir);
 
-    const results = new Map<ValidatedOrder, { report: TrialReport; manifest: Manifest; wallMs: number[] }>();
+    const results = new Map<ValidatedOrder, { report: MeasuredTrial; manifest: Manifest; wallMs: number[] }>();
     for (let run = 0; run < runs; run++) {
       for (const order of VALIDATED_ORDERS) {
         const target = join(work, `${order}-${run}`);
-        const began = performance.now();
-        const report = await runTrial(image, target, PRESETS[order], engine, { console });
-        const wall = performance.now() - began;
+        const report = await measureTrial(image, target, PRESETS[order], engine, { console });
         const manifest = treeManifest(target);
         removeTree(target);
         const seen = results.get(order);
-        if (seen) seen.wallMs.push(wall);
-        else results.set(order, { report, manifest, wallMs: [wall] });
+        if (seen) seen.wallMs.push(trialWallMs(report));
+        else results.set(order, { report, manifest, wallMs: [trialWallMs(report)] });
       }
     }
 
     const orders = VALIDATED_ORDERS.map((order): OrderResult => {
       const { report, manifest, wallMs } = results.get(order)!;
-      const utf8Error = report.attempts.find((a) => a.utf8Error)?.utf8Error?.message;
+      const sprayed = report.attempts.find((a) => a.utf8Error);
       const junkEntries = report.attempts.reduce((n, a) => n + a.junkEntries, 0);
       return {
         order,
         winner: report.winner,
         sameTree: withoutJunk(manifest, detect, junkEntries),
         treeHash: manifest.hash,
-        consoleBytes: report.attempts.reduce((n, a) => n + a.consoleBytes, 0),
-        consoleUtf8: !utf8Error,
-        ...(utf8Error ? { utf8Error } : {}),
+        ...(engine === 'builtin'
+          ? { consoleBytes: null, consoleUtf8: null }
+          : { consoleBytes: report.attempts.reduce((n, a) => n + (a.consoleBytes ?? 0), 0), consoleUtf8: !sprayed }),
+        ...(sprayed ? { utf8Error: sprayed.utf8Error!.message, utf8Stage: sprayed.stage } : {}),
         junkEntries,
         wallMs,
       };
@@ -91,8 +111,20 @@ export async function validateImage(image: string, engine: Engine, runs: number,
     const reasons: string[] = [];
     if (!fixed.winner) reasons.push('dracut-057 restored nothing');
     else if (!fixed.sameTree) reasons.push('dracut-057 restored a different tree than detect');
-    if (!fixed.consoleUtf8) reasons.push(`dracut-057's console output is not UTF-8: ${fixed.utf8Error}`);
+    if (fixed.consoleUtf8 === false) reasons.push(`dracut-057's ${fixed.utf8Stage} stage wrote console output that is not UTF-8: ${fixed.utf8Error}`);
     if (!zstdFirst.sameTree) reasons.push('zstd-first restored a different tree than detect');
+    let verdict: Verdict;
+    if (engine === 'builtin') {
+      verdict = 'cannot-judge';
+      reasons.unshift('the builtin engine runs our readers in process: there is no console output to judge (the native engine needs dracut\'s skipcpio and GNU cpio)');
+    } else if (reasons.length > 0) {
+      verdict = 'does-not-hold';
+    } else if (before.consoleUtf8) {
+      verdict = 'not-reproduced';
+      reasons.push(`dracut-056's console output is valid UTF-8 (${before.consoleBytes} bytes): the symptom does not show on this image`);
+    } else {
+      verdict = 'holds';
+    }
     return {
       image,
       engine,
@@ -100,8 +132,8 @@ export async function validateImage(image: string, engine: Engine, runs: number,
       detectHash: detect.hash,
       orders,
       extraMs: { ...spread(extra), percent: (median(extra) / median(fixed.wallMs)) * 100 },
-      bugReproduced: !before.consoleUtf8,
-      fixHolds: reasons.length === 0,
+      bugReproduced: before.consoleUtf8 === null ? null : !before.consoleUtf8,
+      verdict,
       reasons,
     };
   } finally {
@@ -111,7 +143,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
 
 /** The native engine when the script's tools are there (faithful), builtin otherwise. */
 export function defaultEngine(): Engine {
-  return existsSync('/usr/lib/dracut/skipcpio') ? 'native' : 'builtin';
+  return nativeToolsMissing() ? 'builtin' : 'native';
 }
 
 /** The same tree as detect's once the junk a failed attempt left is set aside. */

@@ -1,4 +1,3 @@
-import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Attempt, parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
@@ -9,7 +8,7 @@ export const restore: Command = {
   name: 'restore',
   summary: "dracut-initramfs-restore: unpack the initramfs back into /run/initramfs for shutdown",
   usage: `Usage: initramfs-restore restore [--root DIR] [--kver VER] [--image PATH] [--order ORDER]
-                                 [--engine builtin|native] [--console-log FILE] [--max-size SIZE] [--json]
+                                 [--engine builtin|native] [--max-size SIZE] [--json]
 
 Runs dracut-initramfs-restore's flow under ROOT (default /):
   - exit 0 at once when ROOT/run/initramfs/bin/sh exists or .need_shutdown does not;
@@ -30,8 +29,9 @@ Options:
   --image PATH       the image to restore, instead of looking for it
   --order ORDER      detect (default), dracut-055, dracut-056, dracut-057, zstd-first,
                      initramfs-tools, or a comma list of plain gzip bzip2 xz lzma lz4 lzop zstd
-  --engine E         builtin (default) or native, with a trial order
-  --console-log F    keep the raw console bytes of every attempt in F
+  --engine E         builtin (default) or native, with a trial order: the native pipelines'
+                     stderr is ours, as it is the console's at shutdown (unpack --order
+                     measures it)
   --max-size SIZE    stop when the compressed members expand beyond SIZE in all (default 4G,
                      or the free space of /run/initramfs when that is less: it is a tmpfs, so
                      a bomb would fill memory)
@@ -45,7 +45,6 @@ Options:
       image: { type: 'string' },
       order: { type: 'string' },
       engine: { type: 'string' },
-      'console-log': { type: 'string' },
       'max-size': { type: 'string' },
       json: { type: 'boolean' },
     });
@@ -60,24 +59,18 @@ Options:
     const engine = values.engine ?? 'builtin';
     if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
 
-    const logFd = values['console-log'] === undefined ? undefined : openSync(values['console-log'], 'w');
-    try {
-      const report = await ignoringSignal('SIGTERM', () => runRestore({
-        root: values.root ?? '/',
-        kernelVersion: values.kver,
-        image: values.image,
-        order,
-        engine,
-        consoleLog: logFd,
-        maxOutput: maxSizeOption(values['max-size'], join(values.root ?? '/', 'run/initramfs')),
-        say: values.json ? () => {} : (line) => printError(line),
-      }));
-      if (values.json) writeJson(report);
-      else if (report.outcome !== 'failed') print(`${report.outcome}: ${report.reason}`);
-      else printError(report.reason);
-      return report.status;
-    } finally {
-      if (logFd !== undefined) closeSync(logFd);
-    }
+    const report = await ignoringSignal('SIGTERM', () => runRestore({
+      root: values.root ?? '/',
+      kernelVersion: values.kver,
+      image: values.image,
+      order,
+      engine,
+      maxOutput: maxSizeOption(values['max-size'], join(values.root ?? '/', 'run/initramfs')),
+      say: values.json ? () => {} : (line) => printError(line),
+    }));
+    if (values.json) writeJson(report);
+    else if (report.outcome !== 'failed') print(`${report.outcome}: ${report.reason}`);
+    else printError(report.reason);
+    return report.status;
   },
 };

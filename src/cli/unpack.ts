@@ -1,8 +1,9 @@
 import { closeSync, openSync } from 'node:fs';
 import { ByteSource } from '../decode/source.js';
-import { type ConsoleSink, parseConsoleSink } from '../restore/console.js';
+import { type ConsoleSink, parseConsoleSink } from '../bench/console.js';
+import { type MeasuredTrial, measureTrial } from '../bench/measure.js';
 import { type Attempt, parseOrder } from '../restore/orders.js';
-import { type Engine, type TrialReport, runTrial } from '../restore/trial.js';
+import type { Engine } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
 import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommandArgs, parseParts, positionals, print, printError, wantsHelp, writeJson } from './common.js';
@@ -26,15 +27,18 @@ run wrote. Refused entries are listed on stderr; the rest is still extracted, an
 status is then 1.
 
 With a trial ORDER, unpack does what dracut-initramfs-restore does at shutdown: skipcpio,
-then each decompressor of ORDER feeding cpio in turn until one succeeds, and reports every
-attempt: wall and CPU time, the bytes it wrote to the console, whether they are valid UTF-8
-(the April 2022 Fedora compose crash), the junk entries it left.
+then each stage of ORDER in turn until one succeeds, and reports every attempt as measured:
+wall and CPU time, the junk entries it left, and with the native engine the bytes it wrote
+to the console and whether they are valid UTF-8 (the April 2022 Fedora compose crash).
   ORDER    detect (the default: the magic decides, no trial); dracut-055; dracut-056 (plain
            first); dracut-057 (plain last, as 058 and 059); zstd-first; initramfs-tools; or a
            comma list of plain gzip bzip2 xz lzma lz4 lzop zstd
   native   the script's own pipelines ($SKIP IMG | zcat | cpio -id ...), all into DIR as the
-           script does: junk from failed attempts included
-  builtin  (default) our decoders; a failed attempt leaves nothing behind
+           script does: junk from failed attempts included; a stage wins when cpio exits 0,
+           whatever format its tool read (Debian's zstd -d also reads gzip)
+  builtin  (default) our reader of each stage's format, in process, on what skipcpio gives:
+           a stage fails with that reader's own error (message and byte offset) and leaves
+           nothing behind; there is no console
 
 Options:
   --order ORDER    try decompressors in this order (see above)
@@ -67,6 +71,9 @@ Options:
       if (values.parts !== undefined) throw new UsageError('--parts does not go with a trial --order: the script restores the main archives');
       const engine = values.engine ?? 'builtin';
       if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
+      if (engine === 'builtin' && (values.console !== undefined || values['console-log'] !== undefined)) {
+        throw new UsageError('--console and --console-log go with --engine native: the builtin engine has no console');
+      }
       const sink = consoleSinkOption(values.console);
       return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput, console: sink });
     }
@@ -138,9 +145,9 @@ async function trial(
 ): Promise<number> {
   await onImage(image, async () => ByteSource.open(image).close());
   const logFd = options.consoleLog === undefined ? undefined : openSync(options.consoleLog, 'w');
-  let report: TrialReport;
+  let report: MeasuredTrial;
   try {
-    report = await onImage(image, () => runTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput, console: options.console }));
+    report = await onImage(image, () => measureTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput, console: options.console }));
   } finally {
     if (logFd !== undefined) closeSync(logFd);
   }
@@ -149,21 +156,26 @@ async function trial(
   } else {
     const rows = report.attempts.map((a) => [
       a.stage,
-      a.ok ? 'ok' : 'failed',
+      a.skipped ? 'skipped' : a.ok ? 'ok' : 'failed',
       a.wallMs.toFixed(0),
       (a.userMs + a.sysMs).toFixed(0),
-      String(a.consoleBytes),
-      a.consoleBytes === 0 ? '-' : a.consoleUtf8 ? 'yes' : `no, at ${a.utf8Error!.position}`,
+      a.consoleBytes === null ? 'none' : String(a.consoleBytes),
+      a.consoleBytes === null || a.consoleBytes === 0 ? '-' : a.consoleUtf8 ? 'yes' : `no, at ${a.utf8Error!.position}`,
       String(a.junkEntries),
+      a.ok ? '' : a.reason ?? '',
     ]);
-    const header = ['stage', 'result', 'wall ms', 'cpu ms', 'console B', 'UTF-8', 'junk'];
+    const header = ['stage', 'result', 'wall ms', 'cpu ms', 'console B', 'UTF-8', 'junk', 'why'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+    const line = (cells: string[]) => cells.map((c, i) => (i < 2 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+    const engineSays = engine === 'native'
+      ? `native engine (the script's pipelines, skipcpio: ${report.skipcpio})`
+      : 'builtin engine (our readers, in process: no console)';
     print([
-      `${image}: ${engine} engine, order ${order.join(',')}; after skipcpio (${report.skipcpio}) the magic says ${report.magic}`,
+      `${image}: ${engineSays}, order ${order.join(',')}; after skipcpio the magic says ${report.magic}`,
       line(header),
       ...rows.map(line),
       report.winner ? `restored into ${dir} by the ${report.winner} stage` : `Unpacking of ${image} to ${dir} failed`,
+      ...(report.note ? [report.note] : []),
       ...report.attempts.filter((a) => a.utf8Error).slice(0, 1).map((a) => `the ${a.stage} stage's console output is not UTF-8: ${a.utf8Error!.message}`),
     ].join('\n'));
   }

@@ -1,5 +1,5 @@
-import { type ImageVerdict, defaultEngine, validateImage } from '../bench/validate.js';
-import { type Command, UsageError, onImage, parseCommandArgs, print, wantsHelp, writeJson } from './common.js';
+import { type ImageVerdict, defaultEngine, nativeToolsMissing, validateImage } from '../bench/validate.js';
+import { type Command, UsageError, onImage, parseCommandArgs, print, printError, wantsHelp, writeJson } from './common.js';
 import { progressBar } from './progress.js';
 import { consoleSinkOption } from './unpack.js';
 
@@ -12,14 +12,24 @@ For each image, restores it with the dracut-056, dracut-057 and zstd-first order
   a) whether each restores the same tree as detect (a manifest of names, types, modes,
      sizes, content hashes and link targets; junk of failed attempts set aside);
   b) whether dracut-056's console output is valid UTF-8, in the words of Python's strict
-     decoder when it is not (the oz image builder's crash), and that dracut-057's is;
-  c) the extra time dracut-056 costs over dracut-057, in ms and %, with the runs and spread;
+     decoder when it is not (the oz image builder's crash), and whether dracut-057's is;
+  c) the extra time dracut-056 costs over dracut-057: the difference of the pipelines' wall
+     times, summed per restore as bench sums them, in ms and %, with the runs and spread;
   d) the junk entries dracut-056 left.
-Exit 0 when the fix holds on every image, 1 otherwise with the reason.
+The verdict per image needs both halves, judged on the script's own pipelines:
+  holds           dracut-056 reproduces the symptom (a console that is not UTF-8) and
+                  dracut-057 restores the same tree with clean console output
+  does not hold   dracut-057 restores nothing or another tree, or a stage of it writes
+                  console output that is not UTF-8 (the stage is named)
+  not reproduced  dracut-057 is fine, but dracut-056's console is valid UTF-8 here
+  cannot judge    the builtin engine, or dracut's skipcpio or GNU cpio not installed:
+                  there is no console output to judge
+Exit status: 0 the fix holds on every image; 1 it does not hold on one; 3 no verdict
+(not reproduced, or cannot judge) on one and no failure; 2 usage.
 
 Options:
-  --engine E  native (the script's own pipelines; the default when dracut's skipcpio is
-              installed) or builtin
+  --engine E  native (the script's own pipelines; the default when dracut's skipcpio and
+              GNU cpio are installed) or builtin (our readers: trees and times only)
   --runs N    restores per order and image (default 3)
   --console SINK
               where the native engine's console output goes: null, file, journal (default)
@@ -42,6 +52,11 @@ Options:
     if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs: "${values.runs}" is not a whole number of at least 1`);
 
     const sink = consoleSinkOption(values.console);
+    const missing = nativeToolsMissing();
+    if (engine === 'native' && missing) {
+      printError(`cannot judge: the native engine runs the script's pipelines, but ${missing}`);
+      return NO_VERDICT;
+    }
     const verdicts: ImageVerdict[] = [];
     const bar = progressBar('validate', String);
     for (const [i, image] of images.entries()) {
@@ -49,21 +64,27 @@ Options:
       verdicts.push(await onImage(image, () => validateImage(image, engine, runs, sink)));
     }
     bar.done();
-    const holds = verdicts.every((v) => v.fixHolds);
+    const status = verdicts.some((v) => v.verdict === 'does-not-hold') ? 1 : verdicts.every((v) => v.verdict === 'holds') ? 0 : NO_VERDICT;
     if (values.json) {
-      writeJson({ engine, runs, fixHolds: holds, images: verdicts });
+      writeJson({ engine, runs, status, images: verdicts });
     } else {
       print(verdicts.map(describe).join('\n\n'));
-      print(holds ? `\nthe fix holds on ${verdicts.length} image${verdicts.length === 1 ? '' : 's'} (${engine} engine)` : '\nthe fix does NOT hold');
+      const n = `${verdicts.length} image${verdicts.length === 1 ? '' : 's'}`;
+      print(status === 0 ? `\nthe fix holds on ${n} (${engine} engine)` : status === 1 ? '\nthe fix does NOT hold' : `\nno verdict on ${n}: see above`);
     }
-    return holds ? 0 : 1;
+    return status;
   },
 };
+
+/** Neither holds nor fails: the symptom was not reproduced, or there is no console to judge. */
+const NO_VERDICT = 3;
 
 function describe(v: ImageVerdict): string {
   const lines = [`${v.image} (${v.engine} engine, ${v.runs} run${v.runs === 1 ? '' : 's'} per order)`];
   for (const o of v.orders) {
-    const console = o.consoleBytes === 0 ? 'no console output' : `${o.consoleBytes} console bytes, ${o.consoleUtf8 ? 'valid UTF-8' : 'NOT valid UTF-8'}`;
+    const console = o.consoleBytes === null ? 'no console (in process)'
+      : o.consoleBytes === 0 ? 'no console output'
+      : `${o.consoleBytes} console bytes, ${o.consoleUtf8 ? 'valid UTF-8' : `NOT valid UTF-8 (the ${o.utf8Stage} stage)`}`;
     lines.push(`  ${o.order.padEnd(10)} ${o.winner ? `restored by ${o.winner}` : 'FAILED'}, ${o.sameTree ? 'same tree as detect' : 'a DIFFERENT tree'}, ${console}, ${o.junkEntries} junk`);
   }
   const before = v.orders[0];
@@ -71,6 +92,7 @@ function describe(v: ImageVerdict): string {
   const { median, percent, min, max } = v.extraMs;
   const more = median >= 0 ? 'more' : 'less';
   lines.push(`  dracut-056 takes ${Math.abs(median).toFixed(0)} ms (${Math.abs(percent).toFixed(1)}%) ${more} than dracut-057: median of ${v.runs} paired runs, differences from ${min.toFixed(0)} to ${max.toFixed(0)} ms`);
-  lines.push(`  verdict: ${v.fixHolds ? 'the fix holds' : `the fix does not hold: ${v.reasons.join('; ')}`}`);
+  const verdict = { holds: 'the fix holds', 'does-not-hold': 'the fix does NOT hold', 'not-reproduced': 'not reproduced', 'cannot-judge': 'cannot judge' }[v.verdict];
+  lines.push(`  verdict: ${verdict}${v.reasons.length ? `: ${v.reasons.join('; ')}` : ''}`);
   return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { CpioParser, type CpioEvents } from '../cpio/parser.js';
-import { type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
+import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
 import { DecoderThread } from './decode-thread.js';
@@ -32,6 +32,12 @@ export interface WalkOptions {
   progress?: (offset: number, size: number) => void;
   /** Where to begin, as after skipcpio (0). */
   start?: number;
+  /**
+   * What the member at `start` must be, read by that format's own reader whatever its magic
+   * says, whose error ends the walk when it is something else: one stage of dracut's trial
+   * chain. The walk goes on after it as the kernel's does.
+   */
+  first?: SegmentFormat;
 }
 
 export interface WalkResult {
@@ -59,6 +65,8 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true));
     src.seek(options.start ?? 0);
+    if (options.first === 'cpio') requireCpio(src);
+    else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, thread, budget, options);
     let top = new CpioParser(tracker, src.offset);
     tracker.member = { format: 'cpio', start: 0, parser: top };
     for (;;) {
@@ -188,10 +196,21 @@ class ArchiveTracker implements CpioEvents {
   }
 }
 
+/** The cpio reader's first step, which would otherwise hand a non-cpio byte back to the walk. */
+function requireCpio(src: ByteSource): void {
+  const head = src.peek(8);
+  if (head.length === 0) throw new FormatError('no cpio archive: the input ends here', src.offset);
+  if (head[0] !== 0x30) throw new FormatError(`not a cpio archive (bytes ${hexBytes(head)})`, src.offset);
+}
+
 function unknownData(head: Uint8Array, offset: number): string {
-  const hex = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const hex = hexBytes(head);
   if (head[0] === 0x30 && (offset & 3) !== 0) {
     return `cpio data at an offset that is not a multiple of 4 (bytes ${hex})`;
   }
   return `neither cpio nor a known compression format (bytes ${hex})`;
+}
+
+function hexBytes(head: Uint8Array): string {
+  return Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
 }

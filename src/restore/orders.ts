@@ -9,19 +9,21 @@ export type Attempt = 'plain' | 'gzip' | 'bzip2' | 'xz' | 'lzma' | 'lz4' | 'lzop
 export const ATTEMPTS: readonly Attempt[] = ['plain', 'gzip', 'bzip2', 'xz', 'lzma', 'lz4', 'lzop', 'zstd'];
 
 /**
- * What each stage runs in the script, and which formats that command really decodes: the
- * winner of a trial does not name the format (Debian's `zstd -d` also reads gzip, xz, lzma and
- * lz4 frames; `xzcat` reads lzma), only the magic does.
+ * What each stage runs in the script, and what that command really reads on Debian (checked
+ * against the installed tools by test/native-stages.test.ts): the winner of a native trial does
+ * not name the format (Debian's `zstd -d` also reads gzip, xz, lzma and lz4 frames; `xzcat`
+ * reads lzma), only the magic does. The builtin engine has no use for `reads`: each of its
+ * stages runs our reader of the stage's own format.
  */
-export const STAGES: Record<Attempt, { command: readonly string[]; decodes: readonly MagicName[] }> = {
-  plain: { command: [], decodes: [] },
-  gzip: { command: ['zcat'], decodes: ['gzip'] },
-  bzip2: { command: ['bzcat'], decodes: ['bzip2'] },
-  xz: { command: ['xzcat'], decodes: ['xz', 'lzma'] },
-  lzma: { command: ['xzcat', '--format=lzma'], decodes: ['lzma'] },
-  lz4: { command: ['lz4', '-d', '-c'], decodes: ['lz4-legacy', 'lz4-frame'] },
-  lzop: { command: ['lzop', '-d', '-c'], decodes: ['lzop'] },
-  zstd: { command: ['zstd', '-d', '-c'], decodes: ['zstd', 'gzip', 'xz', 'lzma', 'lz4-frame'] },
+export const STAGES: Record<Attempt, { command: readonly string[]; reads: readonly MagicName[] }> = {
+  plain: { command: [], reads: [] },
+  gzip: { command: ['zcat'], reads: ['gzip'] },
+  bzip2: { command: ['bzcat'], reads: ['bzip2'] },
+  xz: { command: ['xzcat'], reads: ['xz', 'lzma'] },
+  lzma: { command: ['xzcat', '--format=lzma'], reads: ['lzma'] },
+  lz4: { command: ['lz4', '-d', '-c'], reads: ['lz4-legacy', 'lz4-frame'] },
+  lzop: { command: ['lzop', '-d', '-c'], reads: ['lzop'] },
+  zstd: { command: ['zstd', '-d', '-c'], reads: ['zstd', 'gzip', 'xz', 'lzma', 'lz4-frame'] },
 };
 
 /** The one stage that decodes what the magic says: the pipeline a script would run if it knew. */

@@ -2,9 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
+import { FormatError, isExpectedFailure } from '../errors.js';
+import { extractStaged } from '../extract/staging.js';
 import type { Attempt } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
-import { type Engine, type TrialReport, extractStaged, runTrial } from './trial.js';
+import { type Engine, type TrialReport, runTrial } from './trial.js';
 
 export interface RestoreOptions {
   /** The system's root (default /): everything below is looked up under it. */
@@ -14,7 +16,6 @@ export interface RestoreOptions {
   image?: string;
   order: readonly Attempt[] | 'detect';
   engine: Engine;
-  consoleLog?: number;
   /** What the compressed members may expand to (see walkImage). */
   maxOutput?: number;
   say: (line: string) => void;
@@ -67,16 +68,14 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const skipped = skipcpioStart(found.image);
     const start = 'start' in skipped && skipped.start < statSync(found.image).size ? skipped.start : 0;
     try {
-      await extractStaged(found.image, start, runInitramfs, options.maxOutput);
+      await extractStaged(found.image, runInitramfs, { start, maxOutput: options.maxOutput });
     } catch (err) {
-      return failed((err as Error).message);
+      if (!isExpectedFailure(err)) throw err;
+      return failed(err instanceof FormatError ? `${err.message} ${err.location}` : err.message);
     }
   } else {
-    try {
-      trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { consoleLog: options.consoleLog, maxOutput: options.maxOutput });
-    } catch (err) {
-      return failed((err as Error).message);
-    }
+    // A stage's failure is an outcome of the trial, not an error: what escapes here is one.
+    trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { maxOutput: options.maxOutput });
     if (!trial.winner) return failed('no stage of the trial chain succeeded', trial);
   }
   rmSync(join(runInitramfs, '.need_shutdown'), { force: true });

@@ -1,0 +1,150 @@
+import { spawn } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onInterrupt } from '../interrupt.js';
+import type { Attempt } from '../restore/orders.js';
+import { type Engine, type StageOutcome, type TrialReport, runTrial } from '../restore/trial.js';
+import { type ConsoleSink, drainConsole } from './console.js';
+import { type ResourceUsage, measuredCommand, readUsage } from './rusage.js';
+import { type Utf8Failure, strictUtf8 } from './utf8.js';
+
+/** One attempt of the chain with what it cost, as the harness measured it. */
+export interface AttemptReport extends StageOutcome {
+  /**
+   * native: the pipeline's own wall time, from its start to its end (0 when the guard skipped
+   * it); builtin: the attempt in our process, staging and the move into place included.
+   */
+  wallMs: number;
+  /** native: the whole pipeline's CPU (bash's `times`); builtin: our process's, every thread. */
+  userMs: number;
+  sysMs: number;
+  /** The native pipeline's largest process, in KiB, when GNU time is there to say. */
+  peakRssKb?: number;
+  /**
+   * What the native pipeline wrote to stderr, which reaches the console at shutdown. Null for
+   * the builtin engine: our decoders run in process and have no console.
+   */
+  consoleBytes: number | null;
+  /** Whether those bytes are valid UTF-8, as a strict decoder (oz's) needs; null: no console. */
+  consoleUtf8: boolean | null;
+  utf8Error?: Utf8Failure;
+  /** Entries the attempt left in the target although it failed, counted after it. */
+  junkEntries: number;
+}
+
+export type MeasuredTrial = TrialReport<AttemptReport>;
+
+export interface MeasureOptions {
+  /** Where the native pipelines' console output goes (journal by default). */
+  console?: ConsoleSink;
+  /** Every console byte of every attempt goes here too, raw. */
+  consoleLog?: number;
+  /** Limit for the builtin engine's decoders (see walkImage). */
+  maxOutput?: number;
+}
+
+interface PipelineRun {
+  status: number;
+  wallMs: number;
+  usage: ResourceUsage;
+  console: Buffer;
+}
+
+/**
+ * The trial chain of runTrial, each attempt measured: wall and CPU time, the native pipeline's
+ * peak RSS and console output (through `console`, which decides what the output costs), and
+ * the junk a failed attempt left.
+ */
+export async function measureTrial(image: string, target: string, order: readonly Attempt[], engine: Engine, options: MeasureOptions = {}): Promise<MeasuredTrial> {
+  const attempts: AttemptReport[] = [];
+  // Set by runPipeline during the attempt that ran it.
+  const last: { pipeline?: PipelineRun } = {};
+  const report = await runTrial(image, target, order, engine, {
+    maxOutput: options.maxOutput,
+    async runPipeline(argv, cwd) {
+      last.pipeline = await runMeasured(argv, cwd, options);
+      return last.pipeline.status;
+    },
+    async aroundAttempt(_stage, attempt) {
+      last.pipeline = undefined;
+      const before = countEntries(target);
+      const cpu = process.cpuUsage();
+      const began = performance.now();
+      const outcome = await attempt();
+      const wallMs = performance.now() - began;
+      const used = process.cpuUsage(cpu);
+      const junkEntries = outcome.ok ? 0 : countEntries(target) - before;
+      if (engine === 'builtin') {
+        attempts.push({ ...outcome, wallMs, userMs: used.user / 1000, sysMs: used.system / 1000, consoleBytes: null, consoleUtf8: null, junkEntries });
+      } else {
+        const pipeline = last.pipeline as PipelineRun | undefined;
+        const utf8Error = pipeline && strictUtf8(pipeline.console);
+        attempts.push({
+          ...outcome,
+          wallMs: pipeline?.wallMs ?? 0,
+          userMs: pipeline?.usage.userMs ?? 0,
+          sysMs: pipeline?.usage.sysMs ?? 0,
+          ...(pipeline?.usage.peakRssKb !== undefined ? { peakRssKb: pipeline.usage.peakRssKb } : {}),
+          consoleBytes: pipeline?.console.length ?? 0,
+          consoleUtf8: !utf8Error,
+          ...(utf8Error ? { utf8Error } : {}),
+          junkEntries,
+        });
+      }
+      return outcome;
+    },
+  });
+  return { ...report, attempts };
+}
+
+/** What a trial's pipelines (native) or attempts (builtin) took, one after the other. */
+export function trialWallMs(trial: MeasuredTrial): number {
+  return trial.attempts.reduce((ms, a) => ms + a.wallMs, 0);
+}
+
+/** One pipeline, its CPU and peak RSS measured from outside, its console drained into the sink. */
+async function runMeasured(argv: readonly string[], cwd: string, options: MeasureOptions): Promise<PipelineRun> {
+  const scratch = mkdtempSync(join(tmpdir(), 'initramfs-restore-usage-'));
+  const chunks: Buffer[] = [];
+  try {
+    const [program, ...args] = measuredCommand(argv, scratch);
+    const began = performance.now();
+    // A group of its own, so that an interrupted run can stop the whole pipeline.
+    const child = spawn(program, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const dropUndo = onInterrupt(() => process.kill(-child.pid!, 'SIGTERM'));
+    const releaseConsole = drainConsole(child.stderr!, options.console ?? { kind: 'journal' }, (chunk) => {
+      chunks.push(chunk);
+      if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
+    });
+    const status = await new Promise<number>((done) => {
+      child.on('error', () => done(127));
+      child.on('close', (code) => done(code ?? 1));
+    });
+    const wallMs = performance.now() - began;
+    dropUndo();
+    releaseConsole();
+    return { status, wallMs, usage: readUsage(scratch), console: Buffer.concat(chunks) };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+const SLASH = Buffer.from('/');
+
+/** Entries below `dir`; what cannot be read (cpio's junk may be mode 000) counts as itself. */
+function countEntries(dir: string | Buffer): number {
+  let n = 0;
+  let names: Buffer[];
+  try {
+    names = readdirSync(dir, { encoding: 'buffer' });
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    n++;
+    const path = Buffer.concat([Buffer.from(dir), SLASH, name]);
+    if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) n += countEntries(path);
+  }
+  return n;
+}

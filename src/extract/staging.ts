@@ -1,0 +1,87 @@
+import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { escapeName } from '../cpio/names.js';
+import type { SegmentFormat } from '../decode/formats.js';
+import { walkImage } from '../image/walk.js';
+import { MoveConflictError, RefusedEntriesError } from '../errors.js';
+import { onInterrupt } from '../interrupt.js';
+import { SafeExtractor } from './writer.js';
+
+export interface StagedOptions {
+  /** Where the walk begins, as after skipcpio (0). */
+  start?: number;
+  /** What the member at `start` must be (see WalkOptions.first). */
+  first?: SegmentFormat;
+  /** What the compressed members may expand to (see walkImage). */
+  maxOutput?: number;
+}
+
+/**
+ * Extracts the image into a staging directory inside `target` (so that moving the result is a
+ * rename on one filesystem), then moves it into `target` only when everything extracted
+ * cleanly and every move has been checked to succeed, so that a failure never leaves a half
+ * tree. Directory modes are applied after the move: a read-only directory could not be moved
+ * out of otherwise.
+ */
+export async function extractStaged(image: string, target: string, options: StagedOptions = {}): Promise<void> {
+  mkdirSync(target, { recursive: true });
+  const staging = mkdtempSync(join(resolve(target), STAGING_PREFIX));
+  const dropUndo = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
+  try {
+    const extractor = new SafeExtractor(staging);
+    await walkImage(image, extractor, options);
+    if (extractor.refusedCount > 0) throw new RefusedEntriesError(extractor.refused, extractor.refusedCount);
+    const moves: Move[] = [];
+    planMoves(Buffer.from(staging), Buffer.from(resolve(target)), lstatSync(staging).dev, moves);
+    for (const move of moves) {
+      if (move.replace === 'dir') rmdirSync(move.dest);
+      else if (move.replace === 'other') rmSync(move.dest);
+      renameSync(move.src, move.dest);
+    }
+    extractor.finish(target);
+  } finally {
+    dropUndo();
+    try {
+      rmSync(staging, { recursive: true, force: true });
+    } catch {
+      // The original error matters more than a staging directory left behind.
+    }
+  }
+}
+
+const STAGING_PREFIX = '.initramfs-restore-staging-';
+const SLASH = Buffer.from('/');
+
+interface Move {
+  src: Buffer;
+  dest: Buffer;
+  /** What is in the way and goes first: an empty directory, or anything but a directory. */
+  replace?: 'dir' | 'other';
+}
+
+/**
+ * The renames that put what `from` holds into `to`, merging directories and replacing other
+ * entries (a directory only when empty, as the kernel and cpio replace one), after checking
+ * each: a non-empty directory in the way, a directory on another filesystem (rename cannot
+ * cross) or one that cannot be written stops the move before anything has moved.
+ */
+function planMoves(from: Buffer, to: Buffer, dev: number, moves: Move[]): void {
+  const where = lstatSync(to);
+  if (where.dev !== dev) throw new MoveConflictError(`"${escapeName(to)}" is on another filesystem than the staged tree`);
+  accessSync(to, constants.W_OK | constants.X_OK);
+  for (const name of readdirSync(from, { encoding: 'buffer' })) {
+    const src = Buffer.concat([from, SLASH, name]);
+    const dest = Buffer.concat([to, SLASH, name]);
+    if (dest.equals(from)) continue;
+    const existing = lstatSync(dest, { throwIfNoEntry: false });
+    const srcIsDir = lstatSync(src).isDirectory();
+    if (existing?.isDirectory() && srcIsDir) {
+      planMoves(src, dest, dev, moves);
+    } else if (existing?.isDirectory()) {
+      if (readdirSync(dest).length > 0) throw new MoveConflictError(`"${escapeName(dest)}" is a directory that is not empty: the archive's entry cannot replace it`);
+      moves.push({ src, dest, replace: 'dir' });
+    } else {
+      moves.push({ src, dest, ...(existing ? { replace: 'other' as const } : {}) });
+    }
+  }
+}
