@@ -115,6 +115,30 @@ describe('restore', () => {
     }
   });
 
+  it("passes the native pipelines' console output through as its own stderr, as the console gets it at shutdown", () => {
+    const root = system({ images: { [`boot/initrd.img-${KV}`]: zstdImage } });
+    const run = cli(['restore', '--root', root, '--kver', KV, '--order', 'dracut-056', '--engine', 'native']);
+    expect(run.status).toBe(0);
+    // The plain stage's cpio, sliding through zstd bytes.
+    expect(run.stderr).toMatch(/^cpio: /m);
+    const quiet = system({ images: { [`boot/initrd.img-${KV}`]: zstdImage } });
+    expect(cli(['restore', '--root', quiet, '--kver', KV, '--order', 'zstd', '--engine', 'native']).stderr).not.toMatch(/^cpio: /m);
+  });
+
+  it('moves nothing when one move cannot succeed: a non-empty directory where the image has a file', () => {
+    // An early archive for skipcpio to skip, then the main one.
+    const image = Buffer.concat([newcArchive([{ name: 'early_cpio', data: '1' }]), newcArchive([{ name: 'a', data: 'new' }, { name: 'init', data: 'file' }, { name: 'z', data: 'new' }])]);
+    const root = system({ images: { [`boot/initrd.img-${KV}`]: image, 'run/initramfs/init/keep': Buffer.from('old') } });
+    for (const order of [[], ['--order', 'plain']]) {
+      const { run, report } = restore(root, ...order);
+      expect(run.status).toBe(1);
+      // By magic the reason says it; in the trial chain, the plain stage's reason does.
+      expect(JSON.stringify(report)).toMatch(/run\/initramfs\/init\\" is a directory that is not empty/);
+      expect(readdirSync(join(root, 'run/initramfs')).sort()).toEqual(['.need_shutdown', 'init']);
+      expect(readFileSync(join(root, 'run/initramfs/init/keep'), 'utf8')).toBe('old');
+    }
+  });
+
   it('ignores SIGTERM while it runs, as the script does', async () => {
     // A large member, so that the signal arrives while it is being unpacked.
     const big = join(work, 'big.img');
