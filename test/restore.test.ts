@@ -1,4 +1,4 @@
-import { execSync, spawn } from 'node:child_process';
+import { execSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,7 @@ const restore = (root: string, ...args: string[]) => {
   return { run, report: JSON.parse(run.stdout.toString() || '{}') };
 };
 const zstdImage = join(FIXTURES, 'dracut-zstd.img');
+const haveTool = (name: string) => spawnSync('bash', ['-c', `command -v ${name}`]).status === 0;
 
 describe('restore', () => {
   it('does nothing when /run/initramfs/bin/sh exists or .need_shutdown does not', () => {
@@ -43,17 +44,21 @@ describe('restore', () => {
     expect(readdirSync(join(unasked, 'run/initramfs'))).toEqual(['shutdown']);
   });
 
-  it('restores the main archives, removes .need_shutdown and keeps shutdown', () => {
-    const root = system({ machineId: 'abc', images: { [`boot/initrd.img-${KV}`]: zstdImage } });
-    const { run, report } = restore(root);
+  it('restores what the flavor restores, removes .need_shutdown and keeps shutdown', () => {
+    // 059 (and 106): the archives its chain gets from skipcpio; the early microcode is not restored.
+    const old = system({ machineId: 'abc', images: { [`boot/initrd.img-${KV}`]: zstdImage } });
+    const { run, report } = restore(old, '--flavor', 'dracut-059');
     expect(run.status).toBe(0);
-    expect(report).toMatchObject({ outcome: 'restored', imageChosenBy: `/boot/initrd.img-${KV}`, machineId: 'abc' });
-    const tree = readdirSync(join(root, 'run/initramfs'));
+    expect(report).toMatchObject({ outcome: 'restored', flavor: 'dracut-059', imageChosenBy: `/boot/initrd.img-${KV}`, machineId: 'abc' });
+    const tree = readdirSync(join(old, 'run/initramfs'));
     expect(tree).toContain('shutdown');
     expect(tree).not.toContain('.need_shutdown');
-    // skipcpio's part: the early microcode archive is not restored.
     expect(tree).not.toContain('early_cpio');
     expect(tree.some((n) => n.startsWith('.initramfs-restore'))).toBe(false);
+    // 112, the default: every archive, as 3cpio and extractinitrd read them; found by its glob.
+    const ng = system({ machineId: 'abc', images: { [`boot/initrd.img-${KV}`]: zstdImage } });
+    expect(restore(ng).report).toMatchObject({ outcome: 'restored', flavor: 'dracut-112', imageChosenBy: `/boot/initr*${KV}*` });
+    expect(readdirSync(join(ng, 'run/initramfs'))).toEqual(expect.arrayContaining(['early_cpio', 'shutdown']));
   });
 
   it('finds the image by the boot loader spec first, only where it exists', () => {
@@ -158,14 +163,50 @@ describe('restore', () => {
     expect(existsSync(join(root, 'run/initramfs/.need_shutdown'))).toBe(false);
   });
 
-  it('says clearly when the image needs unsquashfs and it is missing', () => {
-    const squashy = newcArchive([{ name: 'squash', mode: DIR }, { name: 'squash-root.img', data: 'not really' }]);
-    const image = join(work, 'squash.img');
-    writeFileSync(image, Buffer.concat([newcArchive([{ name: 'early_cpio', data: '1' }]), Buffer.alloc(12), execSync('gzip -c', { input: squashy })]));
-    const root = system({ images: { [`boot/initrd.img-${KV}`]: image } });
-    const run = cli(['restore', '--root', root, '--kver', KV]);
-    expect(run.status).toBe(1);
-    expect(run.stderr).toMatch(/failed to unpack squash-root\.img/);
-    expect(existsSync(join(root, 'run/initramfs/shutdown'))).toBe(false);
+  // Each run fails on its image's tool, which must then be missing (squashfs-tools, erofs-utils).
+  it.skipIf(haveTool('unsquashfs') || haveTool('fsck.erofs'))('says clearly when the root image needs its tool and the tool is missing, per flavor', () => {
+    const withRootImage = (entries: Parameters<typeof newcArchive>[0]) => {
+      const image = join(work, `root-image${counter++}.img`);
+      writeFileSync(image, Buffer.concat([newcArchive([{ name: 'early_cpio', data: '1' }]), Buffer.alloc(12), execSync('gzip -c', { input: newcArchive(entries) })]));
+      return image;
+    };
+    const cases = [
+      { flavor: 'dracut-059', entries: [{ name: 'squash', mode: DIR }, { name: 'squash-root.img', data: 'not really' }], says: /failed to unpack squash-root\.img/, tool: /unsquashfs/ },
+      { flavor: 'dracut-112', entries: [{ name: 'squashfs-root.img', data: 'not really' }], says: /failed to unpack squash-root\.img/, tool: /unsquashfs/ },
+      { flavor: 'dracut-106', entries: [{ name: 'erofs-root.img', data: 'not really' }], says: /failed to unpack erofs-root\.img/, tool: /fsck\.erofs/ },
+    ];
+    for (const { flavor, entries, says, tool } of cases) {
+      const root = system({ images: { [`boot/initrd.img-${KV}`]: withRootImage(entries) } });
+      const run = cli(['restore', '--root', root, '--kver', KV, '--flavor', flavor]);
+      expect(run.status, flavor).toBe(1);
+      expect(run.stderr, flavor).toMatch(says);
+      expect(run.stderr, flavor).toMatch(tool);
+      expect(existsSync(join(root, 'run/initramfs/shutdown')), flavor).toBe(false);
+    }
+    // 059 knows nothing of squashfs-root.img or erofs-root.img: it leaves them as they are.
+    const old = system({ images: { [`boot/initrd.img-${KV}`]: withRootImage([{ name: 'erofs-root.img', data: 'x' }]) } });
+    expect(cli(['restore', '--root', old, '--kver', KV, '--flavor', 'dracut-059']).status).toBe(0);
+  });
+
+  it('relabels with setfiles when SELinux is configured: 059 always then, 106 and 112 only when the kernel runs it', () => {
+    const setup = (lsm?: string) => {
+      const root = system({ images: { [`boot/initrd.img-${KV}`]: zstdImage } });
+      mkdirSync(join(root, 'etc/selinux'), { recursive: true });
+      writeFileSync(join(root, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=targeted\n');
+      mkdirSync(join(root, 'usr/sbin'), { recursive: true });
+      // A setfiles that says how it was called, and fails so that the restore reports it.
+      writeFileSync(join(root, 'usr/sbin/setfiles'), '#!/bin/sh\necho "setfiles $*" >&2\nexit 3\n', { mode: 0o755 });
+      if (lsm !== undefined) {
+        mkdirSync(join(root, 'sys/kernel/security'), { recursive: true });
+        writeFileSync(join(root, 'sys/kernel/security/lsm'), lsm);
+      }
+      return root;
+    };
+    const old = setup();
+    const relabelled = restore(old, '--flavor', 'dracut-059').report;
+    expect(relabelled).toMatchObject({ status: 1, outcome: 'failed' });
+    expect(relabelled.reason).toBe(`setfiles failed: exit status 3: setfiles -v -r ${old}/run/initramfs ${old}/etc/selinux/targeted/contexts/files/file_contexts ${old}/run/initramfs`);
+    expect(restore(setup('lockdown,capability,apparmor'), '--flavor', 'dracut-112').report.status).toBe(0);
+    expect(restore(setup('lockdown,capability,selinux'), '--flavor', 'dracut-112').report.reason).toMatch(/^setfiles failed/);
   });
 });

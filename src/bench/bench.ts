@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,6 +225,8 @@ function combinationsFor(magic: TrialReport['magic'], options: BenchOptions): Co
  */
 async function runOnce(image: string, target: string, scratch: string, combination: Combination, sink: ConsoleSink, warmup: boolean): Promise<Sample> {
   mkdirSync(target);
+  // As /run/initramfs holds it when the script runs (3cpio refuses a target that is not empty).
+  writeFileSync(join(target, '.need_shutdown'), '');
   if (combination.engine === 'native') {
     const trial = await measureTrial(image, target, combination.stages, 'native', { console: sink });
     const rss = trial.attempts.map((a) => a.peakRssKb).filter((kb) => kb !== undefined);

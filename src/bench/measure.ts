@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { escapeName } from '../cpio/names.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Attempt } from '../restore/orders.js';
 import { type Engine, type StageOutcome, type TrialReport, runTrial } from '../restore/trial.js';
@@ -29,6 +30,8 @@ export interface AttemptReport extends StageOutcome {
   /** Whether those bytes are valid UTF-8, as a strict decoder (oz's) needs; null: no console. */
   consoleUtf8: boolean | null;
   utf8Error?: Utf8Failure;
+  /** The last line of that output, escaped as names are: what says why a stage failed. */
+  consoleTail?: string;
   /** Entries the attempt left in the target although it failed, counted after it. */
   junkEntries: number;
 }
@@ -42,6 +45,11 @@ export interface MeasureOptions {
   consoleLog?: number;
   /** Limit for the builtin engine's decoders (see walkImage). */
   maxOutput?: number;
+  /**
+   * Make the target what /run/initramfs is when the script runs: it holds .need_shutdown
+   * (the script exits early otherwise), which a success removes.
+   */
+  asRunInitramfs?: boolean;
 }
 
 interface PipelineRun {
@@ -58,6 +66,11 @@ interface PipelineRun {
  */
 export async function measureTrial(image: string, target: string, order: readonly Attempt[], engine: Engine, options: MeasureOptions = {}): Promise<MeasuredTrial> {
   const attempts: AttemptReport[] = [];
+  const needShutdown = join(target, '.need_shutdown');
+  if (options.asRunInitramfs) {
+    mkdirSync(target, { recursive: true });
+    writeFileSync(needShutdown, '');
+  }
   // Set by runPipeline during the attempt that ran it.
   const last: { pipeline?: PipelineRun } = {};
   const report = await runTrial(image, target, order, engine, {
@@ -80,6 +93,7 @@ export async function measureTrial(image: string, target: string, order: readonl
       } else {
         const pipeline = last.pipeline as PipelineRun | undefined;
         const utf8Error = pipeline && strictUtf8(pipeline.console);
+        const tail = pipeline && lastLine(pipeline.console);
         attempts.push({
           ...outcome,
           wallMs: pipeline?.wallMs ?? 0,
@@ -89,12 +103,14 @@ export async function measureTrial(image: string, target: string, order: readonl
           consoleBytes: pipeline?.console.length ?? 0,
           consoleUtf8: !utf8Error,
           ...(utf8Error ? { utf8Error } : {}),
+          ...(tail ? { consoleTail: tail } : {}),
           junkEntries,
         });
       }
       return outcome;
     },
   });
+  if (options.asRunInitramfs && report.winner) rmSync(needShutdown, { force: true });
   return { ...report, attempts };
 }
 
@@ -128,6 +144,11 @@ async function runMeasured(argv: readonly string[], cwd: string, options: Measur
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+function lastLine(output: Buffer): string | undefined {
+  const lines = output.toString('latin1').split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.length ? escapeName(Buffer.from(lines.at(-1)!, 'latin1')) : undefined;
 }
 
 const SLASH = Buffer.from('/');

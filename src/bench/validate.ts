@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractStaged } from '../extract/staging.js';
-import { PRESETS } from '../restore/orders.js';
+import { type Attempt, PRESETS, flavorOrder } from '../restore/orders.js';
+import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
 import type { Engine } from '../restore/trial.js';
 import type { ConsoleSink } from './console.js';
@@ -40,6 +41,17 @@ export interface OrderResult {
  */
 export type Verdict = 'holds' | 'does-not-hold' | 'not-reproduced' | 'cannot-judge';
 
+/** Whether a Debian dracut's own unpack restores the image into a target that holds .need_shutdown. */
+export interface FlavorResult {
+  flavor: Flavor;
+  stages: readonly Attempt[];
+  restored: boolean;
+  /** The same tree as our reading by magic restores for that flavor: 112 restores every archive, 059 and 106 what skipcpio leaves. */
+  sameTree: boolean;
+  /** Why not, in the failing tool's own last words when it said any. */
+  reason?: string;
+}
+
 export interface ImageVerdict {
   image: string;
   engine: Engine;
@@ -52,6 +64,8 @@ export interface ImageVerdict {
   bugReproduced: boolean | null;
   verdict: Verdict;
   reasons: string[];
+  /** Each Debian dracut's own unpack, native engine only: told apart from the verdict on 057's fix. */
+  flavors: FlavorResult[];
 }
 
 /** Why the native engine cannot run the script's pipelines here, if it cannot. */
@@ -80,7 +94,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
     for (let run = 0; run < runs; run++) {
       for (const order of VALIDATED_ORDERS) {
         const target = join(work, `${order}-${run}`);
-        const report = await measureTrial(image, target, PRESETS[order], engine, { console });
+        const report = await measureTrial(image, target, PRESETS[order], engine, { console, asRunInitramfs: true });
         const manifest = treeManifest(target);
         removeTree(target);
         const seen = results.get(order);
@@ -106,6 +120,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
         wallMs,
       };
     });
+    const flavors = engine === 'native' ? await flavorResults(image, work, detect, console) : [];
     const [before, fixed, zstdFirst] = orders;
     const extra = before.wallMs.map((ms, i) => ms - fixed.wallMs[i]);
     const reasons: string[] = [];
@@ -135,10 +150,38 @@ export async function validateImage(image: string, engine: Engine, runs: number,
       bugReproduced: before.consoleUtf8 === null ? null : !before.consoleUtf8,
       verdict,
       reasons,
+      flavors,
     };
   } finally {
     removeTree(work);
   }
+}
+
+/**
+ * Each Debian dracut's own unpack, once, into a target that holds .need_shutdown as
+ * /run/initramfs does when the script runs. 059 and 106 run the same chain; 112 its extractor.
+ */
+async function flavorResults(image: string, work: string, afterSkipcpio: Manifest, console?: ConsoleSink): Promise<FlavorResult[]> {
+  const wholeDir = join(work, 'whole');
+  await extractStaged(image, wholeDir, { start: 0 });
+  const whole = treeManifest(wholeDir);
+  const results: FlavorResult[] = [];
+  for (const flavor of FLAVORS) {
+    const stages = flavorOrder(flavor);
+    const target = join(work, `flavor-${flavor}`);
+    const report = await measureTrial(image, target, stages, 'native', { console, asRunInitramfs: true });
+    const junk = report.attempts.reduce((n, a) => n + a.junkEntries, 0);
+    const last = report.attempts.at(-1);
+    results.push({
+      flavor,
+      stages,
+      restored: Boolean(report.winner),
+      sameTree: Boolean(report.winner) && withoutJunk(treeManifest(target), flavor === 'dracut-112' ? whole : afterSkipcpio, junk),
+      ...(report.winner || !last ? {} : { reason: last.consoleTail ? `${last.reason}: ${last.consoleTail}` : last.reason }),
+    });
+    removeTree(target);
+  }
+  return results;
 }
 
 /** The native engine when the script's tools are there (faithful), builtin otherwise. */

@@ -9,7 +9,7 @@ import { type Command, Failure, UsageError, onImage, parseCommandArgs, print, wa
 import { formatBytes, progressBar } from './progress.js';
 import { consoleSinkOption } from './unpack.js';
 
-const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools';
+const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools,dracut-112';
 
 export const bench: Command = {
   name: 'bench',
@@ -18,7 +18,8 @@ export const bench: Command = {
                               [--console SINK] [--tmp DIR] [--json FILE] [--chart FILE.svg]
 
 Restores each IMAGE with each order and engine as dracut-initramfs-restore does (skipcpio, then
-the trial chain), into a fresh target each run, and reports per combination: median, min and
+the trial chain; or dracut 112's extractor by magic), into a fresh target each run that holds
+.need_shutdown as /run/initramfs does, and reports per combination: median, min and
 max wall time, user and system CPU, peak RSS, failed attempts and what they cost, console
 bytes and whether they are valid UTF-8 (native only: the builtin engine has no console),
 junk entries left, and the ratio to the fastest combination of the same engine and to the
@@ -29,7 +30,8 @@ figures are the machine's.
 
 Options:
   --orders LIST   comma list of presets (dracut-055, dracut-056, dracut-057, zstd-first,
-                  initramfs-tools) or stages joined by '+' (zstd+gzip+plain); default all
+                  initramfs-tools, dracut-112: 3cpio when on PATH, else extractinitrd) or
+                  stages joined by '+' (zstd+gzip+plain, 3cpio, extractinitrd); default all
                   presets
   --engines LIST  native (the script's own pipelines, each measured by GNU time) and/or
                   builtin (our CLI in a process of its own); default both, builtin alone

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { type Attempt, parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
 import { type Command, UsageError, maxSizeOption, parseCommandArgs, positionals, print, printError, wantsHelp, writeJson } from './common.js';
@@ -7,28 +8,41 @@ import { ignoringSignal } from './signals.js';
 export const restore: Command = {
   name: 'restore',
   summary: "dracut-initramfs-restore: unpack the initramfs back into /run/initramfs for shutdown",
-  usage: `Usage: initramfs-restore restore [--root DIR] [--kver VER] [--image PATH] [--order ORDER]
-                                 [--engine builtin|native] [--max-size SIZE] [--json]
+  usage: `Usage: initramfs-restore restore [--root DIR] [--flavor F] [--kver VER] [--image PATH]
+                                 [--order ORDER] [--engine builtin|native] [--max-size SIZE] [--json]
 
-Runs dracut-initramfs-restore's flow under ROOT (default /):
+Runs dracut-initramfs-restore's flow under ROOT (default /), as the script of Debian's dracut
+F does (dracut-059: bookworm, dracut-106: trixie, dracut-112: forky, the default):
   - exit 0 at once when ROOT/run/initramfs/bin/sh exists or .need_shutdown does not;
-  - find the image: ROOT/{efi,boot,boot/efi}/MACHINE-ID/VER/initrd, /lib/modules/VER/initrd,
-    /boot/initramfs-VER.img, /boot/initrd.img-VER, the first that exists (--image overrides);
-    MACHINE-ID from /etc/machine-id, "Default" where dracut uses it; VER from uname -r;
-  - unpack the main archives (what skipcpio leaves) into ROOT/run/initramfs: by magic
-    (--order detect, the default), or through dracut's trial chain (see unpack --help);
-    the builtin engine stages the tree and moves it into place only on success;
+  - the machine id from /etc/machine-id ("Default" where that script uses it; 059 fails
+    silently on an empty file or one without a final newline), VER from uname -r;
+  - find the image as that script does: 059 the boot loader spec path when loader/entries
+    and the machine id's directory exist (without checking that the image does, dracut
+    issue #1840), /lib/modules/VER/initrd, /boot/initrd.img-VER, then the spec path under
+    a mounted /efi or /boot/efi; 106 and 112 {/efi,/boot,/boot/efi}/MACHINE-ID/VER/initrd,
+    /lib/modules/VER/initrd, /boot/initramfs-VER.img, the first /boot/initr*VER*, then
+    /boot/initrd.img (112 first /boot/initramfs-linux.img, and /initrd.img last);
+    --image overrides; "No initramfs image found to restore!" and exit 1 otherwise;
+  - unpack into ROOT/run/initramfs: by magic (--order detect, the default: what 112's
+    extractors read, every archive; for 059 and 106 what skipcpio leaves, the archives their
+    chain restores), or through a trial order (see unpack --help; dracut-112 runs 3cpio when
+    it is on PATH, else $dracutbasedir/extractinitrd); the builtin engine stages the tree and
+    moves it into place only when every move is checked to succeed;
   - on success remove .need_shutdown; on failure say "Unpacking of IMG to /run/initramfs
     failed", remove run/initramfs/shutdown and exit 1;
-  - expand squash-root.img with unsquashfs when the image has a squash directory.
+  - expand the root image: 059 squash-root.img when there is a squash directory; 106 and
+    112 squashfs-root.img with unsquashfs, else erofs-root.img with fsck.erofs;
+  - relabel with setfiles when SELinux is configured (106 and 112: and enabled).
 SIGTERM is ignored while it runs, as the script ignores it.
 
 Options:
   --root DIR         the system's root (default /)
+  --flavor F         dracut-059, dracut-106 or dracut-112 (default)
   --kver VER         the kernel version (default: uname -r)
   --image PATH       the image to restore, instead of looking for it
   --order ORDER      detect (default), dracut-055, dracut-056, dracut-057, zstd-first,
-                     initramfs-tools, or a comma list of plain gzip bzip2 xz lzma lz4 lzop zstd
+                     initramfs-tools, dracut-112, or a comma list of plain gzip bzip2 xz
+                     lzma lz4 lzop zstd 3cpio extractinitrd
   --engine E         builtin (default) or native, with a trial order: the native pipelines'
                      stderr is ours, as it is the console's at shutdown (unpack --order
                      measures it)
@@ -41,6 +55,7 @@ Options:
   async run(argv) {
     const { values, positionals: args } = parseCommandArgs(argv, {
       root: { type: 'string' },
+      flavor: { type: 'string' },
       kver: { type: 'string' },
       image: { type: 'string' },
       order: { type: 'string' },
@@ -56,11 +71,14 @@ Options:
     } catch (err) {
       throw new UsageError(`--order: ${(err as Error).message}`);
     }
+    const flavor = values.flavor ?? 'dracut-112';
+    if (!(FLAVORS as readonly string[]).includes(flavor)) throw new UsageError(`--flavor: "${flavor}" is not one of ${FLAVORS.join(', ')}`);
     const engine = values.engine ?? 'builtin';
     if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
 
     const report = await ignoringSignal('SIGTERM', () => runRestore({
       root: values.root ?? '/',
+      flavor: flavor as Flavor,
       kernelVersion: values.kver,
       image: values.image,
       order,

@@ -31,8 +31,10 @@ then each stage of ORDER in turn until one succeeds, and reports every attempt a
 wall and CPU time, the junk entries it left, and with the native engine the bytes it wrote
 to the console and whether they are valid UTF-8 (the April 2022 Fedora compose crash).
   ORDER    detect (the default: the magic decides, no trial); dracut-055; dracut-056 (plain
-           first); dracut-057 (plain last, as 058 and 059); zstd-first; initramfs-tools; or a
-           comma list of plain gzip bzip2 xz lzma lz4 lzop zstd
+           first); dracut-057 (plain last, as 058, 059 and 106); zstd-first; initramfs-tools;
+           dracut-112 (3cpio when on PATH, else extractinitrd); or a comma list of plain gzip
+           bzip2 xz lzma lz4 lzop zstd 3cpio extractinitrd (the last two read the whole image
+           by magic, as dracut 112 runs them: 3cpio --extract IMG, $dracutbasedir/extractinitrd IMG)
   native   the script's own pipelines ($SKIP IMG | zcat | cpio -id ...), all into DIR as the
            script does: junk from failed attempts included; a stage wins when cpio exits 0,
            whatever format its tool read (Debian's zstd -d also reads gzip)

@@ -24,6 +24,10 @@ The verdict per image needs both halves, judged on the script's own pipelines:
   not reproduced  dracut-057 is fine, but dracut-056's console is valid UTF-8 here
   cannot judge    the builtin engine, or dracut's skipcpio or GNU cpio not installed:
                   there is no console output to judge
+With the native engine it also runs each Debian dracut's own unpack once, into a target that
+holds .need_shutdown as /run/initramfs does: 059 and 106 (the 057 chain), 112 (3cpio --extract
+when 3cpio is on PATH, else $dracutbasedir/extractinitrd), and says whether it restored the
+tree and, when not, why in the tool's own words. That is reported, not part of the verdict.
 Exit status: 0 the fix holds on every image; 1 it does not hold on one; 3 no verdict
 (not reproduced, or cannot judge) on one and no failure; 2 usage.
 
@@ -92,6 +96,11 @@ function describe(v: ImageVerdict): string {
   const { median, percent, min, max } = v.extraMs;
   const more = median >= 0 ? 'more' : 'less';
   lines.push(`  dracut-056 takes ${Math.abs(median).toFixed(0)} ms (${Math.abs(percent).toFixed(1)}%) ${more} than dracut-057: median of ${v.runs} paired runs, differences from ${min.toFixed(0)} to ${max.toFixed(0)} ms`);
+  if (v.flavors.length) lines.push("  each Debian dracut's own unpack, into a target that holds .need_shutdown as /run/initramfs does:");
+  for (const f of v.flavors) {
+    const how = f.stages.length === 1 ? f.stages[0] : 'the 057 chain';
+    lines.push(`    ${f.flavor} (${how}): ${f.restored ? `restored, ${f.sameTree ? 'the same tree as ours by magic' : 'a DIFFERENT tree than ours by magic'}` : `FAILED: ${f.reason}`}`);
+  }
   const verdict = { holds: 'the fix holds', 'does-not-hold': 'the fix does NOT hold', 'not-reproduced': 'not reproduced', 'cannot-judge': 'cannot judge' }[v.verdict];
   lines.push(`  verdict: ${verdict}${v.reasons.length ? `: ${v.reasons.join('; ')}` : ''}`);
   return lines.join('\n');

@@ -1,12 +1,17 @@
+import { spawnSync } from 'node:child_process';
 import type { CompressionName } from '../decode/formats.js';
+import type { Flavor } from './discovery.js';
 
 /** What the magic says, with lz4's two formats apart: `zstd -d` reads lz4 frames, not legacy. */
 export type MagicName = Exclude<CompressionName, 'lz4'> | 'lz4-legacy' | 'lz4-frame';
 
-/** One stage of dracut-initramfs-restore's trial chain. */
-export type Attempt = 'plain' | 'gzip' | 'bzip2' | 'xz' | 'lzma' | 'lz4' | 'lzop' | 'zstd';
+/**
+ * One stage of dracut-initramfs-restore: a pipeline of the trial chain (059 and 106), or one of
+ * the extractors by magic that dracut 112 runs instead, on the whole image.
+ */
+export type Attempt = 'plain' | 'gzip' | 'bzip2' | 'xz' | 'lzma' | 'lz4' | 'lzop' | 'zstd' | '3cpio' | 'extractinitrd';
 
-export const ATTEMPTS: readonly Attempt[] = ['plain', 'gzip', 'bzip2', 'xz', 'lzma', 'lz4', 'lzop', 'zstd'];
+export const ATTEMPTS: readonly Attempt[] = ['plain', 'gzip', 'bzip2', 'xz', 'lzma', 'lz4', 'lzop', 'zstd', '3cpio', 'extractinitrd'];
 
 /**
  * What each stage runs in the script, and what that command really reads on Debian (checked
@@ -15,7 +20,7 @@ export const ATTEMPTS: readonly Attempt[] = ['plain', 'gzip', 'bzip2', 'xz', 'lz
  * reads lzma), only the magic does. The builtin engine has no use for `reads`: each of its
  * stages runs our reader of the stage's own format.
  */
-export const STAGES: Record<Attempt, { command: readonly string[]; reads: readonly MagicName[] }> = {
+export const STAGES: Record<Attempt, { command: readonly string[]; reads: readonly MagicName[]; wholeImage?: true }> = {
   plain: { command: [], reads: [] },
   gzip: { command: ['zcat'], reads: ['gzip'] },
   bzip2: { command: ['bzcat'], reads: ['bzip2'] },
@@ -24,10 +29,13 @@ export const STAGES: Record<Attempt, { command: readonly string[]; reads: readon
   lz4: { command: ['lz4', '-d', '-c'], reads: ['lz4-legacy', 'lz4-frame'] },
   lzop: { command: ['lzop', '-d', '-c'], reads: ['lzop'] },
   zstd: { command: ['zstd', '-d', '-c'], reads: ['zstd', 'gzip', 'xz', 'lzma', 'lz4-frame'] },
+  // dracut 112: no skipcpio, every archive of the image by its magic, in the target.
+  '3cpio': { command: ['3cpio', '--extract'], reads: [], wholeImage: true },
+  extractinitrd: { command: ['$dracutbasedir/extractinitrd'], reads: [], wholeImage: true },
 };
 
 /** The one stage that decodes what the magic says: the pipeline a script would run if it knew. */
-export function rightStage(magic: MagicName | 'cpio'): Attempt {
+export function rightStage(magic: MagicName | 'cpio'): Exclude<Attempt, '3cpio' | 'extractinitrd'> {
   if (magic === 'cpio') return 'plain';
   if (magic === 'lz4-legacy' || magic === 'lz4-frame') return 'lz4';
   return magic;
@@ -42,14 +50,35 @@ export const PRESETS: Record<string, readonly Attempt[]> = {
   'initramfs-tools': ['gzip', 'zstd', 'xz', 'lz4', 'bzip2', 'lzop'],
 };
 
+/** Where dracut 112 finds extractinitrd: `$dracutbasedir`, from the environment, as the script reads it. */
+export function extractinitrdPath(): string {
+  return `${process.env.dracutbasedir || '/usr/lib/dracut'}/extractinitrd`;
+}
+
+/** dracut 112 runs 3cpio when it is on PATH and extractinitrd otherwise, with no fallback between them. */
+export function dracut112Stage(): Attempt {
+  return spawnSync('bash', ['-c', 'command -v 3cpio']).status === 0 ? '3cpio' : 'extractinitrd';
+}
+
+export const PRESET_NAMES = [...Object.keys(PRESETS), 'dracut-112'];
+
+/**
+ * How each Debian dracut's script unpacks: 059 and 106 run 057's chain (from 058 on with each
+ * stage's stderr thrown away), 112 one extractor by magic.
+ */
+export function flavorOrder(flavor: Flavor): readonly Attempt[] {
+  return flavor === 'dracut-112' ? [dracut112Stage()] : PRESETS['dracut-057'];
+}
+
 /** `detect` (no trial: the magic decides), a preset, or a comma list of stages. */
 export function parseOrder(text: string): readonly Attempt[] | 'detect' {
   if (text === 'detect') return 'detect';
+  if (text === 'dracut-112') return [dracut112Stage()];
   if (Object.hasOwn(PRESETS, text)) return PRESETS[text];
   const stages = text.split(',').map((s) => s.trim());
   const unknown = stages.filter((s) => !(ATTEMPTS as readonly string[]).includes(s));
   if (unknown.length > 0 || stages.length === 0) {
-    throw new Error(`unknown order "${text}": use detect, ${Object.keys(PRESETS).join(', ')}, or a comma list of ${ATTEMPTS.join(' ')}`);
+    throw new Error(`unknown order "${text}": use detect, ${PRESET_NAMES.join(', ')}, or a comma list of ${ATTEMPTS.join(' ')}`);
   }
   return stages as Attempt[];
 }

@@ -4,6 +4,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, isExpectedFailure } from '../errors.js';
 import { extractStaged } from '../extract/staging.js';
+import { type Flavor, findImage, machineId } from './discovery.js';
 import type { Attempt } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Engine, type TrialReport, runTrial } from './trial.js';
@@ -11,9 +12,15 @@ import { type Engine, type TrialReport, runTrial } from './trial.js';
 export interface RestoreOptions {
   /** The system's root (default /): everything below is looked up under it. */
   root: string;
+  /** Which Debian dracut's script to follow: its image discovery and what follows the unpack. */
+  flavor: Flavor;
   kernelVersion?: string;
   /** Overrides the image discovery. */
   image?: string;
+  /**
+   * detect: our reader by magic, on what the flavor's own unpack reads (112: every archive;
+   * 059, 106: what skipcpio leaves). Otherwise a trial order, run as the trial chain.
+   */
   order: readonly Attempt[] | 'detect';
   engine: Engine;
   /** What the compressed members may expand to (see walkImage). */
@@ -26,6 +33,7 @@ export interface RestoreReport {
   /** What happened, in a word: skipped (nothing to do), restored, failed. */
   outcome: 'skipped' | 'restored' | 'failed';
   reason: string;
+  flavor: Flavor;
   image?: string;
   /** Which rule chose the image. */
   imageChosenBy?: string;
@@ -35,24 +43,25 @@ export interface RestoreReport {
 }
 
 /**
- * dracut-initramfs-restore, run under `root`: unpack the initramfs back into /run/initramfs
- * so that systemd can switch back to it at shutdown.
+ * dracut-initramfs-restore, as the flavor's script runs it under `root`: unpack the initramfs
+ * back into /run/initramfs so that systemd can switch back to it at shutdown.
  */
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
-  const { root } = options;
+  const { root, flavor } = options;
   const runInitramfs = join(root, 'run/initramfs');
   const kernelVersion = options.kernelVersion ?? release();
   const done = (status: 0 | 1, outcome: RestoreReport['outcome'], reason: string, extra: Partial<RestoreReport> = {}): RestoreReport =>
-    ({ status, outcome, reason, kernelVersion, ...extra });
+    ({ status, outcome, reason, flavor, kernelVersion, ...extra });
 
   if (existsSync(join(runInitramfs, 'bin/sh'))) return done(0, 'skipped', '/run/initramfs/bin/sh exists: already unpacked');
   if (!existsSync(join(runInitramfs, '.need_shutdown'))) return done(0, 'skipped', '/run/initramfs/.need_shutdown does not exist: nothing asked for it');
 
-  const machineId = findMachineId(root);
-  const found = options.image ? { image: options.image, rule: '--image' } : findImage(root, machineId, kernelVersion);
-  if (!found) return done(1, 'failed', 'No initramfs image found to restore!', { machineId });
-  options.say(`restoring ${found.image} (chosen by ${found.rule}) into ${runInitramfs}`);
-  const where = { image: found.image, imageChosenBy: found.rule, machineId };
+  const id = machineId(root, flavor);
+  if ('fails' in id) return done(1, 'failed', id.fails);
+  const found = options.image ? { image: options.image, rule: '--image' } : findImage(root, flavor, kernelVersion, id.id);
+  if (!found) return done(1, 'failed', 'No initramfs image found to restore!', { machineId: id.id });
+  options.say(`restoring ${found.image} (chosen by ${found.rule}, as ${flavor} does) into ${runInitramfs}`);
+  const where = { image: found.image, imageChosenBy: found.rule, machineId: id.id };
 
   const failed = (reason: string, trial?: TrialReport): RestoreReport => {
     options.say(`Unpacking of ${found.image} to /run/initramfs failed`);
@@ -62,13 +71,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
 
   let trial: TrialReport | undefined;
   if (options.order === 'detect') {
-    // The main archives, as the script restores them; when skipcpio leaves nothing or fails
-    // (a lone uncompressed archive, dracut-ng issue #2255; an image under 120 bytes), the
-    // whole image, read as the kernel reads it, instead of the script's failure.
-    const skipped = skipcpioStart(found.image);
-    const start = 'start' in skipped && skipped.start < statSync(found.image).size ? skipped.start : 0;
     try {
-      await extractStaged(found.image, runInitramfs, { start, maxOutput: options.maxOutput });
+      await extractStaged(found.image, runInitramfs, { start: detectStart(found.image, flavor), maxOutput: options.maxOutput });
     } catch (err) {
       if (!isExpectedFailure(err)) throw err;
       return failed(err instanceof FormatError ? `${err.message} ${err.location}` : err.message);
@@ -80,51 +84,77 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   }
   rmSync(join(runInitramfs, '.need_shutdown'), { force: true });
 
-  if (isDir(join(runInitramfs, 'squash'))) {
-    const squash = spawnSync('unsquashfs', ['-no-xattrs', '-f', '-d', '.', 'squash-root.img'], {
-      cwd: runInitramfs,
-      encoding: 'utf8',
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    if (squash.error || squash.status !== 0) {
-      const code = (squash.error as NodeJS.ErrnoException | undefined)?.code;
-      const why = code === 'ENOENT' ? 'unsquashfs is not installed (Debian: squashfs-tools)' : squash.error?.message ?? squash.stderr.trim();
-      options.say(`Squash module is enabled for this initramfs but failed to unpack squash-root.img: ${why}`);
-      rmSync(join(runInitramfs, 'shutdown'), { force: true });
-      return done(1, 'failed', `unsquashfs failed: ${why}`, { ...where, trial });
-    }
+  const expanded = expandRootImage(runInitramfs, flavor);
+  if (expanded) {
+    options.say(`Squash module is enabled for this initramfs but failed to unpack ${expanded.image}`);
+    rmSync(join(runInitramfs, 'shutdown'), { force: true });
+    return done(1, 'failed', `${expanded.tool} failed: ${expanded.why}`, { ...where, trial });
   }
+  const relabel = selinuxRelabel(root, flavor);
+  if (relabel) return done(1, 'failed', relabel, { ...where, trial });
   return done(0, 'restored', `${found.image} restored into ${runInitramfs}${trial ? ` by the ${trial.winner} stage` : ''}`, { ...where, trial });
 }
 
-/** /etc/machine-id's first line, or "Default" where dracut uses it. */
-export function findMachineId(root: string): string {
-  if (['efi', 'boot', 'boot/efi'].some((base) => isDir(join(root, base, 'Default')))) return 'Default';
-  try {
-    const id = readFileSync(join(root, 'etc/machine-id'), 'utf8').split('\n')[0].trim();
-    return id === '' || id === 'uninitialized' ? 'Default' : id;
-  } catch {
-    return 'Default';
-  }
+/**
+ * Where detect starts: 112's extractors read every archive; 059's and 106's chain reads what
+ * skipcpio leaves, and when that is nothing (a lone uncompressed archive, dracut-ng issue #2255)
+ * or skipcpio fails (an image under 120 bytes), the whole image instead of the script's failure.
+ */
+function detectStart(image: string, flavor: Flavor): number {
+  if (flavor === 'dracut-112') return 0;
+  const skipped = skipcpioStart(image);
+  return 'start' in skipped && skipped.start < statSync(image).size ? skipped.start : 0;
 }
 
 /**
- * The newest dracut's discovery, with existence checks so that a missing path is never
- * picked (dracut issue #1840): the boot loader spec paths, then the module directory, then
- * Fedora's and Debian's names in /boot.
+ * The root filesystem image some initramfs carry, expanded in place: 059 looks for a squash
+ * directory and squash-root.img; 106 and 112 for squashfs-root.img, else erofs-root.img.
+ * Returns what failed, if anything did.
  */
-export function findImage(root: string, machineId: string, kv: string): { image: string; rule: string } | undefined {
-  const candidates = [
-    ...['efi', 'boot', 'boot/efi'].map((base) => `${base}/${machineId}/${kv}/initrd`),
-    `lib/modules/${kv}/initrd`,
-    `boot/initramfs-${kv}.img`,
-    `boot/initrd.img-${kv}`,
-  ];
-  for (const rel of candidates) {
-    const image = join(root, rel);
-    if (isFile(image)) return { image, rule: `/${rel}` };
+function expandRootImage(dir: string, flavor: Flavor): { image: string; tool: string; why: string } | undefined {
+  let image: string;
+  let argv: string[];
+  if (flavor === 'dracut-059') {
+    if (!isDir(join(dir, 'squash'))) return undefined;
+    [image, argv] = ['squash-root.img', ['unsquashfs', '-no-xattrs', '-f', '-d', '.', 'squash-root.img']];
+  } else if (isFile(join(dir, 'squashfs-root.img'))) {
+    [image, argv] = ['squash-root.img', ['unsquashfs', '-no-xattrs', '-f', '-d', '.', 'squashfs-root.img']];
+  } else if (isFile(join(dir, 'erofs-root.img'))) {
+    [image, argv] = ['erofs-root.img', ['fsck.erofs', '--extract=.', '--overwrite', 'erofs-root.img']];
+  } else {
+    return undefined;
   }
-  return undefined;
+  const run = spawnSync(argv[0], argv.slice(1), { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (!run.error && run.status === 0) return undefined;
+  const code = (run.error as NodeJS.ErrnoException | undefined)?.code;
+  const why = code === 'ENOENT' ? `${argv[0]} is not installed (Debian: ${argv[0] === 'unsquashfs' ? 'squashfs-tools' : 'erofs-utils'})` : run.error?.message ?? run.stderr.trim();
+  return { image, tool: argv[0], why };
+}
+
+/**
+ * The SELinux relabel: with /etc/selinux/config and setfiles there (and, from 106 on, SELinux
+ * among the kernel's security modules and not disabled), setfiles relabels the restored tree.
+ * Returns why it failed, if it did.
+ */
+function selinuxRelabel(root: string, flavor: Flavor): string | undefined {
+  const setfiles = join(root, 'usr/sbin/setfiles');
+  const configPath = join(root, 'etc/selinux/config');
+  if (!isFile(configPath) || !isFile(setfiles) || (statSync(setfiles).mode & 0o111) === 0) return undefined;
+  const config = readFileSync(configPath, 'utf8');
+  const value = (key: string): string => new RegExp(`^\\s*${key}=["']?([^"'\\s#]*)`, 'm').exec(config)?.[1] ?? '';
+  if (flavor !== 'dracut-059') {
+    const lsmPath = join(root, 'sys/kernel/security/lsm');
+    const lsm = isFile(lsmPath) ? readFileSync(lsmPath, 'utf8') : '';
+    if (!/(^|[^\w])selinux([^\w]|$)/.test(lsm) || value('SELINUX') === 'disabled') return undefined;
+  }
+  const type = value('SELINUXTYPE');
+  if (!type) return undefined;
+  const tree = join(root, 'run/initramfs');
+  const run = spawnSync(setfiles, ['-v', '-r', tree, join(root, 'etc/selinux', type, 'contexts/files/file_contexts'), tree], {
+    encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  if (!run.error && run.status === 0) return undefined;
+  return `setfiles failed: ${run.error?.message ?? `exit status ${run.status}: ${run.stderr.trim()}`}`;
 }
 
 function isDir(path: string): boolean {

@@ -2,12 +2,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { detectCompression } from '../decode/formats.js';
+import { type CompressionName, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError, isExpectedFailure } from '../errors.js';
-import { extractStaged } from '../extract/staging.js';
+import { type StagedOptions, extractStaged } from '../extract/staging.js';
 import { onInterrupt } from '../interrupt.js';
-import { type Attempt, type MagicName, STAGES, rightStage } from './orders.js';
+import { type Attempt, type MagicName, STAGES, extractinitrdPath, rightStage } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 
 /**
@@ -92,8 +92,8 @@ export async function runTrial(image: string, target: string, order: readonly At
       break;
     }
   }
-  if (engine === 'native' && report.winner && report.magic !== 'cpio' && report.magic !== 'empty' && report.magic !== 'unknown' &&
-    report.winner !== rightStage(report.magic)) {
+  if (engine === 'native' && report.winner && !STAGES[report.winner].wholeImage && report.magic !== 'cpio' && report.magic !== 'empty' &&
+    report.magic !== 'unknown' && report.winner !== rightStage(report.magic)) {
     report.note = `the ${report.winner} stage read a ${report.magic} member: Debian's ${STAGES[report.winner].command[0]} reads ${STAGES[report.winner].reads.join(', ')}`;
   }
   return report;
@@ -129,9 +129,10 @@ function quote(word: string): string {
 }
 
 /**
- * One stage exactly as the script runs it, in `target`:
+ * One stage exactly as the script runs it, in `target`. A stage of the trial chain (059, 106):
  *   $SKIP "$IMG" | DEC | cpio -id --no-absolute-filenames --quiet > /dev/null
- * Success is cpio's exit status alone (the script has no pipefail).
+ * whose success is cpio's exit status alone (the script has no pipefail); dracut 112's:
+ *   3cpio --extract "$IMG"     or     "$dracutbasedir/extractinitrd" "$IMG"
  */
 async function nativeAttempt(
   image: string,
@@ -140,15 +141,19 @@ async function nativeAttempt(
   skip: string,
   runPipeline: NonNullable<TrialHooks['runPipeline']>,
 ): Promise<StageOutcome> {
-  const dec = STAGES[stage].command;
+  const { wholeImage } = STAGES[stage];
+  const dec = stage === 'extractinitrd' ? [extractinitrdPath()] : STAGES[stage].command;
   const skipWords = skip.endsWith('.js') ? [process.execPath, skip] : [skip];
-  const words = [...skipWords.map(quote), quote(resolve(image)), ...(dec.length ? ['|', ...dec.map(quote)] : []), '|', 'cpio -id --no-absolute-filenames --quiet > /dev/null'];
+  const words = wholeImage
+    ? [...dec.map(quote), quote(resolve(image))]
+    : [...skipWords.map(quote), quote(resolve(image)), ...(dec.length ? ['|', ...dec.map(quote)] : []), '|', 'cpio -id --no-absolute-filenames --quiet > /dev/null'];
   const command = words.join(' ').replace(process.execPath, 'node');
   if (dec.length > 0 && spawnSync('bash', ['-c', 'command -v "$1"', '_', dec[0]]).status !== 0) {
     return { stage, command, ok: false, skipped: true, reason: `${dec[0]} is not installed (the script's command -v guard skips this stage)` };
   }
   const status = await runPipeline(['bash', '-c', words.join(' ')], target);
-  return { stage, command, ok: status === 0, ...(status === 0 ? {} : { reason: `cpio exited with status ${status}` }) };
+  const who = wholeImage ? dec[0].replace(/.*\//, '') : 'cpio';
+  return { stage, command, ok: status === 0, ...(status === 0 ? {} : { reason: `${who} exited with status ${status}` }) };
 }
 
 /** As at shutdown: the pipeline's console output is ours. */
@@ -170,7 +175,8 @@ async function runOnConsole(argv: readonly string[], cwd: string): Promise<numbe
  * One stage with our reader of its format (plain: our cpio reader) on what skipcpio gives, where
  * the script runs `DEC | cpio -id`: it fails with that reader's own error when the bytes are
  * not its format or are broken, and succeeds when the whole walk from there extracts cleanly,
- * into staging that only success moves into place.
+ * into staging that only success moves into place. dracut 112's stages read the whole image
+ * by magic, as 3cpio and extractinitrd do.
  */
 async function builtinAttempt(
   image: string,
@@ -179,10 +185,15 @@ async function builtinAttempt(
   start: ReturnType<typeof skipcpioStart>,
   maxOutput: number | undefined,
 ): Promise<StageOutcome> {
+  if (STAGES[stage].wholeImage) return staged(stage, 'our reader by magic, on the whole image', image, target, { start: 0, maxOutput });
   const command = stage === 'plain' ? 'our cpio reader' : `our ${stage} decoder`;
   if (!('start' in start)) return { stage, command, ok: false, reason: `skipcpio failed${start.message ? `: ${start.message}` : ''}` };
+  return staged(stage, command, image, target, { start: start.start, first: stage === 'plain' ? 'cpio' : (stage as CompressionName), maxOutput });
+}
+
+async function staged(stage: Attempt, command: string, image: string, target: string, options: StagedOptions): Promise<StageOutcome> {
   try {
-    await extractStaged(image, target, { start: start.start, first: stage === 'plain' ? 'cpio' : stage, maxOutput });
+    await extractStaged(image, target, options);
     return { stage, command, ok: true };
   } catch (err) {
     if (!isExpectedFailure(err)) throw err;
