@@ -8,7 +8,8 @@
 #      dracut's `zstd -15 -q -T0`.
 # Deterministic: fixed mtimes, owner forced to 0:0, inode numbers from
 # cpio --reproducible, sorted names. Needs no root (no device nodes).
-# It also writes sample.expected.json in the format of build-fixtures.sh's manifests.
+# It also writes sample.expected.json in the format of build-fixtures.sh's manifests;
+# test/oracle.test.ts checks examine, list and unpack of the image against it.
 #
 # Usage: test-images/make-sample.sh [OUT.img]      (default: test-images/sample.img)
 set -euo pipefail

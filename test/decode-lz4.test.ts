@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { FormatError } from '../src/errors.js';
 import { decodeBlock, decodeLz4, Xxh32, xxh32 } from '../src/decode/lz4.js';
 import { rng, textData } from './support/data.js';
 import { type Decoded, decodeFile, expectFormatError, hashMember } from './support/decode.js';
+import { REAL_EXPECTED, realImage } from './support/real.js';
 
 let dir: string;
 let counter = 0;
@@ -178,8 +179,8 @@ describe('lz4 legacy (lz4 -l)', () => {
     }
   });
 
-  const real = new URL('../test-images/real/fedora-like-lz4.img', import.meta.url).pathname;
-  it.skipIf(!existsSync(real))('decodes the main member of a dracut lz4 image like lz4 -dc does', async () => {
+  const real = realImage('fedora-like-lz4.img');
+  it.skipIf(!REAL_EXPECTED)('decodes the main member of a dracut lz4 image like lz4 -dc does', async () => {
     // the early microcode archive comes first; the lz4 member runs to the end of the file
     const image = readFileSync(real);
     const start = image.indexOf(Buffer.from([0x02, 0x21, 0x4c, 0x18]));

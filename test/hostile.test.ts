@@ -58,6 +58,15 @@ const LEAVES: Record<string, (target: string) => void> = {
   'million-entries': (target) => expect(readdirSync(target)).toEqual(['e']),
 };
 
+describe('the hostile corpus', () => {
+  it('is built: every case has its image, and every case whose leavings are checked must succeed', () => {
+    expect(cases.length).toBeGreaterThan(0);
+    for (const { name } of cases) expect(existsSync(join(CORPUS, `${name}.img`)), name).toBe(true);
+    const succeeding = cases.filter((c) => c.expect.status === 0).map((c) => c.name);
+    expect(succeeding).toEqual(expect.arrayContaining(Object.keys(LEAVES)));
+  });
+});
+
 describe.each(cases)('hostile case $name', ({ name, about, expect: want }) => {
   const image = join(CORPUS, `${name}.img`);
 

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unescapeName } from '../src/cpio/names.js';
 import { cli, sh, splitLines } from './support/cli.js';
-import { archivesOf, fixtureImages } from './support/fixtures.js';
+import { archivesOf, fixtureImages, fixtureNames, sampleImage } from './support/fixtures.js';
 import { describeTree } from './support/tree.js';
 
-const images = fixtureImages();
+const fixtures = fixtureImages();
+// The fixtures, and the committed sample image against the manifest make-sample.sh wrote.
+const images = [...fixtures, sampleImage()];
 const work = mkdtempSync(join(tmpdir(), 'irr-oracle-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const isRoot = process.getuid?.() === 0;
@@ -18,8 +20,9 @@ function cpioNames(archive: Buffer): Buffer[] {
 }
 
 describe('fixtures exist', () => {
-  it('test-images/build-fixtures.sh produced images', () => {
-    expect(images.length).toBeGreaterThanOrEqual(20);
+  it('test-images/build-fixtures.sh produced images, each with its manifest', () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(20);
+    expect(fixtures.map((f) => f.manifest.image).sort()).toEqual([...fixtureNames()].sort());
   });
 });
 

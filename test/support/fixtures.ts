@@ -37,6 +37,20 @@ export function fixtureImages(): { path: string; manifest: Manifest }[] {
     });
 }
 
+/**
+ * test-images/sample.img, the committed image the README shows, with the manifest
+ * make-sample.sh wrote beside it (sample.expected.json, in the fixtures' format).
+ */
+export function sampleImage(): { path: string; manifest: Manifest } {
+  const manifest = JSON.parse(readFileSync(`${ROOT}test-images/sample.expected.json`, 'utf8')) as Manifest;
+  return { path: `${ROOT}test-images/${manifest.image}`, manifest };
+}
+
+/** The image names test-images/build-fixtures.sh lists in its stamp, fixtures.json. */
+export function fixtureNames(): string[] {
+  return (JSON.parse(readFileSync(`${FIXTURES}/fixtures.json`, 'utf8')) as { images: string[] }).images;
+}
+
 /** What the real tool runs to decompress each format. */
 export const NATIVE_DECOMPRESS: Record<string, string> = {
   gzip: 'gzip -dc',
