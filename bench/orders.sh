@@ -2,9 +2,10 @@
 # The published decompressor-order benchmark: builds the real image set with Debian's dracut
 # (Fedora-like with early microcode: zstd, gzip, xz, lz4, lzo, bzip2, none) plus the
 # Debian-installer initrd from debian-installer-12-netboot-amd64, then runs the full matrix
-# (every preset order x both engines, plus the native floor) and writes bench/results/orders.*.
+# (every preset order, dracut 112's 3cpio and extractinitrd, x both engines, plus the native
+# floor) and writes bench/results/orders.*.
 # A second, smaller run puts dracut-056 and dracut-057 behind a 115200-baud serial console.
-# Not a test: nothing is asserted. Needs root on Debian 12 (apt, dracut), about 25 minutes.
+# Not a test: nothing is asserted. Needs root on Debian 12 (apt, dracut), about 40 minutes.
 #
 #   bash bench/orders.sh                 RUNS=5 WARMUP=1 by default
 set -euo pipefail
@@ -32,10 +33,16 @@ if [ ! -f "$DI" ]; then
   rm -rf "$tmp"
 fi
 
+# dracut 112's extractors: 3cpio (forky's 0.14) on PATH, as forky's dracut-core prefers it,
+# and extractinitrd from forky's dracut-core, where $dracutbasedir says.
+bash test-images/get-dracut-ng.sh test-images/dracut-ng >/dev/null
+export PATH=$PWD/test-images/dracut-ng/3cpio/bin:$PATH dracutbasedir=$PWD/test-images/dracut-ng/basedir-112
+
 images=("$IMAGES"/fedora-like-{zstd,gzip,xz,lz4,lzo,bzip2,none}.img "$DI")
 "$NODE" bin/initramfs-restore.js bench "${images[@]}" --runs "$RUNS" --warmup "$WARMUP" \
+  --orders dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools,dracut-112,extractinitrd \
   --json "$OUT/orders.json" --chart "$OUT/orders.svg" | tee "$OUT/orders.txt"
 
 "$NODE" bin/initramfs-restore.js bench "$IMAGES/fedora-like-zstd.img" --orders dracut-056,dracut-057 \
-  --engines native --console serial:115200 --runs 3 --warmup 0 \
+  --engines native --console serial:115200 --runs 1 --warmup 0 \
   --json "$OUT/orders-serial.json" --chart "$OUT/orders-serial.svg" | tee "$OUT/orders-serial.txt"

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { release, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, cli, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { DIR, SYMLINK, newcArchive } from './support/newc.js';
 import { REAL_EXPECTED, realImage, realImagesFound } from './support/real.js';
+import { runOurRestore, runRestoreScript } from './support/dracut-script.js';
 import { describeTree } from './support/tree.js';
 
 /**
@@ -37,39 +38,12 @@ interface Report {
 }
 
 function script(flavor: keyof typeof SCRIPTS, image: string, path: string): { status: number; tree: string; stderr: string } {
-  const out = join(work, `theirs${counter++}`);
-  mkdirSync(out);
-  const run = `
-    set -e
-    KV=$(uname -r)
-    mount -t tmpfs tmpfs /run
-    mkdir -p /run/initramfs
-    touch /run/initramfs/.need_shutdown
-    mount -t tmpfs tmpfs /lib/modules
-    mkdir -p "/lib/modules/$KV"
-    touch "/lib/modules/$KV/initrd"
-    mount --bind "$1" "/lib/modules/$KV/initrd"
-    set +e
-    dracutbasedir="$3" bash "$4" >/dev/null
-    status=$?
-    cp -a /run/initramfs/. "$2"/
-    exit $status`;
   const { script: file, basedir } = SCRIPTS[flavor];
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', run, 'bash', image, out, basedir, file], {
-    env: { ...process.env, PATH: path },
-  });
-  return { status: r.status ?? -1, tree: out, stderr: r.stderr.toString() };
+  return runRestoreScript(file, image, join(work, `theirs${counter++}`), { dracutbasedir: basedir, path });
 }
 
 function ours(flavor: string, image: string, path: string, ...args: string[]): { status: number; tree: string; stderr: string } {
-  const root = join(work, `ours${counter++}`);
-  const kv = release();
-  mkdirSync(join(root, 'run/initramfs'), { recursive: true });
-  mkdirSync(join(root, 'lib/modules', kv), { recursive: true });
-  writeFileSync(join(root, 'run/initramfs/.need_shutdown'), '');
-  copyFileSync(image, join(root, 'lib/modules', kv, 'initrd'));
-  const run = cli(['restore', '--root', root, '--flavor', flavor, ...args], { env: { PATH: path, dracutbasedir: SCRIPTS['dracut-112'].basedir } });
-  return { status: run.status ?? -1, tree: join(root, 'run/initramfs'), stderr: run.stderr };
+  return runOurRestore(join(work, `ours${counter++}`), image, ['--flavor', flavor, ...args], { PATH: path, dracutbasedir: SCRIPTS['dracut-112'].basedir });
 }
 
 function sameAs(theirs: { status: number; tree: string }, mine: { status: number; tree: string }, label: string): void {

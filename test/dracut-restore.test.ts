@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { release, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { newcArchive } from './support/newc.js';
 import { REAL_EXPECTED, realImage, realImagesFound } from './support/real.js';
+import { runOurRestore, runRestoreScript } from './support/dracut-script.js';
 import { describeTree } from './support/tree.js';
 
 /**
@@ -23,37 +23,12 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
 
 function dracutRestore(image: string): { status: number; tree: string } {
-  const out = join(work, `dracut${counter++}`);
-  mkdirSync(out);
-  const script = `
-    set -e
-    KV=$(uname -r)
-    mount -t tmpfs tmpfs /run
-    mkdir -p /run/initramfs
-    touch /run/initramfs/.need_shutdown
-    mount -t tmpfs tmpfs /lib/modules
-    mkdir -p "/lib/modules/$KV"
-    touch "/lib/modules/$KV/initrd"
-    mount --bind "$1" "/lib/modules/$KV/initrd"
-    set +e
-    ${SCRIPT} >/dev/null 2>&1
-    status=$?
-    cp -a /run/initramfs/. "$2"/
-    exit $status`;
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script, 'bash', image, out]);
-  return { status: r.status ?? -1, tree: out };
+  return runRestoreScript(SCRIPT, image, join(work, `dracut${counter++}`));
 }
 
 function ourRestore(image: string, ...args: string[]): { status: number; tree: string } {
-  const root = join(work, `ours${counter++}`);
-  const kv = release();
-  mkdirSync(join(root, 'run/initramfs'), { recursive: true });
-  mkdirSync(join(root, 'lib/modules', kv), { recursive: true });
-  writeFileSync(join(root, 'run/initramfs/.need_shutdown'), '');
-  copyFileSync(image, join(root, 'lib/modules', kv, 'initrd'));
   // Debian 12's script is 059's: its discovery, and by magic the archives its chain restores.
-  const run = cli(['restore', '--root', root, '--flavor', 'dracut-059', ...args]);
-  return { status: run.status ?? -1, tree: join(root, 'run/initramfs') };
+  return runOurRestore(join(work, `ours${counter++}`), image, ['--flavor', 'dracut-059', ...args]);
 }
 
 /** Both restores of an image dracut's script restores: status 0 for both, and the same tree. */

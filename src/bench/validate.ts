@@ -6,7 +6,7 @@ import { extractStaged } from '../extract/staging.js';
 import { type Attempt, PRESETS, flavorOrder } from '../restore/orders.js';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
-import type { Engine } from '../restore/trial.js';
+import { DRACUT_SKIPCPIO, type Engine } from '../restore/trial.js';
 import type { ConsoleSink } from './console.js';
 import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
 import { type Manifest, removeTree, treeManifest } from './manifest.js';
@@ -74,8 +74,6 @@ export function nativeToolsMissing(): string | undefined {
   if (spawnSync('bash', ['-c', 'command -v cpio']).status !== 0) return 'GNU cpio is not installed (Debian: cpio)';
   return undefined;
 }
-
-const DRACUT_SKIPCPIO = '/usr/lib/dracut/skipcpio';
 
 /**
  * The verdict on dracut's fix for one image: each order restores into a fresh directory

@@ -61,7 +61,8 @@ export interface TrialOptions extends TrialHooks {
   maxOutput?: number;
 }
 
-const DRACUT_SKIPCPIO = '/usr/lib/dracut/skipcpio';
+/** Where Debian's dracut-core puts skipcpio. */
+export const DRACUT_SKIPCPIO = '/usr/lib/dracut/skipcpio';
 const OUR_SKIPCPIO = fileURLToPath(new URL('../../bin/skipcpio.js', import.meta.url));
 
 /**
