@@ -1,5 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,9 +7,9 @@ import { onInterrupt } from '../interrupt.js';
 import { type Attempt, rightStage } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
 import { type Engine, type TrialReport, mainArchiveMagic } from '../restore/trial.js';
-import { type ConsoleSink, describeSink, drainConsole } from './console.js';
-import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
-import { haveGnuTime, measuredCommand, readUsage } from './rusage.js';
+import { type ConsoleSink, describeSink } from './console.js';
+import { type MeasuredTrial, measureTrial, runMeasured, trialWallMs } from './measure.js';
+import { haveGnuTime } from './rusage.js';
 import { type Machine, describeMachine, describeRestoredTree, describeTools, imageIdentity } from './environment.js';
 import { removeTree } from './manifest.js';
 import { type Spread, median, spread } from './stats.js';
@@ -183,7 +183,7 @@ export async function runBench(images: string[], options: BenchOptions): Promise
       let described = false;
       for (let round = 0; round < options.warmup + options.runs; round++) {
         for (const combination of combinations[i]) {
-          const sample = await runOnce(image, target, join(work, 'usage'), combination, options.console, round < options.warmup);
+          const sample = await runOnce(image, target, combination, options.console, round < options.warmup);
           if (sample.winner && !described) {
             Object.assign(result, describeRestoredTree(target));
             described = true;
@@ -223,7 +223,7 @@ function combinationsFor(magic: TrialReport['magic'], options: BenchOptions): Co
  * not our checks between them (junk counts, the `command -v` guard). The builtin engine's is
  * our whole process, Node's start included, as a user pays it.
  */
-async function runOnce(image: string, target: string, scratch: string, combination: Combination, sink: ConsoleSink, warmup: boolean): Promise<Sample> {
+async function runOnce(image: string, target: string, combination: Combination, sink: ConsoleSink, warmup: boolean): Promise<Sample> {
   mkdirSync(target);
   // As /run/initramfs holds it when the script runs (3cpio refuses a target that is not empty).
   writeFileSync(join(target, '.need_shutdown'), '');
@@ -237,36 +237,19 @@ async function runOnce(image: string, target: string, scratch: string, combinati
       peakRssKb: rss.length ? Math.max(...rss) : null,
     });
   }
-  return builtinRun(image, target, scratch, combination.stages, sink, warmup);
+  return builtinRun(image, target, combination.stages, sink, warmup);
 }
 
 /** Our CLI in a process of its own, as a user runs it: `unpack IMAGE DIR --order … --engine builtin`. */
-async function builtinRun(image: string, target: string, scratch: string, stages: readonly Attempt[], sink: ConsoleSink, warmup: boolean): Promise<Sample> {
-  const argv = [process.execPath, BIN, 'unpack', image, target, '--order', stages.join(','), '--engine', 'builtin', '--json'];
-  mkdirSync(scratch);
-  const [program, ...args] = measuredCommand(argv, scratch);
-  const began = performance.now();
-  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+async function builtinRun(image: string, target: string, stages: readonly Attempt[], sink: ConsoleSink, warmup: boolean): Promise<Sample> {
   // Our CLI removes its own staging on SIGTERM; its group gets it, GNU time and bash included.
-  const dropUndo = onInterrupt(() => process.kill(-child.pid!, 'SIGTERM'));
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-  const release = drainConsole(child.stderr!, sink, (chunk) => stderr.push(chunk));
-  const status = await new Promise<number>((done) => {
-    child.on('error', () => done(127));
-    child.on('close', (code) => done(code ?? 1));
-  });
-  const wallMs = performance.now() - began;
-  dropUndo();
-  release();
-  const usage = readUsage(scratch);
-  rmSync(scratch, { recursive: true, force: true });
+  const { status, wallMs, usage, console, stdout } = await runMeasured(
+    [process.execPath, BIN, 'unpack', image, target, '--order', stages.join(','), '--engine', 'builtin', '--json'], undefined, sink);
   let trial: MeasuredTrial;
   try {
-    trial = JSON.parse(Buffer.concat(stdout).toString()) as MeasuredTrial;
+    trial = JSON.parse(stdout.toString()) as MeasuredTrial;
   } catch {
-    throw new Error(`the builtin engine exited with status ${status} and no report: ${Buffer.concat(stderr).toString().trim()}`);
+    throw new Error(`the builtin engine exited with status ${status} and no report: ${console.toString().trim()}`);
   }
   return sampleOf(trial, warmup, { wallMs, userMs: usage.userMs, sysMs: usage.sysMs, peakRssKb: usage.peakRssKb ?? null });
 }

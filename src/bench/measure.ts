@@ -52,11 +52,13 @@ export interface MeasureOptions {
   asRunInitramfs?: boolean;
 }
 
-interface PipelineRun {
+export interface MeasuredRun {
   status: number;
   wallMs: number;
   usage: ResourceUsage;
+  /** What it wrote to stderr, which is the console at shutdown. */
   console: Buffer;
+  stdout: Buffer;
 }
 
 /**
@@ -72,11 +74,11 @@ export async function measureTrial(image: string, target: string, order: readonl
     writeFileSync(needShutdown, '');
   }
   // Set by runPipeline during the attempt that ran it.
-  const last: { pipeline?: PipelineRun } = {};
+  const last: { pipeline?: MeasuredRun } = {};
   const report = await runTrial(image, target, order, engine, {
     maxOutput: options.maxOutput,
     async runPipeline(argv, cwd) {
-      last.pipeline = await runMeasured(argv, cwd, options);
+      last.pipeline = await runMeasured(argv, cwd, options.console, options.consoleLog);
       return last.pipeline.status;
     },
     async aroundAttempt(_stage, attempt) {
@@ -91,7 +93,7 @@ export async function measureTrial(image: string, target: string, order: readonl
       if (engine === 'builtin') {
         attempts.push({ ...outcome, wallMs, userMs: used.user / 1000, sysMs: used.system / 1000, consoleBytes: null, consoleUtf8: null, junkEntries });
       } else {
-        const pipeline = last.pipeline as PipelineRun | undefined;
+        const pipeline = last.pipeline as MeasuredRun | undefined;
         const utf8Error = pipeline && strictUtf8(pipeline.console);
         const tail = pipeline && lastLine(pipeline.console);
         attempts.push({
@@ -119,19 +121,23 @@ export function trialWallMs(trial: MeasuredTrial): number {
   return trial.attempts.reduce((ms, a) => ms + a.wallMs, 0);
 }
 
-/** One pipeline, its CPU and peak RSS measured from outside, its console drained into the sink. */
-async function runMeasured(argv: readonly string[], cwd: string, options: MeasureOptions): Promise<PipelineRun> {
+/**
+ * One command in a process group of its own (so that an interrupted run can stop all of it),
+ * its CPU and peak RSS measured from outside, its stderr drained into the console sink.
+ */
+export async function runMeasured(argv: readonly string[], cwd: string | undefined, sink: ConsoleSink = { kind: 'journal' }, consoleLog?: number): Promise<MeasuredRun> {
   const scratch = mkdtempSync(join(tmpdir(), 'initramfs-restore-usage-'));
-  const chunks: Buffer[] = [];
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
   try {
     const [program, ...args] = measuredCommand(argv, scratch);
     const began = performance.now();
-    // A group of its own, so that an interrupted run can stop the whole pipeline.
-    const child = spawn(program, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const child = spawn(program, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const dropUndo = onInterrupt(() => process.kill(-child.pid!, 'SIGTERM'));
-    const releaseConsole = drainConsole(child.stderr!, options.console ?? { kind: 'journal' }, (chunk) => {
-      chunks.push(chunk);
-      if (options.consoleLog !== undefined) writeSync(options.consoleLog, chunk);
+    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+    const releaseConsole = drainConsole(child.stderr!, sink, (chunk) => {
+      stderr.push(chunk);
+      if (consoleLog !== undefined) writeSync(consoleLog, chunk);
     });
     const status = await new Promise<number>((done) => {
       child.on('error', () => done(127));
@@ -140,7 +146,7 @@ async function runMeasured(argv: readonly string[], cwd: string, options: Measur
     const wallMs = performance.now() - began;
     dropUndo();
     releaseConsole();
-    return { status, wallMs, usage: readUsage(scratch), console: Buffer.concat(chunks) };
+    return { status, wallMs, usage: readUsage(scratch), console: Buffer.concat(stderr), stdout: Buffer.concat(stdout) };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
