@@ -46,7 +46,7 @@ export interface Sample {
   failedMs: number;
   /** Stages the script's `command -v` guard skipped: not installed here. */
   skippedAttempts: number;
-  /** Null for the builtin engine: our readers run in process, with no console. */
+  /** Null for the builtin engine: our readers have no console. */
   consoleBytes: number | null;
   consoleUtf8: boolean | null;
   junkEntries: number;

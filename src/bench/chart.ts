@@ -29,7 +29,7 @@ export function renderChart(report: BenchReport): string {
     `${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.os ?? report.machine.kernel}`, 'class="note"');
   y += 18;
   let x = 16;
-  for (const [name, color] of [['native floor (the right pipeline alone)', COLORS.floor], ['native engine (the script\'s pipelines)', COLORS.native], ['builtin engine (our readers in process: a tool, not the script)', COLORS.builtin]] as const) {
+  for (const [name, color] of [['native floor (the right pipeline alone)', COLORS.floor], ['native engine (the script\'s pipelines)', COLORS.native], ['builtin engine (our readers: a tool, not the script)', COLORS.builtin]] as const) {
     parts.push(`<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${color}"/>`);
     text(x + 16, y, name, 'class="note"');
     x += Math.round(16 + name.length * 6.2 + 18);
@@ -76,7 +76,7 @@ function panel(image: ImageResult, top: number, parts: string[], text: (x: numbe
   for (const row of rows) {
     const mid = y + ROW / 2;
     const { median, min, max } = row.summary.wallMs;
-    text(LABEL - 8, mid + 4, row.floor ? `floor: ${row.order} pipeline` : `${row.label} · ${row.engine === 'native' ? 'native' : 'ours, in process'}`, 'text-anchor="end"');
+    text(LABEL - 8, mid + 4, row.floor ? `floor: ${row.order} pipeline` : `${row.label} · ${row.engine === 'native' ? 'native' : 'ours'}`, 'text-anchor="end"');
     const color = row.floor ? COLORS.floor : COLORS[row.engine];
     const failed = !row.summary.winner;
     parts.push(`<rect x="${LABEL}" y="${mid - BAR / 2}" width="${Math.max(1, scale(median) - LABEL).toFixed(1)}" height="${BAR}" ` +

@@ -24,7 +24,7 @@ export interface AttemptReport extends StageOutcome {
   peakRssKb?: number;
   /**
    * What the native pipeline wrote to stderr, which reaches the console at shutdown. Null for
-   * the builtin engine: our decoders run in process and have no console.
+   * the builtin engine: our readers have no console.
    */
   consoleBytes: number | null;
   /** Whether those bytes are valid UTF-8, as a strict decoder (oz's) needs; null: no console. */
@@ -45,6 +45,8 @@ export interface MeasureOptions {
   consoleLog?: number;
   /** Limit for the builtin engine's decoders (see walkImage). */
   maxOutput?: number;
+  /** The builtin engine decodes with our decoders only (see walkImage). */
+  inProcess?: boolean;
   /**
    * Make the target what /run/initramfs is when the script runs: it holds .need_shutdown
    * (the script exits early otherwise), which a success removes.
@@ -77,6 +79,7 @@ export async function measureTrial(image: string, target: string, order: readonl
   const last: { pipeline?: MeasuredRun } = {};
   const report = await runTrial(image, target, order, engine, {
     maxOutput: options.maxOutput,
+    inProcess: options.inProcess,
     async runPipeline(argv, cwd) {
       last.pipeline = await runMeasured(argv, cwd, options.console, options.consoleLog);
       return last.pipeline.status;

@@ -129,7 +129,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
     let verdict: Verdict;
     if (engine === 'builtin') {
       verdict = 'cannot-judge';
-      reasons.unshift('the builtin engine runs our readers in process: there is no console output to judge (the native engine needs dracut\'s skipcpio and GNU cpio)');
+      reasons.unshift('the builtin engine runs our readers, which keep every decoder\'s stderr: there is no console output to judge (the native engine needs dracut\'s skipcpio and GNU cpio)');
     } else if (reasons.length > 0) {
       verdict = 'does-not-hold';
     } else if (before.consoleUtf8) {

@@ -13,7 +13,6 @@ const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-to
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'time whole restores by decompressor order and engine, against the native floor',
   usage: `Usage: initramfs-restore bench IMAGE... [--orders LIST] [--engines LIST] [--runs N] [--warmup N]
                               [--console SINK] [--tmp DIR] [--json FILE] [--chart FILE.svg]
 
@@ -131,7 +130,7 @@ function describeImage(image: ImageResult): string {
   const header = ['order', 'restored by', 'median s', 'min-max s', 'user s', 'sys s', 'peak RSS', 'failed', 'console B', 'UTF-8', 'junk', 'x fastest', 'x floor'];
   const groups = [
     { title: "native engine: the script's own pipelines (skipcpio | DEC | cpio -id), the floor first", rows: image.rows.filter((r) => r.engine === 'native') },
-    { title: 'builtin engine: our readers in process, our CLI timed from its start (a tool, not a run of the script: no console)', rows: image.rows.filter((r) => r.engine === 'builtin') },
+    { title: 'builtin engine: our readers (zstd\'s CLI as a co-process where installed), our CLI timed from its start (a tool, not a run of the script: no console)', rows: image.rows.filter((r) => r.engine === 'builtin') },
   ].filter((g) => g.rows.length > 0);
   const rows = groups.flatMap((g) => g.rows.map((row) => cells(row)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

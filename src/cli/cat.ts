@@ -10,7 +10,6 @@ import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommand
 
 export const cat: Command = {
   name: 'cat',
-  summary: "one file's content to stdout (like lsinitrd -f)",
   usage: `Usage: initramfs-restore cat IMAGE PATH [--max-size SIZE]
 
 Writes the content of the file PATH in IMAGE to stdout: the file as the kernel would leave it,

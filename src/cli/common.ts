@@ -17,7 +17,6 @@ export class Failure extends Error {}
 
 export interface Command {
   name: string;
-  summary: string;
   usage: string;
   run(argv: string[]): Promise<number>;
 }

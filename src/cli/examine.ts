@@ -7,26 +7,32 @@ const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} 
 
 export const examine: Command = {
   name: 'examine',
-  summary: 'one row per cpio archive: where it is, its compression, entries and size',
-  usage: `Usage: initramfs-restore examine IMAGE [--max-size SIZE] [--json]
+  usage: `Usage: initramfs-restore examine IMAGE [--max-size SIZE] [--in-process] [--json]
 
 Walks IMAGE as the kernel does and prints one row per cpio archive: its start and end offset
 in the file, size, format (cpio, or the compression of the member that holds it), number of
 entries and extracted size (the sum of the entries' data sizes). Archives inside one
-compressed member share that member's start, end and format.
+compressed member share that member's start, end and format, and what decoded it: ours, or
+the format's CLI run as a co-process (zstd, where installed: it is faster than ours).
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
-  --json           {"image","size","segments":[{"index","start","end","size","format","entries","extractedSize"}]}
+  --in-process     decode with our own decoders only: no format's CLI as a co-process
+  --json           {"image","size","segments":[{"index","start","end","size","format","entries","extractedSize","decodedBy"}]}
+                   (decodedBy: "ours" or the command; absent for plain cpio)
   -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean' }, 'max-size': { type: 'string' } });
+    const { values, positionals: args } = parseCommandArgs(argv, {
+      json: { type: 'boolean' },
+      'max-size': { type: 'string' },
+      'in-process': { type: 'boolean' },
+    });
     if (wantsHelp(values, examine)) return 0;
     const [image] = positionals(args, ['IMAGE'], examine);
     const maxOutput = maxSizeOption(values['max-size']);
     const bar = progressBar('examine');
-    const result = await onImage(image, () => walkImage(image, IGNORE, { progress: bar.update, maxOutput })).finally(bar.done);
+    const result = await onImage(image, () => walkImage(image, IGNORE, { progress: bar.update, maxOutput, skipData: true, inProcess: values['in-process'] })).finally(bar.done);
     const segments = result.archives.map((a) => ({
       index: a.index,
       start: a.start,
@@ -35,15 +41,16 @@ Options:
       format: a.format,
       entries: a.entries,
       extractedSize: a.extractedSize,
+      ...(a.decodedBy ? { decodedBy: a.decodedBy } : {}),
     }));
     if (values.json) {
       writeJson({ image, size: result.size, segments });
       return 0;
     }
-    const header = ['#', 'start', 'end', 'size', 'format', 'entries', 'extracted'];
-    const rows = segments.map((s) => [s.index, s.start, s.end, s.size, s.format, s.entries, s.extractedSize].map(String));
+    const header = ['#', 'start', 'end', 'size', 'format', 'entries', 'extracted', 'decoded by'];
+    const rows = segments.map((s) => [s.index, s.start, s.end, s.size, s.format, s.entries, s.extractedSize, s.decodedBy ?? '-'].map(String));
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i === 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+    const line = (cells: string[]) => cells.map((c, i) => (i === 4 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
     print([
       `${image}: ${result.size} bytes, ${segments.length} archive${segments.length === 1 ? '' : 's'}`,
       line(header),

@@ -7,8 +7,7 @@ import { progressBar } from './progress.js';
 
 export const list: Command = {
   name: 'list',
-  summary: 'every entry of every archive (like lsinitrd, 3cpio -t)',
-  usage: `Usage: initramfs-restore list IMAGE [-v] [--json] [--parts LIST] [--max-size SIZE]
+  usage: `Usage: initramfs-restore list IMAGE [-v] [--json] [--parts LIST] [--max-size SIZE] [--in-process]
 
 Lists every entry of every cpio archive in IMAGE, in archive order. Names are bytes: bytes
 that are not printable UTF-8 are shown as \\xNN and a backslash as \\\\.
@@ -20,6 +19,7 @@ Options:
   --parts LIST   only these archives, by the index examine shows: 1,3-  2-4  -2
   --max-size SIZE
                  stop when the compressed members expand beyond SIZE in all (default 4G)
+  --in-process   decode with our own decoders only: no format's CLI as a co-process
   -h, --help     this text
 `,
   async run(argv) {
@@ -28,6 +28,7 @@ Options:
       json: { type: 'boolean' },
       parts: { type: 'string' },
       'max-size': { type: 'string' },
+      'in-process': { type: 'boolean' },
     });
     if (wantsHelp(values, list)) return 0;
     const maxOutput = maxSizeOption(values['max-size']);
@@ -53,6 +54,8 @@ Options:
     const bar = progressBar('list');
     try {
       await onImage(image, () => walkImage(image, events, {
+        skipData: true,
+        inProcess: values['in-process'],
         select: (index) => {
           archiveIndex = index;
           return select ? select(index) : true;

@@ -1,15 +1,17 @@
-import { bench } from './bench.js';
-import { cat } from './cat.js';
 import { type Command, Failure, PROGRAM, UsageError, describeError, print, printError } from './common.js';
-import { examine } from './examine.js';
-import { list } from './list.js';
-import { restore } from './restore.js';
 import { stopOnSignals } from './signals.js';
-import { skipcpio } from './skipcpio.js';
-import { unpack } from './unpack.js';
-import { validate } from './validate.js';
 
-const COMMANDS: Command[] = [examine, list, unpack, cat, skipcpio, restore, validate, bench];
+/** Each command's module loads only when it runs: Node's start is part of every command. */
+const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: 'examine', summary: 'one row per cpio archive: where it is, its compression, entries and size', load: async () => (await import('./examine.js')).examine },
+  { name: 'list', summary: 'every entry of every archive (like lsinitrd, 3cpio -t)', load: async () => (await import('./list.js')).list },
+  { name: 'unpack', summary: 'extract every archive into DIR as the kernel populates rootfs, safely', load: async () => (await import('./unpack.js')).unpack },
+  { name: 'cat', summary: "one file's content to stdout (like lsinitrd -f)", load: async () => (await import('./cat.js')).cat },
+  { name: 'skipcpio', summary: "dracut's skipcpio: the image after its first uncompressed archive, to stdout", load: async () => (await import('./skipcpio.js')).skipcpio },
+  { name: 'restore', summary: "dracut-initramfs-restore: unpack the initramfs back into /run/initramfs for shutdown", load: async () => (await import('./restore.js')).restore },
+  { name: 'validate', summary: "the verdict on dracut's fix (plain last, 057) against the old order (plain first, 056)", load: async () => (await import('./validate.js')).validate },
+  { name: 'bench', summary: 'time whole restores by decompressor order and engine, against the native floor', load: async () => (await import('./bench.js')).bench },
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -35,11 +37,12 @@ export async function main(argv: string[]): Promise<number> {
     print(usage());
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     printError(`unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
     return 2;
   }
+  const command = await entry.load();
   stopOnSignals();
   try {
     return await command.run(rest);

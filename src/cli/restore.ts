@@ -7,7 +7,6 @@ import { ignoringSignal } from './signals.js';
 
 export const restore: Command = {
   name: 'restore',
-  summary: "dracut-initramfs-restore: unpack the initramfs back into /run/initramfs for shutdown",
   usage: `Usage: initramfs-restore restore [--root DIR] [--flavor F] [--kver VER] [--image PATH]
                                  [--order ORDER] [--engine builtin|native] [--max-size SIZE] [--json]
 

@@ -3,7 +3,6 @@ import { type Command, Failure, parseCommandArgs, positionals, wantsHelp } from 
 
 export const skipcpio: Command = {
   name: 'skipcpio',
-  summary: "dracut's skipcpio: the image after its first uncompressed archive, to stdout",
   usage: `Usage: initramfs-restore skipcpio IMAGE
 
 Writes IMAGE to stdout without its first uncompressed cpio archive and the zero bytes after

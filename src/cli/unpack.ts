@@ -11,8 +11,7 @@ import { progressBar } from './progress.js';
 
 export const unpack: Command = {
   name: 'unpack',
-  summary: 'extract every archive into DIR as the kernel populates rootfs, safely',
-  usage: `Usage: initramfs-restore unpack IMAGE DIR [--parts LIST] [--max-size SIZE] [--json]
+  usage: `Usage: initramfs-restore unpack IMAGE DIR [--parts LIST] [--max-size SIZE] [--in-process] [--json]
        initramfs-restore unpack IMAGE DIR --order ORDER [--engine builtin|native] [--console SINK]
                                 [--console-log FILE] [--json]
 
@@ -38,7 +37,8 @@ to the console and whether they are valid UTF-8 (the April 2022 Fedora compose c
   native   the script's own pipelines ($SKIP IMG | zcat | cpio -id ...), all into DIR as the
            script does: junk from failed attempts included; a stage wins when cpio exits 0,
            whatever format its tool read (Debian's zstd -d also reads gzip)
-  builtin  (default) our reader of each stage's format, in process, on what skipcpio gives:
+  builtin  (default) our reader of each stage's format on what skipcpio gives (a zstd
+           member decoded by \`zstd -d\` as a co-process where installed, see --in-process):
            a stage fails with that reader's own error (message and byte offset) and leaves
            nothing behind; there is no console
 
@@ -51,6 +51,7 @@ Options:
   --parts LIST     only these archives, by the index examine shows: 1,3-  2-4  -2
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G,
                    or the free space of DIR's filesystem when that is less)
+  --in-process     decode with our own decoders only: no format's CLI as a co-process
   --json           a report: counts by type, skipped and refused entries
   -h, --help       this text
 `,
@@ -63,6 +64,7 @@ Options:
       engine: { type: 'string' },
       'console-log': { type: 'string' },
       console: { type: 'string' },
+      'in-process': { type: 'boolean' },
     });
     if (wantsHelp(values, unpack)) return 0;
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
@@ -77,7 +79,7 @@ Options:
         throw new UsageError('--console and --console-log go with --engine native: the builtin engine has no console');
       }
       const sink = consoleSinkOption(values.console);
-      return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput, console: sink });
+      return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput, console: sink, inProcess: values['in-process'] });
     }
     if (values.engine !== undefined || values['console-log'] !== undefined || values.console !== undefined) {
       throw new UsageError('--engine, --console and --console-log go with a trial --order');
@@ -88,7 +90,7 @@ Options:
       onNotice: (n) => printError(`${n.kind === 'refused' ? 'refused' : 'skipped'} "${n.name}": ${n.reason}`),
     });
     const bar = progressBar('unpack');
-    const result = await onImage(image, () => walkImage(image, extractor, { select, maxOutput, progress: bar.update }))
+    const result = await onImage(image, () => walkImage(image, extractor, { select, maxOutput, progress: bar.update, inProcess: values['in-process'] }))
       .finally(() => {
         bar.done();
         // What was extracted before a failure still gets its directory modes and times.
@@ -143,13 +145,13 @@ async function trial(
   dir: string,
   order: readonly Attempt[],
   engine: Engine,
-  options: { json: boolean; consoleLog?: string; maxOutput?: number; console?: ConsoleSink },
+  options: { json: boolean; consoleLog?: string; maxOutput?: number; console?: ConsoleSink; inProcess?: boolean },
 ): Promise<number> {
   await onImage(image, async () => ByteSource.open(image).close());
   const logFd = options.consoleLog === undefined ? undefined : openSync(options.consoleLog, 'w');
   let report: MeasuredTrial;
   try {
-    report = await onImage(image, () => measureTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput, console: options.console }));
+    report = await onImage(image, () => measureTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput, console: options.console, inProcess: options.inProcess }));
   } finally {
     if (logFd !== undefined) closeSync(logFd);
   }
@@ -171,7 +173,7 @@ async function trial(
     const line = (cells: string[]) => cells.map((c, i) => (i < 2 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
     const engineSays = engine === 'native'
       ? `native engine (the script's pipelines, skipcpio: ${report.skipcpio})`
-      : 'builtin engine (our readers, in process: no console)';
+      : 'builtin engine (our readers: no console)';
     print([
       `${image}: ${engineSays}, order ${order.join(',')}; after skipcpio the magic says ${report.magic}`,
       line(header),

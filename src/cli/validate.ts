@@ -5,7 +5,6 @@ import { consoleSinkOption } from './unpack.js';
 
 export const validate: Command = {
   name: 'validate',
-  summary: "the verdict on dracut's fix (plain last, 057) against the old order (plain first, 056)",
   usage: `Usage: initramfs-restore validate IMAGE... [--engine builtin|native] [--runs N] [--console SINK] [--json]
 
 For each image, restores it with the dracut-056, dracut-057 and zstd-first orders and says:
@@ -86,7 +85,7 @@ const NO_VERDICT = 3;
 function describe(v: ImageVerdict): string {
   const lines = [`${v.image} (${v.engine} engine, ${v.runs} run${v.runs === 1 ? '' : 's'} per order)`];
   for (const o of v.orders) {
-    const console = o.consoleBytes === null ? 'no console (in process)'
+    const console = o.consoleBytes === null ? 'no console (our readers)'
       : o.consoleBytes === 0 ? 'no console output'
       : `${o.consoleBytes} console bytes, ${o.consoleUtf8 ? 'valid UTF-8' : `NOT valid UTF-8 (the ${o.utf8Stage} stage)`}`;
     lines.push(`  ${o.order.padEnd(10)} ${o.winner ? `restored by ${o.winner}` : 'FAILED'}, ${o.sameTree ? 'same tree as detect' : 'a DIFFERENT tree'}, ${console}, ${o.junkEntries} junk`);

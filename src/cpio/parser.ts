@@ -132,6 +132,26 @@ export class CpioParser {
     return n;
   }
 
+  /**
+   * How many of the next bytes are only passed on as data or skipped (a newc file's data,
+   * padding, the data of an entry the kernel skips): a reader that needs no data moves past
+   * them with `pass` instead of reading them. A crc entry's data is read: its sum is checked.
+   */
+  get passable(): number {
+    if (this.state === State.Skip) return this.remaining;
+    if (this.state === State.Data && this.entry!.magic === '070701') return this.remaining;
+    return 0;
+  }
+
+  /** Moves past `n` of the `passable` bytes without reading them. */
+  pass(n: number): void {
+    this.pos += n;
+    this.remaining -= n;
+    if (this.remaining > 0) return;
+    if (this.state === State.Data) this.endData();
+    else this.finishEntry();
+  }
+
   /** The input is complete: fails if it stopped inside an entry. */
   end(): void {
     if (this.state === State.Reset) return;

@@ -25,21 +25,43 @@ function le32(b: Uint8Array, i: number): number {
 
 /** One member: a legacy stream or one frame, chosen by the magic at `src.offset`. */
 export const decodeLz4: Decoder = async (src, sink) => {
+  if (readMagic(src) === LEGACY_MAGIC) decodeLegacy(src, sink);
+  else decodeFrame(src, sink);
+};
+
+/** The legacy or frame magic at `src.offset`, not consumed; anything else is an error. */
+function readMagic(src: ByteSource): number {
   const start = src.offset;
   const head = src.peek(4);
   if (head.length < 4) throw new FormatError('truncated lz4 magic', start);
   const magic = le32(head, 0);
-  if (magic === LEGACY_MAGIC) decodeLegacy(src, sink);
-  else if (magic === FRAME_MAGIC) decodeFrame(src, sink);
-  else throw new FormatError(`not an lz4 stream (magic ${magic.toString(16).padStart(8, '0')})`, start);
-};
+  if (magic !== LEGACY_MAGIC && magic !== FRAME_MAGIC) {
+    throw new FormatError(`not an lz4 stream (magic ${magic.toString(16).padStart(8, '0')})`, start);
+  }
+  return magic;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Legacy format
 
 function decodeLegacy(src: ByteSource, sink: Sink): void {
-  src.skip(4); // the magic
   let out: Uint8Array | undefined;
+  walkLegacy(src, (block, at) => {
+    // A block cannot expand more than 255-fold (one length byte adds at most 255), so small
+    // streams need no 8 MiB buffer.
+    const cap = Math.min(LEGACY_BLOCK, block.length * 255 + 64);
+    if (!out || out.length < cap) out = new Uint8Array(cap);
+    const n = decodeBlock(block, 0, block.length, out, 0, out.length, 0, at);
+    sink(out.subarray(0, n));
+  });
+}
+
+/**
+ * Walks a legacy stream's blocks, handing each (and its file offset) to `block`, or skipping
+ * them unread without it.
+ */
+function walkLegacy(src: ByteSource, block?: (data: Uint8Array, at: number) => void): void {
+  src.skip(4); // the magic
   for (;;) {
     const at = src.offset;
     const view = src.peek(4);
@@ -59,14 +81,21 @@ function decodeLegacy(src: ByteSource, sink: Sink): void {
       );
     }
     src.skip(4);
-    const block = src.read(size, 'lz4 legacy block');
-    // A block cannot expand more than 255-fold (one length byte adds at most 255), so small
-    // streams need no 8 MiB buffer.
-    const cap = Math.min(LEGACY_BLOCK, size * 255 + 64);
-    if (!out || out.length < cap) out = new Uint8Array(cap);
-    const n = decodeBlock(block, 0, size, out, 0, out.length, 0, at + 4);
-    sink(out.subarray(0, n));
+    if (block) block(src.read(size, 'lz4 legacy block'), at + 4);
+    else src.skip(size);
   }
+}
+
+/** Where the lz4 member at `src.offset` ends, from its headers and block sizes alone. */
+export function lz4MemberEnd(src: ByteSource): number {
+  const magic = readMagic(src);
+  if (magic === LEGACY_MAGIC) walkLegacy(src);
+  else {
+    const frame = readFrameHeader(src);
+    for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) src.skip(block.need);
+    if (frame.contentChecksum) src.read(4, 'lz4 content checksum');
+  }
+  return src.offset;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -74,7 +103,17 @@ function decodeLegacy(src: ByteSource, sink: Sink): void {
 
 const BLOCK_MAX = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
-function decodeFrame(src: ByteSource, sink: Sink): void {
+interface FrameHeader {
+  independent: boolean;
+  blockChecksum: boolean;
+  contentChecksum: boolean;
+  blockMax: number;
+  /** -1: not declared. */
+  contentSize: number;
+}
+
+/** Reads and checks a frame's magic and descriptor. */
+function readFrameHeader(src: ByteSource): FrameHeader {
   const start = src.offset;
   src.skip(4);
   const fd = src.read(2, 'lz4 frame descriptor');
@@ -111,7 +150,32 @@ function decodeFrame(src: ByteSource, sink: Sink): void {
   if (hasDictId) {
     throw new FormatError('lz4 frame needs a dictionary (dictionary ID set), which is not available', start + 4 + 2 + (hasContentSize ? 8 : 0));
   }
+  return { independent, blockChecksum, contentChecksum, blockMax, contentSize };
+}
 
+/**
+ * The next block's size, whether it is stored, and how many bytes follow its size field (its
+ * checksum included), checked to be there; undefined at the EndMark.
+ */
+function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size: number; stored: boolean; need: number } | undefined {
+  const at = src.offset;
+  const raw = le32(src.read(4, 'lz4 frame block size'), 0);
+  if (raw === 0) return undefined;
+  const stored = (raw & 0x80000000) !== 0;
+  const size = raw & 0x7fffffff;
+  if (size > frame.blockMax) {
+    throw new FormatError(`lz4 frame block of ${size} bytes exceeds the frame's maximum of ${frame.blockMax}`, at);
+  }
+  const need = size + (frame.blockChecksum ? 4 : 0);
+  if (src.remaining < need) {
+    throw new FormatError(`truncated lz4 frame block: needs ${need} bytes, file ends after ${src.remaining}`, at + 4);
+  }
+  return { at, size, stored, need };
+}
+
+function decodeFrame(src: ByteSource, sink: Sink): void {
+  const frame = readFrameHeader(src);
+  const { independent, contentChecksum, blockMax, contentSize } = frame;
   const window = independent ? 0 : WINDOW;
   // Room for at least one block; a declared content size below a chunk caps the buffer.
   const room = contentSize >= 0 ? Math.max(blockMax, Math.min(CHUNK, contentSize)) : CHUNK;
@@ -120,21 +184,10 @@ function decodeFrame(src: ByteSource, sink: Sink): void {
   let op = 0; // end of output in `out`
   let flushed = 0; // start of the output not yet pushed
   let total = 0;
-  for (;;) {
-    const at = src.offset;
-    const raw = le32(src.read(4, 'lz4 frame block size'), 0);
-    if (raw === 0) break; // EndMark
-    const stored = (raw & 0x80000000) !== 0;
-    const size = raw & 0x7fffffff;
-    if (size > blockMax) {
-      throw new FormatError(`lz4 frame block of ${size} bytes exceeds the frame's maximum of ${blockMax}`, at);
-    }
-    const need = size + (blockChecksum ? 4 : 0);
-    if (src.remaining < need) {
-      throw new FormatError(`truncated lz4 frame block: needs ${need} bytes, file ends after ${src.remaining}`, at + 4);
-    }
+  for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) {
+    const { at, size, stored, need } = block;
     const data = src.read(need, 'lz4 frame block');
-    if (blockChecksum) {
+    if (frame.blockChecksum) {
       const want = le32(data, size);
       const got = xxh32(data, 0, size, 0);
       if (want !== got) {

@@ -89,7 +89,8 @@ class HeaderReader {
   }
 }
 
-export const decodeLzop: Decoder = async (src, sink) => {
+/** Reads the header at `src.offset` (checked as lzop checks it) and returns its flags. */
+function readHeader(src: ByteSource): number {
   const start = src.offset;
   const magic = src.read(MAGIC.length, 'lzop magic');
   for (let i = 0; i < MAGIC.length; i++) {
@@ -131,37 +132,17 @@ export const decodeLzop: Decoder = async (src, sink) => {
     throw new FormatError(`lzop method ${method} is not LZO1X (only methods 1, 2 and 3 are)`, methodAt);
   }
   if (flags & F_H_EXTRA_FIELD) skipExtraField(src, useCrc);
+  return flags;
+}
 
-  // --- blocks
+export const decodeLzop: Decoder = async (src, sink) => {
+  const flags = readHeader(src);
   let out: Uint8Array | undefined;
   for (;;) {
-    const at = src.offset;
-    const dstLen = be32(src.read(4, 'lzop block length'), 0);
-    if (dstLen === 0) return; // end of the stream
-    if (dstLen > MAX_BLOCK) {
-      throw new FormatError(`lzop block of ${dstLen} bytes exceeds lzop's maximum of ${MAX_BLOCK}`, at);
-    }
-    const srcLen = be32(src.read(4, 'lzop block compressed length'), 0);
-    if (srcLen === 0 || srcLen > dstLen) {
-      throw new FormatError(`lzop block compressed length ${srcLen} is invalid for ${dstLen} bytes`, at + 4);
-    }
-    const compressed = srcLen < dstLen;
-    const sumsAt = src.offset;
-    const nSums =
-      (flags & F_ADLER32_D ? 1 : 0) +
-      (flags & F_CRC32_D ? 1 : 0) +
-      (compressed ? (flags & F_ADLER32_C ? 1 : 0) + (flags & F_CRC32_C ? 1 : 0) : 0);
-    const sums = src.read(nSums * 4, 'lzop block checksums');
-    let k = 0;
-    const adlerD = flags & F_ADLER32_D ? be32(sums, 4 * k++) : undefined;
-    const crcD = flags & F_CRC32_D ? be32(sums, 4 * k++) : undefined;
-    const adlerC = compressed && flags & F_ADLER32_C ? be32(sums, 4 * k++) : undefined;
-    const crcC = compressed && flags & F_CRC32_C ? be32(sums, 4 * k++) : undefined;
-
+    const block = readBlockHeader(src, flags);
+    if (!block) return;
+    const { dstLen, srcLen, compressed, sumsAt, adlerD, crcD, adlerC, crcC } = block;
     const dataAt = src.offset;
-    if (src.remaining < srcLen) {
-      throw new FormatError(`truncated lzop block: needs ${srcLen} bytes, file ends after ${src.remaining}`, dataAt);
-    }
     const data = src.read(srcLen, 'lzop block');
     if (adlerC !== undefined) checkSum('Adler-32', 'compressed', adlerC, adler32(data, 0, srcLen), dataAt, sumsAt);
     if (crcC !== undefined) checkSum('CRC32', 'compressed', crcC, crc(data, 0, srcLen), dataAt, sumsAt);
@@ -179,6 +160,55 @@ export const decodeLzop: Decoder = async (src, sink) => {
     for (let i = 0; i < dstLen; i += CHUNK) sink(plain.subarray(i, Math.min(dstLen, i + CHUNK)));
   }
 };
+
+/** Where the lzop file at `src.offset` ends, from its header and block lengths alone. */
+export function lzopMemberEnd(src: ByteSource): number {
+  const flags = readHeader(src);
+  for (let block = readBlockHeader(src, flags); block; block = readBlockHeader(src, flags)) src.skip(block.srcLen);
+  return src.offset;
+}
+
+interface BlockHeader {
+  dstLen: number;
+  srcLen: number;
+  compressed: boolean;
+  sumsAt: number;
+  adlerD?: number;
+  crcD?: number;
+  adlerC?: number;
+  crcC?: number;
+}
+
+/** The next block's lengths and checksums, its data checked to be there; undefined at the end. */
+function readBlockHeader(src: ByteSource, flags: number): BlockHeader | undefined {
+  const at = src.offset;
+  const dstLen = be32(src.read(4, 'lzop block length'), 0);
+  if (dstLen === 0) return undefined;
+  if (dstLen > MAX_BLOCK) {
+    throw new FormatError(`lzop block of ${dstLen} bytes exceeds lzop's maximum of ${MAX_BLOCK}`, at);
+  }
+  const srcLen = be32(src.read(4, 'lzop block compressed length'), 0);
+  if (srcLen === 0 || srcLen > dstLen) {
+    throw new FormatError(`lzop block compressed length ${srcLen} is invalid for ${dstLen} bytes`, at + 4);
+  }
+  const compressed = srcLen < dstLen;
+  const sumsAt = src.offset;
+  const nSums =
+    (flags & F_ADLER32_D ? 1 : 0) +
+    (flags & F_CRC32_D ? 1 : 0) +
+    (compressed ? (flags & F_ADLER32_C ? 1 : 0) + (flags & F_CRC32_C ? 1 : 0) : 0);
+  const sums = src.read(nSums * 4, 'lzop block checksums');
+  let k = 0;
+  const block: BlockHeader = { dstLen, srcLen, compressed, sumsAt };
+  if (flags & F_ADLER32_D) block.adlerD = be32(sums, 4 * k++);
+  if (flags & F_CRC32_D) block.crcD = be32(sums, 4 * k++);
+  if (compressed && flags & F_ADLER32_C) block.adlerC = be32(sums, 4 * k++);
+  if (compressed && flags & F_CRC32_C) block.crcC = be32(sums, 4 * k++);
+  if (src.remaining < srcLen) {
+    throw new FormatError(`truncated lzop block: needs ${srcLen} bytes, file ends after ${src.remaining}`, src.offset);
+  }
+  return block;
+}
 
 function skipExtraField(src: ByteSource, useCrc: boolean): void {
   // The extra field's checksum covers its length and its bytes.

@@ -58,19 +58,7 @@ async function loadWasm(): Promise<XzExports> {
 
 export const decodeXz: Decoder = async (src, sink) => {
   const start = src.offset;
-  const header = src.peek(HEADER_SIZE);
-  if (header.length < HEADER_SIZE) throw new FormatError('truncated xz stream header', start);
-  if (HEADER_MAGIC.some((b, i) => header[i] !== b)) throw new FormatError('not an xz stream', start);
-  if (crc32(header.subarray(6, 8)) !== readLE32(header, 8)) {
-    throw new FormatError('xz stream header CRC32 mismatch', start + 8);
-  }
-  const flags0 = header[6];
-  const flags1 = header[7];
-  // The decoder (xz-embedded, as in the kernel) would call this an unsupported option: name it.
-  const check = flags1 & 0x0f;
-  if (flags0 === 0 && check !== 0 && check !== 1 && check !== 4) {
-    throw new FormatError(`xz check type ${check === 10 ? 'SHA-256' : check} is not supported (the kernel's decoder reads none, CRC32 and CRC64)`, start + 7);
-  }
+  const [flags0, flags1] = readStreamFlags(src);
 
   const xz = await loadWasm();
   const ctx = xz.create_context();
@@ -130,6 +118,71 @@ export const decodeXz: Decoder = async (src, sink) => {
   }
 };
 
+/** The stream flags of the header at `src.offset`, checked as the kernel's decoder checks them. */
+function readStreamFlags(src: ByteSource): [number, number] {
+  const start = src.offset;
+  const header = src.peek(HEADER_SIZE);
+  if (header.length < HEADER_SIZE) throw new FormatError('truncated xz stream header', start);
+  if (HEADER_MAGIC.some((b, i) => header[i] !== b)) throw new FormatError('not an xz stream', start);
+  if (crc32(header.subarray(6, 8)) !== readLE32(header, 8)) {
+    throw new FormatError('xz stream header CRC32 mismatch', start + 8);
+  }
+  const flags0 = header[6];
+  const flags1 = header[7];
+  // The decoder (xz-embedded, as in the kernel) would call this an unsupported option: name it.
+  const check = flags1 & 0x0f;
+  if (flags0 === 0 && check !== 0 && check !== 1 && check !== 4) {
+    throw new FormatError(`xz check type ${check === 10 ? 'SHA-256' : check} is not supported (the kernel's decoder reads none, CRC32 and CRC64)`, start + 7);
+  }
+  return [flags0, flags1];
+}
+
+const LZMA2_FILTER = 0x21;
+
+/**
+ * Where the xz stream at `src.offset` ends: at the first footer whose Index fits the stream,
+ * found as our decoder finds it. Only a stream whose every block is LZMA2 alone is handed to
+ * \`xz -d\` (undefined otherwise): xz reads filters the kernel's decoder does not (delta), so
+ * any other chain stays with ours, which reads what the kernel reads.
+ */
+export function xzMemberEnd(src: ByteSource): number | undefined {
+  const start = src.offset;
+  const [flags0, flags1] = readStreamFlags(src);
+  src.skip(HEADER_SIZE);
+  for (;;) {
+    const view = src.peek(FOOTER_SIZE);
+    if (view.length < FOOTER_SIZE) throw new FormatError('truncated xz stream: no stream footer before the end of the file', src.offset);
+    const limit = view.length - FOOTER_SIZE + 1;
+    const footer = findFooter(src, view, limit, start, flags0, flags1);
+    if (footer >= 0) {
+      const footerAt = src.offset + footer;
+      const indexSize = (readLE32(view, footer + 4) + 1) * 4;
+      let at = start + HEADER_SIZE;
+      let lzma2 = true;
+      forEachIndexRecord(src, footerAt - indexSize, indexSize, (unpadded) => {
+        lzma2 &&= lzma2Only(src.readAt(at, 2 + 2 * 10 + 10));
+        at += unpadded + ((4 - (unpadded % 4)) % 4);
+      });
+      return lzma2 ? footerAt + FOOTER_SIZE : undefined;
+    }
+    src.skip(limit);
+  }
+}
+
+/** Whether a block header (its first bytes) names one filter, LZMA2. */
+function lzma2Only(head: Uint8Array): boolean {
+  const flags = head[1];
+  if ((flags & 0x03) !== 0 || (flags & 0x3c) !== 0) return false;
+  let pos = 2;
+  const skipVli = (): boolean => {
+    for (let n = 0; n < 9 && pos < head.length; n++) if ((head[pos++] & 0x80) === 0) return true;
+    return false;
+  };
+  if (flags & 0x40 && !skipVli()) return false;
+  if (flags & 0x80 && !skipVli()) return false;
+  return head[pos] === LZMA2_FILTER;
+}
+
 /**
  * Index in `view` of this stream's footer, starting before `limit`, or -1. A footer is the
  * CRC32 of the next 6 bytes, the backward size, the stream flags repeated from the header,
@@ -153,7 +206,20 @@ function findFooter(src: ByteSource, view: Uint8Array, limit: number, streamStar
 const MAX_INDEX = 1 << 24;
 
 function indexMatches(src: ByteSource, indexAt: number, indexSize: number, blocksStart: number): boolean {
-  if (indexAt < blocksStart || indexSize > MAX_INDEX) return false;
+  if (indexAt < blocksStart) return false;
+  let blocks = 0;
+  const valid = forEachIndexRecord(src, indexAt, indexSize, (unpadded) => {
+    blocks += unpadded + ((4 - (unpadded % 4)) % 4);
+  });
+  return valid && blocksStart + blocks === indexAt;
+}
+
+/**
+ * Calls `visit` with the unpadded size of each block an Index lists, in order; false when it
+ * is no Index (its CRC32 or a record does not hold).
+ */
+function forEachIndexRecord(src: ByteSource, indexAt: number, indexSize: number, visit: (unpadded: number) => void): boolean {
+  if (indexSize > MAX_INDEX) return false;
   const index = src.readAt(indexAt, indexSize);
   if (index.length !== indexSize || index[0] !== 0) return false;
   if (crc32(index.subarray(0, indexSize - 4)) !== readLE32(index, indexSize - 4)) return false;
@@ -167,14 +233,14 @@ function indexMatches(src: ByteSource, indexAt: number, indexSize: number, block
     }
     return -1;
   };
-  const records = vli();
-  let blocks = 0;
-  for (let r = 0; r < records; r++) {
+  const count = vli();
+  if (count < 0) return false;
+  for (let r = 0; r < count; r++) {
     const unpadded = vli();
     if (unpadded < 0 || vli() < 0) return false;
-    blocks += unpadded + ((4 - (unpadded % 4)) % 4);
+    visit(unpadded);
   }
-  return records >= 0 && blocksStart + blocks === indexAt;
+  return true;
 }
 
 function readLE32(b: Uint8Array, i: number): number {

@@ -16,9 +16,7 @@ const WINDOW_LOG_MAX = 27;
  */
 export const decodeZstd: Decoder = async (src, sink) => {
   const start = src.offset;
-  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', start);
-  skipFrame(src);
-  const end = src.offset;
+  const end = zstdMemberEnd(src);
   src.seek(start);
   const engine = createZstdDecompress({
     chunkSize: 1 << 20,
@@ -27,6 +25,13 @@ export const decodeZstd: Decoder = async (src, sink) => {
   await pumpZlib(src, engine, sink, 'zstd', end - start);
   if (src.offset !== end) throw new FormatError('zstd frames end before their last block', src.offset);
 };
+
+/** Where the zstd frame at `src.offset` ends, from its headers and block sizes alone. */
+export function zstdMemberEnd(src: ByteSource): number {
+  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
+  skipFrame(src);
+  return src.offset;
+}
 
 function magicAt(src: ByteSource): number | undefined {
   const view = src.peek(4);

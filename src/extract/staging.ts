@@ -1,20 +1,13 @@
 import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { escapeName } from '../cpio/names.js';
-import type { SegmentFormat } from '../decode/formats.js';
-import { walkImage } from '../image/walk.js';
+import { type WalkOptions, type WalkResult, walkImage } from '../image/walk.js';
 import { MoveConflictError, RefusedEntriesError } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
 import { SafeExtractor } from './writer.js';
 
-export interface StagedOptions {
-  /** Where the walk begins, as after skipcpio (0). */
-  start?: number;
-  /** What the member at `start` must be (see WalkOptions.first). */
-  first?: SegmentFormat;
-  /** What the compressed members may expand to (see walkImage). */
-  maxOutput?: number;
-}
+/** Where the walk begins, what the member there must be, limits and decoders: see walkImage. */
+export type StagedOptions = Pick<WalkOptions, 'start' | 'first' | 'maxOutput' | 'inProcess'>;
 
 /**
  * Extracts the image into a staging directory inside `target` (so that moving the result is a
@@ -23,13 +16,13 @@ export interface StagedOptions {
  * tree. Directory modes are applied after the move: a read-only directory could not be moved
  * out of otherwise.
  */
-export async function extractStaged(image: string, target: string, options: StagedOptions = {}): Promise<void> {
+export async function extractStaged(image: string, target: string, options: StagedOptions = {}): Promise<WalkResult> {
   mkdirSync(target, { recursive: true });
   const staging = mkdtempSync(join(resolve(target), STAGING_PREFIX));
   const dropUndo = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
   try {
     const extractor = new SafeExtractor(staging);
-    await walkImage(image, extractor, options);
+    const result = await walkImage(image, extractor, options);
     if (extractor.refusedCount > 0) throw new RefusedEntriesError(extractor.refused, extractor.refusedCount);
     const moves: Move[] = [];
     planMoves(Buffer.from(staging), Buffer.from(resolve(target)), lstatSync(staging).dev, moves);
@@ -39,6 +32,7 @@ export async function extractStaged(image: string, target: string, options: Stag
       renameSync(move.src, move.dest);
     }
     extractor.finish(target);
+    return result;
   } finally {
     dropUndo();
     try {

@@ -3,7 +3,7 @@ import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
-import { DecoderThread } from './decode-thread.js';
+import type { DecoderThread } from './decode-thread.js';
 
 /**
  * One cpio archive of the image: a run of entries up to its TRAILER!!!. An archive inside a
@@ -18,6 +18,8 @@ export interface Archive {
   entries: number;
   /** Sum of the entries' data sizes. */
   extractedSize: number;
+  /** What decoded the member: our decoder (`ours`) or a co-process command; plain cpio: undefined. */
+  decodedBy?: string;
 }
 
 export interface WalkOptions {
@@ -38,6 +40,16 @@ export interface WalkOptions {
    * chain. The walk goes on after it as the kernel's does.
    */
   first?: SegmentFormat;
+  /**
+   * Decode every member with our own decoders, in this process. By default a format's CLI runs
+   * as a co-process where it is faster and installed (see CompressionFormat.coprocess).
+   */
+  inProcess?: boolean;
+  /**
+   * The consumer needs no file data: in uncompressed archives it is seeked past, never read,
+   * and `data` is not called for it. A compressed member's data is decoded all the same.
+   */
+  skipData?: boolean;
 }
 
 export interface WalkResult {
@@ -52,6 +64,8 @@ export interface WalkResult {
 export const DEFAULT_MAX_OUTPUT = 4 * 2 ** 30;
 /** More archives than this is no initramfs but a hostile image: each costs a record. */
 export const MAX_ARCHIVES = 100_000;
+/** The read size when file data is skipped: most headers and names fit, few files do. */
+const SKIP_DATA_WINDOW = 16 << 10;
 
 /**
  * Walks an image as the kernel's unpack_to_rootfs does: zero bytes are skipped one at a time,
@@ -59,8 +73,9 @@ export const MAX_ARCHIVES = 100_000;
  * and after a compressed member the walk goes on. Entries reach `events` as they are read.
  */
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
-  const src = ByteSource.open(path);
-  const thread = new DecoderThread(path);
+  // Without data to read, a small window reads headers and seeks past what lies between.
+  const src = ByteSource.open(path, options.skipData ? SKIP_DATA_WINDOW : undefined);
+  const thread = new LazyDecoderThread(path);
   const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true));
@@ -75,7 +90,14 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       if (view.length === 0) break;
       const used = top.write(view);
       src.skip(used);
-      if (used === view.length) continue;
+      if (used === view.length) {
+        const n = options.skipData ? Math.min(top.passable, src.remaining) : 0;
+        if (n > 0) {
+          top.pass(n);
+          src.skip(n);
+        }
+        continue;
+      }
 
       tracker.closeArchive();
       const head = src.peek(8);
@@ -99,7 +121,7 @@ async function decodeMember(
   src: ByteSource,
   format: CompressionFormat,
   tracker: ArchiveTracker,
-  thread: DecoderThread,
+  thread: LazyDecoderThread,
   budget: { left: number; limit: number },
   options: WalkOptions,
 ): Promise<void> {
@@ -108,7 +130,7 @@ async function decodeMember(
   const parser = new CpioParser(tracker, 0, where);
   tracker.member = { format: format.name, start, parser };
   const firstArchive = tracker.archives.length;
-  const end = await thread.decode(start, format.name, (chunk) => {
+  const deliver = (chunk: Uint8Array): void => {
     budget.left -= chunk.length;
     if (budget.left < 0) {
       throw new FormatError(`the compressed members decompress to more than the ${budget.limit}-byte limit (--max-size; by default 4 GiB, and no more than the target's free space)`, start);
@@ -117,7 +139,30 @@ async function decodeMember(
     if (used < chunk.length) {
       throw new FormatError(`junk within the compressed archive: byte 0x${chunk[used].toString(16).padStart(2, '0')} cannot start a cpio entry`, parser.pos, where);
     }
-  }, (offset) => options.progress?.(offset, src.size));
+  };
+  const { coprocess } = format;
+  const { canRunCoprocess, runCoprocess } = await import('../decode/coprocess.js');
+  // A framing error is the member's own: our decoder would stop at the same byte.
+  const coprocessEnd = coprocess && !options.inProcess && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
+  src.seek(start);
+  let end: number;
+  let decodedBy = 'ours';
+  const progress = (offset: number): void => options.progress?.(offset, src.size);
+  if (coprocess && coprocessEnd !== undefined) {
+    const run = await runCoprocess(src.path, start, coprocessEnd, coprocess.argv, deliver);
+    progress(coprocessEnd);
+    if (run.failure === undefined) {
+      end = coprocessEnd;
+      decodedBy = coprocess.argv.join(' ');
+    } else {
+      // Our decoder names the byte where the member goes wrong; it starts over and its output
+      // reaches the parser from where the command's stopped. Should it read the member after
+      // all, its output is the one used.
+      end = await thread.decode(start, format.name, skipping(run.delivered, deliver), progress);
+    }
+  } else {
+    end = await thread.decode(start, format.name, deliver, progress);
+  }
   src.seek(end);
   parser.end();
   tracker.closeArchive();
@@ -126,7 +171,40 @@ async function decodeMember(
     tracker.openArchive();
     tracker.closeArchive();
   }
-  for (const archive of tracker.archives.slice(firstArchive)) archive.end = end;
+  for (const archive of tracker.archives.slice(firstArchive)) {
+    archive.end = end;
+    archive.decodedBy = decodedBy;
+  }
+}
+
+/** A sink that drops the first `count` bytes it is given and passes on the rest. */
+function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void {
+  let left = count;
+  return (chunk) => {
+    if (left >= chunk.length) {
+      left -= chunk.length;
+      return;
+    }
+    const rest = chunk.subarray(left);
+    left = 0;
+    sink(rest);
+  };
+}
+
+/** The decoder thread, its module loaded and its worker started only when a member needs it. */
+class LazyDecoderThread {
+  private thread: DecoderThread | undefined;
+
+  constructor(private readonly path: string) {}
+
+  async decode(...args: Parameters<DecoderThread['decode']>): Promise<number> {
+    this.thread ??= new (await import('./decode-thread.js')).DecoderThread(this.path);
+    return this.thread.decode(...args);
+  }
+
+  close(): void {
+    this.thread?.close();
+  }
 }
 
 interface Member {

@@ -25,6 +25,8 @@ export interface RestoreOptions {
   engine: Engine;
   /** What the compressed members may expand to (see walkImage). */
   maxOutput?: number;
+  /** Decode with our decoders only (see walkImage). */
+  inProcess?: boolean;
   say: (line: string) => void;
 }
 
@@ -72,14 +74,14 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   let trial: TrialReport | undefined;
   if (options.order === 'detect') {
     try {
-      await extractStaged(found.image, runInitramfs, { start: detectStart(found.image, flavor), maxOutput: options.maxOutput });
+      await extractStaged(found.image, runInitramfs, { start: detectStart(found.image, flavor), maxOutput: options.maxOutput, inProcess: options.inProcess });
     } catch (err) {
       if (!isExpectedFailure(err)) throw err;
       return failed(err instanceof FormatError ? `${err.message} ${err.location}` : err.message);
     }
   } else {
     // A stage's failure is an outcome of the trial, not an error: what escapes here is one.
-    trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { maxOutput: options.maxOutput });
+    trial = await runTrial(found.image, runInitramfs, options.order, options.engine, { maxOutput: options.maxOutput, inProcess: options.inProcess });
     if (!trial.winner) return failed('no stage of the trial chain succeeded', trial);
   }
   rmSync(join(runInitramfs, '.need_shutdown'), { force: true });

@@ -12,7 +12,7 @@ import { skipcpioStart } from './skipcpio.js';
 
 /**
  * native: the script's own pipelines ($SKIP IMG | DEC | cpio -id), all into the target.
- * builtin: our decoder for each stage's format, in process, into staging.
+ * builtin: our reader for each stage's format (see walkImage for co-process decoders), into staging.
  */
 export type Engine = 'builtin' | 'native';
 
@@ -59,6 +59,8 @@ export interface TrialHooks {
 export interface TrialOptions extends TrialHooks {
   /** Limit for the builtin engine's decoders (see walkImage). */
   maxOutput?: number;
+  /** The builtin engine decodes with our decoders only (see walkImage). */
+  inProcess?: boolean;
 }
 
 /** Where Debian's dracut-core puts skipcpio. */
@@ -86,7 +88,7 @@ export async function runTrial(image: string, target: string, order: readonly At
   for (const stage of order) {
     const attempt = await around(stage, () => engine === 'native'
       ? nativeAttempt(image, target, stage, report.skipcpio, options.runPipeline ?? runOnConsole)
-      : builtinAttempt(image, target, stage, start, options.maxOutput));
+      : builtinAttempt(image, target, stage, start, { maxOutput: options.maxOutput, inProcess: options.inProcess }));
     report.attempts.push(attempt);
     if (attempt.ok) {
       report.winner = stage;
@@ -184,18 +186,20 @@ async function builtinAttempt(
   target: string,
   stage: Attempt,
   start: ReturnType<typeof skipcpioStart>,
-  maxOutput: number | undefined,
+  decoding: Pick<StagedOptions, 'maxOutput' | 'inProcess'>,
 ): Promise<StageOutcome> {
-  if (STAGES[stage].wholeImage) return staged(stage, 'our reader by magic, on the whole image', image, target, { start: 0, maxOutput });
+  if (STAGES[stage].wholeImage) return staged(stage, 'our reader by magic, on the whole image', image, target, { start: 0, ...decoding });
   const command = stage === 'plain' ? 'our cpio reader' : `our ${stage} decoder`;
   if (!('start' in start)) return { stage, command, ok: false, reason: `skipcpio failed${start.message ? `: ${start.message}` : ''}` };
-  return staged(stage, command, image, target, { start: start.start, first: stage === 'plain' ? 'cpio' : (stage as CompressionName), maxOutput });
+  return staged(stage, command, image, target, { start: start.start, first: stage === 'plain' ? 'cpio' : (stage as CompressionName), ...decoding });
 }
 
 async function staged(stage: Attempt, command: string, image: string, target: string, options: StagedOptions): Promise<StageOutcome> {
   try {
-    await extractStaged(image, target, options);
-    return { stage, command, ok: true };
+    const { archives } = await extractStaged(image, target, options);
+    // Where a format's CLI decoded a member, the row says so: it is not our decoder's time.
+    const coprocesses = [...new Set(archives.flatMap((a) => (a.decodedBy && a.decodedBy !== 'ours' ? [a.decodedBy] : [])))];
+    return { stage, command: coprocesses.length ? `${command}, decoding through \`${coprocesses.join('`, `')}\`` : command, ok: true };
   } catch (err) {
     if (!isExpectedFailure(err)) throw err;
     if (err instanceof FormatError) {

@@ -1,0 +1,118 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { accessSync, closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { Sink } from './types.js';
+
+/** What a co-process decoder run ended with. */
+export interface CommandRun {
+  /** Output bytes handed to the sink. */
+  delivered: number;
+  /** Why the command failed (its exit status and first words on stderr), or undefined: it succeeded. */
+  failure?: string;
+}
+
+const READ_SIZE = 1 << 20;
+/** The event loop turns after this much output, so that progress and signals get through. */
+const YIELD_EVERY = 8 << 20;
+const STDERR_KEPT = 4096;
+/** `sh -c` script: $1 the image, $2 the member's start, $3 its length, the rest the command. */
+const DD_INTO = 'f=$1 s=$2 n=$3; shift 3; dd if="$f" bs=256K iflag=skip_bytes,count_bytes skip="$s" count="$n" status=none | exec "$@"';
+
+const found = new Map<string, boolean>();
+
+/** Whether `name` is an executable on PATH, as a shell looks it up (cached per name). */
+export function onPath(name: string): boolean {
+  let hit = found.get(name);
+  if (hit === undefined) {
+    hit = (process.env.PATH ?? '').split(delimiter).some((dir) => {
+      try {
+        accessSync(join(dir || '.', name), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    found.set(name, hit);
+  }
+  return hit;
+}
+
+/** The tools every co-process needs besides the decompressor itself. */
+export function canRunCoprocess(argv: readonly string[]): boolean {
+  return ['sh', 'dd', 'mkfifo', argv[0]].every(onPath);
+}
+
+/**
+ * Runs the decompressor `argv` on bytes [start, end) of `path` and hands its output to `sink`
+ * in order. dd seeks and counts, so the command sees exactly the member and nothing of what
+ * follows it. The output comes through a FIFO read synchronously, 1 MiB at a time: Node's
+ * stream reading of a child's pipe costs more CPU than zstd's decoding itself (measured 527
+ * against 248 ms for 134 MB). A sink that throws stops the command and the error goes on.
+ */
+export async function runCoprocess(path: string, start: number, end: number, argv: readonly string[], sink: Sink): Promise<CommandRun> {
+  const { read, write } = openFifo();
+  let child: ChildProcess | undefined;
+  let delivered = 0;
+  try {
+    child = spawn(
+      'sh',
+      ['-c', DD_INTO, 'sh', path, String(start), String(end - start), ...argv],
+      { stdio: ['ignore', write, 'pipe'] },
+    );
+    closeSync(write);
+    let stderr = '';
+    child.stderr!.setEncoding('latin1').on('data', (text: string) => {
+      if (stderr.length < STDERR_KEPT) stderr += text;
+    });
+    const exited = new Promise<{ status: number | null; signal: string | null; error?: Error }>((resolve) => {
+      child!.once('error', (error) => resolve({ status: null, signal: null, error }));
+      child!.once('close', (status, signal) => resolve({ status, signal }));
+    });
+    const buf = Buffer.allocUnsafe(READ_SIZE);
+    let sinceYield = 0;
+    for (;;) {
+      // No writer is left once the command exits (or never started): then this reads 0.
+      const n = readSync(read, buf, 0, READ_SIZE, null);
+      if (n === 0) break;
+      sink(buf.subarray(0, n));
+      delivered += n;
+      sinceYield += n;
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    const { status, signal, error } = await exited;
+    child = undefined;
+    if (error) return { delivered, failure: `${argv[0]} could not run: ${error.message}` };
+    if (status === 0) return { delivered };
+    const said = stderr.trim().split('\n')[0];
+    return { delivered, failure: `${argv.join(' ')} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${said ? `: ${said}` : ''}` };
+  } finally {
+    child?.kill('SIGKILL');
+    closeSync(read);
+  }
+}
+
+/**
+ * A pipe with a blocking read end: Node makes none but a FIFO. The write end is write-only, so
+ * that the command gets SIGPIPE once the read end is closed; opening it needs a reader, the
+ * non-blocking one that is closed at once. The name is removed right away: nothing is left in
+ * the temporary directory even if this process dies.
+ */
+function openFifo(): { read: number; write: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'initramfs-restore-'));
+  try {
+    const fifo = join(dir, 'out');
+    const made = spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' });
+    if (made.status !== 0) throw new Error(`mkfifo failed in ${dir}`);
+    const opener = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const write = openSync(fifo, constants.O_WRONLY);
+    const read = openSync(fifo, constants.O_RDONLY);
+    closeSync(opener);
+    return { read, write };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,157 @@
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, cli, sh } from './support/cli.js';
+import { newcArchive } from './support/newc.js';
+
+const work = mkdtempSync(join(tmpdir(), 'irr-coproc-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const BUILD = `${ROOT}test-images/build`;
+
+/** PATH with `zstd` replaced by `script` (or without any zstd when script is undefined). */
+function pathWithZstd(name: string, script?: string): string {
+  const bin = join(work, name);
+  mkdirSync(bin, { recursive: true });
+  for (const tool of ['sh', 'dd', 'mkfifo', 'gzip', 'xz', 'lz4', 'lzop', 'bzip2']) {
+    const found = sh(`command -v ${tool} || true`).toString().trim();
+    if (found) sh(`ln -sf ${found} ${bin}/${tool}`);
+  }
+  if (script !== undefined) {
+    writeFileSync(join(bin, 'zstd'), `#!/bin/sh\n${script}\n`);
+    chmodSync(join(bin, 'zstd'), 0o755);
+  }
+  return bin;
+}
+
+function examineJson(args: string[], env?: Record<string, string>) {
+  const run = cli(['examine', '--json', ...args], { env });
+  expect(run.stderr).toBe('');
+  return JSON.parse(run.stdout.toString()) as { segments: { format: string; decodedBy?: string; entries: number; end: number }[] };
+}
+
+describe('members decoded by their CLI as a co-process', () => {
+  it('lists what our own decoders do, and says which one ran', () => {
+    const COMMAND: Record<string, string> = { zstd: 'zstd -d -c -q', lzop: 'lzop -d -c -q', xz: 'xz -d -c -q', lz4: 'lz4 -d -c -q' };
+    const images = [
+      'dracut-zstd.img', 'dracut-zstd-long.img', 'order-xz-zstd-newc.img', 'order-newc-newc-zstd.img', 'pad-511-zstd.img',
+      'dracut-lzop.img', 'order-bzip2-lzop-zstd.img', 'pad-6-lzop.img',
+      'dracut-xz.img', 'stream3-pad-xz.img', 'trailing-zeros-xz.img', 'order-gzip-xz.img',
+      'dracut-lz4-legacy.img', 'dracut-lz4-frame.img', 'order-lz4-legacy-lz4-legacy.img', 'order-lz4-legacy-zeros-gzip.img', 'pad-13-lz4-frame.img',
+    ];
+    for (const image of images) {
+      const path = join(BUILD, image);
+      const fast = cli(['list', '-v', path]);
+      const ours = cli(['list', '-v', '--in-process', path]);
+      expect(fast.status).toBe(0);
+      expect(fast.stdout.length).toBeGreaterThan(0);
+      expect(fast.stdout.equals(ours.stdout)).toBe(true);
+      const decoded = examineJson([path]).segments.filter((s) => s.format !== 'cpio');
+      expect(decoded.some((s) => COMMAND[s.format])).toBe(true);
+      expect(decoded.every((s) => s.decodedBy === (COMMAND[s.format] ?? 'ours'))).toBe(true);
+      expect(examineJson(['--in-process', path]).segments.filter((s) => s.format !== 'cpio').every((s) => s.decodedBy === 'ours')).toBe(true);
+    }
+  });
+
+  it('hands the command the member alone: what follows it is walked as the kernel does', () => {
+    // zstd -d reads gzip too and stops at no frame boundary: given the rest of the image it
+    // would decode the gzip member into the zstd member's archive.
+    const zst = sh('zstd -qc', { input: newcArchive([{ name: 'a', data: 'from zstd' }]) });
+    const gz = sh('gzip -c', { input: newcArchive([{ name: 'b', data: 'from gzip' }]) });
+    const path = join(work, 'zstd-then-gzip.img');
+    writeFileSync(path, Buffer.concat([zst, Buffer.alloc(5), gz]));
+    const { segments } = examineJson([path]);
+    expect(segments.map((s) => [s.format, s.entries, s.decodedBy])).toEqual([['zstd', 1, 'zstd -d -c -q'], ['gzip', 1, 'ours']]);
+    expect(segments[0].end).toBe(zst.length);
+    const out = join(work, 'zg');
+    expect(cli(['unpack', path, out]).status).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['a', 'b']);
+  });
+
+  it('leaves to our decoder an xz chain the kernel does not read, which xz itself would', () => {
+    const archive = newcArchive([{ name: 'a', data: 'delta-filtered' }]);
+    const lzma2 = join(work, 'lzma2-blocks.img');
+    writeFileSync(lzma2, sh('xz -T2 --block-size=64 -c', { input: newcArchive([{ name: 'a', data: 'q'.repeat(1000) }]) }));
+    expect(examineJson([lzma2]).segments.map((s) => s.decodedBy)).toEqual(['xz -d -c -q']);
+    for (const filters of ['--delta=dist=1 --lzma2', '--x86 --lzma2']) {
+      const path = join(work, 'filtered.img');
+      writeFileSync(path, sh(`xz ${filters} -c`, { input: archive }));
+      expect(sh(`xz -dc ${path}`).equals(archive)).toBe(true);
+      const run = cli(['examine', path]);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/unsupported xz options \(filter chain or BCJ\)/);
+      expect(run.stderr).toBe(cli(['examine', '--in-process', path]).stderr);
+    }
+  });
+
+  it('falls back to our decoder where zstd is missing, and where it fails', () => {
+    const path = join(BUILD, 'dracut-zstd.img');
+    const expected = cli(['list', '--json', '--in-process', path]).stdout;
+    const missing = pathWithZstd('no-zstd');
+    const failing = pathWithZstd('failing-zstd', 'head -c 1000; echo "zstd: broken on purpose" >&2; exit 1');
+    for (const bin of [missing, failing]) {
+      const env = { PATH: bin };
+      expect(cli(['list', '--json', path], { env }).stdout.equals(expected)).toBe(true);
+      expect(examineJson([path], env).segments.filter((s) => s.format === 'zstd').every((s) => s.decodedBy === 'ours')).toBe(true);
+    }
+  });
+
+  it('reports a corrupt member as our decoder does: same words, same byte', () => {
+    const zst = sh('zstd -qc --check', { input: newcArchive([{ name: 'a', data: 'x'.repeat(5000) }, { name: 'b', data: 'y'.repeat(300) }]) });
+    const bad = Buffer.from(zst);
+    bad[bad.length - 2] ^= 0xff; // the frame checksum
+    const path = join(work, 'bad-checksum.img');
+    writeFileSync(path, bad);
+    const fast = cli(['examine', path]);
+    const ours = cli(['examine', '--in-process', path]);
+    expect(fast.status).toBe(1);
+    expect(fast.stderr).toMatch(/checksum/);
+    expect(fast.stderr).toBe(ours.stderr);
+  });
+
+  it('stops the command at the size limit, leaving no process behind', () => {
+    const path = join(work, 'bomb.img');
+    // One entry of 64 MiB of zeros; the limit is 1 MiB.
+    const input = newcArchive([{ name: 'big', data: Buffer.alloc(64 << 20) }]);
+    writeFileSync(path, sh('zstd -qc', { input }));
+    const run = cli(['list', '--max-size', '1M', path]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/decompress to more than the 1048576-byte limit/);
+    // dd and zstd end on SIGPIPE once the read end is closed: give them a moment.
+    expect(sh(`for i in $(seq 50); do pgrep -f "[d]d if=${path}" >/dev/null || exit 0; sleep 0.1; done; echo left`).toString()).toBe('');
+  });
+});
+
+describe('list and examine skip file data they do not need', () => {
+  it('still fail on a truncated plain archive, at the byte where it ends', () => {
+    const whole = newcArchive([{ name: 'a', data: 'z'.repeat(100_000) }, { name: 'b', data: 'b' }]);
+    const path = join(work, 'truncated.img');
+    writeFileSync(path, whole.subarray(0, 50_000));
+    for (const command of ['list', 'examine']) {
+      const run = cli([command, path]);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toBe(`initramfs-restore: ${path}: truncated cpio archive: the data ends inside the entry "a" (header at 0) at byte 50000\n`);
+    }
+  });
+
+  it('still check the sums of crc entries', () => {
+    const path = join(work, 'bad-crc.img');
+    const archive = newcArchive([{ name: 'big', data: 'q'.repeat(200_000), magic: '070702', check: 1 }]);
+    writeFileSync(path, archive);
+    const run = cli(['examine', path]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/bad data checksum for "big"/);
+  });
+
+  it('list what they list when the data must be read: the same archives inside gzip', () => {
+    for (const image of ['plain-newc.img', 'plain-crc.img', 'dracut-none.img']) {
+      const path = join(BUILD, image);
+      const gzipped = join(work, `${image}.gz.img`);
+      writeFileSync(gzipped, sh(`gzip -c ${path}`));
+      const plain = cli(['list', '-v', path]);
+      expect(plain.status).toBe(0);
+      expect(plain.stdout.length).toBeGreaterThan(0);
+      expect(plain.stdout.equals(cli(['list', '-v', gzipped]).stdout)).toBe(true);
+    }
+  });
+});
