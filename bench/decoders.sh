@@ -3,7 +3,8 @@
 # of each real image, output to /dev/null: the figures the README's dependency table quotes.
 # Not a test: nothing is asserted.
 #
-#   bash bench/decoders.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img but none)
+#   bash bench/decoders.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img but none,
+#                                          and an lzma member made here from the zstd one's archive)
 #
 # ours = node bench/decode-member.mjs IMG OFFSET (the decoder alone, in the main thread, no
 # cpio parsing); "−node" subtracts `node -e 0`, timed in the same run. The CLI reads the member
@@ -13,13 +14,20 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 command -v hyperfine >/dev/null || { echo "decoders: hyperfine is required (apt-get install hyperfine)" >&2; exit 1; }
 npm run build >/dev/null
-images=("$@")
-[ ${#images[@]} -gt 0 ] || images=($(ls test-images/real/fedora-like-*.img | grep -v none))
 NODE=$PWD/node_modules/.bin/node
 OUT=bench/results
 mkdir -p "$OUT"
 SHM=$(mktemp -d /dev/shm/decoders.XXXXXX)
 trap 'rm -rf "$SHM"' EXIT
+images=("$@")
+if [ ${#images[@]} -eq 0 ]; then
+  images=($(ls test-images/real/fedora-like-*.img | grep -v none))
+  # dracut offers lzma too; the image of one lzma member holds the zstd image's main archive.
+  zstd_img=test-images/real/fedora-like-zstd.img
+  start=$($NODE bin/initramfs-restore.js examine --json "$zstd_img" | "$NODE" -e 'console.log(JSON.parse(require("fs").readFileSync(0)).segments.at(-1).start)')
+  tail -c +$((start + 1)) "$zstd_img" | zstd -dcq | xz --format=lzma -c > "$SHM/fedora-like-lzma.img"
+  images+=("$SHM/fedora-like-lzma.img")
+fi
 declare -A CLI=([gzip]='gzip -dc' [bzip2]='bzip2 -dc' [xz]='xz -dc' [lzma]='xz -dc --format=lzma'
                 [lz4]='lz4 -dc' [lzop]='lzop -dc' [zstd]='zstd -dc')
 
@@ -38,7 +46,7 @@ for img in "${images[@]}"; do
     --command-name cli "${CLI[$format]} < $SHM/member" \
     --command-name ours "$NODE bench/decode-member.mjs $img $start" \
     --command-name node-e-0 "$NODE -e 0" \
-    --export-json "$SHM/h.json" >/dev/null
+    --export-json "$SHM/h.json" >/dev/null 2>"$SHM/hyperfine.log" || { cat "$SHM/hyperfine.log" >&2; exit 1; }
   TXT=$OUT/decoders.txt JSON_OUT=$OUT/decoders.json "$NODE" -e '
     const [file, format, size, first] = process.argv.slice(1);
     const r = JSON.parse(require("fs").readFileSync(file)).results;

@@ -11,7 +11,7 @@
 #   node -e 0, timed in the same run: what Node's start alone costs us.
 #
 # unpack runs into a tmpfs (/dev/shm) and into a directory on disk (BENCH_DISK, default
-# /var/tmp); list and examine write nothing. Peak RSS by GNU time, of the command's own process.
+# /var/tmp); list and examine write nothing. Peak RSS by GNU time: the largest process of the command's tree.
 # 3cpio comes from test-images/get-dracut-ng.sh (Debian forky's 0.14, run through forky's
 # loader), fetched if missing. Results: bench/results/peers.{txt,json}.
 set -euo pipefail
@@ -65,12 +65,12 @@ for img in "${images[@]}"; do
     --command-name 3cpio "$THREECPIO -t $img" \
     --command-name lsinitrd "lsinitrd $img" \
     --command-name node-e-0 "$NODE -e 0" \
-    --export-json "$RAW/$name-list.json" >/dev/null
+    --export-json "$RAW/$name-list.json" >/dev/null 2>"$RAW/hyperfine.log" || { cat "$RAW/hyperfine.log" >&2; exit 1; }
   hyperfine --style none --warmup 1 --runs "$RUNS" -N --output null \
     --command-name ours "$CLI examine $img" \
     --command-name 3cpio "$THREECPIO -e $img" \
     --command-name node-e-0 "$NODE -e 0" \
-    --export-json "$RAW/$name-examine.json" >/dev/null
+    --export-json "$RAW/$name-examine.json" >/dev/null 2>"$RAW/hyperfine.log" || { cat "$RAW/hyperfine.log" >&2; exit 1; }
   rm -rf "$SHM/r"
   echo "$name $(rss_kib $CLI unpack "$img" "$SHM/r") $(rss_kib $CLI list "$img") $(rss_kib $CLI examine "$img") $(rss_kib "$THREECPIO" -x -C "$SHM/r3" "$img")" >> "$RAW/rss.txt"
   rm -rf "$SHM/r" "$SHM/r3"

@@ -5,7 +5,5 @@ if (major < 22 || (major === 22 && minor < 15)) {
   process.stderr.write(`initramfs-restore: needs Node >= 22.15 (this is ${process.version}); in a checkout, 'npx node bin/initramfs-restore.js' runs the project's Node 24\n`);
   process.exit(1);
 }
-const { enableCompileCache } = await import('node:module');
-enableCompileCache?.();
 const { main } = await import('../dist/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));

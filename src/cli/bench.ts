@@ -130,7 +130,7 @@ function describeImage(image: ImageResult): string {
   const header = ['order', 'restored by', 'median s', 'min-max s', 'user s', 'sys s', 'peak RSS', 'failed', 'console B', 'UTF-8', 'junk', 'x fastest', 'x floor'];
   const groups = [
     { title: "native engine: the script's own pipelines (skipcpio | DEC | cpio -id), the floor first", rows: image.rows.filter((r) => r.engine === 'native') },
-    { title: 'builtin engine: our readers (zstd\'s CLI as a co-process where installed), our CLI timed from its start (a tool, not a run of the script: no console)', rows: image.rows.filter((r) => r.engine === 'builtin') },
+    { title: 'builtin engine: our readers (a format\'s CLI as a co-process where it is faster and installed), our CLI timed from its start (a tool, not a run of the script: no console)', rows: image.rows.filter((r) => r.engine === 'builtin') },
   ].filter((g) => g.rows.length > 0);
   const rows = groups.flatMap((g) => g.rows.map((row) => cells(row)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

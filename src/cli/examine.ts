@@ -13,7 +13,8 @@ Walks IMAGE as the kernel does and prints one row per cpio archive: its start an
 in the file, size, format (cpio, or the compression of the member that holds it), number of
 entries and extracted size (the sum of the entries' data sizes). Archives inside one
 compressed member share that member's start, end and format, and what decoded it: ours, or
-the format's CLI run as a co-process (zstd, where installed: it is faster than ours).
+the format's CLI run as a co-process (zstd, xz, lz4 and lzop, where installed: they are
+faster than ours).
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)

@@ -16,8 +16,20 @@ const READ_SIZE = 1 << 20;
 /** The event loop turns after this much output, so that progress and signals get through. */
 const YIELD_EVERY = 8 << 20;
 const STDERR_KEPT = 4096;
-/** `sh -c` script: $1 the image, $2 the member's start, $3 its length, the rest the command. */
-const DD_INTO = 'f=$1 s=$2 n=$3; shift 3; dd if="$f" bs=256K iflag=skip_bytes,count_bytes skip="$s" count="$n" status=none | exec "$@"';
+/**
+ * `sh -c` script: $1 the image, $2 the member's start, $3 its length, the rest the command.
+ * Perl (Debian's perl-base is essential) first grows the FIFO to 1 MiB (F_SETPIPE_SZ, 1031):
+ * with the default 64 KiB the command waits for each read of ours (measured on list: lz4 0.53
+ * to 0.45 s, lzop 0.67 to 0.61 s, xz 2.32 to 2.16 s); without perl, or if Linux refuses, the
+ * command runs as it is.
+ */
+const DD_INTO = `f=$1 s=$2 n=$3; shift 3
+dd if="$f" bs=256K iflag=skip_bytes,count_bytes skip="$s" count="$n" status=none |
+if command -v perl >/dev/null 2>&1; then
+  exec perl -e 'fcntl(STDOUT, 1031, 1 << 20); exec { $ARGV[0] } @ARGV or die "$ARGV[0]: $!\\n"' "$@"
+else
+  exec "$@"
+fi`;
 
 const found = new Map<string, boolean>();
 
@@ -38,7 +50,7 @@ export function onPath(name: string): boolean {
   return hit;
 }
 
-/** The tools every co-process needs besides the decompressor itself. */
+/** Whether the decompressor `argv[0]` and what runs it (sh, dd, mkfifo) are all on PATH. */
 export function canRunCoprocess(argv: readonly string[]): boolean {
   return ['sh', 'dd', 'mkfifo', argv[0]].every(onPath);
 }
