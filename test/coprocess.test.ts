@@ -84,13 +84,13 @@ describe('members decoded by their CLI as a co-process', () => {
     }
   });
 
-  it('falls back to our decoder where zstd is missing, and where it fails', () => {
+  it('falls back to our decoder where zstd is missing, where it fails, and where no FIFO can be made', () => {
     const path = join(BUILD, 'dracut-zstd.img');
     const expected = cli(['list', '--json', '--in-process', path]).stdout;
     const missing = pathWithZstd('no-zstd');
     const failing = pathWithZstd('failing-zstd', 'head -c 1000; echo "zstd: broken on purpose" >&2; exit 1');
-    for (const bin of [missing, failing]) {
-      const env = { PATH: bin };
+    const envs: Record<string, string>[] = [{ PATH: missing }, { PATH: failing }, { TMPDIR: join(work, 'no-such-dir') }];
+    for (const env of envs) {
       expect(cli(['list', '--json', path], { env }).stdout.equals(expected)).toBe(true);
       expect(examineJson([path], env).segments.filter((s) => s.format === 'zstd').every((s) => s.decodedBy === 'ours')).toBe(true);
     }

@@ -63,7 +63,14 @@ export function canRunCoprocess(argv: readonly string[]): boolean {
  * against 248 ms for 134 MB). A sink that throws stops the command and the error goes on.
  */
 export async function runCoprocess(path: string, start: number, end: number, argv: readonly string[], sink: Sink): Promise<CommandRun> {
-  const { read, write } = openFifo();
+  let fifo: { read: number; write: number };
+  try {
+    fifo = openFifo();
+  } catch (err) {
+    // A read-only or missing temporary directory (late at shutdown) leaves our own decoder.
+    return { delivered: 0, failure: `no FIFO for ${argv[0]}: ${(err as Error).message}` };
+  }
+  const { read, write } = fifo;
   let child: ChildProcess | undefined;
   let delivered = 0;
   try {
