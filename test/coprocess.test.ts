@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -118,7 +118,15 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/decompress to more than the 1048576-byte limit/);
     // dd and zstd end on SIGPIPE once the read end is closed: give them a moment.
-    expect(sh(`for i in $(seq 50); do pgrep -f "[d]d if=${path}" >/dev/null || exit 0; sleep 0.1; done; echo left`).toString()).toBe('');
+    const ddLeft = (): boolean => readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).some((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').includes(`if=${path}`);
+      } catch {
+        return false;
+      }
+    });
+    for (let i = 0; i < 50 && ddLeft(); i++) sh('sleep 0.1');
+    expect(ddLeft()).toBe(false);
   });
 });
 
