@@ -1,7 +1,7 @@
 // Decodes one compressed member of an image with our own in-process decoder, output dropped:
 // what bench/decoders.sh times against the format's CLI.
 //   node bench/decode-member.mjs IMAGE OFFSET
-import { COMPRESSION_FORMATS, detectCompression } from '../dist/decode/formats.js';
+import { detectCompression } from '../dist/decode/formats.js';
 import { ByteSource } from '../dist/decode/source.js';
 
 const [image, offset] = process.argv.slice(2);
@@ -10,5 +10,5 @@ src.seek(Number(offset));
 const format = detectCompression(src.peek(8));
 if (!format) throw new Error(`no compressed member at byte ${offset}`);
 let bytes = 0;
-await COMPRESSION_FORMATS.find((f) => f === format).decode(src, (chunk) => { bytes += chunk.length; });
+await format.decode(src, (chunk) => { bytes += chunk.length; });
 if (process.env.VERBOSE) console.error(`${format.name}: ${bytes} bytes`);

@@ -35,7 +35,6 @@ OUT=bench/results
 mkdir -p "$OUT"
 SHM=$(mktemp -d /dev/shm/peers.XXXXXX)
 DISK=$(mktemp -d "${BENCH_DISK:-/var/tmp}/peers.XXXXXX")
-trap 'rm -rf "$SHM" "$DISK"' EXIT
 RAW=$(mktemp -d)
 trap 'rm -rf "$SHM" "$DISK" "$RAW"' EXIT
 
