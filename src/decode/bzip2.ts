@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { hex } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder, Sink } from './types.js';
 
@@ -119,7 +120,7 @@ class Bunzip2 {
     const level = this.bits(8);
     if (b !== 0x42 || z !== 0x5a || h !== 0x68) throw new FormatError('not a bzip2 stream (no "BZh" magic)', start);
     if (level < 0x31 || level > 0x39) {
-      throw new FormatError(`not a bzip2 stream: block size byte 0x${level.toString(16)} is not '1'..'9'`, start);
+      throw new FormatError(`not a bzip2 stream: block size byte 0x${hex(level)} is not '1'..'9'`, start);
     }
     this.blockMax = (level - 0x30) * 100_000;
     this.tt = new Uint32Array(this.blockMax);
@@ -135,7 +136,7 @@ class Bunzip2 {
         const computed = this.block();
         if (computed !== stored) {
           throw new FormatError(
-            `bzip2 block ${this.blockNo}: CRC mismatch: stored ${hex32(stored)}, computed ${hex32(computed)}`,
+            `bzip2 block ${this.blockNo}: CRC mismatch: stored ${hex(stored, 8)}, computed ${hex(computed, 8)}`,
             at,
           );
         }
@@ -144,7 +145,7 @@ class Bunzip2 {
         const crcAt = this.byteAt();
         const stored = this.bits32();
         if (stored !== combined) {
-          throw new FormatError(`bzip2 stream CRC mismatch: stored ${hex32(stored)}, computed ${hex32(combined)}`, crcAt);
+          throw new FormatError(`bzip2 stream CRC mismatch: stored ${hex(stored, 8)}, computed ${hex(combined, 8)}`, crcAt);
         }
         break;
       } else {
@@ -543,8 +544,4 @@ function packMtf(mtfa: Uint8Array, mtfBase: Int32Array): void {
     for (let j = 15; j >= 0; j--) mtfa[to--] = mtfa[from + j];
     mtfBase[k] = to + 1;
   }
-}
-
-function hex32(n: number): string {
-  return n.toString(16).padStart(8, '0');
 }

@@ -1,5 +1,6 @@
 import { createInflateRaw, crc32 } from 'node:zlib';
 import { FormatError } from '../errors.js';
+import { hex, readLE16, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { pumpZlib } from './zlib-pump.js';
@@ -24,11 +25,11 @@ export const decodeGzip: Decoder = async (src, sink) => {
   if (header[2] !== 8) throw new FormatError(`gzip compression method ${header[2]} is not deflate`, start + 2);
   const flags = header[3];
   if (flags & ~(FTEXT | FHCRC | FEXTRA | FNAME | FCOMMENT)) {
-    throw new FormatError(`gzip header has reserved flag bits set (0x${flags.toString(16)})`, start + 3);
+    throw new FormatError(`gzip header has reserved flag bits set (0x${hex(flags)})`, start + 3);
   }
   if (flags & FEXTRA) {
     const len = src.read(2, 'gzip extra field length');
-    src.read(len[0] | (len[1] << 8), 'gzip extra field');
+    src.read(readLE16(len, 0), 'gzip extra field');
   }
   if (flags & FNAME) skipZeroTerminated(src, 'gzip file name');
   if (flags & FCOMMENT) skipZeroTerminated(src, 'gzip comment');
@@ -44,10 +45,10 @@ export const decodeGzip: Decoder = async (src, sink) => {
 
   const trailerAt = src.offset;
   const trailer = src.read(8, 'gzip trailer');
-  const storedCrc = (trailer[0] | (trailer[1] << 8) | (trailer[2] << 16) | (trailer[3] << 24)) >>> 0;
-  const storedSize = (trailer[4] | (trailer[5] << 8) | (trailer[6] << 16) | (trailer[7] << 24)) >>> 0;
+  const storedCrc = readLE32(trailer, 0);
+  const storedSize = readLE32(trailer, 4);
   if (storedCrc !== crc >>> 0) {
-    throw new FormatError(`gzip CRC32 mismatch: stored ${hex32(storedCrc)}, data has ${hex32(crc >>> 0)}`, trailerAt);
+    throw new FormatError(`gzip CRC32 mismatch: stored 0x${hex(storedCrc, 8)}, data has 0x${hex(crc >>> 0, 8)}`, trailerAt);
   }
   if (storedSize !== size % 2 ** 32) {
     throw new FormatError(`gzip size mismatch: stored ${storedSize}, data has ${size % 2 ** 32}`, trailerAt + 4);
@@ -65,8 +66,4 @@ function skipZeroTerminated(src: ByteSource, what: string): void {
     }
     src.skip(view.length);
   }
-}
-
-function hex32(n: number): string {
-  return `0x${n.toString(16).padStart(8, '0')}`;
 }

@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { hex, readLE32 } from './bytes.js';
 import { copyLiterals, copyMatch } from './lz77.js';
 import type { ByteSource } from './source.js';
 import type { Decoder, Sink } from './types.js';
@@ -19,10 +20,6 @@ const WINDOW = 64 * 1024;
 /** Output is pushed to the sink in chunks of at most this size. */
 const CHUNK = 8 << 20;
 
-function le32(b: Uint8Array, i: number): number {
-  return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
-}
-
 /** One member: a legacy stream or one frame, chosen by the magic at `src.offset`. */
 export const decodeLz4: Decoder = async (src, sink) => {
   if (readMagic(src) === LEGACY_MAGIC) decodeLegacy(src, sink);
@@ -34,9 +31,9 @@ function readMagic(src: ByteSource): number {
   const start = src.offset;
   const head = src.peek(4);
   if (head.length < 4) throw new FormatError('truncated lz4 magic', start);
-  const magic = le32(head, 0);
+  const magic = readLE32(head, 0);
   if (magic !== LEGACY_MAGIC && magic !== FRAME_MAGIC) {
-    throw new FormatError(`not an lz4 stream (magic ${magic.toString(16).padStart(8, '0')})`, start);
+    throw new FormatError(`not an lz4 stream (magic ${hex(magic, 8)})`, start);
   }
   return magic;
 }
@@ -68,7 +65,7 @@ function walkLegacy(src: ByteSource, block?: (data: Uint8Array, at: number) => v
     // No end marker: EOF, a short tail, a zero size or something too big to be a block size
     // ends the stream, and those bytes belong to whatever follows.
     if (view.length < 4) return;
-    const size = le32(view, 0);
+    const size = readLE32(view, 0);
     if (size === LEGACY_MAGIC) {
       src.skip(4); // concatenated `lz4 -l` outputs: the kernel carries on
       continue;
@@ -142,8 +139,8 @@ function readFrameHeader(src: ByteSource): FrameHeader {
   }
   let contentSize = -1;
   if (hasContentSize) {
-    const lo = le32(desc, 2);
-    const hi = le32(desc, 6);
+    const lo = readLE32(desc, 2);
+    const hi = readLE32(desc, 6);
     // Above 2^53 nothing could ever match it; treat it as a mismatch at the end.
     contentSize = hi >= 0x200000 ? Number.MAX_VALUE : hi * 0x100000000 + lo;
   }
@@ -159,7 +156,7 @@ function readFrameHeader(src: ByteSource): FrameHeader {
  */
 function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size: number; stored: boolean; need: number } | undefined {
   const at = src.offset;
-  const raw = le32(src.read(4, 'lz4 frame block size'), 0);
+  const raw = readLE32(src.read(4, 'lz4 frame block size'), 0);
   if (raw === 0) return undefined;
   const stored = (raw & 0x80000000) !== 0;
   const size = raw & 0x7fffffff;
@@ -188,7 +185,7 @@ function decodeFrame(src: ByteSource, sink: Sink): void {
     const { at, size, stored, need } = block;
     const data = src.read(need, 'lz4 frame block');
     if (frame.blockChecksum) {
-      const want = le32(data, size);
+      const want = readLE32(data, size);
       const got = xxh32(data, 0, size, 0);
       if (want !== got) {
         throw new FormatError(`lz4 block checksum mismatch (block at byte ${at})`, at + 4 + size);
@@ -228,7 +225,7 @@ function decodeFrame(src: ByteSource, sink: Sink): void {
   }
   if (hasher) {
     const at = src.offset;
-    const want = le32(src.read(4, 'lz4 content checksum'), 0);
+    const want = readLE32(src.read(4, 'lz4 content checksum'), 0);
     const got = hasher.digest();
     if (want !== got) throw new FormatError('lz4 frame content checksum mismatch', at);
   }
@@ -314,7 +311,7 @@ function rotl(x: number, r: number): number {
 
 function tail(acc: number, b: Uint8Array, i: number, end: number): number {
   while (end - i >= 4) {
-    const w = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    const w = readLE32(b, i);
     acc = Math.imul(rotl((acc + Math.imul(w, P3)) | 0, 17), P4);
     i += 4;
   }

@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { hex, readBE32, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder, Sink } from './types.js';
 
@@ -51,34 +52,30 @@ export const decodeLzma: Decoder = async (src, sink) => {
   const h = src.read(13, 'lzma header');
   let props = h[0];
   if (props >= 9 * 5 * 5) {
-    throw new FormatError(`not an lzma stream: properties byte 0x${props.toString(16)} is out of range`, start);
+    throw new FormatError(`not an lzma stream: properties byte 0x${hex(props)} is out of range`, start);
   }
   const lc = props % 9;
   props = (props / 9) | 0;
   const lp = props % 5;
   const pb = (props / 5) | 0;
-  const dictSize = le32(h, 1);
+  const dictSize = readLE32(h, 1);
   if (dictSize > MAX_DICT) {
     throw new FormatError(
       `lzma dictionary of ${dictSize} bytes is larger than the supported ${MAX_DICT} bytes`,
       start + 1,
     );
   }
-  const sizeLo = le32(h, 5);
-  const sizeHi = le32(h, 9);
+  const sizeLo = readLE32(h, 5);
+  const sizeHi = readLE32(h, 9);
   let known = -1;
   if (sizeLo !== 0xffffffff || sizeHi !== 0xffffffff) {
     if (sizeHi > 0x1fffff) {
-      throw new FormatError(`implausible lzma uncompressed size (high word 0x${sizeHi.toString(16)})`, start + 5);
+      throw new FormatError(`implausible lzma uncompressed size (high word 0x${hex(sizeHi)})`, start + 5);
     }
     known = sizeHi * 0x100000000 + sizeLo;
   }
   decodeStream(src, sink, lc, lp, pb, Math.max(dictSize, MIN_DICT), known);
 };
-
-function le32(b: Uint8Array, i: number): number {
-  return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
-}
 
 /** The error for bad data; data that was only bad because the input ran out says so. */
 function corrupt(src: ByteSource, inPos: number, inEnd: number, eof: boolean, what: string): FormatError {
@@ -134,9 +131,9 @@ function decodeStream(
 
   // Range decoder: five bytes, the first always zero.
   if (eof && inEnd < 5) throw truncated(src, inEnd);
-  if (inBuf[0] !== 0) throw corrupt(src, 0, inEnd, eof, `first range coder byte is 0x${inBuf[0].toString(16)}, not 0`);
+  if (inBuf[0] !== 0) throw corrupt(src, 0, inEnd, eof, `first range coder byte is 0x${hex(inBuf[0])}, not 0`);
   let range = -1; // 0xffffffff
-  let code = (inBuf[1] << 24) | (inBuf[2] << 16) | (inBuf[3] << 8) | inBuf[4];
+  let code = readBE32(inBuf, 1) | 0; // kept a signed int32, as the loop below keeps it
   inPos = 5;
   if (code === -1) throw corrupt(src, inPos, inEnd, eof, 'range coder starts out of range');
 

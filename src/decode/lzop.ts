@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { FormatError } from '../errors.js';
+import { hex, readBE16, readBE32 } from './bytes.js';
 import { lzo1xDecompress } from './lzo1x.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
@@ -25,10 +26,6 @@ const F_H_CRC32 = 0x1000;
 const MAX_BLOCK = 64 << 20;
 /** Output is pushed in pieces of at most this size. */
 const CHUNK = 8 << 20;
-
-function be32(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
-}
 
 /** Adler-32 of `b[start, end)` continuing from `adler` (1 for a fresh sum). */
 export function adler32(b: Uint8Array, start: number, end: number, adler = 1): number {
@@ -81,11 +78,10 @@ class HeaderReader {
     return this.take(1, what)[0];
   }
   u16(what: string): number {
-    const b = this.take(2, what);
-    return (b[0] << 8) | b[1];
+    return readBE16(this.take(2, what), 0);
   }
   u32(what: string): number {
-    return be32(this.take(4, what), 0);
+    return readBE32(this.take(4, what), 0);
   }
 }
 
@@ -120,10 +116,10 @@ function readHeader(src: ByteSource): number {
   const useCrc = (flags & F_H_CRC32) !== 0;
   const computed = useCrc ? crc(h.bytes, 0, h.length) : adler32(h.bytes, 0, h.length);
   const sumAt = src.offset;
-  const stored = be32(src.read(4, 'lzop header checksum'), 0);
+  const stored = readBE32(src.read(4, 'lzop header checksum'), 0);
   if (stored !== computed) {
     throw new FormatError(
-      `lzop header checksum mismatch (${useCrc ? 'CRC32' : 'Adler-32'} stored ${hex(stored)}, computed ${hex(computed)})`,
+      `lzop header checksum mismatch (${useCrc ? 'CRC32' : 'Adler-32'} stored ${hex(stored, 8)}, computed ${hex(computed, 8)})`,
       sumAt,
     );
   }
@@ -182,12 +178,12 @@ interface BlockHeader {
 /** The next block's lengths and checksums, its data checked to be there; undefined at the end. */
 function readBlockHeader(src: ByteSource, flags: number): BlockHeader | undefined {
   const at = src.offset;
-  const dstLen = be32(src.read(4, 'lzop block length'), 0);
+  const dstLen = readBE32(src.read(4, 'lzop block length'), 0);
   if (dstLen === 0) return undefined;
   if (dstLen > MAX_BLOCK) {
     throw new FormatError(`lzop block of ${dstLen} bytes exceeds lzop's maximum of ${MAX_BLOCK}`, at);
   }
-  const srcLen = be32(src.read(4, 'lzop block compressed length'), 0);
+  const srcLen = readBE32(src.read(4, 'lzop block compressed length'), 0);
   if (srcLen === 0 || srcLen > dstLen) {
     throw new FormatError(`lzop block compressed length ${srcLen} is invalid for ${dstLen} bytes`, at + 4);
   }
@@ -200,10 +196,10 @@ function readBlockHeader(src: ByteSource, flags: number): BlockHeader | undefine
   const sums = src.read(nSums * 4, 'lzop block checksums');
   let k = 0;
   const block: BlockHeader = { dstLen, srcLen, compressed, sumsAt };
-  if (flags & F_ADLER32_D) block.adlerD = be32(sums, 4 * k++);
-  if (flags & F_CRC32_D) block.crcD = be32(sums, 4 * k++);
-  if (compressed && flags & F_ADLER32_C) block.adlerC = be32(sums, 4 * k++);
-  if (compressed && flags & F_CRC32_C) block.crcC = be32(sums, 4 * k++);
+  if (flags & F_ADLER32_D) block.adlerD = readBE32(sums, 4 * k++);
+  if (flags & F_CRC32_D) block.crcD = readBE32(sums, 4 * k++);
+  if (compressed && flags & F_ADLER32_C) block.adlerC = readBE32(sums, 4 * k++);
+  if (compressed && flags & F_CRC32_C) block.crcC = readBE32(sums, 4 * k++);
   if (src.remaining < srcLen) {
     throw new FormatError(`truncated lzop block: needs ${srcLen} bytes, file ends after ${src.remaining}`, src.offset);
   }
@@ -214,7 +210,7 @@ function skipExtraField(src: ByteSource, useCrc: boolean): void {
   // The extra field's checksum covers its length and its bytes.
   const at = src.offset;
   const lenBytes = src.read(4, 'lzop extra field length');
-  const len = be32(lenBytes, 0);
+  const len = readBE32(lenBytes, 0);
   let sum = useCrc ? crc(lenBytes, 0, 4) : adler32(lenBytes, 0, 4);
   if (src.remaining < len + 4) {
     throw new FormatError(`truncated lzop extra field: needs ${len + 4} bytes, file ends after ${src.remaining}`, at + 4);
@@ -227,19 +223,15 @@ function skipExtraField(src: ByteSource, useCrc: boolean): void {
     left -= n;
   }
   const sumAt = src.offset;
-  const stored = be32(src.read(4, 'lzop extra field checksum'), 0);
+  const stored = readBE32(src.read(4, 'lzop extra field checksum'), 0);
   if (stored !== sum) throw new FormatError('lzop extra field checksum mismatch', sumAt);
 }
 
 function checkSum(kind: string, what: string, stored: number, computed: number, dataAt: number, sumsAt: number): void {
   if (stored !== computed) {
     throw new FormatError(
-      `lzop ${kind} of the ${what} block data mismatch (stored at byte ${sumsAt}: ${hex(stored)}, computed ${hex(computed)})`,
+      `lzop ${kind} of the ${what} block data mismatch (stored at byte ${sumsAt}: ${hex(stored, 8)}, computed ${hex(computed, 8)})`,
       dataAt,
     );
   }
-}
-
-function hex(n: number): string {
-  return n.toString(16).padStart(8, '0');
 }

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { crc32 } from 'node:zlib';
 import { FormatError } from '../errors.js';
+import { readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 
@@ -241,8 +242,4 @@ function forEachIndexRecord(src: ByteSource, indexAt: number, indexSize: number,
     visit(unpadded);
   }
   return true;
-}
-
-function readLE32(b: Uint8Array, i: number): number {
-  return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
 }

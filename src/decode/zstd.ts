@@ -1,5 +1,6 @@
 import { constants, createZstdDecompress } from 'node:zlib';
 import { FormatError } from '../errors.js';
+import { readLE24, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { pumpZlib } from './zlib-pump.js';
@@ -36,7 +37,7 @@ export function zstdMemberEnd(src: ByteSource): number {
 function magicAt(src: ByteSource): number | undefined {
   const view = src.peek(4);
   if (view.length < 4) return undefined;
-  return (view[0] | (view[1] << 8) | (view[2] << 16) | (view[3] << 24)) >>> 0;
+  return readLE32(view, 0);
 }
 
 function skipFrame(src: ByteSource): void {
@@ -52,8 +53,7 @@ function skipFrame(src: ByteSource): void {
   src.read((singleSegment ? 0 : 1) + dictIdSize + fcsSize, 'zstd frame header');
   for (;;) {
     const blockAt = src.offset;
-    const b = src.read(3, 'zstd block header');
-    const header = b[0] | (b[1] << 8) | (b[2] << 16);
+    const header = readLE24(src.read(3, 'zstd block header'), 0);
     const last = header & 1;
     const type = (header >> 1) & 3;
     const size = header >>> 3;
