@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hex } from '../decode/bytes.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Attempt, rightStage } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
@@ -350,7 +351,7 @@ const FILESYSTEMS: Record<number, string> = {
 
 function filesystemOf(dir: string): string {
   const type = statfsSync(dir).type;
-  return FILESYSTEMS[type] ?? `0x${type.toString(16)}`;
+  return FILESYSTEMS[type] ?? `0x${hex(type)}`;
 }
 
 function packageVersion(): string {

@@ -1,3 +1,5 @@
+import { hex } from '../decode/bytes.js';
+
 /**
  * Where strict UTF-8 decoding of `bytes` fails, in the words of Python's decoder, which is what
  * the image builder (oz) ran on the guest's console log in April 2022:
@@ -48,7 +50,7 @@ export function strictUtf8(bytes: Uint8Array): Utf8Failure | undefined {
 
 function failure(start: number, end: number, byte: number, reason: Utf8Failure['reason']): Utf8Failure {
   const where = start === end
-    ? `byte 0x${byte.toString(16).padStart(2, '0')} in position ${start}`
+    ? `byte 0x${hex(byte, 2)} in position ${start}`
     : `bytes in position ${start}-${end}`;
   return { position: start, byte, reason, message: `'utf-8' codec can't decode ${where}: ${reason}` };
 }

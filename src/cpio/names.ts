@@ -1,3 +1,5 @@
+import { hex } from '../decode/bytes.js';
+
 /**
  * Names are raw bytes. For text output they are shown as UTF-8 where they are printable
  * UTF-8, with every other byte as \xNN and a backslash as \\, so that the text form is
@@ -25,7 +27,7 @@ export function escapeName(name: Uint8Array): string {
         continue;
       }
     }
-    out += `\\x${b.toString(16).padStart(2, '0')}`;
+    out += `\\x${hex(b, 2)}`;
     i++;
   }
   return out;

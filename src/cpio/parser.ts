@@ -1,3 +1,4 @@
+import { hex } from '../decode/bytes.js';
 import { FormatError } from '../errors.js';
 import { type CpioEntry, S_IFLNK, S_IFMT, S_IFREG } from './entry.js';
 import { escapeName } from './names.js';
@@ -73,7 +74,7 @@ export class CpioParser {
           const aligned = ((this.chunkStart + i) & 3) === 0;
           // As the kernel's do_reset: after an entry, padding must end 4-aligned.
           if (!aligned && this.sawEntry) {
-            this.fail(`broken padding: byte 0x${chunk[i].toString(16).padStart(2, '0')} after a cpio entry is not 4-aligned`, this.chunkStart + i);
+            this.fail(`broken padding: byte 0x${hex(chunk[i], 2)} after a cpio entry is not 4-aligned`, this.chunkStart + i);
           }
           if (chunk[i] !== 0x30 || !aligned) {
             this.pos = this.chunkStart + i;
@@ -180,7 +181,7 @@ export class CpioParser {
         if (c >= 0x30 && c <= 0x39) d = c - 0x30;
         else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
         else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
-        else this.fail(`bad hex digit 0x${c.toString(16).padStart(2, '0')} in the ${FIELD_NAMES[k]} field of a cpio header`, at + j);
+        else this.fail(`bad hex digit 0x${hex(c, 2)} in the ${FIELD_NAMES[k]} field of a cpio header`, at + j);
         v = v * 16 + d;
       }
       return v;
@@ -252,7 +253,7 @@ export class CpioParser {
   private endData(): void {
     const e = this.entry!;
     if (e.magic === '070702' && this.sum !== e.check) {
-      this.fail(`bad data checksum for ${quote(e.name)}: the header says 0x${e.check.toString(16)}, the data sums to 0x${this.sum.toString(16)}`, e.offset + 102);
+      this.fail(`bad data checksum for ${quote(e.name)}: the header says 0x${hex(e.check)}, the data sums to 0x${hex(this.sum)}`, e.offset + 102);
     }
     this.skip(align4(e.size) - e.size);
   }

@@ -1,5 +1,6 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { CpioParser, type CpioEvents } from '../cpio/parser.js';
+import { hex, hexBytes } from '../decode/bytes.js';
 import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
@@ -137,7 +138,7 @@ async function decodeMember(
     }
     const used = parser.write(chunk);
     if (used < chunk.length) {
-      throw new FormatError(`junk within the compressed archive: byte 0x${chunk[used].toString(16).padStart(2, '0')} cannot start a cpio entry`, parser.pos, where);
+      throw new FormatError(`junk within the compressed archive: byte 0x${hex(chunk[used], 2)} cannot start a cpio entry`, parser.pos, where);
     }
   };
   const { coprocess } = format;
@@ -278,17 +279,13 @@ class ArchiveTracker implements CpioEvents {
 function requireCpio(src: ByteSource): void {
   const head = src.peek(8);
   if (head.length === 0) throw new FormatError('no cpio archive: the input ends here', src.offset);
-  if (head[0] !== 0x30) throw new FormatError(`not a cpio archive (bytes ${hexBytes(head)})`, src.offset);
+  if (head[0] !== 0x30) throw new FormatError(`not a cpio archive (bytes ${hexBytes(head.subarray(0, 8))})`, src.offset);
 }
 
 function unknownData(head: Uint8Array, offset: number): string {
-  const hex = hexBytes(head);
+  const bytes = hexBytes(head.subarray(0, 8));
   if (head[0] === 0x30 && (offset & 3) !== 0) {
-    return `cpio data at an offset that is not a multiple of 4 (bytes ${hex})`;
+    return `cpio data at an offset that is not a multiple of 4 (bytes ${bytes})`;
   }
-  return `neither cpio nor a known compression format (bytes ${hex})`;
-}
-
-function hexBytes(head: Uint8Array): string {
-  return Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  return `neither cpio nor a known compression format (bytes ${bytes})`;
 }
