@@ -4,6 +4,7 @@ import { escapeName } from '../cpio/names.js';
 import { type WalkOptions, type WalkResult, walkImage } from '../image/walk.js';
 import { MoveConflictError, RefusedEntriesError } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
+import { walkTree } from './tree.js';
 import { SafeExtractor } from './writer.js';
 
 /** Where the walk begins, what the member there must be, limits and decoders: see walkImage. */
@@ -60,22 +61,27 @@ interface Move {
  * cross) or one that cannot be written stops the move before anything has moved.
  */
 function planMoves(from: Buffer, to: Buffer, dev: number, moves: Move[]): void {
-  const where = lstatSync(to);
-  if (where.dev !== dev) throw new MoveConflictError(`"${escapeName(to)}" is on another filesystem than the staged tree`);
-  accessSync(to, constants.W_OK | constants.X_OK);
-  for (const name of readdirSync(from, { encoding: 'buffer' })) {
-    const src = Buffer.concat([from, SLASH, name]);
-    const dest = Buffer.concat([to, SLASH, name]);
-    if (dest.equals(from)) continue;
+  mergeInto(to, dev);
+  walkTree(from, ({ path: src, rel, stats }) => {
+    const dest = Buffer.concat([to, SLASH, rel]);
+    if (dest.equals(from)) return 'skip'; // the staging directory itself, should the archive name it
     const existing = lstatSync(dest, { throwIfNoEntry: false });
-    const srcIsDir = lstatSync(src).isDirectory();
-    if (existing?.isDirectory() && srcIsDir) {
-      planMoves(src, dest, dev, moves);
-    } else if (existing?.isDirectory()) {
+    if (existing?.isDirectory() && stats.isDirectory()) {
+      mergeInto(dest, dev);
+      return undefined; // walk into it: its entries move one by one
+    }
+    if (existing?.isDirectory()) {
       if (readdirSync(dest).length > 0) throw new MoveConflictError(`"${escapeName(dest)}" is a directory that is not empty: the archive's entry cannot replace it`);
       moves.push({ src, dest, replace: 'dir' });
     } else {
       moves.push({ src, dest, ...(existing ? { replace: 'other' as const } : {}) });
     }
-  }
+    return 'skip'; // moves whole
+  });
+}
+
+/** Checks that entries can be moved into the directory `dir`. */
+function mergeInto(dir: Buffer, dev: number): void {
+  if (lstatSync(dir).dev !== dev) throw new MoveConflictError(`"${escapeName(dir)}" is on another filesystem than the staged tree`);
+  accessSync(dir, constants.W_OK | constants.X_OK);
 }
