@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { escapeName } from '../cpio/names.js';
+import { walkTree } from '../extract/tree.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Attempt } from '../restore/orders.js';
 import { type Engine, type StageOutcome, type TrialReport, runTrial } from '../restore/trial.js';
@@ -160,21 +161,11 @@ function lastLine(output: Buffer): string | undefined {
   return lines.length ? escapeName(Buffer.from(lines.at(-1)!, 'latin1')) : undefined;
 }
 
-const SLASH = Buffer.from('/');
-
 /** Entries below `dir`; what cannot be read (cpio's junk may be mode 000) counts as itself. */
-function countEntries(dir: string | Buffer): number {
+function countEntries(dir: string): number {
   let n = 0;
-  let names: Buffer[];
-  try {
-    names = readdirSync(dir, { encoding: 'buffer' });
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
+  walkTree(dir, () => {
     n++;
-    const path = Buffer.concat([Buffer.from(dir), SLASH, name]);
-    if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) n += countEntries(path);
-  }
+  }, { unlistable: 'skip' });
   return n;
 }
