@@ -5,8 +5,11 @@ import { renderChart } from '../bench/chart.js';
 import { ByteSource } from '../decode/source.js';
 import { parseOrder } from '../restore/orders.js';
 import type { Engine } from '../restore/trial.js';
-import { type Command, Failure, UsageError, onImage, parseCommandArgs, print, wantsHelp } from './common.js';
-import { formatBytes, progressBar } from './progress.js';
+import { UsageError } from '../errors.js';
+import { type Command, parseCommandArgs, wantsHelp } from './args.js';
+import { progressBar } from './progress.js';
+import { Failure, onImage, print } from './report.js';
+import { formatBytes } from './sizes.js';
 import { consoleSinkOption } from './unpack.js';
 
 const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools,dracut-112';

@@ -6,7 +6,11 @@ import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { joinParts, normalizeName } from '../extract/paths.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommandArgs, positionals, wantsHelp, writeAllSync } from './common.js';
+import { UsageError } from '../errors.js';
+import { writeAllSync } from '../output.js';
+import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { Failure, onImage } from './report.js';
+import { maxSizeOption } from './sizes.js';
 
 export const cat: Command = {
   name: 'cat',

@@ -1,6 +1,8 @@
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, maxSizeOption, onImage, parseCommandArgs, positionals, print, wantsHelp, writeJson } from './common.js';
+import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { onImage, print, writeJson } from './report.js';
+import { maxSizeOption } from './sizes.js';
 import { progressBar } from './progress.js';
 
 const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };

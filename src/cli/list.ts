@@ -2,7 +2,11 @@ import { type CpioEntry, entryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, maxSizeOption, onImage, parseCommandArgs, parseParts, positionals, wantsHelp, writeAllSync } from './common.js';
+import { writeAllSync } from '../output.js';
+import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { parseParts } from './parts.js';
+import { onImage } from './report.js';
+import { maxSizeOption } from './sizes.js';
 import { progressBar } from './progress.js';
 
 export const list: Command = {

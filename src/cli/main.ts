@@ -1,4 +1,6 @@
-import { type Command, Failure, PROGRAM, UsageError, describeError, print, printError } from './common.js';
+import { UsageError } from '../errors.js';
+import type { Command } from './args.js';
+import { Failure, PROGRAM, describeError, print, printError } from './report.js';
 import { stopOnSignals } from './signals.js';
 
 /** Each command's module loads only when it runs: Node's start is part of every command. */

@@ -2,7 +2,10 @@ import { join } from 'node:path';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { type Attempt, parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
-import { type Command, UsageError, maxSizeOption, parseCommandArgs, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { UsageError } from '../errors.js';
+import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { print, printError, writeJson } from './report.js';
+import { maxSizeOption } from './sizes.js';
 import { ignoringSignal } from './signals.js';
 
 export const restore: Command = {

@@ -1,5 +1,6 @@
 import { skipcpio as skip } from '../restore/skipcpio.js';
-import { type Command, Failure, parseCommandArgs, positionals, wantsHelp } from './common.js';
+import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { Failure } from './report.js';
 
 export const skipcpio: Command = {
   name: 'skipcpio',

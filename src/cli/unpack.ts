@@ -6,7 +6,11 @@ import { type Attempt, parseOrder } from '../restore/orders.js';
 import type { Engine } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
-import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommandArgs, parseParts, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { UsageError } from '../errors.js';
+import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { parseParts } from './parts.js';
+import { Failure, onImage, print, printError, writeJson } from './report.js';
+import { maxSizeOption } from './sizes.js';
 import { progressBar } from './progress.js';
 
 export const unpack: Command = {

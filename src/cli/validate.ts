@@ -1,5 +1,7 @@
 import { type ImageVerdict, defaultEngine, nativeToolsMissing, validateImage } from '../bench/validate.js';
-import { type Command, UsageError, onImage, parseCommandArgs, print, printError, wantsHelp, writeJson } from './common.js';
+import { UsageError } from '../errors.js';
+import { type Command, parseCommandArgs, wantsHelp } from './args.js';
+import { onImage, print, printError, writeJson } from './report.js';
 import { progressBar } from './progress.js';
 import { consoleSinkOption } from './unpack.js';
 
