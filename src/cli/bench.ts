@@ -10,6 +10,7 @@ import { type Command, parseCommandArgs, wantsHelp } from './args.js';
 import { progressBar } from './progress.js';
 import { Failure, onImage, print } from './report.js';
 import { formatBytes } from './sizes.js';
+import { type Column, formatTable } from './table.js';
 import { consoleSinkOption } from './unpack.js';
 
 const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools,dracut-112';
@@ -123,6 +124,22 @@ function describe(report: BenchReport): string {
   return out.join('\n');
 }
 
+const COLUMNS: Column[] = [
+  { heading: 'order', align: 'left' },
+  { heading: 'restored by', align: 'left' },
+  { heading: 'median s', align: 'right' },
+  { heading: 'min-max s', align: 'right' },
+  { heading: 'user s', align: 'right' },
+  { heading: 'sys s', align: 'right' },
+  { heading: 'peak RSS', align: 'right' },
+  { heading: 'failed', align: 'right' },
+  { heading: 'console B', align: 'right' },
+  { heading: 'UTF-8', align: 'right' },
+  { heading: 'junk', align: 'right' },
+  { heading: 'x fastest', align: 'right' },
+  { heading: 'x floor', align: 'right' },
+];
+
 function describeImage(image: ImageResult): string {
   const facts = [
     image.mainOffset ? `${image.magic} after ${formatBytes(image.mainOffset)} of early cpio` : `${image.magic}, no early cpio`,
@@ -130,19 +147,17 @@ function describeImage(image: ImageResult): string {
     ...image.kernels.map((k) => `kernel ${k}`),
     ...(image.release ? [image.release] : []),
   ];
-  const header = ['order', 'restored by', 'median s', 'min-max s', 'user s', 'sys s', 'peak RSS', 'failed', 'console B', 'UTF-8', 'junk', 'x fastest', 'x floor'];
   const groups = [
     { title: "native engine: the script's own pipelines (skipcpio | DEC | cpio -id), the floor first", rows: image.rows.filter((r) => r.engine === 'native') },
     { title: 'builtin engine: our readers (a format\'s CLI as a co-process where it is faster and installed), our CLI timed from its start (a tool, not a run of the script: no console)', rows: image.rows.filter((r) => r.engine === 'builtin') },
   ].filter((g) => g.rows.length > 0);
-  const rows = groups.flatMap((g) => g.rows.map((row) => cells(row)));
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (c: string[]) => c.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  // One width per column across both engines' tables, so that they read as one.
+  const [heading, ...lines] = formatTable(COLUMNS, groups.flatMap((g) => g.rows.map(cells)));
   const notes = image.rows.filter((r) => r.summary.utf8Error).slice(0, 1)
     .map((r) => `${r.label} (${r.engine}): the console is not UTF-8: ${r.summary.utf8Error}`);
   return [
     `${basename(image.path)} (${facts.join('; ')})`,
-    ...groups.flatMap((g) => [g.title, line(header), ...g.rows.map((row) => line(cells(row)))]),
+    ...groups.flatMap((g) => [g.title, heading, ...lines.splice(0, g.rows.length)]),
     ...notes,
   ].join('\n');
 }

@@ -3,9 +3,21 @@ import { walkImage } from '../image/walk.js';
 import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { onImage, print, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
+import { type Column, formatTable } from './table.js';
 import { progressBar } from './progress.js';
 
 const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
+
+const COLUMNS: Column[] = [
+  { heading: '#', align: 'right' },
+  { heading: 'start', align: 'right' },
+  { heading: 'end', align: 'right' },
+  { heading: 'size', align: 'right' },
+  { heading: 'format', align: 'left' },
+  { heading: 'entries', align: 'right' },
+  { heading: 'extracted', align: 'right' },
+  { heading: 'decoded by', align: 'left' },
+];
 
 export const examine: Command = {
   name: 'examine',
@@ -50,14 +62,10 @@ Options:
       writeJson({ image, size: result.size, segments });
       return 0;
     }
-    const header = ['#', 'start', 'end', 'size', 'format', 'entries', 'extracted', 'decoded by'];
     const rows = segments.map((s) => [s.index, s.start, s.end, s.size, s.format, s.entries, s.extractedSize, s.decodedBy ?? '-'].map(String));
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i === 4 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
     print([
       `${image}: ${result.size} bytes, ${segments.length} archive${segments.length === 1 ? '' : 's'}`,
-      line(header),
-      ...rows.map(line),
+      ...formatTable(COLUMNS, rows),
     ].join('\n'));
     return 0;
   },

@@ -11,6 +11,7 @@ import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.j
 import { parseParts } from './parts.js';
 import { Failure, onImage, print, printError, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
+import { type Column, formatTable } from './table.js';
 import { progressBar } from './progress.js';
 
 export const unpack: Command = {
@@ -145,6 +146,17 @@ function parseOrderOption(text: string): ReturnType<typeof parseOrder> {
   }
 }
 
+const TRIAL_COLUMNS: Column[] = [
+  { heading: 'stage', align: 'left' },
+  { heading: 'result', align: 'left' },
+  { heading: 'wall ms', align: 'right' },
+  { heading: 'cpu ms', align: 'right' },
+  { heading: 'console B', align: 'right' },
+  { heading: 'UTF-8', align: 'right' },
+  { heading: 'junk', align: 'right' },
+  { heading: 'why', align: 'left' },
+];
+
 async function trial(
   image: string,
   dir: string,
@@ -173,16 +185,12 @@ async function trial(
       String(a.junkEntries),
       a.ok ? '' : a.reason ?? '',
     ]);
-    const header = ['stage', 'result', 'wall ms', 'cpu ms', 'console B', 'UTF-8', 'junk', 'why'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i < 2 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
     const engineSays = engine === 'native'
       ? `native engine (the script's pipelines, skipcpio: ${report.skipcpio})`
       : 'builtin engine (our readers: no console)';
     print([
       `${image}: ${engineSays}, order ${order.join(',')}; after skipcpio the magic says ${report.magic}`,
-      line(header),
-      ...rows.map(line),
+      ...formatTable(TRIAL_COLUMNS, rows),
       report.winner ? `restored into ${dir} by the ${report.winner} stage` : `Unpacking of ${image} to ${dir} failed`,
       ...(report.note ? [report.note] : []),
       ...report.attempts.filter((a) => a.utf8Error).slice(0, 1).map((a) => `the ${a.stage} stage's console output is not UTF-8: ${a.utf8Error!.message}`),
