@@ -41,6 +41,31 @@ describe('the command line', () => {
     expect(cli(['unpack', '--max-size', 'lots', SAMPLE, work]).status).toBe(2);
   });
 
+  it('words a wrong --order, --engine or --console the same in every command, naming what it may be', () => {
+    const firstLine = (args: string[]) => {
+      const run = cli(args);
+      expect(run.status).toBe(2);
+      return run.stderr.split('\n')[0];
+    };
+    const dir = join(work, 'never-made');
+    const sameIn = (runs: string[][]) => {
+      const lines = runs.map(firstLine);
+      expect(new Set(lines).size).toBe(1);
+      return lines[0];
+    };
+    expect(sameIn([['unpack', SAMPLE, dir, '--order', 'bogus'], ['restore', '--order', 'bogus']]))
+      .toMatch(/^initramfs-restore: --order: "bogus" is not detect, a preset \(dracut-055, .*dracut-112\) or a comma list of plain gzip .* extractinitrd$/);
+    expect(firstLine(['bench', SAMPLE, '--orders', 'dracut-057,zstd+rar']))
+      .toMatch(/^initramfs-restore: --orders: "zstd\+rar" is not a preset \(dracut-055, .*dracut-112\) or stages joined by '\+' \(plain gzip .* extractinitrd\)$/);
+    expect(sameIn([['unpack', SAMPLE, dir, '--order', 'zstd', '--engine', 'magic'], ['restore', '--engine', 'magic'], ['validate', '--engine', 'magic', SAMPLE]]))
+      .toBe('initramfs-restore: --engine: "magic" is not builtin or native');
+    expect(firstLine(['bench', SAMPLE, '--engines', 'native,magic'])).toBe('initramfs-restore: --engines: "magic" is not builtin or native');
+    expect(sameIn([['unpack', SAMPLE, dir, '--order', 'zstd', '--engine', 'native', '--console', 'loud'], ['validate', '--console', 'loud', SAMPLE], ['bench', SAMPLE, '--console', 'loud']]))
+      .toBe('initramfs-restore: --console: "loud" is not a console sink: null, file, journal or serial:BAUD (e.g. serial:115200)');
+    expect(sameIn([['validate', '--runs', '0', SAMPLE], ['bench', SAMPLE, '--runs', '0']])).toBe('initramfs-restore: --runs: "0" is not a whole number of at least 1');
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('exits 1 with the file named when the image cannot be read, without a stack trace', () => {
     const run = cli(['examine', join(work, 'missing.img')]);
     expect(run.status).toBe(1);

@@ -25,6 +25,13 @@ export function wantsHelp(values: { help?: unknown }, command: Command): boolean
   return true;
 }
 
+/** A whole number of at least `least`, for --runs and --warmup. */
+export function parseCount(text: string, option: string, least: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < least) throw new UsageError(`${option}: "${text}" is not a whole number of at least ${least}`);
+  return n;
+}
+
 export function positionals(list: string[], names: string[], command: Command): string[] {
   if (list.length !== names.length) {
     throw new UsageError(`${command.name} takes ${names.join(' ')} (got ${list.length} argument${list.length === 1 ? '' : 's'})`);

@@ -1,19 +1,17 @@
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { type BenchReport, type BenchRow, type ImageResult, type NamedOrder, defaultTargetDir, nativeToolsInstalled, runBench } from '../bench/bench.js';
+import { type BenchReport, type BenchRow, type ImageResult, defaultTargetDir, nativeToolsInstalled, runBench } from '../bench/bench.js';
 import { renderChart } from '../bench/chart.js';
+import { parseConsoleSink } from '../bench/console.js';
 import { ByteSource } from '../decode/source.js';
-import { parseOrder } from '../restore/orders.js';
-import type { Engine } from '../restore/trial.js';
+import { PRESET_NAMES, parseOrders } from '../restore/orders.js';
+import { parseEngines } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
-import { type Command, parseCommandArgs, wantsHelp } from './args.js';
+import { type Command, parseCommandArgs, parseCount, wantsHelp } from './args.js';
 import { progressBar } from './progress.js';
 import { Failure, onImage, print } from './report.js';
 import { formatBytes } from './sizes.js';
 import { type Column, formatTable } from './table.js';
-import { consoleSinkOption } from './unpack.js';
-
-const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools,dracut-112';
 
 export const bench: Command = {
   name: 'bench',
@@ -65,12 +63,12 @@ Options:
     });
     if (wantsHelp(values, bench)) return 0;
     if (images.length === 0) throw new UsageError('bench takes one or more IMAGEs');
-    const orders = parseOrders(values.orders ?? DEFAULT_ORDERS);
+    const orders = parseOrders(values.orders ?? PRESET_NAMES.join(','));
     const native = nativeToolsInstalled();
     const engines = parseEngines(values.engines ?? (native ? 'native,builtin' : 'builtin'));
-    const runs = count(values.runs ?? '5', '--runs', 1);
-    const warmup = count(values.warmup ?? '1', '--warmup', 0);
-    const sink = consoleSinkOption(values.console) ?? { kind: 'journal' };
+    const runs = parseCount(values.runs ?? '5', '--runs', 1);
+    const warmup = parseCount(values.warmup ?? '1', '--warmup', 0);
+    const sink = parseConsoleSink(values.console ?? 'journal');
     if (engines.includes('native') && !native) throw new Failure('the native engine runs GNU cpio, which is not installed');
     for (const image of images) await onImage(image, async () => ByteSource.open(image).close());
 
@@ -87,32 +85,6 @@ Options:
     return 0;
   },
 };
-
-function parseOrders(text: string): NamedOrder[] {
-  return text.split(',').map((item) => {
-    const name = item.trim();
-    let order: ReturnType<typeof parseOrder>;
-    try {
-      order = parseOrder(name.replaceAll('+', ','));
-    } catch {
-      throw new UsageError(`--orders: "${name}" is not a preset (${DEFAULT_ORDERS.replaceAll(',', ', ')}) or stages joined by '+'`);
-    }
-    if (order === 'detect') throw new UsageError('--orders: detect is no trial order');
-    return { name, stages: order };
-  });
-}
-
-function parseEngines(text: string): Engine[] {
-  const engines = text.split(',').map((e) => e.trim());
-  for (const engine of engines) if (engine !== 'native' && engine !== 'builtin') throw new UsageError(`--engines: "${engine}" is not native or builtin`);
-  return [...new Set(engines)] as Engine[];
-}
-
-function count(text: string, option: string, least: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < least) throw new UsageError(`${option}: "${text}" is not a whole number of at least ${least}`);
-  return n;
-}
 
 function describe(report: BenchReport): string {
   const { runs, warmup, console, targets, rusage } = report.settings;

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
-import { type Attempt, parseOrder } from '../restore/orders.js';
+import { parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
+import { parseEngine } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
 import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { print, printError, writeJson } from './report.js';
@@ -67,16 +68,10 @@ Options:
     });
     if (wantsHelp(values, restore)) return 0;
     positionals(args, [], restore);
-    let order: readonly Attempt[] | 'detect';
-    try {
-      order = parseOrder(values.order ?? 'detect');
-    } catch (err) {
-      throw new UsageError(`--order: ${(err as Error).message}`);
-    }
+    const order = parseOrder(values.order ?? 'detect');
     const flavor = values.flavor ?? 'dracut-112';
     if (!(FLAVORS as readonly string[]).includes(flavor)) throw new UsageError(`--flavor: "${flavor}" is not one of ${FLAVORS.join(', ')}`);
-    const engine = values.engine ?? 'builtin';
-    if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
+    const engine = parseEngine(values.engine ?? 'builtin');
 
     const report = await ignoringSignal('SIGTERM', () => runRestore({
       root: values.root ?? '/',

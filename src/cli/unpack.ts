@@ -3,7 +3,7 @@ import { ByteSource } from '../decode/source.js';
 import { type ConsoleSink, parseConsoleSink } from '../bench/console.js';
 import { type MeasuredTrial, measureTrial } from '../bench/measure.js';
 import { type Attempt, parseOrder } from '../restore/orders.js';
-import type { Engine } from '../restore/trial.js';
+import { type Engine, parseEngine } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
 import { UsageError } from '../errors.js';
@@ -76,15 +76,14 @@ Options:
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
     const select = parseParts(values.parts);
     const maxOutput = maxSizeOption(values['max-size'], dir);
-    const order = parseOrderOption(values.order ?? 'detect');
+    const order = parseOrder(values.order ?? 'detect');
     if (order !== 'detect') {
       if (values.parts !== undefined) throw new UsageError('--parts does not go with a trial --order: the script restores the main archives');
-      const engine = values.engine ?? 'builtin';
-      if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
+      const engine = parseEngine(values.engine ?? 'builtin');
       if (engine === 'builtin' && (values.console !== undefined || values['console-log'] !== undefined)) {
         throw new UsageError('--console and --console-log go with --engine native: the builtin engine has no console');
       }
-      const sink = consoleSinkOption(values.console);
+      const sink = values.console === undefined ? undefined : parseConsoleSink(values.console);
       return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput, console: sink, inProcess: values['in-process'] });
     }
     if (values.engine !== undefined || values['console-log'] !== undefined || values.console !== undefined) {
@@ -128,23 +127,6 @@ Options:
     return 0;
   },
 };
-
-export function consoleSinkOption(text: string | undefined): ConsoleSink | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return parseConsoleSink(text);
-  } catch (err) {
-    throw new UsageError(`--console: ${(err as Error).message}`);
-  }
-}
-
-function parseOrderOption(text: string): ReturnType<typeof parseOrder> {
-  try {
-    return parseOrder(text);
-  } catch (err) {
-    throw new UsageError(`--order: ${(err as Error).message}`);
-  }
-}
 
 const TRIAL_COLUMNS: Column[] = [
   { heading: 'stage', align: 'left' },

@@ -1,9 +1,10 @@
+import { parseConsoleSink } from '../bench/console.js';
 import { type ImageVerdict, defaultEngine, nativeToolsMissing, validateImage } from '../bench/validate.js';
+import { parseEngine } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
-import { type Command, parseCommandArgs, wantsHelp } from './args.js';
+import { type Command, parseCommandArgs, parseCount, wantsHelp } from './args.js';
 import { onImage, print, printError, writeJson } from './report.js';
 import { progressBar } from './progress.js';
-import { consoleSinkOption } from './unpack.js';
 
 export const validate: Command = {
   name: 'validate',
@@ -51,12 +52,9 @@ Options:
     });
     if (wantsHelp(values, validate)) return 0;
     if (images.length === 0) throw new UsageError('validate takes one or more IMAGEs');
-    const engine = values.engine ?? defaultEngine();
-    if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
-    const runs = Number(values.runs ?? 3);
-    if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs: "${values.runs}" is not a whole number of at least 1`);
-
-    const sink = consoleSinkOption(values.console);
+    const engine = values.engine === undefined ? defaultEngine() : parseEngine(values.engine);
+    const runs = parseCount(values.runs ?? '3', '--runs', 1);
+    const sink = values.console === undefined ? undefined : parseConsoleSink(values.console);
     const missing = nativeToolsMissing();
     if (engine === 'native' && missing) {
       printError(`cannot judge: the native engine runs the script's pipelines, but ${missing}`);
