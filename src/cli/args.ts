@@ -7,6 +7,8 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 export interface Command {
   name: string;
   usage: string;
+  /** What its parser accepts besides --help, which every --help and the man page must list. */
+  options: Options;
   run(argv: string[]): Promise<number>;
 }
 

@@ -7,14 +7,26 @@ import { ByteSource } from '../decode/source.js';
 import { PRESET_NAMES, parseOrders } from '../restore/orders.js';
 import { parseEngines } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
-import { type Command, parseCommandArgs, parseCount, wantsHelp } from './args.js';
+import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
 import { progressBar } from './progress.js';
 import { Failure, onImage, print } from './report.js';
 import { formatBytes } from './sizes.js';
 import { type Column, formatTable } from './table.js';
 
+const OPTIONS = {
+  orders: { type: 'string' },
+  engines: { type: 'string' },
+  runs: { type: 'string' },
+  warmup: { type: 'string' },
+  console: { type: 'string' },
+  tmp: { type: 'string' },
+  json: { type: 'string' },
+  chart: { type: 'string' },
+} satisfies Options;
+
 export const bench: Command = {
   name: 'bench',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore bench IMAGE... [--orders LIST] [--engines LIST] [--runs N] [--warmup N]
                               [--console SINK] [--tmp DIR] [--json FILE] [--chart FILE.svg]
 
@@ -51,16 +63,7 @@ Options:
   -h, --help      this text
 `,
   async run(argv) {
-    const { values, positionals: images } = parseCommandArgs(argv, {
-      orders: { type: 'string' },
-      engines: { type: 'string' },
-      runs: { type: 'string' },
-      warmup: { type: 'string' },
-      console: { type: 'string' },
-      tmp: { type: 'string' },
-      json: { type: 'string' },
-      chart: { type: 'string' },
-    });
+    const { values, positionals: images } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, bench)) return 0;
     if (images.length === 0) throw new UsageError('bench takes one or more IMAGEs');
     const orders = parseOrders(values.orders ?? PRESET_NAMES.join(','));

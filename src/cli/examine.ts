@@ -1,6 +1,6 @@
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { onImage, print, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
 import { type Column, formatTable } from './table.js';
@@ -19,8 +19,15 @@ const COLUMNS: Column[] = [
   { heading: 'decoded by', align: 'left' },
 ];
 
+const OPTIONS = {
+  json: { type: 'boolean' },
+  'max-size': { type: 'string' },
+  'in-process': { type: 'boolean' },
+} satisfies Options;
+
 export const examine: Command = {
   name: 'examine',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore examine IMAGE [--max-size SIZE] [--in-process] [--json]
 
 Walks IMAGE as the kernel does and prints one row per cpio archive: its start and end offset
@@ -38,11 +45,7 @@ Options:
   -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {
-      json: { type: 'boolean' },
-      'max-size': { type: 'string' },
-      'in-process': { type: 'boolean' },
-    });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, examine)) return 0;
     const [image] = positionals(args, ['IMAGE'], examine);
     const maxOutput = maxSizeOption(values['max-size']);

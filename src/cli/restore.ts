@@ -4,13 +4,25 @@ import { parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
 import { parseEngine } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
-import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { print, printError, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
 import { ignoringSignal } from './signals.js';
 
+const OPTIONS = {
+  root: { type: 'string' },
+  flavor: { type: 'string' },
+  kver: { type: 'string' },
+  image: { type: 'string' },
+  order: { type: 'string' },
+  engine: { type: 'string' },
+  'max-size': { type: 'string' },
+  json: { type: 'boolean' },
+} satisfies Options;
+
 export const restore: Command = {
   name: 'restore',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore restore [--root DIR] [--flavor F] [--kver VER] [--image PATH]
                                  [--order ORDER] [--engine builtin|native] [--max-size SIZE] [--json]
 
@@ -56,16 +68,7 @@ Options:
   -h, --help         this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {
-      root: { type: 'string' },
-      flavor: { type: 'string' },
-      kver: { type: 'string' },
-      image: { type: 'string' },
-      order: { type: 'string' },
-      engine: { type: 'string' },
-      'max-size': { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, restore)) return 0;
     positionals(args, [], restore);
     const order = parseOrder(values.order ?? 'detect');

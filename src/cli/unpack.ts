@@ -7,18 +7,30 @@ import { type Engine, parseEngine } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
 import { UsageError } from '../errors.js';
-import { type Command, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { parseParts } from './parts.js';
 import { Failure, onImage, print, printError, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
 import { type Column, formatTable } from './table.js';
 import { progressBar } from './progress.js';
 
+const OPTIONS = {
+  parts: { type: 'string' },
+  'max-size': { type: 'string' },
+  json: { type: 'boolean' },
+  order: { type: 'string' },
+  engine: { type: 'string' },
+  'console-log': { type: 'string' },
+  console: { type: 'string' },
+  'in-process': { type: 'boolean' },
+} satisfies Options;
+
 export const unpack: Command = {
   name: 'unpack',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore unpack IMAGE DIR [--parts LIST] [--max-size SIZE] [--in-process] [--json]
        initramfs-restore unpack IMAGE DIR --order ORDER [--engine builtin|native] [--console SINK]
-                                [--console-log FILE] [--json]
+                                [--console-log FILE] [--max-size SIZE] [--in-process] [--json]
 
 Extracts the archives of IMAGE into DIR (created if missing) in image order, later entries
 replacing earlier ones, as the kernel populates rootfs. Modes (set-id bits too) and mtimes
@@ -62,16 +74,7 @@ Options:
   -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {
-      parts: { type: 'string' },
-      'max-size': { type: 'string' },
-      json: { type: 'boolean' },
-      order: { type: 'string' },
-      engine: { type: 'string' },
-      'console-log': { type: 'string' },
-      console: { type: 'string' },
-      'in-process': { type: 'boolean' },
-    });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, unpack)) return 0;
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
     const select = parseParts(values.parts);

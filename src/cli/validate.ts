@@ -2,12 +2,20 @@ import { parseConsoleSink } from '../bench/console.js';
 import { type ImageVerdict, defaultEngine, nativeToolsMissing, validateImage } from '../bench/validate.js';
 import { parseEngine } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
-import { type Command, parseCommandArgs, parseCount, wantsHelp } from './args.js';
+import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
 import { onImage, print, printError, writeJson } from './report.js';
 import { progressBar } from './progress.js';
 
+const OPTIONS = {
+  engine: { type: 'string' },
+  runs: { type: 'string' },
+  console: { type: 'string' },
+  json: { type: 'boolean' },
+} satisfies Options;
+
 export const validate: Command = {
   name: 'validate',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore validate IMAGE... [--engine builtin|native] [--runs N] [--console SINK] [--json]
 
 For each image, restores it with the dracut-056, dracut-057 and zstd-first orders and says:
@@ -44,12 +52,7 @@ Options:
   -h, --help  this text
 `,
   async run(argv) {
-    const { values, positionals: images } = parseCommandArgs(argv, {
-      engine: { type: 'string' },
-      runs: { type: 'string' },
-      console: { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals: images } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, validate)) return 0;
     if (images.length === 0) throw new UsageError('validate takes one or more IMAGEs');
     const engine = values.engine === undefined ? defaultEngine() : parseEngine(values.engine);

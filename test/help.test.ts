@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { COMMANDS } from '../src/cli/main.js';
+import { cli } from './support/cli.js';
+
+/** Every command with the options its parser accepts: the lists the help texts must match. */
+const commands = await Promise.all(COMMANDS.map((entry) => entry.load()));
+
+/** Each option as a help text writes it: `-v, --verbose` or `--json`. */
+function accepted(options: Record<string, { short?: string }>): string[] {
+  return Object.entries({ ...options, help: { short: 'h' } }).map(([long, { short }]) => (short ? `-${short}, --${long}` : `--${long}`)).sort();
+}
+
+/** The options a help text's Options section lists, as it writes them. */
+function documented(help: string): string[] {
+  const section = help.slice(help.indexOf('\nOptions:\n'));
+  return [...section.matchAll(/^ {2}((?:-\w, )?--[\w-]+)/gm)].map((m) => m[1]).sort();
+}
+
+describe('--help', () => {
+  it.each(commands.map((c) => [c.name, c] as const))('%s: its Options list exactly what its parser accepts, its synopsis names each', (name, command) => {
+    const run = cli([name, '--help']);
+    expect(run.status).toBe(0);
+    const help = run.stdout.toString();
+    expect(help).toMatch(new RegExp(`^Usage: initramfs-restore ${name}\\b`));
+    expect(documented(help)).toEqual(accepted(command.options));
+    const synopsis = help.slice(0, help.indexOf('\n\n'));
+    for (const [long, { short }] of Object.entries(command.options)) {
+      expect(synopsis).toMatch(new RegExp(`(--${long}${short ? `|-${short}` : ''})(?![\\w-])`));
+    }
+  });
+
+  it('lists every command', () => {
+    const help = cli(['--help']).stdout.toString();
+    for (const { name } of COMMANDS) expect(help).toMatch(new RegExp(`^ {2}${name} `, 'm'));
+  });
+});
