@@ -93,7 +93,8 @@ describe('the command line', () => {
 
   it('examines, lists and unpacks the bundled sample image', () => {
     const report = JSON.parse(cli(['examine', '--json', SAMPLE]).stdout.toString());
-    expect(report.segments.map((s: { format: string }) => s.format)).toEqual(['cpio', 'zstd']);
+    expect(report.archives.map((a: { format: string }) => a.format)).toEqual(['cpio', 'zstd']);
+    expect(report.segments).toEqual(report.archives);
     const list = cli(['list', SAMPLE]);
     expect(list.status).toBe(0);
     expect(list.stdout.toString()).toMatch(/^kernel\/x86\/microcode\/GenuineIntel\.bin$/m);
@@ -175,7 +176,7 @@ describe('the command line', () => {
     writeFileSync(path, Buffer.concat(Array.from({ length: 300 }, () => member)));
     const run = cli(['examine', '--json', path]);
     expect(run.status).toBe(0);
-    expect(JSON.parse(run.stdout.toString()).segments).toHaveLength(300);
+    expect(JSON.parse(run.stdout.toString()).archives).toHaveLength(300);
   });
 
   it('refuses an image of a million empty archives instead of running out of memory', () => {

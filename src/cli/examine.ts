@@ -40,8 +40,9 @@ faster than ours).
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
   --in-process     decode with our own decoders only: no format's CLI as a co-process
-  --json           {"image","size","segments":[{"index","start","end","size","format","entries","extractedSize","decodedBy"}]}
-                   (decodedBy: "ours" or the command; absent for plain cpio)
+  --json           {"image","size","archives":[{"index","start","end","size","format","entries","extractedSize","decodedBy"}]}
+                   (decodedBy: "ours" or the command; absent for plain cpio). "segments", the
+                   same array under its old name, is kept until the next release
   -h, --help       this text
 `,
   async run(argv) {
@@ -51,7 +52,7 @@ Options:
     const maxOutput = maxSizeOption(values['max-size']);
     const bar = progressBar('examine');
     const result = await onImage(image, () => walkImage(image, IGNORE, { progress: bar.update, maxOutput, skipData: true, inProcess: values['in-process'] })).finally(bar.done);
-    const segments = result.archives.map((a) => ({
+    const archives = result.archives.map((a) => ({
       index: a.index,
       start: a.start,
       end: a.end,
@@ -62,12 +63,13 @@ Options:
       ...(a.decodedBy ? { decodedBy: a.decodedBy } : {}),
     }));
     if (values.json) {
-      writeJson({ image, size: result.size, segments });
+      // segments: the old name of archives, for the readers of 0.1.0's JSON until the next release.
+      writeJson({ image, size: result.size, archives, segments: archives });
       return 0;
     }
-    const rows = segments.map((s) => [s.index, s.start, s.end, s.size, s.format, s.entries, s.extractedSize, s.decodedBy ?? '-'].map(String));
+    const rows = archives.map((a) => [a.index, a.start, a.end, a.size, a.format, a.entries, a.extractedSize, a.decodedBy ?? '-'].map(String));
     print([
-      `${image}: ${result.size} bytes, ${segments.length} archive${segments.length === 1 ? '' : 's'}`,
+      `${image}: ${result.size} bytes, ${archives.length} archive${archives.length === 1 ? '' : 's'}`,
       ...formatTable(COLUMNS, rows),
     ].join('\n'));
     return 0;
