@@ -38,8 +38,8 @@ bytes and whether they are valid UTF-8 (native only: the builtin engine has no c
 junk entries left, and the ratio to the fastest combination of the same engine and to the
 native floor: the single right pipeline (skipcpio | DEC | cpio -id) alone. The engines are
 two experiments, shown apart: native runs the script's pipelines; builtin runs our CLI, each
-stage our reader of that stage's format. Runs are interleaved (A B C A B C ...) after the warm-ups. Nothing here is a test: the
-figures are the machine's.
+stage our reader of that stage's format. Runs are interleaved (A B C A B C ...) after the
+warm-ups. Nothing here is a test: the figures are the machine's.
 
 Options:
   --orders LIST   comma list of presets (dracut-055, dracut-056, dracut-057, zstd-first,
