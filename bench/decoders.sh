@@ -24,7 +24,7 @@ if [ ${#images[@]} -eq 0 ]; then
   images=($(ls test-images/real/fedora-like-*.img | grep -v none))
   # dracut offers lzma too; the image of one lzma member holds the zstd image's main archive.
   zstd_img=test-images/real/fedora-like-zstd.img
-  start=$($NODE bin/initramfs-restore.js examine --json "$zstd_img" | "$NODE" -e 'console.log(JSON.parse(require("fs").readFileSync(0)).segments.at(-1).start)')
+  start=$($NODE bin/initramfs-restore.js examine --json "$zstd_img" | "$NODE" -e 'console.log(JSON.parse(require("fs").readFileSync(0)).archives.at(-1).start)')
   tail -c +$((start + 1)) "$zstd_img" | zstd -dcq | xz --format=lzma -c > "$SHM/fedora-like-lzma.img"
   images+=("$SHM/fedora-like-lzma.img")
 fi
@@ -40,7 +40,7 @@ echo '[' > "$OUT/decoders.json"
 first=1
 for img in "${images[@]}"; do
   read -r format start end < <($NODE bin/initramfs-restore.js examine --json "$img" | "$NODE" -e '
-    const s = JSON.parse(require("fs").readFileSync(0)).segments.at(-1); console.log(s.format, s.start, s.end)')
+    const s = JSON.parse(require("fs").readFileSync(0)).archives.at(-1); console.log(s.format, s.start, s.end)')
   dd if="$img" of="$SHM/member" bs=1M iflag=skip_bytes,count_bytes skip="$start" count=$((end - start)) status=none
   hyperfine --style none --warmup 1 --runs "$RUNS" --output null \
     --command-name cli "${CLI[$format]} < $SHM/member" \

@@ -47,7 +47,7 @@ rss_kib() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1; }
 for img in "${images[@]}"; do
   img=$(realpath "$img")
   name=$(basename "$img" .img)
-  format=$($CLI examine --json "$img" | "$NODE" -e 'const r=JSON.parse(require("fs").readFileSync(0));console.log(r.segments.at(-1).format)')
+  format=$($CLI examine --json "$img" | "$NODE" -e 'const r=JSON.parse(require("fs").readFileSync(0));console.log(r.archives.at(-1).format)')
   dec=${NATIVE[$format]}
   for where in "$SHM" "$DISK"; do
     hyperfine --style none --warmup 1 --runs "$RUNS" -N \

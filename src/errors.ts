@@ -19,6 +19,18 @@ export class FormatError extends Error {
   }
 }
 
+/**
+ * A command line that asks for something impossible, or an option value that is not one: the
+ * command exits with status 2. Thrown by the CLI and by the parsers of option values that live
+ * with their notion (orders, engines), so that every command words the same mistake the same.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 /** The archive held entries the writer refused: the staged tree is not moved into place. */
 export class RefusedEntriesError extends Error {
   constructor(readonly refused: readonly { name: string; reason: string }[], count: number) {

@@ -22,15 +22,6 @@ function threeArchives(): string {
 }
 
 describe('the command line', () => {
-  it('has --help on every command, exit 0', () => {
-    for (const command of ['examine', 'list', 'unpack', 'cat']) {
-      const run = cli([command, '--help']);
-      expect(run.status).toBe(0);
-      expect(run.stdout.toString()).toMatch(new RegExp(`^Usage: initramfs-restore ${command} `));
-    }
-    expect(cli(['--help']).stdout.toString()).toMatch(/Commands:/);
-  });
-
   it('exits 2 on usage errors', () => {
     expect(cli([]).status).toBe(2);
     expect(cli(['frobnicate']).status).toBe(2);
@@ -39,6 +30,31 @@ describe('the command line', () => {
     expect(cli(['list', '--bogus', SAMPLE]).status).toBe(2);
     expect(cli(['list', '--parts', 'x', SAMPLE]).status).toBe(2);
     expect(cli(['unpack', '--max-size', 'lots', SAMPLE, work]).status).toBe(2);
+  });
+
+  it('words a wrong --order, --engine or --console the same in every command, naming what it may be', () => {
+    const firstLine = (args: string[]) => {
+      const run = cli(args);
+      expect(run.status).toBe(2);
+      return run.stderr.split('\n')[0];
+    };
+    const dir = join(work, 'never-made');
+    const sameIn = (runs: string[][]) => {
+      const lines = runs.map(firstLine);
+      expect(new Set(lines).size).toBe(1);
+      return lines[0];
+    };
+    expect(sameIn([['unpack', SAMPLE, dir, '--order', 'bogus'], ['restore', '--order', 'bogus']]))
+      .toMatch(/^initramfs-restore: --order: "bogus" is not detect, a preset \(dracut-055, .*dracut-112\) or a comma list of plain gzip .* extractinitrd$/);
+    expect(firstLine(['bench', SAMPLE, '--orders', 'dracut-057,zstd+rar']))
+      .toMatch(/^initramfs-restore: --orders: "zstd\+rar" is not a preset \(dracut-055, .*dracut-112\) or stages joined by '\+' \(plain gzip .* extractinitrd\)$/);
+    expect(sameIn([['unpack', SAMPLE, dir, '--order', 'zstd', '--engine', 'magic'], ['restore', '--engine', 'magic'], ['validate', '--engine', 'magic', SAMPLE]]))
+      .toBe('initramfs-restore: --engine: "magic" is not builtin or native');
+    expect(firstLine(['bench', SAMPLE, '--engines', 'native,magic'])).toBe('initramfs-restore: --engines: "magic" is not builtin or native');
+    expect(sameIn([['unpack', SAMPLE, dir, '--order', 'zstd', '--engine', 'native', '--console', 'loud'], ['validate', '--console', 'loud', SAMPLE], ['bench', SAMPLE, '--console', 'loud']]))
+      .toBe('initramfs-restore: --console: "loud" is not a console sink: null, file, journal or serial:BAUD (e.g. serial:115200)');
+    expect(sameIn([['validate', '--runs', '0', SAMPLE], ['bench', SAMPLE, '--runs', '0']])).toBe('initramfs-restore: --runs: "0" is not a whole number of at least 1');
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('exits 1 with the file named when the image cannot be read, without a stack trace', () => {
@@ -77,7 +93,8 @@ describe('the command line', () => {
 
   it('examines, lists and unpacks the bundled sample image', () => {
     const report = JSON.parse(cli(['examine', '--json', SAMPLE]).stdout.toString());
-    expect(report.segments.map((s: { format: string }) => s.format)).toEqual(['cpio', 'zstd']);
+    expect(report.archives.map((a: { format: string }) => a.format)).toEqual(['cpio', 'zstd']);
+    expect(report.segments).toEqual(report.archives);
     const list = cli(['list', SAMPLE]);
     expect(list.status).toBe(0);
     expect(list.stdout.toString()).toMatch(/^kernel\/x86\/microcode\/GenuineIntel\.bin$/m);
@@ -159,7 +176,7 @@ describe('the command line', () => {
     writeFileSync(path, Buffer.concat(Array.from({ length: 300 }, () => member)));
     const run = cli(['examine', '--json', path]);
     expect(run.status).toBe(0);
-    expect(JSON.parse(run.stdout.toString()).segments).toHaveLength(300);
+    expect(JSON.parse(run.stdout.toString()).archives).toHaveLength(300);
   });
 
   it('refuses an image of a million empty archives instead of running out of memory', () => {

@@ -27,7 +27,7 @@ function pathWithZstd(name: string, script?: string): string {
 function examineJson(args: string[], env?: Record<string, string>) {
   const run = cli(['examine', '--json', ...args], { env });
   expect(run.stderr).toBe('');
-  return JSON.parse(run.stdout.toString()) as { segments: { format: string; decodedBy?: string; entries: number; end: number }[] };
+  return JSON.parse(run.stdout.toString()) as { archives: { format: string; decodedBy?: string; entries: number; end: number }[] };
 }
 
 describe('members decoded by their CLI as a co-process', () => {
@@ -46,10 +46,10 @@ describe('members decoded by their CLI as a co-process', () => {
       expect(fast.status).toBe(0);
       expect(fast.stdout.length).toBeGreaterThan(0);
       expect(fast.stdout.equals(ours.stdout)).toBe(true);
-      const decoded = examineJson([path]).segments.filter((s) => s.format !== 'cpio');
+      const decoded = examineJson([path]).archives.filter((s) => s.format !== 'cpio');
       expect(decoded.some((s) => COMMAND[s.format])).toBe(true);
       expect(decoded.every((s) => s.decodedBy === (COMMAND[s.format] ?? 'ours'))).toBe(true);
-      expect(examineJson(['--in-process', path]).segments.filter((s) => s.format !== 'cpio').every((s) => s.decodedBy === 'ours')).toBe(true);
+      expect(examineJson(['--in-process', path]).archives.filter((s) => s.format !== 'cpio').every((s) => s.decodedBy === 'ours')).toBe(true);
     }
   });
 
@@ -60,9 +60,9 @@ describe('members decoded by their CLI as a co-process', () => {
     const gz = sh('gzip -c', { input: newcArchive([{ name: 'b', data: 'from gzip' }]) });
     const path = join(work, 'zstd-then-gzip.img');
     writeFileSync(path, Buffer.concat([zst, Buffer.alloc(5), gz]));
-    const { segments } = examineJson([path]);
-    expect(segments.map((s) => [s.format, s.entries, s.decodedBy])).toEqual([['zstd', 1, 'zstd -d -c -q'], ['gzip', 1, 'ours']]);
-    expect(segments[0].end).toBe(zst.length);
+    const { archives } = examineJson([path]);
+    expect(archives.map((a) => [a.format, a.entries, a.decodedBy])).toEqual([['zstd', 1, 'zstd -d -c -q'], ['gzip', 1, 'ours']]);
+    expect(archives[0].end).toBe(zst.length);
     const out = join(work, 'zg');
     expect(cli(['unpack', path, out]).status).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['a', 'b']);
@@ -72,7 +72,7 @@ describe('members decoded by their CLI as a co-process', () => {
     const archive = newcArchive([{ name: 'a', data: 'delta-filtered' }]);
     const lzma2 = join(work, 'lzma2-blocks.img');
     writeFileSync(lzma2, sh('xz -T2 --block-size=64 -c', { input: newcArchive([{ name: 'a', data: 'q'.repeat(1000) }]) }));
-    expect(examineJson([lzma2]).segments.map((s) => s.decodedBy)).toEqual(['xz -d -c -q']);
+    expect(examineJson([lzma2]).archives.map((s) => s.decodedBy)).toEqual(['xz -d -c -q']);
     for (const filters of ['--delta=dist=1 --lzma2', '--x86 --lzma2']) {
       const path = join(work, 'filtered.img');
       writeFileSync(path, sh(`xz ${filters} -c`, { input: archive }));
@@ -92,7 +92,7 @@ describe('members decoded by their CLI as a co-process', () => {
     const envs: Record<string, string>[] = [{ PATH: missing }, { PATH: failing }, { TMPDIR: join(work, 'no-such-dir') }];
     for (const env of envs) {
       expect(cli(['list', '--json', path], { env }).stdout.equals(expected)).toBe(true);
-      expect(examineJson([path], env).segments.filter((s) => s.format === 'zstd').every((s) => s.decodedBy === 'ours')).toBe(true);
+      expect(examineJson([path], env).archives.filter((s) => s.format === 'zstd').every((s) => s.decodedBy === 'ours')).toBe(true);
     }
   });
 

@@ -36,8 +36,8 @@ describe.each(images.map((i) => [i.manifest.image, i] as const))('%s', (_name, {
     const expected = manifest.segments.flatMap((s) =>
       s.format === 'cpio' ? [{ start: s.start, end: s.end, format: 'cpio' }] : (s.inner ?? []).map(() => ({ start: s.start, end: s.end, format: s.format })),
     );
-    expect(report.segments.map((s: { start: number; end: number; format: string }) => ({ start: s.start, end: s.end, format: s.format }))).toEqual(expected);
-    for (const s of report.segments) expect(s.size).toBe(s.end - s.start);
+    expect(report.archives.map((a: { start: number; end: number; format: string }) => ({ start: a.start, end: a.end, format: a.format }))).toEqual(expected);
+    for (const a of report.archives) expect(a.size).toBe(a.end - a.start);
   });
 
   it('list gives, archive by archive, the names cpio -t gives', () => {

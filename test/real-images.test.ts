@@ -30,7 +30,7 @@ describe.skipIf(!REAL_EXPECTED)('real dracut images', () => {
   describe.each(REAL_IMAGES)('%s', (name) => {
     const image = realImage(name);
     const examine = () => JSON.parse(cli(['examine', '--json', image]).stdout.toString());
-    const mainFormat = () => examine().segments[1].format as string;
+    const mainFormat = () => examine().archives[1].format as string;
     const mainPipeline = () => {
       const format = mainFormat();
       return `${SKIPCPIO} ${image}${format === 'cpio' ? '' : ` | ${NATIVE_DECOMPRESS[format]}`}`;
@@ -38,8 +38,8 @@ describe.skipIf(!REAL_EXPECTED)('real dracut images', () => {
 
     it('has the early microcode archive, then the main archive', () => {
       const report = examine();
-      expect(report.segments).toHaveLength(2);
-      const [early, main] = report.segments;
+      expect(report.archives).toHaveLength(2);
+      const [early, main] = report.archives;
       expect(early).toMatchObject({ index: 1, start: 0, format: 'cpio' });
       expect(early.end % 4).toBe(0);
       expect(main.start % 512).toBe(0);

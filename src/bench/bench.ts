@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../decode/bytes.js';
 import { onInterrupt } from '../interrupt.js';
-import { type Attempt, rightStage } from '../restore/orders.js';
+import { type Attempt, type NamedOrder, rightStage } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
 import { type Engine, type TrialReport, mainArchiveMagic } from '../restore/trial.js';
 import { type ConsoleSink, describeSink } from './console.js';
@@ -14,12 +14,6 @@ import { haveGnuTime } from './rusage.js';
 import { type Machine, describeMachine, describeRestoredTree, describeTools, imageIdentity } from './environment.js';
 import { removeTree } from './manifest.js';
 import { type Spread, median, spread } from './stats.js';
-
-/** One order of the matrix: a preset's name, or the stages joined by `+`. */
-export interface NamedOrder {
-  name: string;
-  stages: readonly Attempt[];
-}
 
 export interface BenchOptions {
   orders: NamedOrder[];

@@ -2,6 +2,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { UsageError } from '../errors.js';
 
 /**
  * Where a native attempt's stderr goes, which decides what dracut-056's spew costs:
@@ -13,11 +14,12 @@ import type { Readable } from 'node:stream';
  */
 export type ConsoleSink = { kind: 'null' } | { kind: 'file' } | { kind: 'journal' } | { kind: 'serial'; baud: number };
 
-export function parseConsoleSink(text: string): ConsoleSink {
+/** --console: a sink by name; anything else is a usage error naming `option`. */
+export function parseConsoleSink(text: string, option = '--console'): ConsoleSink {
   if (text === 'null' || text === 'file' || text === 'journal') return { kind: text };
   const m = /^serial:(\d+)$/.exec(text);
   if (m && Number(m[1]) > 0) return { kind: 'serial', baud: Number(m[1]) };
-  throw new Error(`"${text}" is not a console sink: null, file, journal or serial:BAUD (e.g. serial:115200)`);
+  throw new UsageError(`${option}: "${text}" is not a console sink: null, file, journal or serial:BAUD (e.g. serial:115200)`);
 }
 
 export function describeSink(sink: ConsoleSink): string {

@@ -1,18 +1,32 @@
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { type BenchReport, type BenchRow, type ImageResult, type NamedOrder, defaultTargetDir, nativeToolsInstalled, runBench } from '../bench/bench.js';
+import { type BenchReport, type BenchRow, type ImageResult, defaultTargetDir, nativeToolsInstalled, runBench } from '../bench/bench.js';
 import { renderChart } from '../bench/chart.js';
+import { parseConsoleSink } from '../bench/console.js';
 import { ByteSource } from '../decode/source.js';
-import { parseOrder } from '../restore/orders.js';
-import type { Engine } from '../restore/trial.js';
-import { type Command, Failure, UsageError, onImage, parseCommandArgs, print, wantsHelp } from './common.js';
-import { formatBytes, progressBar } from './progress.js';
-import { consoleSinkOption } from './unpack.js';
+import { PRESET_NAMES, parseOrders } from '../restore/orders.js';
+import { parseEngines } from '../restore/trial.js';
+import { UsageError } from '../errors.js';
+import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
+import { progressBar } from './progress.js';
+import { Failure, onImage, print } from './report.js';
+import { formatBytes } from './sizes.js';
+import { type Column, formatTable } from './table.js';
 
-const DEFAULT_ORDERS = 'dracut-055,dracut-056,dracut-057,zstd-first,initramfs-tools,dracut-112';
+const OPTIONS = {
+  orders: { type: 'string' },
+  engines: { type: 'string' },
+  runs: { type: 'string' },
+  warmup: { type: 'string' },
+  console: { type: 'string' },
+  tmp: { type: 'string' },
+  json: { type: 'string' },
+  chart: { type: 'string' },
+} satisfies Options;
 
 export const bench: Command = {
   name: 'bench',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore bench IMAGE... [--orders LIST] [--engines LIST] [--runs N] [--warmup N]
                               [--console SINK] [--tmp DIR] [--json FILE] [--chart FILE.svg]
 
@@ -24,8 +38,8 @@ bytes and whether they are valid UTF-8 (native only: the builtin engine has no c
 junk entries left, and the ratio to the fastest combination of the same engine and to the
 native floor: the single right pipeline (skipcpio | DEC | cpio -id) alone. The engines are
 two experiments, shown apart: native runs the script's pipelines; builtin runs our CLI, each
-stage our reader of that stage's format. Runs are interleaved (A B C A B C ...) after the warm-ups. Nothing here is a test: the
-figures are the machine's.
+stage our reader of that stage's format. Runs are interleaved (A B C A B C ...) after the
+warm-ups. Nothing here is a test: the figures are the machine's.
 
 Options:
   --orders LIST   comma list of presets (dracut-055, dracut-056, dracut-057, zstd-first,
@@ -49,24 +63,15 @@ Options:
   -h, --help      this text
 `,
   async run(argv) {
-    const { values, positionals: images } = parseCommandArgs(argv, {
-      orders: { type: 'string' },
-      engines: { type: 'string' },
-      runs: { type: 'string' },
-      warmup: { type: 'string' },
-      console: { type: 'string' },
-      tmp: { type: 'string' },
-      json: { type: 'string' },
-      chart: { type: 'string' },
-    });
+    const { values, positionals: images } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, bench)) return 0;
     if (images.length === 0) throw new UsageError('bench takes one or more IMAGEs');
-    const orders = parseOrders(values.orders ?? DEFAULT_ORDERS);
+    const orders = parseOrders(values.orders ?? PRESET_NAMES.join(','));
     const native = nativeToolsInstalled();
     const engines = parseEngines(values.engines ?? (native ? 'native,builtin' : 'builtin'));
-    const runs = count(values.runs ?? '5', '--runs', 1);
-    const warmup = count(values.warmup ?? '1', '--warmup', 0);
-    const sink = consoleSinkOption(values.console) ?? { kind: 'journal' };
+    const runs = parseCount(values.runs ?? '5', '--runs', 1);
+    const warmup = parseCount(values.warmup ?? '1', '--warmup', 0);
+    const sink = parseConsoleSink(values.console ?? 'journal');
     if (engines.includes('native') && !native) throw new Failure('the native engine runs GNU cpio, which is not installed');
     for (const image of images) await onImage(image, async () => ByteSource.open(image).close());
 
@@ -84,32 +89,6 @@ Options:
   },
 };
 
-function parseOrders(text: string): NamedOrder[] {
-  return text.split(',').map((item) => {
-    const name = item.trim();
-    let order: ReturnType<typeof parseOrder>;
-    try {
-      order = parseOrder(name.replaceAll('+', ','));
-    } catch {
-      throw new UsageError(`--orders: "${name}" is not a preset (${DEFAULT_ORDERS.replaceAll(',', ', ')}) or stages joined by '+'`);
-    }
-    if (order === 'detect') throw new UsageError('--orders: detect is no trial order');
-    return { name, stages: order };
-  });
-}
-
-function parseEngines(text: string): Engine[] {
-  const engines = text.split(',').map((e) => e.trim());
-  for (const engine of engines) if (engine !== 'native' && engine !== 'builtin') throw new UsageError(`--engines: "${engine}" is not native or builtin`);
-  return [...new Set(engines)] as Engine[];
-}
-
-function count(text: string, option: string, least: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < least) throw new UsageError(`${option}: "${text}" is not a whole number of at least ${least}`);
-  return n;
-}
-
 function describe(report: BenchReport): string {
   const { runs, warmup, console, targets, rusage } = report.settings;
   const out = [
@@ -120,6 +99,22 @@ function describe(report: BenchReport): string {
   return out.join('\n');
 }
 
+const COLUMNS: Column[] = [
+  { heading: 'order', align: 'left' },
+  { heading: 'restored by', align: 'left' },
+  { heading: 'median s', align: 'right' },
+  { heading: 'min-max s', align: 'right' },
+  { heading: 'user s', align: 'right' },
+  { heading: 'sys s', align: 'right' },
+  { heading: 'peak RSS', align: 'right' },
+  { heading: 'failed', align: 'right' },
+  { heading: 'console B', align: 'right' },
+  { heading: 'UTF-8', align: 'right' },
+  { heading: 'junk', align: 'right' },
+  { heading: 'x fastest', align: 'right' },
+  { heading: 'x floor', align: 'right' },
+];
+
 function describeImage(image: ImageResult): string {
   const facts = [
     image.mainOffset ? `${image.magic} after ${formatBytes(image.mainOffset)} of early cpio` : `${image.magic}, no early cpio`,
@@ -127,19 +122,17 @@ function describeImage(image: ImageResult): string {
     ...image.kernels.map((k) => `kernel ${k}`),
     ...(image.release ? [image.release] : []),
   ];
-  const header = ['order', 'restored by', 'median s', 'min-max s', 'user s', 'sys s', 'peak RSS', 'failed', 'console B', 'UTF-8', 'junk', 'x fastest', 'x floor'];
   const groups = [
     { title: "native engine: the script's own pipelines (skipcpio | DEC | cpio -id), the floor first", rows: image.rows.filter((r) => r.engine === 'native') },
     { title: 'builtin engine: our readers (a format\'s CLI as a co-process where it is faster and installed), our CLI timed from its start (a tool, not a run of the script: no console)', rows: image.rows.filter((r) => r.engine === 'builtin') },
   ].filter((g) => g.rows.length > 0);
-  const rows = groups.flatMap((g) => g.rows.map((row) => cells(row)));
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (c: string[]) => c.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+  // One width per column across both engines' tables, so that they read as one.
+  const [heading, ...lines] = formatTable(COLUMNS, groups.flatMap((g) => g.rows.map(cells)));
   const notes = image.rows.filter((r) => r.summary.utf8Error).slice(0, 1)
     .map((r) => `${r.label} (${r.engine}): the console is not UTF-8: ${r.summary.utf8Error}`);
   return [
     `${basename(image.path)} (${facts.join('; ')})`,
-    ...groups.flatMap((g) => [g.title, line(header), ...g.rows.map((row) => line(cells(row)))]),
+    ...groups.flatMap((g) => [g.title, heading, ...lines.splice(0, g.rows.length)]),
     ...notes,
   ].join('\n');
 }

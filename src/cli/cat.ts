@@ -6,10 +6,17 @@ import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { joinParts, normalizeName } from '../extract/paths.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommandArgs, positionals, wantsHelp, writeAllSync } from './common.js';
+import { UsageError } from '../errors.js';
+import { writeAllSync } from '../output.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { Failure, onImage } from './report.js';
+import { maxSizeOption } from './sizes.js';
+
+const OPTIONS = { 'max-size': { type: 'string' } } satisfies Options;
 
 export const cat: Command = {
   name: 'cat',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore cat IMAGE PATH [--max-size SIZE]
 
 Writes the content of the file PATH in IMAGE to stdout: the file as the kernel would leave it,
@@ -22,7 +29,7 @@ Options:
   -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, { 'max-size': { type: 'string' } });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, cat)) return 0;
     const maxOutput = maxSizeOption(values['max-size']);
     const [image, path] = positionals(args, ['IMAGE', 'PATH'], cat);

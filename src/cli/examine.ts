@@ -1,12 +1,33 @@
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, maxSizeOption, onImage, parseCommandArgs, positionals, print, wantsHelp, writeJson } from './common.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { onImage, print, writeJson } from './report.js';
+import { maxSizeOption } from './sizes.js';
+import { type Column, formatTable } from './table.js';
 import { progressBar } from './progress.js';
 
 const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
 
+const COLUMNS: Column[] = [
+  { heading: '#', align: 'right' },
+  { heading: 'start', align: 'right' },
+  { heading: 'end', align: 'right' },
+  { heading: 'size', align: 'right' },
+  { heading: 'format', align: 'left' },
+  { heading: 'entries', align: 'right' },
+  { heading: 'extracted', align: 'right' },
+  { heading: 'decoded by', align: 'left' },
+];
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  'max-size': { type: 'string' },
+  'in-process': { type: 'boolean' },
+} satisfies Options;
+
 export const examine: Command = {
   name: 'examine',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore examine IMAGE [--max-size SIZE] [--in-process] [--json]
 
 Walks IMAGE as the kernel does and prints one row per cpio archive: its start and end offset
@@ -19,22 +40,19 @@ faster than ours).
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
   --in-process     decode with our own decoders only: no format's CLI as a co-process
-  --json           {"image","size","segments":[{"index","start","end","size","format","entries","extractedSize","decodedBy"}]}
-                   (decodedBy: "ours" or the command; absent for plain cpio)
+  --json           {"image","size","archives":[{"index","start","end","size","format","entries","extractedSize","decodedBy"}]}
+                   (decodedBy: "ours" or the command; absent for plain cpio). "segments", the
+                   same array under its old name, is kept until the next release
   -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {
-      json: { type: 'boolean' },
-      'max-size': { type: 'string' },
-      'in-process': { type: 'boolean' },
-    });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, examine)) return 0;
     const [image] = positionals(args, ['IMAGE'], examine);
     const maxOutput = maxSizeOption(values['max-size']);
     const bar = progressBar('examine');
     const result = await onImage(image, () => walkImage(image, IGNORE, { progress: bar.update, maxOutput, skipData: true, inProcess: values['in-process'] })).finally(bar.done);
-    const segments = result.archives.map((a) => ({
+    const archives = result.archives.map((a) => ({
       index: a.index,
       start: a.start,
       end: a.end,
@@ -45,17 +63,14 @@ Options:
       ...(a.decodedBy ? { decodedBy: a.decodedBy } : {}),
     }));
     if (values.json) {
-      writeJson({ image, size: result.size, segments });
+      // segments: the old name of archives, for the readers of 0.1.0's JSON until the next release.
+      writeJson({ image, size: result.size, archives, segments: archives });
       return 0;
     }
-    const header = ['#', 'start', 'end', 'size', 'format', 'entries', 'extracted', 'decoded by'];
-    const rows = segments.map((s) => [s.index, s.start, s.end, s.size, s.format, s.entries, s.extractedSize, s.decodedBy ?? '-'].map(String));
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i === 4 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+    const rows = archives.map((a) => [a.index, a.start, a.end, a.size, a.format, a.entries, a.extractedSize, a.decodedBy ?? '-'].map(String));
     print([
-      `${image}: ${result.size} bytes, ${segments.length} archive${segments.length === 1 ? '' : 's'}`,
-      line(header),
-      ...rows.map(line),
+      `${image}: ${result.size} bytes, ${archives.length} archive${archives.length === 1 ? '' : 's'}`,
+      ...formatTable(COLUMNS, rows),
     ].join('\n'));
     return 0;
   },

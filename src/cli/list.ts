@@ -2,11 +2,24 @@ import { type CpioEntry, entryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { type Command, maxSizeOption, onImage, parseCommandArgs, parseParts, positionals, wantsHelp, writeAllSync } from './common.js';
+import { writeAllSync } from '../output.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { parseParts } from './parts.js';
+import { onImage } from './report.js';
+import { maxSizeOption } from './sizes.js';
 import { progressBar } from './progress.js';
+
+const OPTIONS = {
+  verbose: { type: 'boolean', short: 'v' },
+  json: { type: 'boolean' },
+  parts: { type: 'string' },
+  'max-size': { type: 'string' },
+  'in-process': { type: 'boolean' },
+} satisfies Options;
 
 export const list: Command = {
   name: 'list',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore list IMAGE [-v] [--json] [--parts LIST] [--max-size SIZE] [--in-process]
 
 Lists every entry of every cpio archive in IMAGE, in archive order. Names are bytes: bytes
@@ -23,13 +36,7 @@ Options:
   -h, --help     this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {
-      verbose: { type: 'boolean', short: 'v' },
-      json: { type: 'boolean' },
-      parts: { type: 'string' },
-      'max-size': { type: 'string' },
-      'in-process': { type: 'boolean' },
-    });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, list)) return 0;
     const maxOutput = maxSizeOption(values['max-size']);
     const [image] = positionals(args, ['IMAGE'], list);

@@ -1,8 +1,10 @@
-import { type Command, Failure, PROGRAM, UsageError, describeError, print, printError } from './common.js';
+import { UsageError } from '../errors.js';
+import type { Command } from './args.js';
+import { Failure, PROGRAM, describeError, print, printError } from './report.js';
 import { stopOnSignals } from './signals.js';
 
 /** Each command's module loads only when it runs: Node's start is part of every command. */
-const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[] = [
+export const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[] = [
   { name: 'examine', summary: 'one row per cpio archive: where it is, its compression, entries and size', load: async () => (await import('./examine.js')).examine },
   { name: 'list', summary: 'every entry of every archive (like lsinitrd, 3cpio -t)', load: async () => (await import('./list.js')).list },
   { name: 'unpack', summary: 'extract every archive into DIR as the kernel populates rootfs, safely', load: async () => (await import('./unpack.js')).unpack },

@@ -1,4 +1,4 @@
-import { useColor } from './common.js';
+import { formatBytes } from './sizes.js';
 
 /**
  * A progress bar on stderr when it is a terminal, nothing otherwise. Returns the callback the
@@ -30,13 +30,7 @@ export function progressBar(label: string, format: (n: number) => string = forma
   };
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM is dumb. */
+function useColor(stream: NodeJS.WriteStream): boolean {
+  return Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 }

@@ -1,12 +1,28 @@
 import { join } from 'node:path';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
-import { type Attempt, parseOrder } from '../restore/orders.js';
+import { parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
-import { type Command, UsageError, maxSizeOption, parseCommandArgs, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { parseEngine } from '../restore/trial.js';
+import { UsageError } from '../errors.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { print, printError, writeJson } from './report.js';
+import { maxSizeOption } from './sizes.js';
 import { ignoringSignal } from './signals.js';
+
+const OPTIONS = {
+  root: { type: 'string' },
+  flavor: { type: 'string' },
+  kver: { type: 'string' },
+  image: { type: 'string' },
+  order: { type: 'string' },
+  engine: { type: 'string' },
+  'max-size': { type: 'string' },
+  json: { type: 'boolean' },
+} satisfies Options;
 
 export const restore: Command = {
   name: 'restore',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore restore [--root DIR] [--flavor F] [--kver VER] [--image PATH]
                                  [--order ORDER] [--engine builtin|native] [--max-size SIZE] [--json]
 
@@ -52,28 +68,13 @@ Options:
   -h, --help         this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {
-      root: { type: 'string' },
-      flavor: { type: 'string' },
-      kver: { type: 'string' },
-      image: { type: 'string' },
-      order: { type: 'string' },
-      engine: { type: 'string' },
-      'max-size': { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, restore)) return 0;
     positionals(args, [], restore);
-    let order: readonly Attempt[] | 'detect';
-    try {
-      order = parseOrder(values.order ?? 'detect');
-    } catch (err) {
-      throw new UsageError(`--order: ${(err as Error).message}`);
-    }
+    const order = parseOrder(values.order ?? 'detect');
     const flavor = values.flavor ?? 'dracut-112';
     if (!(FLAVORS as readonly string[]).includes(flavor)) throw new UsageError(`--flavor: "${flavor}" is not one of ${FLAVORS.join(', ')}`);
-    const engine = values.engine ?? 'builtin';
-    if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
+    const engine = parseEngine(values.engine ?? 'builtin');
 
     const report = await ignoringSignal('SIGTERM', () => runRestore({
       root: values.root ?? '/',

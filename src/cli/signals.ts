@@ -1,5 +1,5 @@
 import { runInterruptActions } from '../interrupt.js';
-import { printError } from './common.js';
+import { printError } from './report.js';
 
 const STOPPING: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 const ignored = new Map<NodeJS.Signals, number>();

@@ -1,8 +1,12 @@
 import { skipcpio as skip } from '../restore/skipcpio.js';
-import { type Command, Failure, parseCommandArgs, positionals, wantsHelp } from './common.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { Failure } from './report.js';
+
+const OPTIONS = {} satisfies Options;
 
 export const skipcpio: Command = {
   name: 'skipcpio',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore skipcpio IMAGE
 
 Writes IMAGE to stdout without its first uncompressed cpio archive and the zero bytes after
@@ -17,7 +21,7 @@ Options:
   -h, --help  this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {});
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, skipcpio)) return 0;
     const [image] = positionals(args, ['IMAGE'], skipcpio);
     const result = skip(image, 1);

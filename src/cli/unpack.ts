@@ -3,17 +3,34 @@ import { ByteSource } from '../decode/source.js';
 import { type ConsoleSink, parseConsoleSink } from '../bench/console.js';
 import { type MeasuredTrial, measureTrial } from '../bench/measure.js';
 import { type Attempt, parseOrder } from '../restore/orders.js';
-import type { Engine } from '../restore/trial.js';
+import { type Engine, parseEngine } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
-import { type Command, Failure, UsageError, maxSizeOption, onImage, parseCommandArgs, parseParts, positionals, print, printError, wantsHelp, writeJson } from './common.js';
+import { UsageError } from '../errors.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { parseParts } from './parts.js';
+import { Failure, onImage, print, printError, writeJson } from './report.js';
+import { maxSizeOption } from './sizes.js';
+import { type Column, formatTable } from './table.js';
 import { progressBar } from './progress.js';
+
+const OPTIONS = {
+  parts: { type: 'string' },
+  'max-size': { type: 'string' },
+  json: { type: 'boolean' },
+  order: { type: 'string' },
+  engine: { type: 'string' },
+  'console-log': { type: 'string' },
+  console: { type: 'string' },
+  'in-process': { type: 'boolean' },
+} satisfies Options;
 
 export const unpack: Command = {
   name: 'unpack',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore unpack IMAGE DIR [--parts LIST] [--max-size SIZE] [--in-process] [--json]
        initramfs-restore unpack IMAGE DIR --order ORDER [--engine builtin|native] [--console SINK]
-                                [--console-log FILE] [--json]
+                                [--console-log FILE] [--max-size SIZE] [--in-process] [--json]
 
 Extracts the archives of IMAGE into DIR (created if missing) in image order, later entries
 replacing earlier ones, as the kernel populates rootfs. Modes (set-id bits too) and mtimes
@@ -57,29 +74,19 @@ Options:
   -h, --help       this text
 `,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, {
-      parts: { type: 'string' },
-      'max-size': { type: 'string' },
-      json: { type: 'boolean' },
-      order: { type: 'string' },
-      engine: { type: 'string' },
-      'console-log': { type: 'string' },
-      console: { type: 'string' },
-      'in-process': { type: 'boolean' },
-    });
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, unpack)) return 0;
     const [image, dir] = positionals(args, ['IMAGE', 'DIR'], unpack);
     const select = parseParts(values.parts);
     const maxOutput = maxSizeOption(values['max-size'], dir);
-    const order = parseOrderOption(values.order ?? 'detect');
+    const order = parseOrder(values.order ?? 'detect');
     if (order !== 'detect') {
       if (values.parts !== undefined) throw new UsageError('--parts does not go with a trial --order: the script restores the main archives');
-      const engine = values.engine ?? 'builtin';
-      if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
+      const engine = parseEngine(values.engine ?? 'builtin');
       if (engine === 'builtin' && (values.console !== undefined || values['console-log'] !== undefined)) {
         throw new UsageError('--console and --console-log go with --engine native: the builtin engine has no console');
       }
-      const sink = consoleSinkOption(values.console);
+      const sink = values.console === undefined ? undefined : parseConsoleSink(values.console);
       return trial(image, dir, order, engine, { json: Boolean(values.json), consoleLog: values['console-log'], maxOutput, console: sink, inProcess: values['in-process'] });
     }
     if (values.engine !== undefined || values['console-log'] !== undefined || values.console !== undefined) {
@@ -124,22 +131,16 @@ Options:
   },
 };
 
-export function consoleSinkOption(text: string | undefined): ConsoleSink | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return parseConsoleSink(text);
-  } catch (err) {
-    throw new UsageError(`--console: ${(err as Error).message}`);
-  }
-}
-
-function parseOrderOption(text: string): ReturnType<typeof parseOrder> {
-  try {
-    return parseOrder(text);
-  } catch (err) {
-    throw new UsageError(`--order: ${(err as Error).message}`);
-  }
-}
+const TRIAL_COLUMNS: Column[] = [
+  { heading: 'stage', align: 'left' },
+  { heading: 'result', align: 'left' },
+  { heading: 'wall ms', align: 'right' },
+  { heading: 'cpu ms', align: 'right' },
+  { heading: 'console B', align: 'right' },
+  { heading: 'UTF-8', align: 'right' },
+  { heading: 'junk', align: 'right' },
+  { heading: 'why', align: 'left' },
+];
 
 async function trial(
   image: string,
@@ -169,16 +170,12 @@ async function trial(
       String(a.junkEntries),
       a.ok ? '' : a.reason ?? '',
     ]);
-    const header = ['stage', 'result', 'wall ms', 'cpu ms', 'console B', 'UTF-8', 'junk', 'why'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => (i < 2 || i === 7 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
     const engineSays = engine === 'native'
       ? `native engine (the script's pipelines, skipcpio: ${report.skipcpio})`
       : 'builtin engine (our readers: no console)';
     print([
       `${image}: ${engineSays}, order ${order.join(',')}; after skipcpio the magic says ${report.magic}`,
-      line(header),
-      ...rows.map(line),
+      ...formatTable(TRIAL_COLUMNS, rows),
       report.winner ? `restored into ${dir} by the ${report.winner} stage` : `Unpacking of ${image} to ${dir} failed`,
       ...(report.note ? [report.note] : []),
       ...report.attempts.filter((a) => a.utf8Error).slice(0, 1).map((a) => `the ${a.stage} stage's console output is not UTF-8: ${a.utf8Error!.message}`),

@@ -1,10 +1,21 @@
+import { parseConsoleSink } from '../bench/console.js';
 import { type ImageVerdict, defaultEngine, nativeToolsMissing, validateImage } from '../bench/validate.js';
-import { type Command, UsageError, onImage, parseCommandArgs, print, printError, wantsHelp, writeJson } from './common.js';
+import { parseEngine } from '../restore/trial.js';
+import { UsageError } from '../errors.js';
+import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
+import { onImage, print, printError, writeJson } from './report.js';
 import { progressBar } from './progress.js';
-import { consoleSinkOption } from './unpack.js';
+
+const OPTIONS = {
+  engine: { type: 'string' },
+  runs: { type: 'string' },
+  console: { type: 'string' },
+  json: { type: 'boolean' },
+} satisfies Options;
 
 export const validate: Command = {
   name: 'validate',
+  options: OPTIONS,
   usage: `Usage: initramfs-restore validate IMAGE... [--engine builtin|native] [--runs N] [--console SINK] [--json]
 
 For each image, restores it with the dracut-056, dracut-057 and zstd-first orders and says:
@@ -41,20 +52,12 @@ Options:
   -h, --help  this text
 `,
   async run(argv) {
-    const { values, positionals: images } = parseCommandArgs(argv, {
-      engine: { type: 'string' },
-      runs: { type: 'string' },
-      console: { type: 'string' },
-      json: { type: 'boolean' },
-    });
+    const { values, positionals: images } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, validate)) return 0;
     if (images.length === 0) throw new UsageError('validate takes one or more IMAGEs');
-    const engine = values.engine ?? defaultEngine();
-    if (engine !== 'builtin' && engine !== 'native') throw new UsageError(`--engine: "${engine}" is not builtin or native`);
-    const runs = Number(values.runs ?? 3);
-    if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs: "${values.runs}" is not a whole number of at least 1`);
-
-    const sink = consoleSinkOption(values.console);
+    const engine = values.engine === undefined ? defaultEngine() : parseEngine(values.engine);
+    const runs = parseCount(values.runs ?? '3', '--runs', 1);
+    const sink = values.console === undefined ? undefined : parseConsoleSink(values.console);
     const missing = nativeToolsMissing();
     if (engine === 'native' && missing) {
       printError(`cannot judge: the native engine runs the script's pipelines, but ${missing}`);

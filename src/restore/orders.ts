@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import type { CompressionName } from '../decode/formats.js';
+import { UsageError } from '../errors.js';
 import type { Flavor } from './discovery.js';
 
 /** What the magic says, with lz4's two formats apart: `zstd -d` reads lz4 frames, not legacy. */
@@ -70,15 +71,43 @@ export function flavorOrder(flavor: Flavor): readonly Attempt[] {
   return flavor === 'dracut-112' ? [dracut112Stage()] : PRESETS['dracut-057'];
 }
 
-/** `detect` (no trial: the magic decides), a preset, or a comma list of stages. */
-export function parseOrder(text: string): readonly Attempt[] | 'detect' {
+/**
+ * --order: `detect` (no trial: the magic decides), a preset, or a comma list of stages; anything
+ * else is a usage error naming `option`.
+ */
+export function parseOrder(text: string, option = '--order'): readonly Attempt[] | 'detect' {
+  const order = orderOf(text, ',');
+  if (order === undefined) {
+    throw new UsageError(`${option}: "${text}" is not detect, a preset (${PRESET_NAMES.join(', ')}) or a comma list of ${ATTEMPTS.join(' ')}`);
+  }
+  return order;
+}
+
+/** One order of several: a preset's name, or the stages joined by `+`. */
+export interface NamedOrder {
+  name: string;
+  stages: readonly Attempt[];
+}
+
+/**
+ * --orders: a comma list of orders, each a preset or stages joined by '+' (zstd+gzip+plain);
+ * `detect` is no trial, so not one of them.
+ */
+export function parseOrders(text: string, option = '--orders'): NamedOrder[] {
+  return text.split(',').map((item) => {
+    const name = item.trim();
+    const stages = orderOf(name, '+');
+    if (stages === undefined || stages === 'detect') {
+      throw new UsageError(`${option}: "${name}" is not a preset (${PRESET_NAMES.join(', ')}) or stages joined by '+' (${ATTEMPTS.join(' ')})`);
+    }
+    return { name, stages };
+  });
+}
+
+function orderOf(text: string, separator: string): readonly Attempt[] | 'detect' | undefined {
   if (text === 'detect') return 'detect';
   if (text === 'dracut-112') return [dracut112Stage()];
   if (Object.hasOwn(PRESETS, text)) return PRESETS[text];
-  const stages = text.split(',').map((s) => s.trim());
-  const unknown = stages.filter((s) => !(ATTEMPTS as readonly string[]).includes(s));
-  if (unknown.length > 0 || stages.length === 0) {
-    throw new Error(`unknown order "${text}": use detect, ${PRESET_NAMES.join(', ')}, or a comma list of ${ATTEMPTS.join(' ')}`);
-  }
-  return stages as Attempt[];
+  const stages = text.split(separator).map((s) => s.trim());
+  return stages.every((s) => (ATTEMPTS as readonly string[]).includes(s)) ? (stages as Attempt[]) : undefined;
 }

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CompressionName, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
-import { FormatError, isExpectedFailure } from '../errors.js';
+import { FormatError, UsageError, isExpectedFailure } from '../errors.js';
 import { type StagedOptions, extractStaged } from '../extract/staging.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Attempt, type MagicName, STAGES, extractinitrdPath, rightStage } from './orders.js';
@@ -15,6 +15,19 @@ import { skipcpioStart } from './skipcpio.js';
  * builtin: our reader for each stage's format (see walkImage for co-process decoders), into staging.
  */
 export type Engine = 'builtin' | 'native';
+
+export const ENGINES: readonly Engine[] = ['builtin', 'native'];
+
+/** --engine: one of ENGINES; anything else is a usage error naming `option`. */
+export function parseEngine(text: string, option = '--engine'): Engine {
+  if (!(ENGINES as readonly string[]).includes(text)) throw new UsageError(`${option}: "${text}" is not ${ENGINES.join(' or ')}`);
+  return text as Engine;
+}
+
+/** --engines: a comma list of engines, each kept once. */
+export function parseEngines(text: string, option = '--engines'): Engine[] {
+  return [...new Set(text.split(',').map((item) => parseEngine(item.trim(), option)))];
+}
 
 /** What one stage of the chain did. */
 export interface StageOutcome {

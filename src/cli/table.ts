@@ -1,0 +1,20 @@
+/** How a column's cells line up: figures right, so that their digits do; words left. */
+export type Align = 'left' | 'right';
+
+export interface Column {
+  heading: string;
+  align: Align;
+}
+
+/**
+ * The headings, then `rows`, as lines of text: each column as wide as its widest cell, two
+ * spaces between columns, no blanks at the end of a line.
+ */
+export function formatTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string[] {
+  const lines = [columns.map((c) => c.heading), ...rows];
+  const widths = columns.map((_, i) => Math.max(...lines.map((cells) => cells[i].length)));
+  return lines.map((cells) => cells
+    .map((cell, i) => (columns[i].align === 'right' ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+    .join('  ')
+    .trimEnd());
+}
