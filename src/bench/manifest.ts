@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { walkTree } from '../extract/tree.js';
+import { walkTree } from '../extract/walk-tree.js';
 
 /**
  * A tree as lines of "name type mode size sha256|target", sorted, names as hex, without times

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { escapeName } from '../cpio/names.js';
-import { walkTree } from '../extract/tree.js';
+import { walkTree } from '../extract/walk-tree.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Attempt } from '../restore/orders.js';
 import { type Engine, type StageOutcome, type TrialReport, runTrial } from '../restore/trial.js';

@@ -1,15 +1,14 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type CpioEntry, entryType, hardLinkKey } from '../cpio/entry.js';
+import type { CpioEntry } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
+import { type ModelNode, ModelTree } from '../extract/model.js';
 import { joinParts, normalizeName } from '../extract/paths.js';
-import { walkImage } from '../image/walk.js';
+import { type Notice, TreeWriter } from '../extract/writer.js';
+import { type Archive, walkImage } from '../image/walk.js';
 import { UsageError } from '../errors.js';
 import { writeAllSync } from '../output.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
-import { Failure, onImage } from './report.js';
+import { Failure, onImage, printError } from './report.js';
 import { maxSizeOption } from './sizes.js';
 
 const OPTIONS = { 'max-size': { type: 'string' } } satisfies Options;
@@ -19,10 +18,13 @@ export const cat: Command = {
   options: OPTIONS,
   usage: `Usage: initramfs-restore cat IMAGE PATH [--max-size SIZE]
 
-Writes the content of the file PATH in IMAGE to stdout: the file as the kernel would leave it,
-so when several archives hold PATH the last one wins, and a hard link gives the data of its
-group. PATH may start with '/' or './'. The image is read twice: once to find the entry, once
-for its data, which goes through a temporary file.
+Writes to stdout the content of the file PATH in IMAGE: what 'unpack IMAGE DIR' leaves at
+DIR/PATH in a new DIR, decided by unpack's own rules. So when several entries name PATH the
+last one unpack writes wins, and a hard link gives the data of its group. PATH may start with
+'/' or './'. A PATH unpack does not write (a '..' component, a name below a symlink, an entry
+it refuses) is an error, as is a PATH that is a directory, a symlink or a special file: exit
+status 1. The image is read twice: once to find the entry whose data ends up at PATH, once
+for that data.
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
@@ -34,125 +36,115 @@ Options:
     const maxOutput = maxSizeOption(values['max-size']);
     const [image, path] = positionals(args, ['IMAGE', 'PATH'], cat);
     const wanted = normalizeName(Buffer.from(path));
-    if (!wanted.ok || wanted.parts.length === 0) throw new UsageError(`cat: "${path}" does not name a file`);
-    const wantedName = joinParts(wanted.parts);
+    if (!wanted.ok) throw new Failure(`${image}: unpack never writes ${path}: ${wanted.reason}`);
+    if (wanted.parts.length === 0) throw new UsageError(`cat: "${path}" does not name a file`);
     return onImage(image, async () => {
-      const found = await findLast(image, wantedName, maxOutput);
-      if (!found) throw new Failure(`${image}: no entry named ${path}`);
-      if (found.type !== 'file') {
-        const target = found.target ? ` -> ${escapeName(found.target)}` : '';
-        throw new Failure(`${image}: ${path} is a ${found.type}${target}, not a regular file`);
-      }
-      const spoolDir = mkdtempSync(join(tmpdir(), 'initramfs-restore-cat-'));
-      const spool = new Spool(join(spoolDir, 'data'), found);
-      try {
-        await walkImage(image, spool, { select: (index) => spool.startArchive(index), maxOutput });
-        spool.copyTo(1);
-      } finally {
-        spool.close();
-        rmSync(spoolDir, { recursive: true, force: true });
-      }
+      const { node, last, ordinals, archives } = await unpackModel(image, joinParts(wanted.parts), maxOutput);
+      const lastFailed = last?.notice &&
+        `the last entry named ${path}, at ${location(last.entry, archives[last.archive - 1])}, was ${last.notice.kind}: ${last.notice.reason}`;
+      if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
+      if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node)}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
+      if (lastFailed) printError(`${image}: ${path} is what an earlier entry wrote: ${lastFailed}`);
+      if (node.from!.size > 0) await printData(image, ordinals.get(node.from!)!, maxOutput);
       return 0;
     });
   },
 };
 
-/** Where the file's final content comes from. */
-interface Found {
-  type: string;
-  target?: Buffer;
+/** An entry named PATH, its archive's index, and the notice unpack gives it if it refuses or skips it. */
+interface Named {
+  entry: CpioEntry;
   archive: number;
-  /** The entry's position in its archive. */
-  ordinal: number;
-  /** Its hard-link group: the content is that of the group's last entry with data. */
-  linkKey?: string;
+  notice?: Notice;
 }
 
 /**
- * First pass: the last entry named `wanted` is the file the kernel leaves (later archives
- * replace earlier ones). Nothing but the entry headers is kept.
+ * First pass: unpack's rules, run on a model of the tree it would write. Gives what ends up
+ * at `wanted`, the last entry named so, the archives, and each entry's position in the image,
+ * by which the second pass finds the one whose data a file holds.
  */
-async function findLast(image: string, wanted: Buffer, maxOutput: number): Promise<Found | undefined> {
-  let found: Found | undefined;
-  let archive = 0;
-  let ordinal = 0;
-  await walkImage(image, {
-    entry(e) {
-      ordinal++;
-      const name = normalizeName(e.name);
-      if (!name.ok || !joinParts(name.parts).equals(wanted)) return;
-      found = { type: entryType(e.mode) ?? 'unknown', target: e.linkTarget, archive, ordinal, linkKey: hardLinkKey(e) };
-    },
-    data() {},
-    entryEnd() {},
-    trailer() {},
-  }, {
+async function unpackModel(image: string, wanted: Buffer, maxOutput: number) {
+  const model = new ModelUnpack(wanted);
+  const { archives } = await walkImage(image, model, {
     select: (index) => {
-      archive = index;
-      ordinal = 0;
+      model.archive = index;
       return true;
     },
+    skipData: true,
     maxOutput,
   });
-  return found;
+  return { node: model.tree.get(wanted), last: model.last, ordinals: model.ordinals, archives };
 }
 
-/**
- * Second pass: keeps the content in a temporary file, since a file can be far larger than
- * memory. In a hard-link group, as in the kernel, each link that carries data replaces it.
- */
-class Spool implements CpioEvents {
-  private readonly fd: number;
-  private writing = false;
-  private offset = 0;
-  private ordinal = 0;
+/** The writer on the model, numbering the entries and watching those named `wanted`. */
+class ModelUnpack implements CpioEvents {
+  readonly tree = new ModelTree();
+  readonly ordinals = new WeakMap<CpioEntry, number>();
+  last: Named | undefined;
+  /** The index of the archive being read. */
+  archive = 0;
+  private count = 0;
+  /** The entry being written, when it is named `wanted`: the writer's notice is about it. */
+  private current: Named | undefined;
+  private readonly writer = new TreeWriter(this.tree, {
+    onNotice: (notice) => {
+      if (this.current) this.current.notice = notice;
+    },
+  });
 
-  constructor(path: string, private readonly found: Found) {
-    this.fd = openSync(path, 'w+', 0o600);
-  }
-
-  startArchive(index: number): boolean {
-    this.ordinal = 0;
-    return index === this.found.archive;
-  }
+  constructor(private readonly wanted: Buffer) {}
 
   entry(e: CpioEntry): void {
-    this.ordinal++;
-    const { linkKey, ordinal } = this.found;
-    const source = linkKey === undefined ? this.ordinal === ordinal : hardLinkKey(e) === linkKey && e.size > 0;
-    this.writing = source;
-    if (source) {
-      ftruncateSync(this.fd, 0);
-      this.offset = 0;
-    }
+    this.ordinals.set(e, ++this.count);
+    const name = normalizeName(e.name);
+    this.current = name.ok && joinParts(name.parts).equals(this.wanted) ? { entry: e, archive: this.archive } : undefined;
+    this.last = this.current ?? this.last;
+    this.writer.entry(e);
+    this.current = undefined;
   }
 
   data(chunk: Uint8Array): void {
-    if (!this.writing) return;
-    for (let off = 0; off < chunk.length; ) {
-      const n = writeSync(this.fd, chunk, off, chunk.length - off, this.offset);
-      off += n;
-      this.offset += n;
-    }
+    this.writer.data(chunk);
   }
 
-  entryEnd(): void {
-    this.writing = false;
+  entryEnd(e: CpioEntry): void {
+    this.writer.entryEnd(e);
   }
 
-  trailer(): void {}
-
-  copyTo(outFd: number): void {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let pos = 0; ; ) {
-      const n = readSync(this.fd, buf, 0, buf.length, pos);
-      if (n === 0) break;
-      writeAllSync(outFd, buf.subarray(0, n));
-      pos += n;
-    }
+  trailer(): void {
+    this.writer.trailer();
   }
+}
 
-  close(): void {
-    closeSync(this.fd);
-  }
+/**
+ * Second pass: the data of the image's `ordinal`-th entry, straight to stdout. No temporary
+ * copy is needed: the first pass read these same bytes to the end without an error.
+ */
+async function printData(image: string, ordinal: number, maxOutput: number): Promise<void> {
+  let count = 0;
+  let printing = false;
+  await walkImage(image, {
+    entry() {
+      printing = ++count === ordinal;
+    },
+    data(chunk) {
+      if (printing) writeAllSync(1, chunk);
+    },
+    entryEnd() {
+      printing = false;
+    },
+    trailer() {},
+  }, { maxOutput });
+}
+
+function describeNode(node: ModelNode): string {
+  const e = node.from;
+  if (node.type === 'symlink') return `symlink -> ${escapeName(e!.linkTarget!)}`;
+  if (node.type === 'char' || node.type === 'block') return `${node.type} device ${e!.rdevMajor}:${e!.rdevMinor}`;
+  return node.type;
+}
+
+/** Where an entry's header is, as errors say it: in the image, or in a compressed member. */
+function location(e: CpioEntry, archive: Archive): string {
+  return archive.format === 'cpio' ? `byte ${e.offset}` : `byte ${e.offset} of the ${archive.format} stream at byte ${archive.start}`;
 }

@@ -4,7 +4,7 @@ import { escapeName } from '../cpio/names.js';
 import { type WalkOptions, type WalkResult, walkImage } from '../image/walk.js';
 import { MoveConflictError, RefusedEntriesError } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
-import { walkTree } from './tree.js';
+import { walkTree } from './walk-tree.js';
 import { SafeExtractor } from './writer.js';
 
 /** Where the walk begins, what the member there must be, limits and decoders: see walkImage. */

@@ -1,49 +1,153 @@
-import { type Stats, lstatSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync,
+  lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync,
+} from 'node:fs';
+import { resolve } from 'node:path';
+import type { CpioEntry } from '../cpio/entry.js';
 
-/** One entry below the root of a walk. */
-export interface TreeEntry {
-  /** The root, a slash, then `rel`: the path to hand to fs calls. */
-  path: Buffer;
-  /** The path below the root, names joined by slashes, the bytes exactly as the directories hold them. */
-  rel: Buffer;
-  /** From lstat: a symbolic link is itself, never what it points at. */
-  stats: Stats;
-}
+/** What lstat says is at a path, as far as the writer's rules care. */
+export type NodeKind = 'dir' | 'symlink' | 'other';
 
-export interface WalkTreeOptions {
-  /**
-   * A directory that cannot be listed (cpio's junk may be mode 000): 'throw' (the default)
-   * ends the walk with the error, 'skip' walks on as if it were empty.
-   */
-  unlistable?: 'throw' | 'skip';
-}
-
-const SLASH = Buffer.from('/');
+export type SpecialType = 'char' | 'block' | 'fifo' | 'socket';
 
 /**
- * Walks the tree below `root` depth-first, each directory in readdir order, calling `visit`
- * for every entry before anything below it; names are raw bytes and symbolic links are never
- * followed. `visit` returns 'skip' to keep the walk out of a directory; it throws to end it.
+ * The tree the writer builds, by paths relative to its root: the target directory on disk
+ * (DiskTree), or a model of the one `unpack` would leave (ModelTree, for `cat`). The writer's
+ * rules run on either, so they exist once. Failures are thrown as Node's are, with `code` and
+ * `syscall`: the writer turns those that concern one entry into a refusal.
  */
-export function walkTree(
-  root: string | Buffer,
-  visit: (entry: TreeEntry) => 'skip' | void,
-  options: WalkTreeOptions = {},
-): void {
-  const walk = (dir: Buffer, prefix: Buffer): void => {
-    let names: Buffer[];
-    try {
-      names = readdirSync(dir, { encoding: 'buffer' });
-    } catch (err) {
-      if (options.unlistable === 'skip') return;
-      throw err;
+export interface Tree {
+  /** What is at `rel`, a symlink not followed; undefined when nothing is. */
+  kind(rel: Buffer): NodeKind | undefined;
+  mkdir(rel: Buffer, mode: number): void;
+  /** Fails with ENOTEMPTY unless the directory is empty. */
+  rmdir(rel: Buffer): void;
+  unlink(rel: Buffer): void;
+  /** A hard link `rel` to what is at `existing`. */
+  link(existing: Buffer, rel: Buffer): void;
+  /** The entry's symlink, with its owner (when applied) and mtime. */
+  symlink(rel: Buffer, e: CpioEntry): void;
+  /** The entry's device node, FIFO or socket, with its owner (when applied), mode and mtime. */
+  makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void;
+  /** A new file for the entry's data; fails if anything is at `rel`. */
+  createFile(rel: Buffer, e: CpioEntry): OpenFile;
+  /** What is at `rel` (a hard link just made), opened for writing the entry's data from its start. */
+  openFile(rel: Buffer, e: CpioEntry): OpenFile;
+}
+
+export interface OpenFile {
+  truncate(size: number): void;
+  /** Writes all of `chunk` after what was written before. */
+  write(chunk: Uint8Array): void;
+  /** Gives the file the entry's owner (when applied), mode and mtime. */
+  finish(e: CpioEntry): void;
+  close(): void;
+}
+
+/** The writer will not write this entry; the message says why. The rest is still extracted. */
+export class Refusal extends Error {}
+
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const SLASH = Buffer.from('/');
+
+/** The target directory on disk, made if missing. Nothing here checks names: the writer does. */
+export class DiskTree implements Tree {
+  readonly root: Buffer;
+  private tmpCounter = 0;
+
+  /** `owners`: apply the archive's uid/gid. */
+  constructor(root: string, private readonly owners: boolean) {
+    this.root = Buffer.from(resolve(root));
+    mkdirSync(this.root, { recursive: true });
+  }
+
+  path(rel: Buffer): Buffer {
+    return Buffer.concat([this.root, SLASH, rel]);
+  }
+
+  kind(rel: Buffer): NodeKind | undefined {
+    const st = lstatSync(this.path(rel), { throwIfNoEntry: false });
+    if (!st) return undefined;
+    return st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  }
+
+  mkdir(rel: Buffer, mode: number): void {
+    mkdirSync(this.path(rel), mode);
+  }
+
+  rmdir(rel: Buffer): void {
+    rmdirSync(this.path(rel));
+  }
+
+  unlink(rel: Buffer): void {
+    unlinkSync(this.path(rel));
+  }
+
+  link(existing: Buffer, rel: Buffer): void {
+    linkSync(this.path(existing), this.path(rel));
+  }
+
+  symlink(rel: Buffer, e: CpioEntry): void {
+    const path = this.path(rel);
+    symlinkSync(e.linkTarget!, path);
+    if (this.owners) lchownSync(path, e.uid, e.gid);
+    lutimesSync(path, e.mtime, e.mtime);
+  }
+
+  createFile(rel: Buffer): OpenFile {
+    return new DiskFile(openSync(this.path(rel), WRITE_FLAGS, 0o600), this.owners);
+  }
+
+  openFile(rel: Buffer): OpenFile {
+    return new DiskFile(openSync(this.path(rel), constants.O_WRONLY | constants.O_NOFOLLOW), this.owners);
+  }
+
+  /**
+   * Node has no mknod(2). A helper process makes the node under a plain ASCII name in the
+   * target (arguments cannot carry arbitrary bytes), then a rename gives it its real name:
+   * mknod(1) for devices and FIFOs; for a socket, a Node process bound to it that exits
+   * without closing, since closing would unlink it. Its failure is the entry's: a refusal.
+   */
+  makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
+    const path = this.path(rel);
+    const tmp = `.initramfs-restore-node-${process.pid}-${this.tmpCounter++}`;
+    const root = this.root.toString();
+    const result = type === 'socket'
+      ? spawnSync(process.execPath, ['-e', BIND_SOCKET, tmp], { cwd: root, encoding: 'utf8' })
+      : spawnSync('mknod', ['-m', (e.mode & 0o7777).toString(8), tmp, type === 'char' ? 'c' : type === 'block' ? 'b' : 'p',
+        ...(type === 'fifo' ? [] : [String(e.rdevMajor), String(e.rdevMinor)])], { cwd: root, encoding: 'utf8' });
+    if (result.error || result.status !== 0) {
+      throw new Refusal(`creating the ${type} failed: ${result.error?.message ?? result.stderr.trim()}`);
     }
-    for (const name of names) {
-      const path = Buffer.concat([dir, SLASH, name]);
-      const rel = prefix.length ? Buffer.concat([prefix, SLASH, name]) : name;
-      const stats = lstatSync(path);
-      if (visit({ path, rel, stats }) !== 'skip' && stats.isDirectory()) walk(path, rel);
-    }
-  };
-  walk(Buffer.from(root), Buffer.alloc(0));
+    renameSync(`${root}/${tmp}`, path);
+    if (this.owners) lchownSync(path, e.uid, e.gid);
+    if (type === 'socket') chmodSync(path, e.mode & 0o7777);
+    utimesSync(path, e.mtime, e.mtime);
+  }
+}
+
+const BIND_SOCKET = "require('node:net').createServer().listen(process.argv[1], () => process.exit(0))";
+
+class DiskFile implements OpenFile {
+  constructor(private readonly fd: number, private readonly owners: boolean) {}
+
+  truncate(size: number): void {
+    ftruncateSync(this.fd, size);
+  }
+
+  write(chunk: Uint8Array): void {
+    for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off, chunk.length - off);
+  }
+
+  finish(e: CpioEntry): void {
+    if (this.owners) fchownSync(this.fd, e.uid, e.gid);
+    // After chown, which clears set-id bits.
+    fchmodSync(this.fd, e.mode & 0o7777);
+    futimesSync(this.fd, e.mtime, e.mtime);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
 }

@@ -1,0 +1,132 @@
+import type { CpioEntry, EntryType } from '../cpio/entry.js';
+import { PATH_MAX } from '../cpio/parser.js';
+import type { NodeKind, OpenFile, SpecialType, Tree } from './tree.js';
+
+/** What is at one path of the model; the names of a hard-link group share one. */
+export interface ModelNode {
+  type: EntryType;
+  /**
+   * The entry this node's content comes from: for a regular file the entry whose data it
+   * holds, for a symlink its target's, for a device its numbers'; none for a directory.
+   */
+  from?: CpioEntry;
+}
+
+/** Linux's NAME_MAX: a longer name component fails with ENAMETOOLONG on its filesystems. */
+const NAME_MAX = 255;
+const SLASH = 0x2f;
+
+/**
+ * The tree `unpack` leaves in a new target directory, in memory, for TreeWriter to build by
+ * the writer's own rules: for every path what is there, and for a regular file the entry whose
+ * data it holds. No data is kept. It fails where Linux does for reasons the names and the
+ * archive alone decide (as unpack meets them on ext4): a name component longer than NAME_MAX,
+ * a symlink target that is empty or of PATH_MAX bytes, rmdir of a directory that is not
+ * empty, a socket opened for writing. Whether a whole path is longer than PATH_MAX depends on
+ * where the target is, so that is not modelled.
+ */
+export class ModelTree implements Tree {
+  /** By relative path, as latin1 keys so that any byte survives. */
+  private readonly nodes = new Map<string, ModelNode>();
+  /** How many names each directory holds: rmdir needs it empty. */
+  private readonly children = new Map<string, number>();
+
+  /** What the tree holds at `rel`. */
+  get(rel: Buffer): ModelNode | undefined {
+    return this.nodes.get(rel.toString('latin1'));
+  }
+
+  kind(rel: Buffer): NodeKind | undefined {
+    for (let start = 0; start <= rel.length; ) {
+      let end = rel.indexOf(SLASH, start);
+      if (end < 0) end = rel.length;
+      if (end - start > NAME_MAX) throw errno('ENAMETOOLONG', 'lstat');
+      start = end + 1;
+    }
+    const node = this.get(rel);
+    if (!node) return undefined;
+    return node.type === 'dir' || node.type === 'symlink' ? node.type : 'other';
+  }
+
+  mkdir(rel: Buffer): void {
+    this.add(rel, { type: 'dir' });
+  }
+
+  rmdir(rel: Buffer): void {
+    if (this.children.get(rel.toString('latin1'))) throw errno('ENOTEMPTY', 'rmdir');
+    this.remove(rel);
+  }
+
+  unlink(rel: Buffer): void {
+    this.remove(rel);
+  }
+
+  link(existing: Buffer, rel: Buffer): void {
+    this.add(rel, this.get(existing)!);
+  }
+
+  symlink(rel: Buffer, e: CpioEntry): void {
+    const target = e.linkTarget!;
+    if (target.length === 0) throw errno('ENOENT', 'symlink');
+    if (target.length >= PATH_MAX) throw errno('ENAMETOOLONG', 'symlink');
+    this.add(rel, { type: 'symlink', from: e });
+  }
+
+  makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
+    this.add(rel, { type, from: e });
+  }
+
+  createFile(rel: Buffer, e: CpioEntry): OpenFile {
+    const node: ModelNode = { type: 'file', from: e };
+    this.add(rel, node);
+    return new ModelFile(node, e);
+  }
+
+  openFile(rel: Buffer, e: CpioEntry): OpenFile {
+    const node = this.get(rel)!;
+    if (node.type === 'socket') throw errno('ENXIO', 'open');
+    return new ModelFile(node, e);
+  }
+
+  private add(rel: Buffer, node: ModelNode): void {
+    this.nodes.set(rel.toString('latin1'), node);
+    const parent = parentKey(rel);
+    this.children.set(parent, (this.children.get(parent) ?? 0) + 1);
+  }
+
+  private remove(rel: Buffer): void {
+    const key = rel.toString('latin1');
+    this.nodes.delete(key);
+    this.children.delete(key);
+    const parent = parentKey(rel);
+    this.children.set(parent, this.children.get(parent)! - 1);
+  }
+}
+
+/**
+ * A file opened for an entry's data. Truncated to the entry's size, it then receives exactly
+ * that data from its start: its content becomes the entry's.
+ */
+class ModelFile implements OpenFile {
+  constructor(private readonly node: ModelNode, private readonly entry: CpioEntry) {}
+
+  truncate(): void {
+    if (this.node.type !== 'file') throw errno('EINVAL', 'ftruncate');
+    this.node.from = this.entry;
+  }
+
+  write(): void {}
+
+  finish(): void {}
+
+  close(): void {}
+}
+
+function parentKey(rel: Buffer): string {
+  const slash = rel.lastIndexOf(SLASH);
+  return slash < 0 ? '' : rel.toString('latin1', 0, slash);
+}
+
+function errno(code: string, syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${syscall} failed`), { code, syscall });
+}

@@ -1,0 +1,49 @@
+import { type Stats, lstatSync, readdirSync } from 'node:fs';
+
+/** One entry below the root of a walk. */
+export interface TreeEntry {
+  /** The root, a slash, then `rel`: the path to hand to fs calls. */
+  path: Buffer;
+  /** The path below the root, names joined by slashes, the bytes exactly as the directories hold them. */
+  rel: Buffer;
+  /** From lstat: a symbolic link is itself, never what it points at. */
+  stats: Stats;
+}
+
+export interface WalkTreeOptions {
+  /**
+   * A directory that cannot be listed (cpio's junk may be mode 000): 'throw' (the default)
+   * ends the walk with the error, 'skip' walks on as if it were empty.
+   */
+  unlistable?: 'throw' | 'skip';
+}
+
+const SLASH = Buffer.from('/');
+
+/**
+ * Walks the tree below `root` depth-first, each directory in readdir order, calling `visit`
+ * for every entry before anything below it; names are raw bytes and symbolic links are never
+ * followed. `visit` returns 'skip' to keep the walk out of a directory; it throws to end it.
+ */
+export function walkTree(
+  root: string | Buffer,
+  visit: (entry: TreeEntry) => 'skip' | void,
+  options: WalkTreeOptions = {},
+): void {
+  const walk = (dir: Buffer, prefix: Buffer): void => {
+    let names: Buffer[];
+    try {
+      names = readdirSync(dir, { encoding: 'buffer' });
+    } catch (err) {
+      if (options.unlistable === 'skip') return;
+      throw err;
+    }
+    for (const name of names) {
+      const path = Buffer.concat([dir, SLASH, name]);
+      const rel = prefix.length ? Buffer.concat([prefix, SLASH, name]) : name;
+      const stats = lstatSync(path);
+      if (visit({ path, rel, stats }) !== 'skip' && stats.isDirectory()) walk(path, rel);
+    }
+  };
+  walk(Buffer.from(root), Buffer.alloc(0));
+}
