@@ -12,14 +12,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
 
 /** Unpacks into sandbox/target and returns what the sandbox holds outside the target. */
-function unpack(entries: FakeEntry[] | Buffer) {
+function unpack(entries: FakeEntry[] | Buffer, options: { timeout?: number } = {}) {
   const sandbox = join(work, `case-${counter++}`);
   mkdirSync(join(sandbox, 'outside'), { recursive: true });
   writeFileSync(join(sandbox, 'outside', 'victim'), 'untouched');
   const image = join(sandbox, 'image.cpio');
   writeFileSync(image, Buffer.isBuffer(entries) ? entries : newcArchive(entries));
   const target = join(sandbox, 'target');
-  const run = cli(['unpack', image, target, '--json']);
+  const run = cli(['unpack', image, target, '--json'], options);
   const outside = listPaths(sandbox).filter((p) => !p.startsWith('target/') && p !== 'target' && p !== 'image.cpio');
   return { run, target, outside, sandbox };
 }
@@ -97,6 +97,30 @@ describe('unpack never writes outside the target', () => {
     expect(outside).toEqual(UNTOUCHED);
     expect(lstatSync(join(target, 'x')).ino).toBe(lstatSync(join(target, 'y')).ino);
     expect(readFileSync(join(target, 'x'), 'utf8')).toBe('shared');
+  });
+
+  it("joins a hard link only to a node of its group's type: not to a FIFO or a device that replaced the group's first name", () => {
+    // Linked to the FIFO, y's data would be written by opening the FIFO, which blocks for ever;
+    // linked to a device (root makes devices), it would go into the device.
+    const asRoot = process.getuid?.() === 0;
+    const { run, target, outside } = unpack([
+      { name: 'x', ino: 5, nlink: 2, data: '' },
+      { name: 'x', mode: 0o010644 },
+      { name: 'y', ino: 5, nlink: 2, data: 'into the FIFO' },
+      { name: 'd', ino: 6, nlink: 2, data: '' },
+      { name: 'd', mode: 0o020666, rdevMajor: 1, rdevMinor: 3 },
+      { name: 'e', ino: 6, nlink: 2, data: 'into the device' },
+    ], { timeout: 30_000 });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/refused "y": its hard-link target "x" is now a fifo, not the file this archive wrote/);
+    expect(lstatSync(join(target, 'x')).isFIFO()).toBe(true);
+    expect(lstatSync(join(target, 'y'), { throwIfNoEntry: false })).toBeUndefined();
+    if (asRoot) {
+      expect(run.stderr).toMatch(/refused "e": its hard-link target "d" is now a char device, not the file this archive wrote/);
+      expect(lstatSync(join(target, 'd')).isCharacterDevice()).toBe(true);
+    }
+    expect(lstatSync(join(target, 'e'), { throwIfNoEntry: false })).toBeUndefined();
+    expect(outside).toEqual(UNTOUCHED);
   });
 
   it('forgets hard links at TRAILER!!!, as the kernel does', () => {

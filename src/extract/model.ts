@@ -1,6 +1,6 @@
 import type { CpioEntry, EntryType } from '../cpio/entry.js';
 import { PATH_MAX } from '../cpio/parser.js';
-import type { NodeKind, OpenFile, SpecialType, Tree } from './tree.js';
+import type { OpenFile, SpecialType, Tree } from './tree.js';
 
 /** What is at one path of the model; the names of a hard-link group share one. */
 export interface ModelNode {
@@ -22,7 +22,7 @@ const SLASH = 0x2f;
  * data it holds. No data is kept. It fails where Linux does for reasons the names and the
  * archive alone decide (as unpack meets them on ext4): a name component longer than NAME_MAX,
  * a symlink target that is empty or of PATH_MAX bytes, rmdir of a directory that is not
- * empty, a socket opened for writing. Whether a whole path is longer than PATH_MAX depends on
+ * empty. Whether a whole path is longer than PATH_MAX depends on
  * where the target is, so that is not modelled.
  */
 export class ModelTree implements Tree {
@@ -36,16 +36,14 @@ export class ModelTree implements Tree {
     return this.nodes.get(rel.toString('latin1'));
   }
 
-  kind(rel: Buffer): NodeKind | undefined {
+  kind(rel: Buffer): EntryType | undefined {
     for (let start = 0; start <= rel.length; ) {
       let end = rel.indexOf(SLASH, start);
       if (end < 0) end = rel.length;
       if (end - start > NAME_MAX) throw errno('ENAMETOOLONG', 'lstat');
       start = end + 1;
     }
-    const node = this.get(rel);
-    if (!node) return undefined;
-    return node.type === 'dir' || node.type === 'symlink' ? node.type : 'other';
+    return this.get(rel)?.type;
   }
 
   mkdir(rel: Buffer): void {
@@ -83,9 +81,7 @@ export class ModelTree implements Tree {
   }
 
   openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    const node = this.get(rel)!;
-    if (node.type === 'socket') throw errno('ENXIO', 'open');
-    return new ModelFile(node, e);
+    return new ModelFile(this.get(rel)!, e);
   }
 
   private add(rel: Buffer, node: ModelNode): void {
@@ -111,7 +107,6 @@ class ModelFile implements OpenFile {
   constructor(private readonly node: ModelNode, private readonly entry: CpioEntry) {}
 
   truncate(): void {
-    if (this.node.type !== 'file') throw errno('EINVAL', 'ftruncate');
     this.node.from = this.entry;
   }
 

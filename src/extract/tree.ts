@@ -4,10 +4,7 @@ import {
   lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync,
 } from 'node:fs';
 import { resolve } from 'node:path';
-import type { CpioEntry } from '../cpio/entry.js';
-
-/** What lstat says is at a path, as far as the writer's rules care. */
-export type NodeKind = 'dir' | 'symlink' | 'other';
+import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
 
 export type SpecialType = 'char' | 'block' | 'fifo' | 'socket';
 
@@ -18,8 +15,8 @@ export type SpecialType = 'char' | 'block' | 'fifo' | 'socket';
  * `syscall`: the writer turns those that concern one entry into a refusal.
  */
 export interface Tree {
-  /** What is at `rel`, a symlink not followed; undefined when nothing is. */
-  kind(rel: Buffer): NodeKind | undefined;
+  /** The type of what is at `rel`, a symlink not followed; undefined when nothing is. */
+  kind(rel: Buffer): EntryType | undefined;
   mkdir(rel: Buffer, mode: number): void;
   /** Fails with ENOTEMPTY unless the directory is empty. */
   rmdir(rel: Buffer): void;
@@ -66,10 +63,9 @@ export class DiskTree implements Tree {
     return Buffer.concat([this.root, SLASH, rel]);
   }
 
-  kind(rel: Buffer): NodeKind | undefined {
+  kind(rel: Buffer): EntryType | undefined {
     const st = lstatSync(this.path(rel), { throwIfNoEntry: false });
-    if (!st) return undefined;
-    return st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+    return st && entryType(st.mode);
   }
 
   mkdir(rel: Buffer, mode: number): void {

@@ -166,10 +166,16 @@ export class TreeWriter implements CpioEvents {
       case 'file':
         this.openFileName = e.name;
         if (linkTo) {
-          this.linkTo(linkTo, rel);
-          this.file = this.tree.openFile(rel, e);
-          // As the kernel: a later link that carries data replaces the group's content.
-          if (e.size > 0) this.file.truncate(e.size);
+          this.linkTo(linkTo, type, rel);
+          const file = this.tree.openFile(rel, e);
+          try {
+            // As the kernel: a later link that carries data replaces the group's content.
+            if (e.size > 0) file.truncate(e.size);
+          } catch (err) {
+            file.close();
+            throw err;
+          }
+          this.file = file;
         } else {
           this.file = this.tree.createFile(rel, e);
         }
@@ -181,7 +187,7 @@ export class TreeWriter implements CpioEvents {
       case 'block':
       case 'fifo':
       case 'socket':
-        if (linkTo) this.linkTo(linkTo, rel);
+        if (linkTo) this.linkTo(linkTo, type, rel);
         else this.tree.makeNode(rel, e, type);
         break;
     }
@@ -240,12 +246,19 @@ export class TreeWriter implements CpioEvents {
     return true;
   }
 
-  private linkTo(target: Buffer[], rel: Buffer): void {
+  /**
+   * As the kernel, a hard link joins whatever is now at its group's first name, which this run
+   * wrote (it wrote that name, and only its own entries replace what it wrote), but only when
+   * that is of the group's type: a file's data written through a link to a FIFO would block for
+   * ever, through a link to a device it would go into the device.
+   */
+  private linkTo(target: Buffer[], type: EntryType, rel: Buffer): void {
     this.ensureParents(target, target.length - 1);
     const targetRel = joinParts(target);
     const kind = this.tree.kind(targetRel);
-    if (!kind || kind === 'dir' || kind === 'symlink') {
-      throw new Refusal(`its hard-link target "${escapeName(targetRel)}" is no longer the file this archive wrote`);
+    if (kind !== type) {
+      const now = kind === 'char' || kind === 'block' ? `${kind} device` : kind;
+      throw new Refusal(`its hard-link target "${escapeName(targetRel)}" is ${now ? `now a ${now}` : 'gone'}, not the ${type} this archive wrote`);
     }
     this.tree.link(targetRel, rel);
   }

@@ -11,12 +11,14 @@ export interface Run {
 }
 
 /** Runs the built CLI the way a user does. */
-export function cli(args: string[], options: { env?: Record<string, string>; input?: Buffer } = {}): Run {
+export function cli(args: string[], options: { env?: Record<string, string>; input?: Buffer; timeout?: number } = {}): Run {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     input: options.input,
     maxBuffer: 1 << 30,
-    timeout: 300_000,
+    timeout: options.timeout ?? 300_000,
+    // A run stuck in a system call never gets to its SIGTERM handler.
+    killSignal: 'SIGKILL',
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
