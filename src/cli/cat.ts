@@ -118,7 +118,8 @@ class ModelUnpack implements CpioEvents {
 
 /**
  * Second pass: the data of the image's `ordinal`-th entry, straight to stdout. No temporary
- * copy is needed: the first pass read these same bytes to the end without an error.
+ * copy is needed: the first pass walked the whole image without an error, and what is printed
+ * is only ever the one entry's data.
  */
 async function printData(image: string, ordinal: number, maxOutput: number): Promise<void> {
   let count = 0;
