@@ -9,7 +9,7 @@ import { REAL_EXPECTED, REAL_IMAGES, realImage, realImagesFound } from './suppor
 import { describeTree } from './support/tree.js';
 
 /**
- * Images built by Debian's own dracut (test-images/build-real-images.sh, run by .ci/run):
+ * Images built by Debian's own dracut (test-images/build-real-images.sh, run by npm run setup):
  * early microcode as plain cpio, then the main archive. The oracle is what dracut's users run:
  * GNU cpio on the image (it stops after the early archive) and skipcpio | DECOMPRESSOR | cpio.
  */

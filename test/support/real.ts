@@ -7,7 +7,7 @@ export const REAL = `${ROOT}test-images/real`;
 /** dracut's compressions as the image names spell them (lzo for lzop, none for plain cpio). */
 export const REAL_FORMATS = ['bzip2', 'gzip', 'lz4', 'lzo', 'none', 'xz', 'zstd'] as const;
 
-/** The images `build-real-images.sh --extra` builds, as .ci/run runs it, sorted. */
+/** The images `build-real-images.sh --extra` builds, as npm run setup runs it, sorted. */
 export const REAL_IMAGES = REAL_FORMATS.map((f) => `fedora-like-${f}.img`);
 
 /**
