@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, sh } from './support/cli.js';
 import type { BenchReport as Report } from '../src/bench/bench.js';
 import { FIXTURES } from './support/fixtures.js';
+import { WHY_NOT_NATIVE, titled } from './support/needs.js';
 
 /** `bench` on small images made by the real tools: every field and count, never a time. */
 const work = mkdtempSync(join(tmpdir(), 'irr-bench-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-const haveDracut = existsSync('/usr/lib/dracut/skipcpio');
 const haveGnuTime = existsSync('/usr/bin/time');
 
 function bench(args: string[]): { status: number | null; report: Report; stderr: string } {
@@ -25,7 +25,7 @@ function plainStageJunk(image: string): number {
   return Number(sh('find . -mindepth 1 | wc -l', { cwd: dir }).toString().trim());
 }
 
-describe.skipIf(!haveDracut && !process.env.CI)('bench with both engines', () => {
+describe.skipIf(WHY_NOT_NATIVE !== undefined)(titled('bench with both engines', WHY_NOT_NATIVE), () => {
   const image = join(FIXTURES, 'dracut-zstd.img');
   let status: number | null;
   let report: Report;

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writ
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { ROOT } from './support/cli.js';
+import { titled, whyNotRunScripts } from './support/needs.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLAVORS, type Flavor, findImage, isMountpointByDevice, machineId } from '../src/restore/discovery.js';
 
@@ -274,10 +275,8 @@ const SCRIPTS: Record<Flavor, { script: string; dracutbasedir: string }> = {
 };
 
 function whyNotReal(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (spawnSync('unshare', ['--mount', 'true']).status !== 0) return '`unshare --mount` fails';
-  const missing = Object.values(SCRIPTS).flatMap(({ script, dracutbasedir }) => [script, dracutbasedir]).filter((path) => path && !existsSync(path));
-  if (missing.length > 0) return `missing ${missing.join(', ')} (run test-images/get-dracut-ng.sh ${DRACUT_NG}, install dracut-core)`;
+  const why = whyNotRunScripts(Object.values(SCRIPTS).flatMap(({ script, dracutbasedir }) => [script, dracutbasedir]).filter(Boolean));
+  if (why) return why;
   if (spawnSync('bash', ['-c', 'command -v cpio && command -v zstd && command -v chroot']).status !== 0) return 'cpio, zstd or chroot missing';
   // 112 hands the image to 3cpio whenever it is on PATH, and that always fails (doc §3).
   if (['/usr/bin/3cpio', '/usr/sbin/3cpio'].some((path) => existsSync(path))) return '3cpio is installed: 112 would fail every unpack';
@@ -437,7 +436,7 @@ rc=$?
 which=$(cat "$newroot/run/initramfs/which" 2> /dev/null)
 printf 'rc=%s\\nwhich=%s\\nstdout=%s\\nstderr=%s\\n' "$rc" "$which" "$out" "$(tr '\\n' '|' < "$newroot/.stderr")"`;
 
-describe.skipIf(notReal !== undefined)(`the real 059, 106 and 112 pick what findImage picks${notReal ? ` (skipped: ${notReal})` : ''}`, () => {
+describe.skipIf(notReal !== undefined)(titled('the real 059, 106 and 112 pick what findImage picks', notReal), () => {
   const roots = new Map<Layout, string>();
   const scriptSays = new Map<string, string>();
 

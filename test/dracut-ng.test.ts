@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, cli, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
+import { WHY_NOT_NATIVE, skipUnlessCI, titled, whyNotRunScripts } from './support/needs.js';
 import { DIR, SYMLINK, newcArchive } from './support/newc.js';
 import { REAL_EXPECTED, realImage, realImagesFound } from './support/real.js';
 import { runOurRestore, runRestoreScript } from './support/dracut-script.js';
@@ -22,7 +22,7 @@ const SCRIPTS = {
 };
 const THREE_CPIO_BIN = `${NG}/3cpio/bin`;
 const haveNg = existsSync(SCRIPTS['dracut-112'].script) && existsSync(`${THREE_CPIO_BIN}/3cpio`);
-const canRun = haveNg && process.getuid?.() === 0 && spawnSync('unshare', ['--mount', 'true']).status === 0;
+const whyNotRun = whyNotRunScripts([SCRIPTS['dracut-106'].script, SCRIPTS['dracut-112'].script, `${THREE_CPIO_BIN}/3cpio`]);
 const work = mkdtempSync(join(tmpdir(), 'irr-dracut-ng-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
@@ -57,9 +57,11 @@ const fixtures = ['dracut-gzip', 'dracut-xz', 'dracut-lz4-legacy', 'dracut-none'
 const lone = join(work, 'lone.img');
 writeFileSync(lone, newcArchive([{ name: 'lone', data: 'x' }]));
 
-describe.skipIf(!canRun && !process.env.CI)("restore against Debian's dracut 106 and 112, run for real", () => {
+const skipRun = skipUnlessCI(whyNotRun);
+
+describe.skipIf(skipRun !== undefined)(titled("restore against Debian's dracut 106 and 112, run for real", skipRun), () => {
   it('has the scripts, extractinitrd and 3cpio (test-images/get-dracut-ng.sh)', () => {
-    expect(canRun).toBe(true);
+    expect(whyNotRun).toBeUndefined();
   });
 
   it.each(fixtures)('dracut-106, %s: the same status and tree by magic and by the chain', (image) => {
@@ -143,7 +145,7 @@ describe.skipIf(!haveNg && !process.env.CI)("dracut 112's extractors as stages o
 });
 
 describe.skipIf(!haveNg && !process.env.CI)('validate reports each flavor', () => {
-  it.skipIf(!existsSync('/usr/lib/dracut/skipcpio'))("112 with 3cpio fails in 3cpio's own words; without it extractinitrd restores the whole image", () => {
+  it.skipIf(WHY_NOT_NATIVE !== undefined)(titled("112 with 3cpio fails in 3cpio's own words; without it extractinitrd restores the whole image", WHY_NOT_NATIVE), () => {
     const image = join(FIXTURES, 'dracut-gzip.img');
     const env = { dracutbasedir: SCRIPTS['dracut-112'].basedir };
     const withIt = cli(['validate', '--runs', '1', '--json', image], { env: { ...env, PATH: PATH_WITH } });

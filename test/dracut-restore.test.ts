@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES } from './support/fixtures.js';
 import { newcArchive } from './support/newc.js';
+import { skipUnlessCI, titled, whyNotRunScripts } from './support/needs.js';
 import { REAL_EXPECTED, realImage, realImagesFound } from './support/real.js';
 import { runOurRestore, runRestoreScript } from './support/dracut-script.js';
 import { describeTree } from './support/tree.js';
@@ -17,7 +17,7 @@ import { describeTree } from './support/tree.js';
  * only .need_shutdown before, as at a real shutdown (cpio would not overwrite an older file).
  */
 const SCRIPT = '/usr/lib/dracut/dracut-initramfs-restore';
-const canRun = process.getuid?.() === 0 && existsSync(SCRIPT) && spawnSync('unshare', ['--mount', 'true']).status === 0;
+const whyNotRun = whyNotRunScripts([SCRIPT]);
 const work = mkdtempSync(join(tmpdir(), 'irr-dracut-restore-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
@@ -46,9 +46,11 @@ function same(image: string, ...args: string[]): void {
 const realImages = ['fedora-like-gzip.img', 'fedora-like-xz.img', 'fedora-like-zstd.img'];
 const fixtures = ['dracut-zstd', 'dracut-gzip', 'dracut-xz', 'dracut-bzip2', 'dracut-lz4-legacy', 'dracut-lzop', 'dracut-none'].map((n) => join(FIXTURES, `${n}.img`));
 
-describe.skipIf(!canRun && !process.env.CI)("restore against Debian's dracut-initramfs-restore", () => {
+const skipRun = skipUnlessCI(whyNotRun);
+
+describe.skipIf(skipRun !== undefined)(titled("restore against Debian's dracut-initramfs-restore", skipRun), () => {
   it('can run the real script (root, unshare, dracut-core)', () => {
-    expect(canRun).toBe(true);
+    expect(whyNotRun).toBeUndefined();
   });
 
   it.each(fixtures)('%s: both restore it, to the same tree, by magic and by the script\'s own order', (image) => {

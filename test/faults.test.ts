@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cli, sh } from './support/cli.js';
 import { newcArchive } from './support/newc.js';
+import { AS_ROOT, titled } from './support/needs.js';
 import { listPaths } from './support/tree.js';
 
 /**
@@ -13,7 +14,6 @@ import { listPaths } from './support/tree.js';
  * exit status, never in success, and leave no staging behind.
  */
 const work = mkdtempSync(join(tmpdir(), 'irr-faults-'));
-const asRoot = process.getuid?.() === 0;
 const mounts: string[] = [];
 afterAll(() => {
   for (const dir of mounts) execFileSync('umount', [dir]);
@@ -70,7 +70,7 @@ async function pauseWhen(child: ChildProcess, ready: () => boolean, ms = 60_000)
 const stagingIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.initramfs-restore-staging-')) : []);
 const fileBeingWritten = (dir: string) => existsSync(join(dir, 'f0')) && statSync(join(dir, 'f0')).size > 0;
 
-describe.skipIf(!asRoot)('a full disk (a 1 MiB tmpfs)', () => {
+describe.skipIf(!AS_ROOT)(titled('a full disk (a 1 MiB tmpfs)', AS_ROOT ? undefined : 'not root: it mounts the tmpfs'), () => {
   it('plain archive: ENOSPC names the file being written, exit 1', () => {
     const image = join(work, 'plain-4m.img');
     writeFileSync(image, newcArchive([{ name: 'big', data: Buffer.alloc(4 << 20, 0x5a) }]));
@@ -103,7 +103,7 @@ describe.skipIf(!asRoot)('a full disk (a 1 MiB tmpfs)', () => {
   });
 });
 
-describe.skipIf(!asRoot)('a target we may not write (as nobody)', () => {
+describe.skipIf(!AS_ROOT)(titled('a target we may not write (as nobody)', AS_ROOT ? undefined : 'not root: it runs as nobody'), () => {
   it('EACCES: a clear error, exit 1', () => {
     const locked = join(work, 'locked');
     mkdirSync(locked, { mode: 0o755 });

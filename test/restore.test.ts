@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cli } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { DIR, newcArchive } from './support/newc.js';
+import { WHY_NOT_NATIVE, titled } from './support/needs.js';
 
 /** dracut-initramfs-restore's flow under a scratch root. */
 const work = mkdtempSync(join(tmpdir(), 'irr-restore-'));
@@ -110,7 +111,7 @@ describe('restore', () => {
     expect(trial.report.outcome).toBe('failed');
   });
 
-  it('runs the trial chain with either engine', () => {
+  it.skipIf(WHY_NOT_NATIVE !== undefined)(titled('runs the trial chain with either engine', WHY_NOT_NATIVE), () => {
     for (const engine of ['builtin', 'native']) {
       const root = system({ images: { [`boot/initrd.img-${KV}`]: join(FIXTURES, 'dracut-xz.img') } });
       const { run, report } = restore(root, '--order', 'dracut-057', '--engine', engine);
@@ -120,7 +121,7 @@ describe('restore', () => {
     }
   });
 
-  it("passes the native pipelines' console output through as its own stderr, as the console gets it at shutdown", () => {
+  it.skipIf(WHY_NOT_NATIVE !== undefined)(titled("passes the native pipelines' console output through as its own stderr, as the console gets it at shutdown", WHY_NOT_NATIVE), () => {
     const root = system({ images: { [`boot/initrd.img-${KV}`]: zstdImage } });
     const run = cli(['restore', '--root', root, '--kver', KV, '--order', 'dracut-056', '--engine', 'native']);
     expect(run.status).toBe(0);

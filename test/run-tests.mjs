@@ -32,9 +32,9 @@ if (missing.length > 0 || noVitest) {
   process.exit(1);
 }
 
-// Run as a user, the suite's fixtures hold device nodes GNU cpio cannot make and dracut's
-// scripts cannot run in a mount namespace: those tests fail or skip (CI runs as root).
-if (process.getuid?.() !== 0) console.log('npm test: not root: the tests that extract device nodes or run dracut\'s scripts fail or skip as a user; as root: sudo npm test');
+// As a user GNU cpio cannot make the fixtures' device nodes and dracut's scripts cannot run in
+// a mount namespace: those tests are skipped, and say so (CI runs as root).
+if (process.getuid?.() !== 0) console.log('npm test: not root: the tests that need root are skipped, each named below; all of them run as root: sudo npm test');
 
 mkdirSync('.scratch', { recursive: true });
 const report = '.scratch/vitest-report.json';
@@ -53,16 +53,24 @@ try {
   const brokenFiles = json.testResults.filter((t) => t.status === 'failed' && !t.assertionResults.some((a) => a.status === 'failed'));
   failed = json.numFailedTests + brokenFiles.length;
   skipped = json.numPendingTests + (json.numTodoTests ?? 0);
-  // What did not run, one line per file and block (the block's title says what it needs).
-  const blocks = new Map();
+  // What did not run, a line for each block or test that was skipped whole: the one whose
+  // title says why (test/support/needs.ts), else the outermost.
+  const lines = new Map();
   for (const file of json.testResults) {
-    for (const test of file.assertionResults) {
-      if (!['skipped', 'pending', 'todo'].includes(test.status)) continue;
-      const key = `${relative(process.cwd(), file.name)} › ${test.ancestorTitles[0] ?? test.title}`;
-      blocks.set(key, (blocks.get(key) ?? 0) + 1);
-    }
+    const isSkipped = (test) => ['skipped', 'pending', 'todo'].includes(test.status);
+    const paths = file.assertionResults.map((test) => [...test.ancestorTitles, test.title]);
+    file.assertionResults.forEach((test, k) => {
+      if (!isSkipped(test)) return;
+      const path = paths[k];
+      const saysWhy = path.findIndex((title) => title.includes('(skipped: '));
+      const outermost = path.findIndex((_, d) => file.assertionResults.every((other, j) =>
+        isSkipped(other) || path.slice(0, d + 1).some((title, i) => title !== paths[j][i])));
+      const depth = saysWhy >= 0 ? saysWhy : outermost >= 0 ? outermost : path.length - 1;
+      const key = `${relative(process.cwd(), file.name)} › ${path.slice(0, depth + 1).join(' › ')}`;
+      lines.set(key, (lines.get(key) ?? 0) + 1);
+    });
   }
-  for (const [block, count] of blocks) console.log(`skipped: ${block} (${count} test${count === 1 ? '' : 's'})`);
+  for (const [line, count] of lines) console.log(`skipped: ${line} (${count} test${count === 1 ? '' : 's'})`);
 } catch {
   failed = Math.max(failed, 1);
 }

@@ -1,16 +1,16 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, cli, sh } from './support/cli.js';
+import { ROOT, cli, cpioExtract, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { newcArchive } from './support/newc.js';
+import { HAVE_DRACUT, WHY_NOT_NATIVE, titled } from './support/needs.js';
 import { describeTree } from './support/tree.js';
 
 /** dracut-initramfs-restore's trial chain, with both engines, on fixtures made by the real tools. */
 const work = mkdtempSync(join(tmpdir(), 'irr-trial-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-const haveDracut = existsSync('/usr/lib/dracut/skipcpio');
 let counter = 0;
 
 interface Report {
@@ -26,13 +26,13 @@ interface Report {
 }
 
 /** The skipcpio the oracle pipelines start with: dracut's own when installed, ours (byte-exact to it) otherwise. */
-const SKIPCPIO = haveDracut ? '/usr/lib/dracut/skipcpio' : `${process.execPath} ${ROOT}bin/skipcpio.js`;
+const SKIPCPIO = HAVE_DRACUT ? '/usr/lib/dracut/skipcpio' : `${process.execPath} ${ROOT}bin/skipcpio.js`;
 
 /** The main archive as the real tools restore it: skipcpio | DEC | cpio -idm. */
 function oracleTree(image: string, decompress: string) {
   const dir = join(work, `o${counter++}`);
   mkdirSync(dir);
-  sh(`${SKIPCPIO} ${image} | ${decompress} | cpio -idm --no-absolute-filenames --quiet`, { cwd: dir });
+  cpioExtract(`${SKIPCPIO} ${image} | ${decompress} | cpio -idm --no-absolute-filenames --quiet`, { cwd: dir });
   return describeTree(dir);
 }
 
@@ -113,7 +113,7 @@ describe('the trial chain', () => {
   it('reproduces dracut-ng issue #2255: a lone uncompressed archive leaves skipcpio nothing, while detect restores it', () => {
     const lone = join(work, 'lone.img');
     writeFileSync(lone, newcArchive([{ name: 'only', data: 'here' }]));
-    for (const engine of haveDracut ? ['builtin', 'native'] : ['builtin']) {
+    for (const engine of HAVE_DRACUT ? ['builtin', 'native'] : ['builtin']) {
       const { run, report } = trial(lone, 'dracut-057', engine);
       expect(run.status).toBe(1);
       expect(report.magic).toBe('empty');
@@ -132,7 +132,7 @@ describe('the trial chain', () => {
   });
 });
 
-describe.skipIf(!haveDracut && !process.env.CI)('the native engine: the script\'s own pipelines', () => {
+describe.skipIf(WHY_NOT_NATIVE !== undefined)(titled("the native engine: the script's own pipelines", WHY_NOT_NATIVE), () => {
   const image = join(FIXTURES, 'dracut-zstd.img');
 
   it('dracut-056 sprays cpio errors that are not UTF-8 and leaves junk; dracut-057 does not', () => {

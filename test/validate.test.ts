@@ -1,12 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
+import { WHY_NOT_NATIVE, titled } from './support/needs.js';
 
 /** `validate` on small images made by the real tools; timings are reported, never asserted. */
-const haveDracut = existsSync('/usr/lib/dracut/skipcpio');
 
 interface Verdict {
   engine: string;
@@ -34,7 +34,7 @@ function toolPath(name: string, omit: string[], scripts: Record<string, string> 
   return bin;
 }
 
-describe.skipIf(!haveDracut && !process.env.CI)('validate with the native engine', () => {
+describe.skipIf(WHY_NOT_NATIVE !== undefined)(titled('validate with the native engine', WHY_NOT_NATIVE), () => {
   it('holds: dracut-056 reproduces the oz crash and dracut-057 restores the same tree with a clean console', () => {
     const run = cli(['validate', '--runs', '2', '--json', join(FIXTURES, 'dracut-zstd.img')]);
     expect(run.status).toBe(0);

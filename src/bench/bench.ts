@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../decode/bytes.js';
+import { removeTree } from '../extract/walk-tree.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Attempt, type NamedOrder, rightStage } from '../restore/orders.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
@@ -12,7 +13,6 @@ import { type ConsoleSink, describeSink } from './console.js';
 import { type MeasuredTrial, measureTrial, runMeasured, trialWallMs } from './measure.js';
 import { haveGnuTime } from './rusage.js';
 import { type Machine, describeMachine, describeRestoredTree, describeTools, imageIdentity } from './environment.js';
-import { removeTree } from './manifest.js';
 import { type Spread, median, spread } from './stats.js';
 
 export interface BenchOptions {

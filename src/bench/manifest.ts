@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { walkTree } from '../extract/walk-tree.js';
 
 /**
@@ -24,21 +24,4 @@ export function treeManifest(root: string): Manifest {
   });
   entries.sort();
   return { hash: createHash('sha256').update(entries.join('\n')).digest('hex'), entries };
-}
-
-/**
- * Removes a restored tree. cpio's junk may hold directories of mode 000, which a user other
- * than root cannot empty: those are opened up first.
- */
-export function removeTree(root: string): void {
-  try {
-    rmSync(root, { recursive: true, force: true });
-  } catch {
-    // Each directory is opened up as the walk meets it, before it is listed.
-    chmodSync(root, 0o700);
-    walkTree(root, ({ path, stats }) => {
-      if (stats.isDirectory()) chmodSync(path, 0o700);
-    });
-    rmSync(root, { recursive: true, force: true });
-  }
 }

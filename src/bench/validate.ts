@@ -3,13 +3,14 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractStaged } from '../extract/staging.js';
+import { removeTree } from '../extract/walk-tree.js';
 import { type Attempt, PRESETS, flavorOrder } from '../restore/orders.js';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
 import { DRACUT_SKIPCPIO, type Engine } from '../restore/trial.js';
 import type { ConsoleSink } from './console.js';
 import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
-import { type Manifest, removeTree, treeManifest } from './manifest.js';
+import { type Manifest, treeManifest } from './manifest.js';
 import { median, spread } from './stats.js';
 
 /** The orders the verdict is about: before the fix, the fix, and the fix as its reporter described it. */

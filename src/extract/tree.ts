@@ -96,7 +96,17 @@ export class DiskTree implements Tree {
   }
 
   openFile(rel: Buffer): OpenFile {
-    return new DiskFile(openSync(this.path(rel), constants.O_WRONLY | constants.O_NOFOLLOW), this.owners);
+    const path = this.path(rel);
+    const open = () => new DiskFile(openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW), this.owners);
+    try {
+      return open();
+    } catch (err) {
+      // An earlier entry of the group gave the file a mode that denies writing, which does not
+      // stop root (the kernel); this entry's own mode is applied once its data is written.
+      if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+      chmodSync(path, 0o600);
+      return open();
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { type Stats, lstatSync, readdirSync } from 'node:fs';
+import { type Stats, chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 
 /** One entry below the root of a walk. */
 export interface TreeEntry {
@@ -46,4 +46,21 @@ export function walkTree(
     }
   };
   walk(Buffer.from(root), Buffer.alloc(0));
+}
+
+/**
+ * Removes a tree. cpio's junk may hold directories of mode 000, which a user other
+ * than root cannot empty: those are opened up first.
+ */
+export function removeTree(root: string): void {
+  try {
+    rmSync(root, { recursive: true, force: true });
+  } catch {
+    // Each directory is opened up as the walk meets it, before it is listed.
+    chmodSync(root, 0o700);
+    walkTree(root, ({ path, stats }) => {
+      if (stats.isDirectory()) chmodSync(path, 0o700);
+    });
+    rmSync(root, { recursive: true, force: true });
+  }
 }

@@ -34,6 +34,28 @@ export function sh(command: string, options: { cwd?: string; input?: Buffer; env
   return r.stdout;
 }
 
+/**
+ * Runs a shell command that ends in GNU cpio's `-i` and returns the names cpio could not make:
+ * as a user it cannot make device nodes, names each and exits 2. Any other failure throws, as
+ * in `sh`. As root the list is empty.
+ */
+export function cpioExtract(command: string, options: { cwd?: string; input?: Buffer } = {}): string[] {
+  const r = spawnSync('bash', ['-c', command], { cwd: options.cwd, input: options.input, maxBuffer: 1 << 30 });
+  const stderr = r.stderr.toString('latin1');
+  const unmade = [...stderr.matchAll(/^cpio: (.*): Cannot mknod: Operation not permitted$/gm)].map((m) => m[1]);
+  const rest = stderr.replace(/^cpio: .*: Cannot mknod: Operation not permitted\n/gm, '');
+  if (!(r.status === 0 || (r.status === 2 && unmade.length > 0)) || rest !== '') throw new Error(`${command}: exit ${r.status}: ${stderr}`);
+  return unmade;
+}
+
+/**
+ * Our stderr, line by line, with each "needs root" device notice as the name it skipped: what
+ * `cpioExtract` returns for the same archive, when nothing else was said.
+ */
+export function skippedDevices(stderr: string): string[] {
+  return stderr.split('\n').filter(Boolean).map((line) => /^initramfs-restore: skipped "(.*)": (?:char|block) device \d+:\d+ needs root to create$/.exec(line)?.[1] ?? line);
+}
+
 /** Output lines as raw bytes (names need not be UTF-8). */
 export function splitLines(out: Buffer): Buffer[] {
   const lines: Buffer[] = [];
