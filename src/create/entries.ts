@@ -1,6 +1,5 @@
 import { type Stats, readlinkSync, statSync } from 'node:fs';
 import { S_IFDIR, S_IFLNK, S_IFMT } from '../cpio/entry.js';
-import { PATH_MAX } from '../cpio/parser.js';
 import type { HeaderFields } from '../cpio/writer.js';
 import { walkTree } from '../extract/walk-tree.js';
 
@@ -51,6 +50,7 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
   // Followed, as `cd DIR; find .` follows it; nothing below it is.
   const rootStats = statSync(root);
   if (!rootStats.isDirectory()) throw new SourceError(root, 'not a directory');
+  // No name here is longer than newc's PATH_MAX: lstat of DIR/name fails first (ENAMETOOLONG).
   const found: { rel: Buffer; path: Buffer; stats: Stats }[] = [{ rel: DOT, path: root, stats: rootStats }];
   walkTree(root, (e) => {
     found.push(e);
@@ -75,7 +75,6 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
   const groupIno = new Map<string, number>();
   let nextIno = 1;
   return found.map(({ rel, path, stats }, index) => {
-    if (rel.length + 1 > PATH_MAX) throw new SourceError(path, `its name of ${rel.length} bytes is longer than newc allows (${PATH_MAX - 1})`);
     const key = linkKey(stats);
     const nlink = stats.isDirectory() ? 2 + (subdirs.get(rel.toString('latin1')) ?? 0) : key ? names.get(key)! : 1;
     let ino = key && nlink > 1 ? groupIno.get(key) : undefined;
@@ -87,8 +86,8 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
     let size = 0;
     let linkTarget: Buffer | undefined;
     if (stats.isSymbolicLink()) {
+      // Shorter than PATH_MAX, as the kernel needs: symlink(2) makes no longer ones.
       linkTarget = readlinkSync(path, { encoding: 'buffer' });
-      if (linkTarget.length + 1 > PATH_MAX) throw new SourceError(path, `its target of ${linkTarget.length} bytes is longer than the kernel allows (${PATH_MAX - 1})`);
       size = linkTarget.length;
     } else if (stats.isFile()) {
       if (stats.size > MAX_SIZE) throw new SourceError(path, `${stats.size} bytes: newc holds files smaller than 4 GiB`);

@@ -58,7 +58,7 @@ export async function createImage(out: string, dirs: readonly string[], options:
   const compress = options.compress?.length ? options.compress : (['none'] as const);
   const magic = options.format === 'crc' ? '070702' : '070701';
   const temporary = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(temporary, 'wx');
+  let fd: number | undefined = openSync(temporary, 'wx');
   const removeTemporary = onInterrupt(() => rmSync(temporary, { force: true }));
   try {
     const archives: CreatedArchive[] = [];
@@ -82,14 +82,11 @@ export async function createImage(out: string, dirs: readonly string[], options:
       offset = end;
     }
     closeSync(fd);
+    fd = undefined;
     renameSync(temporary, out);
     return { image: out, size: offset, archives };
   } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      // Closed already, before a failed rename.
-    }
+    if (fd !== undefined) closeSync(fd);
     rmSync(temporary, { force: true });
     throw err;
   } finally {
