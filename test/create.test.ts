@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,6 +161,21 @@ describe('create', () => {
     const inos = entries.filter((e) => !links.slice(1).includes(e)).map((e) => e.ino);
     expect(inos).toEqual(inos.map((_, i) => i + 1));
     expect(entries.every((e) => e.uid === 0 && e.gid === 0 && e.dev.every((d) => d === 0))).toBe(true);
+  });
+
+  it.skipIf(!isRoot)('--keep-owners: the files\' uid and gid', () => {
+    const tree = fresh('owners');
+    mkdirSync(tree);
+    writeFileSync(join(tree, 'owned'), 'x');
+    chownSync(join(tree, 'owned'), 1234, 5678);
+    const image = `${fresh('owners')}.img`;
+    const owners = (args: string[]) => {
+      create([image, ...args, tree]);
+      const { entries } = JSON.parse(cli(['list', '--json', image]).stdout.toString()) as { entries: { name: string; uid: number; gid: number }[] };
+      return entries.find((e) => e.name === 'owned')!;
+    };
+    expect(owners([])).toMatchObject({ uid: 0, gid: 0 });
+    expect(owners(['--keep-owners'])).toMatchObject({ uid: 1234, gid: 5678 });
   });
 
   it('--compress none --compress zstd early main: dracut\'s skipcpio gives exactly the second archive', () => {

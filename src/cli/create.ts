@@ -53,7 +53,7 @@ Options:
       if (!CREATE_COMPRESSIONS.includes(name as CreateCompression)) throw new UsageError(`--compress: "${name}" is not one of ${CREATE_COMPRESSIONS.join(', ')}`);
       return name as CreateCompression;
     });
-    if (compress.length > dirs.length) throw new UsageError(`${compress.length} --compress for ${dirs.length} DIR${dirs.length === 1 ? '' : 's'}`);
+    if (compress.length > dirs.length) throw new UsageError(`${compress.length} --compress for ${dirs.length} DIR${dirs.length === 1 ? '' : 's'}: at most one per DIR`);
     const level = values.level === undefined ? undefined : parseCount(values.level, '--level', 0);
     if (level !== undefined) {
       for (const format of COMPRESSION_FORMATS.filter((f) => compress.includes(f.name))) {

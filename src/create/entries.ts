@@ -43,7 +43,7 @@ const DOT = Buffer.from('.');
  * or in what order it was made, nor on the filesystem it is on: inode numbers from 1 in that
  * order, device 0:0, owners 0:0, mtimes clamped, a directory's link count its subdirectories
  * plus 2. Files that are hard links of each other within `dir` share one inode number and a
- * link count of their names here; the caller writes the data with the last of them.
+ * link count of their names here; the last of them carries the data, the others size 0.
  */
 export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
   const root = Buffer.from(dir);

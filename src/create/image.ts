@@ -4,7 +4,7 @@ import { closeSync, constants, createWriteStream, openSync, renameSync, rmSync, 
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
-import type { Readable, Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type HeaderFields, dataSum, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import { COMPRESSION_FORMATS, type CompressionName, type SegmentFormat } from '../decode/formats.js';
@@ -94,7 +94,7 @@ export async function createImage(out: string, dirs: readonly string[], options:
   }
 }
 
-/** Writes `source` at `start` of `file`, compressed, and returns how many bytes it took. */
+/** Writes `source` at `start` of the file `fd`, compressed, and returns how many bytes it took. */
 async function writeMember(fd: number, start: number, source: AsyncIterable<Buffer>, compression: CreateCompression, level: number | undefined): Promise<number> {
   // A numeric fd: a FileHandle's close() would wait for every stream made from it to be destroyed.
   const sink = createWriteStream('', { fd, start, autoClose: false });
@@ -123,8 +123,8 @@ async function writeMember(fd: number, start: number, source: AsyncIterable<Buff
       if (stderr.length < 4096) stderr += text;
     });
     const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-    const stages: (Readable | Transform)[] = compression === 'lzop' ? [child.stdout, zeroLzopMtime()] : [child.stdout];
-    const [input, output, exit] = await Promise.allSettled([pipeline(source, child.stdin), pipeline(...(stages as [Readable]), sink), exited]);
+    const written = compression === 'lzop' ? pipeline(child.stdout, zeroLzopMtime(), sink) : pipeline(child.stdout, sink);
+    const [input, output, exit] = await Promise.allSettled([pipeline(source, child.stdin), written, exited]);
     // What went wrong with our input comes first (the compressor only saw its end), unless
     // the compressor stopped reading: then its own words say why.
     if (input.status === 'rejected' && (input.reason as NodeJS.ErrnoException).code !== 'EPIPE') throw input.reason;
