@@ -1,3 +1,4 @@
+import type { Transform } from 'node:stream';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 
@@ -19,7 +20,23 @@ export interface CompressionFormat {
    * kernel does).
    */
   coprocess?: { argv: readonly string[]; memberEnd: (src: ByteSource) => Promise<number | undefined> };
+  /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
+  compress: Compressor;
 }
+
+/**
+ * A compressor: a node:zlib stream in process, or the format's CLI reading stdin and writing
+ * stdout, with the flags the kernel needs. `level` is the tool's -N (its default when absent),
+ * one of `levels`.
+ */
+export type Compressor = { levels: readonly [number, number] } & (
+  | { stream: (level: number | undefined) => Promise<Transform> }
+  | { argv: (level: number | undefined) => string[]; debianPackage: string }
+);
+
+/** node:zlib's default chunks are 16 KiB: 1 MiB ones cost far fewer calls (docs/design.md). */
+const ZLIB_CHUNK = 1 << 20;
+const dashLevel = (level: number | undefined) => (level === undefined ? [] : [`-${level}`]);
 
 // Each decoder's module loads when a member of its format comes: Node's start is part of
 // every command, and most images use one format.
@@ -29,24 +46,39 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x1f, 0x8b], [0x1f, 0x9e]],
     decode: async (src, sink) => (await import('./gzip.js')).decodeGzip(src, sink),
     native: ['zcat'],
+    compress: {
+      levels: [1, 9],
+      // Node's gzip header has no name and mtime 0, as `gzip -n` writes it.
+      stream: async (level) => (await import('node:zlib')).createGzip({ level, chunkSize: ZLIB_CHUNK }),
+    },
   },
   {
     name: 'bzip2',
     magics: [[0x42, 0x5a]],
     decode: async (src, sink) => (await import('./bzip2.js')).decodeBzip2(src, sink),
     native: ['bzcat'],
+    compress: { levels: [1, 9], argv: (level) => ['bzip2', '-c', ...dashLevel(level)], debianPackage: 'bzip2' },
   },
   {
     name: 'lzma',
     magics: [[0x5d, 0x00]],
     decode: async (src, sink) => (await import('./lzma.js')).decodeLzma(src, sink),
     native: ['xzcat'],
+    compress: { levels: [0, 9], argv: (level) => ['xz', '--format=lzma', '-c', ...dashLevel(level)], debianPackage: 'xz-utils' },
   },
   {
     name: 'xz',
     magics: [[0xfd, 0x37]],
     decode: async (src, sink) => (await import('./xz.js')).decodeXz(src, sink),
     native: ['xzcat'],
+    compress: {
+      levels: [0, 9],
+      // The kernel's XZ Embedded checks CRC32 only (xz's default is CRC64), and allocates the
+      // dictionary at boot: dracut's 1 MiB. The level is a preset of that filter (a -N after
+      // --lzma2 would replace it). One thread: xz 5.6 defaults to several, whose output differs.
+      argv: (level) => ['xz', '--check=crc32', `--lzma2=${level === undefined ? '' : `preset=${level},`}dict=1MiB`, '--threads=1', '-c'],
+      debianPackage: 'xz-utils',
+    },
     coprocess: {
       argv: ['xz', '-d', '-c', '-q'],
       memberEnd: async (src) => (await import('./xz.js')).xzMemberEnd(src),
@@ -57,6 +89,8 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x02, 0x21], [0x04, 0x22]],
     decode: async (src, sink) => (await import('./lz4.js')).decodeLz4(src, sink),
     native: ['lz4', '-d', '-c'],
+    // -l: the legacy format, the only lz4 the kernel reads.
+    compress: { levels: [1, 12], argv: (level) => ['lz4', '-l', '-c', ...dashLevel(level)], debianPackage: 'lz4' },
     coprocess: {
       argv: ['lz4', '-d', '-c', '-q'],
       memberEnd: async (src) => (await import('./lz4.js')).lz4MemberEnd(src),
@@ -67,6 +101,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x89, 0x4c]],
     decode: async (src, sink) => (await import('./lzop.js')).decodeLzop(src, sink),
     native: ['lzop', '-d', '-c'],
+    compress: { levels: [1, 9], argv: (level) => ['lzop', '-c', ...dashLevel(level)], debianPackage: 'lzop' },
     coprocess: {
       argv: ['lzop', '-d', '-c', '-q'],
       memberEnd: async (src) => (await import('./lzop.js')).lzopMemberEnd(src),
@@ -77,6 +112,17 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x28, 0xb5]],
     decode: async (src, sink) => (await import('./zstd.js')).decodeZstd(src, sink),
     native: ['zstd', '-d', '-c'],
+    compress: {
+      levels: [1, 22],
+      // With the content checksum, as the zstd CLI that dracut runs writes it: the kernel checks it.
+      stream: async (level) => {
+        const { constants, createZstdCompress } = await import('node:zlib');
+        return createZstdCompress({
+          params: { [constants.ZSTD_c_checksumFlag]: 1, ...(level === undefined ? {} : { [constants.ZSTD_c_compressionLevel]: level }) },
+          chunkSize: ZLIB_CHUNK,
+        });
+      },
+    },
     coprocess: {
       argv: ['zstd', '-d', '-c', '-q'],
       memberEnd: async (src) => (await import('./zstd.js')).zstdMemberEnd(src),

@@ -1,0 +1,41 @@
+import type { CpioEntry } from './entry.js';
+import { HEADER_SIZE } from './parser.js';
+
+/** What a header holds: an entry as the parser reads it, less where it was found. */
+export type HeaderFields = Omit<CpioEntry, 'offset' | 'linkTarget'>;
+
+const TRAILER = Buffer.from('TRAILER!!!');
+
+/** Zeros that bring `length` to a multiple of 4, as newc pads a header with its name, and data. */
+export function padding(length: number): Buffer {
+  return Buffer.alloc((4 - (length & 3)) & 3);
+}
+
+/**
+ * The header, the name with its NUL and the padding after them. Every field is 8 hex digits:
+ * a value that does not fit is the caller's bug (it checks sizes and names first, where it can
+ * name the file), so it throws rather than writing an archive that reads back differently.
+ */
+export function encodeHeader(h: HeaderFields): Buffer {
+  const fields = [h.ino, h.mode, h.uid, h.gid, h.nlink, h.mtime, h.size, h.devMajor, h.devMinor, h.rdevMajor, h.rdevMinor, h.name.length + 1, h.check];
+  const out = Buffer.alloc(HEADER_SIZE + h.name.length + 1 + padding(HEADER_SIZE + h.name.length + 1).length);
+  out.write(h.magic, 0, 'latin1');
+  fields.forEach((value, i) => {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new RangeError(`cpio header field ${i} out of range: ${value}`);
+    out.write(value.toString(16).padStart(8, '0'), 6 + 8 * i, 'latin1');
+  });
+  h.name.copy(out, HEADER_SIZE);
+  return out;
+}
+
+/** The entry that ends an archive: the kernel forgets its hard links there. */
+export function encodeTrailer(magic: HeaderFields['magic']): Buffer {
+  return encodeHeader({ magic, ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, size: 0, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0, name: TRAILER });
+}
+
+/** The 070702 check field: the sum of the data bytes, modulo 2^32, continuing from `sum`. */
+export function dataSum(chunk: Uint8Array, sum = 0): number {
+  let s = sum;
+  for (let i = 0; i < chunk.length; i++) s += chunk[i];
+  return s >>> 0;
+}

@@ -1,0 +1,207 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, createWriteStream, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { once } from 'node:events';
+import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type HeaderFields, dataSum, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
+import { COMPRESSION_FORMATS, type CompressionName, type SegmentFormat } from '../decode/formats.js';
+import { onInterrupt } from '../interrupt.js';
+import { type SourceEntry, SourceError, archiveEntries } from './entries.js';
+import { zeroLzopMtime } from './lzop-header.js';
+
+export type CreateCompression = 'none' | CompressionName;
+export const CREATE_COMPRESSIONS: readonly CreateCompression[] = ['none', ...COMPRESSION_FORMATS.map((f) => f.name)];
+
+export interface CreateOptions {
+  /** The k-th applies to the k-th directory, the last to the rest; none by default. */
+  compress?: readonly CreateCompression[];
+  /** The compressor's level (its -N); each tool's default when absent. */
+  level?: number;
+  /** newc (070701) by default; crc (070702) carries the sum of each file's data. */
+  format?: 'newc' | 'crc';
+  /** Every later mtime becomes this one (SOURCE_DATE_EPOCH). */
+  mtimeClamp?: number;
+  /** The files' uid and gid instead of 0:0. */
+  keepOwners?: boolean;
+}
+
+/** One archive of the image, named as examine names its rows. */
+export interface CreatedArchive {
+  index: number;
+  start: number;
+  end: number;
+  size: number;
+  format: SegmentFormat;
+  entries: number;
+  /** The sum of the entries' data sizes. */
+  extractedSize: number;
+}
+
+export interface CreateResult {
+  image: string;
+  size: number;
+  archives: CreatedArchive[];
+}
+
+/** File data is read and handed on in pieces of this size: memory stays bounded. */
+const CHUNK = 1 << 20;
+
+/**
+ * Writes the initramfs `out`: one cpio archive per directory, in order, each compressed as
+ * asked, each member starting 4-aligned. It is written beside `out` and renamed into place
+ * when complete: a failure or a signal leaves no `out` and no temporary file.
+ */
+export async function createImage(out: string, dirs: readonly string[], options: CreateOptions = {}): Promise<CreateResult> {
+  const compress = options.compress?.length ? options.compress : (['none'] as const);
+  const magic = options.format === 'crc' ? '070702' : '070701';
+  const temporary = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number | undefined = openSync(temporary, 'wx');
+  const removeTemporary = onInterrupt(() => rmSync(temporary, { force: true }));
+  try {
+    const archives: CreatedArchive[] = [];
+    let offset = 0;
+    for (const [i, dir] of dirs.entries()) {
+      const entries = archiveEntries(dir, { mtimeClamp: options.mtimeClamp, keepOwners: options.keepOwners });
+      const compression = compress[Math.min(i, compress.length - 1)];
+      const gap = padding(offset);
+      writeSync(fd, gap, 0, gap.length, offset);
+      const start = offset + gap.length;
+      const end = start + (await writeMember(fd, start, archiveStream(entries, magic), compression, options.level));
+      archives.push({
+        index: i + 1,
+        start,
+        end,
+        size: end - start,
+        format: compression === 'none' ? 'cpio' : compression,
+        entries: entries.length,
+        extractedSize: entries.reduce((sum, e) => sum + e.header.size, 0),
+      });
+      offset = end;
+    }
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temporary, out);
+    return { image: out, size: offset, archives };
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw err;
+  } finally {
+    removeTemporary();
+  }
+}
+
+/** Writes `source` at `start` of the file `fd`, compressed, and returns how many bytes it took. */
+async function writeMember(fd: number, start: number, source: AsyncIterable<Buffer>, compression: CreateCompression, level: number | undefined): Promise<number> {
+  // A numeric fd: a FileHandle's close() would wait for every stream made from it to be destroyed.
+  const sink = createWriteStream('', { fd, start, autoClose: false });
+  if (compression === 'none') {
+    await pipeline(source, sink);
+    return sink.bytesWritten;
+  }
+  const compressor = COMPRESSION_FORMATS.find((f) => f.name === compression)!.compress;
+  if ('stream' in compressor) {
+    const stream = await compressor.stream(level);
+    await Promise.all([feed(source, stream), pipeline(stream, sink)]);
+    return sink.bytesWritten;
+  }
+  const [command, ...args] = compressor.argv(level);
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stopChild = onInterrupt(() => child.kill());
+  try {
+    try {
+      await once(child, 'spawn');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${command} is not installed (apt-get install ${compressor.debianPackage})`);
+      throw err;
+    }
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      if (stderr.length < 4096) stderr += text;
+    });
+    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
+    const written = compression === 'lzop' ? pipeline(child.stdout, zeroLzopMtime(), sink) : pipeline(child.stdout, sink);
+    const [input, output, exit] = await Promise.allSettled([pipeline(source, child.stdin), written, exited]);
+    // What went wrong with our input comes first (the compressor only saw its end), unless
+    // the compressor stopped reading: then its own words say why.
+    if (input.status === 'rejected' && (input.reason as NodeJS.ErrnoException).code !== 'EPIPE') throw input.reason;
+    if (exit.status === 'rejected') throw exit.reason;
+    const [status, signal] = exit.value;
+    if (status !== 0) throw new Error(`${command} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${stderr ? `: ${stderr.trim()}` : ''}`);
+    if (input.status === 'rejected') throw input.reason;
+    if (output.status === 'rejected') throw output.reason;
+    return sink.bytesWritten;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    stopChild();
+  }
+}
+
+/**
+ * Writes `source` into a node:zlib stream one chunk at a time, each processed before the next
+ * and the end: when end() comes while the last chunk still waits, Node's zstd stream ends the
+ * frame with that chunk and then writes a second, empty frame, so that the bytes would depend
+ * on timing.
+ */
+async function feed(source: AsyncIterable<Buffer>, stream: Transform): Promise<void> {
+  try {
+    for await (const chunk of source) {
+      await new Promise<void>((resolve, reject) => stream.write(chunk, (err) => (err ? reject(err) : resolve())));
+    }
+    stream.end();
+  } catch (err) {
+    stream.destroy(err as Error);
+    throw err;
+  }
+}
+
+/** The bytes of one archive: each entry's header, name and data, then the trailer. */
+async function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic']): AsyncGenerator<Buffer> {
+  for (const e of entries) {
+    if (!e.readsData) {
+      yield encodeHeader({ ...e.header, magic, check: 0 });
+      if (e.linkTarget) yield Buffer.concat([e.linkTarget, padding(e.linkTarget.length)]);
+      continue;
+    }
+    // crc's sum is in the header, before the data: read once to sum, again to write.
+    let check = 0;
+    if (magic === '070702') for await (const chunk of fileData(e)) check = dataSum(chunk, check);
+    yield encodeHeader({ ...e.header, magic, check });
+    let sum = 0;
+    for await (const chunk of fileData(e)) {
+      if (magic === '070702') sum = dataSum(chunk, sum);
+      yield chunk;
+    }
+    if (sum !== check) throw new SourceError(e.path, 'changed while read');
+    yield padding(e.header.size);
+  }
+  yield encodeTrailer(magic);
+}
+
+/**
+ * A regular file's data, exactly the size its header holds, or an error: a file that grew or
+ * shrank, or is no longer the file that was listed, would make the archive lie.
+ */
+async function* fileData(e: SourceEntry): AsyncGenerator<Buffer> {
+  const { size } = e.header;
+  const handle = await open(e.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const now = await handle.stat();
+    if (!now.isFile() || now.ino !== e.stats.ino || now.dev !== e.stats.dev) throw new SourceError(e.path, 'replaced while read');
+    let done = 0;
+    while (done < size) {
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size - done));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, done);
+      if (bytesRead === 0) throw new SourceError(e.path, `shrank while read: ${done} of the ${size} bytes its header holds`);
+      done += bytesRead;
+      yield chunk.subarray(0, bytesRead);
+    }
+    const { bytesRead } = await handle.read(Buffer.alloc(1), 0, 1, size);
+    if (bytesRead > 0) throw new SourceError(e.path, `grew while read: it has more than the ${size} bytes its header holds`);
+  } finally {
+    await handle.close();
+  }
+}
