@@ -7,6 +7,7 @@ export { CpioParser, type CpioEvents } from './cpio/parser.js';
 export { encodeHeader, encodeTrailer, type HeaderFields } from './cpio/writer.js';
 export { CREATE_COMPRESSIONS, createImage, type CreateCompression, type CreateOptions, type CreateResult, type CreatedArchive } from './create/image.js';
 export { SourceError } from './create/entries.js';
+export { repackImage, type RepackOptions, type RepackResult, type RepackedMember } from './create/repack.js';
 export { escapeName, unescapeName } from './cpio/names.js';
 export { walkImage, type Archive, type WalkOptions, type WalkResult } from './image/walk.js';
 export { SafeExtractor, type ExtractOptions, type Notice } from './extract/writer.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +136,26 @@ describe('bench with the builtin engine', () => {
     const { status, report } = bench([...images, '--engines', 'builtin', '--orders', 'dracut-057', '--runs', '1', '--warmup', '0']);
     expect(status).toBe(0);
     expect(report.images.map((i) => [i.magic, i.rows.at(-1)!.summary.winner])).toEqual([['gzip', 'gzip'], ['lz4-legacy', 'lz4']]);
+  });
+
+  it('--recompress: benches the image repacked into each compression, each named by it, and removes them', () => {
+    const image = join(FIXTURES, 'dracut-gzip.img');
+    const tmp = mkdtempSync(join(work, 'tmp-'));
+    const { status, report } = bench([image, '--recompress', 'zstd,lz4', '--engines', 'builtin', '--orders', 'dracut-057', '--runs', '1', '--warmup', '0', '--tmp', tmp]);
+    expect(status).toBe(0);
+    expect(report.settings.recompress).toEqual(['zstd', 'lz4']);
+    expect(report.images.map((i) => [i.repackedFrom, i.magic])).toEqual([
+      [{ image, compress: 'zstd' }, 'zstd'],
+      [{ image, compress: 'lz4' }, 'lz4-legacy'],
+    ]);
+    for (const img of report.images) {
+      // The early archive is what the original has, byte for byte.
+      expect(img.mainOffset).toBe(14848);
+      expect(img.rows.filter((r) => !r.floor).map((r) => [r.label, r.engine, r.summary.runs, r.summary.winner])).toEqual([['dracut-057', 'builtin', 1, img.magic === 'zstd' ? 'zstd' : 'lz4']]);
+      expect(existsSync(img.path)).toBe(false);
+    }
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(cli(['bench', image, '--recompress', 'zstd,rar']).status).toBe(2);
   });
 
   it('rejects bad arguments as usage errors and names a missing image', () => {

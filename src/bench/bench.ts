@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { repackImage } from '../create/repack.js';
+import type { CreateCompression } from '../create/write.js';
 import { hex } from '../decode/bytes.js';
 import { removeTree } from '../extract/walk-tree.js';
 import { onInterrupt } from '../interrupt.js';
@@ -23,6 +25,11 @@ export interface BenchOptions {
   console: ConsoleSink;
   /** Where each run's fresh target is made. */
   tmp: string;
+  /**
+   * Bench each image repacked into each of these compressions (in a scratch directory, by
+   * repack's code, removed at the end) instead of the images themselves.
+   */
+  recompress?: readonly CreateCompression[];
   /** Called after every run, warm-ups included. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -98,6 +105,8 @@ export interface ImageResult {
   mainOffset: number;
   kernels: string[];
   release?: string;
+  /** For --recompress: `path` is `image` repacked with `compress` (and gone after the run). */
+  repackedFrom?: { image: string; compress: CreateCompression };
   rows: BenchRow[];
 }
 
@@ -112,6 +121,8 @@ export interface BenchReport {
     runs: number;
     warmup: number;
     console: string;
+    /** --recompress: each image was benched repacked into each of these, not as it is. */
+    recompress?: CreateCompression[];
     /** Where the targets were, and on what filesystem. */
     targets: { dir: string; filesystem: string };
     /** How CPU time and peak RSS were measured. */
@@ -152,20 +163,24 @@ export async function runBench(images: string[], options: BenchOptions): Promise
       runs: options.runs,
       warmup: options.warmup,
       console: describeSink(options.console),
+      ...(options.recompress ? { recompress: [...options.recompress] } : {}),
       targets: { dir: options.tmp, filesystem: filesystemOf(options.tmp) },
       rusage: haveGnuTime() ? "CPU by bash's times, peak RSS by GNU time (wait4)" : "CPU by bash's times, no peak RSS (GNU time is not installed)",
     },
     images: [],
   };
-  const plan = images.map((image) => ({ image, magic: mainArchiveMagic(image) }));
-  const combinations = plan.map(({ magic }) => combinationsFor(magic, options));
-  const total = combinations.reduce((n, c) => n + c.length, 0) * (options.warmup + options.runs);
-  let done = 0;
   const work = mkdtempSync(join(options.tmp, 'initramfs-restore-bench-'));
   const dropUndo = onInterrupt(() => removeTree(work));
   const target = join(work, 'target');
   try {
-    for (const [i, { image, magic }] of plan.entries()) {
+    const sources: { image: string; repackedFrom?: ImageResult['repackedFrom'] }[] = options.recompress
+      ? await repackAll(images, options.recompress, work)
+      : images.map((image) => ({ image }));
+    const plan = sources.map((source) => ({ ...source, magic: mainArchiveMagic(source.image) }));
+    const combinations = plan.map(({ magic }) => combinationsFor(magic, options));
+    const total = combinations.reduce((n, c) => n + c.length, 0) * (options.warmup + options.runs);
+    let done = 0;
+    for (const [i, { image, magic, repackedFrom }] of plan.entries()) {
       const start = skipcpioStart(image);
       const result: ImageResult = {
         path: image,
@@ -173,6 +188,7 @@ export async function runBench(images: string[], options: BenchOptions): Promise
         magic,
         mainOffset: 'start' in start ? start.start : 0,
         kernels: [],
+        ...(repackedFrom ? { repackedFrom } : {}),
         rows: [],
       };
       let described = false;
@@ -196,6 +212,25 @@ export async function runBench(images: string[], options: BenchOptions): Promise
     removeTree(work);
   }
   return report;
+}
+
+/** What the report calls an image: its file name, or the one it was repacked from and how. */
+export function imageName(image: ImageResult): string {
+  return image.repackedFrom ? `${basename(image.repackedFrom.image)} repacked as ${image.repackedFrom.compress}` : basename(image.path);
+}
+
+/** Each image repacked into each compression, in `dir`: what --recompress benches. */
+async function repackAll(images: readonly string[], compressions: readonly CreateCompression[], dir: string): Promise<{ image: string; repackedFrom: NonNullable<ImageResult['repackedFrom']> }[]> {
+  const repacked: { image: string; repackedFrom: NonNullable<ImageResult['repackedFrom']> }[] = [];
+  for (const [i, image] of images.entries()) {
+    for (const compress of compressions) {
+      // The image's own name, the compression after it: what the report calls each.
+      const out = join(dir, `${i}-${basename(image).replace(/\.img$/, '')}.${compress}.img`);
+      await repackImage(image, out, { compress });
+      repacked.push({ image: out, repackedFrom: { image, compress } });
+    }
+  }
+  return repacked;
 }
 
 /** The native floor first (when cpio is there to run it), then every order with every engine. */

@@ -1,5 +1,4 @@
-import { basename } from 'node:path';
-import type { BenchReport, BenchRow, ImageResult } from './bench.js';
+import { type BenchReport, type BenchRow, type ImageResult, imageName } from './bench.js';
 
 const WIDTH = 1040;
 const LABEL = 200;
@@ -52,7 +51,7 @@ export function renderChart(report: BenchReport): string {
 function panel(image: ImageResult, top: number, parts: string[], text: (x: number | string, y: number, body: string, attrs?: string) => void): number {
   let y = top + 22;
   const facts = [image.magic, `${(image.bytes / 2 ** 20).toFixed(1)} MiB`, ...image.kernels.slice(0, 1).map((k) => `kernel ${k}`)];
-  text(16, y, `${basename(image.path)}  (${facts.join(', ')})`, 'class="image"');
+  text(16, y, `${imageName(image)}  (${facts.join(', ')})`, 'class="image"');
   y += 8;
   const rows = image.rows.filter((r) => r.summary.runs > 0);
   const longest = Math.max(...rows.map((r) => r.summary.wallMs.max), 1e-9);

@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { type BenchReport, type BenchRow, type ImageResult, defaultTargetDir, nativeToolsInstalled, runBench } from '../bench/bench.js';
+import { type BenchReport, type BenchRow, type ImageResult, defaultTargetDir, imageName, nativeToolsInstalled, runBench } from '../bench/bench.js';
 import { renderChart } from '../bench/chart.js';
 import { parseConsoleSink } from '../bench/console.js';
 import { ByteSource } from '../decode/source.js';
@@ -8,6 +7,7 @@ import { PRESET_NAMES, parseOrders } from '../restore/orders.js';
 import { parseEngines } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
 import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
+import { parseCompression } from './compression.js';
 import { progressBar } from './progress.js';
 import { Failure, onImage, print } from './report.js';
 import { formatBytes } from './sizes.js';
@@ -22,6 +22,7 @@ const OPTIONS = {
   tmp: { type: 'string' },
   json: { type: 'string' },
   chart: { type: 'string' },
+  recompress: { type: 'string' },
 } satisfies Options;
 
 export const bench: Command = {
@@ -29,6 +30,7 @@ export const bench: Command = {
   options: OPTIONS,
   usage: `Usage: initramfs-restore bench IMAGE... [--orders LIST] [--engines LIST] [--runs N] [--warmup N]
                               [--console SINK] [--tmp DIR] [--json FILE] [--chart FILE.svg]
+                              [--recompress LIST]
 
 Restores each IMAGE with each order and engine as dracut-initramfs-restore does (skipcpio, then
 the trial chain; or dracut 112's extractor by magic), into a fresh target each run that holds
@@ -60,6 +62,9 @@ Options:
   --json FILE     every raw sample, with the machine, tool and image versions ('-': stdout,
                   instead of the table)
   --chart FILE    an SVG chart: per image, a bar per order and engine, min-max whiskers
+  --recompress LIST  bench each IMAGE repacked (as repack does: its compressed members) into
+                  each compression of LIST instead, e.g. gzip,xz,zstd,lz4,lzop,bzip2,none;
+                  the repacked images go in a scratch directory under --tmp, removed after
   -h, --help      this text
 `,
   async run(argv) {
@@ -72,11 +77,12 @@ Options:
     const runs = parseCount(values.runs ?? '5', '--runs', 1);
     const warmup = parseCount(values.warmup ?? '1', '--warmup', 0);
     const sink = parseConsoleSink(values.console ?? 'journal');
+    const recompress = values.recompress?.split(',').map((name) => parseCompression(name.trim(), '--recompress'));
     if (engines.includes('native') && !native) throw new Failure('the native engine runs GNU cpio, which is not installed');
     for (const image of images) await onImage(image, async () => ByteSource.open(image).close());
 
     const bar = progressBar('bench', String);
-    const report = await runBench(images, { orders, engines, runs, warmup, console: sink, tmp: values.tmp ?? defaultTargetDir(), onProgress: bar.update })
+    const report = await runBench(images, { orders, engines, runs, warmup, console: sink, tmp: values.tmp ?? defaultTargetDir(), recompress, onProgress: bar.update })
       .finally(() => bar.done());
     if (values.json !== undefined) {
       const json = `${JSON.stringify(report, null, 2)}\n`;
@@ -131,7 +137,7 @@ function describeImage(image: ImageResult): string {
   const notes = image.rows.filter((r) => r.summary.utf8Error).slice(0, 1)
     .map((r) => `${r.label} (${r.engine}): the console is not UTF-8: ${r.summary.utf8Error}`);
   return [
-    `${basename(image.path)} (${facts.join('; ')})`,
+    `${imageName(image)} (${facts.join('; ')})`,
     ...groups.flatMap((g) => [g.title, heading, ...lines.splice(0, g.rows.length)]),
     ...notes,
   ].join('\n');

@@ -1,7 +1,7 @@
-import { CREATE_COMPRESSIONS, type CreateCompression, createImage } from '../create/image.js';
-import { COMPRESSION_FORMATS } from '../decode/formats.js';
+import { CREATE_COMPRESSIONS, createImage } from '../create/image.js';
 import { UsageError } from '../errors.js';
 import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
+import { parseCompression, parseLevel } from './compression.js';
 import { print, writeJson } from './report.js';
 import { type Column, formatTable } from './table.js';
 
@@ -49,18 +49,9 @@ Options:
     if (wantsHelp(values, create)) return 0;
     if (args.length < 2) throw new UsageError(`create takes OUT DIR... (got ${args.length} argument${args.length === 1 ? '' : 's'})`);
     const [out, ...dirs] = args;
-    const compress = (values.compress ?? []).map((name) => {
-      if (!CREATE_COMPRESSIONS.includes(name as CreateCompression)) throw new UsageError(`--compress: "${name}" is not one of ${CREATE_COMPRESSIONS.join(', ')}`);
-      return name as CreateCompression;
-    });
+    const compress = (values.compress ?? []).map((name) => parseCompression(name, '--compress'));
     if (compress.length > dirs.length) throw new UsageError(`${compress.length} --compress for ${dirs.length} DIR${dirs.length === 1 ? '' : 's'}: at most one per DIR`);
-    const level = values.level === undefined ? undefined : parseCount(values.level, '--level', 0);
-    if (level !== undefined) {
-      for (const format of COMPRESSION_FORMATS.filter((f) => compress.includes(f.name))) {
-        const [least, most] = format.compress.levels;
-        if (level < least || level > most) throw new UsageError(`--level ${level}: ${format.name} takes ${least} to ${most}`);
-      }
-    }
+    const level = parseLevel(values.level, compress);
     const format = values.format ?? 'newc';
     if (format !== 'newc' && format !== 'crc') throw new UsageError(`--format: "${format}" is not newc or crc`);
     const mtimeClamp = epoch(values.mtime, '--mtime') ?? epoch(process.env.SOURCE_DATE_EPOCH, 'SOURCE_DATE_EPOCH');

@@ -10,6 +10,7 @@ export const COMMANDS: { name: string; summary: string; load: () => Promise<Comm
   { name: 'unpack', summary: 'extract every archive into DIR as the kernel populates rootfs, safely', load: async () => (await import('./unpack.js')).unpack },
   { name: 'cat', summary: "one file's content to stdout (like lsinitrd -f)", load: async () => (await import('./cat.js')).cat },
   { name: 'create', summary: 'write an initramfs: one cpio archive per DIR, each compressed as asked, reproducibly', load: async () => (await import('./create.js')).create },
+  { name: 'repack', summary: "rewrite an image's compressed members in another compression, the rest as it is", load: async () => (await import('./repack.js')).repack },
   { name: 'skipcpio', summary: "dracut's skipcpio: the image after its first uncompressed archive, to stdout", load: async () => (await import('./skipcpio.js')).skipcpio },
   { name: 'restore', summary: "dracut-initramfs-restore: unpack the initramfs back into /run/initramfs for shutdown", load: async () => (await import('./restore.js')).restore },
   { name: 'validate', summary: "the verdict on dracut's fix (plain last, 057) against the old order (plain first, 056)", load: async () => (await import('./validate.js')).validate },

@@ -1,19 +1,11 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, createWriteStream, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { once } from 'node:events';
-import type { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { type HeaderFields, dataSum, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
-import { COMPRESSION_FORMATS, type CompressionName, type SegmentFormat } from '../decode/formats.js';
-import { onInterrupt } from '../interrupt.js';
+import type { SegmentFormat } from '../decode/formats.js';
 import { type SourceEntry, SourceError, archiveEntries } from './entries.js';
-import { zeroLzopMtime } from './lzop-header.js';
+import { type CreateCompression, writeImageFile, writeMember } from './write.js';
 
-export type CreateCompression = 'none' | CompressionName;
-export const CREATE_COMPRESSIONS: readonly CreateCompression[] = ['none', ...COMPRESSION_FORMATS.map((f) => f.name)];
+export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
 
 export interface CreateOptions {
   /** The k-th applies to the k-th directory, the last to the rest; none by default. */
@@ -57,10 +49,7 @@ const CHUNK = 1 << 20;
 export async function createImage(out: string, dirs: readonly string[], options: CreateOptions = {}): Promise<CreateResult> {
   const compress = options.compress?.length ? options.compress : (['none'] as const);
   const magic = options.format === 'crc' ? '070702' : '070701';
-  const temporary = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
-  let fd: number | undefined = openSync(temporary, 'wx');
-  const removeTemporary = onInterrupt(() => rmSync(temporary, { force: true }));
-  try {
+  return writeImageFile(out, async (fd) => {
     const archives: CreatedArchive[] = [];
     let offset = 0;
     for (const [i, dir] of dirs.entries()) {
@@ -81,81 +70,8 @@ export async function createImage(out: string, dirs: readonly string[], options:
       });
       offset = end;
     }
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temporary, out);
     return { image: out, size: offset, archives };
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(temporary, { force: true });
-    throw err;
-  } finally {
-    removeTemporary();
-  }
-}
-
-/** Writes `source` at `start` of the file `fd`, compressed, and returns how many bytes it took. */
-async function writeMember(fd: number, start: number, source: AsyncIterable<Buffer>, compression: CreateCompression, level: number | undefined): Promise<number> {
-  // A numeric fd: a FileHandle's close() would wait for every stream made from it to be destroyed.
-  const sink = createWriteStream('', { fd, start, autoClose: false });
-  if (compression === 'none') {
-    await pipeline(source, sink);
-    return sink.bytesWritten;
-  }
-  const compressor = COMPRESSION_FORMATS.find((f) => f.name === compression)!.compress;
-  if ('stream' in compressor) {
-    const stream = await compressor.stream(level);
-    await Promise.all([feed(source, stream), pipeline(stream, sink)]);
-    return sink.bytesWritten;
-  }
-  const [command, ...args] = compressor.argv(level);
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const stopChild = onInterrupt(() => child.kill());
-  try {
-    try {
-      await once(child, 'spawn');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${command} is not installed (apt-get install ${compressor.debianPackage})`);
-      throw err;
-    }
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
-      if (stderr.length < 4096) stderr += text;
-    });
-    const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-    const written = compression === 'lzop' ? pipeline(child.stdout, zeroLzopMtime(), sink) : pipeline(child.stdout, sink);
-    const [input, output, exit] = await Promise.allSettled([pipeline(source, child.stdin), written, exited]);
-    // What went wrong with our input comes first (the compressor only saw its end), unless
-    // the compressor stopped reading: then its own words say why.
-    if (input.status === 'rejected' && (input.reason as NodeJS.ErrnoException).code !== 'EPIPE') throw input.reason;
-    if (exit.status === 'rejected') throw exit.reason;
-    const [status, signal] = exit.value;
-    if (status !== 0) throw new Error(`${command} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${stderr ? `: ${stderr.trim()}` : ''}`);
-    if (input.status === 'rejected') throw input.reason;
-    if (output.status === 'rejected') throw output.reason;
-    return sink.bytesWritten;
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    stopChild();
-  }
-}
-
-/**
- * Writes `source` into a node:zlib stream one chunk at a time, each processed before the next
- * and the end: when end() comes while the last chunk still waits, Node's zstd stream ends the
- * frame with that chunk and then writes a second, empty frame, so that the bytes would depend
- * on timing.
- */
-async function feed(source: AsyncIterable<Buffer>, stream: Transform): Promise<void> {
-  try {
-    for await (const chunk of source) {
-      await new Promise<void>((resolve, reject) => stream.write(chunk, (err) => (err ? reject(err) : resolve())));
-    }
-    stream.end();
-  } catch (err) {
-    stream.destroy(err as Error);
-    throw err;
-  }
+  });
 }
 
 /** The bytes of one archive: each entry's header, name and data, then the trailer. */

@@ -42,54 +42,76 @@ export class DecoderThread {
    * Decodes the member of `format` at `start`, passing its output to `sink` here. Resolves
    * with the offset just after the member. `progress` hears the compressed offset reached.
    */
-  decode(start: number, format: CompressionName, sink: Sink, progress?: (offset: number) => void): Promise<number> {
+  async decode(start: number, format: CompressionName, sink: Sink, progress?: (offset: number) => void): Promise<number> {
+    const chunks = this.chunks(start, format);
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) return next.value;
+      try {
+        sink(next.value.bytes);
+      } catch (err) {
+        // Ends the worker, which may be waiting for a slot: it cannot be told to stop.
+        await chunks.return(0);
+        throw err;
+      }
+      progress?.(next.value.offset);
+    }
+  }
+
+  /**
+   * The output of the member of `format` at `start`, chunk by chunk, for a consumer that may
+   * take its time (a compressor): each chunk is a view into the ring, valid until the next one
+   * is asked for, which is when its slot goes back to the worker, so the decoder never runs
+   * more than the ring ahead. `offset` is the compressed offset reached. Returns the offset
+   * just after the member. A consumer that stops early ends the worker.
+   */
+  async *chunks(start: number, format: CompressionName): AsyncGenerator<{ bytes: Uint8Array; offset: number }, number> {
     // The worker starts each member filling slot 0.
     this.freeSlots[0] = SLOTS - 1;
     const worker = (this.worker ??= this.spawn());
     // Only a worker with a job keeps the process alive.
     worker.ref();
-    return new Promise<number>((resolve, reject) => {
-      const done = (fn: () => void): void => {
-        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-        worker.unref();
-        fn();
-      };
-      const onMessage = (message: WorkerMessage): void => {
+    // At most SLOTS data messages wait here: the worker cannot fill a slot that is not free.
+    const inbox: (WorkerMessage | { kind: 'stopped'; error: Error })[] = [];
+    let wake: (() => void) | undefined;
+    const deliver = (message: (typeof inbox)[number]): void => {
+      inbox.push(message);
+      wake?.();
+    };
+    const onMessage = (message: WorkerMessage): void => deliver(message);
+    const onError = (error: Error): void => deliver({ kind: 'stopped', error });
+    const onExit = (code: number): void => deliver({ kind: 'stopped', error: new Error(`the ${format} decoder thread stopped (exit code ${code})`) });
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    worker.postMessage({ start, format } satisfies WorkerJob);
+    let finished = false;
+    try {
+      for (;;) {
+        while (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        const message = inbox.shift()!;
         switch (message.kind) {
           case 'data':
-            try {
-              sink(new Uint8Array(this.ring, message.slot * CHUNK_SIZE, message.length));
-            } catch (err) {
-              // The worker may be waiting for a slot: it cannot be told to stop, only ended.
-              this.close();
-              done(() => reject(err));
-              return;
-            }
+            yield { bytes: new Uint8Array(this.ring, message.slot * CHUNK_SIZE, message.length), offset: message.offset };
             Atomics.add(this.freeSlots, 0, 1);
             Atomics.notify(this.freeSlots, 0);
-            progress?.(message.offset);
             break;
           case 'end':
-            done(() => resolve(message.offset));
-            break;
+            finished = true;
+            return message.offset;
           case 'error':
-            done(() => reject(message.offset === undefined
+            finished = true;
+            throw message.offset === undefined
               ? Object.assign(new Error(message.message), { stack: message.stack })
-              : new FormatError(message.message, message.offset, message.where)));
-            break;
+              : new FormatError(message.message, message.offset, message.where);
+          case 'stopped':
+            this.worker = undefined;
+            throw message.error;
         }
-      };
-      const onError = (err: Error): void => {
-        this.worker = undefined;
-        done(() => reject(err));
-      };
-      const onExit = (code: number): void => {
-        this.worker = undefined;
-        done(() => reject(new Error(`the ${format} decoder thread stopped (exit code ${code})`)));
-      };
-      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-      worker.postMessage({ start, format } satisfies WorkerJob);
-    });
+      }
+    } finally {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      worker.unref();
+      if (!finished) this.close();
+    }
   }
 
   close(): void {

@@ -1,0 +1,158 @@
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import type { CpioEvents } from '../cpio/parser.js';
+import type { SegmentFormat } from '../decode/formats.js';
+import { FormatError } from '../errors.js';
+import { DecoderThread } from '../image/decode-thread.js';
+import { type Archive, walkImage } from '../image/walk.js';
+import { type CreateCompression, writeImageFile, writeMember } from './write.js';
+
+export interface RepackOptions {
+  /** What the rewritten members become: a compression, or none (the decoded bytes, plain). */
+  compress: CreateCompression;
+  /** The compressor's level (its -N); the tool's default when absent. */
+  level?: number;
+  /**
+   * Which members to rewrite, by the index examine gives the archives: a member is rewritten
+   * when any archive it holds is selected. By default every compressed member, and no plain
+   * cpio archive.
+   */
+  select?: (archiveIndex: number) => boolean;
+  /** The walk's limit on what the compressed members expand to (see WalkOptions.maxOutput). */
+  maxOutput?: number;
+}
+
+/** One member of the image, where it is now and where it was. */
+export interface RepackedMember {
+  /** The indexes of the archives it holds, the same in both images. */
+  archives: number[];
+  start: number;
+  end: number;
+  size: number;
+  format: SegmentFormat;
+  /** Decoded and written anew, or copied as it was. */
+  rewritten: boolean;
+  source: { start: number; end: number; size: number; format: SegmentFormat };
+}
+
+export interface RepackResult {
+  image: string;
+  size: number;
+  source: string;
+  sourceSize: number;
+  compress: CreateCompression;
+  level?: number;
+  members: RepackedMember[];
+}
+
+/** A segment of the kernel's grammar: one plain cpio archive, or one compressed member. */
+interface Member {
+  archives: Archive[];
+  start: number;
+  end: number;
+  format: SegmentFormat;
+}
+
+const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
+const CHUNK = 1 << 20;
+const align4 = (n: number) => (n + 3) & ~3;
+
+/**
+ * Writes `out`, the image `source` with the same members in the same order: the selected ones
+ * rewritten as `compress` (each the whole decoded stream of the old member, the zeros between
+ * its archives included), the others copied byte for byte. A member that keeps its offset
+ * keeps the zeros before it; one that is rewritten or has moved starts at a multiple of 4,
+ * as create writes them. `source` is walked first, so that its errors come before `out` is
+ * begun; `out` appears only when complete.
+ */
+export async function repackImage(source: string, out: string, options: RepackOptions): Promise<RepackResult> {
+  const walked = await walkImage(source, IGNORE, { skipData: true, maxOutput: options.maxOutput });
+  const select = options.select ?? ((index: number) => walked.archives[index - 1].format !== 'cpio');
+  const thread = new DecoderThread(source);
+  const input = openSync(source, 'r');
+  try {
+    return await writeImageFile(out, async (fd) => {
+      const members: RepackedMember[] = [];
+      let offset = 0;
+      /** Where the previous member ended in `source`. */
+      let sourceOffset = 0;
+      for (const member of membersOf(walked.archives)) {
+        const rewritten = member.archives.some((a) => select(a.index));
+        const unmoved = offset === sourceOffset;
+        const at = unmoved ? member.start : offset;
+        const start = rewritten || !unmoved ? align4(at) : at;
+        writeZeros(fd, offset, start);
+        const bytes = rewritten && member.format !== 'cpio' ? decodedMember(thread, member) : byteRange(input, member.start, member.end);
+        const compression = rewritten ? options.compress : 'none';
+        const size = await writeMember(fd, start, bytes, compression, rewritten ? options.level : undefined);
+        members.push({
+          archives: member.archives.map((a) => a.index),
+          start,
+          end: start + size,
+          size,
+          format: !rewritten ? member.format : compression === 'none' ? 'cpio' : compression,
+          rewritten,
+          source: { start: member.start, end: member.end, size: member.end - member.start, format: member.format },
+        });
+        offset = start + size;
+        sourceOffset = member.end;
+      }
+      // Zeros after the last member are kept while they stay where they were.
+      if (offset === sourceOffset) {
+        writeZeros(fd, offset, walked.size);
+        offset = walked.size;
+      }
+      return { image: out, size: offset, source, sourceSize: walked.size, compress: options.compress, ...(options.level === undefined ? {} : { level: options.level }), members };
+    });
+  } finally {
+    closeSync(input);
+    thread.close();
+  }
+}
+
+/** The walk's archives as the members that hold them: a compressed member's share its start. */
+function membersOf(archives: readonly Archive[]): Member[] {
+  const members: Member[] = [];
+  for (const archive of archives) {
+    const last = members.at(-1);
+    if (archive.format !== 'cpio' && last?.format === archive.format && last.start === archive.start) last.archives.push(archive);
+    else members.push({ archives: [archive], start: archive.start, end: archive.end, format: archive.format });
+  }
+  return members;
+}
+
+/** Bytes [start, end) of the open file `fd`. */
+async function* byteRange(fd: number, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let at = start; at < end; ) {
+    // A fresh buffer each time: a compressor's stdin may still hold the last one.
+    const chunk = Buffer.allocUnsafe(Math.min(CHUNK, end - at));
+    const n = readSync(fd, chunk, 0, chunk.length, at);
+    if (n === 0) throw new FormatError(`the file ends here, before the end of the member the walk found at byte ${end}: it changed while read`, at);
+    at += n;
+    yield chunk.subarray(0, n);
+  }
+}
+
+/** The whole decoded stream of a compressed member, read by our decoder in its thread. */
+async function* decodedMember(thread: DecoderThread, member: Member): AsyncGenerator<Buffer> {
+  const chunks = thread.chunks(member.start, member.format as Exclude<SegmentFormat, 'cpio'>);
+  try {
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) {
+        if (next.value !== member.end) throw new FormatError(`the ${member.format} member now ends at byte ${next.value}, not ${member.end}: the file changed while read`, member.start);
+        return;
+      }
+      // A copy: the chunk's slot goes back to the decoder at the next call, and a compressor's
+      // stdin may still hold this one.
+      yield Buffer.from(next.value.bytes);
+    }
+  } finally {
+    await chunks.return(0);
+  }
+}
+
+/** Zeros at [from, to) of `fd`, in pieces of bounded size. */
+function writeZeros(fd: number, from: number, to: number): void {
+  const zeros = Buffer.alloc(Math.min(CHUNK, Math.max(0, to - from)));
+  for (let at = from; at < to; ) at += writeSync(fd, zeros, 0, Math.min(zeros.length, to - at), at);
+}
