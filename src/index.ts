@@ -10,6 +10,11 @@ export { SourceError } from './create/entries.js';
 export { repackImage, type RepackOptions, type RepackResult, type RepackedMember } from './create/repack.js';
 export { escapeName, unescapeName } from './cpio/names.js';
 export { walkImage, type Archive, type WalkOptions, type WalkResult } from './image/walk.js';
+export { describeDirectoryTree, describeImageTree, type ImageTree, type TreeItem, type TreeView } from './diff/views.js';
+export {
+  diffArchives, diffTrees, formatArchiveDifference, formatDifference, summarizeArchive,
+  type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference,
+} from './diff/compare.js';
 export { SafeExtractor, type ExtractOptions, type Notice } from './extract/writer.js';
 export { skipcpio, skipcpioStart, type SkipcpioResult } from './restore/skipcpio.js';
 export { ATTEMPTS, PRESETS, PRESET_NAMES, STAGES, flavorOrder, parseOrder, type Attempt, type MagicName } from './restore/orders.js';

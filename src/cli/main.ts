@@ -9,6 +9,7 @@ export const COMMANDS: { name: string; summary: string; load: () => Promise<Comm
   { name: 'list', summary: 'every entry of every archive (like lsinitrd, 3cpio -t)', load: async () => (await import('./list.js')).list },
   { name: 'unpack', summary: 'extract every archive into DIR as the kernel populates rootfs, safely', load: async () => (await import('./unpack.js')).unpack },
   { name: 'cat', summary: "one file's content to stdout (like lsinitrd -f)", load: async () => (await import('./cat.js')).cat },
+  { name: 'diff', summary: 'compare two images or directories as the trees unpack leaves (0 equal, 1 different, 2 trouble)', load: async () => (await import('./diff.js')).diff },
   { name: 'create', summary: 'write an initramfs: one cpio archive per DIR, each compressed as asked, reproducibly', load: async () => (await import('./create.js')).create },
   { name: 'repack', summary: "rewrite an image's compressed members in another compression, the rest as it is", load: async () => (await import('./repack.js')).repack },
   { name: 'skipcpio', summary: "dracut's skipcpio: the image after its first uncompressed archive, to stdout", load: async () => (await import('./skipcpio.js')).skipcpio },
@@ -26,7 +27,7 @@ Reads Linux initramfs images the way the kernel does.
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Exit status: 0 ok, 1 failure, 2 usage error.
+Exit status: 0 ok, 1 failure, 2 usage error; diff: 0 equal, 1 different, 2 trouble.
 Run '${PROGRAM} COMMAND --help' for a command's options.
 `;
 }

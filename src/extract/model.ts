@@ -36,6 +36,11 @@ export class ModelTree implements Tree {
     return this.nodes.get(rel.toString('latin1'));
   }
 
+  /** Every path the tree holds, with what is there. */
+  *paths(): IterableIterator<[Buffer, ModelNode]> {
+    for (const [key, node] of this.nodes) yield [Buffer.from(key, 'latin1'), node];
+  }
+
   kind(rel: Buffer): EntryType | undefined {
     for (let start = 0; start <= rel.length; ) {
       let end = rel.indexOf(SLASH, start);

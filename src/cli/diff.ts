@@ -1,0 +1,115 @@
+import { statSync } from 'node:fs';
+import { escapeName } from '../cpio/names.js';
+import {
+  type Difference, diffArchives, diffTrees, formatArchiveDifference, formatDifference, summarizeArchive,
+} from '../diff/compare.js';
+import { type ImageTree, type TreeView, describeDirectoryTree, describeImageTree } from '../diff/views.js';
+import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
+import { Failure, onImage, print, printError, writeJson } from './report.js';
+import { maxSizeOption } from './sizes.js';
+
+const OPTIONS = {
+  stat: { type: 'boolean' },
+  json: { type: 'boolean' },
+  mtime: { type: 'boolean' },
+  'max-size': { type: 'string' },
+} satisfies Options;
+
+/** diff's and cmp's status for trouble: 1 already means "different". */
+const TROUBLE = 2;
+
+export const diff: Command = {
+  name: 'diff',
+  options: OPTIONS,
+  usage: `Usage: initramfs-restore diff A B [--stat] [--json] [--mtime] [--max-size SIZE]
+
+Compares two trees and prints one line per difference, in path order (raw bytes). A and B are
+each an image or a directory (such as /run/initramfs after a restore). An image is compared as
+the tree 'unpack' leaves as root: the last entry named a path wins, hard links are grouped as
+the writer resolves them, refused entries are left out, device nodes are in. A directory is
+read with lstat, symlinks never followed. Each regular file's content is hashed (sha256).
+
+Per path: added (+), removed (-), type changed (T), or changed (M) in mode (not a
+symlink's), owner (uid:gid), size, content (the same size, another sha256), symlink target,
+device numbers, hard links (the other paths sharing its inode), mtime (with --mtime only: a
+restore by 'cpio -id' without -m leaves its own time). When A and B are both images their
+archives are compared too, by index, as examine shows them: lines start with A.
+
+  + etc/new
+  - etc/old
+  T bin/sh: file -> symlink
+  M etc/foo: mode 0644 -> 0600
+  A archive 1: format cpio -> zstd, start 0 -> 512
+
+Options:
+  --stat           only the summary: how many paths were added, removed and changed
+  --json           {"a","b","equal","summary":{"added","removed","changed"},"differences":
+                   [{"path","kind","type"|"a","b"}],"archives"?:{"a":[...],"b":[...],
+                   "differences":[{"index","kind","a"?,"b"?,"fields"?}]}}; paths escaped
+  --mtime          compare mtimes too
+  --max-size SIZE  stop when an image's compressed members expand beyond SIZE in all (default 4G)
+  -h, --help       this text
+
+Exit status: 0 equal, 1 different, 2 trouble (a usage error, an unreadable or broken input,
+named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean failure here.
+`,
+  async run(argv) {
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
+    if (wantsHelp(values, diff)) return 0;
+    const [a, b] = positionals(args, ['A', 'B'], diff);
+    const maxOutput = maxSizeOption(values['max-size']);
+    let sides: [TreeSide, TreeSide];
+    try {
+      sides = [await readSide(a, maxOutput), await readSide(b, maxOutput)];
+    } catch (err) {
+      if (!(err instanceof Failure)) throw err;
+      printError(err.message);
+      return TROUBLE;
+    }
+    const [x, y] = sides;
+    const differences = diffTrees(x.tree, y.tree, { mtime: values.mtime });
+    const archives = x.archives && y.archives ? diffArchives(x.archives, y.archives) : undefined;
+    const equal = differences.length === 0 && (archives?.length ?? 0) === 0;
+    const summary = summarize(differences);
+    if (values.json) {
+      writeJson({
+        a,
+        b,
+        equal,
+        summary,
+        differences: differences.map((d) => ({ ...d, path: escapeName(d.path) })),
+        ...(archives && { archives: { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives } }),
+      });
+    } else if (values.stat) {
+      const archiveCount = archives ? `, ${archives.length} archive${archives.length === 1 ? '' : 's'} differ${archives.length === 1 ? 's' : ''}` : '';
+      print(`${summary.added} added, ${summary.removed} removed, ${summary.changed} changed${archiveCount}`);
+    } else if (!equal) {
+      print([...differences.map(formatDifference), ...(archives ?? []).map(formatArchiveDifference)].join('\n'));
+    }
+    return equal ? 0 : 1;
+  },
+};
+
+interface TreeSide {
+  tree: TreeView;
+  /** An image's archives; a directory has none. */
+  archives?: ImageTree['archives'];
+}
+
+/** A directory's tree, or an image's as unpack leaves it; any failure names the input. */
+async function readSide(input: string, maxOutput: number): Promise<TreeSide> {
+  return onImage(input, async () => {
+    if (statSync(input).isDirectory()) return { tree: describeDirectoryTree(input) };
+    return describeImageTree(input, { maxOutput });
+  });
+}
+
+/** Paths added, removed, and changed in any other way (a path counted once however many of its attributes differ). */
+function summarize(differences: readonly Difference[]): { added: number; removed: number; changed: number } {
+  const changed = new Set(differences.filter((d) => d.kind !== 'added' && d.kind !== 'removed').map((d) => d.path.toString('latin1')));
+  return {
+    added: differences.filter((d) => d.kind === 'added').length,
+    removed: differences.filter((d) => d.kind === 'removed').length,
+    changed: changed.size,
+  };
+}

@@ -1,0 +1,206 @@
+import { type Hash, createHash } from 'node:crypto';
+import { closeSync, constants, openSync, readSync, readlinkSync } from 'node:fs';
+import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
+import { type ModelNode, ModelTree } from '../extract/model.js';
+import type { OpenFile } from '../extract/tree.js';
+import { walkTree } from '../extract/walk-tree.js';
+import { TreeWriter } from '../extract/writer.js';
+import { type Archive, walkImage } from '../image/walk.js';
+
+/** What is at one path of a tree, as far as a comparison looks. */
+export interface TreeItem {
+  type: EntryType;
+  /** The permission bits (07777); a symlink's are meaningless on Linux and not compared. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds; undefined for a directory the archive never named, made only to hold its entries. */
+  mtime?: number;
+  /** A regular file's size and the sha256 of its content, in hex. */
+  size?: number;
+  sha256?: string;
+  /** A symlink's target, raw bytes. */
+  target?: Buffer;
+  /** A device's numbers. */
+  rdevMajor?: number;
+  rdevMinor?: number;
+  /** The other paths of the tree that share its inode, sorted; absent when none does. */
+  links?: Buffer[];
+}
+
+/** A tree by relative path (latin1 keys, so that any byte survives); the root itself is not in it. */
+export type TreeView = Map<string, TreeItem>;
+
+export interface ImageTree {
+  tree: TreeView;
+  archives: Archive[];
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * The tree `unpack IMAGE DIR` leaves in a new DIR as root, built by the writer's own rules on
+ * a model (as `cat` does), device nodes included: the last entry wins, hard links join the
+ * group the writer resolved, refused entries are left out. Each regular file's content is
+ * hashed as its data streams past; none is kept.
+ */
+export async function describeImageTree(image: string, options: { maxOutput?: number } = {}): Promise<ImageTree> {
+  const model = new HashingModelTree();
+  const writer = new ModelWriter(model);
+  const { archives } = await walkImage(image, writer, { maxOutput: options.maxOutput });
+  const tree: TreeView = new Map();
+  const inodes = new Map<ModelNode, Buffer[]>();
+  for (const [rel, node] of model.paths()) {
+    tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node), writer.directoryEntry(rel)));
+    if (node.type !== 'dir') inodes.set(node, [...(inodes.get(node) ?? []), rel]);
+  }
+  addLinks(tree, inodes.values());
+  return { tree, archives };
+}
+
+/** A directory's tree as lstat sees it (symlinks never followed), each regular file's content hashed. */
+export function describeDirectoryTree(root: string): TreeView {
+  const tree: TreeView = new Map();
+  const inodes = new Map<string, Buffer[]>();
+  walkTree(root, ({ path, rel, stats }) => {
+    const type = entryType(stats.mode);
+    if (!type) throw new Error(`${path.toString()}: unknown file type in mode 0${stats.mode.toString(8)}`);
+    const item: TreeItem = { type, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid, mtime: Math.floor(stats.mtimeMs / 1000) };
+    if (type === 'file') Object.assign(item, hashFile(path));
+    else if (type === 'symlink') item.target = readlinkSync(path, { encoding: 'buffer' });
+    else if (type === 'char' || type === 'block') Object.assign(item, deviceNumbers(stats.rdev));
+    tree.set(rel.toString('latin1'), item);
+    if (type !== 'dir' && stats.nlink > 1) {
+      const key = `${stats.dev}:${stats.ino}`;
+      inodes.set(key, [...(inodes.get(key) ?? []), rel]);
+    }
+  });
+  addLinks(tree, inodes.values());
+  return tree;
+}
+
+/** The content of a regular file: what is unpacked for it on disk. */
+interface FileContent {
+  size: number;
+  sha256: string;
+  /** The entry the inode's owner, mode and mtime come from: the last one written through it. */
+  meta: CpioEntry;
+}
+
+/** The model, where each file opened for an entry's data hashes what is written to it. */
+class HashingModelTree extends ModelTree {
+  /** By node: the names of a hard-link group share one, as they share an inode on disk. */
+  readonly files = new Map<ModelNode, FileContent>();
+
+  override createFile(rel: Buffer, e: CpioEntry): OpenFile {
+    const file = super.createFile(rel, e);
+    return new HashingFile(file, this.files, this.get(rel)!, true);
+  }
+
+  override openFile(rel: Buffer, e: CpioEntry): OpenFile {
+    return new HashingFile(super.openFile(rel, e), this.files, this.get(rel)!, false);
+  }
+}
+
+/**
+ * As on disk: a new file's content is what is written to it; an open hard link's is replaced
+ * only when it is truncated for new data, and keeps its group's otherwise.
+ */
+class HashingFile implements OpenFile {
+  private hash: Hash | undefined;
+  private size = 0;
+
+  constructor(
+    private readonly inner: OpenFile,
+    private readonly files: Map<ModelNode, FileContent>,
+    private readonly node: ModelNode,
+    fresh: boolean,
+  ) {
+    if (fresh) this.hash = createHash('sha256');
+  }
+
+  truncate(size: number): void {
+    this.inner.truncate(size);
+    this.hash = createHash('sha256');
+    this.size = 0;
+  }
+
+  write(chunk: Uint8Array): void {
+    this.inner.write(chunk);
+    this.hash!.update(chunk);
+    this.size += chunk.length;
+  }
+
+  finish(e: CpioEntry): void {
+    this.inner.finish(e);
+    const before = this.files.get(this.node);
+    const content = this.hash ? { size: this.size, sha256: this.hash.digest('hex') } : before!;
+    this.files.set(this.node, { size: content.size, sha256: content.sha256, meta: e });
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/** The writer with device nodes made whoever runs it, and the entry each directory's mode comes from. */
+class ModelWriter extends TreeWriter {
+  constructor(tree: ModelTree) {
+    super(tree, { devices: true });
+  }
+
+  /** The last directory entry for `rel`, whose owner, mode and mtime unpack applies at the end. */
+  directoryEntry(rel: Buffer): CpioEntry | undefined {
+    return this.dirs.get(rel.toString('latin1'))?.entry;
+  }
+}
+
+function describeNode(node: ModelNode, content: FileContent | undefined, dirEntry: CpioEntry | undefined): TreeItem {
+  if (node.type === 'dir') {
+    // A parent the archive never named: unpack makes it 0755, owned by whoever runs it.
+    if (!dirEntry) return { type: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    return { type: 'dir', ...attributes(dirEntry) };
+  }
+  if (node.type === 'file') return { type: 'file', ...attributes(content!.meta), size: content!.size, sha256: content!.sha256 };
+  const e = node.from!;
+  const item: TreeItem = { type: node.type, ...attributes(e) };
+  if (node.type === 'symlink') item.target = e.linkTarget;
+  if (node.type === 'char' || node.type === 'block') Object.assign(item, { rdevMajor: e.rdevMajor, rdevMinor: e.rdevMinor });
+  return item;
+}
+
+function attributes(e: CpioEntry): Pick<TreeItem, 'mode' | 'uid' | 'gid' | 'mtime'> {
+  return { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime };
+}
+
+/** Each item of a group of two or more names gets the others; a lone name (its other links elsewhere) none. */
+function addLinks(tree: TreeView, groups: Iterable<Buffer[]>): void {
+  for (const group of groups) {
+    if (group.length < 2) continue;
+    for (const rel of group) {
+      tree.get(rel.toString('latin1'))!.links = group.filter((other) => other !== rel).sort(Buffer.compare);
+    }
+  }
+}
+
+function hashFile(path: Buffer): { size: number; sha256: string } {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  let size = 0;
+  try {
+    for (let n; (n = readSync(fd, buffer, 0, CHUNK, null)) > 0; size += n) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+/** glibc's major() and minor() of a dev_t. */
+function deviceNumbers(rdev: number): { rdevMajor: number; rdevMinor: number } {
+  const dev = BigInt(rdev);
+  return {
+    rdevMajor: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
+    rdevMinor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
+  };
+}

@@ -1,0 +1,239 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli, cpioExtract, sh } from './support/cli.js';
+import { archivesOf, fixtureImages } from './support/fixtures.js';
+import { AS_ROOT, HAVE_DRACUT, skipUnlessCI, titled } from './support/needs.js';
+import { DIR, type FakeEntry, SYMLINK, newcArchive } from './support/newc.js';
+import { realImage } from './support/real.js';
+import { describeTree } from './support/tree.js';
+
+/**
+ * `diff A B` compares the trees unpack leaves (or a directory's). The oracles: GNU cpio's
+ * extraction of the same archives must compare equal; each pair that differs in one thing must
+ * give exactly that one difference, which `diff -r` (content, a path in one tree only) or a
+ * tree description of its own (the rest) must see too.
+ */
+const work = mkdtempSync(join(tmpdir(), 'irr-diff-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let counter = 0;
+function fresh(what: string): string {
+  const dir = join(work, `${what}-${counter++}`);
+  mkdirSync(dir);
+  return dir;
+}
+
+function writeImage(parts: Buffer[]): string {
+  const path = join(fresh('image'), 'image.img');
+  writeFileSync(path, Buffer.concat(parts));
+  return path;
+}
+
+const CPIO_IN = 'cpio -idmu --no-absolute-filenames --quiet';
+
+/** GNU cpio's extraction of each archive in turn into a new directory, and the device nodes it could not make. */
+function gnuExtract(archives: Buffer[]): { dir: string; unmade: string[] } {
+  const dir = fresh('cpio');
+  const unmade = archives.flatMap((archive) => cpioExtract(CPIO_IN, { cwd: dir, input: archive }));
+  return { dir, unmade };
+}
+
+const lines = (out: Buffer) => out.toString().split('\n').filter(Boolean);
+
+describe('an image compared with its extraction', () => {
+  const fixtures = fixtureImages().filter(({ manifest }) => /^(dracut-(none|gzip|zstd|lz4-legacy|xz)|order-gzip-xz)\.img$/.test(manifest.image));
+
+  it('covers several fixtures', () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(fixtures.map((f) => [f.manifest.image, f] as const))('%s: equal to GNU cpio -idmu of each archive (as a user, but for the devices it cannot make)', (_, { path, manifest }) => {
+    const { dir, unmade } = gnuExtract(archivesOf(path, manifest));
+    const run = cli(['diff', path, dir]);
+    expect(run.stderr).toBe('');
+    expect(lines(run.stdout)).toEqual(unmade.sort().map((name) => `- ${name}`));
+    expect(run.status).toBe(unmade.length === 0 ? 0 : 1);
+  });
+
+  it.each(fixtures.map((f) => [f.manifest.image, f] as const))('%s: equal to our own unpack of it, both ways', (_, { path }) => {
+    const dir = join(fresh('unpack'), 'target');
+    expect(cli(['unpack', path, dir]).status).toBe(0);
+    for (const args of [[path, dir], [dir, path]]) {
+      const run = cli(['diff', ...args]);
+      expect({ status: run.status, stdout: run.stdout.toString(), stderr: run.stderr }).toEqual(
+        AS_ROOT ? { status: 0, stdout: '', stderr: '' } : expect.objectContaining({ stderr: '' }),
+      );
+    }
+  });
+
+  const real = realImage('fedora-like-zstd.img');
+  const whyNotReal = skipUnlessCI(!existsSync(real) ? `no ${real}: npm run setup` : !HAVE_DRACUT ? 'no /usr/lib/dracut/skipcpio' : !AS_ROOT ? "not root: GNU cpio cannot make the image's device nodes" : undefined);
+  it.skipIf(whyNotReal)(titled('a real image equals cpio -idmu of it, then skipcpio | zstd -dc | cpio -idmu', whyNotReal), () => {
+    const dir = fresh('real');
+    sh(`cpio -idmu --no-absolute-filenames --quiet < ${real}`, { cwd: dir });
+    sh(`/usr/lib/dracut/skipcpio ${real} | zstd -dc | cpio -idmu --no-absolute-filenames --quiet`, { cwd: dir });
+    const run = cli(['diff', real, dir]);
+    expect({ status: run.status, stdout: run.stdout.toString(), stderr: run.stderr }).toEqual({ status: 0, stdout: '', stderr: '' });
+  }, 120_000);
+});
+
+/** The tree every pair starts from; each variant changes one thing. */
+const BASE: FakeEntry[] = [
+  { name: 'etc', mode: DIR, mtime: 1_600_000_000 },
+  { name: 'etc/foo', mode: 0o100644, data: 'hello\n', mtime: 1_600_000_001 },
+  { name: 'etc/bar', mode: 0o100755, data: 'bar', mtime: 1_600_000_002 },
+  { name: 'etc/gone', data: 'soon gone', mtime: 1_600_000_003 },
+  { name: 'link', mode: SYMLINK, data: 'etc/foo', mtime: 1_600_000_004 },
+  // As GNU cpio writes a hard-link group: the data on its last name.
+  { name: 'h1', ino: 100, nlink: 2, mtime: 1_600_000_005 },
+  { name: 'h2', ino: 100, nlink: 2, data: 'shared', mtime: 1_600_000_005 },
+];
+
+const sha256 = (text: string) => sh('sha256sum', { input: Buffer.from(text) }).toString().slice(0, 64);
+
+function variant(change: (entries: FakeEntry[]) => FakeEntry[]): FakeEntry[] {
+  return change(BASE.map((e) => ({ ...e })));
+}
+
+function replace(name: string, fields: Partial<FakeEntry>): (entries: FakeEntry[]) => FakeEntry[] {
+  return (entries) => entries.map((e) => (e.name === name ? { ...e, ...fields } : e));
+}
+
+/** Each pair, its expected lines, and whether `diff -r` sees the difference. */
+const PAIRS: { what: string; entries: FakeEntry[]; expected: string[]; diffR?: RegExp }[] = [
+  { what: 'a mode', entries: variant(replace('etc/foo', { mode: 0o100600 })), expected: ['M etc/foo: mode 0644 -> 0600'] },
+  { what: 'an owner', entries: variant(replace('etc/foo', { uid: 1000, gid: 100 })), expected: ['M etc/foo: owner 0:0 -> 1000:100'] },
+  {
+    what: 'content of the same size',
+    entries: variant(replace('etc/foo', { data: 'HELLO\n' })),
+    expected: [`M etc/foo: content ${sha256('hello\n')} -> ${sha256('HELLO\n')}`],
+    diffR: /^diff -r \S+\/etc\/foo \S+\/etc\/foo$/m,
+  },
+  { what: 'a size', entries: variant(replace('etc/foo', { data: 'hello, world\n' })), expected: ['M etc/foo: size 6 -> 13'], diffR: /^diff -r \S+\/etc\/foo \S+\/etc\/foo$/m },
+  { what: 'a symlink target', entries: variant(replace('link', { data: 'etc/bar' })), expected: ['M link: target etc/foo -> etc/bar'] },
+  {
+    what: 'hard-link grouping (shown at each name of the group)',
+    entries: variant((entries) => entries.map((e) => (e.name === 'h1' ? { ...e, ino: 101, nlink: 1, data: 'shared' } : e.name === 'h2' ? { ...e, nlink: 1 } : e))),
+    expected: ['M h1: hard links h2 -> (none)', 'M h2: hard links h1 -> (none)'],
+  },
+  { what: 'an added file', entries: variant((entries) => [...entries, { name: 'etc/new', data: 'new', mtime: 1 }]), expected: ['+ etc/new'], diffR: /^Only in \S+\/etc: new$/m },
+  { what: 'a removed file', entries: variant((entries) => entries.filter((e) => e.name !== 'etc/gone')), expected: ['- etc/gone'], diffR: /^Only in \S+\/etc: gone$/m },
+  { what: 'a type', entries: variant(replace('etc/bar', { mode: SYMLINK, data: 'foo' })), expected: ['T etc/bar: file -> symlink'] },
+];
+
+/** The paths whose description differs between two directories, or that only one has. */
+function describedDifferences(a: string, b: string): string[] {
+  const [x, y] = [describeTree(a, { owners: true }), describeTree(b, { owners: true })];
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k])).sort();
+}
+
+const whyNotOwners = AS_ROOT ? undefined : 'not root: GNU cpio cannot give the archives\' owners';
+
+describe.skipIf(whyNotOwners)(titled('pairs that differ in one thing', whyNotOwners), () => {
+  const baseImage = writeImage([newcArchive(BASE)]);
+  const baseDir = gnuExtract([newcArchive(BASE)]).dir;
+
+  /** Our unpack: GNU cpio -m leaves directories and symlinks with the time it made them. */
+  const baseUnpacked = join(fresh('unpack'), 'target');
+  cli(['unpack', baseImage, baseUnpacked]);
+
+  it.each([['GNU cpio -idmu', baseDir, []], ['our unpack, mtimes included', baseUnpacked, ['--mtime']]])('the base image equals its extraction by %s', (_, dir, options) => {
+    const run = cli(['diff', baseImage, dir, ...options]);
+    expect({ status: run.status, stdout: run.stdout.toString(), stderr: run.stderr }).toEqual({ status: 0, stdout: '', stderr: '' });
+  });
+
+  it.each(PAIRS.map((p) => [p.what, p] as const))('%s: exactly that difference, image or directory, as diff -r or the trees see it', (_, { entries, expected, diffR }) => {
+    const archive = newcArchive(entries);
+    const image = writeImage([archive]);
+    const dir = gnuExtract([archive]).dir;
+    for (const [a, b] of [[baseImage, dir], [baseDir, dir], [baseImage, image], [baseDir, image]]) {
+      const run = cli(['diff', a, b]);
+      expect({ status: run.status, lines: lines(run.stdout).filter((l) => !l.startsWith('A ')), stderr: run.stderr }).toEqual({ status: 1, lines: expected, stderr: '' });
+    }
+    const paths = [...new Set(expected.map((line) => /^. ([^:]+)/.exec(line)![1]))].sort();
+    expect(describedDifferences(baseDir, dir)).toEqual(paths);
+    const r = spawnSync('diff', ['-r', baseDir, dir]);
+    if (diffR) {
+      expect(r.status).toBe(1);
+      expect(r.stdout.toString()).toMatch(diffR);
+    }
+  });
+
+  it('an extra early archive: the archive section differs, the trees do not', () => {
+    const early = newcArchive([{ name: 'etc', mode: DIR, mtime: 1_600_000_000 }]);
+    const padded = Buffer.concat([early, Buffer.alloc(512 - (early.length % 512))]);
+    const image = writeImage([padded, newcArchive(BASE)]);
+    const main = newcArchive(BASE).length;
+    const data = BASE.reduce((sum, e) => sum + (e.data?.length ?? 0), 0);
+    const run = cli(['diff', baseImage, image, '--mtime']);
+    expect(run.status).toBe(1);
+    expect(lines(run.stdout)).toEqual([
+      `A archive 1: end ${main} -> ${early.length}, size ${main} -> ${early.length}, entries 7 -> 1, extractedSize ${data} -> 0`,
+      `A archive 2: + cpio 512-${512 + main}, 7 entries, ${data} bytes`,
+    ]);
+    const json = JSON.parse(cli(['diff', baseImage, image, '--json']).stdout.toString());
+    expect(json.differences).toEqual([]);
+    expect(json.archives.a).toHaveLength(1);
+    expect(json.archives.b).toHaveLength(2);
+    expect(json.archives.differences.map((d: { kind: string }) => d.kind)).toEqual(['changed', 'added']);
+  });
+
+  it('--mtime: an mtime differs only when asked', () => {
+    const image = writeImage([newcArchive(variant(replace('etc/bar', { mtime: 5 })))]);
+    // Only a byte of a header differs: the archives' sizes and counts are the same.
+    expect(cli(['diff', baseImage, image]).status).toBe(0);
+    const run = cli(['diff', baseUnpacked, image, '--mtime']);
+    expect(lines(run.stdout)).toEqual(['M etc/bar: mtime 1600000002 -> 5']);
+    expect(cli(['diff', baseUnpacked, image]).status).toBe(0);
+  });
+
+  it('--stat and --json', () => {
+    const entries = variant((e) => [...replace('etc/foo', { mode: 0o100600, uid: 7 })(e).filter((x) => x.name !== 'etc/gone'), { name: 'a', data: '' }, { name: 'b', data: '' }]);
+    const dir = gnuExtract([newcArchive(entries)]).dir;
+    const stat = cli(['diff', baseDir, dir, '--stat']);
+    expect({ status: stat.status, stdout: stat.stdout.toString() }).toEqual({ status: 1, stdout: '2 added, 1 removed, 1 changed\n' });
+    const json = JSON.parse(cli(['diff', baseDir, dir, '--json']).stdout.toString());
+    expect(json).toEqual({
+      a: baseDir,
+      b: dir,
+      equal: false,
+      summary: { added: 2, removed: 1, changed: 1 },
+      differences: [
+        { path: 'a', kind: 'added', type: 'file' },
+        { path: 'b', kind: 'added', type: 'file' },
+        { path: 'etc/foo', kind: 'mode', a: '0644', b: '0600' },
+        { path: 'etc/foo', kind: 'owner', a: '0:0', b: '7:0' },
+        { path: 'etc/gone', kind: 'removed', type: 'file' },
+      ],
+    });
+    expect(JSON.parse(cli(['diff', baseDir, baseDir, '--json']).stdout.toString())).toMatchObject({ equal: true, differences: [] });
+  });
+});
+
+describe('trouble: exit 2', () => {
+  it.each([[[]], [['one']], [['a', 'b', 'c']], [['a', 'b', '--bogus']]])('usage error: diff %j', (args) => {
+    const run = cli(['diff', ...args]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/^initramfs-restore: .*\nRun 'initramfs-restore diff --help' for usage\.\n$/);
+  });
+
+  it('a truncated image names the file and the byte offset', () => {
+    const archive = newcArchive(BASE);
+    const image = writeImage([archive.subarray(0, 200)]);
+    const dir = fresh('empty');
+    const run = cli(['diff', dir, image]);
+    expect(run.status).toBe(2);
+    expect(run.stdout.toString()).toBe('');
+    expect(run.stderr).toMatch(new RegExp(`^initramfs-restore: ${image.replaceAll('/', '\\/')}: .* at byte \\d+\\n$`));
+  });
+
+  it('a missing input is named', () => {
+    const run = cli(['diff', join(work, 'nothing-here'), fresh('empty')]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('nothing-here');
+  });
+
+});
