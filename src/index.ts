@@ -5,8 +5,9 @@ export { COMPRESSION_FORMATS, detectCompression, type CompressionFormat, type Co
 export { type CpioEntry, type EntryType, entryType, hardLinkKey } from './cpio/entry.js';
 export { CpioParser, type CpioEvents } from './cpio/parser.js';
 export { encodeHeader, encodeTrailer, type HeaderFields } from './cpio/writer.js';
-export { CREATE_COMPRESSIONS, createImage, type CreateCompression, type CreateOptions, type CreateResult, type CreatedArchive } from './create/image.js';
-export { SourceError } from './create/entries.js';
+export { CREATE_COMPRESSIONS, createImage, writeArchives, type ArchivePlan, type CreateCompression, type CreateOptions, type CreateResult, type CreatedArchive } from './create/image.js';
+export { SourceError, type FileSource, type SourceEntry } from './create/entries.js';
+export { readManifest, type ManifestArchive, type ManifestSource } from './create/manifest.js';
 export { repackImage, type RepackOptions, type RepackResult, type RepackedMember } from './create/repack.js';
 export { escapeName, unescapeName } from './cpio/names.js';
 export { walkImage, type Archive, type WalkOptions, type WalkResult } from './image/walk.js';

@@ -6,15 +6,21 @@ import { walkTree } from '../extract/walk-tree.js';
 /** One entry of the archive to write: its header, and where its data comes from. */
 export interface SourceEntry {
   header: Omit<HeaderFields, 'magic' | 'check'>;
-  path: Buffer;
   /**
-   * A regular file whose data goes here (not a hard link before its group's last name): it is
-   * read even when empty, since a file that lstat calls empty may have content (/proc).
+   * The regular file whose data goes here (none for a hard link before its group's last name):
+   * it is read even when empty, since a file that lstat calls empty may have content (/proc).
    */
-  readsData: boolean;
-  stats: Stats;
+  data?: FileSource;
   /** A symlink's target: its data. */
   linkTarget?: Buffer;
+}
+
+export interface FileSource {
+  path: Buffer;
+  /** Its lstat when listed: reading checks that it is still that file. */
+  stats: Stats;
+  /** What an error about it names: the path, or the manifest line and the path. */
+  label: string;
 }
 
 export interface EntryRules {
@@ -26,14 +32,14 @@ export interface EntryRules {
 
 /** A problem with one path of the tree: the message names it. */
 export class SourceError extends Error {
-  constructor(path: Buffer, problem: string) {
-    super(`${path.toString()}: ${problem}`);
+  constructor(subject: Buffer | string, problem: string) {
+    super(`${subject.toString()}: ${problem}`);
     this.name = 'SourceError';
   }
 }
 
-/** newc's size field is 32 bits. */
-const MAX_SIZE = 0xffffffff;
+/** newc's fields are 32 bits: a file's size, an mtime. */
+export const NEWC_FIELD_MAX = 0xffffffff;
 const DOT = Buffer.from('.');
 
 /**
@@ -90,11 +96,11 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
       linkTarget = readlinkSync(path, { encoding: 'buffer' });
       size = linkTarget.length;
     } else if (stats.isFile()) {
-      if (stats.size > MAX_SIZE) throw new SourceError(path, `${stats.size} bytes: newc holds files smaller than 4 GiB`);
+      if (stats.size > NEWC_FIELD_MAX) throw new SourceError(path, `${stats.size} bytes: newc holds files smaller than 4 GiB`);
       // A group's data goes with its last name, where the kernel and GNU cpio expect it.
       size = carriesData ? stats.size : 0;
     }
-    const mtime = Math.min(Math.max(0, Math.floor(stats.mtimeMs / 1000)), rules.mtimeClamp ?? MAX_SIZE, MAX_SIZE);
+    const mtime = clampMtime(Math.floor(stats.mtimeMs / 1000), rules);
     const rdev = stats.isCharacterDevice() || stats.isBlockDevice() ? splitDev(stats.rdev) : [0, 0];
     return {
       header: {
@@ -111,12 +117,15 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
         rdevMinor: rdev[1],
         name: rel,
       },
-      path,
-      readsData: stats.isFile() && carriesData,
-      stats,
+      data: stats.isFile() && carriesData ? { path, stats, label: path.toString() } : undefined,
       linkTarget,
     };
   });
+}
+
+/** An mtime as newc holds it (0..2^32-1), no later than the rules' clamp. */
+export function clampMtime(seconds: number, rules: EntryRules): number {
+  return Math.min(Math.max(0, seconds), rules.mtimeClamp ?? NEWC_FIELD_MAX, NEWC_FIELD_MAX);
 }
 
 /**
@@ -130,7 +139,7 @@ function linkKey(stats: Stats): string | undefined {
 }
 
 /** glibc's major() and minor() of a dev_t. */
-function splitDev(dev: number): [number, number] {
+export function splitDev(dev: number): [number, number] {
   const high = Math.floor(dev / 2 ** 32);
   const low = dev >>> 0;
   return [(((low >>> 8) & 0xfff) | (high & 0xfffff000)) >>> 0, ((low & 0xff) | ((low >>> 12) & 0xfff00) | ((high & 0xfff) << 20)) >>> 0];

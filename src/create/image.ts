@@ -1,8 +1,8 @@
 import { constants, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { type HeaderFields, dataSum, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import type { SegmentFormat } from '../decode/formats.js';
-import { type SourceEntry, SourceError, archiveEntries } from './entries.js';
+import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
 import { type CreateCompression, writeImageFile, writeMember } from './write.js';
 
 export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
@@ -41,6 +41,14 @@ export interface CreateResult {
 /** File data is read and handed on in pieces of this size: memory stays bounded. */
 const CHUNK = 1 << 20;
 
+/** One archive of the image to write: its entries, and how it is compressed. */
+export interface ArchivePlan {
+  entries: readonly SourceEntry[];
+  compression: CreateCompression;
+  /** The compressor's level (its -N); the tool's default when absent. */
+  level?: number;
+}
+
 /**
  * Writes the initramfs `out`: one cpio archive per directory, in order, each compressed as
  * asked, each member starting 4-aligned. It is written beside `out` and renamed into place
@@ -48,18 +56,23 @@ const CHUNK = 1 << 20;
  */
 export async function createImage(out: string, dirs: readonly string[], options: CreateOptions = {}): Promise<CreateResult> {
   const compress = options.compress?.length ? options.compress : (['none'] as const);
-  const magic = options.format === 'crc' ? '070702' : '070701';
+  const rules = { mtimeClamp: options.mtimeClamp, keepOwners: options.keepOwners };
+  const archives = dirs.map((dir, i) => ({ entries: archiveEntries(dir, rules), compression: compress[Math.min(i, compress.length - 1)], level: options.level }));
+  return writeArchives(out, archives, options.format);
+}
+
+/** Writes the initramfs `out` as createImage does, from archives already listed. */
+export async function writeArchives(out: string, archives: readonly ArchivePlan[], format: CreateOptions['format'] = 'newc'): Promise<CreateResult> {
+  const magic = format === 'crc' ? '070702' : '070701';
   return writeImageFile(out, async (fd) => {
-    const archives: CreatedArchive[] = [];
+    const written: CreatedArchive[] = [];
     let offset = 0;
-    for (const [i, dir] of dirs.entries()) {
-      const entries = archiveEntries(dir, { mtimeClamp: options.mtimeClamp, keepOwners: options.keepOwners });
-      const compression = compress[Math.min(i, compress.length - 1)];
+    for (const [i, { entries, compression, level }] of archives.entries()) {
       const gap = padding(offset);
       writeSync(fd, gap, 0, gap.length, offset);
       const start = offset + gap.length;
-      const end = start + (await writeMember(fd, start, archiveStream(entries, magic), compression, options.level));
-      archives.push({
+      const end = start + (await writeMember(fd, start, archiveStream(entries, magic), compression, level));
+      written.push({
         index: i + 1,
         start,
         end,
@@ -70,28 +83,28 @@ export async function createImage(out: string, dirs: readonly string[], options:
       });
       offset = end;
     }
-    return { image: out, size: offset, archives };
+    return { image: out, size: offset, archives: written };
   });
 }
 
 /** The bytes of one archive: each entry's header, name and data, then the trailer. */
 async function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic']): AsyncGenerator<Buffer> {
   for (const e of entries) {
-    if (!e.readsData) {
+    if (!e.data) {
       yield encodeHeader({ ...e.header, magic, check: 0 });
       if (e.linkTarget) yield Buffer.concat([e.linkTarget, padding(e.linkTarget.length)]);
       continue;
     }
     // crc's sum is in the header, before the data: read once to sum, again to write.
     let check = 0;
-    if (magic === '070702') for await (const chunk of fileData(e)) check = dataSum(chunk, check);
+    if (magic === '070702') for await (const chunk of fileData(e.data, e.header.size)) check = dataSum(chunk, check);
     yield encodeHeader({ ...e.header, magic, check });
     let sum = 0;
-    for await (const chunk of fileData(e)) {
+    for await (const chunk of fileData(e.data, e.header.size)) {
       if (magic === '070702') sum = dataSum(chunk, sum);
       yield chunk;
     }
-    if (sum !== check) throw new SourceError(e.path, 'changed while read');
+    if (sum !== check) throw new SourceError(e.data.label, 'changed while read');
     yield padding(e.header.size);
   }
   yield encodeTrailer(magic);
@@ -101,22 +114,26 @@ async function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFiel
  * A regular file's data, exactly the size its header holds, or an error: a file that grew or
  * shrank, or is no longer the file that was listed, would make the archive lie.
  */
-async function* fileData(e: SourceEntry): AsyncGenerator<Buffer> {
-  const { size } = e.header;
-  const handle = await open(e.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+async function* fileData({ path, stats, label }: FileSource, size: number): AsyncGenerator<Buffer> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new SourceError(label, (err as Error).message);
+  }
   try {
     const now = await handle.stat();
-    if (!now.isFile() || now.ino !== e.stats.ino || now.dev !== e.stats.dev) throw new SourceError(e.path, 'replaced while read');
+    if (!now.isFile() || now.ino !== stats.ino || now.dev !== stats.dev) throw new SourceError(label, 'replaced while read');
     let done = 0;
     while (done < size) {
       const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size - done));
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, done);
-      if (bytesRead === 0) throw new SourceError(e.path, `shrank while read: ${done} of the ${size} bytes its header holds`);
+      if (bytesRead === 0) throw new SourceError(label, `shrank while read: ${done} of the ${size} bytes its header holds`);
       done += bytesRead;
       yield chunk.subarray(0, bytesRead);
     }
     const { bytesRead } = await handle.read(Buffer.alloc(1), 0, 1, size);
-    if (bytesRead > 0) throw new SourceError(e.path, `grew while read: it has more than the ${size} bytes its header holds`);
+    if (bytesRead > 0) throw new SourceError(label, `grew while read: it has more than the ${size} bytes its header holds`);
   } finally {
     await handle.close();
   }

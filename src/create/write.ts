@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, createWriteStream, openSync, renameSync, rmSync, write, writev } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Transform } from 'node:stream';
@@ -39,8 +39,10 @@ export async function writeImageFile<T>(out: string, write: (fd: number) => Prom
 
 /** Writes `source` at `start` of the file `fd`, compressed, and returns how many bytes it took. */
 export async function writeMember(fd: number, start: number, source: AsyncIterable<Buffer>, compression: CreateCompression, level: number | undefined): Promise<number> {
-  // A numeric fd: a FileHandle's close() would wait for every stream made from it to be destroyed.
-  const sink = createWriteStream('', { fd, start, autoClose: false });
+  // A numeric fd: a FileHandle's close() would wait for every stream made from it to be
+  // destroyed. The fd stays writeImageFile's: a failed pipeline destroys the stream, and a
+  // destroyed stream closes its fd whatever autoClose says, racing writeImageFile's close.
+  const sink = createWriteStream('', { fd, start, autoClose: false, fs: { write, writev, close: (_: number, done: () => void) => done() } });
   if (compression === 'none') {
     await pipeline(source, sink);
     return sink.bytesWritten;
