@@ -56,3 +56,9 @@ export function hardLinkKey(e: CpioEntry): string | undefined {
   if (e.nlink < 2 || type === S_IFDIR || type === S_IFLNK) return undefined;
   return `${e.devMajor}:${e.devMinor}:${e.ino}:${type}`;
 }
+
+/** A dev_t as glibc's major() and minor() split it: what a header's major and minor fields hold. */
+export function splitDevice(dev: number): [major: number, minor: number] {
+  const d = BigInt(dev);
+  return [Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)), Number((d & 0xffn) | ((d >> 12n) & ~0xffn))];
+}

@@ -1,5 +1,5 @@
 import { type Stats, readlinkSync, statSync } from 'node:fs';
-import { S_IFDIR, S_IFLNK, S_IFMT } from '../cpio/entry.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, splitDevice } from '../cpio/entry.js';
 import type { HeaderFields } from '../cpio/writer.js';
 import { walkTree } from '../extract/walk-tree.js';
 
@@ -101,7 +101,7 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
       size = carriesData ? stats.size : 0;
     }
     const mtime = clampMtime(Math.floor(stats.mtimeMs / 1000), rules);
-    const rdev = stats.isCharacterDevice() || stats.isBlockDevice() ? splitDev(stats.rdev) : [0, 0];
+    const rdev = stats.isCharacterDevice() || stats.isBlockDevice() ? splitDevice(stats.rdev) : [0, 0];
     return {
       header: {
         ino,
@@ -136,11 +136,4 @@ function linkKey(stats: Stats): string | undefined {
   const type = stats.mode & S_IFMT;
   if (stats.nlink < 2 || type === S_IFDIR || type === S_IFLNK) return undefined;
   return `${stats.dev}:${stats.ino}`;
-}
-
-/** glibc's major() and minor() of a dev_t. */
-export function splitDev(dev: number): [number, number] {
-  const high = Math.floor(dev / 2 ** 32);
-  const low = dev >>> 0;
-  return [(((low >>> 8) & 0xfff) | (high & 0xfffff000)) >>> 0, ((low & 0xff) | ((low >>> 12) & 0xfff00) | ((high & 0xfff) << 20)) >>> 0];
 }

@@ -1,7 +1,7 @@
 import { type Stats, lstatSync, readlinkSync } from 'node:fs';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../cpio/entry.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, splitDevice } from '../cpio/entry.js';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
-import { type EntryRules, NEWC_FIELD_MAX, type SourceEntry, SourceError, clampMtime, splitDev } from './entries.js';
+import { type EntryRules, NEWC_FIELD_MAX, type SourceEntry, SourceError, clampMtime } from './entries.js';
 
 /** One archive a manifest describes: its entries, and the compressor its `#cpio:` line names. */
 export interface ManifestArchive {
@@ -169,7 +169,7 @@ function parseLine(line: Buffer, origin: string, directory: string, rules: Entry
     }
     case S_IFBLK:
     case S_IFCHR: {
-      const device = () => splitDev(lstat('device numbers').rdev);
+      const device = () => splitDevice(lstat('device numbers').rdev);
       header.rdevMajor = number(first, 'major', 10, NEWC_FIELD_MAX, () => device()[0]);
       header.rdevMinor = number(second, 'minor', 10, NEWC_FIELD_MAX, () => device()[1]);
       return { header, origin };

@@ -1,6 +1,6 @@
 import { type Hash, createHash } from 'node:crypto';
 import { closeSync, constants, openSync, readSync, readlinkSync } from 'node:fs';
-import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
+import { type CpioEntry, type EntryType, entryType, splitDevice } from '../cpio/entry.js';
 import { type ModelNode, ModelTree } from '../extract/model.js';
 import type { OpenFile } from '../extract/tree.js';
 import { walkTree } from '../extract/walk-tree.js';
@@ -68,7 +68,10 @@ export function describeDirectoryTree(root: string): TreeView {
     const item: TreeItem = { type, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid, mtime: Math.floor(stats.mtimeMs / 1000) };
     if (type === 'file') Object.assign(item, hashFile(path));
     else if (type === 'symlink') item.target = readlinkSync(path, { encoding: 'buffer' });
-    else if (type === 'char' || type === 'block') Object.assign(item, deviceNumbers(stats.rdev));
+    else if (type === 'char' || type === 'block') {
+      const [rdevMajor, rdevMinor] = splitDevice(stats.rdev);
+      Object.assign(item, { rdevMajor, rdevMinor });
+    }
     tree.set(rel.toString('latin1'), item);
     if (type !== 'dir' && stats.nlink > 1) {
       const key = `${stats.dev}:${stats.ino}`;
@@ -194,13 +197,4 @@ function hashFile(path: Buffer): { size: number; sha256: string } {
     closeSync(fd);
   }
   return { size, sha256: hash.digest('hex') };
-}
-
-/** glibc's major() and minor() of a dev_t. */
-function deviceNumbers(rdev: number): { rdevMajor: number; rdevMinor: number } {
-  const dev = BigInt(rdev);
-  return {
-    rdevMajor: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
-    rdevMinor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
-  };
 }
