@@ -1,9 +1,9 @@
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Run, cli, sh } from './support/cli.js';
 import { DIR, type FakeEntry, SYMLINK, newcArchive, newcEntry } from './support/newc.js';
+import { scratch } from './support/scratch.js';
 
 /**
  * `cat IMAGE PATH` prints what `unpack IMAGE DIR` leaves at DIR/PATH. Every case runs both and
@@ -11,21 +11,7 @@ import { DIR, type FakeEntry, SYMLINK, newcArchive, newcEntry } from './support/
  * `cpio -idmu` wrote too. Each case also states what it expects; most are cases a cat with rules
  * of its own (the last entry named PATH; its hard-link group's data, from one archive) got wrong.
  */
-const work = mkdtempSync(join(tmpdir(), 'irr-cat-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-let counter = 0;
-function fresh(what: string): string {
-  const dir = join(work, `${what}-${counter++}`);
-  mkdirSync(dir);
-  return dir;
-}
-
-function writeImage(parts: Buffer[]): string {
-  const path = join(fresh('image'), 'image.img');
-  writeFileSync(path, Buffer.concat(parts));
-  return path;
-}
+const { fresh, writeImage } = scratch('irr-cat-');
 
 /** GNU cpio's newc archive of `names`, in that order, read below `dir`. */
 function gnuArchive(dir: string, names: string[]): Buffer {

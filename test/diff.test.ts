@@ -1,13 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, cpioExtract, sh } from './support/cli.js';
 import { archivesOf, fixtureImages } from './support/fixtures.js';
 import { AS_ROOT, HAVE_DRACUT, skipUnlessCI, titled } from './support/needs.js';
 import { DIR, type FakeEntry, SYMLINK, newcArchive } from './support/newc.js';
 import { realImage } from './support/real.js';
+import { scratch } from './support/scratch.js';
 import { describeTree } from './support/tree.js';
 
 /**
@@ -16,21 +16,7 @@ import { describeTree } from './support/tree.js';
  * give exactly that one difference, which `diff -r` (content, a path in one tree only) or a
  * tree description of its own (the rest) must see too.
  */
-const work = mkdtempSync(join(tmpdir(), 'irr-diff-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-let counter = 0;
-function fresh(what: string): string {
-  const dir = join(work, `${what}-${counter++}`);
-  mkdirSync(dir);
-  return dir;
-}
-
-function writeImage(parts: Buffer[]): string {
-  const path = join(fresh('image'), 'image.img');
-  writeFileSync(path, Buffer.concat(parts));
-  return path;
-}
+const { work, fresh, writeImage } = scratch('irr-diff-');
 
 const CPIO_IN = 'cpio -idmu --no-absolute-filenames --quiet';
 

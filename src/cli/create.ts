@@ -6,17 +6,7 @@ import { UsageError } from '../errors.js';
 import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
 import { parseCompression, parseLevel } from './compression.js';
 import { print, writeJson } from './report.js';
-import { type Column, formatTable } from './table.js';
-
-const COLUMNS: Column[] = [
-  { heading: '#', align: 'right' },
-  { heading: 'start', align: 'right' },
-  { heading: 'end', align: 'right' },
-  { heading: 'size', align: 'right' },
-  { heading: 'format', align: 'left' },
-  { heading: 'entries', align: 'right' },
-  { heading: 'extracted', align: 'right' },
-];
+import { ARCHIVE_COLUMNS, formatTable } from './table.js';
 
 const OPTIONS = {
   compress: { type: 'string', multiple: true },
@@ -96,7 +86,7 @@ Options:
     const rows = result.archives.map((a) => [a.index, a.start, a.end, a.size, a.format, a.entries, a.extractedSize].map(String));
     print([
       `${out}: ${result.size} bytes, ${rows.length} archive${rows.length === 1 ? '' : 's'}`,
-      ...formatTable(COLUMNS, rows),
+      ...formatTable(ARCHIVE_COLUMNS, rows),
     ].join('\n'));
     return 0;
   },

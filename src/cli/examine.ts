@@ -3,21 +3,12 @@ import { walkImage } from '../image/walk.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { onImage, print, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
-import { type Column, formatTable } from './table.js';
+import { ARCHIVE_COLUMNS, type Column, formatTable } from './table.js';
 import { progressBar } from './progress.js';
 
 const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
 
-const COLUMNS: Column[] = [
-  { heading: '#', align: 'right' },
-  { heading: 'start', align: 'right' },
-  { heading: 'end', align: 'right' },
-  { heading: 'size', align: 'right' },
-  { heading: 'format', align: 'left' },
-  { heading: 'entries', align: 'right' },
-  { heading: 'extracted', align: 'right' },
-  { heading: 'decoded by', align: 'left' },
-];
+const COLUMNS: readonly Column[] = [...ARCHIVE_COLUMNS, { heading: 'decoded by', align: 'left' }];
 
 const OPTIONS = {
   json: { type: 'boolean' },

@@ -6,6 +6,17 @@ export interface Column {
   align: Align;
 }
 
+/** An archive's row, as examine and create print it: where it is, its format and what it holds. */
+export const ARCHIVE_COLUMNS: readonly Column[] = [
+  { heading: '#', align: 'right' },
+  { heading: 'start', align: 'right' },
+  { heading: 'end', align: 'right' },
+  { heading: 'size', align: 'right' },
+  { heading: 'format', align: 'left' },
+  { heading: 'entries', align: 'right' },
+  { heading: 'extracted', align: 'right' },
+];
+
 /**
  * The headings, then `rows`, as lines of text: each column as wide as its widest cell, two
  * spaces between columns, no blanks at the end of a line.

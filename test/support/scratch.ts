@@ -1,0 +1,26 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import { removeTree } from '../../src/extract/walk-tree.js';
+
+/**
+ * A test file's scratch directory, removed after its tests: `fresh` makes a new directory in
+ * it, `writeImage` a new image of the given parts. Call it at the top of the file.
+ */
+export function scratch(prefix: string): { work: string; fresh: (what: string) => string; writeImage: (parts: Buffer[]) => string } {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => removeTree(work));
+  let counter = 0;
+  const fresh = (what: string): string => {
+    const dir = join(work, `${what}-${counter++}`);
+    mkdirSync(dir);
+    return dir;
+  };
+  const writeImage = (parts: Buffer[]): string => {
+    const path = join(fresh('image'), 'image.img');
+    writeFileSync(path, Buffer.concat(parts));
+    return path;
+  };
+  return { work, fresh, writeImage };
+}
