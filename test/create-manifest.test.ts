@@ -2,8 +2,9 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, cli, sh } from './support/cli.js';
+import { ROOT, cli, cpioExtract, sh } from './support/cli.js';
 import { NATIVE_DECOMPRESS } from './support/fixtures.js';
+import { AS_ROOT } from './support/needs.js';
 import { describeTree } from './support/tree.js';
 
 /**
@@ -15,7 +16,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
 const fresh = (label: string) => join(work, `${label}${counter++}`);
 
-const isRoot = process.getuid?.() === 0;
 const THREE_CPIO = `${ROOT}test-images/dracut-ng/3cpio/bin/3cpio`;
 const ENV = { SOURCE_DATE_EPOCH: '' };
 
@@ -85,8 +85,9 @@ function archivesOf(image: string, created: Created): Buffer[] {
 function cpioTree(archive: Buffer): ReturnType<typeof describeTree> {
   const target = fresh('cpio');
   mkdirSync(target);
-  sh('cpio -idmu --no-absolute-filenames --quiet', { cwd: target, input: archive });
-  return describeTree(target, { owners: isRoot });
+  // As a user GNU cpio cannot make the manifest's devices, for 3cpio's archive or ours.
+  cpioExtract('cpio -idmu --no-absolute-filenames --quiet', { cwd: target, input: archive });
+  return describeTree(target, { owners: AS_ROOT });
 }
 
 describe.skipIf(!existsSync(THREE_CPIO))('create --manifest against 3cpio --create', () => {
@@ -111,13 +112,13 @@ describe.skipIf(!existsSync(THREE_CPIO))('create --manifest against 3cpio --crea
     expect(capitalHex(archive).equals(reference.archives[0])).toBe(true);
 
     const expected = cpioTree(reference.archives[0]);
-    expect(Object.keys(expected)).toEqual(expect.arrayContaining(['spaced name', 'dev/console', 'lib', 'second', 'etc/hello']));
+    expect(Object.keys(expected)).toEqual(expect.arrayContaining(['spaced name', ...(AS_ROOT ? ['dev/console'] : []), 'lib', 'second', 'etc/hello']));
     expect(expected.second.linkGroup).toBe('copy');
     if (epoch) expect(expected.copy.mtime).toBe(1620000000);
     expect(cpioTree(archive)).toEqual(expected);
     const unpacked = fresh('unpack');
     expect(cli(['unpack', out, unpacked]).status).toBe(0);
-    expect(describeTree(unpacked, { owners: isRoot })).toEqual(expected);
+    expect(describeTree(unpacked, { owners: AS_ROOT })).toEqual(expected);
     expect(cli(['list', out]).stdout.toString()).toContain('spaced name');
   });
 

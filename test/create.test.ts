@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, cli, sh } from './support/cli.js';
 import { NATIVE_DECOMPRESS } from './support/fixtures.js';
 import { REAL_EXPECTED, realImage } from './support/real.js';
+import { AS_ROOT, titled } from './support/needs.js';
 import { describeTree } from './support/tree.js';
 import { unescapeName } from '../src/cpio/names.js';
 
@@ -20,7 +21,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
 const fresh = (label: string) => join(work, `${label}${counter++}`);
 
-const isRoot = process.getuid?.() === 0;
 const THREE_CPIO = `${ROOT}test-images/dracut-ng/3cpio/bin/3cpio`;
 const SKIPCPIO = '/usr/lib/dracut/skipcpio';
 const FORMATS = ['none', 'gzip', 'bzip2', 'xz', 'lzma', 'lz4', 'lzop', 'zstd'] as const;
@@ -75,7 +75,7 @@ function buildTree(root: string, options: { reverse?: boolean; nonUtf8?: boolean
     },
     () => sh(`mkfifo ${join(root, 'fifo')}`),
     ...(options.nonUtf8 === false ? [] : [() => writeFileSync(Buffer.concat([Buffer.from(`${root}/name-`), BYTES]), 'bytes')]),
-    ...(isRoot ? [() => sh(`mknod ${join(root, 'null-device')} c 1 3`)] : []),
+    ...(AS_ROOT ? [() => sh(`mknod ${join(root, 'null-device')} c 1 3`)] : []),
   ];
   mkdirSync(root, { recursive: true });
   for (const step of options.reverse ? [...steps].reverse() : steps) step();
@@ -83,7 +83,7 @@ function buildTree(root: string, options: { reverse?: boolean; nonUtf8?: boolean
   return root;
 }
 
-const describe3 = (dir: string) => describeTree(dir, { owners: isRoot });
+const describe3 = (dir: string) => describeTree(dir, { owners: AS_ROOT });
 
 /** Each archive's bytes as the real decompressor gives them. */
 function plainArchives(created: Created): Buffer[] {
@@ -103,7 +103,7 @@ describe('create', () => {
     expect(Object.keys(sourceTree)).toContain(`name-${BYTES.toString('latin1')}`);
     expect(sourceTree['links/x/two'].linkGroup).toBe('a/three');
     expect(sourceTree['bin/tool'].mode).toBe(0o4755);
-    if (!isRoot) console.log('not root: no device node in the tree, owners not compared');
+    if (!AS_ROOT) console.log('not root: no device node in the tree, owners not compared');
   });
 
   it.each([...FORMATS.map((f) => [f, 'newc'] as const), ['none', 'crc'] as const, ['gzip', 'crc'] as const])(
@@ -163,7 +163,7 @@ describe('create', () => {
     expect(entries.every((e) => e.uid === 0 && e.gid === 0 && e.dev.every((d) => d === 0))).toBe(true);
   });
 
-  it.skipIf(!isRoot)('--keep-owners: the files\' uid and gid', () => {
+  it.skipIf(!AS_ROOT)(titled('--keep-owners: the files\' uid and gid', AS_ROOT ? undefined : 'not root: it chowns a file'), () => {
     const tree = fresh('owners');
     mkdirSync(tree);
     writeFileSync(join(tree, 'owned'), 'x');

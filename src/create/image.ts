@@ -1,5 +1,4 @@
-import { constants, writeSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { type HeaderFields, dataSum, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import type { SegmentFormat } from '../decode/formats.js';
 import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
@@ -87,54 +86,129 @@ export async function writeArchives(out: string, archives: readonly ArchivePlan[
   });
 }
 
-/** The bytes of one archive: each entry's header, name and data, then the trailer. */
-async function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic']): AsyncGenerator<Buffer> {
+/**
+ * The bytes of one archive (each entry's header, name and data, then the trailer) in pieces of
+ * CHUNK bytes: small entries share a piece, and file data is read straight into it.
+ */
+function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic']): Generator<Buffer> {
+  const pieces = new Pieces();
   for (const e of entries) {
     if (!e.data) {
-      yield encodeHeader({ ...e.header, magic, check: 0 });
-      if (e.linkTarget) yield Buffer.concat([e.linkTarget, padding(e.linkTarget.length)]);
+      yield* pieces.add(encodeHeader({ ...e.header, magic, check: 0 }));
+      if (e.linkTarget) yield* pieces.add(Buffer.concat([e.linkTarget, padding(e.linkTarget.length)]));
       continue;
     }
-    // crc's sum is in the header, before the data: read once to sum, again to write.
-    let check = 0;
-    if (magic === '070702') for await (const chunk of fileData(e.data, e.header.size)) check = dataSum(chunk, check);
-    yield encodeHeader({ ...e.header, magic, check });
-    let sum = 0;
-    for await (const chunk of fileData(e.data, e.header.size)) {
-      if (magic === '070702') sum = dataSum(chunk, sum);
-      yield chunk;
+    const { size } = e.header;
+    const { label } = e.data;
+    const fd = openSource(e.data);
+    try {
+      // crc's sum is in the header, before the data: read once to sum, again to write.
+      const check = magic === '070702' ? sumOf(fd, size, label) : 0;
+      yield* pieces.add(encodeHeader({ ...e.header, magic, check }));
+      let sum = 0;
+      for (let done = 0; done < size; ) {
+        const read = pieces.read(fd, done, size - done);
+        if (read.length === 0) throw new SourceError(label, `shrank while read: ${done} of the ${size} bytes its header holds`);
+        if (magic === '070702') sum = dataSum(read, sum);
+        done += read.length;
+        yield* pieces.full();
+      }
+      if (readSync(fd, Buffer.alloc(1), 0, 1, size) > 0) throw new SourceError(label, `grew while read: it has more than the ${size} bytes its header holds`);
+      if (sum !== check) throw new SourceError(label, 'changed while read');
+    } finally {
+      closeSync(fd);
     }
-    if (sum !== check) throw new SourceError(e.data.label, 'changed while read');
-    yield padding(e.header.size);
+    yield* pieces.add(padding(size));
   }
-  yield encodeTrailer(magic);
+  yield* pieces.add(encodeTrailer(magic));
+  yield* pieces.rest();
 }
 
 /**
- * A regular file's data, exactly the size its header holds, or an error: a file that grew or
- * shrank, or is no longer the file that was listed, would make the archive lie.
+ * A regular file to read, still the one that was listed: a file that was replaced would make
+ * the archive lie.
  */
-async function* fileData({ path, stats, label }: FileSource, size: number): AsyncGenerator<Buffer> {
-  let handle: FileHandle;
+function openSource({ path, stats, label }: FileSource): number {
+  let fd: number;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     throw new SourceError(label, (err as Error).message);
   }
-  try {
-    const now = await handle.stat();
-    if (!now.isFile() || now.ino !== stats.ino || now.dev !== stats.dev) throw new SourceError(label, 'replaced while read');
-    let done = 0;
-    while (done < size) {
-      const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size - done));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, done);
-      if (bytesRead === 0) throw new SourceError(label, `shrank while read: ${done} of the ${size} bytes its header holds`);
-      done += bytesRead;
-      yield chunk.subarray(0, bytesRead);
+  const now = fstatSync(fd);
+  if (!now.isFile() || now.ino !== stats.ino || now.dev !== stats.dev) {
+    closeSync(fd);
+    throw new SourceError(label, 'replaced while read');
+  }
+  return fd;
+}
+
+/** The sum of the first `size` bytes of `fd`, for crc's header. */
+function sumOf(fd: number, size: number, label: string): number {
+  const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size));
+  let sum = 0;
+  for (let done = 0; done < size; ) {
+    const n = readSync(fd, buffer, 0, Math.min(buffer.length, size - done), done);
+    if (n === 0) throw new SourceError(label, `shrank while read: ${done} of the ${size} bytes its header holds`);
+    sum = dataSum(buffer.subarray(0, n), sum);
+    done += n;
+  }
+  return sum;
+}
+
+/**
+ * The piece being filled, and those that are full. Its reader is done with a piece when it asks
+ * for the next (writeMember writes it, or waits until the compressor has taken it), so two
+ * Buffers take turns: fresh ones each time cost a page fault per 4 KiB and left the memory to
+ * the garbage collector (bench/create.sh: 2.1-2.6 s and 138 MB against 0.45 s and 75 MB for
+ * the uncompressed archive, on a loaded machine).
+ */
+class Pieces {
+  private piece: Buffer = Buffer.allocUnsafe(CHUNK);
+  private spare: Buffer | undefined;
+  private used = 0;
+  private readonly done: Buffer[] = [];
+
+  /** Appends `bytes`, and returns the pieces that filled up. */
+  add(bytes: Uint8Array): Buffer[] {
+    for (let at = 0; at < bytes.length; ) {
+      const n = Math.min(bytes.length - at, CHUNK - this.used);
+      this.piece.set(bytes.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
+      if (this.used === CHUNK) this.done.push(this.take());
     }
-    const { bytesRead } = await handle.read(Buffer.alloc(1), 0, 1, size);
-    if (bytesRead > 0) throw new SourceError(label, `grew while read: it has more than the ${size} bytes its header holds`);
-  } finally {
-    await handle.close();
+    return this.full();
+  }
+
+  /** Reads up to `length` bytes of `fd` at `position` into the piece; returns them (none at the file's end). */
+  read(fd: number, position: number, length: number): Buffer {
+    const at = this.used;
+    const n = readSync(fd, this.piece, at, Math.min(length, CHUNK - at), position);
+    const read = this.piece.subarray(at, at + n);
+    this.used += n;
+    if (this.used === CHUNK) this.done.push(this.take());
+    return read;
+  }
+
+  /** The pieces that are full, handed over once. */
+  full(): Buffer[] {
+    return this.done.splice(0);
+  }
+
+  /** The full pieces and the last one. */
+  rest(): Buffer[] {
+    return this.used > 0 ? [...this.full(), this.take()] : this.full();
+  }
+
+  private take(): Buffer {
+    const full = this.piece;
+    // Every piece but the last fills up, so one is handed over at a time: the one handed
+    // before is done with by now.
+    this.piece = this.spare ?? Buffer.allocUnsafe(CHUNK);
+    this.spare = full;
+    const piece = full.subarray(0, this.used);
+    this.used = 0;
+    return piece;
   }
 }

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, openSync, renameSync, rmSync, write, writev } from 'node:fs';
+import { closeSync, createWriteStream, openSync, renameSync, rmSync, write, writeSync, writev } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
-import type { Transform } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
 import { onInterrupt } from '../interrupt.js';
@@ -38,15 +38,19 @@ export async function writeImageFile<T>(out: string, write: (fd: number) => Prom
 }
 
 /** Writes `source` at `start` of the file `fd`, compressed, and returns how many bytes it took. */
-export async function writeMember(fd: number, start: number, source: AsyncIterable<Buffer>, compression: CreateCompression, level: number | undefined): Promise<number> {
+export async function writeMember(fd: number, start: number, source: Iterable<Buffer> | AsyncIterable<Buffer>, compression: CreateCompression, level: number | undefined): Promise<number> {
+  if (compression === 'none') {
+    let at = start;
+    for await (const chunk of source) {
+      for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, at + done);
+      at += chunk.length;
+    }
+    return at - start;
+  }
   // A numeric fd: a FileHandle's close() would wait for every stream made from it to be
   // destroyed. The fd stays writeImageFile's: a failed pipeline destroys the stream, and a
   // destroyed stream closes its fd whatever autoClose says, racing writeImageFile's close.
   const sink = createWriteStream('', { fd, start, autoClose: false, fs: { write, writev, close: (_: number, done: () => void) => done() } });
-  if (compression === 'none') {
-    await pipeline(source, sink);
-    return sink.bytesWritten;
-  }
   const compressor = COMPRESSION_FORMATS.find((f) => f.name === compression)!.compress;
   if ('stream' in compressor) {
     const stream = await compressor.stream(level);
@@ -69,7 +73,9 @@ export async function writeMember(fd: number, start: number, source: AsyncIterab
     });
     const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
     const written = compression === 'lzop' ? pipeline(child.stdout, zeroLzopMtime(), sink) : pipeline(child.stdout, sink);
-    const [input, output, exit] = await Promise.allSettled([pipeline(source, child.stdin), written, exited]);
+    // A failed write says so to its callback, which feed turns into the input's failure.
+    child.stdin.on('error', () => {});
+    const [input, output, exit] = await Promise.allSettled([feed(source, child.stdin), written, exited]);
     // What went wrong with our input comes first (the compressor only saw its end), unless
     // the compressor stopped reading: then its own words say why.
     if (input.status === 'rejected' && (input.reason as NodeJS.ErrnoException).code !== 'EPIPE') throw input.reason;
@@ -86,12 +92,13 @@ export async function writeMember(fd: number, start: number, source: AsyncIterab
 }
 
 /**
- * Writes `source` into a node:zlib stream one chunk at a time, each processed before the next
- * and the end: when end() comes while the last chunk still waits, Node's zstd stream ends the
- * frame with that chunk and then writes a second, empty frame, so that the bytes would depend
- * on timing.
+ * Writes `source` into a compressor one chunk at a time, each taken (processed by node:zlib,
+ * handed to the pipe of a CLI) before the next is asked for, so that the source may reuse a
+ * chunk's memory for the next one; and before the end: when end() comes while the last chunk
+ * still waits, Node's zstd stream ends the frame with that chunk and then writes a second,
+ * empty frame, so that the bytes would depend on timing.
  */
-async function feed(source: AsyncIterable<Buffer>, stream: Transform): Promise<void> {
+async function feed(source: Iterable<Buffer> | AsyncIterable<Buffer>, stream: Writable): Promise<void> {
   try {
     for await (const chunk of source) {
       await new Promise<void>((resolve, reject) => stream.write(chunk, (err) => (err ? reject(err) : resolve())));
