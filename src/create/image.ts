@@ -160,8 +160,8 @@ function sumOf(fd: number, size: number, label: string): number {
  * The piece being filled, and those that are full. Its reader is done with a piece when it asks
  * for the next (writeMember writes it, or waits until the compressor has taken it), so two
  * Buffers take turns: fresh ones each time cost a page fault per 4 KiB and left the memory to
- * the garbage collector (by hand with GNU time, the tree of fedora-like-none.img on tmpfs:
- * 2.1-2.6 s and 138 MB against 0.45 s and 75 MB; bench/create.sh compares with 3cpio).
+ * the garbage collector, which made the uncompressed archive several times slower and its
+ * peak RSS far larger (bench/create.sh times it).
  */
 class Pieces {
   private piece: Buffer = Buffer.allocUnsafe(CHUNK);

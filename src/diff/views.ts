@@ -52,7 +52,7 @@ export async function describeImageTree(image: string, options: { maxOutput?: nu
   const inodes = new Map<ModelNode, Buffer[]>();
   for (const [rel, node] of model.paths()) {
     tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node), writer.directoryEntry(rel)));
-    if (node.type !== 'dir') inodes.set(node, [...(inodes.get(node) ?? []), rel]);
+    if (node.type !== 'dir') inodes.get(node)?.push(rel) ?? inodes.set(node, [rel]);
   }
   addLinks(tree, inodes.values());
   return { tree, archives };
@@ -75,7 +75,7 @@ export function describeDirectoryTree(root: string): TreeView {
     tree.set(rel.toString('latin1'), item);
     if (type !== 'dir' && stats.nlink > 1) {
       const key = `${stats.dev}:${stats.ino}`;
-      inodes.set(key, [...(inodes.get(key) ?? []), rel]);
+      inodes.get(key)?.push(rel) ?? inodes.set(key, [rel]);
     }
   });
   addLinks(tree, inodes.values());
