@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { CompressionName } from '../decode/formats.js';
 import type { Sink } from '../decode/types.js';
 import { FormatError } from '../errors.js';
+import { restoreOptimizingCompilers } from '../tiers.js';
 
 export const CHUNK_SIZE = 1 << 20;
 /** Chunks in the shared ring: how far the decoder may run ahead of the consumer. */
@@ -120,6 +121,7 @@ export class DecoderThread {
   }
 
   private spawn(): Worker {
+    restoreOptimizingCompilers();
     const worker = new Worker(new URL('./decode-worker.js', import.meta.url), {
       workerData: { path: this.path, ring: this.ring, free: this.free } satisfies WorkerSetup,
       // Small heaps make the worker collect garbage early (zlib's output chunks) instead of
