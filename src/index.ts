@@ -13,15 +13,16 @@ export { escapeName, unescapeName } from './cpio/names.js';
 export { walkImage, type Archive, type WalkOptions, type WalkResult } from './image/walk.js';
 export { describeDirectoryTree, describeImageTree, type ImageTree, type TreeItem, type TreeView } from './diff/views.js';
 export {
-  diffArchives, diffTrees, formatArchiveDifference, formatDifference, summarizeArchive,
-  type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference,
+  diffArchives, diffTrees, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
+  type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference, type DifferenceSummary,
 } from './diff/compare.js';
+export { blocksNeeded, freeSpace, measureImage, type DirectorySpace, type FreeSpace, type ImageSpace } from './extract/space.js';
 export { SafeExtractor, type ExtractOptions, type Notice } from './extract/writer.js';
 export { skipcpio, skipcpioStart, type SkipcpioResult } from './restore/skipcpio.js';
 export { ATTEMPTS, PRESETS, PRESET_NAMES, STAGES, flavorOrder, parseOrder, type Attempt, type MagicName } from './restore/orders.js';
 export { runTrial, type Engine, type StageOutcome, type TrialHooks, type TrialReport } from './restore/trial.js';
 export { extractStaged, type StagedOptions } from './extract/staging.js';
-export { restore, type RestoreOptions, type RestoreReport } from './restore/restore.js';
+export { restore, type RestoreOptions, type RestoreReport, type SpaceReport, type Verification } from './restore/restore.js';
 export { FLAVORS, findImage, machineId, type Flavor } from './restore/discovery.js';
 export { strictUtf8, type Utf8Failure } from './bench/utf8.js';
 export { measureTrial, type AttemptReport, type MeasuredTrial } from './bench/measure.js';

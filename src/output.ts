@@ -18,3 +18,15 @@ export function writeAllSync(fd: number, buf: Uint8Array): void {
 
 /** Something to wait on for a millisecond while a full pipe drains. */
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/** A byte count for people: 512 B, 1.5 KiB, 20.3 MiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}

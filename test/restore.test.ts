@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, cli } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { DIR, newcArchive } from './support/newc.js';
-import { WHY_NOT_NATIVE, titled } from './support/needs.js';
+import { AS_ROOT, WHY_NOT_NATIVE, titled } from './support/needs.js';
 
 /** dracut-initramfs-restore's flow under a scratch root. */
 const work = mkdtempSync(join(tmpdir(), 'irr-restore-'));
@@ -211,3 +211,134 @@ describe('restore', () => {
     expect(restore(setup('lockdown,capability,selinux'), '--flavor', 'dracut-112').report.reason).toMatch(/^setfiles failed/);
   });
 });
+
+/** An early microcode archive, then a zstd member with what a shutdown runs: owned by whoever runs the tests. */
+function shutdownImage(): string {
+  const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const group = { ...owner, ino: 40, nlink: 2 };
+  const main = newcArchive([
+    { name: 'bin', mode: DIR }, { name: 'bin/sh', mode: 0o100755, data: '#!sh\n' }, { name: 'shutdown', mode: 0o100755, data: '#!/bin/sh\nhalt\n' },
+    { name: 'etc', mode: DIR }, { name: 'etc/hostname', data: 'host\n' }, { name: 'etc/sh', mode: 0o120777, data: '../bin/sh' },
+    { name: 'lib', mode: DIR }, { ...group, name: 'lib/one' }, { ...group, name: 'lib/two', data: Buffer.alloc(9000, 1) },
+  ].map((e) => ({ ...owner, ...e })));
+  const image = join(work, `shutdown${counter++}.img`);
+  writeFileSync(image, Buffer.concat([newcArchive([{ ...owner, name: 'early_cpio', data: '1' }]), execSync('zstd -c', { input: main })]));
+  return image;
+}
+
+describe('restore --verify', () => {
+  it('a restore verifies clean, by each flavor\'s start; so does its tree later, verified alone', () => {
+    for (const flavor of ['dracut-112', 'dracut-059']) {
+      const root = system({ images: { [`boot/initrd.img-${KV}`]: shutdownImage() } });
+      const run = cli(['restore', '--root', root, '--kver', KV, '--flavor', flavor, '--verify']);
+      expect(run.status, flavor).toBe(0);
+      expect(run.stdout.toString(), flavor).toBe(`restored: ${join(root, `boot/initrd.img-${KV}`)} restored into ${root}/run/initramfs\nverified: ${root}/run/initramfs is the tree the image unpacks to\n`);
+      // bin/sh shows the earlier restore: the tree is verified instead of skipped.
+      const { run: again, report } = restore(root, '--flavor', flavor, '--verify');
+      expect(again.status, flavor).toBe(0);
+      expect(report, flavor).toMatchObject({ outcome: 'skipped', verification: { equal: true, summary: { added: 0, removed: 0, changed: 0 }, differences: [] } });
+    }
+  });
+
+  it('a tree changed after the restore: each difference as diff prints it, exit 1', () => {
+    const image = shutdownImage();
+    const root = system({ images: { [`boot/initrd.img-${KV}`]: image } });
+    expect(restore(root, '--verify').run.status).toBe(0);
+    const tree = join(root, 'run/initramfs');
+    writeFileSync(join(tree, 'etc/hostname'), 'HOST\n');
+    execSync(`chmod 700 ${tree}/shutdown && rm ${tree}/lib/one && touch ${tree}/extra`);
+    const run = cli(['restore', '--root', root, '--kver', KV, '--verify']);
+    expect(run.status).toBe(1);
+    const lines = run.stdout.toString().split('\n').filter(Boolean);
+    expect(lines.slice(0, 2)).toEqual(['skipped: /run/initramfs/bin/sh exists: already unpacked', `verify: ${tree} differs from the image: 1 added, 1 removed, 3 changed`]);
+    const differences = ['M etc/hostname: content', '+ extra', '- lib/one', 'M lib/two: hard links lib/one -> (none)', 'M shutdown: mode 0755 -> 0700'];
+    expect(lines.slice(2).map((line) => line.replace(/(content) .*/, '$1'))).toEqual(differences);
+    // The same lines as diff's, the image as A: dracut-112 restores it all.
+    expect(lines.slice(2)).toEqual(cli(['diff', image, tree]).stdout.toString().split('\n').filter(Boolean));
+    const { report } = restore(root, '--verify');
+    expect(report.status).toBe(1);
+    expect(report.verification.differences.map((d: { path: string; kind: string }) => `${d.kind} ${d.path}`)).toEqual(['content etc/hostname', 'added extra', 'removed lib/one', 'links lib/two', 'mode shutdown']);
+  });
+
+  it('cannot be asked with --dry-run: exit 2', () => {
+    expect(cli(['restore', '--root', system(), '--dry-run', '--verify']).status).toBe(2);
+  });
+});
+
+/** Every path under `root` with its size, mode and mtime: what a run that writes nothing leaves as it was. */
+const snapshot = (root: string) => execSync(`find ${root} -printf '%p %s %m %T@\\n' | sort`).toString();
+
+describe('restore --dry-run', () => {
+  it('writes nothing and prints what du totals, in blocks of the target\'s filesystem, against its free space', () => {
+    const image = shutdownImage();
+    const root = system({ images: { [`boot/initrd.img-${KV}`]: image } });
+    const before = snapshot(root);
+    const { run, report } = restore(root, '--dry-run');
+    expect(run.status).toBe(0);
+    expect(snapshot(root)).toBe(before);
+    const du = JSON.parse(cli(['du', '--json', image]).stdout.toString());
+    const [blockSize] = execSync(`stat -f -c %S ${root}/run/initramfs`).toString().split(/\s+/).map(Number);
+    // 112 restores every archive: the early one's 1 byte too; the hard-link group's 9000 bytes once.
+    expect(report.space).toMatchObject({ dataBytes: du.bytes, files: du.files, blockSize, fits: true, filesystemOf: `${root}/run/initramfs` });
+    expect(du).toMatchObject({ bytes: 1 + 5 + 15 + 5 + 9000, files: 5 });
+    expect(report.space.needed).toBe((4 + Math.ceil(9000 / blockSize)) * blockSize);
+    expect(report).toMatchObject({ outcome: 'measured', status: 0 });
+    // 059 restores what skipcpio leaves: not the early archive.
+    expect(restore(root, '--dry-run', '--flavor', 'dracut-059').report.space.dataBytes).toBe(du.bytes - 1);
+    expect(snapshot(root)).toBe(before);
+  });
+
+  const whyNotTmpfs = AS_ROOT ? undefined : 'not root: a small tmpfs needs mount, in a mount namespace';
+  it.skipIf(whyNotTmpfs)(titled('on a 1 MiB tmpfs: the fixture does not fit (exit 1, nothing written), a small image fits, and takes what it said', whyNotTmpfs), () => {
+    const tooBig = system({ images: { [`boot/initrd.img-${KV}`]: zstdImage } });
+    const small = system({ images: { [`boot/initrd.img-${KV}`]: shutdownImage() } });
+    const target = (root: string) => join(root, 'run/initramfs');
+    const cliArgs = (root: string, ...args: string[]) => [process.execPath, BIN, 'restore', '--root', root, '--kver', KV, '--json', ...args];
+    const [no, listing, yes, restored, allocated, freeAfter] = inTmpfs([target(tooBig), target(small)], [
+      cliArgs(tooBig, '--dry-run'),
+      ['ls', '-A', target(tooBig)],
+      cliArgs(small, '--dry-run'),
+      cliArgs(small, '--verify'),
+      ['find', target(small), '-type', 'f', '-printf', '%i %b\\n'],
+      ['stat', '-f', '-c', '%a %S', target(small)],
+    ]);
+    expect(no.status).toBe(1);
+    const refused = JSON.parse(no.stdout);
+    // The tmpfs's 1 MiB but for the page the old shutdown takes.
+    const free = (1 << 20) - refused.space.blockSize;
+    expect(refused).toMatchObject({ outcome: 'measured', space: { free, fits: false } });
+    expect(refused.reason).toMatch(/: it does not fit$/);
+    expect(listing.stdout.split('\n').filter(Boolean).sort()).toEqual(['.need_shutdown', 'shutdown']);
+    expect(yes.status).toBe(0);
+    const { space } = JSON.parse(yes.stdout);
+    expect(space).toMatchObject({ free, fits: true });
+    expect(restored.status).toBe(0);
+    // What the tmpfs allocated to the restored files, each inode once: what the dry run said it would need.
+    const blocks = new Set(allocated.stdout.split('\n').filter(Boolean));
+    expect([...blocks].reduce((sum, line) => sum + Number(line.split(' ')[1]) * 512, 0)).toBe(space.needed);
+    // The old shutdown's page is free again: the image's replaced it.
+    const [available, blockSize] = freeAfter.stdout.trim().split(' ').map(Number);
+    expect(available * blockSize).toBe((1 << 20) - space.needed);
+  });
+});
+
+/**
+ * Runs each command in a mount namespace where each of `targets` is a new 1 MiB tmpfs holding
+ * .need_shutdown and shutdown, as /run/initramfs is before a restore.
+ */
+function inTmpfs(targets: string[], commands: string[][]): { status: number | null; stdout: string }[] {
+  const script = `
+    const { spawnSync } = require('node:child_process');
+    const { writeFileSync } = require('node:fs');
+    const [targets, commands] = JSON.parse(process.argv[1]);
+    for (const target of targets) {
+      if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', target]).status !== 0) throw new Error('mount ' + target);
+      writeFileSync(target + '/.need_shutdown', '');
+      writeFileSync(target + '/shutdown', '#!/bin/sh\\n');
+    }
+    const runs = commands.map(([command, ...args]) => spawnSync(command, args, { encoding: 'utf8' }));
+    process.stdout.write(JSON.stringify(runs.map((r) => ({ status: r.status, stdout: r.stdout }))));`;
+  const run = spawnSync('unshare', ['--mount', process.execPath, '-e', script, JSON.stringify([targets, commands])], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`unshare: exit ${run.status}: ${run.stderr}`);
+  return JSON.parse(run.stdout);
+}

@@ -10,7 +10,7 @@ import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } f
 import { parseCompression } from './compression.js';
 import { progressBar } from './progress.js';
 import { Failure, onImage, print } from './report.js';
-import { formatBytes } from './sizes.js';
+import { formatBytes } from '../output.js';
 import { type Column, formatTable } from './table.js';
 
 const OPTIONS = {

@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
-import { escapeName } from '../cpio/names.js';
 import {
-  type Difference, diffArchives, diffTrees, formatArchiveDifference, formatDifference, summarizeArchive,
+  diffArchives, diffTrees, differenceJson, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
 } from '../diff/compare.js';
 import { type ImageTree, type TreeView, describeDirectoryTree, describeImageTree } from '../diff/views.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
@@ -70,14 +69,14 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
     const differences = diffTrees(x.tree, y.tree, { mtime: values.mtime });
     const archives = x.archives && y.archives ? diffArchives(x.archives, y.archives) : undefined;
     const equal = differences.length === 0 && (archives?.length ?? 0) === 0;
-    const summary = summarize(differences);
+    const summary = summarizeDifferences(differences);
     if (values.json) {
       writeJson({
         a,
         b,
         equal,
         summary,
-        differences: differences.map((d) => ({ ...d, path: escapeName(d.path) })),
+        differences: differences.map(differenceJson),
         ...(archives && { archives: { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives } }),
       });
     } else if (values.stat) {
@@ -102,14 +101,4 @@ async function readSide(input: string, maxOutput: number): Promise<TreeSide> {
     if (statSync(input).isDirectory()) return { tree: describeDirectoryTree(input) };
     return describeImageTree(input, { maxOutput });
   });
-}
-
-/** Paths added, removed, and changed in any other way (a path counted once however many of its attributes differ). */
-function summarize(differences: readonly Difference[]): { added: number; removed: number; changed: number } {
-  const changed = new Set(differences.filter((d) => d.kind !== 'added' && d.kind !== 'removed').map((d) => d.path.toString('latin1')));
-  return {
-    added: differences.filter((d) => d.kind === 'added').length,
-    removed: differences.filter((d) => d.kind === 'removed').length,
-    changed: changed.size,
-  };
 }

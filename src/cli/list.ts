@@ -1,5 +1,6 @@
 import { type CpioEntry, entryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
+import { UsageError } from '../errors.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
 import { writeAllSync } from '../output.js';
@@ -15,12 +16,14 @@ const OPTIONS = {
   parts: { type: 'string' },
   'max-size': { type: 'string' },
   'in-process': { type: 'boolean' },
+  sizes: { type: 'boolean' },
 } satisfies Options;
 
 export const list: Command = {
   name: 'list',
   options: OPTIONS,
   usage: `Usage: initramfs-restore list IMAGE [-v] [--json] [--parts LIST] [--max-size SIZE] [--in-process]
+                                    [--sizes]
 
 Lists every entry of every cpio archive in IMAGE, in archive order. Names are bytes: bytes
 that are not printable UTF-8 are shown as \\xNN and a backslash as \\\\.
@@ -33,6 +36,8 @@ Options:
   --max-size SIZE
                  stop when the compressed members expand beyond SIZE in all (default 4G)
   --in-process   decode with our own decoders only: no format's CLI as a co-process
+  --sizes        the extracted size per directory and per archive instead: 'du IMAGE'
+                 (with --json, du's JSON)
   -h, --help     this text
 `,
   async run(argv) {
@@ -40,6 +45,10 @@ Options:
     if (wantsHelp(values, list)) return 0;
     const maxOutput = maxSizeOption(values['max-size']);
     const [image] = positionals(args, ['IMAGE'], list);
+    if (values.sizes) {
+      if (values.verbose || values.parts || values['in-process']) throw new UsageError('--sizes is du IMAGE: it takes only --json and --max-size');
+      return (await import('./du.js')).reportSizes(image, { json: values.json, maxOutput });
+    }
     const select = parseParts(values.parts);
     const out = new LineWriter();
     let archiveIndex = 0;

@@ -9,6 +9,7 @@ export const COMMANDS: { name: string; summary: string; load: () => Promise<Comm
   { name: 'list', summary: 'every entry of every archive (like lsinitrd, 3cpio -t)', load: async () => (await import('./list.js')).list },
   { name: 'unpack', summary: 'extract every archive into DIR as the kernel populates rootfs, safely', load: async () => (await import('./unpack.js')).unpack },
   { name: 'cat', summary: "one file's content to stdout (like lsinitrd -f)", load: async () => (await import('./cat.js')).cat },
+  { name: 'du', summary: 'the extracted size per directory, largest first, and per archive', load: async () => (await import('./du.js')).du },
   { name: 'diff', summary: 'compare two images or directories as the trees unpack leaves (0 equal, 1 different, 2 trouble)', load: async () => (await import('./diff.js')).diff },
   { name: 'create', summary: 'write an initramfs: one cpio archive per DIR, each compressed as asked, reproducibly', load: async () => (await import('./create.js')).create },
   { name: 'repack', summary: "rewrite an image's compressed members in another compression, the rest as it is", load: async () => (await import('./repack.js')).repack },

@@ -1,4 +1,4 @@
-import { formatBytes } from './sizes.js';
+import { formatBytes } from '../output.js';
 
 /**
  * A progress bar on stderr when it is a terminal, nothing otherwise. Returns the callback the

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { differenceJson, formatDifference } from '../diff/compare.js';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { parseOrder } from '../restore/orders.js';
 import { restore as runRestore } from '../restore/restore.js';
@@ -17,6 +18,8 @@ const OPTIONS = {
   order: { type: 'string' },
   engine: { type: 'string' },
   'max-size': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  verify: { type: 'boolean' },
   json: { type: 'boolean' },
 } satisfies Options;
 
@@ -24,7 +27,8 @@ export const restore: Command = {
   name: 'restore',
   options: OPTIONS,
   usage: `Usage: initramfs-restore restore [--root DIR] [--flavor F] [--kver VER] [--image PATH]
-                                 [--order ORDER] [--engine builtin|native] [--max-size SIZE] [--json]
+                                 [--order ORDER] [--engine builtin|native] [--max-size SIZE]
+                                 [--dry-run | --verify] [--json]
 
 Runs dracut-initramfs-restore's flow under ROOT (default /), as the script of Debian's dracut
 F does (dracut-059: bookworm, dracut-106: trixie, dracut-112: forky, the default):
@@ -64,7 +68,17 @@ Options:
   --max-size SIZE    stop when the compressed members expand beyond SIZE in all (default 4G,
                      or the free space of /run/initramfs when that is less: it is a tmpfs, so
                      a bomb would fill memory)
-  --json             the whole report
+  --dry-run          write nothing: find the image, then print what the restore needs (the
+                     files' sizes as du totals them, each in whole blocks of the target's
+                     filesystem: a tmpfs's pages) against what statfs says that filesystem has
+                     free. Exit 0 when it fits, 1 when it does not (or cannot be told)
+  --verify           then compare ROOT/run/initramfs with the image (from where the flavor
+                     restores it) as 'diff IMAGE ROOT/run/initramfs' does, and print each
+                     difference; exit 1 when there is one. When bin/sh shows an earlier
+                     restore, verify that tree instead of skipping. Whatever else is there
+                     (logs, an expanded root image) shows as added (+)
+  --json             the whole report ("space" with --dry-run, "verification" with --verify:
+                     {"equal","summary","differences"} as diff --json has them)
   -h, --help         this text
 `,
   async run(argv) {
@@ -75,6 +89,8 @@ Options:
     const flavor = values.flavor ?? 'dracut-112';
     if (!(FLAVORS as readonly string[]).includes(flavor)) throw new UsageError(`--flavor: "${flavor}" is not one of ${FLAVORS.join(', ')}`);
     const engine = parseEngine(values.engine ?? 'builtin');
+    if (values['dry-run'] && values.verify) throw new UsageError('--dry-run writes nothing, so there is nothing to --verify');
+    const runInitramfs = join(values.root ?? '/', 'run/initramfs');
 
     const report = await ignoringSignal('SIGTERM', () => runRestore({
       root: values.root ?? '/',
@@ -83,12 +99,25 @@ Options:
       image: values.image,
       order,
       engine,
-      maxOutput: maxSizeOption(values['max-size'], join(values.root ?? '/', 'run/initramfs')),
+      // A dry run measures what the tree would take, however much that is.
+      maxOutput: maxSizeOption(values['max-size'], values['dry-run'] ? undefined : runInitramfs),
       say: values.json ? () => {} : (line) => printError(line),
+      dryRun: values['dry-run'],
+      verify: values.verify,
     }));
-    if (values.json) writeJson(report);
-    else if (report.outcome !== 'failed') print(`${report.outcome}: ${report.reason}`);
+    const { verification } = report;
+    if (values.json) {
+      writeJson({ ...report, ...(verification && { verification: { ...verification, differences: verification.differences.map(differenceJson) } }) });
+      return report.status;
+    }
+    if (report.outcome !== 'failed') print(`${report.outcome}: ${report.reason}`);
     else printError(report.reason);
+    if (verification) {
+      const { added, removed, changed } = verification.summary;
+      print(verification.equal
+        ? `verified: ${runInitramfs} is the tree the image unpacks to`
+        : [`verify: ${runInitramfs} differs from the image: ${added} added, ${removed} removed, ${changed} changed`, ...verification.differences.map(formatDifference)].join('\n'));
+    }
     return report.status;
   },
 };

@@ -1,6 +1,5 @@
-import { statfsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { freeSpace } from '../extract/space.js';
 import { DEFAULT_MAX_OUTPUT } from '../image/walk.js';
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
@@ -19,28 +18,7 @@ export function parseSize(text: string, option: string): number {
  */
 export function maxSizeOption(text: string | undefined, dir?: string): number {
   if (text !== undefined) return parseSize(text, '--max-size');
-  if (dir === undefined) return DEFAULT_MAX_OUTPUT;
-  let existing = resolve(dir);
-  for (;;) {
-    try {
-      const fs = statfsSync(existing);
-      // Some filesystems report no free blocks at all; that says nothing, so it limits nothing.
-      return fs.bavail > 0 ? Math.min(DEFAULT_MAX_OUTPUT, fs.bavail * fs.bsize) : DEFAULT_MAX_OUTPUT;
-    } catch {
-      if (existing === dirname(existing)) return DEFAULT_MAX_OUTPUT;
-      existing = dirname(existing);
-    }
-  }
-}
-
-/** A byte count for people: 512 B, 1.5 KiB, 20.3 MiB. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+  const free = dir === undefined ? undefined : freeSpace(dir);
+  // Some filesystems report no free blocks at all; that says nothing, so it limits nothing.
+  return free && free.bytes > 0 ? Math.min(DEFAULT_MAX_OUTPUT, free.bytes) : DEFAULT_MAX_OUTPUT;
 }

@@ -118,3 +118,24 @@ export function formatArchiveDifference(d: ArchiveDifference): string {
   }
   return `A archive ${d.index}: ${d.fields!.map((f) => `${f} ${d.a![f]} -> ${d.b![f]}`).join(', ')}`;
 }
+
+export interface DifferenceSummary {
+  added: number;
+  removed: number;
+  changed: number;
+}
+
+/** Paths added, removed, and changed in any other way (a path counted once however many of its attributes differ). */
+export function summarizeDifferences(differences: readonly Difference[]): DifferenceSummary {
+  const changed = new Set(differences.filter((d) => d.kind !== 'added' && d.kind !== 'removed').map((d) => d.path.toString('latin1')));
+  return {
+    added: differences.filter((d) => d.kind === 'added').length,
+    removed: differences.filter((d) => d.kind === 'removed').length,
+    changed: changed.size,
+  };
+}
+
+/** A difference as JSON shows it: the path escaped (see escapeName). */
+export function differenceJson(d: Difference): Omit<Difference, 'path'> & { path: string } {
+  return { ...d, path: escapeName(d.path) };
+}

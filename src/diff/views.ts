@@ -5,7 +5,7 @@ import { type ModelNode, ModelTree } from '../extract/model.js';
 import type { OpenFile } from '../extract/tree.js';
 import { walkTree } from '../extract/walk-tree.js';
 import { TreeWriter } from '../extract/writer.js';
-import { type Archive, walkImage } from '../image/walk.js';
+import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 
 /** What is at one path of a tree, as far as a comparison looks. */
 export interface TreeItem {
@@ -44,10 +44,10 @@ const CHUNK = 1 << 20;
  * group the writer resolved, refused entries are left out. Each regular file's content is
  * hashed as its data streams past; none is kept.
  */
-export async function describeImageTree(image: string, options: { maxOutput?: number } = {}): Promise<ImageTree> {
+export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> = {}): Promise<ImageTree> {
   const model = new HashingModelTree();
   const writer = new ModelWriter(model);
-  const { archives } = await walkImage(image, writer, { maxOutput: options.maxOutput });
+  const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput });
   const tree: TreeView = new Map();
   const inodes = new Map<ModelNode, Buffer[]>();
   for (const [rel, node] of model.paths()) {

@@ -3,7 +3,11 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, isExpectedFailure } from '../errors.js';
+import { type Difference, type DifferenceSummary, diffTrees, summarizeDifferences } from '../diff/compare.js';
+import { describeDirectoryTree, describeImageTree } from '../diff/views.js';
+import { blocksNeeded, freeSpace, measureImage } from '../extract/space.js';
 import { extractStaged } from '../extract/staging.js';
+import { formatBytes } from '../output.js';
 import { type Flavor, findImage, machineId } from './discovery.js';
 import type { Attempt } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
@@ -28,12 +32,19 @@ export interface RestoreOptions {
   /** Decode with our decoders only (see walkImage). */
   inProcess?: boolean;
   say: (line: string) => void;
+  /** Write nothing: measure what the restore needs against what the target's filesystem has free. */
+  dryRun?: boolean;
+  /**
+   * Then compare /run/initramfs with the image, as diff does: after restoring, or, when an
+   * earlier restore left bin/sh there, instead of restoring.
+   */
+  verify?: boolean;
 }
 
 export interface RestoreReport {
   status: 0 | 1;
-  /** What happened, in a word: skipped (nothing to do), restored, failed. */
-  outcome: 'skipped' | 'restored' | 'failed';
+  /** What happened, in a word: skipped (nothing to do), restored, failed, measured (--dry-run). */
+  outcome: 'skipped' | 'restored' | 'failed' | 'measured';
   reason: string;
   flavor: Flavor;
   image?: string;
@@ -42,6 +53,29 @@ export interface RestoreReport {
   machineId?: string;
   kernelVersion: string;
   trial?: TrialReport;
+  space?: SpaceReport;
+  verification?: Verification;
+}
+
+/** What a restore needs and what it has (--dry-run): it fits when `needed` is at most `free`. */
+export interface SpaceReport {
+  /** The apparent size of the files the restore writes, each hard-link group once: what `du` totals. */
+  dataBytes: number;
+  files: number;
+  /** What they take in the filesystem's blocks (a tmpfs's are pages): each file whole blocks. */
+  needed: number;
+  blockSize: number;
+  /** What statfs says is free for us, and where it was asked. */
+  free: number;
+  filesystemOf: string;
+  fits: boolean;
+}
+
+/** /run/initramfs compared with the image (--verify): image as A, the tree as B. */
+export interface Verification {
+  equal: boolean;
+  summary: DifferenceSummary;
+  differences: Difference[];
 }
 
 /**
@@ -55,15 +89,30 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const done = (status: 0 | 1, outcome: RestoreReport['outcome'], reason: string, extra: Partial<RestoreReport> = {}): RestoreReport =>
     ({ status, outcome, reason, flavor, kernelVersion, ...extra });
 
-  if (existsSync(join(runInitramfs, 'bin/sh'))) return done(0, 'skipped', '/run/initramfs/bin/sh exists: already unpacked');
-  if (!existsSync(join(runInitramfs, '.need_shutdown'))) return done(0, 'skipped', '/run/initramfs/.need_shutdown does not exist: nothing asked for it');
+  const unpacked = existsSync(join(runInitramfs, 'bin/sh'));
+  const alreadyUnpacked = '/run/initramfs/bin/sh exists: already unpacked';
+  if (unpacked && !options.verify) return done(0, 'skipped', alreadyUnpacked);
+  if (!unpacked && !existsSync(join(runInitramfs, '.need_shutdown'))) return done(0, 'skipped', '/run/initramfs/.need_shutdown does not exist: nothing asked for it');
 
   const id = machineId(root, flavor);
   if ('fails' in id) return done(1, 'failed', id.fails);
   const found = options.image ? { image: options.image, rule: '--image' } : findImage(root, flavor, kernelVersion, id.id);
   if (!found) return done(1, 'failed', 'No initramfs image found to restore!', { machineId: id.id });
-  options.say(`restoring ${found.image} (chosen by ${found.rule}, as ${flavor} does) into ${runInitramfs}`);
   const where = { image: found.image, imageChosenBy: found.rule, machineId: id.id };
+  /** Verifies the tree if asked: status 1 when it differs, or when the image cannot be read. */
+  const finish = async (outcome: 'skipped' | 'restored', reason: string, trial?: TrialReport): Promise<RestoreReport> => {
+    if (!options.verify) return done(0, outcome, reason, { ...where, trial });
+    try {
+      const verification = await verifyTree(found.image, detectStart(found.image, flavor), runInitramfs, options.maxOutput);
+      return done(verification.equal ? 0 : 1, outcome, reason, { ...where, trial, verification });
+    } catch (err) {
+      if (!isExpectedFailure(err)) throw err;
+      return done(1, 'failed', `cannot verify against ${found.image}: ${describeFailure(err)}`, where);
+    }
+  };
+  if (unpacked) return finish('skipped', alreadyUnpacked);
+  if (options.dryRun) return measure(found.image, detectStart(found.image, flavor), runInitramfs, options.maxOutput, (status, reason, space) => done(status, 'measured', reason, { ...where, space }));
+  options.say(`restoring ${found.image} (chosen by ${found.rule}, as ${flavor} does) into ${runInitramfs}`);
 
   const failed = (reason: string, trial?: TrialReport): RestoreReport => {
     options.say(`Unpacking of ${found.image} to /run/initramfs failed`);
@@ -77,7 +126,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
       await extractStaged(found.image, runInitramfs, { start: detectStart(found.image, flavor), maxOutput: options.maxOutput, inProcess: options.inProcess });
     } catch (err) {
       if (!isExpectedFailure(err)) throw err;
-      return failed(err instanceof FormatError ? `${err.message} ${err.location}` : err.message);
+      return failed(describeFailure(err));
     }
   } else {
     // A stage's failure is an outcome of the trial, not an error: what escapes here is one.
@@ -94,7 +143,46 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   }
   const relabel = selinuxRelabel(root, flavor);
   if (relabel) return done(1, 'failed', relabel, { ...where, trial });
-  return done(0, 'restored', `${found.image} restored into ${runInitramfs}${trial ? ` by the ${trial.winner} stage` : ''}`, { ...where, trial });
+  return finish('restored', `${found.image} restored into ${runInitramfs}${trial ? ` by the ${trial.winner} stage` : ''}`, trial);
+}
+
+function describeFailure(err: Error): string {
+  return err instanceof FormatError ? `${err.message} ${err.location}` : err.message;
+}
+
+/**
+ * --dry-run: the space the tree takes (what du measures, from where the flavor's restore
+ * starts) against what the filesystem of /run/initramfs has free. The staged tree is made
+ * inside the target, so it needs no more than that.
+ */
+async function measure(
+  image: string,
+  start: number,
+  target: string,
+  maxOutput: number | undefined,
+  report: (status: 0 | 1, reason: string, space?: SpaceReport) => RestoreReport,
+): Promise<RestoreReport> {
+  let measured;
+  try {
+    measured = await measureImage(image, { start, maxOutput });
+  } catch (err) {
+    if (!isExpectedFailure(err)) throw err;
+    return report(1, `cannot measure ${image}: ${describeFailure(err)}`);
+  }
+  const free = freeSpace(target);
+  if (!free) return report(1, `cannot tell what the filesystem of ${target} has free: statfs fails there and on every directory above`);
+  const { bytes: dataBytes, files } = measured.directories.get('')!;
+  const needed = blocksNeeded(measured.fileSizes, free.blockSize);
+  const fits = needed <= free.bytes;
+  const space: SpaceReport = { dataBytes, files, needed, blockSize: free.blockSize, free: free.bytes, filesystemOf: free.path, fits };
+  return report(fits ? 0 : 1, `restoring ${image} into ${target} needs ${formatBytes(needed)} (${dataBytes} bytes of data in ${files} files, ${needed} in ${free.blockSize}-byte blocks); the filesystem of ${free.path} has ${formatBytes(free.bytes)} (${free.bytes} bytes) free: ${fits ? 'it fits' : 'it does not fit'}`, space);
+}
+
+/** The tree in `dir` against the image's from `start`, as diff compares them. */
+async function verifyTree(image: string, start: number, dir: string, maxOutput: number | undefined): Promise<Verification> {
+  const { tree } = await describeImageTree(image, { start, maxOutput });
+  const differences = diffTrees(tree, describeDirectoryTree(dir));
+  return { equal: differences.length === 0, summary: summarizeDifferences(differences), differences };
 }
 
 /**

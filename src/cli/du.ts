@@ -1,0 +1,84 @@
+import { escapeName } from '../cpio/names.js';
+import { summarizeArchive } from '../diff/compare.js';
+import { type ImageSpace, measureImage } from '../extract/space.js';
+import { type Command, type Options, parseCommandArgs, parseCount, positionals, wantsHelp } from './args.js';
+import { onImage, print, writeJson } from './report.js';
+import { formatBytes } from '../output.js';
+import { maxSizeOption } from './sizes.js';
+import { ARCHIVE_COLUMNS, type Column, formatTable } from './table.js';
+
+const OPTIONS = {
+  depth: { type: 'string', short: 'd' },
+  json: { type: 'boolean' },
+  'max-size': { type: 'string' },
+} satisfies Options;
+
+const ARCHIVE_SPACE_COLUMNS: readonly Column[] = [...ARCHIVE_COLUMNS, { heading: 'in tree', align: 'right' }];
+
+const DIRECTORY_COLUMNS: readonly Column[] = [
+  { heading: 'bytes', align: 'right' },
+  { heading: 'size', align: 'right' },
+  { heading: 'files', align: 'right' },
+  { heading: 'directory', align: 'left' },
+];
+
+export const du: Command = {
+  name: 'du',
+  options: OPTIONS,
+  usage: `Usage: initramfs-restore du IMAGE [-d N] [--json] [--max-size SIZE]
+
+The extracted size of each directory of the tree 'unpack IMAGE DIR' leaves as root (the last
+entry named a path wins, refused entries are left out), largest first: which firmware or
+module tree makes the image big. A directory's size is the apparent size of the regular
+files below it, at any depth (as 'du --apparent-size -b' counts file data; directories,
+symlinks and devices count 0), a hard-link group once however many of its names are below.
+Then per archive, as examine shows them: 'extracted' is the sum of its entries' data sizes,
+'in tree' what of it the tree still holds when later entries have replaced theirs. The same
+as 'list --sizes'. Names are escaped as list prints them; the root is '.'.
+
+Options:
+  -d, --depth N    only directories at most N levels below the root (0: the total), as du -d
+  --json           {"image","bytes","files","archives":[{"index","start","end","size","format",
+                   "entries","extractedSize","inTree"}],"directories":[{"path","bytes","files"}]}
+  --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
+  -h, --help       this text
+`,
+  async run(argv) {
+    const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
+    if (wantsHelp(values, du)) return 0;
+    const [image] = positionals(args, ['IMAGE'], du);
+    const depth = values.depth === undefined ? Infinity : parseCount(values.depth, '--depth', 0);
+    return reportSizes(image, { json: values.json, depth, maxOutput: maxSizeOption(values['max-size']) });
+  },
+};
+
+/** du's report on `image`, which `list --sizes` prints too. */
+export async function reportSizes(image: string, options: { json?: boolean; depth?: number; maxOutput: number }): Promise<number> {
+  const space = await onImage(image, () => measureImage(image, { maxOutput: options.maxOutput }));
+  const total = space.directories.get('')!;
+  const archives = space.archives.map((a) => ({ ...summarizeArchive(a), inTree: space.inTree.get(a.index) ?? 0 }));
+  const directories = largestFirst(space, options.depth ?? Infinity);
+  if (options.json) {
+    writeJson({ image, bytes: total.bytes, files: total.files, archives, directories });
+    return 0;
+  }
+  print([
+    `${image}: ${formatBytes(total.bytes)} in ${total.files} file${total.files === 1 ? '' : 's'}, ${archives.length} archive${archives.length === 1 ? '' : 's'}`,
+    ...formatTable(ARCHIVE_SPACE_COLUMNS, archives.map((a) => [a.index, a.start, a.end, a.size, a.format, a.entries, a.extractedSize, a.inTree].map(String))),
+    '',
+    ...formatTable(DIRECTORY_COLUMNS, directories.map((d) => [String(d.bytes), formatBytes(d.bytes), String(d.files), d.path])),
+  ].join('\n'));
+  return 0;
+}
+
+/** The directories at most `depth` levels down, largest first, then by name (raw bytes); paths escaped. */
+function largestFirst(space: ImageSpace, depth: number): { path: string; bytes: number; files: number }[] {
+  return [...space.directories]
+    .filter(([key]) => levels(key) <= depth)
+    .sort(([p, a], [q, b]) => b.bytes - a.bytes || (p < q ? -1 : p > q ? 1 : 0))
+    .map(([key, { bytes, files }]) => ({ path: key === '' ? '.' : escapeName(Buffer.from(key, 'latin1')), bytes, files }));
+}
+
+function levels(key: string): number {
+  return key === '' ? 0 : key.split('/').length;
+}
