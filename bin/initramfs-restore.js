@@ -7,5 +7,5 @@ if (nodeIsRecentEnough()) {
   const { main } = await import('../dist/cli/main.js');
   process.exitCode = await main(process.argv.slice(2));
 } else {
-  rerunUnderPackagedNode('initramfs-restore', fileURLToPath(import.meta.url));
+  await rerunUnderPackagedNode('initramfs-restore', fileURLToPath(import.meta.url));
 }

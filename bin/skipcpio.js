@@ -14,5 +14,5 @@ if (nodeIsRecentEnough()) {
   if (result.message) process.stderr.write(`skipcpio: ${result.message}\n`);
   process.exitCode = result.status;
 } else {
-  rerunUnderPackagedNode('skipcpio', fileURLToPath(import.meta.url));
+  await rerunUnderPackagedNode('skipcpio', fileURLToPath(import.meta.url));
 }

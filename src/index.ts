@@ -16,7 +16,8 @@ export {
   diffArchives, diffTrees, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
   type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference, type DifferenceSummary,
 } from './diff/compare.js';
-export { blocksNeeded, freeSpace, measureImage, type DirectorySpace, type FreeSpace, type ImageSpace } from './extract/space.js';
+export { freeSpace, type FreeSpace } from './extract/free-space.js';
+export { blocksNeeded, measureImage, type DirectorySpace, type ImageSpace } from './extract/space.js';
 export { SafeExtractor, type ExtractOptions, type Notice } from './extract/writer.js';
 export { skipcpio, skipcpioStart, type SkipcpioResult } from './restore/skipcpio.js';
 export { ATTEMPTS, PRESETS, PRESET_NAMES, STAGES, flavorOrder, parseOrder, type Attempt, type MagicName } from './restore/orders.js';

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { UsageError } from '../errors.js';
 import { print } from './report.js';
 
@@ -11,6 +11,12 @@ export interface Command {
   options: Options;
   run(argv: string[]): Promise<number>;
 }
+
+/*
+ * Not through node:util's ESM namespace: making it loads every module behind util's getters,
+ * on every start (bench/startup.sh times both).
+ */
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 /** node:util parseArgs, strict, with --help added and errors turned into usage errors. */
 export function parseCommandArgs<T extends Options>(argv: string[], options: T) {

@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import * as zlib from 'node:zlib';
-
 /**
- * Whether this Node can run the tool: node:zlib decodes zstd from Node 22.15. Debian 12 ships
- * Node 18, and a CLI installed with `npm install -g` runs under whatever Node is first on PATH.
+ * Whether this Node can run the tool: node:zlib decodes zstd from Node 22.15, which bundles
+ * the zstd library and says so in process.versions; asking node:zlib itself would load it on
+ * every start. Debian 12 ships Node 18, and a CLI installed with `npm install -g` runs under
+ * whatever Node is first on PATH.
  */
 export function nodeIsRecentEnough(): boolean {
-  return 'createZstdDecompress' in zlib;
+  return 'zstd' in process.versions;
 }
 
 /** Set in the environment of the run under the package's own Node: it must not start another. */
@@ -20,7 +17,8 @@ const RERUN = 'INITRAMFS_RESTORE_NODE_RERUN';
  * that run ends: its exit status, or the signal that killed it. Signals sent to this process
  * are passed on, so a service manager or a shell's Ctrl-C reaches the real run.
  */
-export function rerunUnderPackagedNode(program: string, script: string): void {
+export async function rerunUnderPackagedNode(program: string, script: string): Promise<void> {
+  const [{ spawn }, { createRequire }, { dirname, join }] = await Promise.all([import('node:child_process'), import('node:module'), import('node:path')]);
   const fail = (why: string): never => {
     process.stderr.write(`${program}: needs Node >= 22.15 (this is ${process.version}) ${why}\n`);
     process.exit(1);

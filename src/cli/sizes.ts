@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { freeSpace } from '../extract/space.js';
+import { freeSpace } from '../extract/free-space.js';
 import { DEFAULT_MAX_OUTPUT } from '../image/walk.js';
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };

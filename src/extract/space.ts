@@ -1,5 +1,3 @@
-import { statfsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { CpioEntry } from '../cpio/entry.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { type ModelNode, ModelTree } from './model.js';
@@ -79,25 +77,6 @@ function ancestors(rel: Buffer): string[] {
   const out = [''];
   for (let slash = rel.indexOf(SLASH); slash >= 0; slash = rel.indexOf(SLASH, slash + 1)) out.push(rel.toString('latin1', 0, slash));
   return out;
-}
-
-/** What the filesystem holding `dir` (or the nearest existing directory above it) has free for us. */
-export interface FreeSpace {
-  /** Where it was asked: `dir` or the directory above it that exists. */
-  path: string;
-  bytes: number;
-  blockSize: number;
-}
-
-export function freeSpace(dir: string): FreeSpace | undefined {
-  for (let path = resolve(dir); ; path = dirname(path)) {
-    try {
-      const fs = statfsSync(path);
-      return { path, bytes: fs.bavail * fs.bsize, blockSize: fs.bsize };
-    } catch {
-      if (path === dirname(path)) return undefined;
-    }
-  }
 }
 
 /** What the files take on a filesystem of `blockSize`-byte blocks: each file a whole number of them. */
