@@ -9,6 +9,7 @@ import { BIN, ROOT, cli, sh } from './support/cli.js';
 import { NATIVE_DECOMPRESS } from './support/fixtures.js';
 import { REAL_EXPECTED, realImage } from './support/real.js';
 import { AS_ROOT, titled } from './support/needs.js';
+import { headersOf } from './support/newc.js';
 import { describeTree } from './support/tree.js';
 import { unescapeName } from '../src/cpio/names.js';
 
@@ -196,6 +197,32 @@ describe('create', () => {
       console.log(`${SKIPCPIO} missing: not checked against dracut's skipcpio`);
     }
     const target = fresh('two-unpacked');
+    expect(cli(['unpack', image, target]).status).toBe(0);
+    expect(describe3(target)).toEqual({ ...describe3(early), ...sourceTree });
+  });
+
+  it('--data-align 4096 with DIRs: the plain archive\'s file data at multiples of 4096, the zstd one as without; skipcpio, GNU cpio and unpack read it', () => {
+    const early = fresh('early');
+    mkdirSync(join(early, 'kernel/x86/microcode'), { recursive: true });
+    writeFileSync(join(early, 'early_cpio'), '1\n');
+    writeFileSync(join(early, 'kernel/x86/microcode/AuthenticAMD.bin'), Buffer.alloc(4096, 3));
+    writeFileSync(join(early, 'kernel/x86/microcode/GenuineIntel.bin'), Buffer.alloc(5000, 7));
+    const image = `${fresh('aligned')}.img`;
+    const created = create([image, '--data-align', '4096', '--compress', 'none', '--compress', 'zstd', early, source]);
+    const bytes = readFileSync(image);
+    const plain = bytes.subarray(0, created.archives[0].end);
+    const dataAt = headersOf(plain).filter((h) => h.size > 0).map((h) => [h.name.toString(), ((h.at + 110 + h.namesize + 3) & ~3) % 4096]);
+    expect(dataAt).toEqual([['early_cpio', 236], ['kernel/x86/microcode/AuthenticAMD.bin', 0], ['kernel/x86/microcode/GenuineIntel.bin', 0]]);
+    const unaligned = `${fresh('unaligned')}.img`;
+    const without = create([unaligned, '--compress', 'none', '--compress', 'zstd', early, source]);
+    const [, main] = plainArchives(created);
+    expect(main.equals(plainArchives(without)[1])).toBe(true);
+    if (existsSync(SKIPCPIO) || process.env.CI) expect(sh(`${SKIPCPIO} ${image}`).equals(bytes.subarray(created.archives[1].start))).toBe(true);
+    const byCpio = fresh('cpio');
+    mkdirSync(byCpio);
+    sh('cpio -idmu --quiet', { cwd: byCpio, input: plain });
+    expect(describe3(byCpio)).toEqual(describe3(early));
+    const target = fresh('aligned-unpacked');
     expect(cli(['unpack', image, target]).status).toBe(0);
     expect(describe3(target)).toEqual({ ...describe3(early), ...sourceTree });
   });

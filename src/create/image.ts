@@ -6,13 +6,24 @@ import { type CreateCompression, writeImageFile, writeMember } from './write.js'
 
 export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
 
-export interface CreateOptions {
+/** How the archives of an image are written. */
+export interface WriteOptions {
+  /** newc (070701) by default; crc (070702) carries the sum of each file's data. */
+  format?: 'newc' | 'crc';
+  /**
+   * In plain archives, each entry with at least this many bytes of data has them start at a
+   * multiple of it in the image (3cpio's --data-align), so that they can be copied or shared
+   * from the image aligned; a positive multiple of 4. Compressed archives are not changed:
+   * their offsets are not the image's.
+   */
+  dataAlign?: number;
+}
+
+export interface CreateOptions extends WriteOptions {
   /** The k-th applies to the k-th directory, the last to the rest; none by default. */
   compress?: readonly CreateCompression[];
   /** The compressor's level (its -N); each tool's default when absent. */
   level?: number;
-  /** newc (070701) by default; crc (070702) carries the sum of each file's data. */
-  format?: 'newc' | 'crc';
   /** Every later mtime becomes this one (SOURCE_DATE_EPOCH). */
   mtimeClamp?: number;
   /** The files' uid and gid instead of 0:0. */
@@ -57,12 +68,16 @@ export async function createImage(out: string, dirs: readonly string[], options:
   const compress = options.compress?.length ? options.compress : (['none'] as const);
   const rules = { mtimeClamp: options.mtimeClamp, keepOwners: options.keepOwners };
   const archives = dirs.map((dir, i) => ({ entries: archiveEntries(dir, rules), compression: compress[Math.min(i, compress.length - 1)], level: options.level }));
-  return writeArchives(out, archives, options.format);
+  return writeArchives(out, archives, options);
 }
 
 /** Writes the initramfs `out` as createImage does, from archives already listed. */
-export async function writeArchives(out: string, archives: readonly ArchivePlan[], format: CreateOptions['format'] = 'newc'): Promise<CreateResult> {
-  const magic = format === 'crc' ? '070702' : '070701';
+export async function writeArchives(out: string, archives: readonly ArchivePlan[], options: WriteOptions = {}): Promise<CreateResult> {
+  const { dataAlign } = options;
+  if (dataAlign !== undefined && !(Number.isInteger(dataAlign) && dataAlign > 0 && dataAlign % 4 === 0 && dataAlign <= 0xffffffff)) {
+    throw new RangeError(`dataAlign ${dataAlign} is not a positive multiple of 4`);
+  }
+  const magic = options.format === 'crc' ? '070702' : '070701';
   return writeImageFile(out, async (fd) => {
     const written: CreatedArchive[] = [];
     let offset = 0;
@@ -70,7 +85,8 @@ export async function writeArchives(out: string, archives: readonly ArchivePlan[
       const gap = padding(offset);
       writeSync(fd, gap, 0, gap.length, offset);
       const start = offset + gap.length;
-      const end = start + (await writeMember(fd, start, archiveStream(entries, magic), compression, level));
+      const alignment = compression === 'none' && dataAlign ? { start, align: dataAlign } : undefined;
+      const end = start + (await writeMember(fd, start, archiveStream(entries, magic, alignment), compression, level));
       written.push({
         index: i + 1,
         start,
@@ -88,13 +104,15 @@ export async function writeArchives(out: string, archives: readonly ArchivePlan[
 
 /**
  * The bytes of one archive (each entry's header, name and data, then the trailer) in pieces of
- * CHUNK bytes: small entries share a piece, and file data is read straight into it.
+ * CHUNK bytes: small entries share a piece, and file data is read straight into it. With
+ * `dataAlign`, the archive starts at `start` in the image and data goes at multiples of `align`.
  */
-function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic']): Generator<Buffer> {
+function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic'], dataAlign?: { start: number; align: number }): Generator<Buffer> {
   const pieces = new Pieces();
+  const header = (fields: HeaderFields) => encodeHeader(fields, dataAlign && { offset: dataAlign.start + pieces.total, align: dataAlign.align });
   for (const e of entries) {
     if (!e.data) {
-      yield* pieces.add(encodeHeader({ ...e.header, magic, check: 0 }));
+      yield* pieces.add(header({ ...e.header, magic, check: 0 }));
       if (e.linkTarget) yield* pieces.add(Buffer.concat([e.linkTarget, padding(e.linkTarget.length)]));
       continue;
     }
@@ -104,7 +122,7 @@ function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['ma
     try {
       // crc's sum is in the header, before the data: read once to sum, again to write.
       const check = magic === '070702' ? sumOf(fd, size, label) : 0;
-      yield* pieces.add(encodeHeader({ ...e.header, magic, check }));
+      yield* pieces.add(header({ ...e.header, magic, check }));
       let sum = 0;
       for (let done = 0; done < size; ) {
         const read = pieces.read(fd, done, size - done);
@@ -168,6 +186,8 @@ class Pieces {
   private spare: Buffer | undefined;
   private used = 0;
   private readonly done: Buffer[] = [];
+  /** How many bytes were added: the offset of the next in the archive. */
+  total = 0;
 
   /** Appends `bytes`, and returns the pieces that filled up. */
   add(bytes: Uint8Array): Buffer[] {
@@ -175,6 +195,7 @@ class Pieces {
       const n = Math.min(bytes.length - at, CHUNK - this.used);
       this.piece.set(bytes.subarray(at, at + n), this.used);
       this.used += n;
+      this.total += n;
       at += n;
       if (this.used === CHUNK) this.done.push(this.take());
     }
@@ -187,6 +208,7 @@ class Pieces {
     const n = readSync(fd, this.piece, at, Math.min(length, CHUNK - at), position);
     const read = this.piece.subarray(at, at + n);
     this.used += n;
+    this.total += n;
     if (this.used === CHUNK) this.done.push(this.take());
     return read;
   }
