@@ -313,6 +313,95 @@ describe('create', () => {
     });
   });
 
+  describe('what cannot be read: exit 1, named, no OUT', () => {
+    // Root reads whatever the modes say: as root, create runs as nobody, as a user would.
+    const NOBODY = 65534;
+    it.each(['file', 'directory'])('an unreadable %s (mode 000)', (kind) => {
+      // Its own scratch directory: the file's one is 0700, closed to nobody.
+      const base = mkdtempSync(join(tmpdir(), 'irr-unreadable-'));
+      const tree = join(base, 'tree');
+      const locked = join(tree, 'locked');
+      try {
+        chmodSync(base, 0o755);
+        mkdirSync(join(tree, 'open'), { recursive: true });
+        writeFileSync(join(tree, 'open/readable'), 'x');
+        if (kind === 'file') {
+          writeFileSync(locked, 'secret');
+        } else {
+          mkdirSync(locked);
+          writeFileSync(join(locked, 'inside'), 'x');
+        }
+        chmodSync(locked, 0);
+        const dir = join(base, 'out');
+        mkdirSync(dir);
+        if (AS_ROOT) chownSync(dir, NOBODY, NOBODY);
+        const run = cli(['create', join(dir, 'out.img'), tree], { env: ENV, uid: AS_ROOT ? NOBODY : undefined });
+        expect(run.stderr).toBe(kind === 'file' ? `initramfs-restore: ${locked}: EACCES: permission denied\n` : `initramfs-restore: EACCES: permission denied, scandir '${locked}'\n`);
+        expect(run.status).toBe(1);
+        expect(readdirSync(dir)).toEqual([]);
+      } finally {
+        chmodSync(locked, 0o700);
+        rmSync(base, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('a tree that changes after it is listed: exit 1, named, no OUT', () => {
+    /**
+     * Runs create on a fresh tree with lz4 that waits, once started (the tree is listed by
+     * then), until `change` has changed the tree. Sorted first, a-big is larger than what
+     * create reads ahead of a compressor that takes nothing (two 1 MiB pieces and a pipe's
+     * 64 KiB): no file after it is opened before the change.
+     */
+    async function changedWhileWaiting(change: (tree: string) => void, out = (tree: string, dir: string) => join(dir, 'out.img')) {
+      const tree = fresh('changing');
+      mkdirSync(join(tree, 'sub'), { recursive: true });
+      writeFileSync(join(tree, 'a-big'), Buffer.alloc(8 << 20, 1));
+      writeFileSync(join(tree, 'sub/file'), 'content\n');
+      writeFileSync(join(tree, 'z-file'), 'content\n');
+      const bin = fresh('bin');
+      mkdirSync(bin);
+      const started = join(bin, 'started');
+      const gate = join(bin, 'gate');
+      const lz4 = sh('command -v lz4').toString().trim();
+      writeFileSync(join(bin, 'lz4'), `#!/bin/sh\ntouch ${started}\nwhile [ ! -e ${gate} ]; do sleep 0.02; done\nexec ${lz4} "$@"\n`, { mode: 0o755 });
+      const dir = fresh('changed');
+      mkdirSync(dir);
+      const image = out(tree, dir);
+      const child = spawn(process.execPath, [BIN, 'create', image, '--compress', 'lz4', tree], { env: { ...process.env, ...ENV, PATH: `${bin}:${process.env.PATH}` } });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+      const closed = once(child, 'close') as Promise<[number | null]>;
+      while (!existsSync(started) && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 20));
+      change(tree);
+      writeFileSync(gate, '');
+      const [status] = await closed;
+      return { status, stderr, left: readdirSync(dir), tree, image };
+    }
+
+    it('nothing changed: exit 0, and an OUT inside the tree is left out of it', async () => {
+      const r = await changedWhileWaiting(() => {}, (tree) => join(tree, 'out.img'));
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const listed = cli(['list', r.image]).stdout.toString().trim().split('\n');
+      expect(listed).toEqual(['.', 'a-big', 'sub', 'sub/file', 'z-file']);
+    });
+
+    it.each([
+      ['a file removed', (tree: string) => rmSync(join(tree, 'z-file')), 'z-file: ENOENT: no such file or directory'],
+      ['a file renamed over', (tree: string) => sh(`echo other > ${tree}/new && mv ${tree}/new ${tree}/z-file`), 'z-file: replaced while read'],
+      ['a file that grew', (tree: string) => sh(`echo more >> ${tree}/z-file`), 'z-file: grew while read: it has more than the 8 bytes its header holds'],
+      ['a file that shrank', (tree: string) => sh(`truncate -s 3 ${tree}/z-file`), 'z-file: shrank while read: 3 of the 8 bytes its header holds'],
+      ['a file added to a directory', (tree: string) => writeFileSync(join(tree, 'sub/new'), 'x'), 'sub: changed while the archive was written: an entry was added, removed or renamed'],
+      ['a directory\'s mode', (tree: string) => chmodSync(join(tree, 'sub'), 0o700), 'sub: changed while the archive was written'],
+    ])('%s', async (_, change, message) => {
+      const r = await changedWhileWaiting(change);
+      expect(r.stderr).toContain(`initramfs-restore: ${r.tree}/${message}`);
+      expect(r.status).toBe(1);
+      expect(r.left).toEqual([]);
+    });
+  });
+
   it('SIGTERM while xz compresses: the run ends by the signal and leaves no OUT, no temporary file, no xz', async () => {
     const big = fresh('slow');
     mkdirSync(big);
