@@ -5,7 +5,7 @@ export { COMPRESSION_FORMATS, detectCompression, type CompressionFormat, type Co
 export { type CpioEntry, type EntryType, entryType, hardLinkKey } from './cpio/entry.js';
 export { CpioParser, type CpioEvents } from './cpio/parser.js';
 export { encodeHeader, encodeTrailer, type HeaderFields } from './cpio/writer.js';
-export { CREATE_COMPRESSIONS, createImage, writeArchives, type ArchivePlan, type CreateCompression, type CreateOptions, type CreateResult, type CreatedArchive } from './create/image.js';
+export { CREATE_COMPRESSIONS, createImage, writeArchives, type ArchivePlan, type CreateCompression, type CreateOptions, type WriteOptions, type CreateResult, type CreatedArchive } from './create/image.js';
 export { SourceError, type FileSource, type SourceEntry } from './create/entries.js';
 export { readManifest, type ManifestArchive, type ManifestSource } from './create/manifest.js';
 export { repackImage, type RepackOptions, type RepackResult, type RepackedMember } from './create/repack.js';

@@ -158,6 +158,25 @@ describe('bench with the builtin engine', () => {
     expect(cli(['bench', image, '--recompress', 'zstd,rar']).status).toBe(2);
   });
 
+  it('--recompress with --level: each image repacked at that level, as repack --level writes it', () => {
+    const image = join(FIXTURES, 'dracut-gzip.img');
+    const recompressed = (level: string) => {
+      const { status, report } = bench([image, '--recompress', 'zstd,xz', '--level', level, '--engines', 'builtin', '--orders', 'dracut-057', '--runs', '1', '--warmup', '0']);
+      expect(status).toBe(0);
+      return report.images;
+    };
+    const [fast, best] = [recompressed('1'), recompressed('9')];
+    expect(best.map((i) => i.repackedFrom)).toEqual([{ image, compress: 'zstd', level: 9 }, { image, compress: 'xz', level: 9 }]);
+    for (const [i, compress] of ['zstd', 'xz'].entries()) {
+      const out = join(mkdtempSync(join(work, 'repack-')), 'out.img');
+      expect(cli(['repack', image, out, '--compress', compress, '--level', '9']).status).toBe(0);
+      expect(best[i].sha256).toBe(createHash('sha256').update(readFileSync(out)).digest('hex'));
+      expect(best[i].sha256).not.toBe(fast[i].sha256);
+    }
+    expect(cli(['bench', image, '--recompress', 'zstd,gzip', '--level', '12']).status).toBe(2);
+    expect(cli(['bench', image, '--level', '3']).status).toBe(2);
+  });
+
   it('rejects bad arguments as usage errors and names a missing image', () => {
     const image = join(FIXTURES, 'dracut-xz.img');
     expect(cli(['bench', '--help']).status).toBe(0);

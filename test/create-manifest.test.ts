@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, cli, cpioExtract, sh } from './support/cli.js';
 import { NATIVE_DECOMPRESS } from './support/fixtures.js';
 import { AS_ROOT } from './support/needs.js';
+import { headersOf } from './support/newc.js';
 import { describeTree } from './support/tree.js';
 
 /**
@@ -33,7 +34,8 @@ chmodSync(join(source, 'etc/tool'), 0o4755);
 writeFileSync(join(source, 'etc/sub dir/with space'), 'spaced\n');
 writeFileSync(join(source, 'empty'), '');
 symlinkSync('hello', join(source, 'etc/greeting'));
-sh(`mkfifo ${join(source, 'pipe')} && touch -h -d @1700000000 ${source}/etc/* ${source}/empty`);
+writeFileSync(join(source, 'blob'), Buffer.from(Array.from({ length: 9000 }, (_, i) => (i * 31) & 0xff)));
+sh(`mkfifo ${join(source, 'pipe')} && touch -h -d @1700000000 ${source}/etc/* ${source}/empty ${source}/blob`);
 
 const EVERY_KIND = [
   '# every kind of line 3cpio takes',
@@ -65,14 +67,7 @@ function ours(manifest: string, out: string, args: string[] = [], env: Record<st
 /** The archive with its headers' hex digits in capitals, as 3cpio writes them. */
 function capitalHex(archive: Buffer): Buffer {
   const copy = Buffer.from(archive);
-  for (let at = 0; at < copy.length; ) {
-    copy.write(copy.toString('latin1', at, at + 110).toUpperCase(), at, 'latin1');
-    const nameSize = parseInt(copy.toString('latin1', at + 94, at + 102), 16);
-    const size = parseInt(copy.toString('latin1', at + 54, at + 62), 16);
-    const last = copy.toString('latin1', at + 110, at + 110 + nameSize - 1) === 'TRAILER!!!';
-    at = (((at + 110 + nameSize + 3) & ~3) + size + 3) & ~3;
-    if (last) break;
-  }
+  for (const { at } of headersOf(copy)) copy.write(copy.toString('latin1', at, at + 110).toUpperCase(), at, 'latin1');
   return copy;
 }
 
@@ -91,9 +86,9 @@ function cpioTree(archive: Buffer): ReturnType<typeof describeTree> {
 }
 
 describe.skipIf(!existsSync(THREE_CPIO))('create --manifest against 3cpio --create', () => {
-  function threeCpio(manifest: string, env: Record<string, string> = ENV): { image: string; archives: Buffer[] } {
+  function threeCpio(manifest: string, env: Record<string, string> = ENV, args: string[] = []): { image: string; archives: Buffer[] } {
     const image = `${fresh('3cpio')}.img`;
-    sh(`cd '${source}' && env SOURCE_DATE_EPOCH='${env.SOURCE_DATE_EPOCH}' ${THREE_CPIO} --create ${image}`, { input: Buffer.from(manifest) });
+    sh(`cd '${source}' && env SOURCE_DATE_EPOCH='${env.SOURCE_DATE_EPOCH}' ${THREE_CPIO} --create ${args.join(' ')} ${image}`, { input: Buffer.from(manifest) });
     const rows = sh(`${THREE_CPIO} --examine --raw ${image}`).toString().trim().split('\n').map((row) => row.split('\t'));
     const archives = archivesOf(image, { archives: rows.map(([start, end, , format]) => ({ start: Number(start), end: Number(end), format })) });
     return { image, archives };
@@ -137,6 +132,66 @@ describe.skipIf(!existsSync(THREE_CPIO))('create --manifest against 3cpio --crea
     for (const [i, archive] of archives.entries()) expect(cpioTree(archive)).toEqual(cpioTree(reference.archives[i]));
     expect(cli(['examine', out]).status).toBe(0);
   });
+
+  /**
+   * Two plain archives, so that the second's offsets are the image's, not its own; data longer
+   * and shorter than N, a long symlink target, a hard link, a name of 2960 bytes that PATH_MAX
+   * may leave unaligned; then a zstd archive, which --data-align leaves as it is.
+   */
+  const longDirs = Array.from({ length: 11 }, (_, i) => Array.from({ length: i + 1 }, () => 'd'.repeat(250)).join('/'));
+  const longName = `${longDirs.at(-1)}/${'n'.repeat(200)}`;
+  const ALIGNED = [
+    '#cpio',
+    'blob',
+    `-\tlong-link\tlink\t777\t0\t0\t1600000000\t${'t'.repeat(700)}`,
+    '#cpio',
+    EVERY_KIND,
+    ...longDirs.map((dir) => `-\t${dir}\tdir\t755\t0\t0\t1600000000`),
+    'blob\tblob-again',
+    `blob\t${longName}`,
+    '#cpio: zstd',
+    'blob',
+    'etc/hello',
+  ].join('\n');
+
+  it.each([4, 8, 512, 4096])('--data-align %i: 3cpio\'s bytes; each datum of N bytes or more at a multiple of N in the image; the same trees as unaligned', (align) => {
+    const reference = threeCpio(ALIGNED, ENV, ['--data-align', String(align)]);
+    const unaligned = threeCpio(ALIGNED);
+    const out = `${fresh('aligned')}.img`;
+    const run = ours(ALIGNED, out, ['--keep-owners', '--data-align', String(align)]);
+    expect(run.stderr).toBe('');
+    const created = JSON.parse(run.stdout.toString()) as Created;
+    expect(created.archives.map((a) => a.format)).toEqual(['cpio', 'cpio', 'zstd']);
+    const archives = archivesOf(out, created);
+    for (const [i, archive] of archives.entries()) expect(capitalHex(archive).equals(reference.archives[i])).toBe(true);
+    // The compressed archive holds what it holds without --data-align.
+    expect(capitalHex(archives[2]).equals(unaligned.archives[2])).toBe(true);
+
+    const image = readFileSync(out);
+    const placed: string[] = [];
+    for (const { start, end } of created.archives.slice(0, 2)) {
+      for (const h of headersOf(image.subarray(start, end)).filter((e) => e.size >= align)) {
+        const data = start + ((h.at + 110 + h.namesize + 3) & ~3);
+        if (data % align === 0) {
+          placed.push(h.name.toString());
+          continue;
+        }
+        // Left 4-aligned only where the NULs it needed would take namesize past PATH_MAX.
+        expect(h.namesize).toBe(h.name.length + 1);
+        expect(h.namesize + align - (data % align)).toBeGreaterThan(4096);
+      }
+    }
+    expect(placed).toEqual(expect.arrayContaining(align <= 700 ? ['blob', 'long-link'] : ['blob']));
+    // At 4096 the long name's NULs would pass PATH_MAX: the loop above checked why.
+    expect(placed.includes(longName)).toBe(align !== 4096);
+
+    for (const [i, archive] of archives.entries()) expect(cpioTree(archive)).toEqual(cpioTree(unaligned.archives[i]));
+    const unpacked = fresh('unpack');
+    expect(cli(['unpack', out, unpacked]).status).toBe(0);
+    const expected = fresh('expected');
+    expect(cli(['unpack', unaligned.image, expected]).status).toBe(0);
+    expect(describeTree(unpacked, { owners: AS_ROOT })).toEqual(describeTree(expected, { owners: AS_ROOT }));
+  });
 });
 
 describe('create --manifest', () => {
@@ -176,6 +231,15 @@ describe('create --manifest', () => {
     const run = ours(manifest, join(dir, 'out.img'));
     expect(run.stderr).toMatch(message);
     expect(run.status).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it.each(['0', '6', 'x', '4294967300'])('--data-align %s: a usage error (exit 2), no OUT', (align) => {
+    const dir = fresh('align');
+    mkdirSync(dir);
+    const run = ours('etc/hello\n', join(dir, 'out.img'), ['--data-align', align]);
+    expect(run.stderr).toMatch(/^initramfs-restore: --data-align: /);
+    expect(run.status).toBe(2);
     expect(readdirSync(dir)).toEqual([]);
   });
 

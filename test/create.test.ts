@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, cli, sh } from './support/cli.js';
 import { NATIVE_DECOMPRESS } from './support/fixtures.js';
-import { REAL_EXPECTED, realImage } from './support/real.js';
+import { REAL_EXPECTED, REAL_IMAGES, realImage } from './support/real.js';
 import { AS_ROOT, titled } from './support/needs.js';
+import { headersOf } from './support/newc.js';
 import { describeTree } from './support/tree.js';
 import { unescapeName } from '../src/cpio/names.js';
 
@@ -200,6 +201,32 @@ describe('create', () => {
     expect(describe3(target)).toEqual({ ...describe3(early), ...sourceTree });
   });
 
+  it('--data-align 4096 with DIRs: the plain archive\'s file data at multiples of 4096, the zstd one as without; skipcpio, GNU cpio and unpack read it', () => {
+    const early = fresh('early');
+    mkdirSync(join(early, 'kernel/x86/microcode'), { recursive: true });
+    writeFileSync(join(early, 'early_cpio'), '1\n');
+    writeFileSync(join(early, 'kernel/x86/microcode/AuthenticAMD.bin'), Buffer.alloc(4096, 3));
+    writeFileSync(join(early, 'kernel/x86/microcode/GenuineIntel.bin'), Buffer.alloc(5000, 7));
+    const image = `${fresh('aligned')}.img`;
+    const created = create([image, '--data-align', '4096', '--compress', 'none', '--compress', 'zstd', early, source]);
+    const bytes = readFileSync(image);
+    const plain = bytes.subarray(0, created.archives[0].end);
+    const dataAt = headersOf(plain).filter((h) => h.size > 0).map((h) => [h.name.toString(), ((h.at + 110 + h.namesize + 3) & ~3) % 4096]);
+    expect(dataAt).toEqual([['early_cpio', 236], ['kernel/x86/microcode/AuthenticAMD.bin', 0], ['kernel/x86/microcode/GenuineIntel.bin', 0]]);
+    const unaligned = `${fresh('unaligned')}.img`;
+    const without = create([unaligned, '--compress', 'none', '--compress', 'zstd', early, source]);
+    const [, main] = plainArchives(created);
+    expect(main.equals(plainArchives(without)[1])).toBe(true);
+    if (existsSync(SKIPCPIO) || process.env.CI) expect(sh(`${SKIPCPIO} ${image}`).equals(bytes.subarray(created.archives[1].start))).toBe(true);
+    const byCpio = fresh('cpio');
+    mkdirSync(byCpio);
+    sh('cpio -idmu --quiet', { cwd: byCpio, input: plain });
+    expect(describe3(byCpio)).toEqual(describe3(early));
+    const target = fresh('aligned-unpacked');
+    expect(cli(['unpack', image, target]).status).toBe(0);
+    expect(describe3(target)).toEqual({ ...describe3(early), ...sourceTree });
+  });
+
   it('the last --compress applies to the rest', () => {
     const image = `${fresh('rest')}.img`;
     const created = create([image, '--compress', 'gzip', utf8Source, source, utf8Source]);
@@ -286,6 +313,95 @@ describe('create', () => {
     });
   });
 
+  describe('what cannot be read: exit 1, named, no OUT', () => {
+    // Root reads whatever the modes say: as root, create runs as nobody, as a user would.
+    const NOBODY = 65534;
+    it.each(['file', 'directory'])('an unreadable %s (mode 000)', (kind) => {
+      // Its own scratch directory: the file's one is 0700, closed to nobody.
+      const base = mkdtempSync(join(tmpdir(), 'irr-unreadable-'));
+      const tree = join(base, 'tree');
+      const locked = join(tree, 'locked');
+      try {
+        chmodSync(base, 0o755);
+        mkdirSync(join(tree, 'open'), { recursive: true });
+        writeFileSync(join(tree, 'open/readable'), 'x');
+        if (kind === 'file') {
+          writeFileSync(locked, 'secret');
+        } else {
+          mkdirSync(locked);
+          writeFileSync(join(locked, 'inside'), 'x');
+        }
+        chmodSync(locked, 0);
+        const dir = join(base, 'out');
+        mkdirSync(dir);
+        if (AS_ROOT) chownSync(dir, NOBODY, NOBODY);
+        const run = cli(['create', join(dir, 'out.img'), tree], { env: ENV, uid: AS_ROOT ? NOBODY : undefined });
+        expect(run.stderr).toBe(kind === 'file' ? `initramfs-restore: ${locked}: EACCES: permission denied\n` : `initramfs-restore: EACCES: permission denied, scandir '${locked}'\n`);
+        expect(run.status).toBe(1);
+        expect(readdirSync(dir)).toEqual([]);
+      } finally {
+        chmodSync(locked, 0o700);
+        rmSync(base, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('a tree that changes after it is listed: exit 1, named, no OUT', () => {
+    /**
+     * Runs create on a fresh tree with lz4 that waits, once started (the tree is listed by
+     * then), until `change` has changed the tree. Sorted first, a-big is larger than what
+     * create reads ahead of a compressor that takes nothing (two 1 MiB pieces and a pipe's
+     * 64 KiB): no file after it is opened before the change.
+     */
+    async function changedWhileWaiting(change: (tree: string) => void, out = (tree: string, dir: string) => join(dir, 'out.img')) {
+      const tree = fresh('changing');
+      mkdirSync(join(tree, 'sub'), { recursive: true });
+      writeFileSync(join(tree, 'a-big'), Buffer.alloc(8 << 20, 1));
+      writeFileSync(join(tree, 'sub/file'), 'content\n');
+      writeFileSync(join(tree, 'z-file'), 'content\n');
+      const bin = fresh('bin');
+      mkdirSync(bin);
+      const started = join(bin, 'started');
+      const gate = join(bin, 'gate');
+      const lz4 = sh('command -v lz4').toString().trim();
+      writeFileSync(join(bin, 'lz4'), `#!/bin/sh\ntouch ${started}\nwhile [ ! -e ${gate} ]; do sleep 0.02; done\nexec ${lz4} "$@"\n`, { mode: 0o755 });
+      const dir = fresh('changed');
+      mkdirSync(dir);
+      const image = out(tree, dir);
+      const child = spawn(process.execPath, [BIN, 'create', image, '--compress', 'lz4', tree], { env: { ...process.env, ...ENV, PATH: `${bin}:${process.env.PATH}` } });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+      const closed = once(child, 'close') as Promise<[number | null]>;
+      while (!existsSync(started) && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 20));
+      change(tree);
+      writeFileSync(gate, '');
+      const [status] = await closed;
+      return { status, stderr, left: readdirSync(dir), tree, image };
+    }
+
+    it('nothing changed: exit 0, and an OUT inside the tree is left out of it', async () => {
+      const r = await changedWhileWaiting(() => {}, (tree) => join(tree, 'out.img'));
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const listed = cli(['list', r.image]).stdout.toString().trim().split('\n');
+      expect(listed).toEqual(['.', 'a-big', 'sub', 'sub/file', 'z-file']);
+    });
+
+    it.each([
+      ['a file removed', (tree: string) => rmSync(join(tree, 'z-file')), 'z-file: ENOENT: no such file or directory'],
+      ['a file renamed over', (tree: string) => sh(`echo other > ${tree}/new && mv ${tree}/new ${tree}/z-file`), 'z-file: replaced while read'],
+      ['a file that grew', (tree: string) => sh(`echo more >> ${tree}/z-file`), 'z-file: grew while read: it has more than the 8 bytes its header holds'],
+      ['a file that shrank', (tree: string) => sh(`truncate -s 3 ${tree}/z-file`), 'z-file: shrank while read: 3 of the 8 bytes its header holds'],
+      ['a file added to a directory', (tree: string) => writeFileSync(join(tree, 'sub/new'), 'x'), 'sub: changed while the archive was written: an entry was added, removed or renamed'],
+      ['a directory\'s mode', (tree: string) => chmodSync(join(tree, 'sub'), 0o700), 'sub: changed while the archive was written'],
+    ])('%s', async (_, change, message) => {
+      const r = await changedWhileWaiting(change);
+      expect(r.stderr).toContain(`initramfs-restore: ${r.tree}/${message}`);
+      expect(r.status).toBe(1);
+      expect(r.left).toEqual([]);
+    });
+  });
+
   it('SIGTERM while xz compresses: the run ends by the signal and leaves no OUT, no temporary file, no xz', async () => {
     const big = fresh('slow');
     mkdirSync(big);
@@ -306,13 +422,40 @@ describe('create', () => {
     expect(xzRunning()).toBe(false);
   });
 
-  it.skipIf(!REAL_EXPECTED)('a real dracut image unpacked, created again as one zstd archive, unpacks to the same tree', () => {
-    const a = fresh('real-a');
-    expect(cli(['unpack', realImage('fedora-like-none.img'), a]).status).toBe(0);
-    const image = `${fresh('real')}.img`;
-    create([image, '--compress', 'zstd', a]);
-    const b = fresh('real-b');
-    expect(cli(['unpack', image, b]).status).toBe(0);
-    expect(describe3(b)).toEqual(describe3(a));
+  /**
+   * Each real image taken apart (its early archive, its main archive) and made again in its
+   * layout: the early archive plain, the main one in the image's compression. xz's default
+   * preset takes over 30 s on the 134 MB archive, -1 some 6 s; the level changes nothing
+   * checked here. Root: the images hold device nodes, and dracut makes them root's only.
+   */
+  const WHY_NOT_REAL = !REAL_EXPECTED ? 'no test-images/real: npm run setup' : AS_ROOT ? undefined : 'not root: the real images\' device nodes';
+  describe.skipIf(WHY_NOT_REAL !== undefined)(titled('real dracut images: unpack, create in the same layout, unpack', WHY_NOT_REAL), () => {
+    it.each(REAL_IMAGES)('%s: diff finds the original tree; GNU cpio after skipcpio and the real decompressor makes the same', (name) => {
+      const original = realImage(name);
+      const examined = JSON.parse(cli(['examine', '--json', original]).stdout.toString()) as Created;
+      expect(examined.archives.map((a) => a.format)).toEqual(['cpio', expect.any(String)]);
+      const format = examined.archives[1].format;
+      const [early, main] = [fresh('early'), fresh('main')];
+      expect(cli(['unpack', original, early, '--parts', '1']).status).toBe(0);
+      expect(cli(['unpack', original, main, '--parts', '2-']).status).toBe(0);
+      const image = `${fresh('real')}.img`;
+      const level = format === 'xz' ? ['--level', '1'] : [];
+      const created = create([image, '--compress', 'none', '--compress', format === 'cpio' ? 'none' : format, ...level, early, main]);
+      expect(created.archives.map((a) => a.format)).toEqual(['cpio', format]);
+      rmSync(early, { recursive: true });
+      rmSync(main, { recursive: true });
+
+      const back = fresh('back');
+      expect(cli(['unpack', image, back]).status).toBe(0);
+      expect(cli(['diff', original, back])).toEqual({ status: 0, stdout: Buffer.alloc(0), stderr: '' });
+      const byCpio = fresh('cpio');
+      mkdirSync(byCpio);
+      const decompress = format === 'cpio' ? '' : `| ${NATIVE_DECOMPRESS[format]}`;
+      sh(`cpio -idm --quiet < ${image} && ${SKIPCPIO} ${image} ${decompress} | cpio -idmu --quiet`, { cwd: byCpio });
+      expect(describe3(byCpio)).toEqual(describe3(back));
+      rmSync(image);
+      rmSync(back, { recursive: true });
+      rmSync(byCpio, { recursive: true });
+    });
   });
 });

@@ -30,6 +30,8 @@ export interface BenchOptions {
    * repack's code, removed at the end) instead of the images themselves.
    */
   recompress?: readonly CreateCompression[];
+  /** The compressors' level (their -N) for --recompress; each tool's default when absent. */
+  level?: number;
   /** Called after every run, warm-ups included. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -105,8 +107,8 @@ export interface ImageResult {
   mainOffset: number;
   kernels: string[];
   release?: string;
-  /** For --recompress: `path` is `image` repacked with `compress` (and gone after the run). */
-  repackedFrom?: { image: string; compress: CreateCompression };
+  /** For --recompress: `path` is `image` repacked with `compress` at `level` (and gone after the run). */
+  repackedFrom?: { image: string; compress: CreateCompression; level?: number };
   rows: BenchRow[];
 }
 
@@ -174,7 +176,7 @@ export async function runBench(images: string[], options: BenchOptions): Promise
   const target = join(work, 'target');
   try {
     const sources: { image: string; repackedFrom?: ImageResult['repackedFrom'] }[] = options.recompress
-      ? await repackAll(images, options.recompress, work)
+      ? await repackAll(images, options.recompress, options.level, work)
       : images.map((image) => ({ image }));
     const plan = sources.map((source) => ({ ...source, magic: mainArchiveMagic(source.image) }));
     const combinations = plan.map(({ magic }) => combinationsFor(magic, options));
@@ -216,18 +218,20 @@ export async function runBench(images: string[], options: BenchOptions): Promise
 
 /** What the report calls an image: its file name, or the one it was repacked from and how. */
 export function imageName(image: ImageResult): string {
-  return image.repackedFrom ? `${basename(image.repackedFrom.image)} repacked as ${image.repackedFrom.compress}` : basename(image.path);
+  if (!image.repackedFrom) return basename(image.path);
+  const { image: source, compress, level } = image.repackedFrom;
+  return `${basename(source)} repacked as ${compress}${level === undefined ? '' : ` -${level}`}`;
 }
 
 /** Each image repacked into each compression, in `dir`: what --recompress benches. */
-async function repackAll(images: readonly string[], compressions: readonly CreateCompression[], dir: string): Promise<{ image: string; repackedFrom: NonNullable<ImageResult['repackedFrom']> }[]> {
+async function repackAll(images: readonly string[], compressions: readonly CreateCompression[], level: number | undefined, dir: string): Promise<{ image: string; repackedFrom: NonNullable<ImageResult['repackedFrom']> }[]> {
   const repacked: { image: string; repackedFrom: NonNullable<ImageResult['repackedFrom']> }[] = [];
   for (const [i, image] of images.entries()) {
     for (const compress of compressions) {
       // The image's own name, the compression after it: what the report calls each.
       const out = join(dir, `${i}-${basename(image).replace(/\.img$/, '')}.${compress}.img`);
-      await repackImage(image, out, { compress });
-      repacked.push({ image: out, repackedFrom: { image, compress } });
+      await repackImage(image, out, { compress, level });
+      repacked.push({ image: out, repackedFrom: { image, compress, ...(level === undefined ? {} : { level }) } });
     }
   }
   return repacked;

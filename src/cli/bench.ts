@@ -7,7 +7,7 @@ import { PRESET_NAMES, parseOrders } from '../restore/orders.js';
 import { parseEngines } from '../restore/trial.js';
 import { UsageError } from '../errors.js';
 import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
-import { parseCompression } from './compression.js';
+import { parseCompression, parseLevel } from './compression.js';
 import { progressBar } from './progress.js';
 import { Failure, onImage, print } from './report.js';
 import { formatBytes } from '../output.js';
@@ -23,6 +23,7 @@ const OPTIONS = {
   json: { type: 'string' },
   chart: { type: 'string' },
   recompress: { type: 'string' },
+  level: { type: 'string' },
 } satisfies Options;
 
 export const bench: Command = {
@@ -30,7 +31,7 @@ export const bench: Command = {
   options: OPTIONS,
   usage: `Usage: initramfs-restore bench IMAGE... [--orders LIST] [--engines LIST] [--runs N] [--warmup N]
                               [--console SINK] [--tmp DIR] [--json FILE] [--chart FILE.svg]
-                              [--recompress LIST]
+                              [--recompress LIST [--level N]]
 
 Restores each IMAGE with each order and engine as dracut-initramfs-restore does (skipcpio, then
 the trial chain; or dracut 112's extractor by magic), into a fresh target each run that holds
@@ -65,6 +66,8 @@ Options:
   --recompress LIST  bench each IMAGE repacked (as repack does: its compressed members) into
                   each compression of LIST instead, e.g. gzip,xz,zstd,lz4,lzop,bzip2,none;
                   the repacked images go in a scratch directory under --tmp, removed after
+  --level N       with --recompress: the compressors' level, their -N (default: each tool's
+                  own); every compression of LIST must take it
   -h, --help      this text
 `,
   async run(argv) {
@@ -78,11 +81,13 @@ Options:
     const warmup = parseCount(values.warmup ?? '1', '--warmup', 0);
     const sink = parseConsoleSink(values.console ?? 'journal');
     const recompress = values.recompress?.split(',').map((name) => parseCompression(name.trim(), '--recompress'));
+    if (values.level !== undefined && !recompress) throw new UsageError('--level goes with --recompress: it is the level the images are repacked at');
+    const level = parseLevel(values.level, recompress ?? []);
     if (engines.includes('native') && !native) throw new Failure('the native engine runs GNU cpio, which is not installed');
     for (const image of images) await onImage(image, async () => ByteSource.open(image).close());
 
     const bar = progressBar('bench', String);
-    const report = await runBench(images, { orders, engines, runs, warmup, console: sink, tmp: values.tmp ?? defaultTargetDir(), recompress, onProgress: bar.update })
+    const report = await runBench(images, { orders, engines, runs, warmup, console: sink, tmp: values.tmp ?? defaultTargetDir(), recompress, level, onProgress: bar.update })
       .finally(() => bar.done());
     if (values.json !== undefined) {
       const json = `${JSON.stringify(report, null, 2)}\n`;

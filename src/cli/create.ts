@@ -12,6 +12,7 @@ const OPTIONS = {
   compress: { type: 'string', multiple: true },
   level: { type: 'string' },
   format: { type: 'string' },
+  'data-align': { type: 'string' },
   mtime: { type: 'string' },
   'keep-owners': { type: 'boolean' },
   manifest: { type: 'string' },
@@ -22,7 +23,7 @@ const OPTIONS = {
 export const create: Command = {
   name: 'create',
   options: OPTIONS,
-  usage: `Usage: initramfs-restore create OUT [--compress FMT]... [--level N] [--format newc|crc] [--mtime EPOCH] [--keep-owners] [--json] DIR...
+  usage: `Usage: initramfs-restore create OUT [--compress FMT]... [--level N] [--format newc|crc] [--data-align N] [--mtime EPOCH] [--keep-owners] [--json] DIR...
        initramfs-restore create OUT --manifest FILE [-C DIR] [options as above]
 
 Writes the initramfs OUT: one cpio archive per DIR, in the order given, each ending in
@@ -44,6 +45,9 @@ Options:
   -C, --directory DIR
                    where the manifest's relative locations are (default: the current directory)
   --format FMT     newc (070701, the default) or crc (070702: each file's data sum, checked)
+  --data-align N   in plain archives, the data of each entry of at least N bytes starts at a
+                   multiple of N in OUT (its name is padded with NULs), as 3cpio's; N a
+                   multiple of 4; compressed archives are unchanged
   --mtime EPOCH    clamp mtimes to EPOCH seconds instead of SOURCE_DATE_EPOCH
   --keep-owners    the files' uid and gid instead of 0:0
   --json           {"image","size","archives":[{"index","start","end","size","format","entries","extractedSize"}]}
@@ -57,6 +61,8 @@ Options:
     if (format !== 'newc' && format !== 'crc') throw new UsageError(`--format: "${format}" is not newc or crc`);
     const mtimeClamp = epoch(values.mtime, '--mtime') ?? epoch(process.env.SOURCE_DATE_EPOCH, 'SOURCE_DATE_EPOCH');
     const keepOwners = values['keep-owners'];
+    const dataAlign = values['data-align'] === undefined ? undefined : parseCount(values['data-align'], '--data-align', 4);
+    if (dataAlign !== undefined && (dataAlign % 4 !== 0 || dataAlign > 0xffffffff)) throw new UsageError(`--data-align: ${dataAlign} is not a multiple of 4 below 2^32, as 3cpio takes`);
     let result: CreateResult;
     let out: string;
     if (values.manifest !== undefined) {
@@ -69,7 +75,7 @@ Options:
       const compressions = archives.map((a, i): CreateCompression => a.compression ?? compress[Math.min(i, compress.length - 1)] ?? 'none');
       const level = parseLevel(values.level, compressions.filter((_, i) => archives[i].level === undefined));
       const plans = archives.map((a, i): ArchivePlan => ({ entries: a.entries, compression: compressions[i], level: a.level ?? level }));
-      result = await writeArchives(out, plans, format);
+      result = await writeArchives(out, plans, { format, dataAlign });
     } else {
       if (values.directory !== undefined) throw new UsageError('-C/--directory goes with --manifest: a DIR argument is a directory already');
       if (args.length < 2) throw new UsageError(`create takes OUT DIR... (got ${args.length} argument${args.length === 1 ? '' : 's'})`);
@@ -77,7 +83,7 @@ Options:
       [out, ...dirs] = args;
       if (compress.length > dirs.length) throw new UsageError(`${compress.length} --compress for ${dirs.length} DIR${dirs.length === 1 ? '' : 's'}: at most one per DIR`);
       const level = parseLevel(values.level, compress);
-      result = await createImage(out, dirs, { compress, level, format, mtimeClamp, keepOwners });
+      result = await createImage(out, dirs, { compress, level, format, dataAlign, mtimeClamp, keepOwners });
     }
     if (values.json) {
       writeJson(result);

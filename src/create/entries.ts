@@ -13,11 +13,13 @@ export interface SourceEntry {
   data?: FileSource;
   /** A symlink's target: its data. */
   linkTarget?: Buffer;
+  /** A directory of the tree: the archive ends with a check that it is still as listed. */
+  directory?: FileSource;
 }
 
 export interface FileSource {
   path: Buffer;
-  /** Its lstat when listed: reading checks that it is still that file. */
+  /** Its lstat when listed: reading checks that it is still that file (that directory). */
   stats: Stats;
   /** What an error about it names: the path, or the manifest line and the path. */
   label: string;
@@ -50,8 +52,9 @@ const DOT = Buffer.from('.');
  * order, device 0:0, owners 0:0, mtimes clamped, a directory's link count its subdirectories
  * plus 2. Files that are hard links of each other within `dir` share one inode number and a
  * link count of their names here; the last of them carries the data, the others size 0.
+ * The file `image` (the one being written, when it is inside `dir`) is left out.
  */
-export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
+export function archiveEntries(dir: string, rules: EntryRules, image?: Stats): SourceEntry[] {
   const root = Buffer.from(dir);
   // Followed, as `cd DIR; find .` follows it; nothing below it is.
   const rootStats = statSync(root);
@@ -59,7 +62,7 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
   // No name here is longer than newc's PATH_MAX: lstat of DIR/name fails first (ENAMETOOLONG).
   const found: { rel: Buffer; path: Buffer; stats: Stats }[] = [{ rel: DOT, path: root, stats: rootStats }];
   walkTree(root, (e) => {
-    found.push(e);
+    if (!(image && e.stats.ino === image.ino && e.stats.dev === image.dev)) found.push(e);
   });
   found.sort((a, b) => (a.rel === DOT ? -1 : b.rel === DOT ? 1 : Buffer.compare(a.rel, b.rel)));
 
@@ -119,6 +122,7 @@ export function archiveEntries(dir: string, rules: EntryRules): SourceEntry[] {
       },
       data: stats.isFile() && carriesData ? { path, stats, label: path.toString() } : undefined,
       linkTarget,
+      directory: stats.isDirectory() ? { path, stats, label: path.toString() } : undefined,
     };
   });
 }

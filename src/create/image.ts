@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { type HeaderFields, dataSum, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import type { SegmentFormat } from '../decode/formats.js';
 import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
@@ -6,13 +6,24 @@ import { type CreateCompression, writeImageFile, writeMember } from './write.js'
 
 export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
 
-export interface CreateOptions {
+/** How the archives of an image are written. */
+export interface WriteOptions {
+  /** newc (070701) by default; crc (070702) carries the sum of each file's data. */
+  format?: 'newc' | 'crc';
+  /**
+   * In plain archives, each entry with at least this many bytes of data has them start at a
+   * multiple of it in the image (3cpio's --data-align), so that they can be copied or shared
+   * from the image aligned; a positive multiple of 4. Compressed archives are not changed:
+   * their offsets are not the image's.
+   */
+  dataAlign?: number;
+}
+
+export interface CreateOptions extends WriteOptions {
   /** The k-th applies to the k-th directory, the last to the rest; none by default. */
   compress?: readonly CreateCompression[];
   /** The compressor's level (its -N); each tool's default when absent. */
   level?: number;
-  /** newc (070701) by default; crc (070702) carries the sum of each file's data. */
-  format?: 'newc' | 'crc';
   /** Every later mtime becomes this one (SOURCE_DATE_EPOCH). */
   mtimeClamp?: number;
   /** The files' uid and gid instead of 0:0. */
@@ -51,50 +62,65 @@ export interface ArchivePlan {
 /**
  * Writes the initramfs `out`: one cpio archive per directory, in order, each compressed as
  * asked, each member starting 4-aligned. It is written beside `out` and renamed into place
- * when complete: a failure or a signal leaves no `out` and no temporary file.
+ * when complete: a failure or a signal leaves no `out` and no temporary file. The directories
+ * are listed once that file exists, which is left out of them (as tar leaves out its archive),
+ * so that writing it changes no directory that is checked unchanged at the end.
  */
 export async function createImage(out: string, dirs: readonly string[], options: CreateOptions = {}): Promise<CreateResult> {
   const compress = options.compress?.length ? options.compress : (['none'] as const);
   const rules = { mtimeClamp: options.mtimeClamp, keepOwners: options.keepOwners };
-  const archives = dirs.map((dir, i) => ({ entries: archiveEntries(dir, rules), compression: compress[Math.min(i, compress.length - 1)], level: options.level }));
-  return writeArchives(out, archives, options.format);
+  return writeImageFile(out, (fd) => {
+    const image = fstatSync(fd);
+    const archives = dirs.map((dir, i) => ({ entries: archiveEntries(dir, rules, image), compression: compress[Math.min(i, compress.length - 1)], level: options.level }));
+    return writeArchivesTo(fd, out, archives, options);
+  });
 }
 
 /** Writes the initramfs `out` as createImage does, from archives already listed. */
-export async function writeArchives(out: string, archives: readonly ArchivePlan[], format: CreateOptions['format'] = 'newc'): Promise<CreateResult> {
-  const magic = format === 'crc' ? '070702' : '070701';
-  return writeImageFile(out, async (fd) => {
-    const written: CreatedArchive[] = [];
-    let offset = 0;
-    for (const [i, { entries, compression, level }] of archives.entries()) {
-      const gap = padding(offset);
-      writeSync(fd, gap, 0, gap.length, offset);
-      const start = offset + gap.length;
-      const end = start + (await writeMember(fd, start, archiveStream(entries, magic), compression, level));
-      written.push({
-        index: i + 1,
-        start,
-        end,
-        size: end - start,
-        format: compression === 'none' ? 'cpio' : compression,
-        entries: entries.length,
-        extractedSize: entries.reduce((sum, e) => sum + e.header.size, 0),
-      });
-      offset = end;
-    }
-    return { image: out, size: offset, archives: written };
-  });
+export async function writeArchives(out: string, archives: readonly ArchivePlan[], options: WriteOptions = {}): Promise<CreateResult> {
+  return writeImageFile(out, (fd) => writeArchivesTo(fd, out, archives, options));
+}
+
+/** Writes the archives into `fd`, the temporary file that becomes `out`. */
+async function writeArchivesTo(fd: number, out: string, archives: readonly ArchivePlan[], options: WriteOptions): Promise<CreateResult> {
+  const { dataAlign } = options;
+  if (dataAlign !== undefined && !(Number.isInteger(dataAlign) && dataAlign > 0 && dataAlign % 4 === 0 && dataAlign <= 0xffffffff)) {
+    throw new RangeError(`dataAlign ${dataAlign} is not a positive multiple of 4`);
+  }
+  const magic = options.format === 'crc' ? '070702' : '070701';
+  const written: CreatedArchive[] = [];
+  let offset = 0;
+  for (const [i, { entries, compression, level }] of archives.entries()) {
+    const gap = padding(offset);
+    writeSync(fd, gap, 0, gap.length, offset);
+    const start = offset + gap.length;
+    const alignment = compression === 'none' && dataAlign ? { start, align: dataAlign } : undefined;
+    const end = start + (await writeMember(fd, start, archiveStream(entries, magic, alignment), compression, level));
+    written.push({
+      index: i + 1,
+      start,
+      end,
+      size: end - start,
+      format: compression === 'none' ? 'cpio' : compression,
+      entries: entries.length,
+      extractedSize: entries.reduce((sum, e) => sum + e.header.size, 0),
+    });
+    offset = end;
+  }
+  return { image: out, size: offset, archives: written };
 }
 
 /**
  * The bytes of one archive (each entry's header, name and data, then the trailer) in pieces of
- * CHUNK bytes: small entries share a piece, and file data is read straight into it.
+ * CHUNK bytes: small entries share a piece, and file data is read straight into it. With
+ * `dataAlign`, the archive starts at `start` in the image and data goes at multiples of `align`.
  */
-function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic']): Generator<Buffer> {
+function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic'], dataAlign?: { start: number; align: number }): Generator<Buffer> {
   const pieces = new Pieces();
+  const header = (fields: HeaderFields) => encodeHeader(fields, dataAlign && { offset: dataAlign.start + pieces.total, align: dataAlign.align });
   for (const e of entries) {
     if (!e.data) {
-      yield* pieces.add(encodeHeader({ ...e.header, magic, check: 0 }));
+      yield* pieces.add(header({ ...e.header, magic, check: 0 }));
       if (e.linkTarget) yield* pieces.add(Buffer.concat([e.linkTarget, padding(e.linkTarget.length)]));
       continue;
     }
@@ -104,7 +130,7 @@ function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['ma
     try {
       // crc's sum is in the header, before the data: read once to sum, again to write.
       const check = magic === '070702' ? sumOf(fd, size, label) : 0;
-      yield* pieces.add(encodeHeader({ ...e.header, magic, check }));
+      yield* pieces.add(header({ ...e.header, magic, check }));
       let sum = 0;
       for (let done = 0; done < size; ) {
         const read = pieces.read(fd, done, size - done);
@@ -120,6 +146,7 @@ function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['ma
     }
     yield* pieces.add(padding(size));
   }
+  for (const e of entries) if (e.directory) checkUnchanged(e.directory);
   yield* pieces.add(encodeTrailer(magic));
   yield* pieces.rest();
 }
@@ -141,6 +168,25 @@ function openSource({ path, stats, label }: FileSource): number {
     throw new SourceError(label, 'replaced while read');
   }
   return fd;
+}
+
+/**
+ * A directory listed for the archive, still as it was: an entry added, removed or renamed in
+ * it since (which changes its mtime and ctime) would make the archive a tree that never was.
+ * A change within the filesystem's timestamp granularity of the last one before the listing
+ * goes unseen. Followed, as the walk's root is: a directory below it that became a symlink is
+ * another inode.
+ */
+function checkUnchanged({ path, stats, label }: FileSource): void {
+  let now: Stats;
+  try {
+    now = statSync(path);
+  } catch (err) {
+    throw new SourceError(label, (err as Error).message);
+  }
+  if (now.ino !== stats.ino || now.dev !== stats.dev || now.mtimeMs !== stats.mtimeMs || now.ctimeMs !== stats.ctimeMs) {
+    throw new SourceError(label, 'changed while the archive was written: an entry was added, removed or renamed in it, or its attributes changed, after it was listed');
+  }
 }
 
 /** The sum of the first `size` bytes of `fd`, for crc's header. */
@@ -168,6 +214,8 @@ class Pieces {
   private spare: Buffer | undefined;
   private used = 0;
   private readonly done: Buffer[] = [];
+  /** How many bytes were added: the offset of the next in the archive. */
+  total = 0;
 
   /** Appends `bytes`, and returns the pieces that filled up. */
   add(bytes: Uint8Array): Buffer[] {
@@ -175,6 +223,7 @@ class Pieces {
       const n = Math.min(bytes.length - at, CHUNK - this.used);
       this.piece.set(bytes.subarray(at, at + n), this.used);
       this.used += n;
+      this.total += n;
       at += n;
       if (this.used === CHUNK) this.done.push(this.take());
     }
@@ -187,6 +236,7 @@ class Pieces {
     const n = readSync(fd, this.piece, at, Math.min(length, CHUNK - at), position);
     const read = this.piece.subarray(at, at + n);
     this.used += n;
+    this.total += n;
     if (this.used === CHUNK) this.done.push(this.take());
     return read;
   }

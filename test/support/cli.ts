@@ -10,9 +10,11 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs the built CLI the way a user does. */
-export function cli(args: string[], options: { env?: Record<string, string>; input?: Buffer; timeout?: number } = {}): Run {
+/** Runs the built CLI the way a user does; with `uid`, as that user (and group), which takes root. */
+export function cli(args: string[], options: { env?: Record<string, string>; input?: Buffer; timeout?: number; uid?: number } = {}): Run {
   const r = spawnSync(process.execPath, [BIN, ...args], {
+    uid: options.uid,
+    gid: options.uid,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     input: options.input,
     maxBuffer: 1 << 30,

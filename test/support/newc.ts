@@ -49,3 +49,28 @@ export function newcArchive(entries: FakeEntry[], trailer = true): Buffer {
 
 export const DIR = 0o040755;
 export const SYMLINK = 0o120777;
+
+/** Where an archive's entry is: its header's offset, its name (to the first NUL), namesize, filesize. */
+export interface HeaderAt {
+  at: number;
+  name: Buffer;
+  namesize: number;
+  size: number;
+}
+
+/**
+ * The headers of the newc/crc archive at the start of `bytes`, the trailer's last, walked as
+ * the kernel walks them; a test's own reader, independent of src/.
+ */
+export function headersOf(bytes: Buffer): HeaderAt[] {
+  const headers: HeaderAt[] = [];
+  for (let at = 0; ; ) {
+    const namesize = parseInt(bytes.toString('latin1', at + 94, at + 102), 16);
+    const size = parseInt(bytes.toString('latin1', at + 54, at + 62), 16);
+    const raw = bytes.subarray(at + 110, at + 110 + namesize);
+    const name = raw.subarray(0, raw.indexOf(0));
+    headers.push({ at, name, namesize, size });
+    if (name.toString('latin1') === 'TRAILER!!!') return headers;
+    at = (((at + 110 + namesize + 3) & ~3) + size + 3) & ~3;
+  }
+}
