@@ -243,6 +243,24 @@ describe('create --manifest', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('--root-owner: 0:0 where the uid and gid columns say otherwise, as GNU cpio reads it; with --keep-owners a usage error', () => {
+    const manifest = '-\tx\tdir\t755\t1234\t5678\t0\netc/hello\ty\tfile\t644\t42\t43\t0\n';
+    const owners = (args: string[]) => {
+      const out = `${fresh('owners')}.img`;
+      expect(ours(manifest, out, args).status).toBe(0);
+      // GNU cpio's long listing: mode, links, uid, gid, ...
+      return sh(`cpio -t -v --numeric-uid-gid --quiet < '${out}'`).toString().trim().split('\n').map((line) => line.split(/\s+/).slice(2, 4).join(':'));
+    };
+    expect(owners([])).toEqual(['1234:5678', '42:43']);
+    expect(owners(['--root-owner'])).toEqual(['0:0', '0:0']);
+    const dir = fresh('both');
+    mkdirSync(dir);
+    const run = ours(manifest, join(dir, 'out.img'), ['--root-owner', '--keep-owners']);
+    expect(run.stderr).toMatch(/^initramfs-restore: --keep-owners and --root-owner /);
+    expect(run.status).toBe(2);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('a DIR beside --manifest, or -C without it: usage errors', () => {
     expect(cli(['create', 'out.img', '--manifest', '-', source], { input: Buffer.from('') }).status).toBe(2);
     expect(cli(['create', 'out.img', '-C', source, source]).status).toBe(2);

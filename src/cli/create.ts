@@ -15,6 +15,7 @@ const OPTIONS = {
   'data-align': { type: 'string' },
   mtime: { type: 'string' },
   'keep-owners': { type: 'boolean' },
+  'root-owner': { type: 'boolean' },
   manifest: { type: 'string' },
   directory: { type: 'string', short: 'C' },
   json: { type: 'boolean' },
@@ -23,7 +24,7 @@ const OPTIONS = {
 export const create: Command = {
   name: 'create',
   options: OPTIONS,
-  usage: `Usage: initramfs-restore create OUT [--compress FMT]... [--level N] [--format newc|crc] [--data-align N] [--mtime EPOCH] [--keep-owners] [--json] DIR...
+  usage: `Usage: initramfs-restore create OUT [--compress FMT]... [--level N] [--format newc|crc] [--data-align N] [--mtime EPOCH] [--keep-owners|--root-owner] [--json] DIR...
        initramfs-restore create OUT --manifest FILE [-C DIR] [options as above]
 
 Writes the initramfs OUT: one cpio archive per DIR, in the order given, each ending in
@@ -50,6 +51,8 @@ Options:
                    multiple of 4; compressed archives are unchanged
   --mtime EPOCH    clamp mtimes to EPOCH seconds instead of SOURCE_DATE_EPOCH
   --keep-owners    the files' uid and gid instead of 0:0
+  --root-owner     0:0 for every entry, also where a manifest's uid and gid columns say
+                   otherwise (for a tree, 0:0 is the default)
   --json           {"image","size","archives":[{"index","start","end","size","format","entries","extractedSize"}]}
   -h, --help       this text
 `,
@@ -61,6 +64,8 @@ Options:
     if (format !== 'newc' && format !== 'crc') throw new UsageError(`--format: "${format}" is not newc or crc`);
     const mtimeClamp = epoch(values.mtime, '--mtime') ?? epoch(process.env.SOURCE_DATE_EPOCH, 'SOURCE_DATE_EPOCH');
     const keepOwners = values['keep-owners'];
+    const rootOwner = values['root-owner'];
+    if (keepOwners && rootOwner) throw new UsageError('--keep-owners and --root-owner say the opposite: give one');
     const dataAlign = values['data-align'] === undefined ? undefined : parseCount(values['data-align'], '--data-align', 4);
     if (dataAlign !== undefined && (dataAlign % 4 !== 0 || dataAlign > 0xffffffff)) throw new UsageError(`--data-align: ${dataAlign} is not a multiple of 4 below 2^32, as 3cpio takes`);
     let result: CreateResult;
@@ -70,7 +75,7 @@ Options:
       [out] = args;
       const text = values.manifest === '-' ? readFileSync(0) : readFileSync(values.manifest);
       const source = { name: values.manifest === '-' ? 'stdin' : values.manifest, directory: values.directory ?? '.' };
-      const archives = readManifest(text, source, { mtimeClamp, keepOwners });
+      const archives = readManifest(text, source, { mtimeClamp, keepOwners, rootOwner });
       if (compress.length > archives.length) throw new UsageError(`${compress.length} --compress for the manifest's ${archives.length} archive${archives.length === 1 ? '' : 's'}: at most one per archive`);
       const compressions = archives.map((a, i): CreateCompression => a.compression ?? compress[Math.min(i, compress.length - 1)] ?? 'none');
       const level = parseLevel(values.level, compressions.filter((_, i) => archives[i].level === undefined));

@@ -30,6 +30,8 @@ export interface EntryRules {
   mtimeClamp?: number;
   /** The files' uid and gid, instead of 0:0. */
   keepOwners?: boolean;
+  /** 0:0 for every entry, a manifest's uid and gid columns too. */
+  rootOwner?: boolean;
 }
 
 /** A problem with one path of the tree: the message names it. */

@@ -146,8 +146,12 @@ function parseLine(line: Buffer, origin: string, directory: string, rules: Entry
   const [first, second] = columns.slice(COMMON_COLUMNS);
 
   const mode = type | number(modeText, 'mode', 8, 0o7777, () => lstat('mode').mode & 0o7777);
-  const uid = number(uidText, 'uid', 10, NEWC_FIELD_MAX, () => (rules.keepOwners ? lstat('uid').uid : 0));
-  const gid = number(gidText, 'gid', 10, NEWC_FIELD_MAX, () => (rules.keepOwners ? lstat('gid').gid : 0));
+  const owner = (text: Buffer | undefined, field: 'uid' | 'gid'): number => {
+    const listed = number(text, field, 10, NEWC_FIELD_MAX, () => (rules.keepOwners ? lstat(field)[field] : 0));
+    return rules.rootOwner ? 0 : listed;
+  };
+  const uid = owner(uidText, 'uid');
+  const gid = owner(gidText, 'gid');
   const mtime = clampMtime(number(mtimeText, 'mtime', 10, NEWC_FIELD_MAX, () => Math.floor(lstat('mtime').mtimeMs / 1000)), rules);
   const header: Listed['header'] = { ino: 0, mode, uid, gid, nlink: 1, mtime, size: 0, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, name };
 
