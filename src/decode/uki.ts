@@ -62,7 +62,7 @@ export function readUki(fd: number, fileSize: number): Uki {
     let got = 0;
     while (got < length) {
       const n = readSync(fd, out, got, length - got, offset + got);
-      if (n === 0) throw new FormatError(`truncated PE file: ${what} needs ${length} bytes, the file ends after ${got}`, offset);
+      if (n === 0) throw new FormatError(`truncated PE file: ${what} (${length} bytes from byte ${offset}) goes past the end of the file (${fileSize} bytes)`, offset);
       got += n;
     }
     return out;
