@@ -240,3 +240,47 @@ describe.skipIf(WHY_NOT)(titled('a broken PE file', WHY_NOT), () => {
     expect(run.stderr).toBe(`initramfs-restore: ${uki}: junk within the compressed archive: byte 0x58 cannot start a cpio entry at byte ${archive.length} of the zstd stream at byte ${initrd.fileOffset} (byte 0 of section .initrd)\n`);
   });
 });
+
+describe.skipIf(WHY_NOT_SPLIT)(titled('restore of a UKI found where the boot loader spec puts it', WHY_NOT_SPLIT), () => {
+  const KV = '6.1.0-uki';
+  const image = () => fixtureImages().find((f) => f.manifest.image === 'dracut-zstd.img')!.path;
+
+  /** A root with the UKI of `image` in /boot/efi/EFI/Linux, no plain initrd, and /run/initramfs asking for a restore. */
+  function rootWithUki(): { root: string; uki: string; initrd: string } {
+    const { uki, initrd } = splitUkiOf(image());
+    const root = fresh('root');
+    sh(`mkdir -p ${root}/boot/efi/EFI/Linux ${root}/run/initramfs && touch ${root}/run/initramfs/.need_shutdown && cp ${uki} ${root}/boot/efi/EFI/Linux/abc-${KV}.efi`);
+    return { root, uki: `${root}/boot/efi/EFI/Linux/abc-${KV}.efi`, initrd };
+  }
+
+  it.each([['dracut-059', 'what skipcpio leaves: .initrd'], ['dracut-106', 'what skipcpio leaves: .initrd'], ['dracut-112', 'every archive']] as const)('%s: restores %s, and says it chose the UKI', (flavor, _) => {
+    const { root, uki, initrd } = rootWithUki();
+    const run = cli(['restore', '--root', root, '--kver', KV, '--flavor', flavor]);
+    expect(run.stderr).toBe(`initramfs-restore: restoring ${uki} (chosen by /boot/efi/EFI/Linux/*${KV}*.efi, a unified kernel image: no plain initrd found) into ${root}/run/initramfs\n`);
+    expect(run.status).toBe(0);
+    // The same user's unpack of the same archives: owners and devices come out alike.
+    const expected = join(fresh('expected'), 'tree');
+    expect(cli(['unpack', flavor === 'dracut-112' ? image() : initrd, expected]).status).toBe(0);
+    const diff = cli(['diff', `${root}/run/initramfs`, expected]);
+    expect(diff.stdout.toString()).toBe('');
+    expect(diff.status).toBe(0);
+  });
+
+  it('a trial order restores by the builtin engine; the native one, which pipes the file to dracut, refuses it (exit 2)', () => {
+    const { root, uki } = rootWithUki();
+    const builtin = cli(['restore', '--root', root, '--kver', KV, '--flavor', 'dracut-106', '--order', 'dracut-057']);
+    expect(builtin.stdout.toString()).toBe(`restored: ${uki} restored into ${root}/run/initramfs by the zstd stage\n`);
+    expect(builtin.status).toBe(0);
+    const again = rootWithUki();
+    const native = cli(['restore', '--root', again.root, '--kver', KV, '--flavor', 'dracut-106', '--order', 'dracut-057', '--engine', 'native']);
+    expect(native.status).toBe(2);
+    expect(native.stderr).toContain(`${again.uki} is a unified kernel image: the native engine runs dracut's pipelines on the file, where they find no initrd; the builtin engine reads its sections`);
+  });
+
+  it('a plain initrd for the version wins over the UKI', () => {
+    const { root } = rootWithUki();
+    sh(`cp ${image()} ${root}/boot/initrd.img-${KV}`);
+    const run = cli(['restore', '--root', root, '--kver', KV, '--flavor', 'dracut-059']);
+    expect(run.stderr).toBe(`initramfs-restore: restoring ${root}/boot/initrd.img-${KV} (chosen by /boot/initrd.img-${KV}, as dracut-059 does) into ${root}/run/initramfs\n`);
+  });
+});

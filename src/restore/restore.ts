@@ -4,7 +4,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, isExpectedFailure } from '../errors.js';
 import { extractStaged } from '../extract/staging.js';
-import { type Flavor, findImage, machineId } from './discovery.js';
+import { type Flavor, findImage, findUki, machineId } from './discovery.js';
 import type { Attempt } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Engine, type TrialReport, runTrial } from './trial.js';
@@ -60,9 +60,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
 
   const id = machineId(root, flavor);
   if ('fails' in id) return done(1, 'failed', id.fails);
-  const found = options.image ? { image: options.image, rule: '--image' } : findImage(root, flavor, kernelVersion, id.id);
+  const found = options.image ? { image: options.image, rule: '--image' } : findImage(root, flavor, kernelVersion, id.id) ?? findUki(root, kernelVersion, id.id);
   if (!found) return done(1, 'failed', 'No initramfs image found to restore!', { machineId: id.id });
-  options.say(`restoring ${found.image} (chosen by ${found.rule}, as ${flavor} does) into ${runInitramfs}`);
+  options.say(`restoring ${found.image} (chosen by ${found.rule}${'uki' in found ? '' : `, as ${flavor} does`}) into ${runInitramfs}`);
   const where = { image: found.image, imageChosenBy: found.rule, machineId: id.id };
 
   const failed = (reason: string, trial?: TrialReport): RestoreReport => {

@@ -88,6 +88,9 @@ const OUR_SKIPCPIO = fileURLToPath(new URL('../../bin/skipcpio.js', import.meta.
  * staging directory that only a success moves into place.
  */
 export async function runTrial(image: string, target: string, order: readonly Attempt[], engine: Engine, options: TrialOptions = {}): Promise<TrialReport> {
+  if (engine === 'native' && isUki(image)) {
+    throw new UsageError(`${image} is a unified kernel image: the native engine runs dracut's pipelines on the file, where they find no initrd; the builtin engine reads its sections`);
+  }
   mkdirSync(target, { recursive: true });
   const start = skipcpioStart(image);
   const report: TrialReport = {
@@ -117,6 +120,17 @@ export async function runTrial(image: string, target: string, order: readonly At
 
 function nativeSkipcpio(): string {
   return existsSync(DRACUT_SKIPCPIO) ? DRACUT_SKIPCPIO : OUR_SKIPCPIO;
+}
+
+/** Whether `image` opens as a unified kernel image; what does not open fails later, where it always has. */
+function isUki(image: string): boolean {
+  try {
+    const src = ByteSource.open(image);
+    src.close();
+    return src.sections !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** The format of what skipcpio gives for `image`, by its magic. */
