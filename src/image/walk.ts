@@ -96,7 +96,8 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       const used = top.write(view);
       src.skip(used);
       if (used === view.length) {
-        const n = options.skipData ? Math.min(top.passable, src.remaining) : 0;
+        // A stream's data is read all the same: what it has buffered is passed at once.
+        const n = options.skipData ? Math.min(top.passable, src.seekable ? src.remaining : src.peek().length) : 0;
         if (n > 0) {
           top.pass(n);
           src.skip(n);
@@ -150,7 +151,8 @@ async function decodeMember(
   const { coprocess } = format;
   const { canRunCoprocess, runCoprocess } = await import('../decode/coprocess.js');
   // A framing error is the member's own: our decoder would stop at the same byte.
-  const coprocessEnd = coprocess && !options.inProcess && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
+  // A co-process and the decoder thread read the file: a stream has one reader, this thread.
+  const coprocessEnd = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
   // The command reads the file: a member the file does not hold in one run (across a UKI's
   // sections) is ours to decode.
   const inFile = coprocessEnd === undefined ? undefined : src.fileRange(start, coprocessEnd);
@@ -159,7 +161,7 @@ async function decodeMember(
   let decodedBy = 'ours';
   const progress = (offset: number): void => options.progress?.(offset, src.size);
   if (coprocess && coprocessEnd !== undefined && inFile) {
-    const run = await runCoprocess(src.path, inFile.start, inFile.end, coprocess.argv, deliver);
+    const run = await runCoprocess(src.fileName, inFile.start, inFile.end, coprocess.argv, deliver);
     progress(coprocessEnd);
     if (run.failure === undefined) {
       end = coprocessEnd;
@@ -170,8 +172,11 @@ async function decodeMember(
       // all, its output is the one used.
       end = await thread.decode(start, format.name, skipping(run.delivered, deliver), progress);
     }
-  } else {
+  } else if (src.seekable) {
     end = await thread.decode(start, format.name, deliver, progress);
+  } else {
+    await format.decode(src, deliver);
+    end = src.offset;
   }
   src.seek(end);
   parser.end();
