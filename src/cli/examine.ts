@@ -39,7 +39,8 @@ faster than ours).
 IMAGE may be a unified kernel image (a PE file with systemd-stub): its .ucode and .initrd
 sections are then read as one image, in the order the stub hands them to the kernel, and the
 sections are shown first: where each starts in the file, its size there and in memory (the
-rest zeros), and where it starts in the image. Archive offsets are in that image.
+rest zeros), and where it starts in the image. Archive offsets are in that image. IMAGE '-'
+reads standard input (see docs/uki.md). list, unpack, cat and diff read both alike.
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
