@@ -277,6 +277,18 @@ describe.skipIf(WHY_NOT_SPLIT)(titled('restore of a UKI found where the boot loa
     expect(native.stderr).toContain(`${again.uki} is a unified kernel image: the native engine runs dracut's pipelines on the file, where they find no initrd; the builtin engine reads its sections`);
   });
 
+  it('059: an .initrd of one uncompressed archive, which skipcpio leaves nothing of, is restored whole (dracut-ng #2255)', () => {
+    const lone = fixtureImages().find((f) => f.manifest.image === 'plain-newc.img')!.path;
+    const root = fresh('root');
+    const uki = `${root}/boot/EFI/Linux/abc-${KV}.efi`;
+    sh(`mkdir -p ${root}/boot/EFI/Linux ${root}/run/initramfs && touch ${root}/run/initramfs/.need_shutdown`);
+    buildUki(uki, [['.linux', kernel()], ['.initrd', lone]]);
+    expect(cli(['restore', '--root', root, '--kver', KV, '--flavor', 'dracut-059']).status).toBe(0);
+    const expected = join(fresh('expected'), 'tree');
+    expect(cli(['unpack', lone, expected]).status).toBe(0);
+    expect(cli(['diff', `${root}/run/initramfs`, expected]).status).toBe(0);
+  });
+
   it('a plain initrd for the version wins over the UKI', () => {
     const { root } = rootWithUki();
     sh(`cp ${image()} ${root}/boot/initrd.img-${KV}`);

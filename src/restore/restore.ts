@@ -105,7 +105,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
 function detectStart(image: string, flavor: Flavor): number {
   if (flavor === 'dracut-112') return 0;
   const skipped = skipcpioStart(image);
-  return 'start' in skipped && skipped.start < statSync(image).size ? skipped.start : 0;
+  return 'start' in skipped && skipped.start < skipped.imageSize ? skipped.start : 0;
 }
 
 /**

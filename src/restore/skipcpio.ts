@@ -41,21 +41,23 @@ export function skipcpio(path: string, outFd: number): SkipcpioResult {
 }
 
 /**
- * Where skipcpio's output would start in the image `path`, without copying anything: for a
- * unified kernel image, in the initrd its sections make (see ByteSource), where dracut's
- * skipcpio, which reads the file, sees no cpio at all.
+ * Where skipcpio's output would start in the image `path`, without copying anything, and the
+ * image's size: for a unified kernel image, in the initrd its sections make (see ByteSource),
+ * where dracut's skipcpio, which reads the file, sees no cpio at all.
  */
-export function skipcpioStart(path: string): { start: number } | SkipcpioResult {
+export function skipcpioStart(path: string): { start: number; imageSize: number } | SkipcpioResult {
   let src: ByteSource;
   try {
     src = ByteSource.open(path);
   } catch (err) {
     if (err instanceof FormatError) return { status: 1, message: `${err.message} ${err.location}` };
-    // What is no regular file fails as dracut's skipcpio fails on it.
-    return withFile(path, (fd) => findStart((buf, pos) => readAt(fd, buf, pos), path));
+    // What is no regular file fails as dracut's skipcpio fails on it, or has no size to end it.
+    const found = withFile(path, (fd) => findStart((buf, pos) => readAt(fd, buf, pos), path));
+    return 'start' in found ? { ...found, imageSize: Infinity } : found;
   }
   try {
-    return findStart((buf, pos) => src.readAt(pos, buf.length).copy(buf), path);
+    const found = findStart((buf, pos) => src.readAt(pos, buf.length).copy(buf), path);
+    return 'start' in found ? { ...found, imageSize: src.size } : found;
   } finally {
     src.close();
   }
