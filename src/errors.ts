@@ -8,14 +8,17 @@ export class FormatError extends Error {
     message: string,
     readonly offset: number,
     readonly where?: string,
+    /** Where `offset` is besides: in a unified kernel image, its section ("byte K of section .initrd"). */
+    readonly within?: string,
   ) {
     super(message);
     this.name = 'FormatError';
   }
 
-  /** "at byte N" or "at byte N of the zstd stream at byte S" */
+  /** "at byte N", "at byte N (byte K of section .initrd)" or "at byte N of the zstd stream at byte S" */
   get location(): string {
-    return this.where ? `at byte ${this.offset} of ${this.where}` : `at byte ${this.offset}`;
+    if (this.where) return `at byte ${this.offset} of ${this.where}`;
+    return this.within ? `at byte ${this.offset} (${this.within})` : `at byte ${this.offset}`;
   }
 }
 

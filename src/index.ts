@@ -24,7 +24,8 @@ export { ATTEMPTS, PRESETS, PRESET_NAMES, STAGES, flavorOrder, parseOrder, type 
 export { runTrial, type Engine, type StageOutcome, type TrialHooks, type TrialReport } from './restore/trial.js';
 export { extractStaged, type StagedOptions } from './extract/staging.js';
 export { restore, type RestoreOptions, type RestoreReport, type SpaceReport, type Verification } from './restore/restore.js';
-export { FLAVORS, findImage, machineId, type Flavor } from './restore/discovery.js';
+export { FLAVORS, findImage, findUki, machineId, type Flavor } from './restore/discovery.js';
+export { INITRD_SECTIONS, readUki, type Piece, type Uki, type UkiSection } from './decode/uki.js';
 export { strictUtf8, type Utf8Failure } from './bench/utf8.js';
 export { measureTrial, type AttemptReport, type MeasuredTrial } from './bench/measure.js';
 export { validateImage, type FlavorResult, type ImageVerdict, type Verdict } from './bench/validate.js';

@@ -5,7 +5,7 @@ import { dirname, join, posix } from 'node:path';
 import { ROOT } from './support/cli.js';
 import { titled, whyNotRunScripts } from './support/needs.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FLAVORS, type Flavor, findImage, isMountpointByDevice, machineId } from '../src/restore/discovery.js';
+import { FLAVORS, type Flavor, findImage, findUki, isMountpointByDevice, machineId } from '../src/restore/discovery.js';
 
 /** How each Debian dracut-initramfs-restore finds its image (docs/dracut-ng-restore.md §2), on scratch roots. */
 const work = mkdtempSync(join(tmpdir(), 'irr-discovery-'));
@@ -243,6 +243,48 @@ describe('findImage, the versionless fallbacks', () => {
     expect(pick(makeRoot({ ...fallbacks, '/boot/initramfs-linux.img': DIR }), 'dracut-112')?.rule).toBe('/boot/initrd.img');
     expect(pick(makeRoot({ '/initrd.img': 'top' }), 'dracut-112')).toEqual({ rule: '/initrd.img', path: '/initrd.img', exists: true });
     expect(pick(makeRoot({ '/initrd.img': DIR }), 'dracut-112')).toBeUndefined();
+  });
+});
+
+describe('findUki: a unified kernel image where the boot loader spec puts them, when no script finds an image', () => {
+  const uki = (root: string, id = MID) => {
+    const found = findUki(root, KV, id);
+    return found && { path: found.image.slice(root.length), uki: found.uki, rule: found.rule };
+  };
+
+  it('finds ENTRY-TOKEN-KV.efi under /efi, /boot and /boot/efi, in that order, and says it is a UKI', () => {
+    for (const base of ['/efi', '/boot', '/boot/efi']) {
+      expect(uki(makeRoot({ [`${base}/EFI/Linux/${MID}-${KV}.efi`]: 'MZ' }))).toEqual({
+        path: `${base}/EFI/Linux/${MID}-${KV}.efi`, uki: true, rule: `${base}/EFI/Linux/*${KV}*.efi, a unified kernel image: no plain initrd found`,
+      });
+    }
+    expect(uki(makeRoot({ [`/boot/efi/EFI/Linux/a-${KV}.efi`]: 'MZ', [`/efi/EFI/Linux/b-${KV}.efi`]: 'MZ' }))?.path).toBe(`/efi/EFI/Linux/b-${KV}.efi`);
+  });
+
+  it('takes boot counting names and any case of .efi, and the bare version', () => {
+    expect(uki(makeRoot({ [`/boot/EFI/Linux/fedora-${KV}+3-1.efi`]: 'MZ' }))?.path).toBe(`/boot/EFI/Linux/fedora-${KV}+3-1.efi`);
+    expect(uki(makeRoot({ [`/boot/EFI/Linux/fedora-${KV}.EFI`]: 'MZ' }))?.path).toBe(`/boot/EFI/Linux/fedora-${KV}.EFI`);
+    expect(uki(makeRoot({ [`/boot/EFI/Linux/${KV}.efi`]: 'MZ' }))?.path).toBe(`/boot/EFI/Linux/${KV}.efi`);
+  });
+
+  it('never another kernel version, a longer one, a directory, or another suffix', () => {
+    expect(uki(makeRoot({ '/boot/EFI/Linux/fedora-6.1.0-other.efi': 'MZ' }))).toBeUndefined();
+    expect(uki(makeRoot({ [`/boot/EFI/Linux/fedora-${KV}.1.efi`]: 'MZ', [`/boot/EFI/Linux/fedora-x${KV}.efi`]: 'MZ' }))).toBeUndefined();
+    expect(uki(makeRoot({ [`/boot/EFI/Linux/fedora-${KV}.efi`]: DIR }))).toBeUndefined();
+    expect(uki(makeRoot({ [`/boot/EFI/Linux/fedora-${KV}.efi.bak`]: 'MZ', [`/boot/EFI/Linux/${MID}-${KV}.addon.efi`]: 'MZ' }))).toBeUndefined();
+    expect(uki(makeRoot())).toBeUndefined();
+  });
+
+  it("prefers the machine id's entry, then byte order", () => {
+    const root = makeRoot({ [`/boot/EFI/Linux/aaa-${KV}.efi`]: 'MZ', [`/boot/EFI/Linux/${MID}-${KV}.efi`]: 'MZ', [`/boot/EFI/Linux/zzz-${KV}.efi`]: 'MZ' });
+    expect(uki(root)?.path).toBe(`/boot/EFI/Linux/${MID}-${KV}.efi`);
+    expect(uki(root, 'zzz')?.path).toBe(`/boot/EFI/Linux/zzz-${KV}.efi`);
+    expect(uki(root, 'Default')?.path).toBe(`/boot/EFI/Linux/${MID}-${KV}.efi`);
+    expect(uki(makeRoot({ [`/boot/EFI/Linux/bbb-${KV}.efi`]: 'MZ', [`/boot/EFI/Linux/aaa-${KV}.efi`]: 'MZ' }), 'Default')?.path).toBe(`/boot/EFI/Linux/aaa-${KV}.efi`);
+  });
+
+  it.each(FLAVORS)('%s: no script finds a UKI: findImage stays as the script is', (flavor) => {
+    expect(pick(makeRoot({ [`/boot/efi/EFI/Linux/${MID}-${KV}.efi`]: 'MZ' }), flavor)).toBeUndefined();
   });
 });
 

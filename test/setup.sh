@@ -7,11 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "setup: run as root: sudo sh -c 'npm run setup && npm test'" >&2; exit 1; }
 
-# The real tools the tests compare against, and GNU time, python3 and hyperfine for the
+# The real tools the tests compare against (systemd-boot-efi and binutils: the stub and objcopy
+# that unified kernel images are made of), and GNU time, python3 and hyperfine for the
 # measurements.
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-  cpio gzip bzip2 xz-utils zstd lz4 lzop time python3 hyperfine ca-certificates
+  cpio gzip bzip2 xz-utils zstd lz4 lzop time python3 hyperfine ca-certificates \
+  systemd-boot-efi binutils
 
 npm ci
 npm run build

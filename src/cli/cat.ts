@@ -5,6 +5,7 @@ import { type ModelNode, ModelTree } from '../extract/model.js';
 import { joinParts, normalizeName } from '../extract/paths.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, walkImage } from '../image/walk.js';
+import { ByteSource } from '../decode/source.js';
 import { UsageError } from '../errors.js';
 import { writeAllSync } from '../output.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
@@ -24,7 +25,7 @@ last one unpack writes wins, and a hard link gives the data of its group. PATH m
 '/' or './'. A PATH unpack does not write (a '..' component, a name below a symlink, an entry
 it refuses) is an error, as is a PATH that is a directory, a symlink or a special file: exit
 status 1. The image is read twice: once to find the entry whose data ends up at PATH, once
-for that data.
+for that data; so IMAGE '-' (standard input) must be a file redirected (- < FILE), not a pipe.
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
@@ -38,6 +39,9 @@ Options:
     const wanted = normalizeName(Buffer.from(path));
     if (!wanted.ok) throw new Failure(`${image}: unpack never writes ${path}: ${wanted.reason}`);
     if (wanted.parts.length === 0) throw new UsageError(`cat: "${path}" does not name a file`);
+    if (image === '-' && !(await onImage(image, async () => readsTwice(image)))) {
+      throw new UsageError('cat reads IMAGE twice, and standard input is a pipe: give the file, or redirect it (- < FILE)');
+    }
     return onImage(image, async () => {
       const { node, last, ordinals, archives } = await unpackModel(image, joinParts(wanted.parts), maxOutput);
       const lastFailed = last?.notice &&
@@ -50,6 +54,13 @@ Options:
     });
   },
 };
+
+/** Whether `image` can be read a second time: a file, not a pipe. */
+function readsTwice(image: string): boolean {
+  const src = ByteSource.open(image);
+  src.close();
+  return src.seekable;
+}
 
 /** An entry named PATH, its archive's index, and the notice unpack gives it if it refuses or skips it. */
 interface Named {

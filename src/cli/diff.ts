@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { UsageError } from '../errors.js';
 import {
   diffArchives, diffTrees, differenceJson, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
 } from '../diff/compare.js';
@@ -23,7 +24,8 @@ export const diff: Command = {
   usage: `Usage: initramfs-restore diff A B [--stat] [--json] [--mtime] [--max-size SIZE]
 
 Compares two trees and prints one line per difference, in path order (raw bytes). A and B are
-each an image or a directory (such as /run/initramfs after a restore). An image is compared as
+each an image or a directory (such as /run/initramfs after a restore); one may be '-', an image
+on standard input. An image is compared as
 the tree 'unpack' leaves as root: the last entry named a path wins, hard links are grouped as
 the writer resolves them, refused entries are left out, device nodes are in. A directory is
 read with lstat, symlinks never followed. Each regular file's content is hashed (sha256).
@@ -56,6 +58,7 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
     const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, diff)) return 0;
     const [a, b] = positionals(args, ['A', 'B'], diff);
+    if (a === '-' && b === '-') throw new UsageError('diff reads standard input (-) for one side only');
     const maxOutput = maxSizeOption(values['max-size']);
     let sides: [TreeSide, TreeSide];
     try {
@@ -98,7 +101,7 @@ interface TreeSide {
 /** A directory's tree, or an image's as unpack leaves it; any failure names the input. */
 async function readSide(input: string, maxOutput: number): Promise<TreeSide> {
   return onImage(input, async () => {
-    if (statSync(input).isDirectory()) return { tree: describeDirectoryTree(input) };
+    if (input !== '-' && statSync(input).isDirectory()) return { tree: describeDirectoryTree(input) };
     return describeImageTree(input, { maxOutput });
   });
 }

@@ -10,6 +10,14 @@ const IGNORE: CpioEvents = { entry() {}, data() {}, entryEnd() {}, trailer() {} 
 
 const COLUMNS: readonly Column[] = [...ARCHIVE_COLUMNS, { heading: 'decoded by', align: 'left' }];
 
+const SECTION_COLUMNS: readonly Column[] = [
+  { heading: 'section', align: 'left' },
+  { heading: 'file offset', align: 'right' },
+  { heading: 'size', align: 'right' },
+  { heading: 'virtual size', align: 'right' },
+  { heading: 'image offset', align: 'right' },
+];
+
 const OPTIONS = {
   json: { type: 'boolean' },
   'max-size': { type: 'string' },
@@ -28,11 +36,18 @@ compressed member share that member's start, end and format, and what decoded it
 the format's CLI run as a co-process (zstd, xz, lz4 and lzop, where installed: they are
 faster than ours).
 
+IMAGE may be a unified kernel image (a PE file with systemd-stub): its .ucode and .initrd
+sections are then read as one image, in the order the stub hands them to the kernel, and the
+sections are shown first: where each starts in the file, its size there and in memory (the
+rest zeros), and where it starts in the image. Archive offsets are in that image. IMAGE '-'
+reads standard input (see docs/uki.md). list, unpack, cat and diff read both alike.
+
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
   --in-process     decode with our own decoders only: no format's CLI as a co-process
   --json           {"image","size","archives":[{"index","start","end","size","format","entries","extractedSize","decodedBy"}]}
-                   (decodedBy: "ours" or the command; absent for plain cpio). "segments", the
+                   (decodedBy: "ours" or the command; absent for plain cpio); for a UKI also
+                   "sections":[{"name","fileOffset","size","virtualSize","imageOffset"}]. "segments", the
                    same array under its old name, is kept until the next release
   -h, --help       this text
 `,
@@ -55,12 +70,14 @@ Options:
     }));
     if (values.json) {
       // segments: the old name of archives, for the readers of 0.1.0's JSON until the next release.
-      writeJson({ image, size: result.size, archives, segments: archives });
+      writeJson({ image, size: result.size, ...(result.sections && { sections: result.sections }), archives, segments: archives });
       return 0;
     }
     const rows = archives.map((a) => [a.index, a.start, a.end, a.size, a.format, a.entries, a.extractedSize, a.decodedBy ?? '-'].map(String));
+    const sections = result.sections?.map((s) => [s.name, s.fileOffset, s.size, s.virtualSize, s.imageOffset].map(String));
     print([
-      `${image}: ${result.size} bytes, ${archives.length} archive${archives.length === 1 ? '' : 's'}`,
+      ...(sections ? [`${image}: unified kernel image, initrd sections:`, ...formatTable(SECTION_COLUMNS, sections)] : []),
+      `${image}: ${result.size} bytes${sections ? ' of initrd' : ''}, ${archives.length} archive${archives.length === 1 ? '' : 's'}`,
       ...formatTable(COLUMNS, rows),
     ].join('\n'));
     return 0;

@@ -17,6 +17,11 @@ export function progressBar(label: string, format: (n: number) => string = forma
       if (now - last < 100 || total === 0) return;
       last = now;
       shown = true;
+      // A stream's size is known at its end only.
+      if (!Number.isFinite(total)) {
+        stream.write(`\r${label} ${format(done)}\x1b[K`);
+        return;
+      }
       const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - label.length - 30));
       const filled = Math.round((done / total) * width);
       const bar = '#'.repeat(filled) + '-'.repeat(width - filled);

@@ -71,9 +71,9 @@ function walkLegacy(src: ByteSource, block?: (data: Uint8Array, at: number) => v
       continue;
     }
     if (size === 0 || size > LEGACY_BOUND) return;
-    if (src.remaining - 4 < size) {
+    if (src.available(size + 4) - 4 < size) {
       throw new FormatError(
-        `truncated lz4 legacy block: needs ${size} bytes, file ends after ${Math.max(0, src.remaining - 4)}`,
+        `truncated lz4 legacy block: needs ${size} bytes, file ends after ${Math.max(0, src.available(size + 4) - 4)}`,
         at + 4,
       );
     }
@@ -164,8 +164,8 @@ function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size
     throw new FormatError(`lz4 frame block of ${size} bytes exceeds the frame's maximum of ${frame.blockMax}`, at);
   }
   const need = size + (frame.blockChecksum ? 4 : 0);
-  if (src.remaining < need) {
-    throw new FormatError(`truncated lz4 frame block: needs ${need} bytes, file ends after ${src.remaining}`, at + 4);
+  if (src.available(need) < need) {
+    throw new FormatError(`truncated lz4 frame block: needs ${need} bytes, file ends after ${src.available(need)}`, at + 4);
   }
   return { at, size, stored, need };
 }

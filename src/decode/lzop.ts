@@ -200,8 +200,8 @@ function readBlockHeader(src: ByteSource, flags: number): BlockHeader | undefine
   if (flags & F_CRC32_D) block.crcD = readBE32(sums, 4 * k++);
   if (compressed && flags & F_ADLER32_C) block.adlerC = readBE32(sums, 4 * k++);
   if (compressed && flags & F_CRC32_C) block.crcC = readBE32(sums, 4 * k++);
-  if (src.remaining < srcLen) {
-    throw new FormatError(`truncated lzop block: needs ${srcLen} bytes, file ends after ${src.remaining}`, src.offset);
+  if (src.available(srcLen) < srcLen) {
+    throw new FormatError(`truncated lzop block: needs ${srcLen} bytes, file ends after ${src.available(srcLen)}`, src.offset);
   }
   return block;
 }
@@ -212,8 +212,8 @@ function skipExtraField(src: ByteSource, useCrc: boolean): void {
   const lenBytes = src.read(4, 'lzop extra field length');
   const len = readBE32(lenBytes, 0);
   let sum = useCrc ? crc(lenBytes, 0, 4) : adler32(lenBytes, 0, 4);
-  if (src.remaining < len + 4) {
-    throw new FormatError(`truncated lzop extra field: needs ${len + 4} bytes, file ends after ${src.remaining}`, at + 4);
+  if (src.available(len + 4) < len + 4) {
+    throw new FormatError(`truncated lzop extra field: needs ${len + 4} bytes, file ends after ${src.available(len + 4)}`, at + 4);
   }
   let left = len;
   while (left > 0) {

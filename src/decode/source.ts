@@ -1,42 +1,98 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { FormatError } from '../errors.js';
+import { type Piece, type UkiSection, isPeFile, readUki } from './uki.js';
 
 const DEFAULT_BUFFER = 1 << 20;
+/**
+ * A stream (standard input on a pipe) keeps this much of what was consumed, for the decoders
+ * that step back: zstd's walk ahead of its engine (1 MiB and a block), the bytes a zlib or xz
+ * engine left unused, bzip2's last bits. Its window is twice that.
+ */
+const STREAM_HISTORY = 2 << 20;
+/** How far ahead `available` looks on a stream; beyond, what reads the bytes finds any end. */
+const STREAM_LOOKAHEAD = 16 << 20;
 
 /**
  * Buffered, seekable reader over an image file. Decoders pull from it and must leave `offset`
  * exactly at the first byte after their member, which is how the segment walker finds where
  * a compressed member ends. Reads are synchronous: the data is consumed synchronously by the
  * cpio parser, so there is nothing to overlap, and pread keeps seeking free.
+ *
+ * The image is the file, or for a unified kernel image the initrd its sections give the kernel
+ * (see readUki): offsets are in that image, and `describe` says where one is in the file.
+ *
+ * Standard input ("-") on a pipe is a stream: read once, forward. Seeking ahead reads and drops
+ * what lies between; going back reaches only the last STREAM_HISTORY bytes; the size is known
+ * once the end is reached (Infinity before).
  */
 export class ByteSource {
   private buf: Buffer;
-  /** file offset of buf[0] */
+  /** image offset of buf[0] */
   private bufStart = 0;
   /** valid bytes in buf */
   private bufLen = 0;
   /** index in buf of the next unconsumed byte */
   private cursor = 0;
+  /** The size of a file's image. */
+  private readonly fileImageSize: number;
+  /** A stream has given its last byte. */
+  private ended = false;
 
   private constructor(
     private readonly fd: number,
-    readonly size: number,
+    /** Where the image's bytes are in the file; undefined: a stream. */
+    private readonly pieces: readonly Piece[] | undefined,
     readonly path: string,
     bufferSize: number,
+    /** The initrd sections of a unified kernel image; undefined for a plain image. */
+    readonly sections: readonly UkiSection[] | undefined,
   ) {
     this.buf = Buffer.allocUnsafe(bufferSize);
+    this.fileImageSize = pieces?.reduce((sum, p) => sum + p.length, 0) ?? 0;
   }
 
+  /**
+   * The image at `path`; "-" is standard input: a stream on a pipe or socket, a file when
+   * redirected from one (read from its start, by pread). Standard input is never closed.
+   */
   static open(path: string, bufferSize = DEFAULT_BUFFER): ByteSource {
-    const fd = openSync(path, 'r');
+    const fd = path === '-' ? 0 : openSync(path, 'r');
     try {
       const st = fstatSync(fd);
+      if (path === '-' && !st.isFile()) return ByteSource.stream(fd, path);
       if (!st.isFile()) throw new Error('not a regular file');
-      return new ByteSource(fd, st.size, path, bufferSize);
+      const head = Buffer.alloc(2);
+      readSync(fd, head, 0, 2, 0);
+      const uki = isPeFile(head) ? readUki(fd, st.size) : undefined;
+      return new ByteSource(fd, uki?.pieces ?? [{ file: 0, length: st.size }], path, bufferSize, uki?.sections);
     } catch (e) {
-      closeSync(fd);
+      if (fd !== 0) closeSync(fd);
       throw e;
     }
+  }
+
+  /**
+   * The file's name for a command that opens it: standard input's, redirected from a file, is
+   * its link in /proc, which opens that file.
+   */
+  get fileName(): string {
+    return this.path === '-' ? `/proc/${process.pid}/fd/0` : this.path;
+  }
+
+  /** Nothing is read until asked for: opening standard input to check it leaves it as it is. */
+  private static stream(fd: number, path: string): ByteSource {
+    return new ByteSource(fd, undefined, path, 2 * STREAM_HISTORY, undefined);
+  }
+
+  /** Whether any offset can be read again: a file; a stream only goes forward. */
+  get seekable(): boolean {
+    return this.pieces !== undefined;
+  }
+
+  /** The image's size; a stream's is known once it has ended. */
+  get size(): number {
+    if (this.pieces) return this.fileImageSize;
+    return this.ended ? this.bufStart + this.bufLen : Infinity;
   }
 
   /** Absolute file offset of the next unconsumed byte. */
@@ -46,6 +102,18 @@ export class ByteSource {
 
   get remaining(): number {
     return this.size - this.offset;
+  }
+
+  /**
+   * How many of the next `n` bytes the image holds: all `n` unless it ends first. A stream
+   * buffers them to know, up to STREAM_LOOKAHEAD: beyond, it answers `n` and the end, if it
+   * comes, is found by what reads them.
+   */
+  available(n: number): number {
+    if (this.pieces) return Math.min(n, this.remaining);
+    const ahead = Math.min(n, STREAM_LOOKAHEAD);
+    const got = this.peek(ahead).length;
+    return got < ahead ? got : n;
   }
 
   /**
@@ -68,16 +136,66 @@ export class ByteSource {
     return view.subarray(0, n);
   }
 
-  /** `length` bytes at `offset` (fewer at end of file), read aside: the window is not moved. */
+  /**
+   * `length` bytes at `offset` (fewer at end of file), read aside: the window is not moved. A
+   * stream has only its window to give (xz's Index, just behind the footer being read): from
+   * bytes before it, nothing; past it, fewer.
+   */
   readAt(offset: number, length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(this.fd, out, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
+    if (!this.pieces) {
+      if (offset < this.bufStart) return Buffer.alloc(0);
+      return Buffer.from(this.buf.subarray(offset - this.bufStart, Math.min(this.bufLen, offset - this.bufStart + length)));
     }
-    return out.subarray(0, got);
+    const out = Buffer.allocUnsafe(length);
+    return out.subarray(0, this.readInto(out, 0, length, offset));
+  }
+
+  /**
+   * Where the bytes [start, end) of the image lie in the file, when the file holds them in one
+   * run: for a command that reads the file itself.
+   */
+  fileRange(start: number, end: number): { start: number; end: number } | undefined {
+    let base = 0;
+    for (const piece of this.pieces ?? []) {
+      if (start >= base && end <= base + piece.length) {
+        return piece.file === undefined ? undefined : { start: piece.file + start - base, end: piece.file + end - base };
+      }
+      base += piece.length;
+    }
+    return undefined;
+  }
+
+  /**
+   * An error at an image offset (one without `where`) placed in the file too: for a unified
+   * kernel image, by file offset and section. Any other error is returned as it is.
+   */
+  locate(err: unknown): unknown {
+    if (!this.sections || !(err instanceof FormatError) || err.where !== undefined) return err;
+    const { offset, within } = this.place(err.offset);
+    return new FormatError(err.message, offset, undefined, within);
+  }
+
+  /** Image offset `offset` as messages name it: "byte N", for a UKI the file's byte and its section. */
+  describe(offset: number): string {
+    const { offset: at, within } = this.place(offset);
+    return within ? `byte ${at} (${within})` : `byte ${at}`;
+  }
+
+  /** Where image offset `offset` is in the file: its byte there, and for a UKI its section. */
+  private place(offset: number): { offset: number; within?: string } {
+    if (!this.sections) return { offset };
+    let base = 0;
+    const pieces = this.pieces ?? [];
+    for (const [i, piece] of pieces.entries()) {
+      if (offset < base + piece.length || i === pieces.length - 1) {
+        const section = this.sections.find((s) => s.name === piece.section)!;
+        return piece.file === undefined
+          ? { offset, within: `byte ${offset} of the image, in the zeros after section ${section.name}'s data` }
+          : { offset: piece.file + offset - base, within: `byte ${offset - section.imageOffset} of section ${section.name}` };
+      }
+      base += piece.length;
+    }
+    return { offset, within: 'an empty image' };
   }
 
   skip(n: number): void {
@@ -89,6 +207,13 @@ export class ByteSource {
   seek(offset: number): void {
     if (offset >= this.bufStart && offset <= this.bufStart + this.bufLen) {
       this.cursor = offset - this.bufStart;
+    } else if (!this.pieces) {
+      if (offset < this.bufStart) throw new Error(`a stream cannot go back to byte ${offset}: it keeps bytes from ${this.bufStart} on`);
+      // Ahead: read and drop, up to the end.
+      this.cursor = this.bufLen;
+      for (let view = this.peek(1); view.length > 0 && this.offset < offset; view = this.peek(1)) {
+        this.cursor += Math.min(view.length, offset - this.offset);
+      }
     } else {
       this.bufStart = offset;
       this.bufLen = 0;
@@ -97,26 +222,74 @@ export class ByteSource {
   }
 
   close(): void {
-    closeSync(this.fd);
+    if (this.fd !== 0) closeSync(this.fd);
   }
 
   private fill(want: number): void {
-    const keep = this.bufLen - this.cursor;
-    if (want > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(want, this.buf.length * 2));
-      this.buf.copy(bigger, 0, this.cursor, this.bufLen);
+    // A file drops what was consumed; a stream keeps its history.
+    const from = this.pieces ? this.cursor : Math.max(0, this.cursor - STREAM_HISTORY);
+    const keep = this.bufLen - from;
+    const need = this.cursor - from + want;
+    if (need > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(bigger, 0, from, this.bufLen);
       this.buf = bigger;
-    } else if (keep > 0) {
-      this.buf.copyWithin(0, this.cursor, this.bufLen);
+    } else if (keep > 0 && from > 0) {
+      this.buf.copyWithin(0, from, this.bufLen);
     }
-    this.bufStart += this.cursor;
-    this.cursor = 0;
+    this.bufStart += from;
+    this.cursor -= from;
     this.bufLen = keep;
-    while (this.bufLen < this.buf.length) {
-      const n = readSync(this.fd, this.buf, this.bufLen, this.buf.length - this.bufLen, this.bufStart + this.bufLen);
-      if (n === 0) break;
+    if (this.pieces) {
+      this.bufLen += this.readInto(this.buf, this.bufLen, this.buf.length - this.bufLen, this.bufStart + this.bufLen);
+      return;
+    }
+    const first = this.bufStart === 0 && this.bufLen < 2;
+    while (this.bufLen < need && !this.ended) {
+      const n = readStream(this.fd, this.buf.subarray(this.bufLen));
+      this.ended = n === 0;
       this.bufLen += n;
-      if (this.bufLen >= want) break;
+    }
+    if (first && isPeFile(this.buf.subarray(0, this.bufLen))) {
+      throw new FormatError('a unified kernel image on a pipe: its sections are found by seeking, so give its file (or redirect it: - < FILE)', 0);
+    }
+  }
+
+  /** Reads the image's bytes from `offset` into out[at, at + length): all of them, fewer only at its end. */
+  private readInto(out: Buffer, at: number, length: number, offset: number): number {
+    let got = 0;
+    let base = 0;
+    for (const piece of this.pieces!) {
+      const end = base + piece.length;
+      while (got < length && offset + got < end) {
+        const take = Math.min(end - (offset + got), length - got);
+        if (piece.file === undefined) {
+          out.fill(0, at + got, at + got + take);
+          got += take;
+        } else {
+          const n = readSync(this.fd, out, at + got, take, piece.file + offset + got - base);
+          if (n === 0) return got;
+          got += n;
+        }
+      }
+      base = end;
+    }
+    return got;
+  }
+}
+
+/** How long a read of a stream with nothing to give yet (EAGAIN: a non-blocking descriptor) waits before trying again. */
+const STREAM_WAIT_MS = 5;
+const waitCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** What a read of the stream `fd` gives: 0 at its end. A non-blocking one is waited for. */
+function readStream(fd: number, into: Buffer): number {
+  for (;;) {
+    try {
+      return readSync(fd, into, 0, into.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(waitCell, 0, 0, STREAM_WAIT_MS);
     }
   }
 }

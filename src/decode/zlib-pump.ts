@@ -7,7 +7,9 @@ const INPUT_CHUNK = 1 << 20;
 
 /**
  * Feeds a node:zlib decompression stream from `src` and passes its output to `sink`.
- * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends).
+ * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
+ * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
+ * next would come from, and must leave `src` there (the caller finds the end as it goes).
  * Without it, input is fed until the engine stops taking it: zlib's `bytesWritten` counts what
  * the engine really consumed, so after the end `src` is moved back to the first unused byte.
  * Returns the number of input bytes consumed.
@@ -17,7 +19,7 @@ export async function pumpZlib(
   engine: Transform & { bytesWritten: number },
   sink: Sink,
   format: string,
-  limit = Infinity,
+  limit: number | (() => number) = Infinity,
 ): Promise<number> {
   const start = src.offset;
   let failure: unknown;
@@ -44,9 +46,11 @@ export async function pumpZlib(
   });
 
   let fed = 0;
+  let allowed = typeof limit === 'number' ? limit : 0;
   while (!failure && !ended) {
+    if (fed === allowed && typeof limit === 'function') allowed = limit();
     const view = src.peek(1);
-    const take = Math.min(view.length, INPUT_CHUNK, limit - fed);
+    const take = Math.min(view.length, INPUT_CHUNK, allowed - fed);
     if (take <= 0) {
       engine.end();
       break;

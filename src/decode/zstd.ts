@@ -9,28 +9,40 @@ const ZSTD_MAGIC = 0xfd2fb528;
 const MAX_BLOCK = 128 * 1024;
 /** 2^27 = 128 MiB, what `zstd --long` uses and zstd's own default decoding limit. */
 const WINDOW_LOG_MAX = 27;
+/** How far the frame's walk runs ahead of the engine: a stream keeps this much to go back over. */
+const WALK_AHEAD = 1 << 20;
 
 /**
  * One zstd frame: the kernel's unzstd stops after a frame, and the next frame is a new member
- * to it. The engine does not report how much input it used, so the frame is walked here first
- * (headers and block sizes only) and exactly its bytes are fed to node:zlib.
+ * to it. The engine does not report how much input it used, so the frame is walked here
+ * (headers and block sizes only), a step ahead of the engine, and exactly its bytes are fed to
+ * node:zlib: the walk never runs more than WALK_AHEAD and a block ahead of what was fed.
  */
 export const decodeZstd: Decoder = async (src, sink) => {
   const start = src.offset;
-  const end = zstdMemberEnd(src);
-  src.seek(start);
+  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
+  const blocks = frameBlocks(src);
+  let walked = start;
+  let done = false;
   const engine = createZstdDecompress({
     chunkSize: 1 << 20,
     params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
   });
-  await pumpZlib(src, engine, sink, 'zstd', end - start);
-  if (src.offset !== end) throw new FormatError('zstd frames end before their last block', src.offset);
+  await pumpZlib(src, engine, sink, 'zstd', () => {
+    const fed = src.offset;
+    src.seek(walked);
+    while (!done && src.offset - fed < WALK_AHEAD) done = blocks.next().done === true;
+    walked = src.offset;
+    src.seek(fed);
+    return walked - start;
+  });
+  if (src.offset !== walked) throw new FormatError('zstd frames end before their last block', src.offset);
 };
 
 /** Where the zstd frame at `src.offset` ends, from its headers and block sizes alone. */
 export function zstdMemberEnd(src: ByteSource): number {
   if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
-  skipFrame(src);
+  for (const _ of frameBlocks(src));
   return src.offset;
 }
 
@@ -40,7 +52,8 @@ function magicAt(src: ByteSource): number | undefined {
   return readLE32(view, 0);
 }
 
-function skipFrame(src: ByteSource): void {
+/** Walks the frame at `src.offset`, one step per block, the header with the first, the checksum with the last. */
+function* frameBlocks(src: ByteSource): Generator<void> {
   const frameStart = src.offset;
   const head = src.read(5, 'zstd frame header');
   const descriptor = head[4];
@@ -61,13 +74,14 @@ function skipFrame(src: ByteSource): void {
     if (size > MAX_BLOCK) throw new FormatError(`zstd block of ${size} bytes exceeds 128 KiB`, blockAt);
     skipBytes(src, type === 1 ? 1 : size, 'zstd block');
     if (last) break;
+    yield;
   }
   if (hasChecksum) src.read(4, 'zstd frame checksum');
 }
 
 function skipBytes(src: ByteSource, n: number, what: string): void {
-  if (src.remaining < n) {
-    throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${src.remaining}`, src.offset);
+  if (src.available(n) < n) {
+    throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${src.available(n)}`, src.offset);
   }
   src.skip(n);
 }

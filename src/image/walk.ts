@@ -3,6 +3,7 @@ import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { hex, hexBytes } from '../decode/bytes.js';
 import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
+import type { UkiSection } from '../decode/uki.js';
 import { FormatError } from '../errors.js';
 import type { DecoderThread } from './decode-thread.js';
 
@@ -54,8 +55,11 @@ export interface WalkOptions {
 }
 
 export interface WalkResult {
+  /** The image's size: for a unified kernel image, that of its initrd sections together. */
   size: number;
   archives: Archive[];
+  /** A unified kernel image's initrd sections, in the order read. */
+  sections?: readonly UkiSection[];
 }
 
 /**
@@ -79,7 +83,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
   const thread = new LazyDecoderThread(path);
   const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
-    const tracker = new ArchiveTracker(events, options.select ?? (() => true));
+    const tracker = new ArchiveTracker(events, options.select ?? (() => true), (offset) => src.describe(offset));
     src.seek(options.start ?? 0);
     if (options.first === 'cpio') requireCpio(src);
     else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, thread, budget, options);
@@ -92,7 +96,8 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       const used = top.write(view);
       src.skip(used);
       if (used === view.length) {
-        const n = options.skipData ? Math.min(top.passable, src.remaining) : 0;
+        // A stream's data is read all the same: what it has buffered is passed at once.
+        const n = options.skipData ? Math.min(top.passable, src.seekable ? src.remaining : src.peek().length) : 0;
         if (n > 0) {
           top.pass(n);
           src.skip(n);
@@ -111,7 +116,9 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
     }
     top.end();
     tracker.closeArchive();
-    return { size: src.size, archives: tracker.archives };
+    return { size: src.size, archives: tracker.archives, ...(src.sections && { sections: src.sections }) };
+  } catch (err) {
+    throw src.locate(err);
   } finally {
     thread.close();
     src.close();
@@ -127,7 +134,7 @@ async function decodeMember(
   options: WalkOptions,
 ): Promise<void> {
   const start = src.offset;
-  const where = `the ${format.name} stream at byte ${start}`;
+  const where = `the ${format.name} stream at ${src.describe(start)}`;
   const parser = new CpioParser(tracker, 0, where);
   tracker.member = { format: format.name, start, parser };
   const firstArchive = tracker.archives.length;
@@ -144,13 +151,17 @@ async function decodeMember(
   const { coprocess } = format;
   const { canRunCoprocess, runCoprocess } = await import('../decode/coprocess.js');
   // A framing error is the member's own: our decoder would stop at the same byte.
-  const coprocessEnd = coprocess && !options.inProcess && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
+  // A co-process and the decoder thread read the file: a stream has one reader, this thread.
+  const coprocessEnd = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
+  // The command reads the file: a member the file does not hold in one run (across a UKI's
+  // sections) is ours to decode.
+  const inFile = coprocessEnd === undefined ? undefined : src.fileRange(start, coprocessEnd);
   src.seek(start);
   let end: number;
   let decodedBy = 'ours';
   const progress = (offset: number): void => options.progress?.(offset, src.size);
-  if (coprocess && coprocessEnd !== undefined) {
-    const run = await runCoprocess(src.path, start, coprocessEnd, coprocess.argv, deliver);
+  if (coprocess && coprocessEnd !== undefined && inFile) {
+    const run = await runCoprocess(src.fileName, inFile.start, inFile.end, coprocess.argv, deliver);
     progress(coprocessEnd);
     if (run.failure === undefined) {
       end = coprocessEnd;
@@ -161,8 +172,11 @@ async function decodeMember(
       // all, its output is the one used.
       end = await thread.decode(start, format.name, skipping(run.delivered, deliver), progress);
     }
-  } else {
+  } else if (src.seekable) {
     end = await thread.decode(start, format.name, deliver, progress);
+  } else {
+    await format.decode(src, deliver);
+    end = src.offset;
   }
   src.seek(end);
   parser.end();
@@ -225,13 +239,15 @@ class ArchiveTracker implements CpioEvents {
   constructor(
     private readonly events: CpioEvents,
     private readonly select: (index: number) => boolean,
+    /** An image offset as messages name it (ByteSource.describe). */
+    private readonly describe: (offset: number) => string,
   ) {}
 
   /** For plain cpio the archive starts at its first header; otherwise at the member. */
   openArchive(headerOffset = this.member.start): Archive {
     const start = this.member.format === 'cpio' ? headerOffset : this.member.start;
     if (this.archives.length >= MAX_ARCHIVES) {
-      throw new FormatError(`more than ${MAX_ARCHIVES} cpio archives: refusing what looks like a hostile image`, headerOffset, this.member.format === 'cpio' ? undefined : `the ${this.member.format} stream at byte ${this.member.start}`);
+      throw new FormatError(`more than ${MAX_ARCHIVES} cpio archives: refusing what looks like a hostile image`, headerOffset, this.member.format === 'cpio' ? undefined : `the ${this.member.format} stream at ${this.describe(this.member.start)}`);
     }
     const archive: Archive = {
       index: this.archives.length + 1,

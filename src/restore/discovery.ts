@@ -16,6 +16,8 @@ export const FLAVORS: readonly Flavor[] = ['dracut-059', 'dracut-106', 'dracut-1
 export interface FoundImage {
   image: string;
   rule: string;
+  /** A unified kernel image, found where no flavor's script looks (findUki). */
+  uki?: boolean;
 }
 
 /** Where the boot loader spec puts `$MID/$KV/initrd`, in the order all three scripts try them. */
@@ -68,6 +70,34 @@ export function findImage(
   for (const rule of rules) {
     const found = rule();
     if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Where no flavor's script looks, and so only when it finds nothing: a unified kernel image for
+ * `kernelVersion` where the boot loader specification puts them (type #2 entries), in `/efi`,
+ * `/boot` and `/boot/efi`, in that order, under `EFI/Linux`. kernel-install names one
+ * `ENTRY-TOKEN-KV.efi`, with `+LEFT[-DONE]` before `.efi` while boot counting runs; of several,
+ * the one named by machine id `id` wins, then the first in byte order. `.efi` in any case:
+ * the ESP is FAT.
+ */
+export function findUki(root: string, kernelVersion: string, id: string): FoundImage | undefined {
+  const forVersion = new RegExp(`(^|-)${kernelVersion.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\+\\d+(-\\d+)?)?\\.efi$`, 'i');
+  for (const base of BLS_BASES) {
+    const dir = `${base}/EFI/Linux`;
+    let names: string[];
+    try {
+      names = readdirSync(join(root, dir));
+    } catch {
+      continue;
+    }
+    const matches = names
+      .filter((name) => forVersion.test(name) && testStat(join(root, dir, name))?.isFile())
+      .sort((a, b) => Number(b.startsWith(`${id}-`)) - Number(a.startsWith(`${id}-`)) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    if (matches.length > 0) {
+      return { image: join(root, dir, matches[0]), rule: `${dir}/*${kernelVersion}*.efi, a unified kernel image: no plain initrd found`, uki: true };
+    }
   }
   return undefined;
 }

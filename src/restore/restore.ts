@@ -9,7 +9,7 @@ import { freeSpace } from '../extract/free-space.js';
 import { blocksNeeded, measureImage } from '../extract/space.js';
 import { extractStaged } from '../extract/staging.js';
 import { formatBytes } from '../output.js';
-import { type Flavor, findImage, machineId } from './discovery.js';
+import { type Flavor, findImage, findUki, machineId } from './discovery.js';
 import type { Attempt } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Engine, type TrialReport, runTrial } from './trial.js';
@@ -97,7 +97,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
 
   const id = machineId(root, flavor);
   if ('fails' in id) return done(1, 'failed', id.fails);
-  const found = options.image ? { image: options.image, rule: '--image' } : findImage(root, flavor, kernelVersion, id.id);
+  const found = options.image ? { image: options.image, rule: '--image' } : findImage(root, flavor, kernelVersion, id.id) ?? findUki(root, kernelVersion, id.id);
   if (!found) return done(1, 'failed', 'No initramfs image found to restore!', { machineId: id.id });
   const where = { image: found.image, imageChosenBy: found.rule, machineId: id.id };
   /** Verifies the tree if asked: status 1 when it differs, or when the image cannot be read. */
@@ -113,7 +113,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   };
   if (unpacked) return finish('skipped', alreadyUnpacked);
   if (options.dryRun) return measure(found.image, detectStart(found.image, flavor), runInitramfs, options.maxOutput, (status, reason, space) => done(status, 'measured', reason, { ...where, space }));
-  options.say(`restoring ${found.image} (chosen by ${found.rule}, as ${flavor} does) into ${runInitramfs}`);
+  options.say(`restoring ${found.image} (chosen by ${found.rule}${'uki' in found ? '' : `, as ${flavor} does`}) into ${runInitramfs}`);
 
   const failed = (reason: string, trial?: TrialReport): RestoreReport => {
     options.say(`Unpacking of ${found.image} to /run/initramfs failed`);
@@ -194,7 +194,7 @@ async function verifyTree(image: string, start: number, dir: string, maxOutput: 
 function detectStart(image: string, flavor: Flavor): number {
   if (flavor === 'dracut-112') return 0;
   const skipped = skipcpioStart(image);
-  return 'start' in skipped && skipped.start < statSync(image).size ? skipped.start : 0;
+  return 'start' in skipped && skipped.start < skipped.imageSize ? skipped.start : 0;
 }
 
 /**

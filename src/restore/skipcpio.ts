@@ -1,4 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { ByteSource } from '../decode/source.js';
+import { FormatError } from '../errors.js';
 import { writeAllSync } from '../output.js';
 
 /**
@@ -33,15 +35,36 @@ const COPY_CHUNK = 1 << 20;
 
 export function skipcpio(path: string, outFd: number): SkipcpioResult {
   return withFile(path, (fd) => {
-    const found = findStart(fd, path);
+    const found = findStart((buf, pos) => readAt(fd, buf, pos), path);
     return 'start' in found ? copyFrom(fd, found.start, outFd) : found;
   });
 }
 
-/** Where skipcpio's output starts in the file `path`, without copying anything. */
-export function skipcpioStart(path: string): { start: number } | SkipcpioResult {
-  return withFile(path, (fd) => findStart(fd, path));
+/**
+ * Where skipcpio's output would start in the image `path`, without copying anything, and the
+ * image's size: for a unified kernel image, in the initrd its sections make (see ByteSource),
+ * where dracut's skipcpio, which reads the file, sees no cpio at all.
+ */
+export function skipcpioStart(path: string): { start: number; imageSize: number } | SkipcpioResult {
+  let src: ByteSource;
+  try {
+    src = ByteSource.open(path);
+  } catch (err) {
+    if (err instanceof FormatError) return { status: 1, message: `${err.message} ${err.location}` };
+    // What is no regular file fails as dracut's skipcpio fails on it, or has no size to end it.
+    const found = withFile(path, (fd) => findStart((buf, pos) => readAt(fd, buf, pos), path));
+    return 'start' in found ? { ...found, imageSize: Infinity } : found;
+  }
+  try {
+    const found = findStart((buf, pos) => src.readAt(pos, buf.length).copy(buf), path);
+    return 'start' in found ? { ...found, imageSize: src.size } : found;
+  } finally {
+    src.close();
+  }
 }
+
+/** Reads up to `buf.length` bytes at `pos` into `buf`; fewer at the end. */
+type Reader = (buf: Buffer, pos: number) => number;
 
 function withFile<T>(path: string, work: (fd: number) => T | SkipcpioResult): T | SkipcpioResult {
   let fd: number;
@@ -61,9 +84,9 @@ function withFile<T>(path: string, work: (fd: number) => T | SkipcpioResult): T 
   }
 }
 
-function findStart(fd: number, path: string): { start: number } | SkipcpioResult {
+function findStart(read: Reader, path: string): { start: number } | SkipcpioResult {
   const header = Buffer.alloc(PROBE);
-  if (readAt(fd, header, 0) < PROBE) return { status: 1, message: `Read error from file '${path}'` };
+  if (read(header, 0) < PROBE) return { status: 1, message: `Read error from file '${path}'` };
   if (!header.subarray(0, 6).equals(MAGIC)) return { start: 0 };
 
   let pos = 0n;
@@ -78,11 +101,11 @@ function findStart(fd: number, path: string): { start: number } | SkipcpioResult
     // Sizes only move forward unless a minus sign wrapped one: from then on, revisits are tracked.
     if (pos <= headerAt) visited ??= new Set();
     if (visited?.has(pos)) return { status: 1, message: `the walk returns to byte ${pos}: dracut's skipcpio would loop forever here` };
-    if (pos > Number.MAX_SAFE_INTEGER || readAt(fd, header, Number(pos)) < PROBE) return { status: 1, message: 'fread' };
+    if (pos > Number.MAX_SAFE_INTEGER || read(header, Number(pos)) < PROBE) return { status: 1, message: 'fread' };
     if (!header.subarray(0, 6).equals(MAGIC)) return { status: 1, message: 'Corrupt CPIO archive!' };
     visited?.add(pos);
   }
-  return { start: firstNonZero(fd, pos) };
+  return { start: firstNonZero(read, pos) };
 }
 
 /** strtoul(field, NULL, 16) on the 8-byte field at `at`, which ends where the field ends. */
@@ -109,7 +132,7 @@ function align4(n: bigint): bigint {
   return ((n + 3n) % U64) & ~3n;
 }
 
-/** Reads up to `buf.length` bytes at `pos`; fewer at end of file. */
+/** Reads up to `buf.length` bytes at `pos` of the file; fewer at its end. */
 function readAt(fd: number, buf: Buffer, pos: number): number {
   let got = 0;
   while (got < buf.length) {
@@ -121,11 +144,11 @@ function readAt(fd: number, buf: Buffer, pos: number): number {
 }
 
 /** The offset of the first non-zero byte from `pos`, or the end of the file. */
-function firstNonZero(fd: number, pos: bigint): number {
+function firstNonZero(read: Reader, pos: bigint): number {
   if (pos > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
   for (let at = Number(pos); ; ) {
-    const n = readSync(fd, buf, 0, buf.length, at);
+    const n = read(buf, at);
     if (n === 0) return at;
     let i = 0;
     while (i < n && buf[i] === 0) i++;

@@ -88,6 +88,11 @@ const OUR_SKIPCPIO = fileURLToPath(new URL('../../bin/skipcpio.js', import.meta.
  * staging directory that only a success moves into place.
  */
 export async function runTrial(image: string, target: string, order: readonly Attempt[], engine: Engine, options: TrialOptions = {}): Promise<TrialReport> {
+  const kind = imageKind(image);
+  if (kind === 'stream') throw new UsageError('a trial reads the image once per stage, and standard input is a pipe: give the file, or redirect it (- < FILE)');
+  if (engine === 'native' && kind === 'uki') {
+    throw new UsageError(`${image} is a unified kernel image: the native engine runs dracut's pipelines on the file, where they find no initrd; the builtin engine reads its sections`);
+  }
   mkdirSync(target, { recursive: true });
   const start = skipcpioStart(image);
   const report: TrialReport = {
@@ -117,6 +122,17 @@ export async function runTrial(image: string, target: string, order: readonly At
 
 function nativeSkipcpio(): string {
   return existsSync(DRACUT_SKIPCPIO) ? DRACUT_SKIPCPIO : OUR_SKIPCPIO;
+}
+
+/** What `image` opens as; what does not open (undefined) fails later, where it always has. */
+function imageKind(image: string): 'uki' | 'stream' | 'file' | undefined {
+  try {
+    const src = ByteSource.open(image);
+    src.close();
+    return src.sections ? 'uki' : src.seekable ? 'file' : 'stream';
+  } catch {
+    return undefined;
+  }
 }
 
 /** The format of what skipcpio gives for `image`, by its magic. */
