@@ -1,6 +1,7 @@
 import type { Transform } from 'node:stream';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
+import { restoreOptimizingCompilers } from '../tiers.js';
 
 export type CompressionName = 'gzip' | 'bzip2' | 'lzma' | 'xz' | 'lz4' | 'lzop' | 'zstd';
 export type SegmentFormat = 'cpio' | CompressionName;
@@ -22,6 +23,11 @@ export interface CompressionFormat {
   coprocess?: { argv: readonly string[]; memberEnd: (src: ByteSource) => Promise<number | undefined> };
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
+  /**
+   * `decode` is TypeScript of ours, slow without V8's optimizing compilers (src/tiers.ts);
+   * node:zlib's engines and xz's WebAssembly run as fast without them.
+   */
+  needsOptimizingCompilers?: true;
 }
 
 /**
@@ -55,6 +61,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'bzip2',
     magics: [[0x42, 0x5a]],
+    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./bzip2.js')).decodeBzip2(src, sink),
     native: ['bzcat'],
     compress: { levels: [1, 9], argv: (level) => ['bzip2', '-c', ...dashLevel(level)], debianPackage: 'bzip2' },
@@ -62,6 +69,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'lzma',
     magics: [[0x5d, 0x00]],
+    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./lzma.js')).decodeLzma(src, sink),
     native: ['xzcat'],
     compress: { levels: [0, 9], argv: (level) => ['xz', '--format=lzma', '-c', ...dashLevel(level)], debianPackage: 'xz-utils' },
@@ -87,6 +95,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'lz4',
     magics: [[0x02, 0x21], [0x04, 0x22]],
+    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./lz4.js')).decodeLz4(src, sink),
     native: ['lz4', '-d', '-c'],
     // -l: the legacy format, the only lz4 the kernel reads.
@@ -99,6 +108,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'lzop',
     magics: [[0x89, 0x4c]],
+    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./lzop.js')).decodeLzop(src, sink),
     native: ['lzop', '-d', '-c'],
     compress: { levels: [1, 9], argv: (level) => ['lzop', '-c', ...dashLevel(level)], debianPackage: 'lzop' },
@@ -129,6 +139,11 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
   },
 ];
+
+/** Before our own decoder of `format` runs, in this thread or the decoder thread: V8's flags are the process's. */
+export function prepareDecoder(format: CompressionFormat): void {
+  if (format.needsOptimizingCompilers) restoreOptimizingCompilers();
+}
 
 export function detectCompression(head: Uint8Array): CompressionFormat | undefined {
   return COMPRESSION_FORMATS.find((f) => f.magics.some((m) => m.every((b, i) => head[i] === b)));

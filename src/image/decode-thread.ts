@@ -1,8 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { CompressionName } from '../decode/formats.js';
+import { COMPRESSION_FORMATS, type CompressionName, prepareDecoder } from '../decode/formats.js';
 import type { Sink } from '../decode/types.js';
 import { FormatError } from '../errors.js';
-import { restoreOptimizingCompilers } from '../tiers.js';
 
 export const CHUNK_SIZE = 1 << 20;
 /** Chunks in the shared ring: how far the decoder may run ahead of the consumer. */
@@ -67,6 +66,7 @@ export class DecoderThread {
    * just after the member. A consumer that stops early ends the worker.
    */
   async *chunks(start: number, format: CompressionName): AsyncGenerator<{ bytes: Uint8Array; offset: number }, number> {
+    prepareDecoder(COMPRESSION_FORMATS.find((f) => f.name === format)!);
     // The worker starts each member filling slot 0.
     this.freeSlots[0] = SLOTS - 1;
     const worker = (this.worker ??= this.spawn());
@@ -121,7 +121,6 @@ export class DecoderThread {
   }
 
   private spawn(): Worker {
-    restoreOptimizingCompilers();
     const worker = new Worker(new URL('./decode-worker.js', import.meta.url), {
       workerData: { path: this.path, ring: this.ring, free: this.free } satisfies WorkerSetup,
       // Small heaps make the worker collect garbage early (zlib's output chunks) instead of

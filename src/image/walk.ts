@@ -1,7 +1,7 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { hex, hexBytes } from '../decode/bytes.js';
-import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
+import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression, prepareDecoder } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import type { UkiSection } from '../decode/uki.js';
 import { FormatError } from '../errors.js';
@@ -175,6 +175,7 @@ async function decodeMember(
   } else if (src.seekable) {
     end = await thread.decode(start, format.name, deliver, progress);
   } else {
+    prepareDecoder(format);
     await format.decode(src, deliver);
     end = src.offset;
   }
