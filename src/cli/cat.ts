@@ -29,10 +29,10 @@ last one unpack writes wins, and a hard link gives the data of its group. PATH m
 it refuses) is an error, as is a PATH that is a directory, a symlink or a special file: exit
 status 1. A file is read twice: once to find the entry whose data ends up at PATH, once for
 that data. IMAGE '-' (standard input) on a pipe is read once: the data of each entry that
-lands at PATH is kept in a file in the temporary directory (TMPDIR), whose name is removed as
-soon as it is open, until the image's end says which one stays. One case needs the file: a
-hard link named PATH that joins its group after the group's data went by, with an entry of
-another name (exit status 1).
+lands at PATH is kept, until the image's end says which one stays, in a file in the
+temporary directory ($TMPDIR) whose name is removed as soon as it is open. A pipe cannot give
+one case, an error (exit status 1): a hard link named PATH that joins its group after the
+group's data went by with another name; give the file.
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
