@@ -1,4 +1,4 @@
-import { linkSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Run, cli, sh } from './support/cli.js';
@@ -28,6 +28,7 @@ function gnuExtract(archives: Buffer[]): string {
 /**
  * Runs cat on each path and checks it against what unpack left there: a regular file's bytes
  * and exit 0; for anything else exit 1, nothing on stdout, and a message naming the image.
+ * The image on a pipe, read once, gives the same, and leaves nothing in the temporary directory.
  */
 function catAsUnpack(image: string, paths: string[]): Record<string, Run> {
   const dir = join(fresh('unpack'), 'target');
@@ -35,6 +36,7 @@ function catAsUnpack(image: string, paths: string[]): Record<string, Run> {
   const runs: Record<string, Run> = {};
   for (const path of paths) {
     const run = cli(['cat', image, path]);
+    expect(catPiped(image, path), path).toEqual({ ...run, stderr: run.stderr.replaceAll(`${image}: `, '-: ') });
     const left = leftAt(dir, path);
     if (left?.isFile()) {
       expect(run.stderr, path).not.toMatch(/\n\s+at /);
@@ -48,6 +50,14 @@ function catAsUnpack(image: string, paths: string[]): Record<string, Run> {
     runs[path] = run;
   }
   return runs;
+}
+
+/** `cat - PATH` with the image on a pipe, checked to leave its temporary directory empty. */
+function catPiped(image: string, path: string): Run {
+  const tmp = fresh('tmp');
+  const run = cli(['cat', '-', path], { input: readFileSync(image), env: { TMPDIR: tmp } });
+  expect(readdirSync(tmp), path).toEqual([]);
+  return run;
 }
 
 /**
@@ -198,6 +208,26 @@ describe('cat prints what unpack leaves at PATH', () => {
     expect(runs['l/passwd'].stderr).toMatch(/was refused: "l" is a symlink: nothing is written through a symlink\n$/);
     expect(runs['f/x'].stderr).toMatch(/was refused: "f" is not a directory\n$/);
     expect(runs[long].stderr).toMatch(/was refused: lstat failed: ENAMETOOLONG\n$/);
+  });
+
+  it('from a pipe, keeps only the latest data to land at PATH, and says so when a link joined PATH after its data went by', () => {
+    const before: FakeEntry[] = [{ name: 'f', data: 'a first version, longer than the second' }, { name: 'b', data: 'an older b' }];
+    const image = writeImage([newcArchive([
+      ...before,
+      { name: 'a', ino: 5, nlink: 2, data: 'on the first link' },
+      { name: 'f', data: 'short' },
+      { name: 'b', ino: 5, nlink: 2 },
+    ])]);
+    const runs = catAsUnpack(image, ['f', 'a']);
+    expect(runs.f.stdout.toString()).toBe('short');
+    expect(runs.a.stdout.toString()).toBe('on the first link');
+    // The data b holds came with a, before b was its name: the pipe's spool holds the older b.
+    expect(cli(['cat', image, 'b']).stdout.toString()).toBe('on the first link');
+    const piped = catPiped(image, 'b');
+    expect(piped.status).toBe(1);
+    expect(piped.stdout.length).toBe(0);
+    const offset = Buffer.concat(before.map((e) => newcEntry(e))).length;
+    expect(piped.stderr).toBe(`initramfs-restore: -: b holds the data of "a", at byte ${offset}, which went by before b was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)\n`);
   });
 
   it('names the offset inside a compressed member', () => {

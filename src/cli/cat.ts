@@ -1,3 +1,5 @@
+import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CpioEntry } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
@@ -8,6 +10,7 @@ import { type Archive, walkImage } from '../image/walk.js';
 import { ByteSource } from '../decode/source.js';
 import { UsageError } from '../errors.js';
 import { writeAllSync } from '../output.js';
+import { openInTempDir } from '../temp.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { Failure, onImage, printError } from './report.js';
 import { maxSizeOption } from './sizes.js';
@@ -24,8 +27,12 @@ DIR/PATH in a new DIR, decided by unpack's own rules. So when several entries na
 last one unpack writes wins, and a hard link gives the data of its group. PATH may start with
 '/' or './'. A PATH unpack does not write (a '..' component, a name below a symlink, an entry
 it refuses) is an error, as is a PATH that is a directory, a symlink or a special file: exit
-status 1. The image is read twice: once to find the entry whose data ends up at PATH, once
-for that data; so IMAGE '-' (standard input) must be a file redirected (- < FILE), not a pipe.
+status 1. A file is read twice: once to find the entry whose data ends up at PATH, once for
+that data. IMAGE '-' (standard input) on a pipe is read once: the data of each entry that
+lands at PATH is kept, until the image's end says which one stays, in a file in the
+temporary directory ($TMPDIR) whose name is removed as soon as it is open. A pipe cannot give
+one case, an error (exit status 1): a hard link named PATH that joins its group after the
+group's data went by with another name; give the file.
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
@@ -39,18 +46,26 @@ Options:
     const wanted = normalizeName(Buffer.from(path));
     if (!wanted.ok) throw new Failure(`${image}: unpack never writes ${path}: ${wanted.reason}`);
     if (wanted.parts.length === 0) throw new UsageError(`cat: "${path}" does not name a file`);
-    if (image === '-' && !(await onImage(image, async () => readsTwice(image)))) {
-      throw new UsageError('cat reads IMAGE twice, and standard input is a pipe: give the file, or redirect it (- < FILE)');
-    }
     return onImage(image, async () => {
-      const { node, last, ordinals, archives } = await unpackModel(image, joinParts(wanted.parts), maxOutput);
-      const lastFailed = last?.notice &&
-        `the last entry named ${path}, at ${location(last.entry, archives[last.archive - 1])}, was ${last.notice.kind}: ${last.notice.reason}`;
-      if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
-      if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node)}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
-      if (lastFailed) printError(`${image}: ${path} is what an earlier entry wrote: ${lastFailed}`);
-      if (node.from!.size > 0) await printData(image, ordinals.get(node.from!)!, maxOutput);
-      return 0;
+      const spool = image === '-' && !readsTwice(image) ? new Spool() : undefined;
+      try {
+        const { node, last, places, archives } = await unpackModel(image, joinParts(wanted.parts), maxOutput, spool);
+        const at = (e: CpioEntry) => location(e, archives[places.get(e)!.archive - 1]);
+        const lastFailed = last?.notice && `the last entry named ${path}, at ${at(last.entry)}, was ${last.notice.kind}: ${last.notice.reason}`;
+        if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
+        if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node)}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
+        const from = node.from!;
+        if (spool && from.size > 0 && spool.entry !== from) {
+          throw new Failure(`${image}: ${path} holds the data of "${escapeName(from.name)}", at ${at(from)}, which went by before ${path} was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)`);
+        }
+        if (lastFailed) printError(`${image}: ${path} is what an earlier entry wrote: ${lastFailed}`);
+        if (from.size === 0) return 0;
+        if (spool) spool.print();
+        else await printData(image, places.get(from)!.ordinal, maxOutput);
+        return 0;
+      } finally {
+        spool?.close();
+      }
     });
   },
 };
@@ -62,64 +77,79 @@ function readsTwice(image: string): boolean {
   return src.seekable;
 }
 
-/** An entry named PATH, its archive's index, and the notice unpack gives it if it refuses or skips it. */
+/** Where an entry is: its position among the image's entries, from 1, and its archive's index. */
+interface Place {
+  ordinal: number;
+  archive: number;
+}
+
+/** An entry named PATH, and the notice unpack gives it if it refuses or skips it. */
 interface Named {
   entry: CpioEntry;
-  archive: number;
   notice?: Notice;
 }
 
 /**
  * First pass: unpack's rules, run on a model of the tree it would write. Gives what ends up
- * at `wanted`, the last entry named so, the archives, and each entry's position in the image,
- * by which the second pass finds the one whose data a file holds.
+ * at `wanted`, the last entry named so, the archives, and each entry's place in the image, by
+ * which the second pass finds the one whose data a file holds. With a spool (a pipe, which
+ * has no second pass), the data of each entry that lands at `wanted` goes to the spool.
  */
-async function unpackModel(image: string, wanted: Buffer, maxOutput: number) {
-  const model = new ModelUnpack(wanted);
+async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spool?: Spool) {
+  const model = new ModelUnpack(wanted, spool);
   const { archives } = await walkImage(image, model, {
     select: (index) => {
       model.archive = index;
       return true;
     },
-    skipData: true,
+    skipData: !spool,
     maxOutput,
   });
-  return { node: model.tree.get(wanted), last: model.last, ordinals: model.ordinals, archives };
+  return { node: model.tree.get(wanted), last: model.last, places: model.places, archives };
 }
 
-/** The writer on the model, numbering the entries and watching those named `wanted`. */
+/** The writer on the model, placing the entries and watching those named `wanted`. */
 class ModelUnpack implements CpioEvents {
   readonly tree = new ModelTree();
-  readonly ordinals = new WeakMap<CpioEntry, number>();
+  readonly places = new WeakMap<CpioEntry, Place>();
   last: Named | undefined;
   /** The index of the archive being read. */
   archive = 0;
   private count = 0;
   /** The entry being written, when it is named `wanted`: the writer's notice is about it. */
   private current: Named | undefined;
+  /** Where the data of the entry being written goes besides the model: the spool, when it lands at `wanted`. */
+  private copyTo: Spool | undefined;
   private readonly writer = new TreeWriter(this.tree, {
     onNotice: (notice) => {
       if (this.current) this.current.notice = notice;
     },
   });
 
-  constructor(private readonly wanted: Buffer) {}
+  constructor(private readonly wanted: Buffer, private readonly spool?: Spool) {}
 
   entry(e: CpioEntry): void {
-    this.ordinals.set(e, ++this.count);
+    this.places.set(e, { ordinal: ++this.count, archive: this.archive });
     const name = normalizeName(e.name);
-    this.current = name.ok && joinParts(name.parts).equals(this.wanted) ? { entry: e, archive: this.archive } : undefined;
+    this.current = name.ok && joinParts(name.parts).equals(this.wanted) ? { entry: e } : undefined;
     this.last = this.current ?? this.last;
     this.writer.entry(e);
     this.current = undefined;
+    // The file at `wanted` holds this entry's data when the writer created it for the entry or
+    // opened it through one of its hard links, whatever the entry's own name.
+    const node = this.tree.get(this.wanted);
+    this.copyTo = e.size > 0 && node?.type === 'file' && node.from === e ? this.spool : undefined;
+    this.copyTo?.start(e);
   }
 
   data(chunk: Uint8Array): void {
     this.writer.data(chunk);
+    this.copyTo?.write(chunk);
   }
 
   entryEnd(e: CpioEntry): void {
     this.writer.entryEnd(e);
+    this.copyTo = undefined;
   }
 
   trailer(): void {
@@ -147,6 +177,48 @@ async function printData(image: string, ordinal: number, maxOutput: number): Pro
     },
     trailer() {},
   }, { maxOutput });
+}
+
+const SPOOL_CHUNK = 1 << 20;
+
+/**
+ * The data of one entry, the latest to land at PATH, kept in a file in the temporary directory
+ * until a pipe's image has been read to its end. The file's name goes as soon as it is open:
+ * nothing is left behind however the run ends. It is made when first needed: most images
+ * hold PATH once.
+ */
+class Spool {
+  /** The entry whose data the spool holds; complete once the walk has gone past it. */
+  entry: CpioEntry | undefined;
+  private fd: number | undefined;
+  private length = 0;
+
+  /** Drops what the spool held: it is now `e`'s. */
+  start(e: CpioEntry): void {
+    this.fd ??= openInTempDir((dir) => openSync(join(dir, 'data'), 'wx+', 0o600));
+    ftruncateSync(this.fd, 0);
+    this.length = 0;
+    this.entry = e;
+  }
+
+  write(chunk: Uint8Array): void {
+    for (let done = 0; done < chunk.length; ) done += writeSync(this.fd!, chunk, done, chunk.length - done, this.length + done);
+    this.length += chunk.length;
+  }
+
+  /** What the spool holds, to stdout. */
+  print(): void {
+    const buf = Buffer.allocUnsafe(SPOOL_CHUNK);
+    for (let at = 0; at < this.length; ) {
+      const got = readSync(this.fd!, buf, 0, Math.min(buf.length, this.length - at), at);
+      writeAllSync(1, buf.subarray(0, got));
+      at += got;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+  }
 }
 
 function describeNode(node: ModelNode): string {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, closeSync, constants, openSync, readSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { openInTempDir } from '../temp.js';
 import type { Sink } from './types.js';
 
 /** What a co-process decoder run ended with. */
@@ -117,12 +117,10 @@ export async function runCoprocess(path: string, start: number, end: number, arg
 /**
  * A pipe with a blocking read end: Node makes none but a FIFO. The write end is write-only, so
  * that the command gets SIGPIPE once the read end is closed; opening it needs a reader, the
- * non-blocking one that is closed at once. The name is removed right away: nothing is left in
- * the temporary directory even if this process dies.
+ * non-blocking one that is closed at once. Its name goes as soon as it is open.
  */
 function openFifo(): { read: number; write: number } {
-  const dir = mkdtempSync(join(tmpdir(), 'initramfs-restore-'));
-  try {
+  return openInTempDir((dir) => {
     const fifo = join(dir, 'out');
     const made = spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' });
     if (made.status !== 0) throw new Error(`mkfifo failed in ${dir}`);
@@ -131,7 +129,5 @@ function openFifo(): { read: number; write: number } {
     const read = openSync(fifo, constants.O_RDONLY);
     closeSync(opener);
     return { read, write };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
