@@ -36,18 +36,18 @@ $CLI unpack "$image" "$SHM/tree" >/dev/null
 entries=$(wc -l < "$SHM/list")
 bytes=$(du -sb --apparent-size "$SHM/tree" | cut -f1)
 
-hyperfine --style none --warmup 1 --runs "$RUNS" -N \
-  --command-name ours "$CLI create $SHM/ours.cpio $SHM/tree" \
-  --command-name 3cpio "bash -c 'cd $SHM/tree && $THREECPIO --create $SHM/3cpio.cpio < $SHM/list'" \
-  --command-name cpio "bash -c 'cd $SHM/tree && cpio -o -H newc --quiet < $SHM/list > $SHM/cpio.cpio'" \
-  --command-name node-e-0 "$NODE -e 0" \
-  --export-json "$RAW/none.json" >/dev/null
-hyperfine --style none --warmup 1 --runs "$RUNS" -N \
-  --command-name ours "$CLI create $SHM/ours.zst $SHM/tree --compress zstd" \
-  --command-name 3cpio "bash -c 'cd $SHM/tree && $THREECPIO --create $SHM/3cpio.zst < $SHM/list-zstd'" \
-  --command-name cpio "bash -c 'cd $SHM/tree && cpio -o -H newc --quiet < $SHM/list | zstd -3 -q > $SHM/cpio.zst'" \
-  --command-name node-e-0 "$NODE -e 0" \
-  --export-json "$RAW/zstd.json" >/dev/null
+# One hyperfine run of the three writers and `node -e 0` into $SHM/WRITER.$2, timings in
+# $RAW/$1.json: $3 create's options, $4 3cpio's manifest, $5 what GNU cpio's output goes through.
+race() {
+  hyperfine --style none --warmup 1 --runs "$RUNS" -N \
+    --command-name ours "$CLI create $SHM/ours.$2 $SHM/tree $3" \
+    --command-name 3cpio "bash -c 'cd $SHM/tree && $THREECPIO --create $SHM/3cpio.$2 < $4'" \
+    --command-name cpio "bash -c 'cd $SHM/tree && cpio -o -H newc --quiet < $SHM/list $5 > $SHM/cpio.$2'" \
+    --command-name node-e-0 "$NODE -e 0" \
+    --export-json "$RAW/$1.json" >/dev/null
+}
+race none cpio '' "$SHM/list" ''
+race zstd zst '--compress zstd' "$SHM/list-zstd" '| zstd -3 -q'
 
 rss() { /usr/bin/time -f '%M' bash -c "$1" 2>&1 >/dev/null | tail -1; }
 {
