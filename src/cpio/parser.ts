@@ -1,3 +1,4 @@
+import { dataSum } from './checksum.js';
 import { hex } from '../decode/bytes.js';
 import { FormatError } from '../errors.js';
 import { type CpioEntry, S_IFLNK, S_IFMT, S_IFREG } from './entry.js';
@@ -103,11 +104,7 @@ export class CpioParser {
         case State.Data: {
           const take = Math.min(this.remaining, n - i);
           const part = chunk.subarray(i, i + take);
-          if (this.entry!.magic === '070702') {
-            let s = this.sum;
-            for (let k = 0; k < part.length; k++) s = (s + part[k]) >>> 0;
-            this.sum = s;
-          }
+          if (this.entry!.magic === '070702') this.sum = dataSum(part, this.sum);
           i += take;
           this.remaining -= take;
           this.events.data(part);

@@ -49,10 +49,3 @@ export function encodeHeader(h: HeaderFields, alignment?: DataAlignment): Buffer
 export function encodeTrailer(magic: HeaderFields['magic']): Buffer {
   return encodeHeader({ magic, ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, size: 0, devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0, name: TRAILER });
 }
-
-/** The 070702 check field: the sum of the data bytes, modulo 2^32, continuing from `sum`. */
-export function dataSum(chunk: Uint8Array, sum = 0): number {
-  let s = sum;
-  for (let i = 0; i < chunk.length; i++) s += chunk[i];
-  return s >>> 0;
-}

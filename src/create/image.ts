@@ -1,5 +1,6 @@
 import { type Stats, closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import { type HeaderFields, dataSum, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
+import { dataSum } from '../cpio/checksum.js';
+import { type HeaderFields, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import type { SegmentFormat } from '../decode/formats.js';
 import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
 import { type CreateCompression, writeImageFile, writeMember } from './write.js';
