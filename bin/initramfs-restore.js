@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { fileURLToPath } from 'node:url';
 import { nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
 
 if (nodeIsRecentEnough()) {
@@ -7,5 +6,6 @@ if (nodeIsRecentEnough()) {
   const { main } = await import('../dist/cli/main.js');
   process.exitCode = await main(process.argv.slice(2));
 } else {
+  const { fileURLToPath } = await import('node:url');
   await rerunUnderPackagedNode('initramfs-restore', fileURLToPath(import.meta.url));
 }

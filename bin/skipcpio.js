@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // A drop-in for dracut's /usr/lib/dracut/skipcpio: its arguments, output and exit status.
-import { fileURLToPath } from 'node:url';
 import { nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
 
 if (nodeIsRecentEnough()) {
@@ -14,5 +13,6 @@ if (nodeIsRecentEnough()) {
   if (result.message) process.stderr.write(`skipcpio: ${result.message}\n`);
   process.exitCode = result.status;
 } else {
+  const { fileURLToPath } = await import('node:url');
   await rerunUnderPackagedNode('skipcpio', fileURLToPath(import.meta.url));
 }

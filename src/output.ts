@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+const { writeSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Writes all of `buf` to `fd` synchronously. Output is produced inside the synchronous walk,

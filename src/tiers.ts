@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+const { setFlagsFromString } = process.getBuiltinModule('node:v8');
 
 /*
  * V8's optimizing compilers, Maglev and TurboFan, add 7 to 11 MB to a command's peak RSS

@@ -1,8 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { repackImage } from '../create/repack.js';
 import type { CreateCompression } from '../create/write.js';
 import { hex } from '../decode/bytes.js';
@@ -16,6 +11,11 @@ import { type MeasuredTrial, measureTrial, runMeasured, trialWallMs } from './me
 import { haveGnuTime } from './rusage.js';
 import { type Machine, describeMachine, describeRestoredTree, describeTools, imageIdentity } from './environment.js';
 import { type Spread, median, spread } from './stats.js';
+const { spawnSync } = process.getBuiltinModule('node:child_process');
+const { mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } = process.getBuiltinModule('node:fs');
+const { tmpdir } = process.getBuiltinModule('node:os');
+const { basename, join } = process.getBuiltinModule('node:path');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
 
 export interface BenchOptions {
   orders: NamedOrder[];

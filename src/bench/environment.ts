@@ -1,8 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
-import { join } from 'node:path';
+const { spawnSync } = process.getBuiltinModule('node:child_process');
+const { createHash } = process.getBuiltinModule('node:crypto');
+const {
+  closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync,
+  statSync,
+} = process.getBuiltinModule('node:fs');
+const { cpus, release, totalmem } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 /** What a benchmark's figures depend on, so that a reader can tell two runs apart. */
 export interface Machine {

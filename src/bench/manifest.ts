@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, readlinkSync } from 'node:fs';
 import { walkTree } from '../extract/walk-tree.js';
+const { createHash } = process.getBuiltinModule('node:crypto');
+const { readFileSync, readlinkSync } = process.getBuiltinModule('node:fs');
 
 /**
  * A tree as lines of "name type mode size sha256|target", sorted, names as hex, without times

@@ -1,7 +1,3 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { escapeName } from '../cpio/names.js';
 import { walkTree } from '../extract/walk-tree.js';
 import { onInterrupt } from '../interrupt.js';
@@ -10,6 +6,10 @@ import { type Engine, type StageOutcome, type TrialReport, runTrial } from '../r
 import { type ConsoleSink, drainConsole } from './console.js';
 import { type ResourceUsage, measuredCommand, readUsage } from './rusage.js';
 import { type Utf8Failure, strictUtf8 } from './utf8.js';
+const { spawn } = process.getBuiltinModule('node:child_process');
+const { mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } = process.getBuiltinModule('node:fs');
+const { tmpdir } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 /** One attempt of the chain with what it cost, as the harness measured it. */
 export interface AttemptReport extends StageOutcome {

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+const { spawnSync } = process.getBuiltinModule('node:child_process');
+const { readFileSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
 
 /** What a command and every process it waited for cost. */
 export interface ResourceUsage {

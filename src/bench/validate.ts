@@ -1,7 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { extractStaged } from '../extract/staging.js';
 import { removeTree } from '../extract/walk-tree.js';
 import { type Attempt, PRESETS, flavorOrder } from '../restore/orders.js';
@@ -12,6 +8,10 @@ import type { ConsoleSink } from './console.js';
 import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
 import { type Manifest, treeManifest } from './manifest.js';
 import { median, spread } from './stats.js';
+const { spawnSync } = process.getBuiltinModule('node:child_process');
+const { existsSync, mkdtempSync } = process.getBuiltinModule('node:fs');
+const { tmpdir } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 /** The orders the verdict is about: before the fix, the fix, and the fix as its reporter described it. */
 export const VALIDATED_ORDERS = ['dracut-056', 'dracut-057', 'zstd-first'] as const;

@@ -12,10 +12,6 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-/*
- * Not through node:util's ESM namespace: making it loads every module behind util's getters,
- * on every start (bench/startup.sh times both).
- */
 const { parseArgs } = process.getBuiltinModule('node:util');
 
 /** node:util parseArgs, strict, with --help added and errors turned into usage errors. */

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { type BenchReport, type BenchRow, type ImageResult, defaultTargetDir, imageName, nativeToolsInstalled, runBench } from '../bench/bench.js';
 import { renderChart } from '../bench/chart.js';
 import { parseConsoleSink } from '../bench/console.js';
@@ -12,6 +11,7 @@ import { progressBar } from './progress.js';
 import { Failure, onImage, print } from './report.js';
 import { formatBytes } from '../output.js';
 import { type Column, formatTable } from './table.js';
+const { writeFileSync } = process.getBuiltinModule('node:fs');
 
 const OPTIONS = {
   orders: { type: 'string' },

@@ -1,5 +1,3 @@
-import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
 import type { CpioEntry } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
@@ -14,6 +12,8 @@ import { openInTempDir } from '../temp.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { Failure, onImage, printError } from './report.js';
 import { maxSizeOption } from './sizes.js';
+const { closeSync, ftruncateSync, openSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
 
 const OPTIONS = { 'max-size': { type: 'string' } } satisfies Options;
 

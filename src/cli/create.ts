@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { type ArchivePlan, CREATE_COMPRESSIONS, type CreateResult, createImage, writeArchives } from '../create/image.js';
 import { readManifest } from '../create/manifest.js';
 import type { CreateCompression } from '../create/write.js';
@@ -7,6 +6,7 @@ import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } f
 import { parseCompression, parseLevel } from './compression.js';
 import { print, writeJson } from './report.js';
 import { ARCHIVE_COLUMNS, formatTable } from './table.js';
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 const OPTIONS = {
   compress: { type: 'string', multiple: true },

@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import {
   diffArchives, diffTrees, differenceJson, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
@@ -7,6 +6,7 @@ import { type ImageTree, type TreeView, describeDirectoryTree, describeImageTree
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { Failure, onImage, print, printError, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
+const { statSync } = process.getBuiltinModule('node:fs');
 
 const OPTIONS = {
   stat: { type: 'boolean' },

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { differenceJson, formatDifference } from '../diff/compare.js';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { parseOrder } from '../restore/orders.js';
@@ -9,6 +8,7 @@ import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } 
 import { print, printError, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
 import { ignoringSignal } from './signals.js';
+const { join } = process.getBuiltinModule('node:path');
 
 const OPTIONS = {
   root: { type: 'string' },

@@ -1,9 +1,8 @@
-import { closeSync, openSync } from 'node:fs';
 import { ByteSource } from '../decode/source.js';
-import { type ConsoleSink, parseConsoleSink } from '../bench/console.js';
-import { type MeasuredTrial, measureTrial } from '../bench/measure.js';
+import type { ConsoleSink } from '../bench/console.js';
+import type { MeasuredTrial } from '../bench/measure.js';
 import { type Attempt, parseOrder } from '../restore/orders.js';
-import { type Engine, parseEngine } from '../restore/trial.js';
+import type { Engine } from '../restore/trial.js';
 import { walkImage } from '../image/walk.js';
 import { SafeExtractor } from '../extract/writer.js';
 import { UsageError } from '../errors.js';
@@ -13,6 +12,7 @@ import { Failure, onImage, print, printError, writeJson } from './report.js';
 import { maxSizeOption } from './sizes.js';
 import { type Column, formatTable } from './table.js';
 import { progressBar } from './progress.js';
+const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
 const OPTIONS = {
   parts: { type: 'string' },
@@ -81,6 +81,8 @@ Options:
     const maxOutput = maxSizeOption(values['max-size'], dir);
     const order = parseOrder(values.order ?? 'detect');
     if (order !== 'detect') {
+      // A trial's modules load only for a trial: Node's start is part of every unpack.
+      const [{ parseEngine }, { parseConsoleSink }] = await Promise.all([import('../restore/trial.js'), import('../bench/console.js')]);
       if (values.parts !== undefined) throw new UsageError('--parts does not go with a trial --order: the script restores the main archives');
       const engine = parseEngine(values.engine ?? 'builtin');
       if (engine === 'builtin' && (values.console !== undefined || values['console-log'] !== undefined)) {
@@ -152,6 +154,7 @@ async function trial(
   await onImage(image, async () => ByteSource.open(image).close());
   const logFd = options.consoleLog === undefined ? undefined : openSync(options.consoleLog, 'w');
   let report: MeasuredTrial;
+  const { measureTrial } = await import('../bench/measure.js');
   try {
     report = await onImage(image, () => measureTrial(image, dir, order, engine, { consoleLog: logFd, maxOutput: options.maxOutput, console: options.console, inProcess: options.inProcess }));
   } finally {

@@ -1,7 +1,8 @@
-import { type Stats, readlinkSync, statSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { S_IFDIR, S_IFLNK, S_IFMT, splitDevice } from '../cpio/entry.js';
 import type { HeaderFields } from '../cpio/writer.js';
 import { walkTree } from '../extract/walk-tree.js';
+const { readlinkSync, statSync } = process.getBuiltinModule('node:fs');
 
 /** One entry of the archive to write: its header, and where its data comes from. */
 export interface SourceEntry {

@@ -1,9 +1,12 @@
-import { type Stats, closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { dataSum } from '../cpio/checksum.js';
 import { type HeaderFields, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import type { SegmentFormat } from '../decode/formats.js';
 import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
 import { type CreateCompression, writeImageFile, writeMember } from './write.js';
+const {
+  closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync,
+} = process.getBuiltinModule('node:fs');
 
 export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
 

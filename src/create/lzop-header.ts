@@ -1,7 +1,8 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { crc32 } from 'node:zlib';
+import type { Transform as TransformStream, TransformCallback } from 'node:stream';
 import { readBE16, readBE32 } from '../decode/bytes.js';
 import { adler32 } from '../decode/lzop.js';
+const { Transform } = process.getBuiltinModule('node:stream');
+const { crc32 } = process.getBuiltinModule('node:zlib');
 
 const MAGIC_SIZE = 9;
 const F_H_FILTER = 0x800;
@@ -12,7 +13,7 @@ const F_H_CRC32 = 0x1000;
  * option to leave it out: this stream sets that mtime to 0 and recomputes the header checksum,
  * so that the same input gives the same bytes. The rest passes through untouched.
  */
-export function zeroLzopMtime(): Transform {
+export function zeroLzopMtime(): TransformStream {
   let head: Buffer | undefined = Buffer.alloc(0);
   return new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {

@@ -1,7 +1,8 @@
-import { type Stats, lstatSync, readlinkSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, splitDevice } from '../cpio/entry.js';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
 import { type EntryRules, NEWC_FIELD_MAX, type SourceEntry, SourceError, clampMtime } from './entries.js';
+const { lstatSync, readlinkSync } = process.getBuiltinModule('node:fs');
 
 /** One archive a manifest describes: its entries, and the compressor its `#cpio:` line names. */
 export interface ManifestArchive {

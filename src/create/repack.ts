@@ -1,10 +1,10 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import type { CpioEvents } from '../cpio/parser.js';
 import type { SegmentFormat } from '../decode/formats.js';
 import { FormatError } from '../errors.js';
 import { DecoderThread } from '../image/decode-thread.js';
 import { type Archive, walkImage } from '../image/walk.js';
 import { type CreateCompression, writeImageFile, writeMember } from './write.js';
+const { closeSync, openSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
 
 export interface RepackOptions {
   /** What the rewritten members become: a compression, or none (the decoded bytes, plain). */

@@ -1,13 +1,15 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, createWriteStream, openSync, renameSync, rmSync, write, writeSync, writev } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
 import { onInterrupt } from '../interrupt.js';
 import { zeroLzopMtime } from './lzop-header.js';
+const { spawn } = process.getBuiltinModule('node:child_process');
+const { randomBytes } = process.getBuiltinModule('node:crypto');
+const {
+  closeSync, createWriteStream, openSync, renameSync, rmSync, write, writeSync, writev,
+} = process.getBuiltinModule('node:fs');
+const { basename, dirname, join } = process.getBuiltinModule('node:path');
+const { once } = process.getBuiltinModule('node:events');
+const { pipeline } = process.getBuiltinModule('node:stream/promises');
 
 /** How a member is written: plain cpio (none) or compressed. */
 export type CreateCompression = 'none' | CompressionName;

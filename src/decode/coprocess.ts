@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { openInTempDir } from '../temp.js';
 import type { Sink } from './types.js';
+const { spawn, spawnSync } = process.getBuiltinModule('node:child_process');
+const { accessSync, closeSync, constants, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { delimiter, join } = process.getBuiltinModule('node:path');
 
 /** What a co-process decoder run ended with. */
 export interface CommandRun {

@@ -1,9 +1,9 @@
-import { createInflateRaw, crc32 } from 'node:zlib';
 import { FormatError } from '../errors.js';
 import { hex, readLE16, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { pumpZlib } from './zlib-pump.js';
+const { createInflateRaw, crc32 } = process.getBuiltinModule('node:zlib');
 
 const FTEXT = 1;
 const FHCRC = 2;

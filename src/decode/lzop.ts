@@ -1,9 +1,9 @@
-import { crc32 } from 'node:zlib';
 import { FormatError } from '../errors.js';
 import { hex, readBE16, readBE32 } from './bytes.js';
 import { lzo1xDecompress } from './lzo1x.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
+const { crc32 } = process.getBuiltinModule('node:zlib');
 
 /*
  * The lzop file format: a big-endian header, then blocks of

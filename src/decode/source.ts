@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { FormatError } from '../errors.js';
 import { type Piece, type UkiSection, isPeFile, readUki } from './uki.js';
+const { closeSync, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 const DEFAULT_BUFFER = 1 << 20;
 /**
@@ -148,6 +148,19 @@ export class ByteSource {
     }
     const out = Buffer.allocUnsafe(length);
     return out.subarray(0, this.readInto(out, 0, length, offset));
+  }
+
+  /**
+   * Another reader of this file's image, at the same offset, with a window of `bufferSize`
+   * bytes: a walk of a member's framing (headers and block sizes) through a small window reads
+   * the headers and seeks past the blocks, where this one's 1 MiB window would read them all.
+   * It shares the descriptor: it is not closed.
+   */
+  narrowed(bufferSize: number): ByteSource {
+    if (!this.pieces) throw new Error('a stream has one reader');
+    const reader = new ByteSource(this.fd, this.pieces, this.path, bufferSize, this.sections);
+    reader.seek(this.offset);
+    return reader;
   }
 
   /**

@@ -1,6 +1,6 @@
-import { readSync } from 'node:fs';
 import { FormatError } from '../errors.js';
 import { readLE16, readLE32 } from './bytes.js';
+const { readSync } = process.getBuiltinModule('node:fs');
 
 /**
  * One run of the image's bytes: `length` bytes of the file from `file`, or zeros where `file`

@@ -1,9 +1,9 @@
-import { createRequire } from 'node:module';
-import { crc32 } from 'node:zlib';
 import { FormatError } from '../errors.js';
 import { readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
+const { createRequire } = process.getBuiltinModule('node:module');
+const { crc32 } = process.getBuiltinModule('node:zlib');
 
 /**
  * xz through xz-decompress (xz-embedded compiled to WASM). Its public ReadableStream runs

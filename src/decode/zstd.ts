@@ -1,4 +1,3 @@
-import { constants, createZstdDecompress } from 'node:zlib';
 import { FormatError } from '../errors.js';
 import { readLE24, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
@@ -24,6 +23,8 @@ export const decodeZstd: Decoder = async (src, sink) => {
   const blocks = frameBlocks(src);
   let walked = start;
   let done = false;
+  // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
+  const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
   const engine = createZstdDecompress({
     chunkSize: 1 << 20,
     params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },

@@ -1,11 +1,12 @@
-import { type Hash, createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readSync, readlinkSync } from 'node:fs';
+import type { Hash } from 'node:crypto';
 import { type CpioEntry, type EntryType, entryType, splitDevice } from '../cpio/entry.js';
 import { type ModelNode, ModelTree } from '../extract/model.js';
 import type { OpenFile } from '../extract/tree.js';
 import { walkTree } from '../extract/walk-tree.js';
 import { TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
+const { createHash } = process.getBuiltinModule('node:crypto');
+const { closeSync, constants, openSync, readSync, readlinkSync } = process.getBuiltinModule('node:fs');
 
 /** What is at one path of a tree, as far as a comparison looks. */
 export interface TreeItem {

@@ -1,5 +1,5 @@
-import { statfsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+const { statfsSync } = process.getBuiltinModule('node:fs');
+const { dirname, resolve } = process.getBuiltinModule('node:path');
 
 /** What the filesystem holding `dir` (or the nearest existing directory above it) has free for us. */
 export interface FreeSpace {

@@ -1,11 +1,13 @@
-import { accessSync, constants, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { escapeName } from '../cpio/names.js';
 import { type WalkOptions, type WalkResult, walkImage } from '../image/walk.js';
 import { MoveConflictError, RefusedEntriesError } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
 import { walkTree } from './walk-tree.js';
 import { SafeExtractor } from './writer.js';
+const {
+  accessSync, constants, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync,
+} = process.getBuiltinModule('node:fs');
+const { join, resolve } = process.getBuiltinModule('node:path');
 
 /** Where the walk begins, what the member there must be, limits and decoders: see walkImage. */
 export type StagedOptions = Pick<WalkOptions, 'start' | 'first' | 'maxOutput' | 'inProcess'>;

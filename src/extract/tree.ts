@@ -1,10 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import {
-  chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync, writeSync,
-} from 'node:fs';
-import { resolve } from 'node:path';
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
+const { spawnSync } = process.getBuiltinModule('node:child_process');
+const {
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
+  lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync,
+  writeSync,
+} = process.getBuiltinModule('node:fs');
+const { resolve } = process.getBuiltinModule('node:path');
 
 export type SpecialType = 'char' | 'block' | 'fifo' | 'socket';
 

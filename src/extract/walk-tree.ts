@@ -1,4 +1,5 @@
-import { type Stats, chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+const { chmodSync, lstatSync, readdirSync, rmSync } = process.getBuiltinModule('node:fs');
 
 /** One entry below the root of a walk. */
 export interface TreeEntry {

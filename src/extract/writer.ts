@@ -1,10 +1,10 @@
-import { chmodSync, chownSync, lstatSync, utimesSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { joinParts, normalizeName } from './paths.js';
 import { DiskTree, type OpenFile, Refusal, type Tree } from './tree.js';
+const { chmodSync, chownSync, lstatSync, utimesSync } = process.getBuiltinModule('node:fs');
+const { resolve } = process.getBuiltinModule('node:path');
 
 export interface ExtractOptions {
   /** Apply the archive's uid/gid (default: when running as root). */

@@ -1,7 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker as WorkerThread } from 'node:worker_threads';
 import { COMPRESSION_FORMATS, type CompressionName, prepareDecoder } from '../decode/formats.js';
 import type { Sink } from '../decode/types.js';
 import { FormatError } from '../errors.js';
+const { Worker } = process.getBuiltinModule('node:worker_threads');
 
 export const CHUNK_SIZE = 1 << 20;
 /** Chunks in the shared ring: how far the decoder may run ahead of the consumer. */
@@ -31,7 +32,7 @@ export type WorkerMessage =
  * shell. One worker serves every member of the walk: starting one costs about 30 ms.
  */
 export class DecoderThread {
-  private worker: Worker | undefined;
+  private worker: WorkerThread | undefined;
   private readonly ring = new SharedArrayBuffer(SLOTS * CHUNK_SIZE);
   private readonly free = new SharedArrayBuffer(4);
   private readonly freeSlots = new Int32Array(this.free);
@@ -120,7 +121,7 @@ export class DecoderThread {
     this.worker = undefined;
   }
 
-  private spawn(): Worker {
+  private spawn(): WorkerThread {
     const worker = new Worker(new URL('./decode-worker.js', import.meta.url), {
       workerData: { path: this.path, ring: this.ring, free: this.free } satisfies WorkerSetup,
       // Small heaps make the worker collect garbage early (zlib's output chunks) instead of

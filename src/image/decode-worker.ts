@@ -1,8 +1,8 @@
-import { parentPort, workerData } from 'node:worker_threads';
 import { COMPRESSION_FORMATS } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
 import { CHUNK_SIZE, SLOTS, type WorkerJob, type WorkerMessage, type WorkerSetup } from './decode-thread.js';
+const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
 
 /*
  * The decoder thread (see DecoderThread): decodes the members it is sent, one at a time, into

@@ -1,5 +1,6 @@
-import { type BigIntStats, type Stats, lstatSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import type { BigIntStats, Stats } from 'node:fs';
+const { lstatSync, readFileSync, readdirSync, realpathSync, statSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
 
 /**
  * How Debian's dracut-initramfs-restore finds the machine id and the image, per release:

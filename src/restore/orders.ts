@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import type { CompressionName } from '../decode/formats.js';
 import { UsageError } from '../errors.js';
 import type { Flavor } from './discovery.js';
+const { spawnSync } = process.getBuiltinModule('node:child_process');
 
 /** What the magic says, with lz4's two formats apart: `zstd -d` reads lz4 frames, not legacy. */
 export type MagicName = Exclude<CompressionName, 'lz4'> | 'lz4-legacy' | 'lz4-frame';

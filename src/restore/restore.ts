@@ -1,7 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { release } from 'node:os';
-import { join } from 'node:path';
 import { FormatError, isExpectedFailure } from '../errors.js';
 import { type Difference, type DifferenceSummary, diffTrees, summarizeDifferences } from '../diff/compare.js';
 import { describeDirectoryTree, describeImageTree } from '../diff/views.js';
@@ -13,6 +9,10 @@ import { type Flavor, findImage, findUki, machineId } from './discovery.js';
 import type { Attempt } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Engine, type TrialReport, runTrial } from './trial.js';
+const { spawnSync } = process.getBuiltinModule('node:child_process');
+const { existsSync, readFileSync, rmSync, statSync } = process.getBuiltinModule('node:fs');
+const { release } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 export interface RestoreOptions {
   /** The system's root (default /): everything below is looked up under it. */

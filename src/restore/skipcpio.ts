@@ -1,7 +1,7 @@
-import { closeSync, openSync, readSync } from 'node:fs';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
 import { writeAllSync } from '../output.js';
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /**
  * dracut's skipcpio, byte for byte: the same stdout and the same exit status for every input,

@@ -1,7 +1,3 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type CompressionName, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError, UsageError, isExpectedFailure } from '../errors.js';
@@ -9,6 +5,10 @@ import { type StagedOptions, extractStaged } from '../extract/staging.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Attempt, type MagicName, STAGES, extractinitrdPath, rightStage } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
+const { spawn, spawnSync } = process.getBuiltinModule('node:child_process');
+const { existsSync, mkdirSync } = process.getBuiltinModule('node:fs');
+const { resolve } = process.getBuiltinModule('node:path');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
 
 /**
  * native: the script's own pipelines ($SKIP IMG | DEC | cpio -id), all into the target.
