@@ -13,7 +13,7 @@ const BUILD = `${ROOT}test-images/build`;
 function pathWithZstd(name: string, script?: string): string {
   const bin = join(work, name);
   mkdirSync(bin, { recursive: true });
-  for (const tool of ['sh', 'dd', 'mkfifo', 'gzip', 'xz', 'lz4', 'lzop', 'bzip2']) {
+  for (const tool of ['sh', 'dd', 'mkfifo', 'gzip', 'xz', 'lz4', 'lzop', 'bzip2', 'lbzip2']) {
     const found = sh(`command -v ${tool} || true`).toString().trim();
     if (found) sh(`ln -sf ${found} ${bin}/${tool}`);
   }
@@ -32,12 +32,13 @@ function examineJson(args: string[], env?: Record<string, string>) {
 
 describe('members decoded by their CLI as a co-process', () => {
   it('lists what our own decoders do, and says which one ran', () => {
-    const COMMAND: Record<string, string> = { zstd: 'zstd -d -c -q', lzop: 'lzop -d -c -q', xz: 'xz -d -c -q', lz4: 'lz4 -d -c -q' };
+    const COMMAND: Record<string, string> = { zstd: 'zstd -d -c -q', lzop: 'lzop -d -c -q', xz: 'xz -d -c -q', lz4: 'lz4 -d -c -q', bzip2: 'lbzip2 -d -c' };
     const images = [
       'dracut-zstd.img', 'dracut-zstd-long.img', 'order-xz-zstd-newc.img', 'order-newc-newc-zstd.img', 'pad-511-zstd.img',
       'dracut-lzop.img', 'order-bzip2-lzop-zstd.img', 'pad-6-lzop.img',
       'dracut-xz.img', 'stream3-pad-xz.img', 'trailing-zeros-xz.img', 'order-gzip-xz.img',
       'dracut-lz4-legacy.img', 'dracut-lz4-frame.img', 'order-lz4-legacy-lz4-legacy.img', 'order-lz4-legacy-zeros-gzip.img', 'pad-13-lz4-frame.img',
+      'dracut-bzip2.img', 'single-bzip2.img', 'pad-5-bzip2.img',
     ];
     for (const image of images) {
       const path = join(BUILD, image);
@@ -66,6 +67,18 @@ describe('members decoded by their CLI as a co-process', () => {
     const out = join(work, 'zg');
     expect(cli(['unpack', path, out]).status).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['a', 'b']);
+  });
+
+  it('cuts a bzip2 member at its end-of-stream: lbzip2 would run on into the next stream', () => {
+    const first = sh('bzip2 -c', { input: newcArchive([{ name: 'a', data: 'first stream' }]) });
+    const second = sh('bzip2 -c', { input: newcArchive([{ name: 'b', data: 'second stream' }]) });
+    const path = join(work, 'bzip2-twice.img');
+    writeFileSync(path, Buffer.concat([first, second]));
+    const { archives } = examineJson([path]);
+    expect(archives.map((a) => [a.format, a.entries, a.decodedBy, a.end])).toEqual([
+      ['bzip2', 1, 'lbzip2 -d -c', first.length],
+      ['bzip2', 1, 'lbzip2 -d -c', first.length + second.length],
+    ]);
   });
 
   it('leaves to our decoder an xz chain the kernel does not read, which xz itself would', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBzip2 } from '../src/decode/bzip2.js';
+import { bzip2MemberEnd, decodeBzip2 } from '../src/decode/bzip2.js';
 import { ByteSource } from '../src/decode/source.js';
 import { realistic } from './support/data.js';
 import { decodeFile, expectFormatError as formatErrorOf } from './support/decode.js';
@@ -33,6 +33,8 @@ const expectFormatError = (path: string, at = 0) => formatErrorOf(decodeAt(path,
 
 const small = realistic(300_000, 7);
 const random = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 13) & 0xff));
+/** For the handcrafted streams: 19 byte values, some runs of 4+ for RLE1. */
+const handcrafted = Buffer.from(Array.from({ length: 3000 }, (_, i) => 0x41 + ((Math.imul(i >> ((i >> 6) & 3), 2654435761) >>> 27) % 19)));
 
 describe('decodeBzip2 on real bzip2 output', () => {
   const cases: [string, number, Buffer][] = [
@@ -297,8 +299,7 @@ function nativeDecode(bz: Buffer): Buffer | null {
 }
 
 describe('decodeBzip2 on handcrafted streams, against real bzip2', () => {
-  // 19 byte values, some runs of 4+ for RLE1
-  const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => 0x41 + ((Math.imul(i >> ((i >> 6) & 3), 2654435761) >>> 27) % 19)));
+  const data = handcrafted;
 
   it('the writer itself: fixed-length codes decode the same in bzip2 and here', async () => {
     const bz = craft(data);
@@ -354,4 +355,78 @@ describe('decodeBzip2 on handcrafted streams, against real bzip2', () => {
     const e = await expectFormatError(tmp(craft(data, { randomised: true })));
     expect(e.message).toMatch(/randomised/);
   });
+
+  it('leaves a stream with a randomised block to our decoder: lbzip2 would derandomise it', () => {
+    expect(memberEndAt(tmp(craft(data)))).toBe(craft(data).length);
+    expect(memberEndAt(tmp(craft(data, { randomised: true })))).toBeUndefined();
+    // Only a block before the first end-of-stream magic counts.
+    const clean = craft(data);
+    expect(memberEndAt(tmp(Buffer.concat([clean, craft(data, { randomised: true })])))).toBe(clean.length);
+  });
 });
+
+/** bzip2MemberEnd of the member at `at` of the file `path`, through a source of `bufferSize` bytes. */
+function memberEndAt(path: string, at = 0, bufferSize = 512, window?: number): number | undefined {
+  const src = ByteSource.open(path, bufferSize);
+  try {
+    src.seek(at);
+    return bzip2MemberEnd(src, window);
+  } finally {
+    src.close();
+  }
+}
+
+describe('bzip2MemberEnd: where a co-process must stop, from the bits alone', () => {
+  it('is where our decoder stops, with the end-of-stream magic at every bit offset, the block magics too', async () => {
+    const eosShifts = new Set<number>();
+    const blockShifts = new Set<number>();
+    for (let len = 0; len < 48; len++) {
+      // -1 over more than 100 kB: several blocks, so block magics fall at bit offsets too.
+      const data = realistic(len < 40 ? len * 7 : 100_000 * (len - 38), len + 5);
+      const bz = bzip2(1, data);
+      const path = tmp(Buffer.concat([Buffer.from('ab'), bz, Buffer.alloc(8), bzip2(9, small)]));
+      const end = memberEndAt(path, 2);
+      expect(end).toBe((await decodeAt(path, 2)).offset);
+      expect(end).toBe(2 + bz.length);
+      eosShifts.add(lastMagicShift(bz, EOS));
+      for (const shift of magicShifts(bz, BLOCK)) blockShifts.add(shift);
+    }
+    expect([...eosShifts].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect([...blockShifts].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  }, 60_000);
+
+  it('finds a magic wherever it falls against the reads: any read size gives the same end and verdict', () => {
+    const bz = bzip2(1, realistic(250_000, 3));
+    const path = tmp(Buffer.concat([bz, Buffer.alloc(5)]));
+    const randomised = tmp(craft(handcrafted, { randomised: true }));
+    for (const window of [1, 2, 5, 6, 7, 8, 13, 64, 4096]) {
+      expect(memberEndAt(path, 0, 512, window)).toBe(bz.length);
+      expect(memberEndAt(randomised, 0, 512, window)).toBeUndefined();
+    }
+  });
+
+  it('says nothing of a truncated stream, or of what is not bzip2: our decoder finds the error', () => {
+    const bz = bzip2(9, small);
+    expect(memberEndAt(tmp(bz.subarray(0, bz.length - 3)))).toBeUndefined();
+    expect(memberEndAt(tmp(bz.subarray(0, bz.length >> 1)))).toBeUndefined();
+    expect(memberEndAt(tmp(Buffer.concat([Buffer.from('BZh0'), bz.subarray(4)])))).toBeUndefined();
+    expect(memberEndAt(tmp(Buffer.from('BZ')))).toBeUndefined();
+  });
+});
+
+const BLOCK = 0x314159265359n;
+const EOS = 0x177245385090n;
+
+/** The bit offsets in `bz` where the 48-bit `magic` starts, found one bit at a time. */
+function magicBits(bz: Buffer, magic: bigint): number[] {
+  const found: number[] = [];
+  let window = 0n;
+  for (let bit = 0; bit < bz.length * 8; bit++) {
+    window = ((window << 1n) | BigInt((bz[bit >> 3] >> (7 - (bit & 7))) & 1)) & 0xffffffffffffn;
+    if (bit >= 47 && window === magic) found.push(bit - 47);
+  }
+  return found;
+}
+
+const magicShifts = (bz: Buffer, magic: bigint): number[] => magicBits(bz, magic).map((bit) => bit % 8);
+const lastMagicShift = (bz: Buffer, magic: bigint): number => magicShifts(bz, magic).at(-1)!;

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # measurements.
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-  cpio gzip bzip2 xz-utils zstd lz4 lzop time python3 hyperfine ca-certificates \
+  cpio gzip bzip2 lbzip2 xz-utils zstd lz4 lzop time python3 hyperfine ca-certificates \
   systemd-boot-efi binutils
 
 npm ci

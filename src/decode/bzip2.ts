@@ -545,3 +545,81 @@ function packMtf(mtfa: Uint8Array, mtfBase: Int32Array): void {
     mtfBase[k] = to + 1;
   }
 }
+
+/** How much of a member `bzip2MemberEnd` reads at a time, by default. */
+const SCAN_WINDOW = 1 << 20;
+
+/** A 48-bit magic as it lies in 7 bytes when it starts `shift` bits into the first. */
+interface ShiftedMagic {
+  shift: number;
+  /** The bytes the magic fills whole: the first six unshifted, else the second to the sixth. */
+  needle: Buffer;
+  /** The first and last bytes, of which the magic holds the low 8 - shift and the high shift bits. */
+  first: number;
+  last: number;
+}
+
+function shiftedMagics(hi: number, lo: number): ShiftedMagic[] {
+  const magic = (BigInt(hi) << 24n) | BigInt(lo);
+  return Array.from({ length: 8 }, (_, shift) => {
+    const placed = magic << BigInt(8 - shift);
+    const bytes = Array.from({ length: 7 }, (_, k) => Number((placed >> BigInt(8 * (6 - k))) & 0xffn));
+    return { shift, needle: Buffer.from(shift === 0 ? bytes.slice(0, 6) : bytes.slice(1, 6)), first: bytes[0], last: bytes[6] };
+  });
+}
+
+const BLOCK_MAGICS = shiftedMagics(BLOCK_MAGIC_HI, BLOCK_MAGIC_LO);
+const EOS_MAGICS = shiftedMagics(EOS_MAGIC_HI, EOS_MAGIC_LO);
+
+/**
+ * The bit offsets within `view` where `magic` starts at bits [0, 8 * within): a match found by
+ * its whole bytes, then checked in its partial ones (which must lie in `view`).
+ */
+function* magicBits(view: Buffer, within: number, magic: ShiftedMagic): Generator<number> {
+  const lead = magic.shift === 0 ? 0 : 1;
+  const low = 0xff >> magic.shift;
+  const high = ~low & 0xff;
+  for (let j = view.indexOf(magic.needle, lead); j >= 0; j = view.indexOf(magic.needle, j + 1)) {
+    const i = j - lead;
+    if (i >= within) return;
+    if (magic.shift !== 0 && (i + 6 >= view.length || (view[i] & low) !== (magic.first & low) || (view[i + 6] & high) !== (magic.last & high))) continue;
+    yield i * 8 + magic.shift;
+  }
+}
+
+/**
+ * Where the bzip2 stream at `src.offset` ends, for a co-process: after the first end-of-stream
+ * magic (found by its bits, as the blocks are bit-aligned and record no sizes), its CRC and
+ * the padding to a byte. Undefined leaves the member to our decoder: no such magic (it finds
+ * the error), or a block magic before it with the randomised bit set (lbzip2 reads those; the
+ * kernel does not). A magic that turns up inside compressed data only cuts the member short
+ * or sends it to us: the co-process then fails and our decoder reads it, or ours reads it first.
+ */
+export function bzip2MemberEnd(src: ByteSource, window = SCAN_WINDOW): number | undefined {
+  const start = src.offset;
+  const head = src.peek(4);
+  if (head.length < 4 || head[0] !== 0x42 || head[1] !== 0x5a || head[2] !== 0x68 || head[3] < 0x31 || head[3] > 0x39) return undefined;
+  const blocks: number[] = [];
+  let eos = Infinity;
+  // Each read takes the 6 bytes after the window too: a magic that starts in it is whole.
+  const reader = src.narrowed(window + 6);
+  for (let at = start + 4; at < src.size && eos === Infinity; at += window) {
+    reader.seek(at);
+    const read = reader.peek(window + 6);
+    const view = Buffer.from(read.buffer, read.byteOffset, read.length);
+    const within = Math.min(window, view.length);
+    for (const magic of EOS_MAGICS) {
+      const first = magicBits(view, within, magic).next();
+      if (!first.done) eos = Math.min(eos, at * 8 + first.value);
+    }
+    for (const magic of BLOCK_MAGICS) for (const bit of magicBits(view, within, magic)) blocks.push(at * 8 + bit);
+  }
+  if (eos === Infinity) return undefined;
+  for (const block of blocks) {
+    // The randomised bit follows the block's magic and CRC.
+    const bit = block + 48 + 32;
+    if (block < eos && (src.readAt(Math.floor(bit / 8), 1)[0] >> (7 - (bit % 8))) & 1) return undefined;
+  }
+  const end = Math.ceil((eos + 48 + 32) / 8);
+  return end <= src.size ? end : undefined;
+}
