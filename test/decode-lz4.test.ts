@@ -327,3 +327,59 @@ describe('LZ4 block decoder bounds', () => {
     expect(() => run([])).toThrow(FormatError);
   });
 });
+
+describe('LZ4 block decoder word copies (room on both sides)', () => {
+  /** Sequences of up to 14 literals and matches of 4..18 bytes from 1..20 back, and what they decode to. */
+  function shortSequences(count: number, seed: number): { block: number[]; expected: number[] } {
+    const next = rng(seed);
+    const pick = (n: number) => Math.floor(next() * n);
+    const block: number[] = [];
+    const expected: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const lit = i === 0 ? 1 + pick(14) : pick(15);
+      const len = pick(15);
+      block.push((lit << 4) | len);
+      for (let j = 0; j < lit; j++) {
+        const b = pick(256);
+        block.push(b);
+        expected.push(b);
+      }
+      const off = 1 + pick(Math.min(20, expected.length));
+      block.push(off & 0xff, off >> 8);
+      for (let j = 0; j < len + 4; j++) expected.push(expected[expected.length - off]);
+    }
+    block.push(0x10, 0x7a); // the last sequence: one literal
+    expected.push(0x7a);
+    return { block, expected };
+  }
+
+  it('decodes overlapping and short-offset matches byte for byte', () => {
+    for (const seed of [1, 2, 3]) {
+      const { block, expected } = shortSequences(2000, seed);
+      const out = new Uint8Array(expected.length + 64);
+      const n = decodeBlock(Uint8Array.from(block), 0, block.length, out, 0, out.length, 0, 0);
+      expect(n).toBe(expected.length);
+      expect(Buffer.from(out.subarray(0, n)).equals(Buffer.from(expected))).toBe(true);
+    }
+  });
+
+  const tail = new Array(40).fill(0x61);
+  const failure = (block: number[], outLen = 256): FormatError => {
+    try {
+      decodeBlock(Uint8Array.from(block), 0, block.length, new Uint8Array(outLen), 0, outLen, 0, 100);
+    } catch (e) {
+      expect(e).toBeInstanceOf(FormatError);
+      return e as FormatError;
+    }
+    throw new Error('expected a FormatError');
+  };
+
+  it('rejects offset 0 and an offset beyond the output at the same byte as the checked path', () => {
+    expect(failure([0x10, 0x61, 0x00, 0x00, ...tail])).toMatchObject({ message: expect.stringMatching(/offset 0/), offset: 102 });
+    expect(failure([0x10, 0x61, 0x09, 0x00, ...tail])).toMatchObject({ message: expect.stringMatching(/before the start/), offset: 102 });
+  });
+  it('rejects literals and matches past a short output', () => {
+    expect(failure([0xc0, ...tail], 10)).toMatchObject({ message: expect.stringMatching(/literals run past the end of the output/), offset: 101 });
+    expect(failure([0x2e, 0x61, 0x62, 0x02, 0x00, ...tail], 12)).toMatchObject({ message: expect.stringMatching(/match runs past the end of the output/), offset: 105 });
+  });
+});

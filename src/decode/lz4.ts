@@ -235,10 +235,24 @@ function decodeFrame(src: ByteSource, sink: Sink): void {
 // LZ4 block
 
 /**
+ * Input a sequence needs past its token for the fast path: 14 literals read as two 8-byte
+ * words and the 2-byte match offset, which also proves the sequence is not the last.
+ */
+const FAST_LITERALS_IN = 18;
+/** Output the fast path's literal words may cover. */
+const FAST_LITERALS_OUT = 16;
+/** Output the fast path's match words may cover: up to 18 bytes in three words. */
+const FAST_MATCH_OUT = 24;
+
+/**
  * Decodes the LZ4 block `src[ip, iend)` into `dst` from `op`, writing nothing at or past
  * `oend` and referring back no further than `wstart`. Returns the new end of output; bytes
  * between it and `oend` may have been scribbled on. `base` is the absolute file offset of
  * `src[0]`, for errors.
+ *
+ * Most sequences carry at most 14 literals and a match of at most 18 bytes from 8 or more
+ * bytes back: with room on both sides, those are copied in whole 8-byte words (see lz77.ts)
+ * after one check of each side. Everything else takes the checked path.
  */
 export function decodeBlock(
   src: Uint8Array,
@@ -250,37 +264,51 @@ export function decodeBlock(
   wstart: number,
   base: number,
 ): number {
-  // Word copies through DataViews (unaligned; byte order irrelevant as both sides agree).
   const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
   for (;;) {
     if (ip >= iend) throw new FormatError('truncated LZ4 block: sequence expected', base + ip);
     const token = src[ip++];
     let lit = token >>> 4;
-    if (lit === 15) {
-      let b = 255;
-      while (b === 255) {
-        if (ip >= iend) throw new FormatError('truncated LZ4 block: literal length', base + ip);
-        b = src[ip++];
-        lit += b;
-      }
-    }
-    if (lit > 0) {
-      if (lit > iend - ip) throw new FormatError(`LZ4 literals (${lit} bytes) run past the end of the block`, base + ip);
-      if (lit > oend - op) throw new FormatError('LZ4 literals run past the end of the output block', base + ip);
-      copyLiterals(src, sv, ip, iend, dst, dv, op, lit, oend);
+    if (lit !== 15 && iend - ip >= FAST_LITERALS_IN && oend - op >= FAST_LITERALS_OUT) {
+      dv.setBigInt64(op, sv.getBigInt64(ip, true), true);
+      if (lit > 8) dv.setBigInt64(op + 8, sv.getBigInt64(ip + 8, true), true);
       ip += lit;
       op += lit;
+    } else {
+      if (lit === 15) {
+        let b = 255;
+        while (b === 255) {
+          if (ip >= iend) throw new FormatError('truncated LZ4 block: literal length', base + ip);
+          b = src[ip++];
+          lit += b;
+        }
+      }
+      if (lit > 0) {
+        if (lit > iend - ip) throw new FormatError(`LZ4 literals (${lit} bytes) run past the end of the block`, base + ip);
+        if (lit > oend - op) throw new FormatError('LZ4 literals run past the end of the output block', base + ip);
+        copyLiterals(src, sv, ip, iend, dst, dv, op, lit, oend);
+        ip += lit;
+        op += lit;
+      }
+      if (ip === iend) return op; // the last sequence has literals only
+      if (iend - ip < 2) throw new FormatError('truncated LZ4 block: match offset', base + ip);
     }
-    if (ip === iend) return op; // the last sequence has literals only
-    if (iend - ip < 2) throw new FormatError('truncated LZ4 block: match offset', base + ip);
     const off = src[ip] | (src[ip + 1] << 8);
     ip += 2;
+    let len = token & 15;
+    if (len !== 15 && off >= 8 && off <= op - wstart && oend - op >= FAST_MATCH_OUT) {
+      const m = op - off;
+      dv.setBigInt64(op, dv.getBigInt64(m, true), true);
+      dv.setBigInt64(op + 8, dv.getBigInt64(m + 8, true), true);
+      if (len > 12) dv.setBigInt64(op + 16, dv.getBigInt64(m + 16, true), true);
+      op += len + 4;
+      continue;
+    }
     if (off === 0) throw new FormatError('LZ4 match offset 0', base + ip - 2);
     if (off > op - wstart) {
       throw new FormatError(`LZ4 match offset ${off} reaches before the start of the output`, base + ip - 2);
     }
-    let len = token & 15;
     if (len === 15) {
       let b = 255;
       while (b === 255) {

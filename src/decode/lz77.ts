@@ -4,17 +4,17 @@
  * callers have checked the bounds; `limit` is where the output must stop, which decides
  * whether the 8-byte word copies may scribble past the run (on output not produced yet,
  * overwritten by what follows).
+ *
+ * A word is a little-endian BigInt64 through a DataView: the largest unaligned access that
+ * is exact (a Float64's NaN bits may be changed by the engine) and that TurboFan keeps in a
+ * register, measured faster than two Int32 accesses or byte loops.
  */
 
 /** Copies `len` literal bytes from `src[ip]` to `dst[op]`. */
 export function copyLiterals(src: Uint8Array, sv: DataView, ip: number, srcEnd: number, dst: Uint8Array, dv: DataView, op: number, len: number, limit: number): void {
   if (len <= 16 && srcEnd - ip >= 16 && limit - op >= 16) {
-    dv.setInt32(op, sv.getInt32(ip));
-    dv.setInt32(op + 4, sv.getInt32(ip + 4));
-    if (len > 8) {
-      dv.setInt32(op + 8, sv.getInt32(ip + 8));
-      dv.setInt32(op + 12, sv.getInt32(ip + 12));
-    }
+    dv.setBigInt64(op, sv.getBigInt64(ip, true), true);
+    if (len > 8) dv.setBigInt64(op + 8, sv.getBigInt64(ip + 8, true), true);
   } else if (len < 64) {
     for (const e = ip + len; ip < e; ) dst[op++] = src[ip++];
   } else {
@@ -26,10 +26,7 @@ export function copyLiterals(src: Uint8Array, sv: DataView, ip: number, srcEnd: 
 export function copyMatch(dst: Uint8Array, dv: DataView, op: number, dist: number, len: number, limit: number): void {
   let m = op - dist;
   if (dist >= 8 && len <= 64 && limit - op >= len + 8) {
-    for (const e = op + len; op < e; op += 8, m += 8) {
-      dv.setInt32(op, dv.getInt32(m));
-      dv.setInt32(op + 4, dv.getInt32(m + 4));
-    }
+    for (const e = op + len; op < e; op += 8, m += 8) dv.setBigInt64(op, dv.getBigInt64(m, true), true);
   } else if (len <= 16) {
     for (const e = op + len; op < e; ) dst[op++] = dst[m++];
   } else if (dist >= len) {
