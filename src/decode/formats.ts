@@ -42,6 +42,11 @@ export type Compressor = { levels: readonly [number, number] } & (
 
 /** node:zlib's default chunks are 16 KiB: 1 MiB ones cost far fewer calls (docs/design.md). */
 const ZLIB_CHUNK = 1 << 20;
+/**
+ * What a walk of a member's block headers reads at a time: a header and more, the blocks
+ * themselves seeked past (the image's 1 MiB window would read them all).
+ */
+const BLOCK_HEADER_WINDOW = 512;
 const dashLevel = (level: number | undefined) => (level === undefined ? [] : [`-${level}`]);
 
 // Each decoder's module loads when a member of its format comes: Node's start is part of
@@ -107,7 +112,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     compress: { levels: [1, 12], argv: (level) => ['lz4', '-l', '-c', ...dashLevel(level)], debianPackage: 'lz4' },
     coprocess: {
       argv: ['lz4', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./lz4.js')).lz4MemberEnd(src),
+      memberEnd: async (src) => (await import('./lz4.js')).lz4MemberEnd(src.narrowed(BLOCK_HEADER_WINDOW)),
     },
   },
   {
@@ -119,7 +124,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     compress: { levels: [1, 9], argv: (level) => ['lzop', '-c', ...dashLevel(level)], debianPackage: 'lzop' },
     coprocess: {
       argv: ['lzop', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./lzop.js')).lzopMemberEnd(src),
+      memberEnd: async (src) => (await import('./lzop.js')).lzopMemberEnd(src.narrowed(BLOCK_HEADER_WINDOW)),
     },
   },
   {
@@ -140,7 +145,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
     coprocess: {
       argv: ['zstd', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./zstd.js')).zstdMemberEnd(src),
+      memberEnd: async (src) => (await import('./zstd.js')).zstdMemberEnd(src.narrowed(BLOCK_HEADER_WINDOW)),
     },
   },
 ];

@@ -152,9 +152,8 @@ export class ByteSource {
 
   /**
    * Another reader of this file's image, at the same offset, with a window of `bufferSize`
-   * bytes: a walk of a member's framing (headers and block sizes) through a small window reads
-   * the headers and seeks past the blocks, where this one's 1 MiB window would read them all.
-   * It shares the descriptor: it is not closed.
+   * bytes, for a read of another size: a walk of block headers, a scan. It shares the
+   * descriptor: it is not closed.
    */
   narrowed(bufferSize: number): ByteSource {
     if (!this.pieces) throw new Error('a stream has one reader');

@@ -71,8 +71,6 @@ export const DEFAULT_MAX_OUTPUT = 4 * 2 ** 30;
 export const MAX_ARCHIVES = 100_000;
 /** The read size when file data is skipped: most headers and names fit, few files do. */
 const SKIP_DATA_WINDOW = 16 << 10;
-/** What a walk of a member's framing reads at a time: a block header and more. */
-const FRAMING_WINDOW = 512;
 
 /**
  * Walks an image as the kernel's unpack_to_rootfs does: zero bytes are skipped one at a time,
@@ -154,7 +152,7 @@ async function decodeMember(
   const { canRunCoprocess, runCoprocess } = await import('../decode/coprocess.js');
   // A framing error is the member's own: our decoder would stop at the same byte.
   // A co-process and the decoder thread read the file: a stream has one reader, this thread.
-  const coprocessEnd = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src.narrowed(FRAMING_WINDOW)) : undefined;
+  const coprocessEnd = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
   // The command reads the file: a member the file does not hold in one run (across a UKI's
   // sections) is ours to decode.
   const inFile = coprocessEnd === undefined ? undefined : src.fileRange(start, coprocessEnd);
