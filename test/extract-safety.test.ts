@@ -178,6 +178,38 @@ describe('unpack never writes outside the target', () => {
     expect(run.stderr).toMatch(/refused "": the name is empty/);
   });
 
+  it('replaces and refuses inside directories this run made as it does at the top', () => {
+    // The writer skips the lstat for a name new to a directory it made: a name it made before
+    // must still be looked at and replaced, never written through.
+    const { run, outside, target, sandbox } = unpack([
+      { name: 'top', mode: DIR },
+      { name: 'top/link', mode: SYMLINK, data: '../../outside' },
+      { name: 'top/link/victim', data: 'pwned' },
+      { name: 'top/victim', mode: SYMLINK, data: '../../outside/victim' },
+      { name: 'top/victim', data: 'replaced' },
+      { name: 'top/p', data: 'file' },
+      { name: 'top/p', mode: DIR },
+      { name: 'top/p/inner', data: 'x' },
+      { name: 'top/q', mode: DIR },
+      { name: 'top/q', data: 'now a file' },
+      { name: 'top/d', mode: DIR },
+      { name: 'top/d/f', data: 'x' },
+      { name: 'top/d', data: 'file' },
+      { name: 'made/by/parents', data: 'first' },
+      { name: 'made/by/parents', mode: SYMLINK, data: 'second' },
+    ]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/"top\/link" is a symlink/);
+    expect(run.stderr).toMatch(/refused "top\/d": it would replace a directory that is not empty/);
+    expect(outside).toEqual(UNTOUCHED);
+    expect(readFileSync(join(sandbox, 'outside/victim'), 'utf8')).toBe('untouched');
+    expect(readFileSync(join(target, 'top/victim'), 'utf8')).toBe('replaced');
+    expect(readFileSync(join(target, 'top/p/inner'), 'utf8')).toBe('x');
+    expect(readFileSync(join(target, 'top/q'), 'utf8')).toBe('now a file');
+    expect(readFileSync(join(target, 'top/d/f'), 'utf8')).toBe('x');
+    expect(readlinkSync(join(target, 'made/by/parents'))).toBe('second');
+  });
+
   it('round-trips non-UTF-8 names exactly', () => {
     const raw = Buffer.from([0x66, 0x85, 0xff, 0x20, 0x5c]);
     const { run, target } = unpack([{ name: raw, data: 'bytes' }]);

@@ -65,6 +65,12 @@ export class TreeWriter implements CpioEvents {
   private readonly devices: boolean;
   /** Relative paths (latin1 keys) known to be real directories this run made or checked. */
   private readonly verifiedDirs = new Set<string>();
+  /**
+   * Directories this run made (empty then) and every name it made: a name in such a directory
+   * that is not among them cannot exist yet, so it needs no lstat to make room. Were it there
+   * after all, the create fails (O_EXCL, mkdir, symlink): nothing is followed or overwritten.
+   */
+  private readonly madeHere = new Set<string>();
   /** Hard-link key to the relative path of the first name written for it. */
   private readonly links = new Map<string, Buffer[]>();
   /** Directories whose mode and times are applied at the end, by relative path. */
@@ -144,16 +150,19 @@ export class TreeWriter implements CpioEvents {
       this.notice('skipped', e, `${type} device ${e.rdevMajor}:${e.rdevMinor} needs root to create`);
       return;
     }
-    this.ensureParents(name.parts, name.parts.length - 1);
+    const parent = this.ensureParents(name.parts, name.parts.length - 1);
     const rel = joinParts(name.parts);
+    const key = rel.toString('latin1');
     const linkKey = hardLinkKey(e);
     const linkTo = linkKey === undefined ? undefined : this.links.get(linkKey);
-    if (this.clearFinal(rel, type)) {
+    const nothingThere = parent !== undefined && this.madeHere.has(parent) && !this.madeHere.has(key);
+    if (nothingThere || this.clearFinal(rel, type)) {
       this.write(e, type, rel, name.parts, linkKey, linkTo);
+      this.madeHere.add(key);
     }
     if (type === 'dir') {
-      this.verifiedDirs.add(rel.toString('latin1'));
-      this.dirs.set(rel.toString('latin1'), { rel, depth: name.parts.length, entry: e });
+      this.verifiedDirs.add(key);
+      this.dirs.set(key, { rel, depth: name.parts.length, entry: e });
     }
     this.counts[type]++;
   }
@@ -198,12 +207,14 @@ export class TreeWriter implements CpioEvents {
   /**
    * Every parent must be a real directory inside the target; missing ones are made. The parent
    * itself is looked up first: in an archive it is nearly always known, and walking down from
-   * the top for every entry would cost the square of the depth.
+   * the top for every entry would cost the square of the depth. Returns the parent's key, none
+   * for the target itself.
    */
-  private ensureParents(parts: readonly Buffer[], count: number): void {
-    if (count === 0) return;
+  private ensureParents(parts: readonly Buffer[], count: number): string | undefined {
+    if (count === 0) return undefined;
     const parent = joinParts(parts, count);
-    if (this.verifiedDirs.has(parent.toString('latin1'))) return;
+    const parentKey = parent.toString('latin1');
+    if (this.verifiedDirs.has(parentKey)) return parentKey;
     let end = 0;
     for (let k = 1; k <= count; k++) {
       end += (k > 1 ? 1 : 0) + parts[k - 1].length;
@@ -211,11 +222,14 @@ export class TreeWriter implements CpioEvents {
       const key = rel.toString('latin1');
       if (this.verifiedDirs.has(key)) continue;
       const kind = this.tree.kind(rel);
-      if (!kind) this.tree.mkdir(rel, 0o755);
-      else if (kind === 'symlink') throw new Refusal(`"${escapeName(rel)}" is a symlink: nothing is written through a symlink`);
+      if (!kind) {
+        this.tree.mkdir(rel, 0o755);
+        this.madeHere.add(key);
+      } else if (kind === 'symlink') throw new Refusal(`"${escapeName(rel)}" is a symlink: nothing is written through a symlink`);
       else if (kind !== 'dir') throw new Refusal(`"${escapeName(rel)}" is not a directory`);
       this.verifiedDirs.add(key);
     }
+    return parentKey;
   }
 
   /**
