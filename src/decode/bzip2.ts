@@ -602,7 +602,7 @@ export function bzip2MemberEnd(src: ByteSource, window = SCAN_WINDOW): number | 
   const blocks: number[] = [];
   let eos = Infinity;
   // Each read takes the 6 bytes after the window too: a magic that starts in it is whole.
-  const reader = src.narrowed(window + 6);
+  const reader = src.withWindow(window + 6);
   for (let at = start + 4; at < src.size && eos === Infinity; at += window) {
     reader.seek(at);
     const read = reader.peek(window + 6);

@@ -112,7 +112,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     compress: { levels: [1, 12], argv: (level) => ['lz4', '-l', '-c', ...dashLevel(level)], debianPackage: 'lz4' },
     coprocess: {
       argv: ['lz4', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./lz4.js')).lz4MemberEnd(src.narrowed(BLOCK_HEADER_WINDOW)),
+      memberEnd: async (src) => (await import('./lz4.js')).lz4MemberEnd(src.withWindow(BLOCK_HEADER_WINDOW)),
     },
   },
   {
@@ -124,7 +124,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     compress: { levels: [1, 9], argv: (level) => ['lzop', '-c', ...dashLevel(level)], debianPackage: 'lzop' },
     coprocess: {
       argv: ['lzop', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./lzop.js')).lzopMemberEnd(src.narrowed(BLOCK_HEADER_WINDOW)),
+      memberEnd: async (src) => (await import('./lzop.js')).lzopMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW)),
     },
   },
   {
@@ -145,7 +145,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
     coprocess: {
       argv: ['zstd', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./zstd.js')).zstdMemberEnd(src.narrowed(BLOCK_HEADER_WINDOW)),
+      memberEnd: async (src) => (await import('./zstd.js')).zstdMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW)),
     },
   },
 ];
