@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Node's start is part of every command: `node -e 0` against our shortest commands, and what
-# loading a built-in module costs through its ESM namespace against process.getBuiltinModule
-# (src/cli/args.ts). Not a test: nothing is asserted.
+# loading a built-in module (node:util, node:fs) costs through its ESM namespace against
+# process.getBuiltinModule, which src/ uses for all of them (docs/design.md). Not a test:
+# nothing is asserted.
 #
 #   bash bench/startup.sh [IMAGE]     (default: test-images/real/fedora-like-none.img)
 #
@@ -18,12 +19,16 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "import 'node:util';" > "$TMP/esm-util.mjs"
 echo "process.getBuiltinModule('node:util');" > "$TMP/builtin-util.mjs"
+echo "import 'node:fs';" > "$TMP/esm-fs.mjs"
+echo "process.getBuiltinModule('node:fs');" > "$TMP/builtin-fs.mjs"
 echo "" > "$TMP/empty.mjs"
 hyperfine --style none -N --warmup 3 --runs "$RUNS" --output null \
   --command-name 'node -e 0' "$NODE -e 0" \
   --command-name 'empty ES module' "$NODE $TMP/empty.mjs" \
   --command-name "import 'node:util'" "$NODE $TMP/esm-util.mjs" \
   --command-name "getBuiltinModule('node:util')" "$NODE $TMP/builtin-util.mjs" \
+  --command-name "import 'node:fs'" "$NODE $TMP/esm-fs.mjs" \
+  --command-name "getBuiltinModule('node:fs')" "$NODE $TMP/builtin-fs.mjs" \
   --command-name 'initramfs-restore --help' "$NODE bin/initramfs-restore.js --help" \
   --command-name "list $(basename "$IMAGE")" "$NODE bin/initramfs-restore.js list $IMAGE" \
   --command-name "examine $(basename "$IMAGE")" "$NODE bin/initramfs-restore.js examine $IMAGE" \
