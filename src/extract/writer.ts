@@ -157,8 +157,9 @@ export class TreeWriter implements CpioEvents {
     const linkTo = linkKey === undefined ? undefined : this.links.get(linkKey);
     const nothingThere = parent !== undefined && this.madeHere.has(parent) && !this.madeHere.has(key);
     if (nothingThere || this.clearFinal(rel, type)) {
-      this.write(e, type, rel, name.parts, linkKey, linkTo);
+      // Before the write: one that fails half-way may still have made the name.
       this.madeHere.add(key);
+      this.write(e, type, rel, name.parts, linkKey, linkTo);
     }
     if (type === 'dir') {
       this.verifiedDirs.add(key);
