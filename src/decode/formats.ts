@@ -70,9 +70,12 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     decode: async (src, sink) => (await import('./bzip2.js')).decodeBzip2(src, sink),
     native: ['bzcat'],
     compress: { levels: [1, 9], argv: (level) => ['bzip2', '-c', ...dashLevel(level)], debianPackage: 'bzip2' },
-    // lbzip2 decodes the blocks on every core; bzip2 itself is no faster than ours.
+    // lbzip2 decodes the blocks on every core, where bzip2 itself is no faster than ours. Each
+    // of its threads holds a block and its tables: 4 at most keep it small on a big machine.
     coprocess: {
-      argv: ['lbzip2', '-d', '-c'],
+      get argv() {
+        return ['lbzip2', '-d', '-c', '-n', String(Math.min(4, process.getBuiltinModule('node:os').availableParallelism()))];
+      },
       memberEnd: async (src) => (await import('./bzip2.js')).bzip2MemberEnd(src),
     },
   },
