@@ -599,7 +599,6 @@ export function bzip2MemberEnd(src: ByteSource, window = SCAN_WINDOW): number | 
   const start = src.offset;
   const head = src.peek(4);
   if (head.length < 4 || head[0] !== 0x42 || head[1] !== 0x5a || head[2] !== 0x68 || head[3] < 0x31 || head[3] > 0x39) return undefined;
-  const blocks: number[] = [];
   let eos = Infinity;
   // Each read takes the 6 bytes after the window too: a magic that starts in it is whole.
   const reader = src.withWindow(window + 6);
@@ -612,14 +611,18 @@ export function bzip2MemberEnd(src: ByteSource, window = SCAN_WINDOW): number | 
       const first = magicBits(view, within, magic).next();
       if (!first.done) eos = Math.min(eos, at * 8 + first.value);
     }
-    for (const magic of BLOCK_MAGICS) for (const bit of magicBits(view, within, magic)) blocks.push(at * 8 + bit);
+    // Checked as found, before the end-of-stream magic only: nothing is kept per block.
+    for (const magic of BLOCK_MAGICS) {
+      for (const bit of magicBits(view, within, magic)) {
+        if (at * 8 + bit >= eos) break;
+        // The randomised bit follows the block's magic and CRC.
+        const flag = bit + 48 + 32;
+        const byte = flag >> 3 < view.length ? view[flag >> 3] : src.readAt(at + (flag >> 3), 1)[0];
+        if ((byte >> (7 - (flag & 7))) & 1) return undefined;
+      }
+    }
   }
   if (eos === Infinity) return undefined;
-  for (const block of blocks) {
-    // The randomised bit follows the block's magic and CRC.
-    const bit = block + 48 + 32;
-    if (block < eos && (src.readAt(Math.floor(bit / 8), 1)[0] >> (7 - (bit % 8))) & 1) return undefined;
-  }
   const end = Math.ceil((eos + 48 + 32) / 8);
   return end <= src.size ? end : undefined;
 }
