@@ -1,4 +1,4 @@
-import type { Transform as TransformStream, TransformCallback } from 'node:stream';
+import type { Transform as NodeTransform, TransformCallback } from 'node:stream';
 import { readBE16, readBE32 } from '../decode/bytes.js';
 import { adler32 } from '../decode/lzop.js';
 const { Transform } = process.getBuiltinModule('node:stream');
@@ -13,7 +13,7 @@ const F_H_CRC32 = 0x1000;
  * option to leave it out: this stream sets that mtime to 0 and recomputes the header checksum,
  * so that the same input gives the same bytes. The rest passes through untouched.
  */
-export function zeroLzopMtime(): TransformStream {
+export function zeroLzopMtime(): NodeTransform {
   let head: Buffer | undefined = Buffer.alloc(0);
   return new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
