@@ -18,6 +18,17 @@ const READ_SIZE = 1 << 20;
 const YIELD_EVERY = 8 << 20;
 const STDERR_KEPT = 4096;
 /**
+ * A command that writes a few KiB at a time (xz writes 8 KiB) wakes a reader waiting on the
+ * FIFO for each write, which costs both sides more than the decoding between. After two short
+ * reads in a row the reader sleeps before each read, until a read finds the FIFO filling up:
+ * the writes pile up meanwhile, and a FIFO of 1 MiB is far from full at such a rate
+ * (bench/pipe-read.sh on the xz image).
+ */
+const SHORT_READ = 16 << 10;
+const FILLED_READ = 512 << 10;
+const PAUSE_MS = 1;
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+/**
  * `sh -c` script: $1 the image, $2 the member's start, $3 its length, the rest the command.
  * Perl (Debian's perl-base is essential) grows the FIFO to 1 MiB (F_SETPIPE_SZ, 1031) beside
  * the command, which does not wait for perl to start: with the default 64 KiB a fast command
@@ -91,10 +102,15 @@ export async function runCoprocess(path: string, start: number, end: number, arg
     });
     const buf = Buffer.allocUnsafe(READ_SIZE);
     let sinceYield = 0;
+    let shortReads = 0;
     for (;;) {
+      const pausing = shortReads >= 2;
+      if (pausing) Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
       // No writer is left once the command exits (or never started): then this reads 0.
       const n = readSync(read, buf, 0, READ_SIZE, null);
       if (n === 0) break;
+      if (n < SHORT_READ) shortReads++;
+      else if (n >= FILLED_READ || !pausing) shortReads = 0;
       sink(buf.subarray(0, n));
       delivered += n;
       sinceYield += n;
