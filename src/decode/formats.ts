@@ -24,6 +24,11 @@ export interface CompressionFormat {
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
   /**
+   * `decode` runs node:zlib's engine, on libuv's threadpool: it overlaps the walk's work in the
+   * main thread by itself and needs no decoder thread, whose V8 instance would cost 25 MB.
+   */
+  decodesOnThreadpool?: true;
+  /**
    * `decode` is TypeScript of ours, slow without V8's optimizing compilers (src/tiers.ts);
    * node:zlib's engines and xz's WebAssembly run as fast without them.
    */
@@ -55,6 +60,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'gzip',
     magics: [[0x1f, 0x8b], [0x1f, 0x9e]],
+    decodesOnThreadpool: true,
     decode: async (src, sink) => (await import('./gzip.js')).decodeGzip(src, sink),
     native: ['zcat'],
     compress: {
@@ -133,6 +139,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'zstd',
     magics: [[0x28, 0xb5]],
+    decodesOnThreadpool: true,
     decode: async (src, sink) => (await import('./zstd.js')).decodeZstd(src, sink),
     native: ['zstd', '-d', '-c'],
     compress: {

@@ -155,7 +155,7 @@ export class ByteSource {
    * bytes, for a read of another size: a walk of block headers, a scan. It shares the
    * descriptor: it is not closed.
    */
-  withWindow(bufferSize: number): ByteSource {
+  withWindow(bufferSize = DEFAULT_BUFFER): ByteSource {
     if (!this.pieces) throw new Error('a stream has one reader');
     const reader = new ByteSource(this.fd, this.pieces, this.path, bufferSize, this.sections);
     reader.seek(this.offset);

@@ -1,12 +1,17 @@
 import type { Transform } from 'node:stream';
 import { FormatError } from '../errors.js';
+import { outputDropped } from '../garbage.js';
 import type { ByteSource } from './source.js';
 import type { Sink } from './types.js';
 
 const INPUT_CHUNK = 1 << 20;
+/** Output chunks the engine may decode ahead of the sink before it pauses. */
+const READ_AHEAD = 2;
 
 /**
  * Feeds a node:zlib decompression stream from `src` and passes its output to `sink`.
+ * The engine decodes on libuv's threadpool while the sink works on this thread, up to
+ * READ_AHEAD chunks ahead: no decoder thread of our own is needed for the overlap.
  * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
  * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
  * next would come from, and must leave `src` there (the caller finds the end as it goes).
@@ -25,25 +30,53 @@ export async function pumpZlib(
   let failure: unknown;
   let sinkFailure: unknown;
   let ended = false;
+  const waiting: Buffer[] = [];
+  let wake: (() => void) | undefined;
+  const nudge = (): void => {
+    wake?.();
+    wake = undefined;
+  };
   const finished = new Promise<void>((resolve) => {
+    const settle = (): void => {
+      resolve();
+      nudge();
+    };
     engine.on('end', () => {
       ended = true;
-      resolve();
+      settle();
     });
     engine.on('error', (err) => {
       failure ??= err;
-      resolve();
+      settle();
     });
+    // A destroyed engine (the sink failed) ends or errs no more.
+    engine.on('close', settle);
   });
+  // Each chunk is a Buffer of its own: zlib allocates the next one for the next chunk.
   engine.on('data', (chunk: Buffer) => {
-    if (failure) return;
-    try {
-      sink(chunk);
-    } catch (err) {
-      failure = sinkFailure = err;
-      engine.destroy();
-    }
+    waiting.push(chunk);
+    if (waiting.length >= READ_AHEAD) engine.pause();
+    nudge();
   });
+  const drained = (async () => {
+    for (;;) {
+      const chunk = waiting.shift();
+      if (chunk === undefined) {
+        if (ended || failure !== undefined) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if (engine.isPaused()) engine.resume();
+      try {
+        sink(chunk);
+      } catch (err) {
+        failure = sinkFailure = err;
+        engine.destroy();
+        return;
+      }
+      outputDropped(chunk.length);
+    }
+  })();
 
   let fed = 0;
   let allowed = typeof limit === 'number' ? limit : 0;
@@ -69,6 +102,7 @@ export async function pumpZlib(
     }
   }
   await finished;
+  await drained;
   if (sinkFailure) throw sinkFailure;
   if (failure) {
     const { code, message } = failure as NodeJS.ErrnoException;

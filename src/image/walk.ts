@@ -3,6 +3,7 @@ import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { hex, hexBytes } from '../decode/bytes.js';
 import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression, prepareDecoder } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
+import type { Sink } from '../decode/types.js';
 import type { UkiSection } from '../decode/uki.js';
 import { FormatError } from '../errors.js';
 import type { DecoderThread } from './decode-thread.js';
@@ -80,13 +81,13 @@ const SKIP_DATA_WINDOW = 16 << 10;
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
   // Without data to read, a small window reads headers and seeks past what lies between.
   const src = ByteSource.open(path, options.skipData ? SKIP_DATA_WINDOW : undefined);
-  const thread = new LazyDecoderThread(path);
+  const decoder = new MemberDecoder(src);
   const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true), (offset) => src.describe(offset));
     src.seek(options.start ?? 0);
     if (options.first === 'cpio') requireCpio(src);
-    else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, thread, budget, options);
+    else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, decoder, budget, options);
     let top = new CpioParser(tracker, src.offset);
     tracker.member = { format: 'cpio', start: 0, parser: top };
     for (;;) {
@@ -109,7 +110,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       const head = src.peek(8);
       const format = detectCompression(head);
       if (!format) throw new FormatError(unknownData(head, src.offset), src.offset);
-      await decodeMember(src, format, tracker, thread, budget, options);
+      await decodeMember(src, format, tracker, decoder, budget, options);
       // The kernel skips zeros after a compressed member byte by byte, with no alignment rule.
       top = new CpioParser(tracker, src.offset);
       tracker.member = { format: 'cpio', start: 0, parser: top };
@@ -120,7 +121,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
   } catch (err) {
     throw src.locate(err);
   } finally {
-    thread.close();
+    decoder.close();
     src.close();
   }
 }
@@ -129,7 +130,7 @@ async function decodeMember(
   src: ByteSource,
   format: CompressionFormat,
   tracker: ArchiveTracker,
-  thread: LazyDecoderThread,
+  decoder: MemberDecoder,
   budget: { left: number; limit: number },
   options: WalkOptions,
 ): Promise<void> {
@@ -170,10 +171,10 @@ async function decodeMember(
       // Our decoder names the byte where the member goes wrong; it starts over and its output
       // reaches the parser from where the command's stopped. Should it read the member after
       // all, its output is the one used.
-      end = await thread.decode(start, format.name, skipping(run.delivered, deliver), progress);
+      end = await decoder.decode(start, format, skipping(run.delivered, deliver), progress);
     }
   } else if (src.seekable) {
-    end = await thread.decode(start, format.name, deliver, progress);
+    end = await decoder.decode(start, format, deliver, progress);
   } else {
     prepareDecoder(format);
     await format.decode(src, deliver);
@@ -207,15 +208,30 @@ function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uin
   };
 }
 
-/** The decoder thread, its module loaded and its worker started only when a member needs it. */
-class LazyDecoderThread {
+/**
+ * Our own decoders, for the members of a file: in the decoder thread, its module loaded and its
+ * worker started only when a member needs it, or in this thread for a format whose engine runs
+ * on libuv's threadpool anyway.
+ */
+class MemberDecoder {
   private thread: DecoderThread | undefined;
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly src: ByteSource) {}
 
-  async decode(...args: Parameters<DecoderThread['decode']>): Promise<number> {
-    this.thread ??= new (await import('./decode-thread.js')).DecoderThread(this.path);
-    return this.thread.decode(...args);
+  /** Decodes the member of `format` at `start`; returns the offset just after it. */
+  async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
+    if (format.decodesOnThreadpool) {
+      // A window of its own: the walk's may be a small one, for headers only.
+      const reader = this.src.withWindow();
+      reader.seek(start);
+      await format.decode(reader, (chunk) => {
+        sink(chunk);
+        progress(reader.offset);
+      });
+      return reader.offset;
+    }
+    this.thread ??= new (await import('./decode-thread.js')).DecoderThread(this.src.path);
+    return this.thread.decode(start, format.name, sink, progress);
   }
 
   close(): void {
