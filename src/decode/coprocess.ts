@@ -142,9 +142,16 @@ function openFifo(): { read: number; write: number } {
     const made = spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' });
     if (made.status !== 0) throw new Error(`mkfifo failed in ${dir}`);
     const opener = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const write = openSync(fifo, constants.O_WRONLY);
-    const read = openSync(fifo, constants.O_RDONLY);
-    closeSync(opener);
-    return { read, write };
+    try {
+      const write = openSync(fifo, constants.O_WRONLY);
+      try {
+        return { read: openSync(fifo, constants.O_RDONLY), write };
+      } catch (err) {
+        closeSync(write);
+        throw err;
+      }
+    } finally {
+      closeSync(opener);
+    }
   });
 }
