@@ -4,6 +4,7 @@ import type { CreateCompression } from '../create/write.js';
 import { UsageError } from '../errors.js';
 import { type Command, type Options, parseCommandArgs, parseCount, wantsHelp } from './args.js';
 import { parseCompression, parseLevel } from './compression.js';
+import { progressBar } from './progress.js';
 import { print, writeJson } from './report.js';
 import { ARCHIVE_COLUMNS, formatTable } from './table.js';
 const { readFileSync } = process.getBuiltinModule('node:fs');
@@ -70,6 +71,7 @@ Options:
     if (dataAlign !== undefined && (dataAlign % 4 !== 0 || dataAlign > 0xffffffff)) throw new UsageError(`--data-align: ${dataAlign} is not a multiple of 4 below 2^32, as 3cpio takes`);
     let result: CreateResult;
     let out: string;
+    const bar = progressBar('create');
     if (values.manifest !== undefined) {
       if (args.length !== 1) throw new UsageError(`create --manifest takes OUT only (got ${args.length} arguments): the manifest names what goes in`);
       [out] = args;
@@ -80,7 +82,7 @@ Options:
       const compressions = archives.map((a, i): CreateCompression => a.compression ?? compress[Math.min(i, compress.length - 1)] ?? 'none');
       const level = parseLevel(values.level, compressions.filter((_, i) => archives[i].level === undefined));
       const plans = archives.map((a, i): ArchivePlan => ({ entries: a.entries, compression: compressions[i], level: a.level ?? level }));
-      result = await writeArchives(out, plans, { format, dataAlign });
+      result = await writeArchives(out, plans, { format, dataAlign, progress: bar.update }).finally(bar.done);
     } else {
       if (values.directory !== undefined) throw new UsageError('-C/--directory goes with --manifest: a DIR argument is a directory already');
       if (args.length < 2) throw new UsageError(`create takes OUT DIR... (got ${args.length} argument${args.length === 1 ? '' : 's'})`);
@@ -88,7 +90,7 @@ Options:
       [out, ...dirs] = args;
       if (compress.length > dirs.length) throw new UsageError(`${compress.length} --compress for ${dirs.length} DIR${dirs.length === 1 ? '' : 's'}: at most one per DIR`);
       const level = parseLevel(values.level, compress);
-      result = await createImage(out, dirs, { compress, level, format, dataAlign, mtimeClamp, keepOwners });
+      result = await createImage(out, dirs, { compress, level, format, dataAlign, mtimeClamp, keepOwners, progress: bar.update }).finally(bar.done);
     }
     if (values.json) {
       writeJson(result);

@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { parseCompression, parseLevel } from './compression.js';
 import { parseParts } from './parts.js';
+import { progressBar } from './progress.js';
 import { onImage, print, writeJson } from './report.js';
 import { type Column, formatTable } from './table.js';
 
@@ -54,7 +55,15 @@ Options:
     const compress = parseCompression(values.compress, '--compress');
     const level = parseLevel(values.level, [compress]);
     const select = parseParts(values.parts);
-    const result = await onImage(source, () => repackImage(source, out, { compress, level, select }));
+    const bars = { check: progressBar('repack: check'), write: progressBar('repack: write') };
+    const progress = (phase: 'check' | 'write', offset: number, size: number): void => {
+      if (phase === 'write') bars.check.done();
+      bars[phase].update(offset, size);
+    };
+    const result = await onImage(source, () => repackImage(source, out, { compress, level, select, progress })).finally(() => {
+      bars.check.done();
+      bars.write.done();
+    });
     if (values.json) {
       writeJson(result);
       return 0;

@@ -21,6 +21,8 @@ export interface WriteOptions {
    * their offsets are not the image's.
    */
   dataAlign?: number;
+  /** Hears the bytes of file data read so far, of all the archives' in all. */
+  progress?: (done: number, total: number) => void;
 }
 
 export interface CreateOptions extends WriteOptions {
@@ -93,13 +95,19 @@ async function writeArchivesTo(fd: number, out: string, archives: readonly Archi
   }
   const magic = options.format === 'crc' ? '070702' : '070701';
   const written: CreatedArchive[] = [];
+  const dataSize = archives.reduce((sum, a) => sum + a.entries.reduce((n, e) => n + (e.data ? e.header.size : 0), 0), 0);
+  let dataRead = 0;
+  const progress = (bytes: number): void => {
+    dataRead += bytes;
+    options.progress?.(dataRead, dataSize);
+  };
   let offset = 0;
   for (const [i, { entries, compression, level }] of archives.entries()) {
     const gap = padding(offset);
     writeSync(fd, gap, 0, gap.length, offset);
     const start = offset + gap.length;
     const alignment = compression === 'none' && dataAlign ? { start, align: dataAlign } : undefined;
-    const end = start + (await writeMember(fd, start, archiveStream(entries, magic, alignment), compression, level));
+    const end = start + (await writeMember(fd, start, archiveStream(entries, magic, progress, alignment), compression, level));
     written.push({
       index: i + 1,
       start,
@@ -116,10 +124,11 @@ async function writeArchivesTo(fd: number, out: string, archives: readonly Archi
 
 /**
  * The bytes of one archive (each entry's header, name and data, then the trailer) in pieces of
- * CHUNK bytes: small entries share a piece, and file data is read straight into it. With
- * `dataAlign`, the archive starts at `start` in the image and data goes at multiples of `align`.
+ * CHUNK bytes: small entries share a piece, and file data is read straight into it; `read`
+ * hears how many bytes of it. With `dataAlign`, the archive starts at `start` in the image and
+ * data goes at multiples of `align`.
  */
-function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic'], dataAlign?: { start: number; align: number }): Generator<Buffer> {
+function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic'], read: (bytes: number) => void, dataAlign?: { start: number; align: number }): Generator<Buffer> {
   const pieces = new Pieces();
   const header = (fields: HeaderFields) => encodeHeader(fields, dataAlign && { offset: dataAlign.start + pieces.total, align: dataAlign.align });
   for (const e of entries) {
@@ -137,10 +146,11 @@ function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['ma
       yield* pieces.add(header({ ...e.header, magic, check }));
       let sum = 0;
       for (let done = 0; done < size; ) {
-        const read = pieces.read(fd, done, size - done);
-        if (read.length === 0) throw new SourceError(label, `shrank while read: ${done} of the ${size} bytes its header holds`);
-        if (magic === '070702') sum = dataSum(read, sum);
-        done += read.length;
+        const bytes = pieces.read(fd, done, size - done);
+        if (bytes.length === 0) throw new SourceError(label, `shrank while read: ${done} of the ${size} bytes its header holds`);
+        if (magic === '070702') sum = dataSum(bytes, sum);
+        done += bytes.length;
+        read(bytes.length);
         yield* pieces.full();
       }
       if (readSync(fd, Buffer.alloc(1), 0, 1, size) > 0) throw new SourceError(label, `grew while read: it has more than the ${size} bytes its header holds`);

@@ -19,6 +19,8 @@ export interface RepackOptions {
   select?: (archiveIndex: number) => boolean;
   /** The walk's limit on what the compressed members expand to (see WalkOptions.maxOutput). */
   maxOutput?: number;
+  /** Hears the offset reached in `source`, and its size: as it is checked, then as it is rewritten. */
+  progress?: (phase: 'check' | 'write', offset: number, size: number) => void;
 }
 
 /** One member of the image, where it is now and where it was. */
@@ -65,7 +67,12 @@ const align4 = (n: number) => (n + 3) & ~3;
  * begun; `out` appears only when complete.
  */
 export async function repackImage(source: string, out: string, options: RepackOptions): Promise<RepackResult> {
-  const walked = await walkImage(source, IGNORE, { skipData: true, maxOutput: options.maxOutput });
+  const walked = await walkImage(source, IGNORE, {
+    skipData: true,
+    maxOutput: options.maxOutput,
+    progress: (offset, size) => options.progress?.('check', offset, size),
+  });
+  const wrote = (offset: number): void => options.progress?.('write', offset, walked.size);
   const select = options.select ?? ((index: number) => walked.archives[index - 1].format !== 'cpio');
   const thread = new DecoderThread(source);
   const input = openSync(source, 'r');
@@ -81,7 +88,7 @@ export async function repackImage(source: string, out: string, options: RepackOp
         const at = unmoved ? member.start : offset;
         const start = rewritten || !unmoved ? align4(at) : at;
         writeZeros(fd, offset, start);
-        const bytes = rewritten && member.format !== 'cpio' ? decodedMember(thread, member) : byteRange(input, member.start, member.end);
+        const bytes = rewritten && member.format !== 'cpio' ? decodedMember(thread, member, wrote) : byteRange(input, member.start, member.end, wrote);
         const compression = rewritten ? options.compress : 'none';
         const size = await writeMember(fd, start, bytes, compression, rewritten ? options.level : undefined);
         members.push({
@@ -120,20 +127,24 @@ function membersOf(archives: readonly Archive[]): Member[] {
   return members;
 }
 
-/** Bytes [start, end) of the open file `fd`. */
-async function* byteRange(fd: number, start: number, end: number): AsyncGenerator<Buffer> {
+/** Bytes [start, end) of the open file `fd`; `reached` hears the offset each piece ends at. */
+async function* byteRange(fd: number, start: number, end: number, reached: (offset: number) => void): AsyncGenerator<Buffer> {
   for (let at = start; at < end; ) {
     // A fresh buffer each time: a compressor's stdin may still hold the last one.
     const chunk = Buffer.allocUnsafe(Math.min(CHUNK, end - at));
     const n = readSync(fd, chunk, 0, chunk.length, at);
     if (n === 0) throw new FormatError(`the file ends here, before the end of the member the walk found at byte ${end}: it changed while read`, at);
     at += n;
+    reached(at);
     yield chunk.subarray(0, n);
   }
 }
 
-/** The whole decoded stream of a compressed member, read by our decoder in its thread. */
-async function* decodedMember(thread: DecoderThread, member: Member): AsyncGenerator<Buffer> {
+/**
+ * The whole decoded stream of a compressed member, read by our decoder in its thread;
+ * `reached` hears the compressed offset each piece comes from.
+ */
+async function* decodedMember(thread: DecoderThread, member: Member, reached: (offset: number) => void): AsyncGenerator<Buffer> {
   const chunks = thread.chunks(member.start, member.format as Exclude<SegmentFormat, 'cpio'>);
   try {
     for (;;) {
@@ -142,6 +153,7 @@ async function* decodedMember(thread: DecoderThread, member: Member): AsyncGener
         if (next.value !== member.end) throw new FormatError(`the ${member.format} member now ends at byte ${next.value}, not ${member.end}: the file changed while read`, member.start);
         return;
       }
+      reached(next.value.offset);
       // A copy: the chunk's slot goes back to the decoder at the next call, and a compressor's
       // stdin may still hold this one.
       yield Buffer.from(next.value.bytes);
