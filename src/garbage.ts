@@ -12,7 +12,7 @@ let armed = false;
 let collect: (() => void) | undefined;
 let dropped = 0;
 
-/** For the CLI, before any work: library users keep their process as it is. */
+/** For the CLI, before any work; a library user who wants the same calls it too. */
 export function collectOutputBuffers(): void {
   armed = true;
 }
