@@ -139,7 +139,25 @@ const inputs: Record<string, () => Buffer> = {
   random: () => randomBytes(300_000),
   text: () => textData(700_000),
   mixed: () => Buffer.concat([textData(100_000, 2), randomBytes(100_000), textData(100_000, 3)]),
+  'short repeats': () => shortRepeats(200_000, 11),
 };
+
+/**
+ * Random bytes, each few followed by a repeat from 1..40 bytes back of 3..40 bytes: matches
+ * on both sides of the decoder's word copies' limits (8 bytes back, 32 bytes long).
+ */
+function shortRepeats(size: number, seed: number): Buffer {
+  const next = rng(seed);
+  const pick = (n: number) => Math.floor(next() * n);
+  const out = Buffer.alloc(size);
+  let n = 0;
+  while (n < size) {
+    for (let k = 1 + pick(4); k > 0 && n < size; k--) out[n++] = pick(256);
+    const dist = 1 + pick(Math.min(40, n));
+    for (let k = 3 + pick(38); k > 0 && n < size; k--, n++) out[n] = out[n - dist];
+  }
+  return out;
+}
 
 describe('Adler-32', () => {
   it('matches a plain implementation', () => {
@@ -366,4 +384,92 @@ describe('LZO1X decompressor bounds', () => {
       expect((error as FormatError).offset).toBeLessThanOrEqual(1000 + stream.length);
     });
   }
+});
+
+describe('LZO1X decompressor word copies (room on both sides)', () => {
+  /** An M2 (3..8 bytes, 1..2048 back) or M3 (3..33 bytes) match, then `lits` literals. */
+  const match = (len: number, dist: number, lits: number[]): number[] => {
+    if (len <= 8 && dist <= 2048) return [((len - 1) << 5) | (((dist - 1) & 7) << 2) | lits.length, (dist - 1) >> 3, ...lits];
+    const d = ((dist - 1) << 2) | lits.length;
+    return [32 | (len - 2), d & 0xff, d >> 8, ...lits];
+  };
+  const EOS = [0x11, 0x00, 0x00];
+
+  /** Matches of 3..33 bytes from 1..40 back, each with 0..3 literals, and what they decode to. */
+  function shortMatches(count: number, seed: number): { stream: number[]; expected: number[] } {
+    const next = rng(seed);
+    const pick = (n: number) => Math.floor(next() * n);
+    const expected = [0x61, 0x62, 0x63, 0x64];
+    const stream = [17 + expected.length, ...expected];
+    for (let i = 0; i < count; i++) {
+      const len = 3 + pick(31);
+      const dist = 1 + pick(Math.min(40, expected.length));
+      const lits = Array.from({ length: pick(4) }, () => pick(256));
+      stream.push(...match(len, dist, lits));
+      for (let k = 0; k < len; k++) expected.push(expected[expected.length - dist]);
+      expected.push(...lits);
+    }
+    stream.push(...EOS);
+    return { stream, expected };
+  }
+
+  it('decodes overlapping and short-distance matches byte for byte', () => {
+    for (const seed of [1, 2, 3]) {
+      const { stream, expected } = shortMatches(3000, seed);
+      const out = new Uint8Array(expected.length);
+      lzo1xDecompress(Uint8Array.from(stream), 0, stream.length, out, out.length, 0);
+      expect(Buffer.from(out).equals(Buffer.from(expected))).toBe(true);
+    }
+  });
+
+  const head = [17 + 8, ...Buffer.from('abcdefgh')]; // 8 literals
+  const decode = (stream: number[], dstLen: number): string => {
+    const out = new Uint8Array(dstLen);
+    lzo1xDecompress(Uint8Array.from(stream), 0, stream.length, out, dstLen, 1000);
+    return Buffer.from(out).toString('latin1');
+  };
+  const failure = (stream: number[], dstLen: number): FormatError => {
+    try {
+      decode(stream, dstLen);
+    } catch (e) {
+      expect(e).toBeInstanceOf(FormatError);
+      return e as FormatError;
+    }
+    throw new Error('expected a FormatError');
+  };
+
+  it('decodes matches at the limits of the word copies: 32 and 33 bytes, 36 and 35 bytes of room', () => {
+    // 4 literals in a literal run follow each match: 36 bytes of room after a 32-byte match
+    const run4 = [0x01, ...Buffer.from('wxyz')];
+    expect(decode([...head, ...match(32, 8, []), ...run4, ...EOS], 44)).toBe('abcdefgh'.repeat(5) + 'wxyz');
+    expect(decode([...head, ...match(31, 8, []), ...run4, ...EOS], 43)).toBe('abcdefgh'.repeat(4) + 'abcdefg' + 'wxyz');
+    expect(decode([...head, ...match(33, 8, []), ...run4, ...EOS], 45)).toBe('abcdefgh'.repeat(5) + 'a' + 'wxyz');
+    expect(decode([...head, ...match(32, 7, [0x2d]), ...EOS], 41)).toBe('abcdefgh' + 'bcdefgh'.repeat(4) + 'bcde' + '-');
+    // 35 bytes of room, all taken: the literals' word would end a byte past the output
+    expect(decode([...head, ...match(32, 8, [0x78, 0x79, 0x7a]), ...EOS], 43)).toBe('abcdefgh'.repeat(5) + 'xyz');
+    // the last match before the end marker: three input bytes left after its one literal
+    expect(decode([...head, ...match(8, 8, [0x2d]), ...EOS], 17)).toBe('abcdefgh'.repeat(2) + '-');
+  });
+
+  it('rejects a stream that ends right after a match with room left, at its end marker', () => {
+    // three input bytes after the match: too few for the literals' word
+    expect(failure([...head, ...match(8, 8, []), ...EOS], 64)).toMatchObject({ message: expect.stringMatching(/decodes to 16 bytes, expected 64/), offset: 1011 });
+    expect(failure([...head, ...match(8, 8, [0x2d]), ...EOS], 64)).toMatchObject({ message: expect.stringMatching(/decodes to 17 bytes, expected 64/), offset: 1012 });
+  });
+
+  it('rejects a distance one byte before the start, at the instruction', () => {
+    expect(decode([...head, ...match(8, 8, []), ...match(16, 16, []), ...EOS], 32)).toBe('abcdefgh'.repeat(4));
+    expect(failure([...head, ...match(8, 9, []), ...EOS], 64)).toMatchObject({ message: expect.stringMatching(/distance 9 /), offset: 1009 });
+    expect(failure([...head, ...match(32, 9, []), ...EOS], 64)).toMatchObject({ message: expect.stringMatching(/distance 9 /), offset: 1009 });
+  });
+
+  it('rejects matches and literals one byte past the output or the input, at the same bytes as before', () => {
+    const stream = [...head, ...match(4, 8, Array.from(Buffer.from('xyz'))), ...EOS];
+    expect(decode(stream, 15)).toBe('abcdefghabcdxyz');
+    expect(failure(stream, 11)).toMatchObject({ message: expect.stringMatching(/match runs past the end of the output/), offset: 1009 });
+    expect(failure(stream, 14)).toMatchObject({ message: expect.stringMatching(/literals run past the end of the output/), offset: 1011 });
+    expect(failure(stream.slice(0, 13), 15)).toMatchObject({ message: expect.stringMatching(/literals run past the end of the input/), offset: 1011 });
+    const long = [...head, ...match(32, 8, []), ...EOS];
+    expect(failure(long, 39)).toMatchObject({ message: expect.stringMatching(/match runs past the end of the output/), offset: 1009 });
+  });
 });

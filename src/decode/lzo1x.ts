@@ -21,6 +21,15 @@ import { copyLiterals, copyMatch } from './lz77.js';
  */
 
 /**
+ * The longest match the fast path copies, in four 8-byte words (see lz77.ts): 97% of the
+ * matches in the real image's member, an M2 match being at most 8 bytes and an M3 one without
+ * a length extension at most 33.
+ */
+const FAST_MATCH = 32;
+/** Output the fast path may cover: FAST_MATCH bytes, then a 4-byte word of 0..3 literals. */
+const FAST_OUT = FAST_MATCH + 4;
+
+/**
  * Decompresses the LZO1X stream `src[start, end)` into `dst[0, dstLen)`, which it must fill
  * exactly, the stream's end marker being the last bytes of the input. `base` is the absolute
  * file offset of `src[start]`, for errors. Throws FormatError on any overrun or bad distance.
@@ -153,8 +162,28 @@ export function lzo1xDecompress(
       s = t & 3;
     }
 
-    // the match
     if (dist > op) throw new FormatError(`LZO1X match distance ${dist} reaches before the start of the output`, rel + at);
+    if (dist >= 8 && len <= FAST_MATCH && dstLen - op >= FAST_OUT && end - ip >= 4) {
+      // With room on both sides, after one check of each: the match in whole words from 8 or
+      // more back, then its 0..3 literals in one 4-byte word, inline as in lz4.ts's decodeBlock.
+      const m = op - dist;
+      dv.setBigInt64(op, dv.getBigInt64(m, true), true);
+      if (len > 8) {
+        dv.setBigInt64(op + 8, dv.getBigInt64(m + 8, true), true);
+        if (len > 16) {
+          dv.setBigInt64(op + 16, dv.getBigInt64(m + 16, true), true);
+          if (len > 24) dv.setBigInt64(op + 24, dv.getBigInt64(m + 24, true), true);
+        }
+      }
+      op += len;
+      dv.setInt32(op, sv.getInt32(ip, true), true);
+      ip += s;
+      op += s;
+      state = s;
+      continue;
+    }
+
+    // the match
     if (len > dstLen - op) throw new FormatError('LZO1X match runs past the end of the output', rel + at);
     copyMatch(dst, dv, op, dist, len, dstLen);
     op += len;
@@ -163,16 +192,10 @@ export function lzo1xDecompress(
     if (s > 0) {
       if (s > end - ip) throw new FormatError('LZO1X literals run past the end of the input', rel + ip);
       if (s > dstLen - op) throw new FormatError('LZO1X literals run past the end of the output', rel + ip);
-      if (end - ip >= 4 && dstLen - op >= 4) {
-        dv.setInt32(op, sv.getInt32(ip));
-        ip += s;
-        op += s;
-      } else {
+      dst[op++] = src[ip++];
+      if (s > 1) {
         dst[op++] = src[ip++];
-        if (s > 1) {
-          dst[op++] = src[ip++];
-          if (s > 2) dst[op++] = src[ip++];
-        }
+        if (s > 2) dst[op++] = src[ip++];
       }
     }
     state = s;
