@@ -1,10 +1,11 @@
 import type { Transform } from 'node:stream';
 import { FormatError } from '../errors.js';
-import { outputDropped } from '../garbage.js';
 import type { ByteSource } from './source.js';
 import type { Sink } from './types.js';
 
 const INPUT_CHUNK = 1 << 20;
+/** The engines' output chunk size, for them to be created with: node:zlib's default is 16 KiB, too many calls. */
+export const OUTPUT_CHUNK = 1 << 20;
 /** Output chunks the engine may decode ahead of the sink before it pauses. */
 const READ_AHEAD = 2;
 
@@ -13,8 +14,9 @@ const READ_AHEAD = 2;
  * The engine decodes on libuv's threadpool while the sink works on this thread, up to
  * READ_AHEAD chunks ahead: no decoder thread of our own is needed for the overlap.
  * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
- * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
- * next would come from, and must leave `src` there (the caller finds the end as it goes).
+ * as a function, it is asked whenever fewer than a whole input chunk of the bytes it allowed
+ * are left to feed, with `src` where the next would come from, and must leave `src` there (the
+ * caller finds the end as it goes).
  * Without it, input is fed until the engine stops taking it: zlib's `bytesWritten` counts what
  * the engine really consumed, so after the end `src` is moved back to the first unused byte.
  * Returns the number of input bytes consumed.
@@ -74,14 +76,14 @@ export async function pumpZlib(
         engine.destroy();
         return;
       }
-      outputDropped(chunk.length);
+      release(chunk);
     }
   })();
 
   let fed = 0;
   let allowed = typeof limit === 'number' ? limit : 0;
   while (!failure && !ended) {
-    if (fed === allowed && typeof limit === 'function') allowed = limit();
+    if (typeof limit === 'function' && allowed - fed < INPUT_CHUNK) allowed = limit();
     const view = src.peek(1);
     const take = Math.min(view.length, INPUT_CHUNK, allowed - fed);
     if (take <= 0) {
@@ -114,4 +116,16 @@ export async function pumpZlib(
   const consumed = engine.bytesWritten;
   src.seek(start + consumed);
   return consumed;
+}
+
+/**
+ * Frees the buffer of an output chunk that reaches its end: node:zlib has a new one for its next
+ * output, and the sink keeps no chunk. Left to V8, such buffers are freed only by a collection,
+ * which comes by what JavaScript allocates, not by buffer bytes: dozens pile up, each written on
+ * pages fresh from the kernel (a third of the zstd decode's time went to those page faults).
+ */
+function release(chunk: Buffer): void {
+  // ES2024's transfer (Node 21 on) detaches the buffer; the ES2023 typings know no such method.
+  const buffer = chunk.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer };
+  if (buffer.byteLength === OUTPUT_CHUNK && chunk.byteOffset + chunk.length === OUTPUT_CHUNK) buffer.transfer(0);
 }
