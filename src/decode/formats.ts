@@ -1,5 +1,5 @@
 import type { Transform } from 'node:stream';
-import { BLOCK_HEADER_WINDOW, type ByteSource } from './source.js';
+import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { restoreOptimizingCompilers } from '../tiers.js';
 
@@ -47,6 +47,11 @@ export type Compressor = { levels: readonly [number, number] } & (
 
 /** node:zlib's default chunks are 16 KiB: 1 MiB ones cost far fewer calls (docs/design.md). */
 const ZLIB_CHUNK = 1 << 20;
+/**
+ * What a walk of a member's block headers reads at a time: a header and more, the blocks
+ * themselves seeked past (the image's 1 MiB window would read them all).
+ */
+const BLOCK_HEADER_WINDOW = 512;
 const dashLevel = (level: number | undefined) => (level === undefined ? [] : [`-${level}`]);
 
 // Each decoder's module loads when a member of its format comes: Node's start is part of

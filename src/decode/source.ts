@@ -11,11 +11,6 @@ const DEFAULT_BUFFER = 1 << 20;
 const STREAM_HISTORY = 2 << 20;
 /** How far ahead `available` looks on a stream; beyond, what reads the bytes finds any end. */
 const STREAM_LOOKAHEAD = 16 << 20;
-/**
- * What a walk of a member's block headers reads at a time (`withWindow`): a header and more,
- * the blocks themselves seeked past (the image's 1 MiB window would read them all).
- */
-export const BLOCK_HEADER_WINDOW = 512;
 
 /**
  * Buffered, seekable reader over an image file. Decoders pull from it and must leave `offset`

@@ -14,9 +14,8 @@ const READ_AHEAD = 2;
  * The engine decodes on libuv's threadpool while the sink works on this thread, up to
  * READ_AHEAD chunks ahead: no decoder thread of our own is needed for the overlap.
  * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
- * as a function, it is asked whenever fewer than a whole input chunk of the bytes it allowed
- * are left to feed, with `src` where the next would come from, and must leave `src` there (the
- * caller finds the end as it goes).
+ * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
+ * next would come from, and must leave `src` there (the caller finds the end as it goes).
  * Without it, input is fed until the engine stops taking it: zlib's `bytesWritten` counts what
  * the engine really consumed, so after the end `src` is moved back to the first unused byte.
  * Returns the number of input bytes consumed.
@@ -83,7 +82,7 @@ export async function pumpZlib(
   let fed = 0;
   let allowed = typeof limit === 'number' ? limit : 0;
   while (!failure && !ended) {
-    if (typeof limit === 'function' && allowed - fed < INPUT_CHUNK) allowed = limit();
+    if (fed === allowed && typeof limit === 'function') allowed = limit();
     const view = src.peek(1);
     const take = Math.min(view.length, INPUT_CHUNK, allowed - fed);
     if (take <= 0) {

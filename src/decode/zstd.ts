@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { readLE24, readLE32 } from './bytes.js';
-import { BLOCK_HEADER_WINDOW, type ByteSource } from './source.js';
+import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { OUTPUT_CHUNK, pumpZlib } from './zlib-pump.js';
 
@@ -16,14 +16,11 @@ const WALK_AHEAD = 1 << 20;
  * to it. The engine does not report how much input it used, so the frame is walked here
  * (headers and block sizes only), a step ahead of the engine, and exactly its bytes are fed to
  * node:zlib: the walk never runs more than WALK_AHEAD and a block ahead of what was fed.
- * A file is walked by a reader of its own, with a small window: the source's window stays on
- * what is fed, read once. A stream has one reader, which goes back over what the walk read.
  */
 export const decodeZstd: Decoder = async (src, sink) => {
   const start = src.offset;
   if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
-  const walker = src.seekable ? src.withWindow(BLOCK_HEADER_WINDOW) : src;
-  const blocks = frameBlocks(walker);
+  const blocks = frameBlocks(src);
   let walked = start;
   let done = false;
   // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
@@ -34,9 +31,9 @@ export const decodeZstd: Decoder = async (src, sink) => {
   });
   await pumpZlib(src, engine, sink, 'zstd', () => {
     const fed = src.offset;
-    walker.seek(walked);
-    while (!done && walker.offset - fed < WALK_AHEAD) done = blocks.next().done === true;
-    walked = walker.offset;
+    src.seek(walked);
+    while (!done && src.offset - fed < WALK_AHEAD) done = blocks.next().done === true;
+    walked = src.offset;
     src.seek(fed);
     return walked - start;
   });
