@@ -1,5 +1,4 @@
 import { UsageError } from '../errors.js';
-import { collectOutputBuffers } from '../garbage.js';
 import type { Command } from './args.js';
 import { Failure, PROGRAM, describeError, print, printError } from './report.js';
 import { stopOnSignals } from './signals.js';
@@ -35,7 +34,6 @@ Run '${PROGRAM} COMMAND --help' for a command's options.
 }
 
 export async function main(argv: string[]): Promise<number> {
-  collectOutputBuffers();
   const [name, ...rest] = argv;
   if (name === undefined) {
     process.stderr.write(usage());

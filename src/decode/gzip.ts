@@ -2,7 +2,7 @@ import { FormatError } from '../errors.js';
 import { hex, readLE16, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
-import { pumpZlib } from './zlib-pump.js';
+import { OUTPUT_CHUNK, pumpZlib } from './zlib-pump.js';
 const { createInflateRaw, crc32 } = process.getBuiltinModule('node:zlib');
 
 const FTEXT = 1;
@@ -37,7 +37,7 @@ export const decodeGzip: Decoder = async (src, sink) => {
 
   let crc = 0;
   let size = 0;
-  await pumpZlib(src, createInflateRaw({ chunkSize: 1 << 20 }), (chunk) => {
+  await pumpZlib(src, createInflateRaw({ chunkSize: OUTPUT_CHUNK }), (chunk) => {
     crc = crc32(chunk, crc);
     size += chunk.length;
     sink(chunk);
