@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, cli, cpioExtract, sh } from './support/cli.js';
+import { BIN, ROOT, cli, cpioExtract, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
 import { newcArchive } from './support/newc.js';
 import { HAVE_DRACUT, WHY_NOT_NATIVE, titled } from './support/needs.js';
@@ -206,5 +207,21 @@ describe.skipIf(WHY_NOT_NATIVE !== undefined)(titled("the native engine: the scr
     expect(native.report.winner).toBe('gzip');
     // The script runs `cpio -id` without -m: file times are the time of the restore.
     expect(describeTree(native.target, { mtimes: false })).toEqual(describeTree(builtin.target, { mtimes: false }));
+  });
+});
+
+describe.skipIf(!existsSync('/usr/bin/time'))('failed stages in bounded memory', () => {
+  // The bzip2 stage fails on the xz member at its magic; started in the decoder thread, a
+  // second V8 instance, it raised the peak RSS to about 76 MB.
+  it('unpack --order dracut-057 of an xz image stays under 66 MiB, its failed stages read in this thread', () => {
+    const report = join(work, `rss-${counter++}`);
+    const target = join(work, `rss-target-${counter++}`);
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', report, process.execPath, BIN, 'unpack', join(FIXTURES, 'dracut-xz.img'), target, '--order', 'dracut-057', '--json']);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const stages = (JSON.parse(r.stdout.toString()) as Report).attempts.map((a) => `${a.stage}:${a.ok}`);
+    expect(stages).toEqual(['gzip:false', 'bzip2:false', 'xz:true']);
+    const peakKb = Number(readFileSync(report, 'utf8').trim().split('\n').at(-1));
+    expect(peakKb).toBeGreaterThan(0);
+    expect(peakKb).toBeLessThanOrEqual(66 * 1024);
   });
 });

@@ -211,7 +211,9 @@ function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uin
 /**
  * Our own decoders, for the members of a file: in the decoder thread, its module loaded and its
  * worker started only when a member needs it, or in this thread for a format whose engine runs
- * on libuv's threadpool anyway.
+ * on libuv's threadpool anyway, and for a member without the format's magic (a trial stage
+ * reading another format's member), which its decoder refuses at once: a thread would cost
+ * more than the whole stage.
  */
 class MemberDecoder {
   private thread: DecoderThread | undefined;
@@ -220,7 +222,7 @@ class MemberDecoder {
 
   /** Decodes the member of `format` at `start`; returns the offset just after it. */
   async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
-    if (format.decodesOnThreadpool) {
+    if (format.decodesOnThreadpool || detectCompression(this.src.readAt(start, 8)) !== format) {
       // A window of its own: the walk's may be a small one, for headers only.
       const reader = this.src.withWindow();
       reader.seek(start);
