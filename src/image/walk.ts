@@ -212,8 +212,10 @@ function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uin
  * Our own decoders, for the members of a file: in the decoder thread, its module loaded and its
  * worker started only when a member needs it, or in this thread for a format whose engine runs
  * on libuv's threadpool anyway, and for a member without the format's magic (a trial stage
- * reading another format's member), which its decoder refuses at once: a thread would cost
- * more than the whole stage.
+ * reading another format's member), which its decoder refuses at its header: a thread would
+ * cost more than the whole stage. (lzma's first byte is only a properties byte, which other
+ * values may fill: such a member is read here all the same, only without V8's optimizing
+ * compilers, which would stay on for the rest of the run.)
  */
 class MemberDecoder {
   private thread: DecoderThread | undefined;
