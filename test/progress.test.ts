@@ -47,9 +47,11 @@ describe.skipIf(!existsSync('/usr/bin/script'))('progress bars', () => {
     expect(out).not.toContain('\x1b[36m');
   });
 
-  it.each(COMMANDS)('$label: nothing on stderr when it is a pipe', ({ args }) => {
+  // Not root, unpack still says on stderr which device nodes it skipped: only the bar must go.
+  it.each(COMMANDS)('$label: no bar when stderr is a pipe', ({ label, args }) => {
     const r = cli(args(counter++));
     expect(r.status).toBe(0);
-    expect(r.stderr).toBe('');
+    expect(r.stderr).not.toContain('\r');
+    expect(r.stderr).not.toContain(`${label} [`);
   });
 });
