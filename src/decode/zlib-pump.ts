@@ -53,7 +53,7 @@ export async function pumpZlib(
     // A destroyed engine (the sink failed) ends or errs no more.
     engine.on('close', settle);
   });
-  // Each chunk is a Buffer of its own: zlib allocates the next one for the next chunk.
+  // A chunk is a slice of zlib's output buffer, which zlib replaces once it is full (release).
   engine.on('data', (chunk: Buffer) => {
     waiting.push(chunk);
     if (waiting.length >= READ_AHEAD) engine.pause();
@@ -121,7 +121,7 @@ export async function pumpZlib(
  * Frees the buffer of an output chunk that reaches its end: node:zlib has a new one for its next
  * output, and the sink keeps no chunk. Left to V8, such buffers are freed only by a collection,
  * which comes by what JavaScript allocates, not by buffer bytes: dozens pile up, each written on
- * pages fresh from the kernel (a third of the zstd decode's time went to those page faults).
+ * pages fresh from the kernel.
  */
 function release(chunk: Buffer): void {
   // ES2024's transfer (Node 21 on) detaches the buffer; the ES2023 typings know no such method.
