@@ -170,4 +170,12 @@ describe('name escaping', () => {
     // A right-to-left override would make "evil\u202egpj.exe" print as "evilexe.jpg".
     expect(escapeName(Buffer.from('evil\u202egpj.exe'))).toBe('evil\\xe2\\x80\\xaegpj.exe');
   });
+
+  it('shows a byte as itself only when it is printable ASCII and not a backslash, Buffer or not', () => {
+    for (let b = 0; b < 256; b++) {
+      const alone = b === 0x5c ? '\\\\' : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+      expect(escapeName(Buffer.from([0x61, b, 0x7a]))).toBe(`a${alone}z`);
+      expect(escapeName(new Uint8Array([0x61, b, 0x7a]))).toBe(`a${alone}z`);
+    }
+  });
 });

@@ -6,6 +6,10 @@ import { hex } from '../decode/bytes.js';
  * unambiguous and `unescapeName` gives the bytes back.
  */
 export function escapeName(name: Uint8Array): string {
+  // Most names are printable ASCII without a backslash: one native decode and one native
+  // scan instead of a string built a character at a time.
+  const latin1 = (Buffer.isBuffer(name) ? name : Buffer.from(name.buffer, name.byteOffset, name.length)).toString('latin1');
+  if (!NEEDS_ESCAPE.test(latin1)) return latin1;
   let out = '';
   let i = 0;
   const n = name.length;
@@ -34,6 +38,8 @@ export function escapeName(name: Uint8Array): string {
 }
 
 const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+/** Any byte (as a latin1 character) that escapeName does not show as itself. */
+const NEEDS_ESCAPE = /[^\x20-\x5b\x5d-\x7e]/;
 
 export function unescapeName(text: string): Buffer {
   const parts: Buffer[] = [];
