@@ -1,6 +1,7 @@
 import { FormatError } from '../errors.js';
 import { hex } from './bytes.js';
 import type { ByteSource } from './source.js';
+import { eventLoopTurn } from './turn.js';
 import type { Decoder, Sink } from './types.js';
 
 /*
@@ -112,7 +113,7 @@ class Bunzip2 {
     this.end = this.buf.length;
   }
 
-  run(): void {
+  async run(): Promise<void> {
     const start = this.src.offset;
     const b = this.bits(8);
     const z = this.bits(8);
@@ -141,6 +142,7 @@ class Bunzip2 {
           );
         }
         combined = (((combined << 1) | (combined >>> 31)) ^ stored) >>> 0;
+        await eventLoopTurn();
       } else if (hi === EOS_MAGIC_HI && lo === EOS_MAGIC_LO) {
         const crcAt = this.byteAt();
         const stored = this.bits32();
@@ -533,7 +535,7 @@ class Bunzip2 {
 }
 
 export const decodeBzip2: Decoder = async (src, sink) => {
-  new Bunzip2(src, sink).run();
+  await new Bunzip2(src, sink).run();
 };
 
 /** Moves the MTF list's segments back to the end of mtfa, contiguous, in order. */

@@ -24,11 +24,6 @@ export interface CompressionFormat {
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
   /**
-   * `decode` runs node:zlib's engine, on libuv's threadpool: it overlaps the walk's work in the
-   * main thread by itself and needs no decoder thread, whose V8 instance would cost 25 MB.
-   */
-  decodesOnThreadpool?: true;
-  /**
    * `decode` is TypeScript of ours, slow without V8's optimizing compilers (src/tiers.ts);
    * node:zlib's engines and xz's WebAssembly run as fast without them.
    */
@@ -60,7 +55,6 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'gzip',
     magics: [[0x1f, 0x8b], [0x1f, 0x9e]],
-    decodesOnThreadpool: true,
     decode: async (src, sink) => (await import('./gzip.js')).decodeGzip(src, sink),
     native: ['zcat'],
     compress: {
@@ -139,7 +133,6 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'zstd',
     magics: [[0x28, 0xb5]],
-    decodesOnThreadpool: true,
     decode: async (src, sink) => (await import('./zstd.js')).decodeZstd(src, sink),
     native: ['zstd', '-d', '-c'],
     compress: {
@@ -160,7 +153,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   },
 ];
 
-/** Before our own decoder of `format` runs, in this thread or the decoder thread: V8's flags are the process's. */
+/** Before our own decoder of `format` runs, in any thread: V8's flags are the process's. */
 export function prepareDecoder(format: CompressionFormat): void {
   if (format.needsOptimizingCompilers) restoreOptimizingCompilers();
 }

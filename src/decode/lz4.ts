@@ -2,6 +2,7 @@ import { FormatError } from '../errors.js';
 import { hex, readLE32 } from './bytes.js';
 import { copyLiterals, copyMatch } from './lz77.js';
 import type { ByteSource } from './source.js';
+import { eventLoopTurn } from './turn.js';
 import type { Decoder, Sink } from './types.js';
 
 /*
@@ -22,8 +23,8 @@ const CHUNK = 8 << 20;
 
 /** One member: a legacy stream or one frame, chosen by the magic at `src.offset`. */
 export const decodeLz4: Decoder = async (src, sink) => {
-  if (readMagic(src) === LEGACY_MAGIC) decodeLegacy(src, sink);
-  else decodeFrame(src, sink);
+  if (readMagic(src) === LEGACY_MAGIC) await decodeLegacy(src, sink);
+  else await decodeFrame(src, sink);
 };
 
 /** The legacy or frame magic at `src.offset`, not consumed; anything else is an error. */
@@ -41,23 +42,25 @@ function readMagic(src: ByteSource): number {
 // ---------------------------------------------------------------------------------------------
 // Legacy format
 
-function decodeLegacy(src: ByteSource, sink: Sink): void {
+async function decodeLegacy(src: ByteSource, sink: Sink): Promise<void> {
   let out: Uint8Array | undefined;
-  walkLegacy(src, (block, at) => {
+  for (const { at, size } of legacyBlocks(src)) {
+    const block = src.read(size, 'lz4 legacy block');
     // A block cannot expand more than 255-fold (one length byte adds at most 255), so small
     // streams need no 8 MiB buffer.
-    const cap = Math.min(LEGACY_BLOCK, block.length * 255 + 64);
+    const cap = Math.min(LEGACY_BLOCK, size * 255 + 64);
     if (!out || out.length < cap) out = new Uint8Array(cap);
-    const n = decodeBlock(block, 0, block.length, out, 0, out.length, 0, at);
+    const n = decodeBlock(block, 0, size, out, 0, out.length, 0, at);
     sink(out.subarray(0, n));
-  });
+    await eventLoopTurn();
+  }
 }
 
 /**
- * Walks a legacy stream's blocks, handing each (and its file offset) to `block`, or skipping
- * them unread without it.
+ * A legacy stream's blocks: the file offset and size of each, checked to be there. The caller
+ * reads or skips each block's bytes before asking for the next.
  */
-function walkLegacy(src: ByteSource, block?: (data: Uint8Array, at: number) => void): void {
+function* legacyBlocks(src: ByteSource): Generator<{ at: number; size: number }> {
   src.skip(4); // the magic
   for (;;) {
     const at = src.offset;
@@ -78,16 +81,16 @@ function walkLegacy(src: ByteSource, block?: (data: Uint8Array, at: number) => v
       );
     }
     src.skip(4);
-    if (block) block(src.read(size, 'lz4 legacy block'), at + 4);
-    else src.skip(size);
+    yield { at: at + 4, size };
   }
 }
 
 /** Where the lz4 member at `src.offset` ends, from its headers and block sizes alone. */
 export function lz4MemberEnd(src: ByteSource): number {
   const magic = readMagic(src);
-  if (magic === LEGACY_MAGIC) walkLegacy(src);
-  else {
+  if (magic === LEGACY_MAGIC) {
+    for (const { size } of legacyBlocks(src)) src.skip(size);
+  } else {
     const frame = readFrameHeader(src);
     for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) src.skip(block.need);
     if (frame.contentChecksum) src.read(4, 'lz4 content checksum');
@@ -170,7 +173,7 @@ function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size
   return { at, size, stored, need };
 }
 
-function decodeFrame(src: ByteSource, sink: Sink): void {
+async function decodeFrame(src: ByteSource, sink: Sink): Promise<void> {
   const frame = readFrameHeader(src);
   const { independent, contentChecksum, blockMax, contentSize } = frame;
   const window = independent ? 0 : WINDOW;
@@ -218,6 +221,7 @@ function decodeFrame(src: ByteSource, sink: Sink): void {
       throw new FormatError(`lz4 frame holds more than its declared content size of ${contentSize}`, at);
     }
     hasher?.update(out, blockStart, op);
+    await eventLoopTurn();
   }
   if (op > flushed) sink(out.subarray(flushed, op));
   if (contentSize >= 0 && total !== contentSize) {

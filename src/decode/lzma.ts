@@ -1,6 +1,7 @@
 import { FormatError } from '../errors.js';
 import { hex, readBE32, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
+import { eventLoopTurn } from './turn.js';
 import type { Decoder, Sink } from './types.js';
 
 /*
@@ -74,7 +75,7 @@ export const decodeLzma: Decoder = async (src, sink) => {
     }
     known = sizeHi * 0x100000000 + sizeLo;
   }
-  decodeStream(src, sink, lc, lp, pb, Math.max(dictSize, MIN_DICT), known);
+  await decodeStream(src, sink, lc, lp, pb, Math.max(dictSize, MIN_DICT), known);
 };
 
 /** The error for bad data; data that was only bad because the input ran out says so. */
@@ -87,7 +88,7 @@ function truncated(src: ByteSource, inEnd: number): FormatError {
   return new FormatError('truncated lzma stream', src.offset + inEnd);
 }
 
-function decodeStream(
+async function decodeStream(
   src: ByteSource,
   sink: Sink,
   lc: number,
@@ -95,7 +96,7 @@ function decodeStream(
   pb: number,
   dictLimitIn: number,
   known: number,
-): void {
+): Promise<void> {
   // The ring buffer: the dictionary, and at least a chunk so that small dictionaries still
   // give big sink calls; no more than the whole output when its size is known. A multiple of
   // 16 so that ring positions give the same posState and literal position bits as totals.
@@ -165,6 +166,8 @@ function decodeStream(
     if (inPos > inLimit) {
       if (eof) throw truncated(src, inEnd);
       src.skip(inPos);
+      const turn = eventLoopTurn();
+      if (turn) await turn;
       inBuf = src.peek(MARGIN);
       inPos = 0;
       inEnd = inBuf.length;

@@ -2,6 +2,7 @@ import { FormatError } from '../errors.js';
 import { hex, readBE16, readBE32 } from './bytes.js';
 import { lzo1xDecompress } from './lzo1x.js';
 import type { ByteSource } from './source.js';
+import { eventLoopTurn } from './turn.js';
 import type { Decoder } from './types.js';
 const { crc32 } = process.getBuiltinModule('node:zlib');
 
@@ -164,6 +165,7 @@ export const decodeLzop: Decoder = async (src, sink) => {
     if (adlerD !== undefined) checkSum('Adler-32', 'uncompressed', adlerD, adler32(plain, 0, dstLen), dataAt, sumsAt);
     if (crcD !== undefined) checkSum('CRC32', 'uncompressed', crcD, crc(plain, 0, dstLen), dataAt, sumsAt);
     for (let i = 0; i < dstLen; i += CHUNK) sink(plain.subarray(i, Math.min(dstLen, i + CHUNK)));
+    await eventLoopTurn();
   }
 };
 

@@ -1,6 +1,7 @@
 import { FormatError } from '../errors.js';
 import { readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
+import { eventLoopTurn } from './turn.js';
 import type { Decoder } from './types.js';
 const { createRequire } = process.getBuiltinModule('node:module');
 const { crc32 } = process.getBuiltinModule('node:zlib');
@@ -101,6 +102,7 @@ export const decodeXz: Decoder = async (src, sink) => {
       fed += take;
       run();
       if (result !== XZ_OK) break;
+      await eventLoopTurn();
     }
     if (result === XZ_OK) {
       // Zero input length tells the wrapper the input is complete, so it reports the end.

@@ -1,6 +1,5 @@
 import type { Worker as WorkerThread } from 'node:worker_threads';
 import { COMPRESSION_FORMATS, type CompressionName, prepareDecoder } from '../decode/formats.js';
-import type { Sink } from '../decode/types.js';
 import { FormatError } from '../errors.js';
 const { Worker } = process.getBuiltinModule('node:worker_threads');
 
@@ -27,9 +26,10 @@ export type WorkerMessage =
   | { kind: 'error'; message: string; offset?: number; where?: string; stack?: string };
 
 /**
- * Decodes the compressed members of one image in a worker thread, so that decompression
- * overlaps with parsing and file writing on this thread, as `zstd -d | cpio -i` overlaps in a
- * shell. One worker serves every member of the walk: starting one costs about 30 ms.
+ * Decodes compressed members of one image in a worker thread, for a consumer that pulls their
+ * output at its own pace (repack, feeding a compressor): our decoders push their output
+ * synchronously, so only another thread can run one ahead of such a consumer by a bounded
+ * amount. One worker serves every member: starting one costs about 30 ms.
  */
 export class DecoderThread {
   private worker: WorkerThread | undefined;
@@ -38,26 +38,6 @@ export class DecoderThread {
   private readonly freeSlots = new Int32Array(this.free);
 
   constructor(private readonly path: string) {}
-
-  /**
-   * Decodes the member of `format` at `start`, passing its output to `sink` here. Resolves
-   * with the offset just after the member. `progress` hears the compressed offset reached.
-   */
-  async decode(start: number, format: CompressionName, sink: Sink, progress?: (offset: number) => void): Promise<number> {
-    const chunks = this.chunks(start, format);
-    for (;;) {
-      const next = await chunks.next();
-      if (next.done) return next.value;
-      try {
-        sink(next.value.bytes);
-      } catch (err) {
-        // Ends the worker, which may be waiting for a slot: it cannot be told to stop.
-        await chunks.return(0);
-        throw err;
-      }
-      progress?.(next.value.offset);
-    }
-  }
 
   /**
    * The output of the member of `format` at `start`, chunk by chunk, for a consumer that may

@@ -6,7 +6,6 @@ import { ByteSource } from '../decode/source.js';
 import type { Sink } from '../decode/types.js';
 import type { UkiSection } from '../decode/uki.js';
 import { FormatError } from '../errors.js';
-import type { DecoderThread } from './decode-thread.js';
 
 /**
  * One cpio archive of the image: a run of entries up to its TRAILER!!!. An archive inside a
@@ -81,13 +80,12 @@ const SKIP_DATA_WINDOW = 16 << 10;
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
   // Without data to read, a small window reads headers and seeks past what lies between.
   const src = ByteSource.open(path, options.skipData ? SKIP_DATA_WINDOW : undefined);
-  const decoder = new MemberDecoder(src);
   const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true), (offset) => src.describe(offset));
     src.seek(options.start ?? 0);
     if (options.first === 'cpio') requireCpio(src);
-    else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, decoder, budget, options);
+    else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, budget, options);
     let top = new CpioParser(tracker, src.offset);
     tracker.member = { format: 'cpio', start: 0, parser: top };
     for (;;) {
@@ -110,7 +108,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       const head = src.peek(8);
       const format = detectCompression(head);
       if (!format) throw new FormatError(unknownData(head, src.offset), src.offset);
-      await decodeMember(src, format, tracker, decoder, budget, options);
+      await decodeMember(src, format, tracker, budget, options);
       // The kernel skips zeros after a compressed member byte by byte, with no alignment rule.
       top = new CpioParser(tracker, src.offset);
       tracker.member = { format: 'cpio', start: 0, parser: top };
@@ -121,7 +119,6 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
   } catch (err) {
     throw src.locate(err);
   } finally {
-    decoder.close();
     src.close();
   }
 }
@@ -130,7 +127,6 @@ async function decodeMember(
   src: ByteSource,
   format: CompressionFormat,
   tracker: ArchiveTracker,
-  decoder: MemberDecoder,
   budget: { left: number; limit: number },
   options: WalkOptions,
 ): Promise<void> {
@@ -152,7 +148,7 @@ async function decodeMember(
   const { coprocess } = format;
   const { canRunCoprocess, runCoprocess } = await import('../decode/coprocess.js');
   // A framing error is the member's own: our decoder would stop at the same byte.
-  // A co-process and the decoder thread read the file: a stream has one reader, this thread.
+  // A co-process reads the file: a stream has one reader, this process.
   const coprocessEnd = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
   // The command reads the file: a member the file does not hold in one run (across a UKI's
   // sections) is ours to decode.
@@ -171,14 +167,10 @@ async function decodeMember(
       // Our decoder names the byte where the member goes wrong; it starts over and its output
       // reaches the parser from where the command's stopped. Should it read the member after
       // all, its output is the one used.
-      end = await decoder.decode(start, format, skipping(run.delivered, deliver), progress);
+      end = await decodeHere(src, start, format, skipping(run.delivered, deliver), progress);
     }
-  } else if (src.seekable) {
-    end = await decoder.decode(start, format, deliver, progress);
   } else {
-    prepareDecoder(format);
-    await format.decode(src, deliver);
-    end = src.offset;
+    end = await decodeHere(src, start, format, deliver, progress);
   }
   src.seek(end);
   parser.end();
@@ -209,38 +201,21 @@ function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uin
 }
 
 /**
- * Our own decoders, for the members of a file: in the decoder thread, its module loaded and its
- * worker started only when a member needs it, or in this thread for a format whose engine runs
- * on libuv's threadpool anyway, and for a member without the format's magic (a trial stage
- * reading another format's member), which its decoder refuses at its header: a thread would
- * cost more than the whole stage. (lzma's first byte is only a properties byte, which other
- * values may fill: such a member is read here all the same, only without V8's optimizing
- * compilers, which would stay on for the rest of the run.)
+ * Decodes the member of `format` at `start` with our own decoder, in this thread, where the
+ * parser and the writer take each piece of output as it comes; returns the offset just after
+ * the member. (A worker thread ran the decoders once, for the overlap: it measured no faster,
+ * the decoder being the slower side, and cost a second V8 instance, 15 to 20 MB.)
  */
-class MemberDecoder {
-  private thread: DecoderThread | undefined;
-
-  constructor(private readonly src: ByteSource) {}
-
-  /** Decodes the member of `format` at `start`; returns the offset just after it. */
-  async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
-    if (format.decodesOnThreadpool || detectCompression(this.src.readAt(start, 8)) !== format) {
-      // A window of its own: the walk's may be a small one, for headers only.
-      const reader = this.src.withWindow();
-      reader.seek(start);
-      await format.decode(reader, (chunk) => {
-        sink(chunk);
-        progress(reader.offset);
-      });
-      return reader.offset;
-    }
-    this.thread ??= new (await import('./decode-thread.js')).DecoderThread(this.src.path);
-    return this.thread.decode(start, format.name, sink, progress);
-  }
-
-  close(): void {
-    this.thread?.close();
-  }
+async function decodeHere(src: ByteSource, start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
+  prepareDecoder(format);
+  // A window of its own: the walk's may be a small one, for headers only. A stream has one.
+  const reader = src.seekable ? src.withWindow() : src;
+  reader.seek(start);
+  await format.decode(reader, (chunk) => {
+    sink(chunk);
+    progress(reader.offset);
+  });
+  return reader.offset;
 }
 
 interface Member {
