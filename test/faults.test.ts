@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,11 +31,14 @@ function tinyDisk(size: string): string {
 /** A gzip image of 96 MiB of incompressible data in 24 files: a run for a test to act in. */
 const bigImage = join(work, 'big.img');
 const FILES = 24;
+/** The same in lz4's legacy format, which our own decoder reads in the main thread. */
+const bigLz4Image = join(work, 'big-lz4.img');
 beforeAll(() => {
   const src = join(work, 'big-src');
   mkdirSync(src);
   for (let i = 0; i < FILES; i++) sh(`head -c 4M /dev/urandom > f${i}`, { cwd: src });
   sh(`ls | cpio -o -H newc --quiet | gzip -1 > ${bigImage}`, { cwd: src });
+  sh(`ls | cpio -o -H newc --quiet | lz4 -l -1 > ${bigLz4Image}`, { cwd: src });
 });
 
 interface Ended {
@@ -44,8 +47,14 @@ interface Ended {
   stderr: string;
 }
 
-function start(args: string[]): { child: ChildProcess; done: Promise<Ended> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The CLI with `args`, `stdinFrom`'s bytes on a pipe as its standard input, if given. */
+function start(args: string[], stdinFrom?: string): { child: ChildProcess; done: Promise<Ended> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: [stdinFrom ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  if (stdinFrom) {
+    // The child may stop reading for good: what it leaves unread does not matter.
+    child.stdin!.on('error', () => {});
+    createReadStream(stdinFrom).pipe(child.stdin!);
+  }
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   child.stdout!.resume();
@@ -170,6 +179,21 @@ describe('signals', () => {
     await interrupt(child, 'SIGINT', () => fileBeingWritten(target));
     expect(await done).toMatchObject({ code: null, signal: 'SIGINT' });
   });
+
+  // Our decoders run synchronously in the main thread; they let the event loop turn, or the
+  // signal would wait for the whole member and the run would finish.
+  for (const [how, args, stdinFrom] of [
+    ['from its path', ['unpack', '--in-process', bigLz4Image], undefined],
+    ['from a pipe', ['unpack', '-'], bigLz4Image],
+  ] as const) {
+    it(`SIGINT while our lz4 decoder reads the image ${how}: ended by the signal`, async () => {
+      const target = join(work, `signal-lz4-${stdinFrom ? 'pipe' : 'path'}`);
+      const { child, done } = start([...args, target], stdinFrom);
+      await interrupt(child, 'SIGINT', () => fileBeingWritten(target));
+      expect(await done).toMatchObject({ code: null, signal: 'SIGINT' });
+      expect(readdirSync(target).length).toBeLessThan(FILES);
+    });
+  }
 
   it('SIGTERM during a native trial: the pipeline is stopped too, nothing writes on', async () => {
     const target = join(work, 'signal-native');
