@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The paths bench/peers.sh does not take: our own decoders in this process (`--in-process`, as
+# where a format's CLI is not installed) and the image on a pipe (`cat IMG | initramfs-restore
+# COMMAND -`, where no co-process can read the file), for unpack (into tmpfs), list and
+# examine on each real image: peak RSS and time. Not a test: nothing is asserted.
+#
+#   bash bench/fallbacks.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
+#   BASE=/path/to/other/checkout bash bench/fallbacks.sh    (its dist/ measured as well, built
+#                                                            there: before and after a change)
+#
+# Each figure is the median of RUNS runs (default 3) by GNU time, whose peak RSS is the largest
+# process of the command's tree (node, not cat); with BASE both alternate, so the machine's load
+# falls on both. --in-process is not run on the uncompressed image: nothing is decoded there.
+# Results: bench/results/fallbacks.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+npm run build >/dev/null
+NODE=$PWD/node_modules/.bin/node
+SHM=$(mktemp -d /dev/shm/fallbacks.XXXXXX)
+trap 'rm -rf "$SHM"' EXIT
+images=("$@")
+[ ${#images[@]} -gt 0 ] || images=(test-images/real/fedora-like-*.img)
+trees=("$PWD")
+if [ -n "${BASE:-}" ]; then
+  TSC=$PWD/node_modules/typescript/bin/tsc
+  (cd "$BASE" && "$NODE" "$TSC" -p tsconfig.json)
+  trees+=("$BASE")
+fi
+
+# "seconds KiB" of one run of the shell command $1, stdout dropped.
+measure() {
+  rm -rf "$SHM/out"
+  /usr/bin/time -f '%e %M' -o "$SHM/time" bash -c "$1" >/dev/null
+  cat "$SHM/time"
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+{
+  echo "# bench/fallbacks.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs"
+  [ -n "${BASE:-}" ] && echo "# base: $BASE at $(git -C "$BASE" rev-parse --short HEAD); this tree at $(git rev-parse --short HEAD)"
+  printf '%-20s %-11s %-8s %8s %8s' image path command MB s
+  [ -n "${BASE:-}" ] && printf ' %8s %8s' base_MB base_s
+  echo
+} | tee bench/results/fallbacks.txt
+for img in "${images[@]}"; do
+  name=$(basename "$img" .img)
+  for path in in-process pipe; do
+    [ "$path" = in-process ] && [[ "$name" == *none ]] && continue
+    for command in unpack list examine; do
+      target=""
+      [ "$command" = unpack ] && target="$SHM/out"
+      for t in "${!trees[@]}"; do : > "$SHM/runs-$t"; done
+      for _ in $(seq "$RUNS"); do
+        for t in "${!trees[@]}"; do
+          cli="$NODE ${trees[$t]}/bin/initramfs-restore.js"
+          if [ "$path" = in-process ]; then line="$cli $command --in-process $img $target"
+          else line="cat $img | $cli $command - $target"; fi
+          measure "$line" >> "$SHM/runs-$t"
+        done
+      done
+      printf '%-20s %-11s %-8s' "$name" "$path" "$command"
+      for t in "${!trees[@]}"; do
+        printf ' %8.1f %8.3f' "$(cut -d' ' -f2 "$SHM/runs-$t" | median | awk '{ print $1 / 1024 }')" "$(cut -d' ' -f1 "$SHM/runs-$t" | median)"
+      done
+      echo
+    done
+  done
+done | tee -a bench/results/fallbacks.txt
