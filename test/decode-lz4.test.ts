@@ -1,14 +1,16 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.js';
-import { decodeBlock, decodeLz4, Xxh32, xxh32 } from '../src/decode/lz4.js';
+import { decodeLz4, Xxh32, xxh32 } from '../src/decode/lz4.js';
+import { Lz4BlockDecoder } from '../src/decode/lz4-block.js';
 import { rng, textData } from './support/data.js';
 import { type Decoded, decodeFile, expectFormatError, hashMember } from './support/decode.js';
 import { REAL_EXPECTED, realImage } from './support/real.js';
+import { titled } from './support/needs.js';
 
 let dir: string;
 let counter = 0;
@@ -293,14 +295,19 @@ describe('lz4 frame', () => {
   });
 });
 
+/** Decodes `block` into an output of `outLen` bytes from 0; `base` is its file offset. */
+function decodeBlock(block: number[], outLen: number, base: number): Uint8Array {
+  const blocks = new Lz4BlockDecoder(block.length, outLen);
+  blocks.input.set(block);
+  return blocks.output.subarray(0, blocks.decode(block.length, 0, outLen, 0, base));
+}
+
 describe('LZ4 block decoder bounds', () => {
-  const out = new Uint8Array(64);
-  const run = (block: number[], base = 100, op = 0) => decodeBlock(Uint8Array.from(block), 0, block.length, out, op, out.length, 0, base);
+  const run = (block: number[]) => decodeBlock(block, 64, 100);
 
   it('decodes literals and overlapping matches', () => {
     // "ab" then match offset 2 length 8 then last literal "c"
-    const n = run([0x24, 0x61, 0x62, 0x02, 0x00, 0x10, 0x63]);
-    expect(Buffer.from(out.subarray(0, n)).toString()).toBe('ababababab' + 'c');
+    expect(Buffer.from(run([0x24, 0x61, 0x62, 0x02, 0x00, 0x10, 0x63])).toString()).toBe('ababababab' + 'c');
   });
   it('rejects offset 0', () => {
     expect(() => run([0x10, 0x61, 0x00, 0x00, 0x10, 0x63])).toThrow(FormatError);
@@ -356,17 +363,15 @@ describe('LZ4 block decoder word copies (room on both sides)', () => {
   it('decodes overlapping and short-offset matches byte for byte', () => {
     for (const seed of [1, 2, 3]) {
       const { block, expected } = shortSequences(2000, seed);
-      const out = new Uint8Array(expected.length + 64);
-      const n = decodeBlock(Uint8Array.from(block), 0, block.length, out, 0, out.length, 0, 0);
-      expect(n).toBe(expected.length);
-      expect(Buffer.from(out.subarray(0, n)).equals(Buffer.from(expected))).toBe(true);
+      const out = decodeBlock(block, expected.length + 64, 0);
+      expect(Buffer.from(out).equals(Buffer.from(expected))).toBe(true);
     }
   });
 
   const tail = new Array(40).fill(0x61);
   const failure = (block: number[], outLen = 256): FormatError => {
     try {
-      decodeBlock(Uint8Array.from(block), 0, block.length, new Uint8Array(outLen), 0, outLen, 0, 100);
+      decodeBlock(block, outLen, 100);
     } catch (e) {
       expect(e).toBeInstanceOf(FormatError);
       return e as FormatError;
@@ -381,5 +386,16 @@ describe('LZ4 block decoder word copies (room on both sides)', () => {
   it('rejects literals and matches past a short output', () => {
     expect(failure([0xc0, ...tail], 10)).toMatchObject({ message: expect.stringMatching(/literals run past the end of the output/), offset: 101 });
     expect(failure([0x2e, 0x61, 0x62, 0x02, 0x00, ...tail], 12)).toMatchObject({ message: expect.stringMatching(/match runs past the end of the output/), offset: 105 });
+  });
+});
+
+const HAS_CLANG = ['clang', 'wasm-ld'].every((tool) => spawnSync(tool, ['--version']).status === 0);
+
+describe.skipIf(!HAS_CLANG)(titled('the committed lz4 WebAssembly', HAS_CLANG ? undefined : 'clang and lld are not installed'), () => {
+  it('is what src/decode/wasm/build.sh makes of lz4-block.c', () => {
+    const wasm = new URL('../src/decode/wasm/', import.meta.url).pathname;
+    const rebuilt = tmp('lz4-block-wasm.ts');
+    execFileSync('bash', [join(wasm, 'build.sh'), rebuilt]);
+    expect(readFileSync(rebuilt, 'utf8')).toBe(readFileSync(join(wasm, 'lz4-block-wasm.ts'), 'utf8'));
   });
 });

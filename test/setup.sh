@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "setup: run as root: sudo sh -c 'npm run setup && npm test'" >&2; exit 1; }
 
 # The real tools the tests compare against (systemd-boot-efi and binutils: the stub and objcopy
-# that unified kernel images are made of), and GNU time, python3 and hyperfine for the
-# measurements.
+# that unified kernel images are made of), GNU time, python3 and hyperfine for the
+# measurements, and clang and lld, with which a test rebuilds our lz4 WebAssembly from its C
+# source (src/decode/wasm/build.sh) to check the committed module.
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
   cpio gzip bzip2 lbzip2 xz-utils zstd lz4 lzop time python3 hyperfine ca-certificates \
-  systemd-boot-efi binutils
+  systemd-boot-efi binutils clang lld
 
 npm ci
 npm run build

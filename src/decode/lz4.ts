@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { hex, readLE32 } from './bytes.js';
-import { copyLiterals, copyMatch } from './lz77.js';
+import { Lz4BlockDecoder } from './lz4-block.js';
 import type { ByteSource } from './source.js';
 import { eventLoopTurn } from './turn.js';
 import type { Decoder, Sink } from './types.js';
@@ -43,15 +43,12 @@ function readMagic(src: ByteSource): number {
 // Legacy format
 
 async function decodeLegacy(src: ByteSource, sink: Sink): Promise<void> {
-  let out: Uint8Array | undefined;
+  let blocks: Lz4BlockDecoder | undefined;
   for (const { at, size } of legacyBlocks(src)) {
-    const block = src.read(size, 'lz4 legacy block');
-    // A block cannot expand more than 255-fold (one length byte adds at most 255), so small
-    // streams need no 8 MiB buffer.
-    const cap = Math.min(LEGACY_BLOCK, size * 255 + 64);
-    if (!out || out.length < cap) out = new Uint8Array(cap);
-    const n = decodeBlock(block, 0, size, out, 0, out.length, 0, at);
-    sink(out.subarray(0, n));
+    blocks ??= new Lz4BlockDecoder(LEGACY_BOUND, LEGACY_BLOCK);
+    src.readTo(blocks.input.subarray(0, size), 'lz4 legacy block');
+    const n = blocks.decode(size, 0, LEGACY_BLOCK, 0, at);
+    sink(blocks.output.subarray(0, n));
     await eventLoopTurn();
   }
 }
@@ -179,7 +176,8 @@ async function decodeFrame(src: ByteSource, sink: Sink): Promise<void> {
   const window = independent ? 0 : WINDOW;
   // Room for at least one block; a declared content size below a chunk caps the buffer.
   const room = contentSize >= 0 ? Math.max(blockMax, Math.min(CHUNK, contentSize)) : CHUNK;
-  const out = new Uint8Array(window + room);
+  const blocks = new Lz4BlockDecoder(blockMax, window + room);
+  const out = blocks.output;
   const hasher = contentChecksum ? new Xxh32(0) : undefined;
   let op = 0; // end of output in `out`
   let flushed = 0; // start of the output not yet pushed
@@ -214,7 +212,8 @@ async function decodeFrame(src: ByteSource, sink: Sink): Promise<void> {
       out.set(data.subarray(0, size), op);
       op += size;
     } else {
-      op = decodeBlock(data, 0, size, out, op, op + blockMax, independent ? op : 0, at + 4);
+      blocks.input.set(data.subarray(0, size));
+      op = blocks.decode(size, op, op + blockMax, independent ? op : 0, at + 4);
     }
     total += op - blockStart;
     if (contentSize >= 0 && total > contentSize) {
@@ -232,100 +231,6 @@ async function decodeFrame(src: ByteSource, sink: Sink): Promise<void> {
     const want = readLE32(src.read(4, 'lz4 content checksum'), 0);
     const got = hasher.digest();
     if (want !== got) throw new FormatError('lz4 frame content checksum mismatch', at);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// LZ4 block
-
-/**
- * Input a sequence needs past its token for the fast path: 14 literals read as two 8-byte
- * words and the 2-byte match offset, which also proves the sequence is not the last.
- */
-const FAST_LITERALS_IN = 18;
-/** Output the fast path's literal words may cover. */
-const FAST_LITERALS_OUT = 16;
-/** Output the fast path's match words may cover: up to 18 bytes in three words. */
-const FAST_MATCH_OUT = 24;
-
-/**
- * Decodes the LZ4 block `src[ip, iend)` into `dst` from `op`, writing nothing at or past
- * `oend` and referring back no further than `wstart`. Returns the new end of output; bytes
- * between it and `oend` may have been scribbled on. `base` is the absolute file offset of
- * `src[0]`, for errors.
- *
- * Most sequences carry at most 14 literals and a match of at most 18 bytes from 8 or more
- * bytes back: with room on both sides, those are copied in whole 8-byte words (see lz77.ts)
- * after one check of each side, here rather than through lz77.ts's helpers, whose second check
- * of the room measured slower on the real image's member. Everything else takes the checked path.
- */
-export function decodeBlock(
-  src: Uint8Array,
-  ip: number,
-  iend: number,
-  dst: Uint8Array,
-  op: number,
-  oend: number,
-  wstart: number,
-  base: number,
-): number {
-  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
-  for (;;) {
-    if (ip >= iend) throw new FormatError('truncated LZ4 block: sequence expected', base + ip);
-    const token = src[ip++];
-    let lit = token >>> 4;
-    if (lit !== 15 && iend - ip >= FAST_LITERALS_IN && oend - op >= FAST_LITERALS_OUT) {
-      dv.setBigInt64(op, sv.getBigInt64(ip, true), true);
-      if (lit > 8) dv.setBigInt64(op + 8, sv.getBigInt64(ip + 8, true), true);
-      ip += lit;
-      op += lit;
-    } else {
-      if (lit === 15) {
-        let b = 255;
-        while (b === 255) {
-          if (ip >= iend) throw new FormatError('truncated LZ4 block: literal length', base + ip);
-          b = src[ip++];
-          lit += b;
-        }
-      }
-      if (lit > 0) {
-        if (lit > iend - ip) throw new FormatError(`LZ4 literals (${lit} bytes) run past the end of the block`, base + ip);
-        if (lit > oend - op) throw new FormatError('LZ4 literals run past the end of the output block', base + ip);
-        copyLiterals(src, sv, ip, iend, dst, dv, op, lit, oend);
-        ip += lit;
-        op += lit;
-      }
-      if (ip === iend) return op; // the last sequence has literals only
-      if (iend - ip < 2) throw new FormatError('truncated LZ4 block: match offset', base + ip);
-    }
-    const off = src[ip] | (src[ip + 1] << 8);
-    ip += 2;
-    let len = token & 15;
-    if (len !== 15 && off >= 8 && off <= op - wstart && oend - op >= FAST_MATCH_OUT) {
-      const m = op - off;
-      dv.setBigInt64(op, dv.getBigInt64(m, true), true);
-      dv.setBigInt64(op + 8, dv.getBigInt64(m + 8, true), true);
-      if (len > 12) dv.setBigInt64(op + 16, dv.getBigInt64(m + 16, true), true);
-      op += len + 4;
-      continue;
-    }
-    if (off === 0) throw new FormatError('LZ4 match offset 0', base + ip - 2);
-    if (off > op - wstart) {
-      throw new FormatError(`LZ4 match offset ${off} reaches before the start of the output`, base + ip - 2);
-    }
-    if (len === 15) {
-      let b = 255;
-      while (b === 255) {
-        if (ip >= iend) throw new FormatError('truncated LZ4 block: match length', base + ip);
-        b = src[ip++];
-        len += b;
-      }
-    }
-    len += 4;
-    if (len > oend - op) throw new FormatError('LZ4 match runs past the end of the output block', base + ip);
-    copyMatch(dst, dv, op, off, len, oend);
-    op += len;
   }
 }
 

@@ -1,6 +1,6 @@
 /*
- * The two copies every LZ77 block decoder does (LZ4 and LZO1X alike), tuned once: literals
- * from the input, and back-references within the output, overlapping ones included. The
+ * The two copies LZO1X's block decoder does, tuned: literals from the input, and
+ * back-references within the output, overlapping ones included. The
  * callers have checked the bounds; `limit` is where the output must stop, which decides
  * whether the 8-byte word copies may scribble past the run (on output not produced yet,
  * overwritten by what follows).

@@ -165,7 +165,7 @@ export function lzo1xDecompress(
     if (dist > op) throw new FormatError(`LZO1X match distance ${dist} reaches before the start of the output`, rel + at);
     if (dist >= 8 && len <= FAST_MATCH && dstLen - op >= FAST_OUT && end - ip >= 4) {
       // With room on both sides, after one check of each: the match in whole words from 8 or
-      // more back, then its 0..3 literals in one 4-byte word, inline as in lz4.ts's decodeBlock.
+      // more back, then its 0..3 literals in one 4-byte word, inline rather than through lz77.ts.
       const m = op - dist;
       dv.setBigInt64(op, dv.getBigInt64(m, true), true);
       if (len > 8) {

@@ -137,6 +137,25 @@ export class ByteSource {
   }
 
   /**
+   * Exactly `target.length` bytes into `target`, consumed, or a FormatError at EOF. A file's
+   * bytes past the window are read straight into `target`: a large block (an lz4 one, 8 MiB)
+   * neither grows the window nor is copied twice.
+   */
+  readTo(target: Uint8Array, what: string): void {
+    const n = target.length;
+    if (!this.pieces) {
+      target.set(this.read(n, what));
+      return;
+    }
+    const start = this.offset;
+    const buffered = Math.min(n, this.bufLen - this.cursor);
+    target.set(this.buf.subarray(this.cursor, this.cursor + buffered));
+    const got = buffered + this.readImage(target, buffered, n - buffered, start + buffered);
+    if (got < n) throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, start);
+    this.seek(start + n);
+  }
+
+  /**
    * `length` bytes at `offset` (fewer at end of file), read aside: the window is not moved. A
    * stream has only its window to give (xz's Index, just behind the footer being read): from
    * bytes before it, nothing; past it, fewer.
@@ -147,7 +166,7 @@ export class ByteSource {
       return Buffer.from(this.buf.subarray(offset - this.bufStart, Math.min(this.bufLen, offset - this.bufStart + length)));
     }
     const out = Buffer.allocUnsafe(length);
-    return out.subarray(0, this.readInto(out, 0, length, offset));
+    return out.subarray(0, this.readImage(out, 0, length, offset));
   }
 
   /**
@@ -253,7 +272,7 @@ export class ByteSource {
     this.cursor -= from;
     this.bufLen = keep;
     if (this.pieces) {
-      this.bufLen += this.readInto(this.buf, this.bufLen, this.buf.length - this.bufLen, this.bufStart + this.bufLen);
+      this.bufLen += this.readImage(this.buf, this.bufLen, this.buf.length - this.bufLen, this.bufStart + this.bufLen);
       return;
     }
     const first = this.bufStart === 0 && this.bufLen < 2;
@@ -268,7 +287,7 @@ export class ByteSource {
   }
 
   /** Reads the image's bytes from `offset` into out[at, at + length): all of them, fewer only at its end. */
-  private readInto(out: Buffer, at: number, length: number, offset: number): number {
+  private readImage(out: Uint8Array, at: number, length: number, offset: number): number {
     let got = 0;
     let base = 0;
     for (const piece of this.pieces!) {

@@ -1,0 +1,66 @@
+import { FormatError } from '../errors.js';
+import { LZ4_BLOCK_WASM } from './wasm/lz4-block-wasm.js';
+
+/*
+ * LZ4 blocks, decoded by the WebAssembly that src/decode/wasm/build.sh makes of lz4-block.c.
+ */
+
+interface Lz4BlockExports {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  lz4_block(src: number, n: number, dst: number, op: number, oend: number, wstart: number): number;
+  lz4_detail(): number;
+}
+
+/** By lz4-block.c's error kind; `value` is the length or offset it reports. */
+const MESSAGES: readonly ((value: number) => string)[] = [
+  () => 'truncated LZ4 block: sequence expected',
+  () => 'truncated LZ4 block: literal length',
+  (lit) => `LZ4 literals (${lit} bytes) run past the end of the block`,
+  () => 'LZ4 literals run past the end of the output block',
+  () => 'truncated LZ4 block: match offset',
+  () => 'LZ4 match offset 0',
+  (off) => `LZ4 match offset ${off} reaches before the start of the output`,
+  () => 'truncated LZ4 block: match length',
+  () => 'LZ4 match runs past the end of the output block',
+];
+
+const PAGE = 64 << 10;
+let compiled: WebAssembly.Module | undefined;
+
+/**
+ * One stream's block decoder: an instance of its own, whose memory holds an input area for one
+ * compressed block and an output area that keeps the stream's history between blocks. Pages
+ * are committed only as they are written.
+ */
+export class Lz4BlockDecoder {
+  /** Where the caller puts the compressed block. */
+  readonly input: Uint8Array;
+  /** Where blocks decode to, valid for the decoder's life. */
+  readonly output: Uint8Array;
+  private readonly wasm: Lz4BlockExports;
+
+  constructor(inputSize: number, outputSize: number) {
+    compiled ??= new WebAssembly.Module(Buffer.from(LZ4_BLOCK_WASM, 'base64'));
+    this.wasm = new WebAssembly.Instance(compiled).exports as unknown as Lz4BlockExports;
+    const { memory } = this.wasm;
+    const inputAt = (this.wasm.__heap_base.value + 15) & ~15;
+    const end = inputAt + inputSize + outputSize;
+    if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
+    this.input = new Uint8Array(memory.buffer, inputAt, inputSize);
+    this.output = new Uint8Array(memory.buffer, inputAt + inputSize, outputSize);
+  }
+
+  /**
+   * Decodes the block in `input[0, n)` into `output` from `op`, writing nothing at or past
+   * `oend` and referring back no further than `wstart`. Returns the new end of output; bytes
+   * between it and `oend` may have been scribbled on. `base` is the file offset of `input[0]`,
+   * for errors.
+   */
+  decode(n: number, op: number, oend: number, wstart: number, base: number): number {
+    const result = this.wasm.lz4_block(this.input.byteOffset, n, this.output.byteOffset, op, oend, wstart);
+    if (result >= 0) return result;
+    const code = -1 - result;
+    throw new FormatError(MESSAGES[code & 15](this.wasm.lz4_detail()), base + (code >>> 4));
+  }
+}
