@@ -297,7 +297,7 @@ describe('lz4 frame', () => {
 
 /** Decodes `block` into an output of `outLen` bytes from 0; `base` is its file offset. */
 function decodeBlock(block: number[], outLen: number, base: number): Uint8Array {
-  const blocks = new Lz4BlockDecoder(block.length, outLen);
+  const blocks = new Lz4BlockDecoder().layout(block.length, outLen);
   blocks.input.set(block);
   return blocks.output.subarray(0, blocks.decode(block.length, 0, outLen, 0, base));
 }

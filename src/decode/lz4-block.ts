@@ -29,26 +29,31 @@ const PAGE = 64 << 10;
 let compiled: WebAssembly.Module | undefined;
 
 /**
- * One stream's block decoder: an instance of its own, whose memory holds an input area for one
- * compressed block and an output area that keeps the stream's history between blocks. Pages
- * are committed only as they are written.
+ * A block decoder: an instance of the module, whose memory holds an input area for one
+ * compressed block and an output area that keeps a stream's history between blocks. Pages are
+ * committed only as they are written. One stream uses it at a time (see withLz4Blocks).
  */
 export class Lz4BlockDecoder {
   /** Where the caller puts the compressed block. */
-  readonly input: Uint8Array;
-  /** Where blocks decode to, valid for the decoder's life. */
-  readonly output: Uint8Array;
+  input = new Uint8Array(0);
+  /** Where blocks decode to. */
+  output = new Uint8Array(0);
   private readonly wasm: Lz4BlockExports;
 
-  constructor(inputSize: number, outputSize: number) {
+  constructor() {
     compiled ??= new WebAssembly.Module(Buffer.from(LZ4_BLOCK_WASM, 'base64'));
     this.wasm = new WebAssembly.Instance(compiled).exports as unknown as Lz4BlockExports;
+  }
+
+  /** Sizes the two areas, growing the memory where they need more. */
+  layout(inputSize: number, outputSize: number): this {
     const { memory } = this.wasm;
     const inputAt = (this.wasm.__heap_base.value + 15) & ~15;
     const end = inputAt + inputSize + outputSize;
     if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
     this.input = new Uint8Array(memory.buffer, inputAt, inputSize);
     this.output = new Uint8Array(memory.buffer, inputAt + inputSize, outputSize);
+    return this;
   }
 
   /**
@@ -62,5 +67,18 @@ export class Lz4BlockDecoder {
     if (result >= 0) return result;
     const code = -1 - result;
     throw new FormatError(MESSAGES[code & 15](this.wasm.lz4_detail()), base + (code >>> 4));
+  }
+}
+
+/** Decoders no stream is using: an image of many members reuses one instead of a memory each. */
+const idle: Lz4BlockDecoder[] = [];
+
+/** Runs `use` with a decoder of its own, laid out as asked, for one stream. */
+export async function withLz4Blocks<T>(inputSize: number, outputSize: number, use: (blocks: Lz4BlockDecoder) => Promise<T>): Promise<T> {
+  const blocks = (idle.pop() ?? new Lz4BlockDecoder()).layout(inputSize, outputSize);
+  try {
+    return await use(blocks);
+  } finally {
+    idle.push(blocks);
   }
 }

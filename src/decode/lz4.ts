@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { hex, readLE32 } from './bytes.js';
-import { Lz4BlockDecoder } from './lz4-block.js';
+import { type Lz4BlockDecoder, withLz4Blocks } from './lz4-block.js';
 import type { ByteSource } from './source.js';
 import { eventLoopTurn } from './turn.js';
 import type { Decoder, Sink } from './types.js';
@@ -43,14 +43,14 @@ function readMagic(src: ByteSource): number {
 // Legacy format
 
 async function decodeLegacy(src: ByteSource, sink: Sink): Promise<void> {
-  let blocks: Lz4BlockDecoder | undefined;
-  for (const { at, size } of legacyBlocks(src)) {
-    blocks ??= new Lz4BlockDecoder(LEGACY_BOUND, LEGACY_BLOCK);
-    src.readTo(blocks.input.subarray(0, size), 'lz4 legacy block');
-    const n = blocks.decode(size, 0, LEGACY_BLOCK, 0, at);
-    sink(blocks.output.subarray(0, n));
-    await eventLoopTurn();
-  }
+  await withLz4Blocks(LEGACY_BOUND, LEGACY_BLOCK, async (blocks) => {
+    for (const { at, size } of legacyBlocks(src)) {
+      src.readTo(blocks.input.subarray(0, size), 'lz4 legacy block');
+      const n = blocks.decode(size, 0, LEGACY_BLOCK, 0, at);
+      sink(blocks.output.subarray(0, n));
+      await eventLoopTurn();
+    }
+  });
 }
 
 /**
@@ -172,11 +172,16 @@ function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size
 
 async function decodeFrame(src: ByteSource, sink: Sink): Promise<void> {
   const frame = readFrameHeader(src);
-  const { independent, contentChecksum, blockMax, contentSize } = frame;
-  const window = independent ? 0 : WINDOW;
+  const window = frame.independent ? 0 : WINDOW;
   // Room for at least one block; a declared content size below a chunk caps the buffer.
+  const { blockMax, contentSize } = frame;
   const room = contentSize >= 0 ? Math.max(blockMax, Math.min(CHUNK, contentSize)) : CHUNK;
-  const blocks = new Lz4BlockDecoder(blockMax, window + room);
+  await withLz4Blocks(blockMax, window + room, (blocks) => decodeFrameBlocks(src, sink, frame, window, blocks));
+}
+
+/** The frame's blocks, after its header, to its end and content checksum. */
+async function decodeFrameBlocks(src: ByteSource, sink: Sink, frame: FrameHeader, window: number, blocks: Lz4BlockDecoder): Promise<void> {
+  const { independent, contentChecksum, blockMax, contentSize } = frame;
   const out = blocks.output;
   const hasher = contentChecksum ? new Xxh32(0) : undefined;
   let op = 0; // end of output in `out`

@@ -80,12 +80,13 @@ const SKIP_DATA_WINDOW = 16 << 10;
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
   // Without data to read, a small window reads headers and seeks past what lies between.
   const src = ByteSource.open(path, options.skipData ? SKIP_DATA_WINDOW : undefined);
+  const decoder = new MemberDecoder(src);
   const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
     const tracker = new ArchiveTracker(events, options.select ?? (() => true), (offset) => src.describe(offset));
     src.seek(options.start ?? 0);
     if (options.first === 'cpio') requireCpio(src);
-    else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, budget, options);
+    else if (options.first) await decodeMember(src, COMPRESSION_FORMATS.find((f) => f.name === options.first)!, tracker, decoder, budget, options);
     let top = new CpioParser(tracker, src.offset);
     tracker.member = { format: 'cpio', start: 0, parser: top };
     for (;;) {
@@ -108,7 +109,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
       const head = src.peek(8);
       const format = detectCompression(head);
       if (!format) throw new FormatError(unknownData(head, src.offset), src.offset);
-      await decodeMember(src, format, tracker, budget, options);
+      await decodeMember(src, format, tracker, decoder, budget, options);
       // The kernel skips zeros after a compressed member byte by byte, with no alignment rule.
       top = new CpioParser(tracker, src.offset);
       tracker.member = { format: 'cpio', start: 0, parser: top };
@@ -127,6 +128,7 @@ async function decodeMember(
   src: ByteSource,
   format: CompressionFormat,
   tracker: ArchiveTracker,
+  decoder: MemberDecoder,
   budget: { left: number; limit: number },
   options: WalkOptions,
 ): Promise<void> {
@@ -167,10 +169,10 @@ async function decodeMember(
       // Our decoder names the byte where the member goes wrong; it starts over and its output
       // reaches the parser from where the command's stopped. Should it read the member after
       // all, its output is the one used.
-      end = await decodeHere(src, start, format, skipping(run.delivered, deliver), progress);
+      end = await decoder.decode(start, format, skipping(run.delivered, deliver), progress);
     }
   } else {
-    end = await decodeHere(src, start, format, deliver, progress);
+    end = await decoder.decode(start, format, deliver, progress);
   }
   src.seek(end);
   parser.end();
@@ -201,21 +203,33 @@ function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uin
 }
 
 /**
- * Decodes the member of `format` at `start` with our own decoder, in this thread, where the
- * parser and the writer take each piece of output as it comes; returns the offset just after
- * the member. (A worker thread ran the decoders once, for the overlap: it measured no faster,
- * the decoder being the slower side, and cost a second V8 instance, 15 to 20 MB.)
+ * Our own decoders, for the members of one image, in this thread, where the parser and the
+ * writer take each piece of output as it comes. (A worker thread ran them once, for the overlap:
+ * it measured no faster, the decoder being the slower side, and cost a second V8 instance,
+ * 15 to 20 MB.)
  */
-async function decodeHere(src: ByteSource, start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
-  prepareDecoder(format);
-  // A window of its own: the walk's may be a small one, for headers only. A stream has one.
-  const reader = src.seekable ? src.withWindow() : src;
-  reader.seek(start);
-  await format.decode(reader, (chunk) => {
-    sink(chunk);
-    progress(reader.offset);
-  });
-  return reader.offset;
+class MemberDecoder {
+  /**
+   * One window for every member: the walk's may be a small one, for headers only, and a new
+   * one per member would leave a megabyte to the collector each time. A stream has only its own.
+   */
+  private reader: ByteSource | undefined;
+
+  constructor(private readonly src: ByteSource) {}
+
+  /** Decodes the member of `format` at `start`; returns the offset just after it. */
+  async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
+    // A trial stage reading another format's member fails at its header: V8's optimizing
+    // compilers, once back, would stay on for the rest of the run for nothing.
+    if (detectCompression(this.src.readAt(start, 8)) === format) prepareDecoder(format);
+    const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
+    reader.seek(start);
+    await format.decode(reader, (chunk) => {
+      sink(chunk);
+      progress(reader.offset);
+    });
+    return reader.offset;
+  }
 }
 
 interface Member {
