@@ -36,6 +36,20 @@ static inline long fail(u32 kind, u32 at, u32 value) {
   return -1 - (long)(kind + 16 * at);
 }
 
+/*
+ * Adds an extended length's bytes at src[*ip] to *len, up to and with the first below 255;
+ * 0 if the block ends first.
+ */
+static inline int extend(const u8 *src, u32 n, u32 *ip, u32 *len) {
+  u32 b;
+  do {
+    if (*ip >= n) return 0;
+    b = src[(*ip)++];
+    *len += b;
+  } while (b == 255);
+  return 1;
+}
+
 /* The length or offset value of the last error. */
 __attribute__((export_name("lz4_detail"))) u32 lz4_detail(void) { return detail; }
 
@@ -59,14 +73,7 @@ long lz4_block(const u8 *src, u32 n, u8 *dst, u32 op, u32 oend, u32 wstart) {
       ip += lit;
       op += lit;
     } else {
-      if (lit == 15) {
-        u32 b;
-        do {
-          if (ip >= n) return fail(E_LIT_LENGTH, ip, 0);
-          b = src[ip++];
-          lit += b;
-        } while (b == 255);
-      }
+      if (lit == 15 && !extend(src, n, &ip, &lit)) return fail(E_LIT_LENGTH, ip, 0);
       if (lit > 0) {
         if (lit > n - ip) return fail(E_LIT_INPUT, ip, lit);
         if (lit > oend - op) return fail(E_LIT_OUTPUT, ip, lit);
@@ -96,14 +103,7 @@ long lz4_block(const u8 *src, u32 n, u8 *dst, u32 op, u32 oend, u32 wstart) {
     }
     if (off == 0) return fail(E_OFFSET_0, ip - 2, 0);
     if (off > op - wstart) return fail(E_OFFSET_FAR, ip - 2, off);
-    if (len == 15) {
-      u32 b;
-      do {
-        if (ip >= n) return fail(E_MATCH_LENGTH, ip, 0);
-        b = src[ip++];
-        len += b;
-      } while (b == 255);
-    }
+    if (len == 15 && !extend(src, n, &ip, &len)) return fail(E_MATCH_LENGTH, ip, 0);
     len += 4;
     if (len > oend - op) return fail(E_MATCH_OUTPUT, ip, len);
     u8 *d = dst + op;
