@@ -12,8 +12,8 @@ export type Sink = (chunk: Uint8Array) => void;
  * Decodes one compressed member that starts at `src.offset` (at its magic), pushing its output
  * to `sink`. It must verify every checksum the format carries, leave `src.offset` exactly after
  * the member's last byte (no trailing zero padding, nothing of the next member), and throw a
- * FormatError naming the absolute file offset when the input is bad or truncated. It runs in
- * the main thread: between blocks it awaits `eventLoopTurn()` (turn.ts), so that a signal is
- * handled while it works.
+ * FormatError naming the absolute file offset when the input is bad or truncated. It runs on
+ * its thread's event loop: between blocks it awaits `eventLoopTurn()` (turn.ts), so that a
+ * signal is handled while it works.
  */
 export type Decoder = (src: ByteSource, sink: Sink) => Promise<void>;
