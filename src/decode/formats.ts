@@ -108,6 +108,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'lz4',
     magics: [[0x02, 0x21], [0x04, 0x22]],
+    // Its blocks decode in WebAssembly; the frame format's xxHash32 checks are TypeScript.
     needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./lz4.js')).decodeLz4(src, sink),
     native: ['lz4', '-d', '-c'],

@@ -166,8 +166,7 @@ async function decodeStream(
     if (inPos > inLimit) {
       if (eof) throw truncated(src, inEnd);
       src.skip(inPos);
-      const turn = eventLoopTurn();
-      if (turn) await turn;
+      await eventLoopTurn();
       inBuf = src.peek(MARGIN);
       inPos = 0;
       inEnd = inBuf.length;
