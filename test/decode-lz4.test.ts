@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.js';
-import { decodeLz4, Xxh32, xxh32 } from '../src/decode/lz4.js';
-import { Lz4BlockDecoder } from '../src/decode/lz4-block.js';
+import { decodeLz4 } from '../src/decode/lz4.js';
+import { Lz4BlockDecoder, xxh32 } from '../src/decode/lz4-block.js';
 import { rng, textData } from './support/data.js';
 import { type Decoded, decodeFile, expectFormatError, hashMember } from './support/decode.js';
 import { REAL_EXPECTED, realImage } from './support/real.js';
 import { titled } from './support/needs.js';
 
+/** The decoder's output area: a match's reach, 64 KiB, and 1 MiB pushed at a time. */
+const OUTPUT_AREA = (1 << 20) + (64 << 10);
 let dir: string;
 let counter = 0;
 
@@ -58,19 +60,21 @@ const inputs: Record<string, () => Buffer> = {
 
 describe('xxHash32', () => {
   it('matches the reference vectors', () => {
-    expect(xxh32(new Uint8Array(0), 0, 0, 0)).toBe(0x02cc5d05);
-    expect(xxh32(Buffer.from('a'), 0, 1, 0)).toBe(0x550d7456);
-    expect(xxh32(Buffer.from('abc'), 0, 3, 0)).toBe(0x32d153ff);
-    expect(xxh32(Buffer.from('Nobody inspects the spammish repetition'), 0, 39, 0)).toBe(0xe2293b2f);
+    expect(xxh32(new Uint8Array(0))).toBe(0x02cc5d05);
+    expect(xxh32(Buffer.from('a'))).toBe(0x550d7456);
+    expect(xxh32(Buffer.from('abc'))).toBe(0x32d153ff);
+    expect(xxh32(Buffer.from('Nobody inspects the spammish repetition'))).toBe(0xe2293b2f);
   });
 
-  it('streams to the same value whatever the split', () => {
+  it('streams a content hash to the same value whatever the split', () => {
     const data = textData(1000, 5);
-    const whole = xxh32(data, 0, data.length, 0);
+    const blocks = new Lz4BlockDecoder().layout(0, data.length);
+    blocks.output.set(data);
+    const whole = blocks.checksum(blocks.output, 0, data.length);
     for (const step of [1, 3, 15, 16, 17, 100]) {
-      const h = new Xxh32(0);
-      for (let i = 0; i < data.length; i += step) h.update(data, i, Math.min(data.length, i + step));
-      expect(h.digest()).toBe(whole);
+      blocks.startContentHash();
+      for (let i = 0; i < data.length; i += step) blocks.addToContentHash(i, Math.min(data.length, i + step));
+      expect(blocks.contentHash()).toBe(whole);
     }
   });
 });
@@ -93,8 +97,8 @@ describe('lz4 legacy (lz4 -l)', () => {
     expect(d.out.length).toBe(data.length);
     expect(d.out.equals(data)).toBe(true);
     expect(d.offset).toBe(z.length);
-    expect(d.chunks).toHaveLength(3);
-    expect(Math.max(...d.chunks)).toBe(8 << 20);
+    // Pushed in pieces no larger than the output area, not a block (8 MiB) at a time.
+    expect(Math.max(...d.chunks)).toBe(OUTPUT_AREA);
   });
 
   it('stops exactly before zero padding, a newc header or a short tail', async () => {
@@ -224,7 +228,7 @@ describe('lz4 frame', () => {
       expect(d.out.length).toBe(data.length);
       expect(d.out.equals(data)).toBe(true);
       expect(d.offset).toBe(z.length);
-      expect(Math.max(0, ...d.chunks)).toBeLessThanOrEqual(8 << 20);
+      expect(Math.max(0, ...d.chunks)).toBeLessThanOrEqual(OUTPUT_AREA);
     });
   }
 
@@ -248,14 +252,14 @@ describe('lz4 frame', () => {
     // content size one too big, with a fixed-up header checksum
     const badSize = Buffer.from(z);
     badSize.writeUInt32LE(data.length + 1, 6);
-    badSize[14] = (xxh32(badSize, 4, 14, 0) >>> 8) & 0xff;
+    badSize[14] = (xxh32(badSize.subarray(4, 14)) >>> 8) & 0xff;
     expect((await expectFormatError(decodeBytes(badSize))).message).toMatch(/declares/);
 
     // dictionary ID flag
     const plain = lz4(data, ['-B4']);
     const dict = Buffer.concat([plain.subarray(0, 6), Buffer.from([1, 2, 3, 4, 0]), plain.subarray(7)]);
     dict[4] |= 1;
-    dict[10] = (xxh32(dict, 4, 10, 0) >>> 8) & 0xff;
+    dict[10] = (xxh32(dict.subarray(4, 10)) >>> 8) & 0xff;
     expect((await expectFormatError(decodeBytes(dict))).message).toMatch(/dictionary/);
 
     // a block size above the 64 KiB maximum of -B4
@@ -299,7 +303,10 @@ describe('lz4 frame', () => {
 function decodeBlock(block: number[], outLen: number, base: number): Uint8Array {
   const blocks = new Lz4BlockDecoder().layout(block.length, outLen);
   blocks.input.set(block);
-  return blocks.output.subarray(0, blocks.decode(block.length, 0, outLen, 0, base));
+  blocks.start(block.length, outLen, base);
+  const end = blocks.run(0, outLen, 0);
+  expect(blocks.done).toBe(true);
+  return blocks.output.subarray(0, end);
 }
 
 describe('LZ4 block decoder bounds', () => {
@@ -386,6 +393,35 @@ describe('LZ4 block decoder word copies (room on both sides)', () => {
   it('rejects literals and matches past a short output', () => {
     expect(failure([0xc0, ...tail], 10)).toMatchObject({ message: expect.stringMatching(/literals run past the end of the output/), offset: 101 });
     expect(failure([0x2e, 0x61, 0x62, 0x02, 0x00, ...tail], 12)).toMatchObject({ message: expect.stringMatching(/match runs past the end of the output/), offset: 105 });
+  });
+});
+
+describe('LZ4 block decoder, stopped when its output room is full and resumed', () => {
+  /** Runs the decoder on `block` (limit `limit`) with at most `step` bytes of room per run. */
+  function inSteps(block: Uint8Array | number[], limit: number, step: number): Uint8Array {
+    const blocks = new Lz4BlockDecoder().layout(block.length, limit + 64);
+    blocks.input.set(block);
+    blocks.start(block.length, limit, 100);
+    let op = 0;
+    while (!blocks.done) op = blocks.run(op, Math.min(op + step, limit + 64), 0);
+    return blocks.output.subarray(0, op);
+  }
+
+  it('gives the same output whatever room each run has, inside literals and matches alike', () => {
+    const data = Buffer.concat([textData(100_000, 4), Buffer.alloc(5000, 9), randomBytes(3000), Buffer.from('ab'.repeat(900))]);
+    const z = lz4(data, ['-l', '-9']);
+    expect(z.readUInt32LE(4)).toBe(z.length - 8); // one block
+    for (const step of [1, 5, 8, 13, 64, 1000, 70_000]) {
+      expect(Buffer.from(inSteps(z.subarray(8), data.length, step)).equals(data)).toBe(true);
+    }
+  });
+
+  it('finds a block too big for its limit at the same byte, whatever the room', () => {
+    const tail = new Array(40).fill(0x61);
+    for (const step of [1, 3, 64]) {
+      expect(() => inSteps([0xc0, ...tail], 10, step)).toThrow(expect.objectContaining({ message: expect.stringMatching(/literals run past/), offset: 101 }));
+      expect(() => inSteps([0x2e, 0x61, 0x62, 0x02, 0x00, ...tail], 12, step)).toThrow(expect.objectContaining({ message: expect.stringMatching(/match runs past/), offset: 105 }));
+    }
   });
 });
 

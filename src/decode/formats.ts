@@ -25,7 +25,7 @@ export interface CompressionFormat {
   compress: Compressor;
   /**
    * `decode` is TypeScript of ours, slow without V8's optimizing compilers (src/tiers.ts);
-   * node:zlib's engines and xz's WebAssembly run as fast without them.
+   * node:zlib's engines and the WebAssembly of xz and lz4 run as fast without them.
    */
   needsOptimizingCompilers?: true;
 }
@@ -108,8 +108,6 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'lz4',
     magics: [[0x02, 0x21], [0x04, 0x22]],
-    // Its blocks decode in WebAssembly; the frame format's xxHash32 checks are TypeScript.
-    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./lz4.js')).decodeLz4(src, sink),
     native: ['lz4', '-d', '-c'],
     // -l: the legacy format, the only lz4 the kernel reads.

@@ -2,14 +2,21 @@ import { FormatError } from '../errors.js';
 import { LZ4_BLOCK_WASM } from './wasm/lz4-block-wasm.js';
 
 /*
- * LZ4 blocks, decoded by the WebAssembly that src/decode/wasm/build.sh makes of lz4-block.c.
+ * LZ4 blocks and xxHash32, by the WebAssembly that src/decode/wasm/build.sh makes of
+ * lz4-block.c.
  */
 
 interface Lz4BlockExports {
   memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
+  lz4_start(limit: number): void;
   lz4_block(src: number, n: number, dst: number, op: number, oend: number, wstart: number): number;
+  lz4_done(): number;
   lz4_detail(): number;
+  xxh32(p: number, n: number): number;
+  content_hash_start(): void;
+  content_hash_add(p: number, n: number): void;
+  content_hash_end(): number;
 }
 
 /** By lz4-block.c's error kind; `value` is the length or offset it reports. */
@@ -30,8 +37,9 @@ let compiled: WebAssembly.Module | undefined;
 
 /**
  * A block decoder: an instance of the module, whose memory holds an input area for one
- * compressed block and an output area that keeps a stream's history between blocks. Pages are
- * committed only as they are written. One stream uses it at a time (see withLz4Blocks).
+ * compressed block and an output area for the history that a block may refer back to and the
+ * output not yet pushed. Pages are committed only as they are written. One stream uses it at a
+ * time (see withLz4Blocks).
  */
 export class Lz4BlockDecoder {
   /** Where the caller puts the compressed block. */
@@ -56,17 +64,54 @@ export class Lz4BlockDecoder {
     return this;
   }
 
+  /** The block `start` began: its size in `input` and its file offset, for errors. */
+  private block = { size: 0, at: 0 };
+
   /**
-   * Decodes the block in `input[0, n)` into `output` from `op`, writing nothing at or past
-   * `oend` and referring back no further than `wstart`. Returns the new end of output; bytes
-   * between it and `oend` may have been scribbled on. `base` is the file offset of `input[0]`,
-   * for errors.
+   * Starts decoding the block in `input[0, size)`, at file offset `at`, which may decode to at
+   * most `limit` bytes: more is a FormatError.
    */
-  decode(n: number, op: number, oend: number, wstart: number, base: number): number {
-    const result = this.wasm.lz4_block(this.input.byteOffset, n, this.output.byteOffset, op, oend, wstart);
+  start(size: number, limit: number, at: number): void {
+    this.block = { size, at };
+    this.wasm.lz4_start(limit);
+  }
+
+  /**
+   * Decodes the block into `output` from `op` until it ends (`done`) or the output reaches
+   * `oend`, referring back no further than `wstart`. Returns the new end of output; bytes
+   * between it and `oend` may have been scribbled on. Between two calls the output may move,
+   * keeping the 64 KiB before the end that a match may reach back to.
+   */
+  run(op: number, oend: number, wstart: number): number {
+    const { size, at } = this.block;
+    const result = this.wasm.lz4_block(this.input.byteOffset, size, this.output.byteOffset, op, oend, wstart);
     if (result >= 0) return result;
     const code = -1 - result;
-    throw new FormatError(MESSAGES[code & 15](this.wasm.lz4_detail()), base + (code >>> 4));
+    throw new FormatError(MESSAGES[code & 15](this.wasm.lz4_detail()), at + (code >>> 4));
+  }
+
+  /** Whether the block has decoded to its end. */
+  get done(): boolean {
+    return this.wasm.lz4_done() !== 0;
+  }
+
+  /** The xxHash32 of `area[start, end)`; `area` is `input` or `output`. */
+  checksum(area: Uint8Array, start: number, end: number): number {
+    return this.wasm.xxh32(area.byteOffset + start, end - start) >>> 0;
+  }
+
+  /** Starts the running xxHash32 of a frame's content, which `addToContentHash` feeds. */
+  startContentHash(): void {
+    this.wasm.content_hash_start();
+  }
+
+  /** Adds `output[start, end)` to the content hash. */
+  addToContentHash(start: number, end: number): void {
+    this.wasm.content_hash_add(this.output.byteOffset + start, end - start);
+  }
+
+  contentHash(): number {
+    return this.wasm.content_hash_end() >>> 0;
   }
 }
 
@@ -78,6 +123,17 @@ export async function withLz4Blocks<T>(inputSize: number, outputSize: number, us
   const blocks = (idle.pop() ?? new Lz4BlockDecoder()).layout(inputSize, outputSize);
   try {
     return await use(blocks);
+  } finally {
+    idle.push(blocks);
+  }
+}
+
+/** The xxHash32 of a few bytes outside any stream's decoder: a frame descriptor's. */
+export function xxh32(bytes: Uint8Array): number {
+  const blocks = (idle.pop() ?? new Lz4BlockDecoder()).layout(bytes.length, 0);
+  try {
+    blocks.input.set(bytes);
+    return blocks.checksum(blocks.input, 0, bytes.length);
   } finally {
     idle.push(blocks);
   }

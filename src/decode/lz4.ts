@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { hex, readLE32 } from './bytes.js';
-import { type Lz4BlockDecoder, withLz4Blocks } from './lz4-block.js';
+import { type Lz4BlockDecoder, withLz4Blocks, xxh32 } from './lz4-block.js';
 import type { ByteSource } from './source.js';
 import { eventLoopTurn } from './turn.js';
 import type { Decoder, Sink } from './types.js';
@@ -16,10 +16,10 @@ const FRAME_MAGIC = 0x184d2204;
 const LEGACY_BLOCK = 8 << 20;
 /** LZ4_COMPRESSBOUND(8 MiB): a larger "size" cannot be a legacy block. */
 const LEGACY_BOUND = LEGACY_BLOCK + Math.floor(LEGACY_BLOCK / 255) + 16;
-/** LZ4 offsets are 16-bit, so linked blocks need at most this much history. */
+/** LZ4 offsets are 16-bit: a match reaches back at most this far. */
 const WINDOW = 64 * 1024;
-/** Output is pushed to the sink in chunks of at most this size. */
-const CHUNK = 8 << 20;
+/** Output is pushed to the sink whenever this much is pending (see BlockOutput). */
+const ROOM = 1 << 20;
 
 /** One member: a legacy stream or one frame, chosen by the magic at `src.offset`. */
 export const decodeLz4: Decoder = async (src, sink) => {
@@ -43,19 +43,20 @@ function readMagic(src: ByteSource): number {
 // Legacy format
 
 async function decodeLegacy(src: ByteSource, sink: Sink): Promise<void> {
-  await withLz4Blocks(LEGACY_BOUND, LEGACY_BLOCK, async (blocks) => {
+  await withLz4Blocks(LEGACY_BOUND, WINDOW + ROOM, async (blocks) => {
+    const output = new BlockOutput(blocks, sink, false);
     for (const { at, size } of legacyBlocks(src)) {
       src.readTo(blocks.input.subarray(0, size), 'lz4 legacy block');
-      const n = blocks.decode(size, 0, LEGACY_BLOCK, 0, at);
-      sink(blocks.output.subarray(0, n));
+      output.decode(size, LEGACY_BLOCK, true, at);
       await eventLoopTurn();
     }
+    output.flush();
   });
 }
 
 /**
- * A legacy stream's blocks: the file offset and size of each, checked to be there. The caller
- * reads or skips each block's bytes before asking for the next.
+ * A legacy stream's blocks: the file offset and size of each. The caller reads or skips each
+ * block's bytes, checking they are there, before asking for the next.
  */
 function* legacyBlocks(src: ByteSource): Generator<{ at: number; size: number }> {
   src.skip(4); // the magic
@@ -71,12 +72,6 @@ function* legacyBlocks(src: ByteSource): Generator<{ at: number; size: number }>
       continue;
     }
     if (size === 0 || size > LEGACY_BOUND) return;
-    if (src.available(size + 4) - 4 < size) {
-      throw new FormatError(
-        `truncated lz4 legacy block: needs ${size} bytes, file ends after ${Math.max(0, src.available(size + 4) - 4)}`,
-        at + 4,
-      );
-    }
     src.skip(4);
     yield { at: at + 4, size };
   }
@@ -86,10 +81,10 @@ function* legacyBlocks(src: ByteSource): Generator<{ at: number; size: number }>
 export function lz4MemberEnd(src: ByteSource): number {
   const magic = readMagic(src);
   if (magic === LEGACY_MAGIC) {
-    for (const { size } of legacyBlocks(src)) src.skip(size);
+    for (const { size } of legacyBlocks(src)) src.skipExactly(size, 'lz4 legacy block');
   } else {
     const frame = readFrameHeader(src);
-    for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) src.skip(block.need);
+    for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) src.skipExactly(block.need, 'lz4 frame block');
     if (frame.contentChecksum) src.read(4, 'lz4 content checksum');
   }
   return src.offset;
@@ -130,7 +125,7 @@ function readFrameHeader(src: ByteSource): FrameHeader {
   const descLen = 2 + (hasContentSize ? 8 : 0) + (hasDictId ? 4 : 0);
   src.seek(start + 4);
   const desc = src.read(descLen + 1, 'lz4 frame descriptor');
-  const hc = (xxh32(desc, 0, descLen, 0) >>> 8) & 0xff;
+  const hc = (xxh32(desc.subarray(0, descLen)) >>> 8) & 0xff;
   if (hc !== desc[descLen]) {
     throw new FormatError(
       `lz4 frame header checksum mismatch (stored ${desc[descLen]}, computed ${hc})`,
@@ -152,7 +147,7 @@ function readFrameHeader(src: ByteSource): FrameHeader {
 
 /**
  * The next block's size, whether it is stored, and how many bytes follow its size field (its
- * checksum included), checked to be there; undefined at the EndMark.
+ * checksum included); undefined at the EndMark.
  */
 function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size: number; stored: boolean; need: number } | undefined {
   const at = src.offset;
@@ -163,185 +158,112 @@ function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size
   if (size > frame.blockMax) {
     throw new FormatError(`lz4 frame block of ${size} bytes exceeds the frame's maximum of ${frame.blockMax}`, at);
   }
-  const need = size + (frame.blockChecksum ? 4 : 0);
-  if (src.available(need) < need) {
-    throw new FormatError(`truncated lz4 frame block: needs ${need} bytes, file ends after ${src.available(need)}`, at + 4);
-  }
-  return { at, size, stored, need };
+  return { at, size, stored, need: size + (frame.blockChecksum ? 4 : 0) };
 }
 
 async function decodeFrame(src: ByteSource, sink: Sink): Promise<void> {
   const frame = readFrameHeader(src);
-  const window = frame.independent ? 0 : WINDOW;
-  // Room for at least one block; a declared content size below a chunk caps the buffer.
-  const { blockMax, contentSize } = frame;
-  const room = contentSize >= 0 ? Math.max(blockMax, Math.min(CHUNK, contentSize)) : CHUNK;
-  await withLz4Blocks(blockMax, window + room, (blocks) => decodeFrameBlocks(src, sink, frame, window, blocks));
+  await withLz4Blocks(frame.blockMax + 4, WINDOW + ROOM, (blocks) => decodeFrameBlocks(src, sink, frame, blocks));
 }
 
 /** The frame's blocks, after its header, to its end and content checksum. */
-async function decodeFrameBlocks(src: ByteSource, sink: Sink, frame: FrameHeader, window: number, blocks: Lz4BlockDecoder): Promise<void> {
-  const { independent, contentChecksum, blockMax, contentSize } = frame;
-  const out = blocks.output;
-  const hasher = contentChecksum ? new Xxh32(0) : undefined;
-  let op = 0; // end of output in `out`
-  let flushed = 0; // start of the output not yet pushed
-  let total = 0;
+async function decodeFrameBlocks(src: ByteSource, sink: Sink, frame: FrameHeader, blocks: Lz4BlockDecoder): Promise<void> {
+  const { independent, blockChecksum, contentChecksum, blockMax, contentSize } = frame;
+  const { input } = blocks;
+  const output = new BlockOutput(blocks, sink, contentChecksum);
   for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) {
     const { at, size, stored, need } = block;
-    const data = src.read(need, 'lz4 frame block');
-    if (frame.blockChecksum) {
-      const want = readLE32(data, size);
-      const got = xxh32(data, 0, size, 0);
-      if (want !== got) {
-        throw new FormatError(`lz4 block checksum mismatch (block at byte ${at})`, at + 4 + size);
-      }
+    src.readTo(input.subarray(0, need), 'lz4 frame block');
+    if (blockChecksum && readLE32(input, size) !== blocks.checksum(input, 0, size)) {
+      throw new FormatError(`lz4 block checksum mismatch (block at byte ${at})`, at + 4 + size);
     }
-    // Push what is pending before it could outgrow a chunk, and make room for a whole block,
-    // keeping the history that linked blocks may refer to.
-    const noRoom = out.length - op < blockMax;
-    if (noRoom || op - flushed + blockMax > CHUNK) {
-      if (op > flushed) sink(out.subarray(flushed, op));
-      if (noRoom) {
-        if (window) {
-          out.copyWithin(0, op - window, op);
-          op = window;
-        } else {
-          op = 0;
-        }
-      }
-      flushed = op;
-    }
-    const blockStart = op;
-    if (stored) {
-      out.set(data.subarray(0, size), op);
-      op += size;
-    } else {
-      blocks.input.set(data.subarray(0, size));
-      op = blocks.decode(size, op, op + blockMax, independent ? op : 0, at + 4);
-    }
-    total += op - blockStart;
-    if (contentSize >= 0 && total > contentSize) {
+    if (stored) output.store(size);
+    else output.decode(size, blockMax, independent, at + 4);
+    if (contentSize >= 0 && output.total > contentSize) {
       throw new FormatError(`lz4 frame holds more than its declared content size of ${contentSize}`, at);
     }
-    hasher?.update(out, blockStart, op);
     await eventLoopTurn();
   }
-  if (op > flushed) sink(out.subarray(flushed, op));
-  if (contentSize >= 0 && total !== contentSize) {
-    throw new FormatError(`lz4 frame content is ${total} bytes, its header declares ${contentSize}`, src.offset - 4);
+  output.flush();
+  if (contentSize >= 0 && output.total !== contentSize) {
+    throw new FormatError(`lz4 frame content is ${output.total} bytes, its header declares ${contentSize}`, src.offset - 4);
   }
-  if (hasher) {
+  if (contentChecksum) {
     const at = src.offset;
-    const want = readLE32(src.read(4, 'lz4 content checksum'), 0);
-    const got = hasher.digest();
-    if (want !== got) throw new FormatError('lz4 frame content checksum mismatch', at);
+    if (readLE32(src.read(4, 'lz4 content checksum'), 0) !== blocks.contentHash()) {
+      throw new FormatError('lz4 frame content checksum mismatch', at);
+    }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// xxHash32
+// Output
 
-const P1 = 0x9e3779b1;
-const P2 = 0x85ebca77;
-const P3 = 0xc2b2ae3d;
-const P4 = 0x27d4eb2f;
-const P5 = 0x165667b1;
+/**
+ * A stream's output, in its decoder's output area: the WINDOW bytes a match may reach back to,
+ * then up to ROOM bytes not yet pushed. A block decodes into it in as many runs as the room
+ * needs: when it is full, its output is pushed to the sink and only the history kept.
+ */
+class BlockOutput {
+  /** How many bytes the stream has decoded. */
+  total = 0;
+  /** The end of the output in the area. */
+  private op = 0;
+  /** The start of the output not yet pushed. */
+  private flushed = 0;
 
-function rotl(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
-}
-
-function tail(acc: number, b: Uint8Array, i: number, end: number): number {
-  while (end - i >= 4) {
-    const w = readLE32(b, i);
-    acc = Math.imul(rotl((acc + Math.imul(w, P3)) | 0, 17), P4);
-    i += 4;
-  }
-  while (i < end) {
-    acc = Math.imul(rotl((acc + Math.imul(b[i], P5)) | 0, 11), P1);
-    i++;
-  }
-  acc ^= acc >>> 15;
-  acc = Math.imul(acc, P2);
-  acc ^= acc >>> 13;
-  acc = Math.imul(acc, P3);
-  acc ^= acc >>> 16;
-  return acc >>> 0;
-}
-
-/** Streaming xxHash32. */
-export class Xxh32 {
-  private v1: number;
-  private v2: number;
-  private v3: number;
-  private v4: number;
-  private total = 0;
-  private readonly pending = new Uint8Array(16);
-  private pendingLen = 0;
-
-  constructor(private readonly seed: number) {
-    this.v1 = (seed + P1 + P2) | 0;
-    this.v2 = (seed + P2) | 0;
-    this.v3 = seed | 0;
-    this.v4 = (seed - P1) | 0;
+  constructor(
+    private readonly blocks: Lz4BlockDecoder,
+    private readonly sink: Sink,
+    /** Whether the content is hashed as it is pushed (blocks.contentHash). */
+    private readonly hashed: boolean,
+  ) {
+    if (hashed) blocks.startContentHash();
   }
 
-  update(b: Uint8Array, start: number, end: number): void {
-    this.total += end - start;
-    let i = start;
-    if (this.pendingLen > 0) {
-      while (this.pendingLen < 16 && i < end) this.pending[this.pendingLen++] = b[i++];
-      if (this.pendingLen < 16) return;
-      this.stripes(this.pending, 0, 16);
-      this.pendingLen = 0;
+  /**
+   * Decodes the block in `input[0, size)`, at file offset `at`, which may give at most `limit`
+   * bytes and, when `independent`, refers back only into itself.
+   */
+  decode(size: number, limit: number, independent: boolean, at: number): void {
+    const { blocks } = this;
+    const first = this.total;
+    blocks.start(size, limit, at);
+    for (;;) {
+      const wstart = independent ? Math.max(0, this.op - (this.total - first)) : 0;
+      const op = blocks.run(this.op, blocks.output.length, wstart);
+      this.total += op - this.op;
+      this.op = op;
+      if (blocks.done) return;
+      this.makeRoom();
     }
-    const full = i + ((end - i) & ~15);
-    if (full > i) {
-      this.stripes(b, i, full);
-      i = full;
-    }
-    while (i < end) this.pending[this.pendingLen++] = b[i++];
   }
 
-  digest(): number {
-    let acc: number;
-    if (this.total >= 16) {
-      acc = (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0;
-    } else {
-      acc = (this.seed + P5) | 0;
+  /** Copies a stored block, `input[0, size)`. */
+  store(size: number): void {
+    const { input, output } = this.blocks;
+    for (let done = 0; done < size; ) {
+      if (this.op === output.length) this.makeRoom();
+      const k = Math.min(size - done, output.length - this.op);
+      output.set(input.subarray(done, done + k), this.op);
+      this.op += k;
+      this.total += k;
+      done += k;
     }
-    acc = (acc + this.total) | 0; // length modulo 2^32
-    return tail(acc, this.pending, 0, this.pendingLen);
   }
 
-  private stripes(b: Uint8Array, i: number, end: number): void {
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    let v1 = this.v1;
-    let v2 = this.v2;
-    let v3 = this.v3;
-    let v4 = this.v4;
-    while (i < end) {
-      v1 = (v1 + Math.imul(dv.getInt32(i, true), P2)) | 0;
-      v1 = Math.imul((v1 << 13) | (v1 >>> 19), P1);
-      v2 = (v2 + Math.imul(dv.getInt32(i + 4, true), P2)) | 0;
-      v2 = Math.imul((v2 << 13) | (v2 >>> 19), P1);
-      v3 = (v3 + Math.imul(dv.getInt32(i + 8, true), P2)) | 0;
-      v3 = Math.imul((v3 << 13) | (v3 >>> 19), P1);
-      v4 = (v4 + Math.imul(dv.getInt32(i + 12, true), P2)) | 0;
-      v4 = Math.imul((v4 << 13) | (v4 >>> 19), P1);
-      i += 16;
-    }
-    this.v1 = v1;
-    this.v2 = v2;
-    this.v3 = v3;
-    this.v4 = v4;
+  /** Pushes the output not yet pushed. */
+  flush(): void {
+    if (this.op === this.flushed) return;
+    if (this.hashed) this.blocks.addToContentHash(this.flushed, this.op);
+    this.sink(this.blocks.output.subarray(this.flushed, this.op));
+    this.flushed = this.op;
   }
-}
 
-/** One-shot xxHash32 of `b[start, end)`. */
-export function xxh32(b: Uint8Array, start: number, end: number, seed: number): number {
-  const h = new Xxh32(seed);
-  h.update(b, start, end);
-  return h.digest();
+  /** Pushes the output and keeps only the history before the end, at the area's start. */
+  private makeRoom(): void {
+    this.flush();
+    this.blocks.output.copyWithin(0, this.op - WINDOW, this.op);
+    this.op = this.flushed = WINDOW;
+  }
 }

@@ -137,17 +137,24 @@ export class ByteSource {
   }
 
   /**
-   * Exactly `target.length` bytes into `target`, consumed, or a FormatError at EOF. A file's
-   * bytes past the window are read straight into `target`: a large block (an lz4 one, 8 MiB)
-   * neither grows the window nor is copied twice.
+   * Exactly `target.length` bytes into `target`, consumed, or a FormatError at EOF. A large
+   * block (an lz4 one, 8 MiB) does not grow the window: a file's bytes past it are read straight
+   * into `target`, a stream's pass through it a history's worth at a time.
    */
   readTo(target: Uint8Array, what: string): void {
     const n = target.length;
+    const start = this.offset;
     if (!this.pieces) {
-      target.set(this.read(n, what));
+      for (let got = 0; got < n; ) {
+        const view = this.peek(Math.min(n - got, STREAM_HISTORY));
+        if (view.length === 0) throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, start);
+        const take = Math.min(view.length, n - got);
+        target.set(view.subarray(0, take), got);
+        this.cursor += take;
+        got += take;
+      }
       return;
     }
-    const start = this.offset;
     const buffered = Math.min(n, this.bufLen - this.cursor);
     target.set(this.buf.subarray(this.cursor, this.cursor + buffered));
     const got = buffered + this.readImage(target, buffered, n - buffered, start + buffered);
@@ -227,6 +234,13 @@ export class ByteSource {
       base += piece.length;
     }
     return { offset, within: 'an empty image' };
+  }
+
+  /** Skips exactly `n` bytes, or a FormatError if the image ends first. */
+  skipExactly(n: number, what: string): void {
+    const got = this.available(n);
+    if (got < n) throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, this.offset);
+    this.skip(n);
   }
 
   skip(n: number): void {

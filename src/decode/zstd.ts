@@ -73,16 +73,9 @@ function* frameBlocks(src: ByteSource): Generator<void> {
     const size = header >>> 3;
     if (type === 3) throw new FormatError('zstd block of the reserved type', blockAt);
     if (size > MAX_BLOCK) throw new FormatError(`zstd block of ${size} bytes exceeds 128 KiB`, blockAt);
-    skipBytes(src, type === 1 ? 1 : size, 'zstd block');
+    src.skipExactly(type === 1 ? 1 : size, 'zstd block');
     if (last) break;
     yield;
   }
   if (hasChecksum) src.read(4, 'zstd frame checksum');
-}
-
-function skipBytes(src: ByteSource, n: number, what: string): void {
-  if (src.available(n) < n) {
-    throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${src.available(n)}`, src.offset);
-  }
-  src.skip(n);
 }
