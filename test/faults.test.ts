@@ -156,10 +156,14 @@ describe('the image changes while it is read', () => {
 });
 
 describe('signals', () => {
-  /** Delivered while the child is stopped, so that it lands mid-work, then handled on SIGCONT. */
-  const interrupt = async (child: ChildProcess, signal: NodeJS.Signals, ready: () => boolean) => {
+  /**
+   * Delivered while the child is stopped, so that it lands mid-work, then handled on SIGCONT;
+   * the child stays stopped `holdMs` first.
+   */
+  const interrupt = async (child: ChildProcess, signal: NodeJS.Signals, ready: () => boolean, holdMs = 0) => {
     const paused = await pauseWhen(child, ready);
     child.kill(signal);
+    await new Promise((r) => setTimeout(r, holdMs));
     paused.resume();
   };
 
@@ -181,7 +185,9 @@ describe('signals', () => {
   });
 
   // Our decoders run synchronously in the main thread; they let the event loop turn, or the
-  // signal would wait for the whole member and the run would finish.
+  // signal would wait for the whole member and the run would finish. They do so once 50 ms
+  // have passed since the last turn (src/decode/turn.ts): the child is held stopped longer than
+  // that, for our lz4 decodes the whole image in less.
   for (const [how, args, stdinFrom] of [
     ['from its path', ['unpack', '--in-process', bigLz4Image], undefined],
     ['from a pipe', ['unpack', '-'], bigLz4Image],
@@ -189,7 +195,7 @@ describe('signals', () => {
     it(`SIGINT while our lz4 decoder reads the image ${how}: ended by the signal`, async () => {
       const target = join(work, `signal-lz4-${stdinFrom ? 'pipe' : 'path'}`);
       const { child, done } = start([...args, target], stdinFrom);
-      await interrupt(child, 'SIGINT', () => fileBeingWritten(target));
+      await interrupt(child, 'SIGINT', () => fileBeingWritten(target), 100);
       expect(await done).toMatchObject({ code: null, signal: 'SIGINT' });
       expect(readdirSync(target).length).toBeLessThan(FILES);
     });
