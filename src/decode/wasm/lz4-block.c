@@ -15,12 +15,12 @@ enum {
   E_SEQUENCE = 0,    /* the block ends where a sequence must start */
   E_LIT_LENGTH = 1,  /* ... inside a literal length */
   E_LIT_INPUT = 2,   /* literals run past the block */
-  E_LIT_OUTPUT = 3,  /* literals run past the output room */
+  E_LIT_OUTPUT = 3,  /* literals run past the output the block may give */
   E_OFFSET = 4,      /* ... before a match offset */
   E_OFFSET_0 = 5,
   E_OFFSET_FAR = 6,  /* a match reaches before the start of the history */
   E_MATCH_LENGTH = 7,/* ... inside a match length */
-  E_MATCH_OUTPUT = 8 /* a match runs past the output room */
+  E_MATCH_OUTPUT = 8 /* a match runs past the output the block may give */
 };
 
 static u32 detail;
