@@ -47,6 +47,8 @@ export class Lz4BlockDecoder {
   /** Where blocks decode to. */
   output = new Uint8Array(0);
   private readonly wasm: Lz4BlockExports;
+  /** The block `start` began: its size in `input` and its file offset, for errors. */
+  private block = { size: 0, at: 0 };
 
   constructor() {
     compiled ??= new WebAssembly.Module(Buffer.from(LZ4_BLOCK_WASM, 'base64'));
@@ -63,9 +65,6 @@ export class Lz4BlockDecoder {
     this.output = new Uint8Array(memory.buffer, inputAt + inputSize, outputSize);
     return this;
   }
-
-  /** The block `start` began: its size in `input` and its file offset, for errors. */
-  private block = { size: 0, at: 0 };
 
   /**
    * Starts decoding the block in `input[0, size)`, at file offset `at`, which may decode to at
@@ -118,9 +117,14 @@ export class Lz4BlockDecoder {
 /** Decoders no stream is using: an image of many members reuses one instead of a memory each. */
 const idle: Lz4BlockDecoder[] = [];
 
+/** An idle decoder, or a new one, laid out as asked: given back to `idle` after use. */
+function borrow(inputSize: number, outputSize: number): Lz4BlockDecoder {
+  return (idle.pop() ?? new Lz4BlockDecoder()).layout(inputSize, outputSize);
+}
+
 /** Runs `use` with a decoder of its own, laid out as asked, for one stream. */
 export async function withLz4Blocks<T>(inputSize: number, outputSize: number, use: (blocks: Lz4BlockDecoder) => Promise<T>): Promise<T> {
-  const blocks = (idle.pop() ?? new Lz4BlockDecoder()).layout(inputSize, outputSize);
+  const blocks = borrow(inputSize, outputSize);
   try {
     return await use(blocks);
   } finally {
@@ -130,7 +134,7 @@ export async function withLz4Blocks<T>(inputSize: number, outputSize: number, us
 
 /** The xxHash32 of a few bytes outside any stream's decoder: a frame descriptor's. */
 export function xxh32(bytes: Uint8Array): number {
-  const blocks = (idle.pop() ?? new Lz4BlockDecoder()).layout(bytes.length, 0);
+  const blocks = borrow(bytes.length, 0);
   try {
     blocks.input.set(bytes);
     return blocks.checksum(blocks.input, 0, bytes.length);

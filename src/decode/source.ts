@@ -129,9 +129,7 @@ export class ByteSource {
   /** Exactly `n` bytes (a view, valid until the next peek/read/seek), or a FormatError at EOF. */
   read(n: number, what: string): Uint8Array {
     const view = this.peek(n);
-    if (view.length < n) {
-      throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${view.length}`, this.offset);
-    }
+    if (view.length < n) throw truncated(what, n, view.length, this.offset);
     this.cursor += n;
     return view.subarray(0, n);
   }
@@ -147,7 +145,7 @@ export class ByteSource {
     if (!this.pieces) {
       for (let got = 0; got < n; ) {
         const view = this.peek(Math.min(n - got, STREAM_HISTORY));
-        if (view.length === 0) throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, start);
+        if (view.length === 0) throw truncated(what, n, got, start);
         const take = Math.min(view.length, n - got);
         target.set(view.subarray(0, take), got);
         this.cursor += take;
@@ -158,7 +156,7 @@ export class ByteSource {
     const buffered = Math.min(n, this.bufLen - this.cursor);
     target.set(this.buf.subarray(this.cursor, this.cursor + buffered));
     const got = buffered + this.readImage(target, buffered, n - buffered, start + buffered);
-    if (got < n) throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, start);
+    if (got < n) throw truncated(what, n, got, start);
     this.seek(start + n);
   }
 
@@ -239,7 +237,7 @@ export class ByteSource {
   /** Skips exactly `n` bytes, or a FormatError if the image ends first. */
   skipExactly(n: number, what: string): void {
     const got = this.available(n);
-    if (got < n) throw new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, this.offset);
+    if (got < n) throw truncated(what, n, got, this.offset);
     this.skip(n);
   }
 
@@ -321,6 +319,11 @@ export class ByteSource {
     }
     return got;
   }
+}
+
+/** `what`, of `n` bytes from image offset `at`, of which the image holds only `got`. */
+function truncated(what: string, n: number, got: number, at: number): FormatError {
+  return new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, at);
 }
 
 /** How long a read of a stream with nothing to give yet (EAGAIN: a non-blocking descriptor) waits before trying again. */
