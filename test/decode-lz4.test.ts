@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,6 @@ import { Lz4BlockDecoder, xxh32 } from '../src/decode/lz4-block.js';
 import { rng, textData } from './support/data.js';
 import { type Decoded, decodeFile, expectFormatError, hashMember } from './support/decode.js';
 import { REAL_EXPECTED, realImage } from './support/real.js';
-import { titled } from './support/needs.js';
 
 /** The decoder's output area: a match's reach, 64 KiB, and 1 MiB pushed at a time. */
 const OUTPUT_AREA = (1 << 20) + (64 << 10);
@@ -422,16 +421,5 @@ describe('LZ4 block decoder, stopped when its output room is full and resumed', 
       expect(() => inSteps([0xc0, ...tail], 10, step)).toThrow(expect.objectContaining({ message: expect.stringMatching(/literals run past/), offset: 101 }));
       expect(() => inSteps([0x2e, 0x61, 0x62, 0x02, 0x00, ...tail], 12, step)).toThrow(expect.objectContaining({ message: expect.stringMatching(/match runs past/), offset: 105 }));
     }
-  });
-});
-
-const HAS_CLANG = ['clang', 'wasm-ld'].every((tool) => spawnSync(tool, ['--version']).status === 0);
-
-describe.skipIf(!HAS_CLANG)(titled('the committed lz4 WebAssembly', HAS_CLANG ? undefined : 'clang and lld are not installed'), () => {
-  it('is what src/decode/wasm/build.sh makes of lz4-block.c', () => {
-    const wasm = new URL('../src/decode/wasm/', import.meta.url).pathname;
-    const rebuilt = tmp('lz4-block-wasm.ts');
-    execFileSync('bash', [join(wasm, 'build.sh'), rebuilt]);
-    expect(readFileSync(rebuilt, 'utf8')).toBe(readFileSync(join(wasm, 'lz4-block-wasm.ts'), 'utf8'));
   });
 });

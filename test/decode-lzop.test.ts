@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../src/errors.js';
-import { lzo1xDecompress } from '../src/decode/lzo1x.js';
-import { adler32, decodeLzop } from '../src/decode/lzop.js';
+import { Lzo1xDecoder, adler32 } from '../src/decode/lzo1x.js';
+import { decodeLzop } from '../src/decode/lzop.js';
 import { rng, textData } from './support/data.js';
 import { type Decoded, decodeFile, expectFormatError, hashMember } from './support/decode.js';
 import { REAL_EXPECTED, realImage } from './support/real.js';
@@ -162,10 +162,15 @@ function shortRepeats(size: number, seed: number): Buffer {
 describe('Adler-32', () => {
   it('matches a plain implementation', () => {
     const data = Buffer.concat([randomBytes(10_000), Buffer.alloc(10_000, 255)]);
-    expect(adler32(data, 0, data.length)).toBe(refAdler(data));
-    expect(adler32(Buffer.from('Wikipedia'), 0, 9)).toBe(0x11e60398);
-    expect(adler32(data, 5, 7777, adler32(data, 0, 5))).toBe(refAdler(data.subarray(0, 7777)));
-    expect(adler32(new Uint8Array(0), 0, 0)).toBe(1);
+    expect(adler32(data)).toBe(refAdler(data));
+    expect(adler32(Buffer.from('Wikipedia'))).toBe(0x11e60398);
+    expect(adler32(data.subarray(5, 7777), adler32(data.subarray(0, 5)))).toBe(refAdler(data.subarray(0, 7777)));
+    expect(adler32(new Uint8Array(0))).toBe(1);
+    // runs of every length around the 8-byte unrolling and the 5552-byte reduction
+    for (const n of [1, 7, 8, 9, 5551, 5552, 5553, 11104, 11105]) {
+      const run = data.subarray(10_000 - 3, 10_000 - 3 + n);
+      expect(adler32(run), `${n} bytes`).toBe(refAdler(run));
+    }
   });
 });
 
@@ -343,12 +348,16 @@ describe('lzop', () => {
   });
 });
 
+const lzo = new Lzo1xDecoder();
+/** `stream`, at file offset `at`, decoded by our LZO1X decoder to `dstLen` bytes. */
+function lzo1x(stream: ArrayLike<number>, dstLen: number, at: number): Buffer {
+  lzo.layout(stream.length, dstLen).input.set(stream);
+  lzo.decode(stream.length, dstLen, at);
+  return Buffer.from(lzo.output);
+}
+
 describe('LZO1X decompressor bounds', () => {
-  const out = new Uint8Array(64);
-  const run = (stream: number[], dstLen: number) => {
-    lzo1xDecompress(Uint8Array.from(stream), 0, stream.length, out, dstLen, 1000);
-    return Buffer.from(out.subarray(0, dstLen)).toString('latin1');
-  };
+  const run = (stream: number[], dstLen: number) => lzo1x(stream, dstLen, 1000).toString('latin1');
   const EOS = [0x11, 0x00, 0x00];
 
   it('decodes literals, matches and the end marker', () => {
@@ -369,6 +378,9 @@ describe('LZO1X decompressor bounds', () => {
     ['too little output', [18, 0x61, ...EOS], 2, /decodes to 1/],
     ['a truncated distance', [18, 0x61, 0x21], 4, /truncated/],
     ['an empty stream', [], 0, /empty/],
+    ['a truncated instruction', [18, 0x61, 0x40], 4, /truncated LZO1X instruction/],
+    ['a truncated match length', [18, 0x61, 0x20, 0x00], 40, /truncated LZO1X match length/],
+    ['a truncated literal length', [0x00, 0x00], 40, /truncated LZO1X literal length/],
   ];
   for (const [what, stream, dstLen, message] of bad) {
     it(`rejects ${what}`, () => {
@@ -384,6 +396,17 @@ describe('LZO1X decompressor bounds', () => {
       expect((error as FormatError).offset).toBeLessThanOrEqual(1000 + stream.length);
     });
   }
+});
+
+describe('LZO1X lengths that would wrap 32 bits', () => {
+  it('refuses a literal run whose zero bytes add up to 2^32 + 3, as too long for its input', () => {
+    // 15 + 255 * 16843008 + 241 + 3 = 2^32 + 3: a length kept in 32 bits would copy 3 literals.
+    const zeros = 16_843_008;
+    const stream = new Uint8Array(1 + zeros + 1 + 3 + 3);
+    stream[1 + zeros] = 241;
+    stream.set([0x61, 0x62, 0x63, 0x11, 0x00, 0x00], 1 + zeros + 1);
+    expect(() => lzo1x(stream, 3, 0)).toThrow(expect.objectContaining({ message: expect.stringMatching(/literals run past the end of the input/), offset: 1 + zeros + 1 }));
+  });
 });
 
 describe('LZO1X decompressor word copies (room on both sides)', () => {
@@ -416,18 +439,12 @@ describe('LZO1X decompressor word copies (room on both sides)', () => {
   it('decodes overlapping and short-distance matches byte for byte', () => {
     for (const seed of [1, 2, 3]) {
       const { stream, expected } = shortMatches(3000, seed);
-      const out = new Uint8Array(expected.length);
-      lzo1xDecompress(Uint8Array.from(stream), 0, stream.length, out, out.length, 0);
-      expect(Buffer.from(out).equals(Buffer.from(expected))).toBe(true);
+      expect(lzo1x(stream, expected.length, 0).equals(Buffer.from(expected))).toBe(true);
     }
   });
 
   const head = [17 + 8, ...Buffer.from('abcdefgh')]; // 8 literals
-  const decode = (stream: number[], dstLen: number): string => {
-    const out = new Uint8Array(dstLen);
-    lzo1xDecompress(Uint8Array.from(stream), 0, stream.length, out, dstLen, 1000);
-    return Buffer.from(out).toString('latin1');
-  };
+  const decode = (stream: number[], dstLen: number): string => lzo1x(stream, dstLen, 1000).toString('latin1');
   const failure = (stream: number[], dstLen: number): FormatError => {
     try {
       decode(stream, dstLen);

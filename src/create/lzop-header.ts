@@ -1,6 +1,6 @@
 import type { Transform as NodeTransform, TransformCallback } from 'node:stream';
 import { readBE16, readBE32 } from '../decode/bytes.js';
-import { adler32 } from '../decode/lzop.js';
+import { adler32 } from '../decode/lzo1x.js';
 const { Transform } = process.getBuiltinModule('node:stream');
 const { crc32 } = process.getBuiltinModule('node:zlib');
 
@@ -25,7 +25,7 @@ export function zeroLzopMtime(): NodeTransform {
       head.fill(0, mtimeAt, mtimeAt + mtimeSize);
       const flags = readBE32(head, flagsAt(readBE16(head, MAGIC_SIZE)));
       const covered = head.subarray(MAGIC_SIZE, sumAt);
-      head.writeUInt32BE((flags & F_H_CRC32 ? crc32(covered) : adler32(covered, 0, covered.length)) >>> 0, sumAt);
+      head.writeUInt32BE((flags & F_H_CRC32 ? crc32(covered) : adler32(covered)) >>> 0, sumAt);
       const out = head;
       head = undefined;
       done(null, out);

@@ -120,7 +120,6 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'lzop',
     magics: [[0x89, 0x4c]],
-    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./lzop.js')).decodeLzop(src, sink),
     native: ['lzop', '-d', '-c'],
     compress: { levels: [1, 9], argv: (level) => ['lzop', '-c', ...dashLevel(level)], debianPackage: 'lzop' },

@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { type AreaExports, IdleInstances, WasmAreas, lazyModule } from './wasm/instance.js';
 import { LZ4_BLOCK_WASM } from './wasm/lz4-block-wasm.js';
 
 /*
@@ -6,9 +7,7 @@ import { LZ4_BLOCK_WASM } from './wasm/lz4-block-wasm.js';
  * lz4-block.c.
  */
 
-interface Lz4BlockExports {
-  memory: WebAssembly.Memory;
-  __heap_base: WebAssembly.Global;
+interface Lz4BlockExports extends AreaExports {
   lz4_start(limit: number): void;
   lz4_block(src: number, n: number, dst: number, op: number, oend: number, wstart: number): number;
   lz4_done(): number;
@@ -32,38 +31,19 @@ const MESSAGES: readonly ((value: number) => string)[] = [
   () => 'LZ4 match runs past the end of the output block',
 ];
 
-const PAGE = 64 << 10;
-let compiled: WebAssembly.Module | undefined;
+const wasmModule = lazyModule(LZ4_BLOCK_WASM);
 
 /**
- * A block decoder: an instance of the module, whose memory holds an input area for one
- * compressed block and an output area for the history that a block may refer back to and the
- * output not yet pushed. Pages are committed only as they are written. One stream uses it at a
- * time (see withLz4Blocks).
+ * A block decoder: an instance of the module, whose input area holds one compressed block and
+ * whose output area the history that a block may refer back to and the output not yet pushed.
+ * One stream uses it at a time (see withLz4Blocks).
  */
-export class Lz4BlockDecoder {
-  /** Where the caller puts the compressed block. */
-  input = new Uint8Array(0);
-  /** Where blocks decode to. */
-  output = new Uint8Array(0);
-  private readonly wasm: Lz4BlockExports;
+export class Lz4BlockDecoder extends WasmAreas<Lz4BlockExports> {
   /** The block `start` began: its size in `input` and its file offset, for errors. */
   private block = { size: 0, at: 0 };
 
   constructor() {
-    compiled ??= new WebAssembly.Module(Buffer.from(LZ4_BLOCK_WASM, 'base64'));
-    this.wasm = new WebAssembly.Instance(compiled).exports as unknown as Lz4BlockExports;
-  }
-
-  /** Sizes the two areas, growing the memory where they need more. */
-  layout(inputSize: number, outputSize: number): this {
-    const { memory } = this.wasm;
-    const inputAt = (this.wasm.__heap_base.value + 15) & ~15;
-    const end = inputAt + inputSize + outputSize;
-    if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
-    this.input = new Uint8Array(memory.buffer, inputAt, inputSize);
-    this.output = new Uint8Array(memory.buffer, inputAt + inputSize, outputSize);
-    return this;
+    super(wasmModule());
   }
 
   /**
@@ -114,31 +94,20 @@ export class Lz4BlockDecoder {
   }
 }
 
-/** Decoders no stream is using: an image of many members reuses one instead of a memory each. */
-const idle: Lz4BlockDecoder[] = [];
-
-/** An idle decoder, or a new one, laid out as asked: given back to `idle` after use. */
-function borrow(inputSize: number, outputSize: number): Lz4BlockDecoder {
-  return (idle.pop() ?? new Lz4BlockDecoder()).layout(inputSize, outputSize);
-}
+const idle = new IdleInstances(() => new Lz4BlockDecoder());
 
 /** Runs `use` with a decoder of its own, laid out as asked, for one stream. */
-export async function withLz4Blocks<T>(inputSize: number, outputSize: number, use: (blocks: Lz4BlockDecoder) => Promise<T>): Promise<T> {
-  const blocks = borrow(inputSize, outputSize);
-  try {
-    return await use(blocks);
-  } finally {
-    idle.push(blocks);
-  }
+export function withLz4Blocks<T>(inputSize: number, outputSize: number, use: (blocks: Lz4BlockDecoder) => Promise<T>): Promise<T> {
+  return idle.with(inputSize, outputSize, use);
 }
 
 /** The xxHash32 of a few bytes outside any stream's decoder: a frame descriptor's. */
 export function xxh32(bytes: Uint8Array): number {
-  const blocks = borrow(bytes.length, 0);
+  const blocks = idle.borrow(bytes.length, 0);
   try {
     blocks.input.set(bytes);
     return blocks.checksum(blocks.input, 0, bytes.length);
   } finally {
-    idle.push(blocks);
+    idle.giveBack(blocks);
   }
 }

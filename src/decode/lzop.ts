@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { hex, readBE16, readBE32 } from './bytes.js';
-import { lzo1xDecompress } from './lzo1x.js';
+import { adler32, withLzo1x } from './lzo1x.js';
 import type { ByteSource } from './source.js';
 import { eventLoopTurn } from './turn.js';
 import type { Decoder } from './types.js';
@@ -28,49 +28,8 @@ const MAX_BLOCK = 64 << 20;
 /** Output is pushed in pieces of at most this size. */
 const CHUNK = 8 << 20;
 
-/** Adler-32 of `b[start, end)` continuing from `adler` (1 for a fresh sum). */
-export function adler32(b: Uint8Array, start: number, end: number, adler = 1): number {
-  // 8 bytes at a time, read as two little-endian words: two loads instead of eight, measured
-  // twice as fast as byte reads on the real image's data.
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  let a = adler & 0xffff;
-  let s = adler >>> 16;
-  let i = start;
-  while (i < end) {
-    // 1024 bytes keep both sums below 2^30 (small integers for V8) before the reduction. Each
-    // 8 bytes add 8 * a to s: summed over the run in `aSum` and multiplied once, that takes a
-    // multiplication off the chain through s.
-    const stop = Math.min(end, i + 1024);
-    const stop8 = i + ((stop - i) & ~7);
-    let aSum = 0;
-    for (; i < stop8; i += 8) {
-      const lo = view.getInt32(i, true);
-      const hi = view.getInt32(i + 4, true);
-      const b0 = lo & 255;
-      const b1 = (lo >>> 8) & 255;
-      const b2 = (lo >>> 16) & 255;
-      const b3 = lo >>> 24;
-      const b4 = hi & 255;
-      const b5 = (hi >>> 8) & 255;
-      const b6 = (hi >>> 16) & 255;
-      const b7 = hi >>> 24;
-      aSum += a;
-      s += 8 * b0 + 7 * b1 + 6 * b2 + 5 * b3 + 4 * b4 + 3 * b5 + 2 * b6 + b7;
-      a += b0 + b1 + b2 + b3 + b4 + b5 + b6 + b7;
-    }
-    s += 8 * aSum;
-    for (; i < stop; i++) {
-      a += b[i];
-      s += a;
-    }
-    a %= 65521;
-    s %= 65521;
-  }
-  return ((s << 16) | a) >>> 0;
-}
-
-function crc(b: Uint8Array, start: number, end: number, value = 0): number {
-  return crc32(b.subarray(start, end), value) >>> 0;
+function crc(b: Uint8Array, value = 0): number {
+  return crc32(b, value) >>> 0;
 }
 
 /** Reads header fields, keeping a copy of their bytes for the header checksum. */
@@ -125,7 +84,8 @@ function readHeader(src: ByteSource): number {
   const nameLen = h.u8('name length');
   if (nameLen > 0) h.take(nameLen, 'name');
   const useCrc = (flags & F_H_CRC32) !== 0;
-  const computed = useCrc ? crc(h.bytes, 0, h.length) : adler32(h.bytes, 0, h.length);
+  const covered = h.bytes.subarray(0, h.length);
+  const computed = useCrc ? crc(covered) : adler32(covered);
   const sumAt = src.offset;
   const stored = readBE32(src.read(4, 'lzop header checksum'), 0);
   if (stored !== computed) {
@@ -144,35 +104,31 @@ function readHeader(src: ByteSource): number {
 
 export const decodeLzop: Decoder = async (src, sink) => {
   const flags = readHeader(src);
-  let out: Uint8Array | undefined;
-  for (;;) {
-    const block = readBlockHeader(src, flags);
-    if (!block) return;
-    const { dstLen, srcLen, compressed, sumsAt, adlerD, crcD, adlerC, crcC } = block;
-    const dataAt = src.offset;
-    const data = src.read(srcLen, 'lzop block');
-    if (adlerC !== undefined) checkSum('Adler-32', 'compressed', adlerC, adler32(data, 0, srcLen), dataAt, sumsAt);
-    if (crcC !== undefined) checkSum('CRC32', 'compressed', crcC, crc(data, 0, srcLen), dataAt, sumsAt);
-
-    let plain: Uint8Array;
-    if (compressed) {
-      if (!out || out.length < dstLen) out = new Uint8Array(Math.max(dstLen, 256 << 10));
-      lzo1xDecompress(data, 0, srcLen, out, dstLen, dataAt);
-      plain = out;
-    } else {
-      plain = data;
+  await withLzo1x(async (lzo) => {
+    for (;;) {
+      const block = readBlockHeader(src, flags);
+      if (!block) return;
+      const { dstLen, srcLen, compressed, sumsAt, adlerD, crcD, adlerC, crcC } = block;
+      const dataAt = src.offset;
+      lzo.layout(srcLen, compressed ? dstLen : 0);
+      const data = lzo.input;
+      src.readTo(data, 'lzop block');
+      if (adlerC !== undefined) checkSum('Adler-32', 'compressed', adlerC, lzo.adler32(data), dataAt, sumsAt);
+      if (crcC !== undefined) checkSum('CRC32', 'compressed', crcC, crc(data), dataAt, sumsAt);
+      if (compressed) lzo.decode(srcLen, dstLen, dataAt);
+      const plain = compressed ? lzo.output : data;
+      if (adlerD !== undefined) checkSum('Adler-32', 'uncompressed', adlerD, lzo.adler32(plain), dataAt, sumsAt);
+      if (crcD !== undefined) checkSum('CRC32', 'uncompressed', crcD, crc(plain), dataAt, sumsAt);
+      for (let i = 0; i < dstLen; i += CHUNK) sink(plain.subarray(i, Math.min(dstLen, i + CHUNK)));
+      await eventLoopTurn();
     }
-    if (adlerD !== undefined) checkSum('Adler-32', 'uncompressed', adlerD, adler32(plain, 0, dstLen), dataAt, sumsAt);
-    if (crcD !== undefined) checkSum('CRC32', 'uncompressed', crcD, crc(plain, 0, dstLen), dataAt, sumsAt);
-    for (let i = 0; i < dstLen; i += CHUNK) sink(plain.subarray(i, Math.min(dstLen, i + CHUNK)));
-    await eventLoopTurn();
-  }
+  });
 };
 
 /** Where the lzop file at `src.offset` ends, from its header and block lengths alone. */
 export function lzopMemberEnd(src: ByteSource): number {
   const flags = readHeader(src);
-  for (let block = readBlockHeader(src, flags); block; block = readBlockHeader(src, flags)) src.skip(block.srcLen);
+  for (let block = readBlockHeader(src, flags); block; block = readBlockHeader(src, flags)) src.skipExactly(block.srcLen, 'lzop block');
   return src.offset;
 }
 
@@ -187,7 +143,7 @@ interface BlockHeader {
   crcC?: number;
 }
 
-/** The next block's lengths and checksums, its data checked to be there; undefined at the end. */
+/** The next block's lengths and checksums; undefined at the end. */
 function readBlockHeader(src: ByteSource, flags: number): BlockHeader | undefined {
   const at = src.offset;
   const dstLen = readBE32(src.read(4, 'lzop block length'), 0);
@@ -212,9 +168,6 @@ function readBlockHeader(src: ByteSource, flags: number): BlockHeader | undefine
   if (flags & F_CRC32_D) block.crcD = readBE32(sums, 4 * k++);
   if (compressed && flags & F_ADLER32_C) block.adlerC = readBE32(sums, 4 * k++);
   if (compressed && flags & F_CRC32_C) block.crcC = readBE32(sums, 4 * k++);
-  if (src.available(srcLen) < srcLen) {
-    throw new FormatError(`truncated lzop block: needs ${srcLen} bytes, file ends after ${src.available(srcLen)}`, src.offset);
-  }
   return block;
 }
 
@@ -223,7 +176,7 @@ function skipExtraField(src: ByteSource, useCrc: boolean): void {
   const at = src.offset;
   const lenBytes = src.read(4, 'lzop extra field length');
   const len = readBE32(lenBytes, 0);
-  let sum = useCrc ? crc(lenBytes, 0, 4) : adler32(lenBytes, 0, 4);
+  let sum = useCrc ? crc(lenBytes) : adler32(lenBytes);
   if (src.available(len + 4) < len + 4) {
     throw new FormatError(`truncated lzop extra field: needs ${len + 4} bytes, file ends after ${src.available(len + 4)}`, at + 4);
   }
@@ -231,7 +184,7 @@ function skipExtraField(src: ByteSource, useCrc: boolean): void {
   while (left > 0) {
     const n = Math.min(left, 1 << 20);
     const view = src.read(n, 'lzop extra field');
-    sum = useCrc ? crc(view, 0, n, sum) : adler32(view, 0, n, sum);
+    sum = useCrc ? crc(view, sum) : adler32(view, sum);
     left -= n;
   }
   const sumAt = src.offset;

@@ -1,0 +1,224 @@
+/*
+ * The LZO1X block decoder of src/decode/lzop.ts and lzop's Adler-32, compiled to WebAssembly by
+ * build.sh, so that lzop needs none of V8's optimizing compilers (src/tiers.ts). Written from
+ * the LZO1X bitstream description (see lzo1x.ts) and RFC 1950. Every read and write is checked
+ * against the block's input and output; the WebAssembly memory is the sandbox around even that.
+ */
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+/* Error kinds, as lzo1x.ts names them. */
+enum {
+  E_EMPTY = 0,
+  E_LIT_INPUT = 1,      /* literals run past the input */
+  E_LIT_OUTPUT = 2,     /* literals run past the output */
+  E_NO_END = 3,         /* the input ends where an instruction must start */
+  E_INSTRUCTION = 4,    /* ... inside an instruction */
+  E_MATCH_LENGTH = 5,   /* ... inside a match length */
+  E_DISTANCE = 6,       /* ... inside a match distance */
+  E_LIT_LENGTH = 7,     /* ... inside a literal length */
+  E_AFTER_END = 8,      /* bytes after the end marker: detail, how many */
+  E_SHORT = 9,          /* the end marker before the output is full: detail, the output */
+  E_DISTANCE_FAR = 10,  /* a match reaches before the output's start: detail, the distance */
+  E_MATCH_OUTPUT = 11   /* a match runs past the output */
+};
+
+static u32 detail;
+
+static inline u64 load64(const u8 *p) {
+  u64 v;
+  __builtin_memcpy(&v, p, 8);
+  return v;
+}
+
+static inline void store64(u8 *p, u64 v) { __builtin_memcpy(p, &v, 8); }
+
+static inline long fail(u32 kind, u32 at, u32 value) {
+  detail = value;
+  return -1 - (long)(kind + 16 * at);
+}
+
+/* The length or count of the last error. */
+__attribute__((export_name("lzo1x_detail"))) u32 lzo1x_detail(void) { return detail; }
+
+/*
+ * Adds a length's extension at src[*ip] to *len: 255 for each zero byte, then the first other
+ * byte's value; 0 if the input ends first. Saturates far above any block's size, which the
+ * caller's bounds then refuse, so that a run of zeros cannot wrap.
+ */
+static inline int extend(const u8 *src, u32 n, u32 *ip, u32 *len) {
+  for (;;) {
+    if (*ip >= n) return 0;
+    u32 b = src[(*ip)++];
+    if (b) {
+      *len += b;
+      return 1;
+    }
+    if (*len < 1u << 30) *len += 255;
+  }
+}
+
+/* Copies a match of len bytes from off back to d, which may overlap its source. */
+static void copy_match(u8 *d, u32 off, u32 len, u32 room) {
+  const u8 *m = d - off;
+  if (off >= 8 && room >= len + 8) {
+    for (u32 k = 0; k < len; k += 8) store64(d + k, load64(m + k));
+  } else if (off >= len) {
+    __builtin_memcpy(d, m, len);
+  } else if (off == 1) {
+    __builtin_memset(d, *m, len);
+  } else {
+    /* The output repeats with period off: copy ever longer runs of what is already there,
+       none overlapping its source. */
+    for (u32 done = 0; done < len;) {
+      u32 k = len - done < off + done ? len - done : off + done;
+      __builtin_memcpy(d + done, m, k);
+      done += k;
+    }
+  }
+}
+
+/* Copies len literals, in words when both sides have room for them. */
+static inline void copy_literals(u8 *d, const u8 *s, u32 len, u32 in_room, u32 out_room) {
+  if (len <= 32 && in_room >= 32 && out_room >= 32) {
+    for (u32 k = 0; k < len; k += 8) store64(d + k, load64(s + k));
+  } else {
+    __builtin_memcpy(d, s, len);
+  }
+}
+
+/*
+ * Decodes the LZO1X stream src[0, n) into dst[0, dst_len), which it must fill exactly, its end
+ * marker being the last bytes of src. Returns dst_len, or -1 - (kind + 16 * position in src).
+ */
+__attribute__((export_name("lzo1x_block")))
+long lzo1x_block(const u8 *src, u32 n, u8 *dst, u32 dst_len) {
+  u32 ip = 0, op = 0, state = 0;
+  if (n == 0) return fail(E_EMPTY, 0, 0);
+  if (src[0] > 17) {
+    u32 t = src[ip++] - 17;
+    if (t > n - ip) return fail(E_LIT_INPUT, ip, 0);
+    if (t > dst_len) return fail(E_LIT_OUTPUT, ip, 0);
+    __builtin_memcpy(dst, src + ip, t);
+    ip += t;
+    op = t;
+    state = t < 4 ? t : 4;
+  }
+  for (;;) {
+    if (ip >= n) return fail(E_NO_END, ip, 0);
+    const u32 at = ip; /* the instruction, for errors */
+    const u32 t = src[ip++];
+    u32 len, dist, s;
+    if (t >= 64) {
+      if (ip >= n) return fail(E_INSTRUCTION, ip, 0);
+      dist = ((u32)src[ip++] << 3 | (t >> 2 & 7)) + 1;
+      len = (t >> 5) + 1;
+      s = t & 3;
+    } else if (t >= 32) {
+      len = t & 31;
+      if (len == 0) {
+        len = 31;
+        if (!extend(src, n, &ip, &len)) return fail(E_MATCH_LENGTH, ip, 0);
+      }
+      len += 2;
+      if (n - ip < 2) return fail(E_DISTANCE, ip, 0);
+      u32 d = src[ip] | (u32)src[ip + 1] << 8;
+      ip += 2;
+      dist = (d >> 2) + 1;
+      s = d & 3;
+    } else if (t >= 16) {
+      len = t & 7;
+      if (len == 0) {
+        len = 7;
+        if (!extend(src, n, &ip, &len)) return fail(E_MATCH_LENGTH, ip, 0);
+      }
+      len += 2;
+      if (n - ip < 2) return fail(E_DISTANCE, ip, 0);
+      u32 d = src[ip] | (u32)src[ip + 1] << 8;
+      ip += 2;
+      dist = ((t & 8) << 11) + (d >> 2);
+      if (dist == 0) {
+        /* The end marker: the last input byte, with the output complete. */
+        if (ip != n) return fail(E_AFTER_END, ip, n - ip);
+        if (op != dst_len) return fail(E_SHORT, at, op);
+        return op;
+      }
+      dist += 16384;
+      s = d & 3;
+    } else if (state == 0) {
+      len = t;
+      if (len == 0) {
+        len = 15;
+        if (!extend(src, n, &ip, &len)) return fail(E_LIT_LENGTH, ip, 0);
+      }
+      len += 3;
+      if (len > n - ip) return fail(E_LIT_INPUT, ip, 0);
+      if (len > dst_len - op) return fail(E_LIT_OUTPUT, ip, 0);
+      copy_literals(dst + op, src + ip, len, n - ip, dst_len - op);
+      ip += len;
+      op += len;
+      state = 4;
+      continue;
+    } else {
+      if (ip >= n) return fail(E_INSTRUCTION, ip, 0);
+      u32 h = src[ip++];
+      if (state == 4) {
+        dist = (h << 2) + (t >> 2 & 3) + 2049;
+        len = 3;
+      } else {
+        dist = (h << 2) + (t >> 2 & 3) + 1;
+        len = 2;
+      }
+      s = t & 3;
+    }
+
+    if (dist > op) return fail(E_DISTANCE_FAR, at, dist);
+    if (len > dst_len - op) return fail(E_MATCH_OUTPUT, at, 0);
+    copy_match(dst + op, dist, len, dst_len - op);
+    op += len;
+
+    /* The 0..3 literals that follow a match. */
+    if (s) {
+      if (s > n - ip) return fail(E_LIT_INPUT, ip, 0);
+      if (s > dst_len - op) return fail(E_LIT_OUTPUT, ip, 0);
+      if (n - ip >= 4 && dst_len - op >= 4) {
+        __builtin_memcpy(dst + op, src + ip, 4);
+      } else {
+        for (u32 k = 0; k < s; k++) dst[op + k] = src[ip + k];
+      }
+      ip += s;
+      op += s;
+    }
+    state = s;
+  }
+}
+
+/*
+ * Adler-32 of p[0, n) continuing from adler (1 for a fresh sum). 5552 bytes are the most that
+ * keep both sums within 32 bits before their reduction (RFC 1950, zlib's NMAX).
+ */
+__attribute__((export_name("adler32"))) u32 adler32(u32 adler, const u8 *p, u32 n) {
+  u32 a = adler & 0xffff, s = adler >> 16;
+  while (n > 0) {
+    u32 k = n < 5552 ? n : 5552;
+    n -= k;
+    for (; k >= 8; k -= 8, p += 8) {
+      a += p[0]; s += a;
+      a += p[1]; s += a;
+      a += p[2]; s += a;
+      a += p[3]; s += a;
+      a += p[4]; s += a;
+      a += p[5]; s += a;
+      a += p[6]; s += a;
+      a += p[7]; s += a;
+    }
+    for (; k > 0; k--) {
+      a += *p++;
+      s += a;
+    }
+    a %= 65521;
+    s %= 65521;
+  }
+  return s << 16 | a;
+}
