@@ -25,7 +25,7 @@ export interface CompressionFormat {
   compress: Compressor;
   /**
    * `decode` is TypeScript of ours, slow without V8's optimizing compilers (src/tiers.ts);
-   * node:zlib's engines and the WebAssembly of xz and lz4 run as fast without them.
+   * node:zlib's engines and the WebAssembly of xz, lz4 and lzop run as fast without them.
    */
   needsOptimizingCompilers?: true;
 }
@@ -122,11 +122,9 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x89, 0x4c]],
     decode: async (src, sink) => (await import('./lzop.js')).decodeLzop(src, sink),
     native: ['lzop', '-d', '-c'],
+    // No co-process: our decoder is faster than `lzop -d` (bench/decoders.sh), and `list`
+    // faster in process than with it on the other core (docs/performance.md).
     compress: { levels: [1, 9], argv: (level) => ['lzop', '-c', ...dashLevel(level)], debianPackage: 'lzop' },
-    coprocess: {
-      argv: ['lzop', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./lzop.js')).lzopMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW)),
-    },
   },
   {
     name: 'zstd',

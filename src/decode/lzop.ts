@@ -125,13 +125,6 @@ export const decodeLzop: Decoder = async (src, sink) => {
   });
 };
 
-/** Where the lzop file at `src.offset` ends, from its header and block lengths alone. */
-export function lzopMemberEnd(src: ByteSource): number {
-  const flags = readHeader(src);
-  for (let block = readBlockHeader(src, flags); block; block = readBlockHeader(src, flags)) src.skipExactly(block.srcLen, 'lzop block');
-  return src.offset;
-}
-
 interface BlockHeader {
   dstLen: number;
   srcLen: number;
