@@ -423,3 +423,82 @@ describe('LZ4 block decoder, stopped when its output room is full and resumed', 
     }
   });
 });
+
+describe('LZ4 block decoder, given its input a part at a time', () => {
+  /**
+   * Decodes `block` (limit `limit`, at file offset 100) with an input area of `inputSize`
+   * bytes, refilled as the decoder asks, and `room` bytes of output room per run.
+   */
+  function inParts(block: Uint8Array | number[], limit: number, inputSize: number, room = limit + 64): Uint8Array {
+    const blocks = new Lz4BlockDecoder().layout(inputSize, limit + 64);
+    const bytes = Uint8Array.from(block);
+    let read = 0;
+    const feed = (target: Uint8Array) => {
+      target.set(bytes.subarray(read, read + target.length));
+      read += target.length;
+    };
+    blocks.start(bytes.length, limit, 100, 0);
+    blocks.refill(feed);
+    let op = 0;
+    for (;;) {
+      op = blocks.run(op, Math.min(op + room, limit + 64), 0);
+      if (blocks.done) break;
+      if (blocks.needsInput) blocks.refill(feed);
+    }
+    expect(read).toBe(bytes.length);
+    return blocks.output.subarray(0, op);
+  }
+
+  // long literal runs and long matches (their lengths extended by 255s), short ones, periods
+  const data = Buffer.concat([randomBytes(3000), Buffer.alloc(5000, 9), textData(50_000, 5), randomBytes(300), Buffer.from('ab'.repeat(900))]);
+  let z: Buffer;
+  beforeAll(() => {
+    z = lz4(data, ['-l', '-9']);
+  });
+
+  it('gives the same output whatever part of the block each read gives, headers split anywhere', () => {
+    expect(z.readUInt32LE(4)).toBe(z.length - 8); // one block
+    for (const inputSize of [2, 3, 5, 8, 17, 64, 1000, 70_000]) {
+      expect(Buffer.from(inParts(z.subarray(8), data.length, inputSize)).equals(data), `${inputSize} bytes of input`).toBe(true);
+    }
+  });
+
+  it('stops for room and for input alike', () => {
+    for (const [inputSize, room] of [[3, 7], [64, 5], [7, 1000], [1000, 3]]) {
+      expect(Buffer.from(inParts(z.subarray(8), data.length, inputSize, room)).equals(data), `${inputSize}/${room}`).toBe(true);
+    }
+  });
+
+  it('finds a block cut short, or wrong, at the same byte, whatever part each read gives', () => {
+    const tail = new Array(40).fill(0x61);
+    const cases: [number[], number, RegExp, number][] = [
+      [[0xf0, 0xff, 0xff], 1000, /literal length/, 103],
+      [[0x10, 0x61, 0x05], 1000, /match offset/, 102],
+      [[0x1f, 0x61, 0x01, 0x00, 0xff], 1000, /match length/, 105],
+      [[0x10, 0x61, 0x01, 0x00], 1000, /sequence expected/, 104],
+      [[0xf0, 0x20, 0x61], 1000, /literals \(47 bytes\) run past the end of the block/, 102],
+      [[0x10, 0x61, 0x00, 0x00, ...tail], 1000, /offset 0/, 102],
+      [[0x10, 0x61, 0x09, 0x00, ...tail], 1000, /before the start/, 102],
+      [[0xc0, ...tail], 10, /literals run past the end of the output/, 101],
+      [[0x2e, 0x61, 0x62, 0x02, 0x00, ...tail], 12, /match runs past/, 105],
+    ];
+    for (const [block, limit, message, offset] of cases) {
+      for (const inputSize of [2, 3, 64]) {
+        expect(() => inParts(block, limit, inputSize), `${block.slice(0, 5)} in parts of ${inputSize}`).toThrow(
+          expect.objectContaining({ message: expect.stringMatching(message), offset }),
+        );
+      }
+    }
+  });
+
+  it('names the whole legacy block, not the part, when the file ends inside it', async () => {
+    const big = Buffer.concat([randomBytes(600_000), textData(400_000, 3)]);
+    const stream = lz4(big, ['-l', '-1']);
+    const size = stream.readUInt32LE(4);
+    expect(size).toBeGreaterThan(2 * (256 << 10)); // three parts at least
+    const cut = 8 + 300_000 + 256 * 1024;
+    const e = await expectFormatError(decodeBytes(stream.subarray(0, cut)));
+    expect(e.message).toBe(`truncated lz4 legacy block: needs ${size} bytes, file ends after ${cut - 8}`);
+    expect(e.offset).toBe(8);
+  });
+});

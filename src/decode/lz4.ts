@@ -20,6 +20,8 @@ const LEGACY_BOUND = LEGACY_BLOCK + Math.floor(LEGACY_BLOCK / 255) + 16;
 const WINDOW = 64 * 1024;
 /** Output is pushed to the sink whenever this much is pending (see BlockOutput). */
 const ROOM = 1 << 20;
+/** A legacy block is read this much at a time, a part decoded before the next is read. */
+const LEGACY_INPUT = 256 << 10;
 
 /** One member: a legacy stream or one frame, chosen by the magic at `src.offset`. */
 export const decodeLz4: Decoder = async (src, sink) => {
@@ -43,11 +45,10 @@ function readMagic(src: ByteSource): number {
 // Legacy format
 
 async function decodeLegacy(src: ByteSource, sink: Sink): Promise<void> {
-  await withLz4Blocks(LEGACY_BOUND, WINDOW + ROOM, async (blocks) => {
+  await withLz4Blocks(LEGACY_INPUT, WINDOW + ROOM, async (blocks) => {
     const output = new BlockOutput(blocks, sink, false);
     for (const { at, size } of legacyBlocks(src)) {
-      src.readTo(blocks.input.subarray(0, size), 'lz4 legacy block');
-      output.decode(size, LEGACY_BLOCK, true, at);
+      output.decode(size, LEGACY_BLOCK, true, at, (target) => src.readTo(target, 'lz4 legacy block', { start: at, size }));
       await eventLoopTurn();
     }
     output.flush();
@@ -222,20 +223,24 @@ class BlockOutput {
   }
 
   /**
-   * Decodes the block in `input[0, size)`, at file offset `at`, which may give at most `limit`
-   * bytes and, when `independent`, refers back only into itself.
+   * Decodes the block of `size` bytes at file offset `at`, which may give at most `limit` bytes
+   * and, when `independent`, refers back only into itself. `read` gives its bytes a part at a
+   * time; without it, they are all in `input`.
    */
-  decode(size: number, limit: number, independent: boolean, at: number): void {
+  decode(size: number, limit: number, independent: boolean, at: number, read?: (target: Uint8Array) => void): void {
     const { blocks } = this;
     const first = this.total;
-    blocks.start(size, limit, at);
+    blocks.start(size, limit, at, read ? 0 : size);
+    if (read) blocks.refill(read);
     for (;;) {
       const wstart = independent ? Math.max(0, this.op - (this.total - first)) : 0;
       const op = blocks.run(this.op, blocks.output.length, wstart);
       this.total += op - this.op;
       this.op = op;
       if (blocks.done) return;
-      this.makeRoom();
+      if (!blocks.needsInput) this.makeRoom();
+      else if (read) blocks.refill(read);
+      else throw new Error('BlockOutput.decode: a whole block needs more input');
     }
   }
 

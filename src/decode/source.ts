@@ -137,15 +137,18 @@ export class ByteSource {
   /**
    * Exactly `target.length` bytes into `target`, consumed, or a FormatError at EOF. A large
    * block (an lz4 one, 8 MiB) does not grow the window: a file's bytes past it are read straight
-   * into `target`, a stream's pass through it a history's worth at a time.
+   * into `target`, a stream's pass through it a history's worth at a time. When `target` is a
+   * part of a larger unit, `whole` (its start and size) is what the error names.
    */
-  readTo(target: Uint8Array, what: string): void {
+  readTo(target: Uint8Array, what: string, whole?: { start: number; size: number }): void {
     const n = target.length;
     const start = this.offset;
+    const short = (got: number) =>
+      whole ? truncated(what, whole.size, start + got - whole.start, whole.start) : truncated(what, n, got, start);
     if (!this.pieces) {
       for (let got = 0; got < n; ) {
         const view = this.peek(Math.min(n - got, STREAM_HISTORY));
-        if (view.length === 0) throw truncated(what, n, got, start);
+        if (view.length === 0) throw short(got);
         const take = Math.min(view.length, n - got);
         target.set(view.subarray(0, take), got);
         this.cursor += take;
@@ -156,7 +159,7 @@ export class ByteSource {
     const buffered = Math.min(n, this.bufLen - this.cursor);
     target.set(this.buf.subarray(this.cursor, this.cursor + buffered));
     const got = buffered + this.readImage(target, buffered, n - buffered, start + buffered);
-    if (got < n) throw truncated(what, n, got, start);
+    if (got < n) throw short(got);
     this.seek(start + n);
   }
 

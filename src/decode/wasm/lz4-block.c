@@ -38,46 +38,41 @@ static inline long fail(u32 kind, u32 at, u32 value) {
   return -1 - (long)(kind + 16 * at);
 }
 
-/*
- * Adds an extended length's bytes at src[*ip] to *len, up to and with the first below 255;
- * 0 if the block ends first.
- */
-static inline int extend(const u8 *src, u32 n, u32 *ip, u32 *len) {
-  u32 b;
-  do {
-    if (*ip >= n) return 0;
-    b = src[(*ip)++];
-    *len += b;
-  } while (b == 255);
-  return 1;
-}
-
 /* The length or offset value of the last error. */
 __attribute__((export_name("lz4_detail"))) u32 lz4_detail(void) { return detail; }
 
 /*
- * The block being decoded: lz4_block stops when the caller's output room is full and goes on
- * from here at its next call, mid-sequence if need be, so that a block of 8 MiB needs no output
- * area of its size.
+ * The block being decoded. lz4_block stops when the caller's output room is full, or when it
+ * has read all the input it was given and the block goes on, and goes on from here at its next
+ * call, mid-sequence if need be: a block of 8 MiB needs neither an output area nor an input area
+ * of its size. A sequence is in one of these phases.
  */
+enum { P_TOKEN, P_LIT_LENGTH, P_LITERALS, P_OFFSET, P_MATCH_LENGTH, P_MATCH };
+/* What the last call left for the next: lz4_status. */
+enum { S_ROOM_FULL = 0, S_DONE = 1, S_NEEDS_INPUT = 2 };
+
 static struct {
-  u32 ip;     /* the next byte of the block to read */
-  u32 left;   /* how much more output the block may give */
-  u32 lit;    /* literals of the current sequence still to copy, from ip */
-  u32 token;  /* the current sequence's token, while its literals are copied */
-  u32 match;  /* bytes of the current match still to copy */
-  u32 off;    /* its offset */
-  u32 done;   /* the block's last sequence has been decoded */
+  u32 phase;
+  u32 left;     /* how much more output the block may give */
+  u32 lit;      /* the literal length so far (P_LIT_LENGTH), or the literals left (P_LITERALS) */
+  u32 token;    /* the current sequence's token */
+  u32 match;    /* the match length so far (P_MATCH_LENGTH), or the bytes left (P_MATCH) */
+  u32 off;      /* the current match's offset */
+  u32 consumed; /* how many input bytes the last call used: the caller keeps the rest */
+  u32 status;
 } blk;
 
 /* Starts a block that may decode to at most limit bytes: more is an error. */
 __attribute__((export_name("lz4_start"))) void lz4_start(u32 limit) {
-  blk.ip = blk.lit = blk.match = blk.done = 0;
+  blk.phase = P_TOKEN;
+  blk.lit = blk.match = blk.consumed = 0;
+  blk.status = S_ROOM_FULL;
   blk.left = limit;
 }
 
-/* Whether the block started last has been decoded to its end. */
-__attribute__((export_name("lz4_done"))) u32 lz4_done(void) { return blk.done; }
+__attribute__((export_name("lz4_status"))) u32 lz4_status(void) { return blk.status; }
+
+__attribute__((export_name("lz4_consumed"))) u32 lz4_consumed(void) { return blk.consumed; }
 
 /* Copies a match of len bytes from off back to d, which may overlap its source. */
 static void copy_match(u8 *d, u32 off, u32 len, u32 room) {
@@ -99,51 +94,91 @@ static void copy_match(u8 *d, u32 off, u32 len, u32 room) {
   }
 }
 
+static inline u32 min(u32 a, u32 b) { return a < b ? a : b; }
+
 /*
- * Decodes the block src[0, n) that lz4_start began, into dst from op, until it ends or the
- * output reaches oend; it refers back no further than wstart (all offsets in dst). Returns the
- * new end of output (lz4_done says which), or -1 - (kind + 16 * position in src) on bad data.
- * Bytes between the result and oend may have been scribbled on by the word copies. Between two
- * calls the caller may move the output, keeping the 64 KiB before op that a match may reach.
+ * Decodes the block that lz4_start began, from its bytes src[0, avail), which are the next of
+ * the rest bytes it has left, into dst from op, until it ends, the output reaches oend, or it
+ * needs more input than avail (lz4_status says which; lz4_consumed how much of src it used). It
+ * refers back no further than wstart (all offsets in dst). Returns the new end of output, or
+ * -1 - (kind + 16 * position in src) on bad data: a read past avail is an error only when
+ * avail is the rest of the block. Bytes between the result and oend may have been scribbled on
+ * by the word copies. Between two calls the caller may move the output, keeping the 64 KiB
+ * before op that a match may reach.
  */
 __attribute__((export_name("lz4_block")))
-long lz4_block(const u8 *src, u32 n, u8 *dst, u32 op, u32 oend, u32 wstart) {
-  u32 ip = blk.ip, lit = blk.lit, token = blk.token, len = blk.match, off = blk.off;
+long lz4_block(const u8 *src, u32 avail, u32 rest, u8 *dst, u32 op, u32 oend, u32 wstart) {
+  u32 ip = 0, phase = blk.phase, lit = blk.lit, token = blk.token, len = blk.match, off = blk.off, b;
   /* Output past limit is an error of the block's; output past oend waits for the next call. */
-  const u32 op0 = op, limit = op + blk.left, end = oend < limit ? oend : limit;
+  const u32 op0 = op, limit = op + blk.left, end = min(oend, limit);
+  /* Whether src holds the rest of the block, so that reading past avail is reading past it. */
+  const int last = avail == rest;
   long result;
-  if (lit) goto literals;
-  if (len) goto match;
+  switch (phase) {
+    case P_LIT_LENGTH: goto lit_length;
+    case P_LITERALS: goto literals;
+    case P_OFFSET: goto offset;
+    case P_MATCH_LENGTH: goto match_length;
+    case P_MATCH: goto match;
+  }
   for (;;) {
-    if (ip >= n) { result = fail(E_SEQUENCE, ip, 0); break; }
+    phase = P_TOKEN;
+    if (ip >= avail) {
+      if (!last) goto needs_input;
+      result = fail(E_SEQUENCE, ip, 0);
+      break;
+    }
     token = src[ip++];
     lit = token >> 4;
-    if (lit != 15 && n - ip >= 18 && end - op >= 16) {
-      /* Up to 14 literals in two words; 18 bytes of input left prove a match follows. */
+    if (lit != 15 && avail - ip >= 18 && end - op >= 16) {
+      /* Up to 14 literals in two words; 18 bytes of input left prove a match follows, and
+         that its offset is in src. */
       store64(dst + op, load64(src + ip));
       store64(dst + op + 8, load64(src + ip + 8));
       ip += lit;
       op += lit;
       lit = 0;
-    } else {
-      if (lit == 15 && !extend(src, n, &ip, &lit)) { result = fail(E_LIT_LENGTH, ip, 0); break; }
-      if (lit > n - ip) { result = fail(E_LIT_INPUT, ip, lit); break; }
-      if (lit > limit - op) { result = fail(E_LIT_OUTPUT, ip, lit); break; }
-    literals:
-      if (lit > 0) {
-        u32 k = lit < oend - op ? lit : oend - op;
-        if (k <= 64 && n - ip >= k + 8 && end - op >= k + 8) {
-          for (u32 i = 0; i < k; i += 8) store64(dst + op + i, load64(src + ip + i));
-        } else {
-          __builtin_memcpy(dst + op, src + ip, k);
+      goto offset;
+    }
+    if (lit == 15) {
+      phase = P_LIT_LENGTH;
+    lit_length:
+      do {
+        if (ip >= avail) {
+          if (!last) goto needs_input;
+          result = fail(E_LIT_LENGTH, ip, 0);
+          goto stop;
         }
-        ip += k;
-        op += k;
-        lit -= k;
-        if (lit) { result = op; break; }
+        b = src[ip++];
+        lit += b;
+      } while (b == 255);
+    }
+    if (lit > rest - ip) { result = fail(E_LIT_INPUT, ip, lit); break; }
+    if (lit > limit - op) { result = fail(E_LIT_OUTPUT, ip, lit); break; }
+    phase = P_LITERALS;
+  literals:
+    if (lit > 0) {
+      u32 k = min(lit, min(oend - op, avail - ip));
+      if (k <= 64 && avail - ip >= k + 8 && end - op >= k + 8) {
+        for (u32 i = 0; i < k; i += 8) store64(dst + op + i, load64(src + ip + i));
+      } else {
+        __builtin_memcpy(dst + op, src + ip, k);
       }
-      if (ip == n) { blk.done = 1; result = op; break; } /* the last sequence has literals only */
-      if (n - ip < 2) { result = fail(E_OFFSET, ip, 0); break; }
+      ip += k;
+      op += k;
+      lit -= k;
+      if (lit) {
+        if (op == oend) { result = op; break; }
+        goto needs_input;
+      }
+    }
+    if (ip == rest) { blk.status = S_DONE; result = op; goto stop; } /* the last sequence has literals only */
+  offset:
+    phase = P_OFFSET;
+    if (avail - ip < 2) {
+      if (!last) goto needs_input;
+      result = fail(E_OFFSET, ip, 0);
+      break;
     }
     off = src[ip] | (u32)src[ip + 1] << 8;
     ip += 2;
@@ -156,22 +191,41 @@ long lz4_block(const u8 *src, u32 n, u8 *dst, u32 op, u32 oend, u32 wstart) {
       store64(dst + op + 8, load64(m + 8));
       store64(dst + op + 16, load64(m + 16));
       op += len + 4;
-      len = 0;
       continue;
     }
     if (off == 0) { result = fail(E_OFFSET_0, ip - 2, 0); break; }
     if (off > op - wstart) { result = fail(E_OFFSET_FAR, ip - 2, off); break; }
-    if (len == 15 && !extend(src, n, &ip, &len)) { result = fail(E_MATCH_LENGTH, ip, 0); break; }
+    if (len == 15) {
+      phase = P_MATCH_LENGTH;
+    match_length:
+      do {
+        if (ip >= avail) {
+          if (!last) goto needs_input;
+          result = fail(E_MATCH_LENGTH, ip, 0);
+          goto stop;
+        }
+        b = src[ip++];
+        len += b;
+      } while (b == 255);
+    }
     len += 4;
     if (len > limit - op) { result = fail(E_MATCH_OUTPUT, ip, len); break; }
+    phase = P_MATCH;
   match:;
-    u32 k = len < oend - op ? len : oend - op;
+    u32 k = min(len, oend - op);
     copy_match(dst + op, off, k, end - op);
     op += k;
     len -= k;
     if (len) { result = op; break; }
   }
-  blk.ip = ip, blk.lit = lit, blk.token = token, blk.match = len, blk.off = off;
+  blk.status = S_ROOM_FULL;
+  goto stop;
+needs_input:
+  blk.status = S_NEEDS_INPUT;
+  result = op;
+stop:
+  blk.phase = phase, blk.lit = lit, blk.token = token, blk.match = len, blk.off = off;
+  blk.consumed = ip;
   blk.left -= op - op0;
   return result;
 }
