@@ -473,7 +473,9 @@ describe('LZ4 block decoder, given its input a part at a time', () => {
     const tail = new Array(40).fill(0x61);
     const cases: [number[], number, RegExp, number][] = [
       [[0xf0, 0xff, 0xff], 1000, /literal length/, 103],
-      [[0x10, 0x61, 0x05], 1000, /match offset/, 102],
+      [[0x10, 0x61, 0x05], 1000, /truncated LZ4 block: match offset/, 102],
+      // 14 literals and one byte of an offset: 16 bytes from the token, too few for the fast loop
+      [[0xe0, ...new Array(14).fill(0x61), 0x01], 1000, /truncated LZ4 block: match offset/, 115],
       [[0x1f, 0x61, 0x01, 0x00, 0xff], 1000, /match length/, 105],
       [[0x10, 0x61, 0x01, 0x00], 1000, /sequence expected/, 104],
       [[0xf0, 0x20, 0x61], 1000, /literals \(47 bytes\) run past the end of the block/, 102],
