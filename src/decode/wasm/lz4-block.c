@@ -6,9 +6,7 @@
  * Every read and write is checked against the block's input and the output room the caller
  * gives; the WebAssembly memory is the sandbox around even that.
  */
-typedef unsigned char u8;
-typedef unsigned int u32;
-typedef unsigned long long u64;
+#include "lz77.h"
 
 /* Error kinds, as lz4-block.ts names them. */
 enum {
@@ -22,21 +20,6 @@ enum {
   E_MATCH_LENGTH = 7,/* ... inside a match length */
   E_MATCH_OUTPUT = 8 /* a match runs past the output the block may give */
 };
-
-static u32 detail;
-
-static inline u64 load64(const u8 *p) {
-  u64 v;
-  __builtin_memcpy(&v, p, 8);
-  return v;
-}
-
-static inline void store64(u8 *p, u64 v) { __builtin_memcpy(p, &v, 8); }
-
-static inline long fail(u32 kind, u32 at, u32 value) {
-  detail = value;
-  return -1 - (long)(kind + 16 * at);
-}
 
 /* The length or offset value of the last error. */
 __attribute__((export_name("lz4_detail"))) u32 lz4_detail(void) { return detail; }
@@ -73,26 +56,6 @@ __attribute__((export_name("lz4_start"))) void lz4_start(u32 limit) {
 __attribute__((export_name("lz4_status"))) u32 lz4_status(void) { return blk.status; }
 
 __attribute__((export_name("lz4_consumed"))) u32 lz4_consumed(void) { return blk.consumed; }
-
-/* Copies a match of len bytes from off back to d, which may overlap its source. */
-static void copy_match(u8 *d, u32 off, u32 len, u32 room) {
-  const u8 *m = d - off;
-  if (off >= 8 && room >= len + 8) {
-    for (u32 k = 0; k < len; k += 8) store64(d + k, load64(m + k));
-  } else if (off >= len) {
-    __builtin_memcpy(d, m, len);
-  } else if (off == 1) {
-    __builtin_memset(d, *m, len);
-  } else {
-    /* The output repeats with period off: copy ever longer runs of what is already there,
-       none overlapping its source. */
-    for (u32 done = 0; done < len;) {
-      u32 k = len - done < off + done ? len - done : off + done;
-      __builtin_memcpy(d + done, m, k);
-      done += k;
-    }
-  }
-}
 
 static inline u32 min(u32 a, u32 b) { return a < b ? a : b; }
 

@@ -4,9 +4,7 @@
  * the LZO1X bitstream description (see lzo1x.ts) and RFC 1950. Every read and write is checked
  * against the block's input and output; the WebAssembly memory is the sandbox around even that.
  */
-typedef unsigned char u8;
-typedef unsigned int u32;
-typedef unsigned long long u64;
+#include "lz77.h"
 
 /* Error kinds, as lzo1x.ts names them. */
 enum {
@@ -23,21 +21,6 @@ enum {
   E_DISTANCE_FAR = 10,  /* a match reaches before the output's start: detail, the distance */
   E_MATCH_OUTPUT = 11   /* a match runs past the output */
 };
-
-static u32 detail;
-
-static inline u64 load64(const u8 *p) {
-  u64 v;
-  __builtin_memcpy(&v, p, 8);
-  return v;
-}
-
-static inline void store64(u8 *p, u64 v) { __builtin_memcpy(p, &v, 8); }
-
-static inline long fail(u32 kind, u32 at, u32 value) {
-  detail = value;
-  return -1 - (long)(kind + 16 * at);
-}
 
 /* The length or count of the last error. */
 __attribute__((export_name("lzo1x_detail"))) u32 lzo1x_detail(void) { return detail; }
@@ -56,26 +39,6 @@ static inline int extend(const u8 *src, u32 n, u32 *ip, u32 *len) {
       return 1;
     }
     if (*len < 1u << 30) *len += 255;
-  }
-}
-
-/* Copies a match of len bytes from off back to d, which may overlap its source. */
-static void copy_match(u8 *d, u32 off, u32 len, u32 room) {
-  const u8 *m = d - off;
-  if (off >= 8 && room >= len + 8) {
-    for (u32 k = 0; k < len; k += 8) store64(d + k, load64(m + k));
-  } else if (off >= len) {
-    __builtin_memcpy(d, m, len);
-  } else if (off == 1) {
-    __builtin_memset(d, *m, len);
-  } else {
-    /* The output repeats with period off: copy ever longer runs of what is already there,
-       none overlapping its source. */
-    for (u32 done = 0; done < len;) {
-      u32 k = len - done < off + done ? len - done : off + done;
-      __builtin_memcpy(d + done, m, k);
-      done += k;
-    }
   }
 }
 
