@@ -60,6 +60,20 @@ __attribute__((export_name("lz4_consumed"))) u32 lz4_consumed(void) { return blk
 static inline u32 min(u32 a, u32 b) { return a < b ? a : b; }
 
 /*
+ * Adds a length's extension bytes at src[*ip] to *len, up to and with the first below 255;
+ * 0 if src[0, avail) ends first, with what was read added: a call on the next part goes on.
+ */
+static inline int extend(const u8 *src, u32 avail, u32 *ip, u32 *len) {
+  u32 b;
+  do {
+    if (*ip >= avail) return 0;
+    b = src[(*ip)++];
+    *len += b;
+  } while (b == 255);
+  return 1;
+}
+
+/*
  * Decodes the block that lz4_start began, from its bytes src[0, avail), which are the next of
  * the rest bytes it has left, into dst from op, until it ends, the output reaches oend, or it
  * needs more input than avail (lz4_status says which; lz4_consumed how much of src it used). It
@@ -71,7 +85,7 @@ static inline u32 min(u32 a, u32 b) { return a < b ? a : b; }
  */
 __attribute__((export_name("lz4_block")))
 long lz4_block(const u8 *src, u32 avail, u32 rest, u8 *dst, u32 op, u32 oend, u32 wstart) {
-  u32 ip = 0, phase = blk.phase, lit = blk.lit, token = blk.token, len = blk.match, off = blk.off, b;
+  u32 ip = 0, phase = blk.phase, lit = blk.lit, token = blk.token, len = blk.match, off = blk.off;
   /* Output past limit is an error of the block's; output past oend waits for the next call. */
   const u32 op0 = op, limit = op + blk.left, end = min(oend, limit);
   /* Whether src holds the rest of the block, so that reading past avail is reading past it. */
@@ -119,15 +133,11 @@ long lz4_block(const u8 *src, u32 avail, u32 rest, u8 *dst, u32 op, u32 oend, u3
     if (lit == 15) {
       phase = P_LIT_LENGTH;
     lit_length:
-      do {
-        if (ip >= avail) {
-          if (!last) goto needs_input;
-          result = fail(E_LIT_LENGTH, ip, 0);
-          goto stop;
-        }
-        b = src[ip++];
-        lit += b;
-      } while (b == 255);
+      if (!extend(src, avail, &ip, &lit)) {
+        if (!last) goto needs_input;
+        result = fail(E_LIT_LENGTH, ip, 0);
+        goto stop;
+      }
     }
     if (lit > rest - ip) { result = fail(E_LIT_INPUT, ip, lit); break; }
     if (lit > limit - op) { result = fail(E_LIT_OUTPUT, ip, lit); break; }
@@ -165,15 +175,11 @@ long lz4_block(const u8 *src, u32 avail, u32 rest, u8 *dst, u32 op, u32 oend, u3
     if (len == 15) {
       phase = P_MATCH_LENGTH;
     match_length:
-      do {
-        if (ip >= avail) {
-          if (!last) goto needs_input;
-          result = fail(E_MATCH_LENGTH, ip, 0);
-          goto stop;
-        }
-        b = src[ip++];
-        len += b;
-      } while (b == 255);
+      if (!extend(src, avail, &ip, &len)) {
+        if (!last) goto needs_input;
+        result = fail(E_MATCH_LENGTH, ip, 0);
+        goto stop;
+      }
     }
     len += 4;
     if (len > limit - op) { result = fail(E_MATCH_OUTPUT, ip, len); break; }
