@@ -65,6 +65,23 @@ describe('decodeBzip2 on real bzip2 output', () => {
     }
   }, 120_000);
 
+  it('a run of equal bytes across each 1 MiB output chunk (RLE1 count bytes split by a full output)', async () => {
+    // Runs of 4..259 bytes are 4 bytes and a count: put one across every chunk boundary, at
+    // every place in it from the 4th byte on, and bytes around them that are no run.
+    const data = Buffer.from(realistic(5 << 20, 17));
+    for (let k = 1; k <= 4; k++) {
+      const boundary = k << 20;
+      const runStart = boundary - 3 - k * 50;
+      data.fill(0x7a, runStart, runStart + 259);
+    }
+    for (const level of [9, 1]) {
+      const bz = bzip2(level, data);
+      const { out, chunks } = await decodeAt(tmp(bz));
+      expect(out.equals(data)).toBe(true);
+      expect(chunks.slice(0, 4)).toEqual([1 << 20, 1 << 20, 1 << 20, 1 << 20]);
+    }
+  }, 60_000);
+
   it('small ByteSource buffers give the same result', async () => {
     const bz = bzip2(1, small);
     const path = tmp(Buffer.concat([bz, Buffer.from('070701')]));
@@ -181,7 +198,7 @@ describe('decodeBzip2 bad input', () => {
  */
 function craft(
   data: Buffer,
-  opts: { lengths?: (alphaSize: number) => number[]; selectors?: (needed: number) => number; randomised?: boolean; origPtr?: (real: number, n: number) => number } = {},
+  opts: { lengths?: (alphaSize: number) => number[]; selectors?: (needed: number) => number; randomised?: boolean; origPtr?: (real: number, n: number) => number; lengthSwings?: number } = {},
 ): Buffer {
   const bits: number[] = [];
   const put = (value: number, n: number): void => {
@@ -273,6 +290,9 @@ function craft(
   for (let g = 0; g < 2; g++) {
     let cur = lens[0];
     put(cur, 5);
+    // Up one and down one, as often as asked, before the first symbol's length: bzip2 allows
+    // any number, so a decoder must read them all, from input given a part at a time.
+    for (let k = 0; k < (opts.lengthSwings ?? 0); k++) put(0b1011, 4);
     for (const l of lens) {
       for (; cur < l; cur++) put(0b10, 2);
       for (; cur > l; cur--) put(0b11, 2);
@@ -337,6 +357,22 @@ describe('decodeBzip2 on handcrafted streams, against real bzip2', () => {
       expect(out.equals(data)).toBe(true);
       expect(offset).toBe(bz.length);
     }
+  });
+
+  it('code lengths that swing up and down for 100,000 steps: decoded as bzip2 decodes them; cut short: truncated', async () => {
+    const bz = craft(data, { lengthSwings: 100_000 });
+    expect(bz.length).toBeGreaterThan(100_000);
+    expect(nativeDecode(bz)?.equals(data)).toBe(true);
+    for (const bufferSize of [undefined, 7]) {
+      const { out, offset } = await decodeAt(tmp(bz), 0, bufferSize);
+      expect(out.equals(data)).toBe(true);
+      expect(offset).toBe(bz.length);
+    }
+    const cut = bz.subarray(0, 60_000);
+    expect(nativeDecode(cut)).toBeNull();
+    const e = await expectFormatError(tmp(cut));
+    expect(e.message).toBe('truncated bzip2 stream');
+    expect(e.offset).toBe(cut.length);
   });
 
   it('rejects what bzip2 rejects: too few selectors, origPtr past the block, oversubscribed codes', async () => {

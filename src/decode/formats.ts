@@ -25,7 +25,7 @@ export interface CompressionFormat {
   compress: Compressor;
   /**
    * `decode` is TypeScript of ours, slow without V8's optimizing compilers (src/tiers.ts);
-   * node:zlib's engines and the WebAssembly of xz, lz4 and lzop run as fast without them.
+   * node:zlib's engines and the WebAssembly of bzip2, xz, lz4 and lzop run as fast without them.
    */
   needsOptimizingCompilers?: true;
 }
@@ -66,7 +66,6 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'bzip2',
     magics: [[0x42, 0x5a]],
-    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./bzip2.js')).decodeBzip2(src, sink),
     native: ['bzcat'],
     compress: { levels: [1, 9], argv: (level) => ['bzip2', '-c', ...dashLevel(level)], debianPackage: 'bzip2' },
