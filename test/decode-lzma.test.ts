@@ -152,6 +152,22 @@ describe('decodeLzma known sizes', () => {
     expect(e.message).toMatch(/declared uncompressed size/);
   });
 
+  it('a declared size that ends inside a match: the output up to it, then the error', async () => {
+    // 1 MiB of zeros is a literal and matches of 273 bytes: most sizes fall inside one.
+    const zeros = Buffer.alloc(1 << 20);
+    const lzma = xz(['xz', '--format=lzma', '-6', '-c'], zeros);
+    const messages = new Set<string>();
+    for (const size of [100_000, 100_001, 100_002, 500_000]) {
+      const src = ByteSource.open(tmp(withKnownSize(lzma, size)));
+      let decoded = 0;
+      const e = await formatErrorOf(decodeLzma(src, (chunk) => void (decoded += chunk.length)));
+      src.close();
+      messages.add(e.message);
+      expect(decoded).toBe(size);
+    }
+    expect(messages).toContain('corrupt lzma data: match goes past the declared uncompressed size');
+  });
+
   it('an end marker before the declared size is an error', async () => {
     const lzma = withKnownSize(xz(['xz', '--format=lzma', '-6', '-c'], small), small.length + 1);
     const e = await expectFormatError(tmp(lzma));

@@ -10,8 +10,8 @@ const WASM = new URL('../src/decode/wasm/', import.meta.url).pathname;
 const SOURCES = readdirSync(WASM).filter((name) => name.endsWith('.c'));
 
 describe.skipIf(!HAS_CLANG)(titled('the committed WebAssembly', HAS_CLANG ? undefined : 'clang and lld are not installed'), () => {
-  it('has a C source for each module, bzip2, lz4 and LZO1X among them', () => {
-    expect(SOURCES).toEqual(expect.arrayContaining(['bzip2.c', 'lz4-block.c', 'lzo1x.c']));
+  it('has a C source for each module, bzip2, LZMA, lz4 and LZO1X among them', () => {
+    expect(SOURCES).toEqual(expect.arrayContaining(['bzip2.c', 'lzma.c', 'lz4-block.c', 'lzo1x.c']));
   });
 
   it('is what src/decode/wasm/build.sh makes of each C source', () => {

@@ -1,7 +1,6 @@
 import type { Transform } from 'node:stream';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
-import { restoreOptimizingCompilers } from '../tiers.js';
 
 export type CompressionName = 'gzip' | 'bzip2' | 'lzma' | 'xz' | 'lz4' | 'lzop' | 'zstd';
 export type SegmentFormat = 'cpio' | CompressionName;
@@ -23,11 +22,6 @@ export interface CompressionFormat {
   coprocess?: { argv: readonly string[]; memberEnd: (src: ByteSource) => Promise<number | undefined> };
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
-  /**
-   * `decode` is TypeScript of ours, slow without V8's optimizing compilers (src/tiers.ts);
-   * node:zlib's engines and the WebAssembly of bzip2, xz, lz4 and lzop run as fast without them.
-   */
-  needsOptimizingCompilers?: true;
 }
 
 /**
@@ -81,7 +75,6 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'lzma',
     magics: [[0x5d, 0x00]],
-    needsOptimizingCompilers: true,
     decode: async (src, sink) => (await import('./lzma.js')).decodeLzma(src, sink),
     native: ['xzcat'],
     compress: { levels: [0, 9], argv: (level) => ['xz', '--format=lzma', '-c', ...dashLevel(level)], debianPackage: 'xz-utils' },
@@ -147,11 +140,6 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
   },
 ];
-
-/** Before our own decoder of `format` runs, in any thread: V8's flags are the process's. */
-export function prepareDecoder(format: CompressionFormat): void {
-  if (format.needsOptimizingCompilers) restoreOptimizingCompilers();
-}
 
 export function detectCompression(head: Uint8Array): CompressionFormat | undefined {
   return COMPRESSION_FORMATS.find((f) => f.magics.some((m) => m.every((b, i) => head[i] === b)));

@@ -1,5 +1,5 @@
 import type { Worker as WorkerThread } from 'node:worker_threads';
-import { COMPRESSION_FORMATS, type CompressionName, prepareDecoder } from '../decode/formats.js';
+import type { CompressionName } from '../decode/formats.js';
 import { FormatError } from '../errors.js';
 const { Worker } = process.getBuiltinModule('node:worker_threads');
 
@@ -47,7 +47,6 @@ export class DecoderThread {
    * just after the member. A consumer that stops early ends the worker.
    */
   async *chunks(start: number, format: CompressionName): AsyncGenerator<{ bytes: Uint8Array; offset: number }, number> {
-    prepareDecoder(COMPRESSION_FORMATS.find((f) => f.name === format)!);
     // The worker starts each member filling slot 0.
     this.freeSlots[0] = SLOTS - 1;
     const worker = (this.worker ??= this.spawn());

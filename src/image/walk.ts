@@ -1,7 +1,7 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { hex, hexBytes } from '../decode/bytes.js';
-import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression, prepareDecoder } from '../decode/formats.js';
+import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import type { Sink } from '../decode/types.js';
 import type { UkiSection } from '../decode/uki.js';
@@ -219,9 +219,6 @@ class MemberDecoder {
 
   /** Decodes the member of `format` at `start`; returns the offset just after it. */
   async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
-    // A trial stage reading another format's member fails at its header: V8's optimizing
-    // compilers, once back, would stay on for the rest of the run for nothing.
-    if (detectCompression(this.src.readAt(start, 8)) === format) prepareDecoder(format);
     const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
     reader.seek(start);
     await format.decode(reader, (chunk) => {
