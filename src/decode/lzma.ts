@@ -29,7 +29,6 @@ interface LzmaExports extends AreaExports {
   lzma_consumed(): number;
   lzma_out_from(): number;
   lzma_out_to(): number;
-  lzma_error_pos(): number;
   lzma_detail_a(): number;
   lzma_detail_b(): number;
 }
@@ -125,7 +124,7 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
       const status = wasm.lzma_run(input.byteOffset, avail, eof ? 1 : 0);
       if (status < 0) {
         const kind = -1 - status;
-        const at = wasm.lzma_error_pos();
+        const at = wasm.lzma_consumed();
         if (kind === E_TRUNCATED || (eof && at > avail)) throw new FormatError(MESSAGES[E_TRUNCATED](0, 0), src.offset + avail);
         throw new FormatError(`corrupt lzma data: ${MESSAGES[kind](wasm.lzma_detail_a() >>> 0, wasm.lzma_detail_b() >>> 0)}`, src.offset + at);
       }

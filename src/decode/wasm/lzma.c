@@ -65,14 +65,13 @@ static struct {
   u32 pending;
   /* an error found as a chunk was ready: reported after it */
   int pending_error;
-  /* the last call: input used, output ready, the error's input position and values */
-  u32 consumed, out_from, out_to, error_pos, detail_a, detail_b;
+  /* the last call: input used (up to the error, if any), output ready, the error's values */
+  u32 consumed, out_from, out_to, detail_a, detail_b;
 } z;
 
 __attribute__((export_name("lzma_consumed"))) u32 lzma_consumed(void) { return z.consumed; }
 __attribute__((export_name("lzma_out_from"))) u32 lzma_out_from(void) { return z.out_from; }
 __attribute__((export_name("lzma_out_to"))) u32 lzma_out_to(void) { return z.out_to; }
-__attribute__((export_name("lzma_error_pos"))) u32 lzma_error_pos(void) { return z.error_pos; }
 __attribute__((export_name("lzma_detail_a"))) u32 lzma_detail_a(void) { return z.detail_a; }
 __attribute__((export_name("lzma_detail_b"))) u32 lzma_detail_b(void) { return z.detail_b; }
 
@@ -197,7 +196,7 @@ static int copy_match(void) {
  * than MARGIN bytes are left (lzma_consumed says how many it used: the caller gives the rest
  * again, and more), S_FLUSH when dict[lzma_out_from, lzma_out_to) is ready, S_END after the
  * last symbol (the range coder finished and the output ready), or -1 - an error kind at
- * in + lzma_error_pos.
+ * in + lzma_consumed.
  */
 __attribute__((export_name("lzma_run"))) int lzma_run(const u8 *in, u32 avail, u32 eof) {
   const u8 *ip = in, *const limit = eof ? in + avail : in + avail - MARGIN;
@@ -383,7 +382,6 @@ __attribute__((export_name("lzma_run"))) int lzma_run(const u8 *in, u32 avail, u
 
 stop:
   z.consumed = (u32)(ip - in);
-  z.error_pos = z.consumed;
   z.range = range;
   z.code = code;
   z.state = state;
