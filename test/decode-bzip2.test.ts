@@ -198,7 +198,7 @@ describe('decodeBzip2 bad input', () => {
  */
 function craft(
   data: Buffer,
-  opts: { lengths?: (alphaSize: number) => number[]; selectors?: (needed: number) => number; randomised?: boolean; origPtr?: (real: number, n: number) => number; lengthSwings?: number } = {},
+  opts: { lengths?: (alphaSize: number) => number[]; selectors?: (needed: number) => number; randomised?: boolean; origPtr?: (real: number, n: number) => number; lengthSwings?: number; symbols?: (syms: number[]) => number[] } = {},
 ): Buffer {
   const bits: number[] = [];
   const put = (value: number, n: number): void => {
@@ -253,6 +253,7 @@ function craft(
   }
   flushZeros();
   syms.push(eob);
+  if (opts.symbols) syms.splice(0, syms.length, ...opts.symbols(syms));
   // canonical Huffman codes
   const alphaSize = inUse.length + 2;
   const lens = opts.lengths ? opts.lengths(alphaSize) : new Array(alphaSize).fill(Math.ceil(Math.log2(alphaSize)));
@@ -384,6 +385,21 @@ describe('decodeBzip2 on handcrafted streams, against real bzip2', () => {
     for (const bz of bad) {
       expect(nativeDecode(bz)).toBeNull();
       await expectFormatError(tmp(bz));
+    }
+  });
+
+  it('rejects runs of the front byte past the block size: one too long, or two that add up past it', async () => {
+    // RUNB (1) digits: n of them make a run of 2^(n+1) - 2 bytes; bzip2 -9's block holds 900,000.
+    const runB = (n: number) => new Array<number>(n).fill(1);
+    const cases: [string, (syms: number[]) => number[]][] = [
+      ['run longer than the block', (syms) => [...runB(20), ...syms]],
+      ['more bytes than the block size', (syms) => [...runB(18), syms.find((s) => s > 1)!, ...runB(18), ...syms]],
+    ];
+    for (const [message, symbols] of cases) {
+      const bz = craft(data, { symbols });
+      expect(nativeDecode(bz)).toBeNull();
+      const e = await expectFormatError(tmp(bz));
+      expect(e.message).toBe(`bzip2 block 1: ${message}`);
     }
   });
 

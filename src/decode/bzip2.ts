@@ -61,6 +61,7 @@ const MESSAGES: readonly ((a: number, b: number, block: number) => string)[] = [
   () => 'invalid Huffman code',
   () => 'more bytes than the block size',
   () => 'more symbols than selectors',
+  () => 'run longer than the block',
 ];
 const FIRST_BLOCK_ERROR = 5;
 

@@ -56,7 +56,7 @@ enum {
   E_MAGIC, E_LEVEL, E_BLOCK_CRC, E_STREAM_CRC, E_NO_MAGIC,
   E_RANDOMISED, E_ORIG_PTR_MAX, E_NO_BYTES, E_GROUPS, E_NO_SELECTORS, E_SELECTOR,
   E_CODE_LENGTH, E_OVERSUBSCRIBED, E_ORIG_PTR_BLOCK, E_BAD_CODE, E_TOO_MANY_BYTES,
-  E_TOO_MANY_SYMBOLS
+  E_TOO_MANY_SYMBOLS, E_LONG_RUN
 };
 
 static u32 tt[BLOCK_MAX];
@@ -264,7 +264,7 @@ static int decode_symbols(void) {
       run += run_weight << sym;
       run_weight <<= 1;
       if (run > block_max) {
-        result = fail_at(E_TOO_MANY_BYTES, bit_at(ip, nbits), 0, 0);
+        result = fail_at(E_LONG_RUN, bit_at(ip, nbits), 0, 0);
         break;
       }
       continue;
