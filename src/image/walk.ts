@@ -71,6 +71,11 @@ export const DEFAULT_MAX_OUTPUT = 4 * 2 ** 30;
 export const MAX_ARCHIVES = 100_000;
 /** The read size when file data is skipped: most headers and names fit, few files do. */
 const SKIP_DATA_WINDOW = 16 << 10;
+/**
+ * The read size when it is read: an uncompressed archive's file data passes through in reads
+ * this big, and its pages stay in the peak RSS; a compressed member has a window of its own.
+ */
+const DATA_WINDOW = 256 << 10;
 
 /**
  * Walks an image as the kernel's unpack_to_rootfs does: zero bytes are skipped one at a time,
@@ -79,7 +84,7 @@ const SKIP_DATA_WINDOW = 16 << 10;
  */
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
   // Without data to read, a small window reads headers and seeks past what lies between.
-  const src = ByteSource.open(path, options.skipData ? SKIP_DATA_WINDOW : undefined);
+  const src = ByteSource.open(path, options.skipData ? SKIP_DATA_WINDOW : DATA_WINDOW);
   const decoder = new MemberDecoder(src);
   const budget = { left: options.maxOutput ?? DEFAULT_MAX_OUTPUT, limit: options.maxOutput ?? DEFAULT_MAX_OUTPUT };
   try {
