@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles each C file here (lz77.h is included by two of them) to WebAssembly and writes it,
+# Compiles each C file here (the .h files are included, not built) to WebAssembly and writes it,
 # base64, into NAME-wasm.ts (committed, so that installing and building need no C compiler).
 # test/wasm-build.test.ts checks that the committed modules are what this script makes from the
 # committed sources.

@@ -27,11 +27,7 @@
  * areas, after them (instance.ts). Randomised blocks (an obsolete feature of early bzip2
  * versions) are rejected, as the kernel's decompressor rejects them.
  */
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef int i32;
-typedef unsigned long long u64;
+#include "types.h"
 
 #define GROUP_SIZE 50
 #define MAX_GROUPS 6

@@ -3,9 +3,7 @@
  * match copy, and how an error is returned. Each C file is its own module: this is included,
  * not linked.
  */
-typedef unsigned char u8;
-typedef unsigned int u32;
-typedef unsigned long long u64;
+#include "types.h"
 
 static inline u64 load64(const u8 *p) {
   u64 v;

@@ -13,10 +13,7 @@
  * The output goes into a ring that is the dictionary (output area, instance.ts): lzma_run
  * stops whenever a chunk of it is ready (S_FLUSH), mid-match if need be, and goes on from there.
  */
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
+#include "types.h"
 
 #define MARGIN 64
 /* Output is handed out at least this often (and whenever the ring wraps). */
