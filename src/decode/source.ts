@@ -5,10 +5,11 @@ const { closeSync, fstatSync, openSync, readSync } = process.getBuiltinModule('n
 const DEFAULT_BUFFER = 1 << 20;
 /**
  * A stream (standard input on a pipe) keeps this much of what was consumed, for the decoders
- * that step back: zstd's walk ahead of its engine (1 MiB and a block), the bytes a zlib or xz
- * engine left unused, bzip2's last bits. Its window is twice that.
+ * that step back: zstd's walk ahead of its engine (1 MiB and a block of at most 128 KiB), the
+ * bytes a zlib engine (1 MiB at most) or xz's (64 KiB) left unused, bzip2's last bits. Its
+ * window is twice that; every page of it stays in the peak RSS.
  */
-const STREAM_HISTORY = 2 << 20;
+const STREAM_HISTORY = 1.25 * (1 << 20);
 /** How far ahead `available` looks on a stream; beyond, what reads the bytes finds any end. */
 const STREAM_LOOKAHEAD = 16 << 20;
 
