@@ -114,6 +114,20 @@ static void flush(void) {
   if (z.base + z.pos == z.known_end) z.at_end = 1;
 }
 
+/*
+ * Copies n bytes to d from src, which is dist bytes back in the output: d - dist, or across
+ * the ring's end, ahead of d. A match closer than its length repeats itself, byte by byte.
+ */
+static inline void copy_bytes(u8 *d, const u8 *src, u32 n, u32 dist) {
+  if (dist >= n) {
+    __builtin_memmove(d, src, n);
+  } else if (dist == 1) {
+    __builtin_memset(d, *src, n);
+  } else {
+    for (u32 k = 0; k < n; k++) d[k] = src[k];
+  }
+}
+
 /* Copies z.pending bytes from rep0 + 1 back, until done (0) or a chunk is ready (S_FLUSH). */
 static int copy_match(void) {
   u8 *dict = z.dict;
@@ -123,13 +137,7 @@ static int copy_match(void) {
     u32 n = rem;
     if (n > z.flush_at - pos) n = z.flush_at - pos;
     if (n > z.ring_size - s) n = z.ring_size - s;
-    if (dist >= n) {
-      __builtin_memcpy(dict + pos, dict + s, n);
-    } else if (dist == 1) {
-      __builtin_memset(dict + pos, dict[s], n);
-    } else {
-      for (u32 k = 0; k < n; k++) dict[pos + k] = dict[s + k];
-    }
+    copy_bytes(dict + pos, dict + s, n, dist);
     rem -= n;
     pos += n;
     s += n;
@@ -351,15 +359,8 @@ __attribute__((export_name("lzma_run"))) int lzma_run(const u8 *in, u32 avail, u
     /* copy len bytes from rep0 + 1 back: in place in the usual case, no flush and no wrap */
     u32 s = pos > rep0 ? pos - rep0 - 1 : pos + ring_size - rep0 - 1;
     if (len < z.flush_at - pos && len <= ring_size - s) {
-      if (rep0 == 0) {
-        __builtin_memset(dict + pos, dict[s], len);
-        pos += len;
-      } else if (rep0 >= len) {
-        __builtin_memcpy(dict + pos, dict + s, len);
-        pos += len;
-      } else {
-        for (const u32 e = pos + len; pos < e;) dict[pos++] = dict[s++];
-      }
+      copy_bytes(dict + pos, dict + s, len, rep0 + 1);
+      pos += len;
       continue;
     }
     z.pos = pos;
