@@ -10,7 +10,8 @@ import { LZMA_WASM } from './wasm/lzma-wasm.js';
  * The legacy `.lzma` ("LZMA_Alone") format, which the kernel accepts for initramfs members: a
  * 13-byte header (properties byte, 32-bit dictionary size, 64-bit uncompressed size or all
  * ones for "unknown"), read here, then one LZMA range-coded stream, decoded by the WebAssembly
- * that src/decode/wasm/build.sh makes of lzma.c, a part of the input at a time.
+ * that src/decode/wasm/build.sh makes of lzma.c, a part of the input at a time. The same
+ * WebAssembly decodes an xz block's LZMA2 data for xz.ts.
  */
 
 /** A larger dictionary is refused so that memory stays bounded (xz -9 uses 64 MiB). */
@@ -22,10 +23,25 @@ const CHUNK = 1 << 20;
 const INPUT_PART = 64 << 10;
 /** lzma.c's MARGIN: zero bytes after the input's end, which the last symbol must not read. */
 const MARGIN = 64;
+/**
+ * Where a BCJ filter (bcj.h) works, after the input area: a chunk of the ring at most, after
+ * what the last left (less than an IA-64 bundle).
+ */
+const FILTER_AREA = CHUNK + 16;
+
+type Run = (input: number, avail: number, eof: number) => number;
 
 interface LzmaExports extends AreaExports {
   lzma_start(lc: number, lp: number, pb: number, dictLimit: number, dict: number, ringSize: number, known: number): void;
-  lzma_run(input: number, avail: number, eof: number): number;
+  lzma_run: Run;
+  lzma2_start(dictLimit: number, dict: number, ringSize: number): void;
+  lzma2_run: Run;
+  crc64_reset(): void;
+  crc64_update(at: number, length: number): void;
+  crc64_low(): number;
+  crc64_high(): number;
+  bcj_start(filter: number, startPos: number): void;
+  bcj_run(at: number, size: number, atEnd: number): number;
   lzma_consumed(): number;
   lzma_out_from(): number;
   lzma_out_to(): number;
@@ -67,21 +83,40 @@ export const decodeLzma: Decoder = async (src, sink) => {
     }
     known = sizeHi * 0x100000000 + sizeLo;
   }
-  // The ring: the dictionary, and at least a chunk so that small dictionaries still give big
-  // sink calls; no more than the whole output when its size is known. A multiple of 16 so that
-  // ring positions give the same posState and literal position bits as totals.
-  const dictLimitIn = Math.max(dictSize, MIN_DICT);
-  let ringSize = Math.max(dictLimitIn, CHUNK);
+  const [dictLimit, ringSize] = ring(dictSize, known);
+  await idle.with(INPUT_PART + MARGIN, ringSize, (lzma) => lzma.start({ lc, lp, pb, known }, dictLimit, 0).decode(src, sink, false));
+};
+
+/**
+ * Decodes the LZMA2 data of an xz block at `src.offset`, whose distances are below `dictSize`,
+ * into `sink`, and leaves `src` just after it. `size`: the block's uncompressed size where its
+ * header gives it (-1 otherwise), to size the ring. `bcj`: the xz ID of the BCJ filter before
+ * LZMA2 in the block's chain, 0 if none. With `crc64`, returns the output's CRC64 as [low, high]
+ * 32-bit halves.
+ */
+export async function decodeLzma2(src: ByteSource, sink: Sink, dictSize: number, size: number, bcj: number, crc64: boolean): Promise<[number, number] | undefined> {
+  const [dictLimit, ringSize] = ring(dictSize, size);
+  const inputSize = INPUT_PART + MARGIN + (bcj ? FILTER_AREA : 0);
+  return await idle.with(inputSize, ringSize, (lzma) => lzma.start('lzma2', dictLimit, bcj).decode(src, sink, crc64));
+}
+
+/**
+ * The ring, and the limit of distances in it: the dictionary, and at least a chunk so that small
+ * dictionaries still give big sink calls; no more than the whole output when its size is known
+ * (-1 when not). A multiple of 16 so that ring positions give the same posState and literal
+ * position bits as totals.
+ */
+function ring(dictSize: number, known: number): [number, number] {
+  const dict = Math.max(dictSize, MIN_DICT);
+  let ringSize = Math.max(dict, CHUNK);
   if (known >= 0 && known < ringSize) ringSize = Math.max(known, MIN_DICT);
   ringSize = (ringSize + 15) & ~15;
-  // Distances must be below this (and below the number of bytes decoded).
-  const dictLimit = Math.min(dictLimitIn, ringSize);
-  await idle.with(INPUT_PART + MARGIN, ringSize, (lzma) => lzma.decode(src, sink, { lc, lp, pb }, dictLimit, known));
-};
+  return [Math.min(dict, ringSize), ringSize];
+}
 
 /** By lzma.c's error kind, with the two values it reports. */
 const MESSAGES: readonly ((a: number, b: number) => string)[] = [
-  () => 'truncated lzma stream',
+  () => 'truncated',
   (byte) => `first range coder byte is 0x${hex(byte)}, not 0`,
   () => 'range coder starts out of range',
   () => 'data continues after the declared uncompressed size',
@@ -90,6 +125,12 @@ const MESSAGES: readonly ((a: number, b: number) => string)[] = [
   (dist, limit) => `match distance ${dist + 1} is beyond the ${limit} bytes of the dictionary`,
   () => 'match goes past the declared uncompressed size',
   () => 'range coder did not finish cleanly',
+  (control) => `LZMA2 control byte 0x${hex(control, 2)} is invalid`,
+  () => 'the first LZMA2 chunk does not reset the dictionary',
+  () => 'LZMA2 chunk without properties after a dictionary reset',
+  (props) => `LZMA2 properties byte 0x${hex(props, 2)} is invalid (lc + lp must be at most 4)`,
+  () => "an LZMA2 chunk's range-coded data runs past its compressed size",
+  () => "an LZMA2 chunk's range-coded data ends before its compressed size",
 ];
 const E_TRUNCATED = 0;
 
@@ -100,20 +141,53 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
     super(wasmModule());
   }
 
+  private run: Run = () => 0;
+  private format = '';
+  private bcj = 0;
+
+  /** Starts a .lzma stream of these properties, or an xz block's LZMA2 data and BCJ filter. */
+  start(stream: { lc: number; lp: number; pb: number; known: number } | 'lzma2', dictLimit: number, bcj: number): this {
+    const { wasm, output } = this;
+    this.bcj = bcj;
+    if (bcj) wasm.bcj_start(bcj, 0);
+    if (stream === 'lzma2') {
+      wasm.lzma2_start(dictLimit, output.byteOffset, output.length);
+      [this.run, this.format] = [wasm.lzma2_run, 'xz'];
+    } else {
+      wasm.lzma_start(stream.lc, stream.lp, stream.pb, dictLimit, output.byteOffset, output.length, stream.known);
+      [this.run, this.format] = [wasm.lzma_run, 'lzma'];
+    }
+    return this;
+  }
+
   /**
-   * Decodes the range-coded stream at `src.offset` into a ring of `ringSize` bytes (the output
-   * area), pushing each chunk to `sink`, and leaves `src` just after the stream.
+   * Decodes the stream started at `src.offset`, pushing each chunk of the ring (the output
+   * area) to `sink`, and leaves `src` just after the stream; with `crc64`, returns the output's
+   * CRC64.
    */
-  async decode(src: ByteSource, sink: Sink, props: { lc: number; lp: number; pb: number }, dictLimit: number, known: number): Promise<void> {
-    const wasm = this.wasm;
-    const input = this.input;
-    const part = input.length - MARGIN;
-    const pushReady = () => {
-      const from = wasm.lzma_out_from();
-      const to = wasm.lzma_out_to();
-      if (to > from) sink(this.output.subarray(from, to));
+  async decode(src: ByteSource, sink: Sink, crc64: boolean): Promise<[number, number] | undefined> {
+    const { wasm, run, format, bcj, input } = this;
+    const part = INPUT_PART;
+    if (crc64) wasm.crc64_reset();
+    const push = (out: Uint8Array) => {
+      if (out.length === 0) return;
+      if (crc64) wasm.crc64_update(out.byteOffset, out.length);
+      sink(out);
     };
-    wasm.lzma_start(props.lc, props.lp, props.pb, dictLimit, this.output.byteOffset, this.output.length, known);
+    // The BCJ filter changes a copy: the ring is the dictionary. It keeps back the end of an
+    // instruction that may go on in the next chunk.
+    const filtered = input.subarray(INPUT_PART + MARGIN);
+    let kept = 0;
+    const pushReady = (atEnd: boolean) => {
+      const ready = this.output.subarray(wasm.lzma_out_from(), wasm.lzma_out_to());
+      if (!bcj) return push(ready);
+      filtered.set(ready, kept);
+      const size = kept + ready.length;
+      const done = wasm.bcj_run(filtered.byteOffset, size, atEnd ? 1 : 0);
+      push(filtered.subarray(0, done));
+      filtered.copyWithin(0, done, size);
+      kept = size - done;
+    };
     for (;;) {
       // The part starts at src.offset: what the last run left is given again, and more.
       const view = src.peek(part);
@@ -121,19 +195,19 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
       const eof = view.length < part;
       input.set(view.subarray(0, avail));
       if (eof) input.fill(0, avail, avail + MARGIN);
-      const status = wasm.lzma_run(input.byteOffset, avail, eof ? 1 : 0);
+      const status = run(input.byteOffset, avail, eof ? 1 : 0);
       if (status < 0) {
         const kind = -1 - status;
         const at = wasm.lzma_consumed();
-        if (kind === E_TRUNCATED || (eof && at > avail)) throw new FormatError(MESSAGES[E_TRUNCATED](0, 0), src.offset + avail);
-        throw new FormatError(`corrupt lzma data: ${MESSAGES[kind](wasm.lzma_detail_a() >>> 0, wasm.lzma_detail_b() >>> 0)}`, src.offset + at);
+        if (kind === E_TRUNCATED || (eof && at > avail)) throw new FormatError(`truncated ${format} stream`, src.offset + avail);
+        throw new FormatError(`corrupt ${format} data: ${MESSAGES[kind](wasm.lzma_detail_a() >>> 0, wasm.lzma_detail_b() >>> 0)}`, src.offset + at);
       }
       src.skip(wasm.lzma_consumed());
       if (status === Status.End) {
-        pushReady();
-        return;
+        pushReady(true);
+        return crc64 ? [wasm.crc64_low() >>> 0, wasm.crc64_high() >>> 0] : undefined;
       }
-      if (status === Status.Flush) pushReady();
+      if (status === Status.Flush) pushReady(false);
       await eventLoopTurn();
     }
   }

@@ -1,125 +1,205 @@
 import { FormatError } from '../errors.js';
-import { readLE32 } from './bytes.js';
+import { hex, readLE32 } from './bytes.js';
+import { decodeLzma2 } from './lzma.js';
 import type { ByteSource } from './source.js';
-import { eventLoopTurn } from './turn.js';
 import type { Decoder } from './types.js';
-const { createRequire } = process.getBuiltinModule('node:module');
 const { crc32 } = process.getBuiltinModule('node:zlib');
 
-/**
- * xz through xz-decompress (xz-embedded compiled to WASM). Its public ReadableStream runs
- * xz-embedded in concatenated-streams mode, which reads to the end of its input and never says
- * where a stream ended; the kernel instead stops after one stream and goes on with the next
- * member. So the WASM context is driven directly (the layout is pinned with the package
- * version) and the input is cut at the stream footer, found by its magic, its CRC32 and the
- * index indicator its backward size points at. The decoder then verifies everything itself.
+/*
+ * The xz container, read as the kernel's decoder (xz-embedded) reads it: one stream (the kernel
+ * goes on with the next member after it), blocks whose filter chain is LZMA2, alone or after one
+ * BCJ filter without a start offset, checks none, CRC32 or CRC64. Each block's LZMA2 data and
+ * BCJ filter are decoded by lzma.c; everything else is checked
+ * here: the headers' CRC32s, the sizes a block header records, each block's check, the Index
+ * against the blocks, and the footer against the Index and the header.
  */
-
-interface XzExports {
-  memory: WebAssembly.Memory;
-  create_context(): number;
-  destroy_context(ptr: number): void;
-  supply_input(ptr: number, length: number): void;
-  get_next_output(ptr: number): number;
-}
-
-interface XzModule {
-  XzReadableStream: {
-    _moduleInstance?: WebAssembly.Instance;
-    _getModuleInstance(): Promise<void>;
-  };
-}
-
-const XZ_OK = 0;
-const XZ_STREAM_END = 1;
-const XZ_BUF_ERROR = 8;
-const XZ_MESSAGES: Record<number, string> = {
-  2: 'unsupported integrity check type',
-  3: 'out of memory',
-  4: 'memory limit reached',
-  5: 'not an xz stream (bad header)',
-  6: 'unsupported xz options (filter chain or BCJ)',
-  7: 'corrupt xz data (bad check or compressed data)',
-  8: 'truncated xz stream',
-};
 
 const HEADER_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const HEADER_SIZE = 12;
 const FOOTER_SIZE = 12;
+const CHECK_NONE = 0;
+const CHECK_CRC32 = 1;
+const CHECK_CRC64 = 4;
+const CHECK_SIZES: Record<number, number> = { [CHECK_NONE]: 0, [CHECK_CRC32]: 4, [CHECK_CRC64]: 8 };
+/** A larger dictionary is refused so that memory stays bounded (xz -9 uses 64 MiB), as in lzma.ts. */
+const MAX_DICT = 128 << 20;
 
-let wasm: XzExports | undefined;
-
-async function loadWasm(): Promise<XzExports> {
-  if (!wasm) {
-    const { XzReadableStream } = createRequire(import.meta.url)('xz-decompress') as XzModule;
-    if (!XzReadableStream._moduleInstance) await XzReadableStream._getModuleInstance();
-    wasm = XzReadableStream._moduleInstance!.exports as unknown as XzExports;
-  }
-  return wasm;
-}
+const FILTER_NAMES: Record<number, string> = {
+  0x03: 'delta', 0x04: 'x86 BCJ', 0x05: 'PowerPC BCJ', 0x06: 'IA-64 BCJ', 0x07: 'ARM BCJ', 0x08: 'ARM-Thumb BCJ',
+  0x09: 'SPARC BCJ', 0x0a: 'ARM64 BCJ', 0x0b: 'RISC-V BCJ',
+};
+/** The BCJ filters of bcj.h (RISC-V's is newer than the xz that tests them here). */
+const BCJ_FILTERS = new Set([0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a]);
 
 export const decodeXz: Decoder = async (src, sink) => {
-  const start = src.offset;
   const [flags0, flags1] = readStreamFlags(src);
-
-  const xz = await loadWasm();
-  const ctx = xz.create_context();
-  try {
-    let regs = new Uint32Array(xz.memory.buffer, ctx, 6);
-    const bufSize = regs[0];
-    const inPtr = regs[1];
-    const outPtr = regs[4];
-    let fed = 0;
-    let end = -1;
-    let result = XZ_OK;
-
-    const run = (): void => {
-      for (;;) {
-        result = xz.get_next_output(ctx);
-        regs = new Uint32Array(xz.memory.buffer, ctx, 6);
-        if (regs[5] > 0) sink(new Uint8Array(xz.memory.buffer, outPtr, regs[5]));
-        regs[5] = 0;
-        if (result !== XZ_OK) return;
-        if (regs[2] === regs[3]) return;
-      }
-    };
-
-    while (end < 0) {
-      const view = src.peek(bufSize + FOOTER_SIZE);
-      let take = Math.min(view.length, bufSize);
-      if (take === 0) throw new FormatError('truncated xz stream: no stream footer before the end of the file', src.offset);
-      const footer = findFooter(src, view, take, start, flags0, flags1);
-      if (footer >= 0 && footer + FOOTER_SIZE <= bufSize) {
-        take = footer + FOOTER_SIZE;
-        end = src.offset + take;
-      } else if (footer >= 0) {
-        // The footer would not fit in the decoder's input buffer: it starts the next window.
-        take = footer;
-      }
-      new Uint8Array(xz.memory.buffer).set(view.subarray(0, take), inPtr);
-      xz.supply_input(ctx, take);
-      src.skip(take);
-      fed += take;
-      run();
-      if (result !== XZ_OK) break;
-      await eventLoopTurn();
+  src.skip(HEADER_SIZE);
+  const check = flags1 & 0x0f;
+  const checkSize = CHECK_SIZES[check];
+  // The unpadded and uncompressed size of each block, as the Index must list them.
+  const blocks: [number, number][] = [];
+  for (;;) {
+    const next = src.peek(1);
+    if (next.length === 0) throw new FormatError('truncated xz stream: no index before the end of the file', src.offset);
+    if (next[0] === 0x00) break;
+    const blockAt = src.offset;
+    const header = readBlockHeader(src);
+    const dataAt = src.offset;
+    let size = 0;
+    let crc = 0;
+    const crc64 = await decodeLzma2(src, (chunk) => {
+      size += chunk.length;
+      if (check === CHECK_CRC32) crc = crc32(chunk, crc);
+      sink(chunk);
+    }, header.dictSize, header.uncompressedSize, header.bcj, check === CHECK_CRC64);
+    const compressed = src.offset - dataAt;
+    if (header.compressedSize >= 0 && compressed !== header.compressedSize) {
+      throw new FormatError(`xz block's LZMA2 data is ${compressed} bytes, its header says ${header.compressedSize}`, src.offset);
     }
-    if (result === XZ_OK) {
-      // Zero input length tells the wrapper the input is complete, so it reports the end.
-      xz.supply_input(ctx, 0);
-      run();
-      if (result === XZ_OK) result = XZ_BUF_ERROR;
+    if (header.uncompressedSize >= 0 && size !== header.uncompressedSize) {
+      throw new FormatError(`xz block decodes to ${size} bytes, its header says ${header.uncompressedSize}`, src.offset);
     }
-    if (result !== XZ_STREAM_END) {
-      throw new FormatError(XZ_MESSAGES[result] ?? `xz decoder error ${result}`, start + fed);
+    const padding = src.read((4 - (compressed % 4)) % 4, 'xz block padding');
+    if (padding.some((b) => b !== 0)) throw new FormatError('xz block padding is not zero', src.offset - padding.length);
+    const checkAt = src.offset;
+    const stored = src.read(checkSize, 'xz block check');
+    const sum = check === CHECK_CRC32 ? [crc] : crc64;
+    if (sum?.some((word, i) => readLE32(stored, 4 * i) !== word)) {
+      throw new FormatError(`xz block ${check === CHECK_CRC32 ? 'CRC32' : 'CRC64'} mismatch: the data is corrupt`, checkAt);
     }
-    regs = new Uint32Array(xz.memory.buffer, ctx, 6);
-    const unused = regs[3] - regs[2];
-    src.seek(start + fed - unused);
-  } finally {
-    xz.destroy_context(ctx);
+    blocks.push([dataAt - blockAt + compressed + checkSize, size]);
   }
+  const indexSize = readIndex(src, blocks);
+  readFooter(src, indexSize, flags0, flags1);
 };
+
+interface BlockHeader {
+  dictSize: number;
+  /** -1 where the header does not say. */
+  compressedSize: number;
+  uncompressedSize: number;
+  /** The xz ID of the BCJ filter before LZMA2, 0 if none. */
+  bcj: number;
+}
+
+/** The block header at `src.offset`, whose filter chain must be [BCJ,] LZMA2; `src` is left after it. */
+function readBlockHeader(src: ByteSource): BlockHeader {
+  const at = src.offset;
+  const size = (src.peek(1)[0] + 1) * 4;
+  const h = src.read(size, 'xz block header');
+  if (crc32(h.subarray(0, size - 4)) !== readLE32(h, size - 4)) throw new FormatError('xz block header CRC32 mismatch', at + size - 4);
+  const fields = new Vli(h, 2, size - 4, at);
+  const flags = h[1];
+  if (flags & 0x3c) throw new FormatError(`unsupported xz block flags 0x${hex(flags, 2)} (reserved bits set)`, at + 1);
+  const compressedSize = flags & 0x40 ? fields.read('compressed size') : -1;
+  const uncompressedSize = flags & 0x80 ? fields.read('uncompressed size') : -1;
+  if (compressedSize === 0) throw new FormatError('xz block header gives a compressed size of 0', at);
+  const filters = (flags & 0x03) + 1;
+  let bcj = 0;
+  for (let i = 0; i < filters; i++) {
+    const filterAt = at + fields.pos;
+    const id = fields.read('filter ID');
+    const propsSize = fields.read('filter properties size');
+    if (i === 0 && filters === 2 && BCJ_FILTERS.has(id)) {
+      if (propsSize !== 0) throw new FormatError(`xz ${FILTER_NAMES[id]} filter has a start offset, which the kernel's decoder does not read`, filterAt);
+      bcj = id;
+      continue;
+    }
+    if (id !== LZMA2_FILTER || i !== filters - 1) {
+      const name = FILTER_NAMES[id] ?? (id === LZMA2_FILTER ? 'LZMA2 before the last filter' : 'unknown');
+      throw new FormatError(`unsupported xz filter 0x${hex(id, 2)} (${name}): the kernel reads LZMA2, alone or after one BCJ filter`, filterAt);
+    }
+    if (propsSize !== 1) throw new FormatError(`xz LZMA2 filter properties are ${propsSize} bytes, not 1`, filterAt);
+    const props = fields.byte();
+    if (props > 40) throw new FormatError(`xz LZMA2 dictionary size byte ${props} is out of range (at most 40)`, at + fields.pos - 1);
+    const dictSize = props === 40 ? 0xffffffff : (2 | (props & 1)) * 2 ** ((props >> 1) + 11);
+    if (dictSize > MAX_DICT) {
+      throw new FormatError(`xz dictionary of ${dictSize} bytes is larger than the supported ${MAX_DICT} bytes`, at + fields.pos - 1);
+    }
+    for (let p = fields.pos; p < size - 4; p++) {
+      if (h[p] !== 0) throw new FormatError('xz block header padding is not zero', at + p);
+    }
+    return { dictSize, compressedSize, uncompressedSize, bcj };
+  }
+  throw new Error('unreachable');
+}
+
+/** Reads xz's variable-length integers (7 bits a byte, at most 9 bytes) from `bytes[pos, end)`. */
+class Vli {
+  constructor(
+    private readonly bytes: Uint8Array,
+    public pos: number,
+    private readonly end: number,
+    private readonly at: number,
+  ) {}
+
+  byte(): number {
+    if (this.pos >= this.end) throw new FormatError('xz block header is too short for its fields', this.at + this.pos);
+    return this.bytes[this.pos++];
+  }
+
+  read(what: string): number {
+    const from = this.pos;
+    let value = 0;
+    for (let n = 0, scale = 1; n < 9; n++, scale *= 128) {
+      const b = this.byte();
+      if (b === 0 && n > 0) throw new FormatError(`xz ${what} is not in its shortest form`, this.at + from);
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (value > Number.MAX_SAFE_INTEGER) throw new FormatError(`xz ${what} ${value} is implausibly large`, this.at + from);
+        return value;
+      }
+    }
+    throw new FormatError(`xz ${what} is longer than 9 bytes`, this.at + from);
+  }
+}
+
+/** Checks the Index at `src.offset` against the blocks decoded, leaves `src` after it and returns its size. */
+function readIndex(src: ByteSource, blocks: [number, number][]): number {
+  const at = src.offset;
+  let crc = 0;
+  const byte = (): number => {
+    const b = src.read(1, 'xz index');
+    crc = crc32(b, crc);
+    return b[0];
+  };
+  const vli = (): number => {
+    let value = 0;
+    for (let n = 0, scale = 1; n < 9; n++, scale *= 128) {
+      const b = byte();
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return value;
+    }
+    throw new FormatError('xz index field is longer than 9 bytes', src.offset);
+  };
+  byte(); // the index indicator, 0
+  const count = vli();
+  if (count !== blocks.length) throw new FormatError(`xz index lists ${count} blocks, the stream has ${blocks.length}`, at + 1);
+  blocks.forEach(([unpadded, uncompressed], i) => {
+    const recordAt = src.offset;
+    if (vli() !== unpadded || vli() !== uncompressed) {
+      throw new FormatError(`xz index record ${i + 1} does not match block ${i + 1} (${unpadded} bytes unpadded, ${uncompressed} decoded)`, recordAt);
+    }
+  });
+  while ((src.offset - at) % 4 !== 0) {
+    if (byte() !== 0) throw new FormatError('xz index padding is not zero', src.offset - 1);
+  }
+  const sumAt = src.offset;
+  if (readLE32(src.read(4, 'xz index CRC32'), 0) !== crc) throw new FormatError('xz index CRC32 mismatch', sumAt);
+  return src.offset - at;
+}
+
+/** Checks the stream footer at `src.offset`, and leaves `src` after it. */
+function readFooter(src: ByteSource, indexSize: number, flags0: number, flags1: number): void {
+  const at = src.offset;
+  const f = src.read(FOOTER_SIZE, 'xz stream footer');
+  if (f[10] !== 0x59 || f[11] !== 0x5a) throw new FormatError('xz stream footer magic "YZ" is missing', at + 10);
+  if (crc32(f.subarray(4, 10)) !== readLE32(f, 0)) throw new FormatError('xz stream footer CRC32 mismatch', at);
+  if ((readLE32(f, 4) + 1) * 4 !== indexSize) {
+    throw new FormatError(`xz stream footer says the index is ${(readLE32(f, 4) + 1) * 4} bytes, it is ${indexSize}`, at + 4);
+  }
+  if (f[8] !== flags0 || f[9] !== flags1) throw new FormatError("xz stream footer's flags differ from the header's", at + 8);
+}
 
 /** The stream flags of the header at `src.offset`, checked as the kernel's decoder checks them. */
 function readStreamFlags(src: ByteSource): [number, number] {
@@ -132,9 +212,9 @@ function readStreamFlags(src: ByteSource): [number, number] {
   }
   const flags0 = header[6];
   const flags1 = header[7];
-  // The decoder (xz-embedded, as in the kernel) would call this an unsupported option: name it.
+  if (flags0 !== 0 || (flags1 & 0xf0) !== 0) throw new FormatError(`unsupported xz stream flags 0x${hex(flags0, 2)}${hex(flags1, 2)} (reserved bits set)`, start + 6);
   const check = flags1 & 0x0f;
-  if (flags0 === 0 && check !== 0 && check !== 1 && check !== 4) {
+  if (CHECK_SIZES[check] === undefined) {
     throw new FormatError(`xz check type ${check === 10 ? 'SHA-256' : check} is not supported (the kernel's decoder reads none, CRC32 and CRC64)`, start + 7);
   }
   return [flags0, flags1];
