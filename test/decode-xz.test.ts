@@ -1,31 +1,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeXz } from '../src/decode/xz.js';
 import { realistic } from './support/data.js';
 import { decodeFile, expectFormatError } from './support/decode.js';
+import { scratch } from './support/scratch.js';
 
 // Every stream here is made by xz, or put together here from xz's raw LZMA2 output; xz -t is
 // the oracle for every stream ours refuses.
 
-let dir: string;
-let n = 0;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'xz-test-'));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function tmp(data: Uint8Array): string {
-  const path = join(dir, `f${n++}`);
-  writeFileSync(path, data);
-  return path;
-}
+const { writeImage } = scratch('xz-test-');
+const tmp = (data: Uint8Array): string => writeImage([Buffer.from(data)]);
 
 function xz(args: string[], input: Uint8Array): Buffer {
   return execFileSync('xz', args, { input, maxBuffer: 1 << 30 });
@@ -154,7 +140,7 @@ describe('decodeXz refuses what xz refuses, naming the byte', () => {
 
   it('a wrong CRC64, at the check', async () => {
     const bad = Buffer.from(stream);
-    // check none
+    // The check ends the one block, before an Index and a footer of 12 bytes each.
     const checkAt = stream.length - 12 - 12 - 8;
     bad[checkAt] ^= 1;
     expect(await refused(bad)).toMatchObject({ message: expect.stringMatching(/^xz block CRC64 mismatch/), offset: checkAt });
