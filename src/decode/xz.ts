@@ -8,9 +8,9 @@ const { crc32 } = process.getBuiltinModule('node:zlib');
 /*
  * The xz container, read as the kernel's decoder (xz-embedded) reads it: one stream (the kernel
  * goes on with the next member after it), blocks whose filter chain is LZMA2, alone or after one
- * BCJ filter without a start offset, checks none, CRC32 or CRC64. Each block's LZMA2 data and
- * BCJ filter are decoded by lzma.c; everything else is checked
- * here: the headers' CRC32s, the sizes a block header records, each block's check, the Index
+ * BCJ filter without a start offset, checks none, CRC32 or CRC64. lzma.c decodes each block's
+ * LZMA2 data and runs its BCJ filter; everything else is checked here: the headers' CRC32s, the
+ * sizes a block header records (once the block is decoded), each block's check, the Index
  * against the blocks, and the footer against the Index and the header.
  */
 
