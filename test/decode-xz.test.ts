@@ -172,6 +172,33 @@ describe('decodeXz refuses what xz refuses, naming the byte', () => {
     }
   });
 
+  it("a block header's sizes, smaller than its block: refused where the block passes them", async () => {
+    // xz -T writes both sizes into each block header: compressed, then uncompressed (100,000).
+    const blocks = xz(['-T2', '--block-size=100000', '-c'], mixed);
+    const headerSize = (blocks[12] + 1) * 4;
+    expect(blocks[13] & 0xc0).toBe(0xc0);
+    let compressed = 0;
+    let at = 14;
+    for (let scale = 1; ; scale *= 128) {
+      compressed += (blocks[at] & 0x7f) * scale;
+      if ((blocks[at++] & 0x80) === 0) break;
+    }
+    const cases: [number, RegExp, number][] = [
+      [14, /^xz data goes past the compressed size its header gives/, 12 + headerSize + compressed - 1],
+      [at, /^xz block decodes to more than the 99999 bytes its header gives/, -1],
+    ];
+    for (const [field, message, offset] of cases) {
+      const bad = Buffer.from(blocks);
+      expect(bad[field] & 0x7f).toBeGreaterThan(0);
+      bad[field] -= 1;
+      bad.writeUInt32LE(crc32(bad.subarray(12, 12 + headerSize - 4)), 12 + headerSize - 4);
+      const error = await refused(bad);
+      expect(error.message).toMatch(message);
+      if (offset >= 0) expect(error.offset).toBe(offset);
+      else expect(error.offset).toBeLessThanOrEqual(12 + headerSize + compressed);
+    }
+  });
+
   it('an Index that does not match the blocks, a footer that does not match the Index', async () => {
     // Index: 0x00, count 1, unpadded size, uncompressed size (3 bytes: 1,000,000 < 2^21), padding, CRC32.
     const indexAt = stream.length - 12 - 12;

@@ -84,20 +84,24 @@ export const decodeLzma: Decoder = async (src, sink) => {
     known = sizeHi * 0x100000000 + sizeLo;
   }
   const [dictLimit, ringSize] = ring(dictSize, known);
-  await idle.with(INPUT_PART + MARGIN, ringSize, (lzma) => lzma.start({ lc, lp, pb, known }, dictLimit, 0).decode(src, sink, false));
+  await idle.with(INPUT_PART + MARGIN, ringSize, (lzma) => lzma.start({ lc, lp, pb, known }, dictLimit, 0).decode(src, sink, false, Infinity));
 };
 
 /**
  * Decodes the LZMA2 data of an xz block at `src.offset`, whose distances are below `dictSize`,
  * into `sink`, and leaves `src` just after it. `size`: the block's uncompressed size where its
- * header gives it (-1 otherwise), to size the ring. `bcj`: the xz ID of the BCJ filter before
- * LZMA2 in the block's chain, 0 if none. With `crc64`, returns the output's CRC64 as [low, high]
- * 32-bit halves.
+ * header gives it (-1 otherwise), to size the ring; `compressed`: the size of the LZMA2 data
+ * where the header gives it (-1 otherwise): the data may not go past it. `bcj`: the xz ID of the
+ * BCJ filter before LZMA2 in the block's chain, 0 if none. With `crc64`, returns the output's
+ * CRC64 as [low, high] 32-bit halves.
  */
-export async function decodeLzma2(src: ByteSource, sink: Sink, dictSize: number, size: number, bcj: number, crc64: boolean): Promise<[number, number] | undefined> {
+export async function decodeLzma2(
+  src: ByteSource, sink: Sink, dictSize: number, size: number, compressed: number, bcj: number, crc64: boolean,
+): Promise<[number, number] | undefined> {
   const [dictLimit, ringSize] = ring(dictSize, size);
   const inputSize = INPUT_PART + MARGIN + (bcj ? FILTER_AREA : 0);
-  return await idle.with(inputSize, ringSize, (lzma) => lzma.start('lzma2', dictLimit, bcj).decode(src, sink, crc64));
+  const end = compressed < 0 ? Infinity : src.offset + compressed;
+  return await idle.with(inputSize, ringSize, (lzma) => lzma.start('lzma2', dictLimit, bcj).decode(src, sink, crc64, end));
 }
 
 /**
@@ -163,9 +167,9 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
   /**
    * Decodes the stream started at `src.offset`, pushing each chunk of the ring (the output
    * area) to `sink`, and leaves `src` just after the stream; with `crc64`, returns the output's
-   * CRC64.
+   * CRC64. The stream is read as if the file ended at `end`, where a header says it ends.
    */
-  async decode(src: ByteSource, sink: Sink, crc64: boolean): Promise<[number, number] | undefined> {
+  async decode(src: ByteSource, sink: Sink, crc64: boolean, end: number): Promise<[number, number] | undefined> {
     const { wasm, run, format, bcj, input } = this;
     const part = INPUT_PART;
     if (crc64) wasm.crc64_reset();
@@ -191,15 +195,19 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
     for (;;) {
       // The part starts at src.offset: what the last run left is given again, and more.
       const view = src.peek(part);
-      const avail = Math.min(view.length, part);
-      const eof = view.length < part;
+      const room = end - src.offset;
+      const avail = Math.min(view.length, part, room);
+      const eof = view.length < part || room <= part;
       input.set(view.subarray(0, avail));
       if (eof) input.fill(0, avail, avail + MARGIN);
       const status = run(input.byteOffset, avail, eof ? 1 : 0);
       if (status < 0) {
         const kind = -1 - status;
         const at = wasm.lzma_consumed();
-        if (kind === E_TRUNCATED || (eof && at > avail)) throw new FormatError(`truncated ${format} stream`, src.offset + avail);
+        if (kind === E_TRUNCATED || (eof && at > avail)) {
+          const cut = avail === room;
+          throw new FormatError(cut ? `${format} data goes past the compressed size its header gives` : `truncated ${format} stream`, src.offset + avail);
+        }
         throw new FormatError(`corrupt ${format} data: ${MESSAGES[kind](wasm.lzma_detail_a() >>> 0, wasm.lzma_detail_b() >>> 0)}`, src.offset + at);
       }
       src.skip(wasm.lzma_consumed());

@@ -10,7 +10,7 @@ const { crc32 } = process.getBuiltinModule('node:zlib');
  * goes on with the next member after it), blocks whose filter chain is LZMA2, alone or after one
  * BCJ filter without a start offset, checks none, CRC32 or CRC64. lzma.c decodes each block's
  * LZMA2 data and runs its BCJ filter; everything else is checked here: the headers' CRC32s, the
- * sizes a block header records (once the block is decoded), each block's check, the Index
+ * sizes a block header records (as the block decodes), each block's check, the Index
  * against the blocks, and the footer against the Index and the header.
  */
 
@@ -49,9 +49,12 @@ export const decodeXz: Decoder = async (src, sink) => {
     let crc = 0;
     const crc64 = await decodeLzma2(src, (chunk) => {
       size += chunk.length;
+      if (header.uncompressedSize >= 0 && size > header.uncompressedSize) {
+        throw new FormatError(`xz block decodes to more than the ${header.uncompressedSize} bytes its header gives`, src.offset);
+      }
       if (check === CHECK_CRC32) crc = crc32(chunk, crc);
       sink(chunk);
-    }, header.dictSize, header.uncompressedSize, header.bcj, check === CHECK_CRC64);
+    }, header.dictSize, header.uncompressedSize, header.compressedSize, header.bcj, check === CHECK_CRC64);
     const compressed = src.offset - dataAt;
     if (header.compressedSize >= 0 && compressed !== header.compressedSize) {
       throw new FormatError(`xz block's LZMA2 data is ${compressed} bytes, its header says ${header.compressedSize}`, src.offset);
