@@ -36,10 +36,9 @@ const pad4 = (length: number): Buffer => Buffer.alloc((4 - (length % 4)) % 4);
  * An xz stream of one block of raw LZMA2 data (its chunks and the end byte), check none, with
  * a 1 MiB dictionary: what xz makes, for data xz's encoder does not make.
  */
-function xzOfLzma2(lzma2: Buffer, uncompressed: number): Buffer {
+function xzOfLzma2(lzma2: Buffer, uncompressed: number, fields = Buffer.from([0x00, 0x21, 1, 16])): Buffer {
   const flags = Buffer.from([0, 0]);
   const header = Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0]), flags, u32(crc32(flags))]);
-  const fields = Buffer.from([0x00, 0x21, 1, 16]);
   const blockLength = 1 + fields.length + pad4(1 + fields.length + 4).length + 4;
   const bodyNoCrc = Buffer.concat([Buffer.from([blockLength / 4 - 1]), fields, pad4(1 + fields.length + 4)]);
   const blockHeader = Buffer.concat([bodyNoCrc, u32(crc32(bodyNoCrc))]);
@@ -197,6 +196,17 @@ describe('decodeXz refuses what xz refuses, naming the byte', () => {
       if (offset >= 0) expect(error.offset).toBe(offset);
       else expect(error.offset).toBeLessThanOrEqual(12 + headerSize + compressed);
     }
+  });
+
+  it("a block header's integer with a needless last byte of 0, where xz wants the shortest form", async () => {
+    const data = Buffer.from('x'.repeat(10));
+    const lzma2 = Buffer.concat([stored(data), Buffer.from([0])]);
+    expect(lzma2.length).toBeLessThan(128);
+    const shortest = xzOfLzma2(lzma2, data.length, Buffer.from([0x40, lzma2.length, 0x21, 1, 16]));
+    expect((await decodeFile(decodeXz, tmp(shortest))).out.equals(data)).toBe(true);
+    expect(xzAccepts(shortest)).toBe(true);
+    const padded = xzOfLzma2(lzma2, data.length, Buffer.from([0x40, lzma2.length | 0x80, 0, 0x21, 1, 16]));
+    expect(await refused(padded)).toMatchObject({ message: expect.stringMatching(/^xz block header's compressed size is no valid integer/), offset: 14 });
   });
 
   it('an Index that does not match the blocks, a footer that does not match the Index', async () => {

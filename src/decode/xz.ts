@@ -91,18 +91,25 @@ function readBlockHeader(src: ByteSource): BlockHeader {
   const size = (src.peek(1)[0] + 1) * 4;
   const h = src.read(size, 'xz block header');
   if (crc32(h.subarray(0, size - 4)) !== readLE32(h, size - 4)) throw new FormatError('xz block header CRC32 mismatch', at + size - 4);
-  const fields = new Vli(h, 2, size - 4, at);
+  let pos = 2;
+  const next = (): number => (pos < size - 4 ? h[pos++] : -1);
+  const field = (what: string): number => {
+    const from = pos;
+    const value = readVli(next);
+    if (value < 0) throw new FormatError(`xz block header's ${what} is no valid integer, or the header too short for it`, at + from);
+    return value;
+  };
   const flags = h[1];
   if (flags & 0x3c) throw new FormatError(`unsupported xz block flags 0x${hex(flags, 2)} (reserved bits set)`, at + 1);
-  const compressedSize = flags & 0x40 ? fields.read('compressed size') : -1;
-  const uncompressedSize = flags & 0x80 ? fields.read('uncompressed size') : -1;
+  const compressedSize = flags & 0x40 ? field('compressed size') : -1;
+  const uncompressedSize = flags & 0x80 ? field('uncompressed size') : -1;
   if (compressedSize === 0) throw new FormatError('xz block header gives a compressed size of 0', at);
   const filters = (flags & 0x03) + 1;
   let bcj = 0;
   for (let i = 0; i < filters; i++) {
-    const filterAt = at + fields.pos;
-    const id = fields.read('filter ID');
-    const propsSize = fields.read('filter properties size');
+    const filterAt = at + pos;
+    const id = field('filter ID');
+    const propsSize = field('filter properties size');
     if (i === 0 && filters === 2 && BCJ_FILTERS.has(id)) {
       if (propsSize !== 0) throw new FormatError(`xz ${FILTER_NAMES[id]} filter has a start offset, which the kernel's decoder does not read`, filterAt);
       bcj = id;
@@ -113,13 +120,14 @@ function readBlockHeader(src: ByteSource): BlockHeader {
       throw new FormatError(`unsupported xz filter 0x${hex(id, 2)} (${name}): the kernel reads LZMA2, alone or after one BCJ filter`, filterAt);
     }
     if (propsSize !== 1) throw new FormatError(`xz LZMA2 filter properties are ${propsSize} bytes, not 1`, filterAt);
-    const props = fields.byte();
-    if (props > 40) throw new FormatError(`xz LZMA2 dictionary size byte ${props} is out of range (at most 40)`, at + fields.pos - 1);
+    const props = next();
+    if (props < 0) throw new FormatError("xz block header is too short for LZMA2's properties", at + pos);
+    if (props > 40) throw new FormatError(`xz LZMA2 dictionary size byte ${props} is out of range (at most 40)`, at + pos - 1);
     const dictSize = props === 40 ? 0xffffffff : (2 | (props & 1)) * 2 ** ((props >> 1) + 11);
     if (dictSize > MAX_DICT) {
-      throw new FormatError(`xz dictionary of ${dictSize} bytes is larger than the supported ${MAX_DICT} bytes`, at + fields.pos - 1);
+      throw new FormatError(`xz dictionary of ${dictSize} bytes is larger than the supported ${MAX_DICT} bytes`, at + pos - 1);
     }
-    for (let p = fields.pos; p < size - 4; p++) {
+    for (let p = pos; p < size - 4; p++) {
       if (h[p] !== 0) throw new FormatError('xz block header padding is not zero', at + p);
     }
     return { dictSize, compressedSize, uncompressedSize, bcj };
@@ -127,34 +135,20 @@ function readBlockHeader(src: ByteSource): BlockHeader {
   throw new Error('unreachable');
 }
 
-/** Reads xz's variable-length integers (7 bits a byte, at most 9 bytes) from `bytes[pos, end)`. */
-class Vli {
-  constructor(
-    private readonly bytes: Uint8Array,
-    public pos: number,
-    private readonly end: number,
-    private readonly at: number,
-  ) {}
-
-  byte(): number {
-    if (this.pos >= this.end) throw new FormatError('xz block header is too short for its fields', this.at + this.pos);
-    return this.bytes[this.pos++];
+/**
+ * xz's variable-length integer from `next` (7 bits a byte, low first, at most 9 bytes, no
+ * needless last byte of 0), or -1 where there is none: `next` ran out (it gives -1), the bytes
+ * break a rule, or the value is past 2^53.
+ */
+function readVli(next: () => number): number {
+  let value = 0;
+  for (let n = 0, scale = 1; n < 9; n++, scale *= 128) {
+    const b = next();
+    if (b < 0 || (b === 0 && n > 0)) return -1;
+    value += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) return value <= Number.MAX_SAFE_INTEGER ? value : -1;
   }
-
-  read(what: string): number {
-    const from = this.pos;
-    let value = 0;
-    for (let n = 0, scale = 1; n < 9; n++, scale *= 128) {
-      const b = this.byte();
-      if (b === 0 && n > 0) throw new FormatError(`xz ${what} is not in its shortest form`, this.at + from);
-      value += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) {
-        if (value > Number.MAX_SAFE_INTEGER) throw new FormatError(`xz ${what} ${value} is implausibly large`, this.at + from);
-        return value;
-      }
-    }
-    throw new FormatError(`xz ${what} is longer than 9 bytes`, this.at + from);
-  }
+  return -1;
 }
 
 /** Checks the Index at `src.offset` against the blocks decoded, leaves `src` after it and returns its size. */
@@ -167,13 +161,10 @@ function readIndex(src: ByteSource, blocks: [number, number][]): number {
     return b[0];
   };
   const vli = (): number => {
-    let value = 0;
-    for (let n = 0, scale = 1; n < 9; n++, scale *= 128) {
-      const b = byte();
-      value += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) return value;
-    }
-    throw new FormatError('xz index field is longer than 9 bytes', src.offset);
+    const from = src.offset;
+    const value = readVli(byte);
+    if (value < 0) throw new FormatError('xz index field is no valid integer', from);
+    return value;
   };
   byte(); // the index indicator, 0
   const count = vli();
@@ -260,10 +251,7 @@ function lzma2Only(head: Uint8Array): boolean {
   const flags = head[1];
   if ((flags & 0x03) !== 0 || (flags & 0x3c) !== 0) return false;
   let pos = 2;
-  const skipVli = (): boolean => {
-    for (let n = 0; n < 9 && pos < head.length; n++) if ((head[pos++] & 0x80) === 0) return true;
-    return false;
-  };
+  const skipVli = (): boolean => readVli(() => (pos < head.length ? head[pos++] : -1)) >= 0;
   if (flags & 0x40 && !skipVli()) return false;
   if (flags & 0x80 && !skipVli()) return false;
   return head[pos] === LZMA2_FILTER;
@@ -310,15 +298,7 @@ function forEachIndexRecord(src: ByteSource, indexAt: number, indexSize: number,
   if (index.length !== indexSize || index[0] !== 0) return false;
   if (crc32(index.subarray(0, indexSize - 4)) !== readLE32(index, indexSize - 4)) return false;
   let pos = 1;
-  const vli = (): number => {
-    let value = 0;
-    for (let shift = 1; pos < indexSize - 4 && shift < 2 ** 63; shift *= 128) {
-      const b = index[pos++];
-      value += (b & 0x7f) * shift;
-      if ((b & 0x80) === 0) return value;
-    }
-    return -1;
-  };
+  const vli = (): number => readVli(() => (pos < indexSize - 4 ? index[pos++] : -1));
   const count = vli();
   if (count < 0) return false;
   for (let r = 0; r < count; r++) {
