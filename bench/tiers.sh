@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What dropping V8's optimizing compilers (src/tiers.ts) does to each command's peak RSS and
 # time: `initramfs-restore` (bin/, which drops them) against the same CLI started without the
-# drop, on each real image. Not a test: nothing is asserted. unpack goes to tmpfs (/dev/shm).
+# drop (its young generation capped as bin/ caps it, src/heap.ts), on each real image. Not a
+# test: nothing is asserted. unpack goes to tmpfs (/dev/shm).
 #
 #   bash bench/tiers.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
 #
@@ -15,6 +16,7 @@ NODE=$PWD/node_modules/.bin/node
 SHM=$(mktemp -d /dev/shm/tiers.XXXXXX)
 trap 'rm -rf "$SHM"' EXIT
 cat > "$SHM/keep.mjs" <<JS
+(await import('$PWD/dist/heap.js')).capYoungGeneration();
 const { main } = await import('$PWD/dist/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));
 JS

@@ -3,6 +3,7 @@ import { nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.
 
 if (nodeIsRecentEnough()) {
   (await import('../dist/tiers.js')).dropOptimizingCompilers();
+  (await import('../dist/heap.js')).capYoungGeneration();
   const { main } = await import('../dist/cli/main.js');
   process.exitCode = await main(process.argv.slice(2));
 } else {
