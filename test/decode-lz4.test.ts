@@ -385,6 +385,25 @@ describe('LZ4 block decoder word copies (room on both sides)', () => {
     throw new Error('expected a FormatError');
   };
 
+  it('copies a long match ending just before the end of memory without writing past it', () => {
+    // 8 literals, a match from 8 back of 15 + 10 * 255 + 100 + 4 bytes, one literal: the output
+    // area ends where the WebAssembly memory does, so a word copy past the match would trap.
+    const literals = [...Buffer.from('initramf')];
+    const block = [0x8f, ...literals, 8, 0, ...new Array(10).fill(255), 100, 0x10, 0x78];
+    const matchLength = 15 + 10 * 255 + 100 + 4;
+    const outLen = 8 + matchLength + 1;
+    const blocks = new Lz4BlockDecoder().layout(block.length, outLen);
+    const memoryEnd = blocks.output.buffer.byteLength;
+    blocks.layout(memoryEnd - blocks.input.byteOffset - outLen, outLen);
+    expect(blocks.output.byteOffset + outLen).toBe(memoryEnd);
+    blocks.input.set(block);
+    blocks.start(block.length, outLen, 0);
+    const end = blocks.run(0, outLen, 0);
+    expect(blocks.done).toBe(true);
+    const expected = Buffer.concat([Buffer.from('initramf'.repeat(Math.ceil((8 + matchLength) / 8))).subarray(0, 8 + matchLength), Buffer.from('x')]);
+    expect(Buffer.from(blocks.output.subarray(0, end)).equals(expected)).toBe(true);
+  });
+
   it('rejects offset 0 and an offset beyond the output at the same byte as the checked path', () => {
     expect(failure([0x10, 0x61, 0x00, 0x00, ...tail])).toMatchObject({ message: expect.stringMatching(/offset 0/), offset: 102 });
     expect(failure([0x10, 0x61, 0x09, 0x00, ...tail])).toMatchObject({ message: expect.stringMatching(/before the start/), offset: 102 });
@@ -466,6 +485,21 @@ describe('LZ4 block decoder, given its input a part at a time', () => {
   it('stops for room and for input alike', () => {
     for (const [inputSize, room] of [[3, 7], [64, 5], [7, 1000], [1000, 3]]) {
       expect(Buffer.from(inParts(z.subarray(8), data.length, inputSize, room)).equals(data), `${inputSize}/${room}`).toBe(true);
+    }
+  });
+
+  it('reads a long match length on in the next part, where the part holding its start ends', () => {
+    // 8 literals, then a match from 8 back whose length takes 60 bytes of 255 and a 7, then 5
+    // literals: from a part of 20 to 64 bytes, the sequence starts in the word-copy loop and
+    // its length runs into the next part.
+    const ascii = (text: string) => [...Buffer.from(text)];
+    const block = Buffer.from([0x8f, ...ascii('initramf'), 8, 0, ...new Array(60).fill(255), 7, 0x50, ...ascii('s-end')]);
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(block.length);
+    const expected = execFileSync('lz4', ['-dc'], { input: Buffer.concat([Buffer.from([0x02, 0x21, 0x4c, 0x18]), size, block]) });
+    expect(expected.length).toBe(8 + 15 + 4 + 60 * 255 + 7 + 5);
+    for (const inputSize of [20, 30, 40, 64]) {
+      expect(Buffer.from(inParts(block, expected.length, inputSize)).equals(expected), `${inputSize} bytes of input`).toBe(true);
     }
   });
 
