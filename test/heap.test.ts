@@ -8,7 +8,7 @@ const { fresh } = scratch('heap-');
 /*
  * src/heap.ts caps V8's young generation by a flag set at run time, which V8 honours only
  * because it reads the growth factor whenever the space grows. These runs keep many objects
- * alive across scavenges, which grows the young generation of an uncapped process to 32 MiB,
+ * alive across scavenges, which grows the young generation of an uncapped Node 24 to 32 MiB,
  * and report its size in MiB.
  */
 const GROW = `
