@@ -104,8 +104,8 @@ long lz4_block(const u8 *src, u32 avail, u32 rest, u8 *dst, u32 op, u32 oend, u3
        WebAssembly runs faster than the resumable one around it. 18 bytes of input prove a
        match follows the literals, and that its offset is in src. A match of up to 18 bytes is
        three words; a longer one (16% of the real image's sequences, which went round the
-       resumable loop) is copied here too when its length's bytes are in src and its output,
-       rounded up to 16, fits. */
+       resumable loop) is copied here too, by copy_match, when its length's bytes are in src
+       and its output fits. */
     while (avail - ip >= 18 && end - op >= 40) {
       token = src[ip];
       lit = token >> 4;
@@ -119,7 +119,6 @@ long lz4_block(const u8 *src, u32 avail, u32 rest, u8 *dst, u32 op, u32 oend, u3
       ip += 2;
       len = token & 15;
       if (off < 8 || off > op - wstart) goto checked_offset;
-      const u8 *m = dst + op - off;
       if (len == 15) {
         /* The slow path reads the length again from ip when this one cannot go on. */
         u32 q = ip, n = len, b;
@@ -128,16 +127,14 @@ long lz4_block(const u8 *src, u32 avail, u32 rest, u8 *dst, u32 op, u32 oend, u3
           b = src[q++];
           n += b;
         } while (b == 255);
-        if (n + 4 + 16 > end - op) goto checked_offset;
+        if (n + 4 > end - op) goto checked_offset;
         ip = q;
-        len = n;
-        for (u32 k = 0; k < len + 4; k += 16) {
-          store64(dst + op + k, load64(m + k));
-          store64(dst + op + k + 8, load64(m + k + 8));
-        }
-        op += len + 4;
+        len = n + 4;
+        copy_match(dst + op, off, len, end - op);
+        op += len;
         continue;
       }
+      const u8 *m = dst + op - off;
       store64(dst + op, load64(m));
       store64(dst + op + 8, load64(m + 8));
       store64(dst + op + 16, load64(m + 16));
