@@ -14,14 +14,21 @@ export interface CompressionFormat {
   native: readonly string[];
   /**
    * Where the format's own CLI decodes faster than `decode` (bench/decoders.sh), it runs as a
-   * co-process on exactly the member's bytes, which `memberEnd` finds from the framing alone
+   * co-process on exactly the member's bytes, which `member` finds from the framing alone
    * (headers and block sizes, leaving `src` anywhere); `decode` stays for when it is missing,
-   * and for a member that `memberEnd` leaves to it (undefined: the CLI reads more than the
+   * and for a member that `member` leaves to it (undefined: the CLI reads more than the
    * kernel does).
    */
-  coprocess?: { argv: readonly string[]; memberEnd: (src: ByteSource) => Promise<number | undefined> };
+  coprocess?: { argv: readonly string[]; member: (src: ByteSource) => Promise<CoprocessMember | undefined> };
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
+}
+
+/** A member a co-process decodes: where it ends, and what its command takes for it alone. */
+export interface CoprocessMember {
+  end: number;
+  /** Arguments after the format's `argv` (xz's threads). */
+  args?: readonly string[];
 }
 
 /**
@@ -42,6 +49,26 @@ const ZLIB_CHUNK = 1 << 20;
  */
 const BLOCK_HEADER_WINDOW = 512;
 const dashLevel = (level: number | undefined) => (level === undefined ? [] : [`-${level}`]);
+const endingAt = (end: number | undefined): CoprocessMember | undefined => (end === undefined ? undefined : { end });
+
+/**
+ * What xz's decoder threads may hold together. Each holds a block: about 8 MiB for dracut's
+ * 3 MiB blocks and 1 MiB dictionary, by GNU time on the real image's member (2 threads 19.6 MB,
+ * 4 threads 36.4 MB, 8 threads 65.6 MB), which `XzMember.threadMemory` estimates.
+ */
+const XZ_THREADS_MEMORY = 40 << 20;
+
+/**
+ * xz 5.4 decodes the blocks of a stream on several threads when their headers record their
+ * sizes, as xz -T writes them (dracut's images have 3 MiB blocks): one thread a core, as many as
+ * fit in XZ_THREADS_MEMORY. -T1 otherwise, also where xz (5.6 on) would choose several itself: a
+ * header that claims a huge block would have it allocated. xz 5.2 takes -T and decodes on one.
+ */
+function xzThreads(threadMemory: number): number {
+  if (threadMemory === 0) return 1;
+  const cores = process.getBuiltinModule('node:os').availableParallelism();
+  return Math.max(1, Math.min(cores, Math.floor(XZ_THREADS_MEMORY / threadMemory)));
+}
 
 // Each decoder's module loads when a member of its format comes: Node's start is part of
 // every command, and most images use one format.
@@ -69,7 +96,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
       get argv() {
         return ['lbzip2', '-d', '-c', '-n', String(Math.min(4, process.getBuiltinModule('node:os').availableParallelism()))];
       },
-      memberEnd: async (src) => (await import('./bzip2.js')).bzip2MemberEnd(src),
+      member: async (src) => endingAt((await import('./bzip2.js')).bzip2MemberEnd(src)),
     },
   },
   {
@@ -94,7 +121,10 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
     coprocess: {
       argv: ['xz', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./xz.js')).xzMemberEnd(src),
+      member: async (src) => {
+        const member = (await import('./xz.js')).xzMemberEnd(src);
+        return member && { end: member.end, args: [`-T${xzThreads(member.threadMemory)}`] };
+      },
     },
   },
   {
@@ -106,7 +136,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     compress: { levels: [1, 12], argv: (level) => ['lz4', '-l', '-c', ...dashLevel(level)], debianPackage: 'lz4' },
     coprocess: {
       argv: ['lz4', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./lz4.js')).lz4MemberEnd(src.withWindow(BLOCK_HEADER_WINDOW)),
+      member: async (src) => endingAt((await import('./lz4.js')).lz4MemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
     },
   },
   {
@@ -136,7 +166,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
     coprocess: {
       argv: ['zstd', '-d', '-c', '-q'],
-      memberEnd: async (src) => (await import('./zstd.js')).zstdMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW)),
+      member: async (src) => endingAt((await import('./zstd.js')).zstdMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
     },
   },
 ];

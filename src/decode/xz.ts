@@ -123,7 +123,7 @@ function readBlockHeader(src: ByteSource): BlockHeader {
     const props = next();
     if (props < 0) throw new FormatError("xz block header is too short for LZMA2's properties", at + pos);
     if (props > 40) throw new FormatError(`xz LZMA2 dictionary size byte ${props} is out of range (at most 40)`, at + pos - 1);
-    const dictSize = props === 40 ? 0xffffffff : (2 | (props & 1)) * 2 ** ((props >> 1) + 11);
+    const dictSize = dictionarySize(props);
     if (dictSize > MAX_DICT) {
       throw new FormatError(`xz dictionary of ${dictSize} bytes is larger than the supported ${MAX_DICT} bytes`, at + pos - 1);
     }
@@ -133,6 +133,11 @@ function readBlockHeader(src: ByteSource): BlockHeader {
     return { dictSize, compressedSize, uncompressedSize, bcj };
   }
   throw new Error('unreachable');
+}
+
+/** LZMA2's dictionary size from its property byte (at most 40). */
+function dictionarySize(props: number): number {
+  return props === 40 ? 0xffffffff : (2 | (props & 1)) * 2 ** ((props >> 1) + 11);
 }
 
 /**
@@ -216,13 +221,25 @@ function readStreamFlags(src: ByteSource): [number, number] {
 
 const LZMA2_FILTER = 0x21;
 
+/** An xz stream that \`xz -d\` may decode. */
+export interface XzMember {
+  /** Where the stream ends. */
+  end: number;
+  /**
+   * Bytes that one of xz's decoder threads (xz 5.4 and later) holds for the stream's largest
+   * block that records both its sizes in its header: twice its output, its input and the
+   * dictionary. 0 when no block records both: xz then decodes on one thread, whatever -T says.
+   */
+  threadMemory: number;
+}
+
 /**
- * Where the xz stream at `src.offset` ends: at the first footer whose Index fits the stream,
- * found as our decoder finds it. Only a stream whose every block is LZMA2 alone is handed to
+ * Where the xz stream at \`src.offset\` ends, found as our decoder finds it: at the first footer
+ * whose Index fits the stream. Only a stream whose every block is LZMA2 alone is handed to
  * \`xz -d\` (undefined otherwise): xz reads filters the kernel's decoder does not (delta), so
  * any other chain stays with ours, which reads what the kernel reads.
  */
-export function xzMemberEnd(src: ByteSource): number | undefined {
+export function xzMemberEnd(src: ByteSource): XzMember | undefined {
   const start = src.offset;
   const [flags0, flags1] = readStreamFlags(src);
   src.skip(HEADER_SIZE);
@@ -236,25 +253,35 @@ export function xzMemberEnd(src: ByteSource): number | undefined {
       const indexSize = (readLE32(view, footer + 4) + 1) * 4;
       let at = start + HEADER_SIZE;
       let lzma2 = true;
+      let threadMemory = 0;
       forEachIndexRecord(src, footerAt - indexSize, indexSize, (unpadded) => {
-        lzma2 &&= lzma2Only(src.readAt(at, 2 + 2 * 10 + 10));
+        const block = lzma2Block(src.readAt(at, 2 + 2 * 10 + 10));
+        if (!block) lzma2 = false;
+        else if (block.compressed >= 0 && block.uncompressed >= 0) {
+          threadMemory = Math.max(threadMemory, 2 * block.uncompressed + block.compressed + block.dictionary);
+        }
         at += unpadded + ((4 - (unpadded % 4)) % 4);
       });
-      return lzma2 ? footerAt + FOOTER_SIZE : undefined;
+      return lzma2 ? { end: footerAt + FOOTER_SIZE, threadMemory } : undefined;
     }
     src.skip(limit);
   }
 }
 
-/** Whether a block header (its first bytes) names one filter, LZMA2. */
-function lzma2Only(head: Uint8Array): boolean {
+/**
+ * What a block header (its first bytes) records, if it names one filter, LZMA2: its sizes
+ * (-1 where it does not say) and the dictionary's.
+ */
+function lzma2Block(head: Uint8Array): { compressed: number; uncompressed: number; dictionary: number } | undefined {
   const flags = head[1];
-  if ((flags & 0x03) !== 0 || (flags & 0x3c) !== 0) return false;
+  if ((flags & 0x03) !== 0 || (flags & 0x3c) !== 0) return undefined;
   let pos = 2;
-  const skipVli = (): boolean => readVli(() => (pos < head.length ? head[pos++] : -1)) >= 0;
-  if (flags & 0x40 && !skipVli()) return false;
-  if (flags & 0x80 && !skipVli()) return false;
-  return head[pos] === LZMA2_FILTER;
+  const vli = (): number => readVli(() => (pos < head.length ? head[pos++] : -1));
+  const compressed = flags & 0x40 ? vli() : -1;
+  const uncompressed = flags & 0x80 ? vli() : -1;
+  if ((flags & 0x40 && compressed < 0) || (flags & 0x80 && uncompressed < 0)) return undefined;
+  if (head[pos] !== LZMA2_FILTER || head[pos + 1] !== 1 || head[pos + 2] > 40) return undefined;
+  return { compressed, uncompressed, dictionary: dictionarySize(head[pos + 2]) };
 }
 
 /**

@@ -156,20 +156,21 @@ async function decodeMember(
   const { canRunCoprocess, runCoprocess } = await import('../decode/coprocess.js');
   // A framing error is the member's own: our decoder would stop at the same byte.
   // A co-process reads the file: a stream has one reader, this process.
-  const coprocessEnd = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.memberEnd(src) : undefined;
+  const member = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.member(src) : undefined;
   // The command reads the file: a member the file does not hold in one run (across a UKI's
   // sections) is ours to decode.
-  const inFile = coprocessEnd === undefined ? undefined : src.fileRange(start, coprocessEnd);
+  const inFile = member && src.fileRange(start, member.end);
   src.seek(start);
   let end: number;
   let decodedBy = 'ours';
   const progress = (offset: number): void => options.progress?.(offset, src.size);
-  if (coprocess && coprocessEnd !== undefined && inFile) {
-    const run = await runCoprocess(src.fileName, inFile.start, inFile.end, coprocess.argv, deliver);
-    progress(coprocessEnd);
+  if (coprocess && member && inFile) {
+    const argv = [...coprocess.argv, ...(member.args ?? [])];
+    const run = await runCoprocess(src.fileName, inFile.start, inFile.end, argv, deliver);
+    progress(member.end);
     if (run.failure === undefined) {
-      end = coprocessEnd;
-      decodedBy = coprocess.argv.join(' ');
+      end = member.end;
+      decodedBy = argv.join(' ');
     } else {
       // Our decoder names the byte where the member goes wrong; it starts over and its output
       // reaches the parser from where the command's stopped. Should it read the member after
