@@ -146,6 +146,22 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(fast.stderr).toBe(ours.stderr);
   });
 
+  it('reports a corrupt block of an xz stream decoded on several threads as our decoder does', () => {
+    let seed = 1;
+    const words = Array.from({ length: 60_000 }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), `w${seed % 5000}`)).join(' ');
+    const xz = sh('xz -T2 --block-size=64KiB --check=crc32 --lzma2=dict=1MiB -c', { input: newcArchive([{ name: 'a', data: words }]) });
+    const path = join(work, 'bad-xz-block.img');
+    writeFileSync(path, xz);
+    expect(examineJson([path]).archives[0].decodedBy).toBe(`xz -d -c -q -T${Math.min(availableParallelism(), 39)}`);
+    const bad = Buffer.from(xz);
+    bad[Math.floor(bad.length * 0.6)] ^= 0x55;
+    writeFileSync(path, bad);
+    const fast = cli(['examine', path]);
+    expect(fast.status).toBe(1);
+    expect(fast.stderr).toMatch(/xz/);
+    expect(fast.stderr).toBe(cli(['examine', '--in-process', path]).stderr);
+  });
+
   it('stops the command at the size limit, leaving no process behind', () => {
     const path = join(work, 'bomb.img');
     // One entry of 64 MiB of zeros; the limit is 1 MiB.
