@@ -221,7 +221,7 @@ function readStreamFlags(src: ByteSource): [number, number] {
 
 const LZMA2_FILTER = 0x21;
 
-/** An xz stream that \`xz -d\` may decode. */
+/** An xz stream that `xz -d` may decode. */
 export interface XzMember {
   /** Where the stream ends. */
   end: number;
@@ -234,9 +234,9 @@ export interface XzMember {
 }
 
 /**
- * Where the xz stream at \`src.offset\` ends, found as our decoder finds it: at the first footer
+ * Where the xz stream at `src.offset` ends, found as our decoder finds it: at the first footer
  * whose Index fits the stream. Only a stream whose every block is LZMA2 alone is handed to
- * \`xz -d\` (undefined otherwise): xz reads filters the kernel's decoder does not (delta), so
+ * `xz -d` (undefined otherwise): xz reads filters the kernel's decoder does not (delta), so
  * any other chain stays with ours, which reads what the kernel reads.
  */
 export function xzMemberEnd(src: ByteSource): XzMember | undefined {
