@@ -53,8 +53,8 @@ const endingAt = (end: number | undefined): CoprocessMember | undefined => (end 
 
 /**
  * What xz's decoder threads may hold together. Each holds a block: about 8 MiB for dracut's
- * 3 MiB blocks and 1 MiB dictionary, by GNU time on the real image's member (2 threads 19.6 MB,
- * 4 threads 36.4 MB, 8 threads 65.6 MB), which `XzMember.threadMemory` estimates.
+ * 3 MiB blocks and 1 MiB dictionary, by GNU time by hand on the real image's member (2 threads
+ * 19.6 MB, 4 threads 36.4 MB, 8 threads 65.6 MB), which `XzMember.threadMemory` estimates.
  */
 const XZ_THREADS_MEMORY = 40 << 20;
 
