@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { openInTempDir } from '../temp.js';
 import type { Sink } from './types.js';
 const { spawn, spawnSync } = process.getBuiltinModule('node:child_process');
-const { accessSync, closeSync, constants, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { accessSync, closeSync, constants, openSync, readSync, statSync } = process.getBuiltinModule('node:fs');
 const { delimiter, join } = process.getBuiltinModule('node:path');
 
 /** What a co-process decoder run ended with. */
@@ -29,17 +29,24 @@ const FILLED_READ = 512 << 10;
 const PAUSE_MS = 1;
 const pauseCell = new Int32Array(new SharedArrayBuffer(4));
 /**
- * `sh -c` script: $1 the image, $2 the member's start, $3 its length, the rest the command.
- * Perl (Debian's perl-base is essential) grows the FIFO to 1 MiB (F_SETPIPE_SZ, 1031) beside
- * the command, which does not wait for perl to start: with the default 64 KiB a fast command
- * waits for each read of ours (bench/pipe-read.sh on the lz4 member: 0.374 against 0.338 s;
- * zstd's is slow enough not to care). Without perl, or if Linux refuses, the FIFO stays as it is.
+ * `sh -c` script: $1 the image, $2 the member's start, $3 its length or `rest` where it ends
+ * the file, the rest the command. A member that ends the file is the command's standard input
+ * itself, from where dd seeks to (`count=0` copies nothing): no second process copies it
+ * through a pipe on the way, which slowed the command beside ours on two cores (bench/peers.sh).
+ * Any other member goes through dd, which counts its bytes. Perl (Debian's perl-base is
+ * essential) grows the FIFO to 1 MiB (F_SETPIPE_SZ, 1031) beside the command, which does not
+ * wait for perl to start: with the default 64 KiB a fast command waits for each read of ours
+ * (bench/pipe-read.sh on the lz4 member: 0.374 against 0.338 s; zstd's is slow enough not to
+ * care). Without perl, or if Linux refuses, the FIFO stays as it is.
  */
 const DD_INTO = `f=$1 s=$2 n=$3; shift 3
-dd if="$f" bs=256K iflag=skip_bytes,count_bytes skip="$s" count="$n" status=none | {
-  command -v perl >/dev/null 2>&1 && perl -e 'fcntl(STDOUT, 1031, 1 << 20)' </dev/null &
+grow() { command -v perl >/dev/null 2>&1 && perl -e 'fcntl(STDOUT, 1031, 1 << 20)' </dev/null & }
+if [ "$n" = rest ]; then
+  exec <"$f" && dd iflag=skip_bytes skip="$s" count=0 status=none || exit 1
+  grow
   exec "$@"
-}`;
+fi
+dd if="$f" bs=256K iflag=skip_bytes,count_bytes skip="$s" count="$n" status=none | { grow; exec "$@"; }`;
 
 const found = new Map<string, boolean>();
 
@@ -67,12 +74,11 @@ export function canRunCoprocess(argv: readonly string[]): boolean {
 
 /**
  * Runs the decompressor `argv` on bytes [start, end) of `path` and hands its output to `sink`
- * in order. dd seeks and counts, so the command sees exactly the member and nothing of what
- * follows it. The output comes through a FIFO read synchronously, 1 MiB at a time: Node's
- * stream reading of a child's pipe costs more than zstd's decoding itself (bench/pipe-read.sh,
- * the zstd member, Node's start included: 0.65-0.74 s through the stream, 0.35-0.40 s through
- * the FIFO, 0.18-0.21 s for zstd alone). A sink that throws stops the command and the error
- * goes on.
+ * in order. The command sees exactly the member and nothing of what follows it (DD_INTO).
+ * The output comes through a FIFO read synchronously, 1 MiB at a time: Node's stream reading
+ * of a child's pipe costs more than zstd's decoding itself (bench/pipe-read.sh, the zstd
+ * member, Node's start included: 0.65-0.74 s through the stream, 0.35-0.40 s through the FIFO,
+ * 0.18-0.21 s for zstd alone). A sink that throws stops the command and the error goes on.
  */
 export async function runCoprocess(path: string, start: number, end: number, argv: readonly string[], sink: Sink): Promise<CommandRun> {
   let fifo: { read: number; write: number };
@@ -88,7 +94,7 @@ export async function runCoprocess(path: string, start: number, end: number, arg
   try {
     child = spawn(
       'sh',
-      ['-c', DD_INTO, 'sh', path, String(start), String(end - start), ...argv],
+      ['-c', DD_INTO, 'sh', path, String(start), end === statSync(path).size ? 'rest' : String(end - start), ...argv],
       { stdio: ['ignore', write, 'pipe'] },
     );
     closeSync(write);
