@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 const [raw, shmType, diskType, diskDir, runs] = process.argv.slice(2);
 const median = (file, command) => {
   const r = JSON.parse(readFileSync(`${raw}/${file}`, 'utf8')).results.find((x) => x.command === command);
-  return r.median;
+  return r?.median;
 };
 const rss = Object.fromEntries(readFileSync(`${raw}/rss.txt`, 'utf8').trim().split('\n').map((line) => {
   const [name, unpack, list, examine, threecpio] = line.split(' ');
@@ -17,10 +17,10 @@ const names = readdirSync(raw).filter((f) => f.endsWith('-examine.json')).map((f
 const rows = names.map((name) => {
   const unpack = (fs) => {
     const file = `${name}-unpack-${fs}.json`;
-    return { ours: median(file, 'ours'), threecpio: median(file, '3cpio'), native: median(file, 'native'), node: median(file, 'node-e-0') };
+    return { ours: median(file, 'ours'), base: median(file, 'base'), threecpio: median(file, '3cpio'), native: median(file, 'native'), node: median(file, 'node-e-0') };
   };
-  const list = { ours: median(`${name}-list.json`, 'ours'), threecpio: median(`${name}-list.json`, '3cpio'), lsinitrd: median(`${name}-list.json`, 'lsinitrd'), node: median(`${name}-list.json`, 'node-e-0') };
-  const examine = { ours: median(`${name}-examine.json`, 'ours'), threecpio: median(`${name}-examine.json`, '3cpio'), node: median(`${name}-examine.json`, 'node-e-0') };
+  const list = { ours: median(`${name}-list.json`, 'ours'), base: median(`${name}-list.json`, 'base'), threecpio: median(`${name}-list.json`, '3cpio'), lsinitrd: median(`${name}-list.json`, 'lsinitrd'), node: median(`${name}-list.json`, 'node-e-0') };
+  const examine = { ours: median(`${name}-examine.json`, 'ours'), base: median(`${name}-examine.json`, 'base'), threecpio: median(`${name}-examine.json`, '3cpio'), node: median(`${name}-examine.json`, 'node-e-0') };
   return { image: name, unpack: { [shmType]: unpack(shmType), [diskType]: unpack(diskType) }, list, examine, peakRssMB: rss[name] };
 });
 
@@ -57,5 +57,13 @@ lines.push(table(['image', 'ours unpack', 'ours list', 'ours examine', '3cpio -x
   const m = row.peakRssMB;
   return [row.image, String(m.unpack), String(m.list), String(m.examine), String(m.threecpioUnpack)];
 })));
+if (rows.some((row) => row.list.base !== undefined)) {
+  lines.push('');
+  lines.push('this tree against BASE, in the same runs: seconds, and ours ÷ base (below 1: this tree is faster)');
+  const pair = (m) => [s(m.ours), s(m.base), r(m.ours / m.base)];
+  lines.push(table(['image', `unpack ${shmType}`, 'base', '÷', `unpack ${diskType}`, 'base', '÷', 'list', 'base', '÷', 'examine', 'base', '÷'], rows.map((row) => [
+    row.image, ...pair(row.unpack[shmType]), ...pair(row.unpack[diskType]), ...pair(row.list), ...pair(row.examine),
+  ])));
+}
 console.log(lines.join('\n'));
 writeFileSync(`${raw}/report.json`, `${JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, cpu: cpus()[0].model.trim(), runs: Number(runs), filesystems: { tmpfs: shmType, disk: diskType, diskDir }, rows }, null, 2)}\n`);

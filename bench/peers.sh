@@ -3,6 +3,8 @@
 # run per image and command. Not a test: nothing is asserted.
 #
 #   bash bench/peers.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
+#   BASE=/path/to/other/checkout bash bench/peers.sh   (its dist/, built there, runs in the same
+#                                                       hyperfine runs as `base`: before and after)
 #
 #   unpack   ours: unpack IMG DIR          3cpio -x -C DIR IMG
 #            native: cpio -id < IMG; skipcpio IMG | DEC | cpio -id  (the early and main archives)
@@ -31,6 +33,14 @@ images=("$@")
 [ ${#images[@]} -gt 0 ] || images=(test-images/real/fedora-like-*.img)
 NODE=$PWD/node_modules/.bin/node
 CLI="$NODE $PWD/bin/initramfs-restore.js"
+# base_of ARGS: sets `base` to hyperfine's arguments for BASE's run of the command, or to none.
+base=()
+base_of() { :; }
+if [ -n "${BASE:-}" ]; then
+  TSC=$PWD/node_modules/typescript/bin/tsc
+  (cd "$BASE" && "$NODE" "$TSC" -p tsconfig.json)
+  base_of() { base=(--command-name base "$NODE $BASE/bin/initramfs-restore.js $*"); }
+fi
 OUT=bench/results
 mkdir -p "$OUT"
 SHM=$(mktemp -d /dev/shm/peers.XXXXXX)
@@ -50,23 +60,26 @@ for img in "${images[@]}"; do
   format=$($CLI examine --json "$img" | "$NODE" -e 'const r=JSON.parse(require("fs").readFileSync(0));console.log(r.archives.at(-1).format)')
   dec=${NATIVE[$format]}
   for where in "$SHM" "$DISK"; do
+    base_of unpack "$img" "$where/base"
     hyperfine --style none --warmup 1 --runs "$RUNS" -N \
-      --prepare "rm -rf $where/ours $where/3cpio $where/native" \
-      --command-name ours "$CLI unpack $img $where/ours" \
+      --prepare "rm -rf $where/ours $where/base $where/3cpio $where/native" \
+      --command-name ours "$CLI unpack $img $where/ours" "${base[@]}" \
       --command-name 3cpio "$THREECPIO -x -C $where/3cpio $img" \
       --command-name native "bash -c 'mkdir -p $where/native && cd $where/native && cpio -id --quiet < $img && $SKIPCPIO $img | $dec | cpio -id --quiet'" \
       --command-name node-e-0 "$NODE -e 0" \
       --export-json "$RAW/$name-unpack-$(fs_of "$where").json" >/dev/null
-    rm -rf "$where/ours" "$where/3cpio" "$where/native"
+    rm -rf "$where/ours" "$where/base" "$where/3cpio" "$where/native"
   done
+  base_of list "$img"
   hyperfine --style none --warmup 1 --runs "$RUNS" -N --output null \
-    --command-name ours "$CLI list $img" \
+    --command-name ours "$CLI list $img" "${base[@]}" \
     --command-name 3cpio "$THREECPIO -t $img" \
     --command-name lsinitrd "lsinitrd $img" \
     --command-name node-e-0 "$NODE -e 0" \
     --export-json "$RAW/$name-list.json" >/dev/null 2>"$RAW/hyperfine.log" || { cat "$RAW/hyperfine.log" >&2; exit 1; }
+  base_of examine "$img"
   hyperfine --style none --warmup 1 --runs "$RUNS" -N --output null \
-    --command-name ours "$CLI examine $img" \
+    --command-name ours "$CLI examine $img" "${base[@]}" \
     --command-name 3cpio "$THREECPIO -e $img" \
     --command-name node-e-0 "$NODE -e 0" \
     --export-json "$RAW/$name-examine.json" >/dev/null 2>"$RAW/hyperfine.log" || { cat "$RAW/hyperfine.log" >&2; exit 1; }
