@@ -99,6 +99,22 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(run.stderr).toBe(cli(['examine', '--in-process', path]).stderr);
   });
 
+  it('finds where an xz stream ends by its block headers where they record their sizes, else by its footer', () => {
+    const words = Array.from({ length: 40_000 }, (_, i) => `w${(i * 7919) % 3001}`).join(' ');
+    const archive = newcArchive([{ name: 'a', data: words }, { name: 'b', data: 'q'.repeat(70_000) }]);
+    const gz = sh('gzip -c', { input: newcArchive([{ name: 'c', data: 'after the xz stream' }]) });
+    // -T2 records each block's sizes in its header (many blocks), -T1 records none.
+    for (const xzArgs of ['-T2 --block-size=16KiB', '-T1 --check=crc64']) {
+      const xz = sh(`xz ${xzArgs} --lzma2=dict=1MiB -c`, { input: archive });
+      const path = join(work, 'xz-then-gzip.img');
+      writeFileSync(path, Buffer.concat([xz, Buffer.alloc(8), gz]));
+      const { archives } = examineJson([path]);
+      expect(archives.map((a) => [a.format, a.entries, a.end])).toEqual([['xz', 2, xz.length], ['gzip', 1, xz.length + 8 + gz.length]]);
+      expect(archives[0].decodedBy).toMatch(/^xz -d -c -q -T\d+$/);
+      expect(cli(['list', '-v', path]).stdout.equals(cli(['list', '-v', '--in-process', path]).stdout)).toBe(true);
+    }
+  });
+
   it('gives xz a thread per core where its blocks record their sizes and fit in 40 MiB of threads, else one', () => {
     const entries = (count: number, size: number) =>
       newcArchive(Array.from({ length: count }, (_, i) => ({ name: `f${i}`, data: Buffer.alloc(size, i) })));

@@ -235,37 +235,70 @@ export interface XzMember {
 }
 
 /**
- * Where the xz stream at `src.offset` ends, found as our decoder finds it: at the first footer
- * whose Index fits the stream. Only a stream whose every block is LZMA2 alone is handed to
- * `xz -d` (undefined otherwise): xz reads filters the kernel's decoder does not (delta), so
- * any other chain stays with ours, which reads what the kernel reads.
+ * Where the xz stream at `src.offset` ends: at its first footer whose Index fits the stream
+ * (findFooter). Where every block header records its compressed size, the blocks are walked
+ * as our decoder reads them, a seek each, and the footer is searched for from where they end
+ * (`xz -d` checks each block against its header); else from the first block on, through all
+ * of their bytes. Only a stream
+ * whose every block is LZMA2 alone is handed to `xz -d` (undefined otherwise): xz reads filters
+ * the kernel's decoder does not (delta), so any other chain stays with ours, which reads what
+ * the kernel reads.
  */
 export function xzMemberEnd(src: ByteSource): XzMember | undefined {
   const start = src.offset;
   const [flags0, flags1] = readStreamFlags(src);
-  src.skip(HEADER_SIZE);
+  const checkSize = CHECK_SIZES[flags1 & 0x0f];
+  let threadMemory = 0;
+  let at = start + HEADER_SIZE;
+  for (;;) {
+    const head = src.readAt(at, BLOCK_HEADER_START);
+    if (head.length > 0 && head[0] === 0) {
+      src.seek(at);
+      const found = searchFooter(src, start, flags0, flags1, at + MAX_INDEX);
+      return found && { end: found.footerAt + FOOTER_SIZE, threadMemory };
+    }
+    const block = head.length > 0 ? lzma2Block(head) : undefined;
+    if (head.length > 0 && !block) return undefined;
+    // The file ends inside the blocks, or a header does not say where its block ends.
+    if (!block || block.compressed < 0) break;
+    if (block.uncompressed >= 0) threadMemory = Math.max(threadMemory, 2 * block.uncompressed + block.compressed + block.dictionary);
+    at += (head[0] + 1) * 4 + block.compressed + ((4 - (block.compressed % 4)) % 4) + checkSize;
+  }
+  src.seek(start + HEADER_SIZE);
+  const { footerAt, indexAt } = searchFooter(src, start, flags0, flags1)!;
+  at = start + HEADER_SIZE;
+  let lzma2 = true;
+  threadMemory = 0;
+  forEachIndexRecord(src, indexAt, footerAt - indexAt, (unpadded) => {
+    const block = lzma2Block(src.readAt(at, BLOCK_HEADER_START));
+    if (!block) lzma2 = false;
+    else if (block.compressed >= 0 && block.uncompressed >= 0) {
+      threadMemory = Math.max(threadMemory, 2 * block.uncompressed + block.compressed + block.dictionary);
+    }
+    at += unpadded + ((4 - (unpadded % 4)) % 4);
+  });
+  return lzma2 ? { end: footerAt + FOOTER_SIZE, threadMemory } : undefined;
+}
+
+/** A block header's first bytes, enough for its size, flags, two sizes and one filter's flags. */
+const BLOCK_HEADER_START = 2 + 2 * 10 + 10;
+
+/**
+ * The first footer from `src.offset` on whose Index fits the stream at `start` (findFooter),
+ * and where that Index starts; undefined where none begins before `limit`.
+ */
+function searchFooter(src: ByteSource, start: number, flags0: number, flags1: number, limit = Infinity): { footerAt: number; indexAt: number } | undefined {
   for (;;) {
     const view = src.peek(FOOTER_SIZE);
     if (view.length < FOOTER_SIZE) throw new FormatError('truncated xz stream: no stream footer before the end of the file', src.offset);
-    const limit = view.length - FOOTER_SIZE + 1;
-    const footer = findFooter(src, view, limit, start, flags0, flags1);
+    const candidates = view.length - FOOTER_SIZE + 1;
+    const footer = findFooter(src, view, candidates, start, flags0, flags1);
     if (footer >= 0) {
       const footerAt = src.offset + footer;
-      const indexSize = (readLE32(view, footer + 4) + 1) * 4;
-      let at = start + HEADER_SIZE;
-      let lzma2 = true;
-      let threadMemory = 0;
-      forEachIndexRecord(src, footerAt - indexSize, indexSize, (unpadded) => {
-        const block = lzma2Block(src.readAt(at, 2 + 2 * 10 + 10));
-        if (!block) lzma2 = false;
-        else if (block.compressed >= 0 && block.uncompressed >= 0) {
-          threadMemory = Math.max(threadMemory, 2 * block.uncompressed + block.compressed + block.dictionary);
-        }
-        at += unpadded + ((4 - (unpadded % 4)) % 4);
-      });
-      return lzma2 ? { end: footerAt + FOOTER_SIZE, threadMemory } : undefined;
+      return { footerAt, indexAt: footerAt - (readLE32(view, footer + 4) + 1) * 4 };
     }
-    src.skip(limit);
+    if (src.offset + candidates > limit) return undefined;
+    src.skip(candidates);
   }
 }
 
