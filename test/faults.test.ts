@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BIN, cli, sh } from './support/cli.js';
 import { newcArchive } from './support/newc.js';
 import { AS_ROOT, titled } from './support/needs.js';
@@ -222,5 +222,22 @@ describe('signals', () => {
     expect(stderr).toContain('Received SIGTERM signal, ignoring!');
     expect(code).toBe(0);
     expect(readdirSync(join(root, 'run/initramfs')).filter((n) => n.startsWith('f')).length).toBe(FILES);
+  });
+
+  it('a run in process leaves no handler behind: a library user may run many', async () => {
+    const { main } = await import('../src/cli/main.js');
+    const listeners = () => ['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s));
+    const before = listeners();
+    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+    try {
+      const image = join(work, 'in-process.img');
+      writeFileSync(image, newcArchive([{ name: 'a', data: 'a' }]));
+      for (const argv of [['list', image], ['examine', image], ['list', join(work, 'no-such.img')]]) {
+        await main(argv);
+        expect(listeners()).toEqual(before);
+      }
+    } finally {
+      for (const spy of quiet) spy.mockRestore();
+    }
   });
 });

@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await entry.load();
-  stopOnSignals();
+  const stopListening = stopOnSignals();
   try {
     return await command.run(rest);
   } catch (err) {
@@ -65,5 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     printError(describeError(err));
     if (process.env.INITRAMFS_RESTORE_DEBUG) console.error(err);
     return 1;
+  } finally {
+    stopListening();
   }
 }
