@@ -26,6 +26,19 @@ function pathWithZstd(name: string, script?: string): string {
   return bin;
 }
 
+/** That no process has `path` open, within 5 s: a stopped command ends on SIGPIPE or SIGKILL. */
+async function expectNoReaderLeft(path: string): Promise<void> {
+  const readersLeft = (): boolean => readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).some((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === path);
+    } catch {
+      return false;
+    }
+  });
+  for (let i = 0; i < 50 && readersLeft(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(readersLeft()).toBe(false);
+}
+
 function examineJson(args: string[], env?: Record<string, string>) {
   const run = cli(['examine', '--json', ...args], { env });
   expect(run.stderr).toBe('');
@@ -181,7 +194,7 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(fast.stderr).toBe(cli(['examine', '--in-process', path]).stderr);
   });
 
-  it('stops the command at the size limit, leaving no process behind', () => {
+  it('stops the command at the size limit, leaving no process behind', async () => {
     // One entry of 64 MiB of zeros; the limit is 1 MiB.
     const zst = sh('zstd -qc', { input: newcArchive([{ name: 'big', data: Buffer.alloc(64 << 20) }]) });
     // zstd reads the image itself where the member ends it, dd where padding follows.
@@ -191,17 +204,18 @@ describe('members decoded by their CLI as a co-process', () => {
       const run = cli(['list', '--max-size', '1M', path]);
       expect(run.status).toBe(1);
       expect(run.stderr).toMatch(/decompress to more than the 1048576-byte limit/);
-      // They end on SIGPIPE once the read end is closed: give them a moment.
-      const readersLeft = (): boolean => readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).some((pid) => {
-        try {
-          return readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === path);
-        } catch {
-          return false;
-        }
-      });
-      for (let i = 0; i < 50 && readersLeft(); i++) sh('sleep 0.1');
-      expect(readersLeft()).toBe(false);
+      await expectNoReaderLeft(path);
     }
+  });
+  it('stops the command it started ahead of the member\'s end where the framing fails', async () => {
+    const { walkImage } = await import('../src/image/walk.js');
+    // 8 MiB of output, more than the FIFO holds: unread, the command waits on it.
+    const zst = sh('zstd -qc --check', { input: newcArchive([{ name: 'big', data: Buffer.alloc(8 << 20, 7) }]) });
+    const path = join(work, 'cut-checksum.img');
+    writeFileSync(path, zst.subarray(0, zst.length - 2));
+    const ignore = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
+    await expect(walkImage(path, ignore)).rejects.toThrow(/zstd/);
+    await expectNoReaderLeft(path);
   });
 });
 

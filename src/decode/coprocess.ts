@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { openInTempDir } from '../temp.js';
 import type { Sink } from './types.js';
 const { spawn, spawnSync } = process.getBuiltinModule('node:child_process');
-const { accessSync, closeSync, constants, openSync, readSync, statSync } = process.getBuiltinModule('node:fs');
+const { accessSync, closeSync, constants, openSync, readSync } = process.getBuiltinModule('node:fs');
 const { delimiter, join } = process.getBuiltinModule('node:path');
 
 /** What a co-process decoder run ended with. */
@@ -72,69 +72,99 @@ export function canRunCoprocess(argv: readonly string[]): boolean {
   return ['sh', 'dd', 'mkfifo', argv[0]].every(onPath);
 }
 
+/** A decompressor running as a co-process, its output not yet read (startCoprocess). */
+export interface Coprocess {
+  /**
+   * Hands the command's output to `sink` in order, until the command exits, and says how it
+   * ended. A sink that throws stops the command and the error goes on.
+   */
+  drain(sink: Sink): Promise<CommandRun>;
+  /** Stops the command, its output unread. */
+  cancel(): void;
+}
+
 /**
- * Runs the decompressor `argv` on bytes [start, end) of `path` and hands its output to `sink`
- * in order. The command sees exactly the member and nothing of what follows it (DD_INTO).
- * The output comes through a FIFO read synchronously, 1 MiB at a time: Node's stream reading
- * of a child's pipe costs more than zstd's decoding itself (bench/pipe-read.sh, the zstd
- * member, Node's start included: 0.65-0.74 s through the stream, 0.35-0.40 s through the FIFO,
- * 0.18-0.21 s for zstd alone). A sink that throws stops the command and the error goes on.
+ * Starts the decompressor `argv` on bytes [start, end) of `path`, or from `start` to the file's
+ * end where `end` is undefined. The command sees exactly those bytes and nothing of what
+ * follows (DD_INTO). Its output comes through a FIFO read synchronously, 1 MiB at a time:
+ * Node's stream reading of a child's pipe costs more than zstd's decoding itself
+ * (bench/pipe-read.sh, the zstd member, Node's start included: 0.65-0.74 s through the stream,
+ * 0.35-0.40 s through the FIFO, 0.18-0.21 s for zstd alone). Until it is drained, the command
+ * stops once the FIFO is full.
  */
-export async function runCoprocess(path: string, start: number, end: number, argv: readonly string[], sink: Sink): Promise<CommandRun> {
+export function startCoprocess(path: string, start: number, end: number | undefined, argv: readonly string[]): Coprocess {
   let fifo: { read: number; write: number };
   try {
     fifo = openFifo();
   } catch (err) {
     // A read-only or missing temporary directory (late at shutdown) leaves our own decoder.
-    return { delivered: 0, failure: `no FIFO for ${argv[0]}: ${(err as Error).message}` };
+    const failure = `no FIFO for ${argv[0]}: ${(err as Error).message}`;
+    return { drain: async () => ({ delivered: 0, failure }), cancel: () => {} };
   }
   const { read, write } = fifo;
   let child: ChildProcess | undefined;
-  let delivered = 0;
+  let open = true;
+  const cancel = (): void => {
+    child?.kill('SIGKILL');
+    child = undefined;
+    if (open) closeSync(read);
+    open = false;
+  };
+  let stderr = '';
+  let exited: Promise<{ status: number | null; signal: string | null; error?: Error }>;
   try {
     child = spawn(
       'sh',
-      ['-c', DD_INTO, 'sh', path, String(start), end === statSync(path).size ? 'rest' : String(end - start), ...argv],
+      ['-c', DD_INTO, 'sh', path, String(start), end === undefined ? 'rest' : String(end - start), ...argv],
       { stdio: ['ignore', write, 'pipe'] },
     );
-    closeSync(write);
-    let stderr = '';
     child.stderr!.setEncoding('latin1').on('data', (text: string) => {
       if (stderr.length < STDERR_KEPT) stderr += text;
     });
-    const exited = new Promise<{ status: number | null; signal: string | null; error?: Error }>((resolve) => {
-      child!.once('error', (error) => resolve({ status: null, signal: null, error }));
-      child!.once('close', (status, signal) => resolve({ status, signal }));
+    const started = child;
+    exited = new Promise((resolve) => {
+      started.once('error', (error) => resolve({ status: null, signal: null, error }));
+      started.once('close', (status, signal) => resolve({ status, signal }));
     });
-    const buf = Buffer.allocUnsafe(READ_SIZE);
-    let sinceYield = 0;
-    let shortReads = 0;
-    for (;;) {
-      const pausing = shortReads >= 2;
-      if (pausing) Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
-      // No writer is left once the command exits (or never started): then this reads 0.
-      const n = readSync(read, buf, 0, READ_SIZE, null);
-      if (n === 0) break;
-      if (n < SHORT_READ) shortReads++;
-      else if (n >= FILLED_READ || !pausing) shortReads = 0;
-      sink(buf.subarray(0, n));
-      delivered += n;
-      sinceYield += n;
-      if (sinceYield >= YIELD_EVERY) {
-        sinceYield = 0;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-    const { status, signal, error } = await exited;
-    child = undefined;
-    if (error) return { delivered, failure: `${argv[0]} could not run: ${error.message}` };
-    if (status === 0) return { delivered };
-    const said = stderr.trim().split('\n')[0];
-    return { delivered, failure: `${argv.join(' ')} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${said ? `: ${said}` : ''}` };
+  } catch (err) {
+    cancel();
+    throw err;
   } finally {
-    child?.kill('SIGKILL');
-    closeSync(read);
+    closeSync(write);
   }
+  const drain = async (sink: Sink): Promise<CommandRun> => {
+    let delivered = 0;
+    try {
+      const buf = Buffer.allocUnsafe(READ_SIZE);
+      let sinceYield = 0;
+      let shortReads = 0;
+      for (;;) {
+        const pausing = shortReads >= 2;
+        if (pausing) Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
+        // No writer is left once the command exits (or never started): then this reads 0.
+        const n = readSync(read, buf, 0, READ_SIZE, null);
+        if (n === 0) break;
+        if (n < SHORT_READ) shortReads++;
+        else if (n >= FILLED_READ || !pausing) shortReads = 0;
+        sink(buf.subarray(0, n));
+        delivered += n;
+        sinceYield += n;
+        if (sinceYield >= YIELD_EVERY) {
+          sinceYield = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      const { status, signal, error } = await exited;
+      child = undefined;
+      if (error) return { delivered, failure: `${argv[0]} could not run: ${error.message}` };
+      if (status === 0) return { delivered };
+      const said = stderr.trim().split('\n')[0];
+      return { delivered, failure: `${argv.join(' ')} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${said ? `: ${said}` : ''}` };
+    } finally {
+      cancel();
+    }
+  };
+  return { drain, cancel };
 }
 
 /**

@@ -19,7 +19,12 @@ export interface CompressionFormat {
    * and for a member that `member` leaves to it (undefined: the CLI reads more than the
    * kernel does).
    */
-  coprocess?: { argv: readonly string[]; member: (src: ByteSource) => Promise<CoprocessMember | undefined> };
+  coprocess?: {
+    argv: readonly string[];
+    member: (src: ByteSource) => Promise<CoprocessMember | undefined>;
+    /** `member` gives the command arguments of its own (xz's threads): it cannot start before. */
+    memberArgs?: true;
+  };
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
 }
@@ -125,6 +130,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
         const member = (await import('./xz.js')).xzMemberEnd(src);
         return member && { end: member.end, args: [`-T${xzThreads(member.threadMemory)}`] };
       },
+      memberArgs: true,
     },
   },
   {

@@ -153,32 +153,45 @@ async function decodeMember(
     }
   };
   const { coprocess } = format;
-  const { canRunCoprocess, runCoprocess } = await import('../decode/coprocess.js');
-  // A framing error is the member's own: our decoder would stop at the same byte.
+  const { canRunCoprocess, startCoprocess } = await import('../decode/coprocess.js');
   // A co-process reads the file: a stream has one reader, this process.
-  const member = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv) ? await coprocess.member(src) : undefined;
-  // The command reads the file: a member the file does not hold in one run (across a UKI's
-  // sections) is ours to decode.
-  const inFile = member && src.fileRange(start, member.end);
-  src.seek(start);
+  const usable = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv);
+  // dracut's main archive ends the image: its command starts on the rest of the file at once,
+  // while the member's framing is read for its end (a member that ends sooner is then given
+  // to a command of its own, and this one stopped, its output unread).
+  const early = usable && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
   let end: number;
   let decodedBy = 'ours';
-  const progress = (offset: number): void => options.progress?.(offset, src.size);
-  if (coprocess && member && inFile) {
-    const argv = [...coprocess.argv, ...(member.args ?? [])];
-    const run = await runCoprocess(src.fileName, inFile.start, inFile.end, argv, deliver);
-    progress(member.end);
-    if (run.failure === undefined) {
-      end = member.end;
-      decodedBy = argv.join(' ');
+  try {
+    // A framing error is the member's own: our decoder would stop at the same byte.
+    const member = usable ? await coprocess.member(src) : undefined;
+    // The command reads the file: a member the file does not hold in one run (across a UKI's
+    // sections) is ours to decode.
+    const inFile = member && src.fileRange(start, member.end);
+    src.seek(start);
+    const progress = (offset: number): void => options.progress?.(offset, src.size);
+    if (coprocess && member && inFile) {
+      const argv = [...coprocess.argv, ...(member.args ?? [])];
+      const toEnd = !src.sections && member.end === src.size;
+      if (!toEnd) early?.cancel();
+      const command = early && toEnd ? early : startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
+      const run = await command.drain(deliver);
+      progress(member.end);
+      if (run.failure === undefined) {
+        end = member.end;
+        decodedBy = argv.join(' ');
+      } else {
+        // Our decoder names the byte where the member goes wrong; it starts over and its output
+        // reaches the parser from where the command's stopped. Should it read the member after
+        // all, its output is the one used.
+        end = await decoder.decode(start, format, skipping(run.delivered, deliver), progress);
+      }
     } else {
-      // Our decoder names the byte where the member goes wrong; it starts over and its output
-      // reaches the parser from where the command's stopped. Should it read the member after
-      // all, its output is the one used.
-      end = await decoder.decode(start, format, skipping(run.delivered, deliver), progress);
+      early?.cancel();
+      end = await decoder.decode(start, format, deliver, progress);
     }
-  } else {
-    end = await decoder.decode(start, format, deliver, progress);
+  } finally {
+    early?.cancel();
   }
   src.seek(end);
   parser.end();
