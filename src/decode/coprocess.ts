@@ -90,7 +90,7 @@ export interface Coprocess {
  * Node's stream reading of a child's pipe costs more than zstd's decoding itself
  * (bench/pipe-read.sh, the zstd member, Node's start included: 0.65-0.74 s through the stream,
  * 0.35-0.40 s through the FIFO, 0.18-0.21 s for zstd alone). Until it is drained, the command
- * stops once the FIFO is full.
+ * waits once the FIFO is full.
  */
 export function startCoprocess(path: string, start: number, end: number | undefined, argv: readonly string[]): Coprocess {
   let fifo: { read: number; write: number };

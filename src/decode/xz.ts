@@ -239,10 +239,9 @@ export interface XzMember {
  * (findFooter). Where every block header records its compressed size, the blocks are walked
  * as our decoder reads them, a seek each, and the footer is searched for from where they end
  * (`xz -d` checks each block against its header); else from the first block on, through all
- * of their bytes. Only a stream
- * whose every block is LZMA2 alone is handed to `xz -d` (undefined otherwise): xz reads filters
- * the kernel's decoder does not (delta), so any other chain stays with ours, which reads what
- * the kernel reads.
+ * of their bytes. Only a stream whose every block is LZMA2 alone is handed to `xz -d`
+ * (undefined otherwise): xz reads filters the kernel's decoder does not (delta), so any other
+ * chain stays with ours, which reads what the kernel reads.
  */
 export function xzMemberEnd(src: ByteSource): XzMember | undefined {
   const start = src.offset;

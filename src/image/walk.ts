@@ -156,10 +156,13 @@ async function decodeMember(
   const { canRunCoprocess, startCoprocess } = await import('../decode/coprocess.js');
   // A co-process reads the file: a stream has one reader, this process.
   const usable = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv);
-  // dracut's main archive ends the image: its command starts on the rest of the file at once,
-  // while the member's framing is read for its end (a member that ends sooner is then given
-  // to a command of its own, and this one stopped, its output unread).
-  const early = usable && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
+  // dracut's main archive, its first compressed member, ends the image: its command starts on
+  // the rest of the file at once, while the member's framing is read for its end. A member
+  // that ends sooner is then given to a command of its own, and this one stopped, its output
+  // unread: only the first, so that an image of many members costs one command more, not one
+  // each.
+  const first = tracker.archives.every((archive) => archive.format === 'cpio');
+  const early = usable && first && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
   let end: number;
   let decodedBy = 'ours';
   try {
