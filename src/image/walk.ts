@@ -161,8 +161,8 @@ async function decodeMember(
   // that ends sooner is then given to a command of its own, and this one stopped, its output
   // unread: only the first, so that an image of many members costs one command more, not one
   // each.
-  const first = tracker.archives.every((archive) => archive.format === 'cpio');
-  const early = usable && first && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
+  const firstCompressed = tracker.archives.every((archive) => archive.format === 'cpio');
+  const early = usable && firstCompressed && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
   let end: number;
   let decodedBy = 'ours';
   try {
