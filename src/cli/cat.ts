@@ -2,7 +2,7 @@ import type { CpioEntry } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { type ModelNode, ModelTree } from '../extract/model.js';
-import { joinParts, normalizeName } from '../extract/paths.js';
+import { normalizeName } from '../extract/paths.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, walkImage } from '../image/walk.js';
 import { ByteSource } from '../decode/source.js';
@@ -45,11 +45,11 @@ Options:
     const [image, path] = positionals(args, ['IMAGE', 'PATH'], cat);
     const wanted = normalizeName(Buffer.from(path));
     if (!wanted.ok) throw new Failure(`${image}: unpack never writes ${path}: ${wanted.reason}`);
-    if (wanted.parts.length === 0) throw new UsageError(`cat: "${path}" does not name a file`);
+    if (wanted.depth === 0) throw new UsageError(`cat: "${path}" does not name a file`);
     return onImage(image, async () => {
       const spool = image === '-' && !readsTwice(image) ? new Spool() : undefined;
       try {
-        const { node, last, places, archives } = await unpackModel(image, joinParts(wanted.parts), maxOutput, spool);
+        const { node, last, places, archives } = await unpackModel(image, wanted.rel, maxOutput, spool);
         const at = (e: CpioEntry) => location(e, archives[places.get(e)!.archive - 1]);
         const lastFailed = last?.notice && `the last entry named ${path}, at ${at(last.entry)}, was ${last.notice.kind}: ${last.notice.reason}`;
         if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
@@ -131,7 +131,7 @@ class ModelUnpack implements CpioEvents {
   entry(e: CpioEntry): void {
     this.places.set(e, { ordinal: ++this.count, archive: this.archive });
     const name = normalizeName(e.name);
-    this.current = name.ok && joinParts(name.parts).equals(this.wanted) ? { entry: e } : undefined;
+    this.current = name.ok && name.rel.equals(this.wanted) ? { entry: e } : undefined;
     this.last = this.current ?? this.last;
     this.writer.entry(e);
     this.current = undefined;

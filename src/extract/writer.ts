@@ -1,7 +1,7 @@
 import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
-import { joinParts, normalizeName } from './paths.js';
+import { normalizeName } from './paths.js';
 import { DiskTree, type OpenFile, Refusal, type Tree } from './tree.js';
 const { chmodSync, chownSync, lstatSync, utimesSync } = process.getBuiltinModule('node:fs');
 const { resolve } = process.getBuiltinModule('node:path');
@@ -34,6 +34,7 @@ export interface ExtractCounts {
 }
 
 const NOTICES_KEPT = 1000;
+const SLASH = 0x2f;
 
 /**
  * Errors that concern one entry (its name or target), which the kernel would skip: the rest is
@@ -72,7 +73,7 @@ export class TreeWriter implements CpioEvents {
    */
   private readonly madeHere = new Set<string>();
   /** Hard-link key to the relative path of the first name written for it. */
-  private readonly links = new Map<string, Buffer[]>();
+  private readonly links = new Map<string, Buffer>();
   /** Directories whose mode and times are applied at the end, by relative path. */
   protected readonly dirs = new Map<string, DirMeta>();
   /** The file the current entry's data goes to. */
@@ -137,7 +138,7 @@ export class TreeWriter implements CpioEvents {
     const name = normalizeName(e.name);
     if (!name.ok) throw new Refusal(name.reason);
     if (name.strippedAbsolute) this.strippedAbsolute++;
-    if (name.parts.length === 0) {
+    if (name.depth === 0) {
       if (type === 'dir') return;
       throw new Refusal('the name is empty or names the target directory itself');
     }
@@ -150,8 +151,8 @@ export class TreeWriter implements CpioEvents {
       this.notice('skipped', e, `${type} device ${e.rdevMajor}:${e.rdevMinor} needs root to create`);
       return;
     }
-    const parent = this.ensureParents(name.parts, name.parts.length - 1);
-    const rel = joinParts(name.parts);
+    const { rel } = name;
+    const parent = this.ensureParents(rel);
     const key = rel.toString('latin1');
     const linkKey = hardLinkKey(e);
     const linkTo = linkKey === undefined ? undefined : this.links.get(linkKey);
@@ -159,16 +160,16 @@ export class TreeWriter implements CpioEvents {
     if (nothingThere || this.clearFinal(rel, type)) {
       // Before the write: one that fails half-way may still have made the name.
       this.madeHere.add(key);
-      this.write(e, type, rel, name.parts, linkKey, linkTo);
+      this.write(e, type, rel, linkKey, linkTo);
     }
     if (type === 'dir') {
       this.verifiedDirs.add(key);
-      this.dirs.set(key, { rel, depth: name.parts.length, entry: e });
+      this.dirs.set(key, { rel, depth: name.depth, entry: e });
     }
     this.counts[type]++;
   }
 
-  private write(e: CpioEntry, type: EntryType, rel: Buffer, parts: Buffer[], linkKey?: string, linkTo?: Buffer[]): void {
+  private write(e: CpioEntry, type: EntryType, rel: Buffer, linkKey?: string, linkTo?: Buffer): void {
     switch (type) {
       case 'dir':
         this.tree.mkdir(rel, 0o700);
@@ -202,7 +203,7 @@ export class TreeWriter implements CpioEvents {
         break;
     }
     if (linkTo) this.counts.hardlink++;
-    else if (linkKey !== undefined) this.links.set(linkKey, parts);
+    else if (linkKey !== undefined) this.links.set(linkKey, rel);
   }
 
   /**
@@ -211,24 +212,25 @@ export class TreeWriter implements CpioEvents {
    * the top for every entry would cost the square of the depth. Returns the parent's key, none
    * for the target itself.
    */
-  private ensureParents(parts: readonly Buffer[], count: number): string | undefined {
-    if (count === 0) return undefined;
-    const parent = joinParts(parts, count);
+  private ensureParents(rel: Buffer): string | undefined {
+    const cut = rel.lastIndexOf(SLASH);
+    if (cut < 0) return undefined;
+    const parent = rel.subarray(0, cut);
     const parentKey = parent.toString('latin1');
     if (this.verifiedDirs.has(parentKey)) return parentKey;
-    let end = 0;
-    for (let k = 1; k <= count; k++) {
-      end += (k > 1 ? 1 : 0) + parts[k - 1].length;
-      const rel = parent.subarray(0, end);
-      const key = rel.toString('latin1');
-      if (this.verifiedDirs.has(key)) continue;
-      const kind = this.tree.kind(rel);
-      if (!kind) {
-        this.tree.mkdir(rel, 0o755);
-        this.madeHere.add(key);
-      } else if (kind === 'symlink') throw new Refusal(`"${escapeName(rel)}" is a symlink: nothing is written through a symlink`);
-      else if (kind !== 'dir') throw new Refusal(`"${escapeName(rel)}" is not a directory`);
-      this.verifiedDirs.add(key);
+    for (let end = parent.indexOf(SLASH); ; end = parent.indexOf(SLASH, end + 1)) {
+      const dir = end < 0 ? parent : parent.subarray(0, end);
+      const key = dir.toString('latin1');
+      if (!this.verifiedDirs.has(key)) {
+        const kind = this.tree.kind(dir);
+        if (!kind) {
+          this.tree.mkdir(dir, 0o755);
+          this.madeHere.add(key);
+        } else if (kind === 'symlink') throw new Refusal(`"${escapeName(dir)}" is a symlink: nothing is written through a symlink`);
+        else if (kind !== 'dir') throw new Refusal(`"${escapeName(dir)}" is not a directory`);
+        this.verifiedDirs.add(key);
+      }
+      if (end < 0) break;
     }
     return parentKey;
   }
@@ -267,15 +269,14 @@ export class TreeWriter implements CpioEvents {
    * that is of the group's type: a file's data written through a link to a FIFO would block for
    * ever, through a link to a device it would go into the device.
    */
-  private linkTo(target: Buffer[], type: EntryType, rel: Buffer): void {
-    this.ensureParents(target, target.length - 1);
-    const targetRel = joinParts(target);
-    const kind = this.tree.kind(targetRel);
+  private linkTo(target: Buffer, type: EntryType, rel: Buffer): void {
+    this.ensureParents(target);
+    const kind = this.tree.kind(target);
     if (kind !== type) {
       const now = kind === 'char' || kind === 'block' ? `${kind} device` : kind;
-      throw new Refusal(`its hard-link target "${escapeName(targetRel)}" is ${now ? `now a ${now}` : 'gone'}, not the ${type} this archive wrote`);
+      throw new Refusal(`its hard-link target "${escapeName(target)}" is ${now ? `now a ${now}` : 'gone'}, not the ${type} this archive wrote`);
     }
-    this.tree.link(targetRel, rel);
+    this.tree.link(target, rel);
   }
 }
 
