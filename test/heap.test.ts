@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT } from './support/cli.js';
+import { DIR, newcArchive } from './support/newc.js';
 import { scratch } from './support/scratch.js';
 
 const { fresh } = scratch('heap-');
@@ -40,5 +43,51 @@ describe('the young generation', () => {
     const preload = `data:text/javascript,${encodeURIComponent(`process.on('exit', () => {${GROW}});`)}`;
     const image = `${ROOT}test-images/build/dracut-gzip.img`;
     expect(newSpaceMiB(['--import', preload, BIN, 'unpack', image, `${fresh('unpack')}/tree`])).toBeLessThanOrEqual(2);
+  });
+});
+
+/*
+ * Each built-in module a run loads stays in its peak RSS: node:child_process (with net and
+ * dgram) 2.6 MB, perf_hooks (the `performance` global's first use) 1.2 MB. A run that spawns
+ * nothing loads neither: not an uncompressed image, not a format decoded in process, not a
+ * pipe, which no co-process reads.
+ */
+function builtinsLoaded(args: string[], input?: Buffer): string[] {
+  const preload = `data:text/javascript,${encodeURIComponent(
+    "process.on('exit', () => process.stderr.write('\\n' + JSON.stringify(process.moduleLoadList)));",
+  )}`;
+  const run = spawnSync(process.execPath, ['--import', preload, BIN, ...args], { input, encoding: 'utf8', maxBuffer: 64 << 20 });
+  expect(run.status, run.stderr).toBe(0);
+  const loaded = JSON.parse(run.stderr.slice(run.stderr.lastIndexOf('\n') + 1)) as string[];
+  return loaded.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+}
+
+describe('the built-in modules a run loads', () => {
+  const images = `${ROOT}test-images/build`;
+  // No device nodes: root makes those with mknod(1), a process of its own.
+  const cpio = newcArchive([{ name: 'etc', mode: DIR }, { name: 'etc/hostname', data: 'initramfs\n' }, { name: 'init', data: '#!/bin/sh\n' }]);
+  const plain = `${fresh('plain')}/plain.img`;
+  writeFileSync(plain, cpio);
+  const gzipped = `${fresh('gzip')}/gzip.img`;
+  writeFileSync(gzipped, gzipSync(cpio));
+
+  it.each([
+    ['unpack of an uncompressed image', ['unpack', plain, 'TREE']],
+    ['unpack of a gzip image (decoded in process)', ['unpack', gzipped, 'TREE']],
+    ['examine of an lzop image (decoded in process)', ['examine', `${images}/dracut-lzop.img`]],
+  ])('are neither child_process nor perf_hooks for %s', (_what, args) => {
+    const loaded = builtinsLoaded(args.map((a) => (a === 'TREE' ? `${fresh('tree')}/tree` : a)));
+    expect(loaded).not.toContain('child_process');
+    expect(loaded).not.toContain('perf_hooks');
+  });
+
+  it('are neither for a bzip2 image on a pipe, which our decoder reads as it comes', () => {
+    const loaded = builtinsLoaded(['list', '-'], readFileSync(`${images}/dracut-bzip2.img`));
+    expect(loaded).not.toContain('child_process');
+    expect(loaded).not.toContain('perf_hooks');
+  });
+
+  it('include child_process where a co-process decodes (zstd, from the file)', () => {
+    expect(builtinsLoaded(['list', `${images}/dracut-zstd.img`])).toContain('child_process');
   });
 });

@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { openInTempDir } from '../temp.js';
 import type { Sink } from './types.js';
-const { spawn, spawnSync } = process.getBuiltinModule('node:child_process');
 const { accessSync, closeSync, constants, openSync, readSync } = process.getBuiltinModule('node:fs');
 const { delimiter, join } = process.getBuiltinModule('node:path');
 
@@ -113,7 +112,7 @@ export function startCoprocess(path: string, start: number, end: number | undefi
   let stderr = '';
   let exited: Promise<{ status: number | null; signal: string | null; error?: Error }>;
   try {
-    child = spawn(
+    child = process.getBuiltinModule('node:child_process').spawn(
       'sh',
       ['-c', DD_INTO, 'sh', path, String(start), end === undefined ? 'rest' : String(end - start), ...argv],
       { stdio: ['ignore', write, 'pipe'] },
@@ -175,7 +174,7 @@ export function startCoprocess(path: string, start: number, end: number | undefi
 function openFifo(): { read: number; write: number } {
   return openInTempDir((dir) => {
     const fifo = join(dir, 'out');
-    const made = spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' });
+    const made = process.getBuiltinModule('node:child_process').spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' });
     if (made.status !== 0) throw new Error(`mkfifo failed in ${dir}`);
     const opener = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     try {

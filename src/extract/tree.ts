@@ -1,5 +1,4 @@
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
-const { spawnSync } = process.getBuiltinModule('node:child_process');
 const {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
   lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync,
@@ -120,6 +119,7 @@ export class DiskTree implements Tree {
     const path = this.path(rel);
     const tmp = `.initramfs-restore-node-${process.pid}-${this.tmpCounter++}`;
     const root = this.root.toString();
+    const { spawnSync } = process.getBuiltinModule('node:child_process');
     const result = type === 'socket'
       ? spawnSync(process.execPath, ['-e', BIND_SOCKET, tmp], { cwd: root, encoding: 'utf8' })
       : spawnSync('mknod', ['-m', (e.mode & 0o7777).toString(8), tmp, type === 'char' ? 'c' : type === 'block' ? 'b' : 'p',

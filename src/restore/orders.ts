@@ -1,7 +1,6 @@
 import type { CompressionName } from '../decode/formats.js';
 import { UsageError } from '../errors.js';
 import type { Flavor } from './discovery.js';
-const { spawnSync } = process.getBuiltinModule('node:child_process');
 
 /** What the magic says, with lz4's two formats apart: `zstd -d` reads lz4 frames, not legacy. */
 export type MagicName = Exclude<CompressionName, 'lz4'> | 'lz4-legacy' | 'lz4-frame';
@@ -58,7 +57,7 @@ export function extractinitrdPath(): string {
 
 /** dracut 112 runs 3cpio when it is on PATH and extractinitrd otherwise, with no fallback between them. */
 export function dracut112Stage(): Attempt {
-  return spawnSync('bash', ['-c', 'command -v 3cpio']).status === 0 ? '3cpio' : 'extractinitrd';
+  return process.getBuiltinModule('node:child_process').spawnSync('bash', ['-c', 'command -v 3cpio']).status === 0 ? '3cpio' : 'extractinitrd';
 }
 
 export const PRESET_NAMES = [...Object.keys(PRESETS), 'dracut-112'];

@@ -9,7 +9,6 @@ import { type Flavor, findImage, findUki, machineId } from './discovery.js';
 import type { Attempt } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
 import { type Engine, type TrialReport, runTrial } from './trial.js';
-const { spawnSync } = process.getBuiltinModule('node:child_process');
 const { existsSync, readFileSync, rmSync, statSync } = process.getBuiltinModule('node:fs');
 const { release } = process.getBuiltinModule('node:os');
 const { join } = process.getBuiltinModule('node:path');
@@ -215,7 +214,7 @@ function expandRootImage(dir: string, flavor: Flavor): { image: string; tool: st
   } else {
     return undefined;
   }
-  const run = spawnSync(argv[0], argv.slice(1), { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const run = process.getBuiltinModule('node:child_process').spawnSync(argv[0], argv.slice(1), { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (!run.error && run.status === 0) return undefined;
   const code = (run.error as NodeJS.ErrnoException | undefined)?.code;
   const why = code === 'ENOENT' ? `${argv[0]} is not installed (Debian: ${argv[0] === 'unsquashfs' ? 'squashfs-tools' : 'erofs-utils'})` : run.error?.message ?? run.stderr.trim();
@@ -241,7 +240,7 @@ function selinuxRelabel(root: string, flavor: Flavor): string | undefined {
   const type = value('SELINUXTYPE');
   if (!type) return undefined;
   const tree = join(root, 'run/initramfs');
-  const run = spawnSync(setfiles, ['-v', '-r', tree, join(root, 'etc/selinux', type, 'contexts/files/file_contexts'), tree], {
+  const run = process.getBuiltinModule('node:child_process').spawnSync(setfiles, ['-v', '-r', tree, join(root, 'etc/selinux', type, 'contexts/files/file_contexts'), tree], {
     encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'],
   });
   if (!run.error && run.status === 0) return undefined;

@@ -5,7 +5,6 @@ import { type StagedOptions, extractStaged } from '../extract/staging.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Attempt, type MagicName, STAGES, extractinitrdPath, rightStage } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
-const { spawn, spawnSync } = process.getBuiltinModule('node:child_process');
 const { existsSync, mkdirSync } = process.getBuiltinModule('node:fs');
 const { resolve } = process.getBuiltinModule('node:path');
 const { fileURLToPath } = process.getBuiltinModule('node:url');
@@ -180,7 +179,7 @@ async function nativeAttempt(
     ? [...dec.map(quote), quote(resolve(image))]
     : [...skipWords.map(quote), quote(resolve(image)), ...(dec.length ? ['|', ...dec.map(quote)] : []), '|', 'cpio -id --no-absolute-filenames --quiet > /dev/null'];
   const command = words.join(' ').replace(process.execPath, 'node');
-  if (dec.length > 0 && spawnSync('bash', ['-c', 'command -v "$1"', '_', dec[0]]).status !== 0) {
+  if (dec.length > 0 && process.getBuiltinModule('node:child_process').spawnSync('bash', ['-c', 'command -v "$1"', '_', dec[0]]).status !== 0) {
     return { stage, command, ok: false, skipped: true, reason: `${dec[0]} is not installed (the script's command -v guard skips this stage)` };
   }
   const status = await runPipeline(['bash', '-c', words.join(' ')], target);
@@ -191,7 +190,7 @@ async function nativeAttempt(
 /** As at shutdown: the pipeline's console output is ours. */
 async function runOnConsole(argv: readonly string[], cwd: string): Promise<number> {
   // A group of its own, so that an interrupted run can stop the whole pipeline.
-  const child = spawn(argv[0], argv.slice(1), { cwd, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  const child = process.getBuiltinModule('node:child_process').spawn(argv[0], argv.slice(1), { cwd, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
   const dropUndo = onInterrupt(() => process.kill(-child.pid!, 'SIGTERM'));
   try {
     return await new Promise<number>((done) => {
