@@ -4,12 +4,22 @@ const { closeSync, fstatSync, openSync, readSync } = process.getBuiltinModule('n
 
 const DEFAULT_BUFFER = 1 << 20;
 /**
- * A stream (standard input on a pipe) keeps this much of what was consumed, for the decoders
- * that step back: zstd's walk ahead of its engine (1 MiB and a block of at most 128 KiB), the
- * bytes a zlib engine (1 MiB at most) or xz's (64 KiB) left unused, bzip2's last bits. Its
- * window is twice that; every page of it stays in the peak RSS.
+ * What a stream (standard input on a pipe) keeps of what was consumed. Our decoders step back
+ * only within what they read last, with no refill between (what a zlib engine left unused of
+ * its last chunk, bzip2's last bits), which needs nothing kept (test/stdin.test.ts passes with
+ * none): this is a margin. zstd's walk ahead of its engine steps back over refills, a MiB and
+ * more: it asks for that while it runs (keepBehind).
  */
-const STREAM_HISTORY = 1.25 * (1 << 20);
+const STREAM_BEHIND = 128 << 10;
+/**
+ * A stream's window to start with. A refill reads STREAM_READ past what is kept, at the
+ * window's front. It grows (to 2 MiB) only for a zstd member, whose walk keeps more behind;
+ * all of it counts in the peak RSS, touched or not (bench/fallbacks.sh: bzip2's unpack on a
+ * pipe peaked 2.1 MB higher with a 2.5 MiB window than with this one).
+ */
+const STREAM_WINDOW = 1 << 20;
+/** What a stream's refill reads at most, past what it keeps; a long read passes through in these. */
+const STREAM_READ = 256 << 10;
 /** How far ahead `available` looks on a stream; beyond, what reads the bytes finds any end. */
 const STREAM_LOOKAHEAD = 16 << 20;
 
@@ -23,7 +33,8 @@ const STREAM_LOOKAHEAD = 16 << 20;
  * (see readUki): offsets are in that image, and `describe` says where one is in the file.
  *
  * Standard input ("-") on a pipe is a stream: read once, forward. Seeking ahead reads and drops
- * what lies between; going back reaches only the last STREAM_HISTORY bytes; the size is known
+ * what lies between; going back reaches only the last STREAM_BEHIND bytes, or what the decoder
+ * running asked to keep (keepBehind); the size is known
  * once the end is reached (Infinity before).
  */
 export class ByteSource {
@@ -38,6 +49,8 @@ export class ByteSource {
   private readonly fileImageSize: number;
   /** A stream has given its last byte. */
   private ended = false;
+  /** How much of what was consumed a stream keeps. */
+  private behind = STREAM_BEHIND;
 
   private constructor(
     private readonly fd: number,
@@ -82,7 +95,20 @@ export class ByteSource {
 
   /** Nothing is read until asked for: opening standard input to check it leaves it as it is. */
   private static stream(fd: number, path: string): ByteSource {
-    return new ByteSource(fd, undefined, path, 2 * STREAM_HISTORY, undefined);
+    return new ByteSource(fd, undefined, path, STREAM_WINDOW, undefined);
+  }
+
+  /**
+   * A stream keeps at least `bytes` of what is consumed from now on, for a decoder that steps
+   * back that far, until resetBehind; a file reads any offset again.
+   */
+  keepBehind(bytes: number): void {
+    this.behind = Math.max(this.behind, bytes);
+  }
+
+  /** Back to STREAM_BEHIND, as a member's decoder is done. */
+  resetBehind(): void {
+    this.behind = STREAM_BEHIND;
   }
 
   /** Whether any offset can be read again: a file; a stream only goes forward. */
@@ -148,7 +174,7 @@ export class ByteSource {
       whole ? truncated(what, whole.size, start + got - whole.start, whole.start) : truncated(what, n, got, start);
     if (!this.pieces) {
       for (let got = 0; got < n; ) {
-        const view = this.peek(Math.min(n - got, STREAM_HISTORY));
+        const view = this.peek(Math.min(n - got, STREAM_READ));
         if (view.length === 0) throw short(got);
         const take = Math.min(view.length, n - got);
         target.set(view.subarray(0, take), got);
@@ -274,7 +300,7 @@ export class ByteSource {
 
   private fill(want: number): void {
     // A file drops what was consumed; a stream keeps its history.
-    const from = this.pieces ? this.cursor : Math.max(0, this.cursor - STREAM_HISTORY);
+    const from = this.pieces ? this.cursor : Math.max(0, this.cursor - this.behind);
     const keep = this.bufLen - from;
     const need = this.cursor - from + want;
     if (need > this.buf.length) {
@@ -293,7 +319,7 @@ export class ByteSource {
     }
     const first = this.bufStart === 0 && this.bufLen < 2;
     while (this.bufLen < need && !this.ended) {
-      const n = readStream(this.fd, this.buf.subarray(this.bufLen));
+      const n = readStream(this.fd, this.buf.subarray(this.bufLen, Math.max(need, keep + STREAM_READ)));
       this.ended = n === 0;
       this.bufLen += n;
     }

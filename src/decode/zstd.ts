@@ -20,6 +20,8 @@ const WALK_AHEAD = 1 << 20;
 export const decodeZstd: Decoder = async (src, sink) => {
   const start = src.offset;
   if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
+  // The walk reads a block and its header past WALK_AHEAD before it goes back to what was fed.
+  src.keepBehind(WALK_AHEAD + 2 * MAX_BLOCK);
   const blocks = frameBlocks(src);
   let walked = start;
   let done = false;

@@ -243,10 +243,14 @@ class MemberDecoder {
   async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
     const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
     reader.seek(start);
-    await format.decode(reader, (chunk) => {
-      sink(chunk);
-      progress(reader.offset);
-    });
+    try {
+      await format.decode(reader, (chunk) => {
+        sink(chunk);
+        progress(reader.offset);
+      });
+    } finally {
+      reader.resetBehind();
+    }
     return reader.offset;
   }
 }
