@@ -14,8 +14,8 @@ const STREAM_BEHIND = 128 << 10;
 /**
  * A stream's window to start with. A refill reads STREAM_READ past what is kept, at the
  * window's front. It grows (to 2 MiB) only for a zstd member, whose walk keeps more behind;
- * all of it counts in the peak RSS, touched or not (bench/fallbacks.sh: bzip2's unpack on a
- * pipe peaked 2.1 MB higher with a 2.5 MiB window than with this one).
+ * all of it counts in the peak RSS, touched or not (by hand, GNU time on bzip2's unpack from a
+ * pipe: a 2.5 MiB window peaked higher than this one with the same reads).
  */
 const STREAM_WINDOW = 1 << 20;
 /** What a stream's refill reads at most, past what it keeps; a long read passes through in these. */

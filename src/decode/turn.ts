@@ -21,7 +21,7 @@ export function eventLoopTurn(): Promise<void> | undefined {
 
 /**
  * Milliseconds on the monotonic clock. Not `performance.now()`: the global's first use loads
- * perf_hooks, 1.2 MB of peak RSS (docs/design.md, Start).
+ * perf_hooks, which stays in the peak RSS (bench/startup.sh; docs/design.md, Start).
  */
 function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
