@@ -7,6 +7,8 @@
 #   bash bench/fallbacks.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
 #   BASE=/path/to/other/checkout bash bench/fallbacks.sh    (its dist/ measured as well, built
 #                                                            there: before and after a change)
+#   STDERR=pipe bash bench/fallbacks.sh    (each command's stderr a pipe, as in a pipeline or a
+#                                           CI log; else it is this script's)
 #
 # Each figure is the median of RUNS runs (default 3) by GNU time, whose peak RSS is the largest
 # process of the command's tree (node, not cat); with BASE both alternate, so the machine's load
@@ -37,7 +39,7 @@ measure() {
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 {
-  echo "# bench/fallbacks.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs"
+  echo "# bench/fallbacks.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs${STDERR:+; stderr a $STDERR}"
   [ -n "${BASE:-}" ] && echo "# base: $BASE at $(git -C "$BASE" rev-parse --short HEAD); this tree at $(git rev-parse --short HEAD)"
   printf '%-20s %-11s %-8s %8s %8s' image path command MB s
   [ -n "${BASE:-}" ] && printf ' %8s %8s' base_MB base_s
@@ -56,6 +58,7 @@ for img in "${images[@]}"; do
           cli="$NODE ${trees[$t]}/bin/initramfs-restore.js"
           if [ "$path" = in-process ]; then line="$cli $command --in-process $img $target"
           else line="cat $img | $cli $command - $target"; fi
+          [ "${STDERR:-}" = pipe ] && line="$line 2> >(cat >&2)"
           measure "$line" >> "$SHM/runs-$t"
         done
       done

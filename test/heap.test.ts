@@ -47,19 +47,25 @@ describe('the young generation', () => {
 });
 
 /*
- * Each built-in module a run loads stays in its peak RSS: node:child_process (with net and
- * dgram) 2.6 MB, perf_hooks (the `performance` global's first use) 1.2 MB. A run that spawns
- * nothing loads neither: not an uncompressed image, not a format decoded in process, not a
- * pipe, which no co-process reads.
+ * Each built-in module a run loads stays in its peak RSS (bench/startup.sh): node:child_process
+ * (with net and dgram), perf_hooks (the `performance` global's first use). So does
+ * process.stderr once made: on a pipe, as here, a net.Socket (bench/fallbacks.sh, STDERR=pipe).
+ * A run that spawns nothing loads neither module: not an uncompressed image, not a format
+ * decoded in process, not a pipe, which no co-process reads. One with nothing to say on a
+ * stderr that is no terminal does not make process.stderr: the preload watches its getter, and
+ * writes by fs.
  */
-function builtinsLoaded(args: string[], input?: Buffer): string[] {
-  const preload = `data:text/javascript,${encodeURIComponent(
-    "process.on('exit', () => process.stderr.write('\\n' + JSON.stringify(process.moduleLoadList)));",
-  )}`;
+function startUp(args: string[], input?: Buffer): { builtins: string[]; stderrMade: boolean } {
+  const preload = `data:text/javascript,${encodeURIComponent(`
+    const getter = Object.getOwnPropertyDescriptor(process, 'stderr');
+    let made = false;
+    Object.defineProperty(process, 'stderr', { ...getter, get() { made = true; return getter.get.call(this); } });
+    process.on('exit', () => process.getBuiltinModule('node:fs').writeSync(2, '\\n' + JSON.stringify({ loaded: process.moduleLoadList, made })));`)}`;
   const run = spawnSync(process.execPath, ['--import', preload, BIN, ...args], { input, encoding: 'utf8', maxBuffer: 64 << 20 });
   expect(run.status, run.stderr).toBe(0);
-  const loaded = JSON.parse(run.stderr.slice(run.stderr.lastIndexOf('\n') + 1)) as string[];
-  return loaded.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+  const { loaded, made } = JSON.parse(run.stderr.slice(run.stderr.lastIndexOf('\n') + 1)) as { loaded: string[]; made: boolean };
+  const builtins = loaded.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+  return { builtins, stderrMade: made };
 }
 
 describe('the built-in modules a run loads', () => {
@@ -75,19 +81,21 @@ describe('the built-in modules a run loads', () => {
     ['unpack of an uncompressed image', ['unpack', plain, 'TREE']],
     ['unpack of a gzip image (decoded in process)', ['unpack', gzipped, 'TREE']],
     ['examine of an lzop image (decoded in process)', ['examine', `${images}/dracut-lzop.img`]],
-  ])('are neither child_process nor perf_hooks for %s', (_what, args) => {
-    const loaded = builtinsLoaded(args.map((a) => (a === 'TREE' ? `${fresh('tree')}/tree` : a)));
-    expect(loaded).not.toContain('child_process');
-    expect(loaded).not.toContain('perf_hooks');
+  ])('are neither child_process nor perf_hooks for %s, nor is process.stderr made', (_what, args) => {
+    const run = startUp(args.map((a) => (a === 'TREE' ? `${fresh('tree')}/tree` : a)));
+    expect(run.builtins).not.toContain('child_process');
+    expect(run.builtins).not.toContain('perf_hooks');
+    expect(run.stderrMade).toBe(false);
   });
 
   it('are neither for a bzip2 image on a pipe, which our decoder reads as it comes', () => {
-    const loaded = builtinsLoaded(['list', '-'], readFileSync(`${images}/dracut-bzip2.img`));
-    expect(loaded).not.toContain('child_process');
-    expect(loaded).not.toContain('perf_hooks');
+    const run = startUp(['list', '-'], readFileSync(`${images}/dracut-bzip2.img`));
+    expect(run.builtins).not.toContain('child_process');
+    expect(run.builtins).not.toContain('perf_hooks');
+    expect(run.stderrMade).toBe(false);
   });
 
   it('include child_process where a co-process decodes (zstd, from the file)', () => {
-    expect(builtinsLoaded(['list', `${images}/dracut-zstd.img`])).toContain('child_process');
+    expect(startUp(['list', `${images}/dracut-zstd.img`]).builtins).toContain('child_process');
   });
 });

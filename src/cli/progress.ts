@@ -1,4 +1,5 @@
 import { formatBytes } from '../output.js';
+const { fstatSync } = process.getBuiltinModule('node:fs');
 
 /**
  * A progress bar on stderr when it is a terminal, nothing otherwise. Returns the callback the
@@ -6,8 +7,8 @@ import { formatBytes } from '../output.js';
  * clears the bar.
  */
 export function progressBar(label: string, format: (n: number) => string = formatBytes): { update: (done: number, total: number) => void; done: () => void } {
+  if (!stderrIsTerminal()) return { update: () => {}, done: () => {} };
   const stream = process.stderr;
-  if (!stream.isTTY) return { update: () => {}, done: () => {} };
   const color = useColor(stream);
   let last = 0;
   let shown = false;
@@ -33,6 +34,20 @@ export function progressBar(label: string, format: (n: number) => string = forma
       if (shown) stream.write('\r\x1b[K');
     },
   };
+}
+
+/**
+ * Asked of fstat before process.stderr is made: on a pipe (a pipeline, a CI log) that is a
+ * net.Socket, and making it loads node:net, about 1 MB of peak RSS (bench/fallbacks.sh,
+ * STDERR=pipe). A terminal is a character device; a closed stderr is none.
+ */
+function stderrIsTerminal(): boolean {
+  try {
+    if (!fstatSync(2).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return Boolean(process.stderr.isTTY);
 }
 
 /** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM is dumb. */
