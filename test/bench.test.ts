@@ -80,7 +80,9 @@ describe.skipIf(WHY_NOT_NATIVE !== undefined)(titled('bench with both engines', 
     const rows = report.images[0].rows;
     const [before, beforeBuiltin, fixed] = rows.slice(1);
     expect(before.summary).toMatchObject({ failedAttempts: 6, consoleUtf8: false, junkEntries: plainStageJunk(image) });
-    expect(before.summary.junkEntries).toBeGreaterThan(0);
+    // GNU cpio finds headers in zstd's bytes by chance: in root's build of the fixture (device
+    // nodes, root's owners) it does; a user's build may have none.
+    if (statSync(image).uid === 0) expect(before.summary.junkEntries).toBeGreaterThan(0);
     expect(before.summary.utf8Error).toMatch(/^'utf-8' codec can't decode byte 0x[0-9a-f]{2} in position \d+: invalid (start|continuation) byte$/);
     expect(before.samples.every((s) => s.attempts[0].stage === 'plain' && s.attempts[0].junkEntries === before.summary.junkEntries)).toBe(true);
     // Our readers run in process: no console, so no verdict on one.

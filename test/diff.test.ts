@@ -33,6 +33,12 @@ const lines = (out: Buffer) => out.toString().split('\n').filter(Boolean);
 const USER = `${process.getuid?.()}:${process.getgid?.()}`;
 const OWNED_BY_USER = new RegExp(`: owner (\\d+:\\d+ -> ${USER}|${USER} -> \\d+:\\d+)$`);
 const differences = (out: Buffer) => lines(out).filter((line) => AS_ROOT || !OWNED_BY_USER.test(line));
+/**
+ * diff's status for what it printed: 1 for any difference, 0 for none. As a user that depends on
+ * who built the fixtures: root's hold device nodes and owners the user cannot make; a user's
+ * own hold neither, and their extraction is equal.
+ */
+const statusFor = (out: Buffer) => (lines(out).length > 0 ? 1 : 0);
 
 describe('an image compared with its extraction', () => {
   const fixtures = fixtureImages().filter(({ manifest }) => /^(dracut-(none|gzip|zstd|lz4-legacy|xz)|order-gzip-xz)\.img$/.test(manifest.image));
@@ -46,7 +52,7 @@ describe('an image compared with its extraction', () => {
     const run = cli(['diff', path, dir]);
     expect(run.stderr).toBe('');
     expect(differences(run.stdout)).toEqual(unmade.sort().map((name) => `- ${name}`));
-    expect(run.status).toBe(AS_ROOT ? 0 : 1);
+    expect(run.status).toBe(statusFor(run.stdout));
   });
 
   it.each(fixtures.map((f) => [f.manifest.image, f] as const))('%s: equal to our own unpack of it, both ways (as a user, but for the devices and owners it cannot make)', (_, { path }) => {
@@ -58,7 +64,7 @@ describe('an image compared with its extraction', () => {
       const run = cli(['diff', ...args]);
       expect(run.stderr).toBe('');
       expect(differences(run.stdout)).toEqual(skipped.map((name) => `${sign} ${name}`));
-      expect(run.status).toBe(AS_ROOT ? 0 : 1);
+      expect(run.status).toBe(statusFor(run.stdout));
     }
   });
 
