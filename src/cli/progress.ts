@@ -9,7 +9,7 @@ const { fstatSync } = process.getBuiltinModule('node:fs');
 export function progressBar(label: string, format: (n: number) => string = formatBytes): { update: (done: number, total: number) => void; done: () => void } {
   if (!stderrIsTerminal()) return { update: () => {}, done: () => {} };
   const stream = process.stderr;
-  const color = useColor(stream);
+  const color = useColor();
   let last = 0;
   let shown = false;
   return {
@@ -38,7 +38,7 @@ export function progressBar(label: string, format: (n: number) => string = forma
 
 /**
  * Asked of fstat before process.stderr is made: on a pipe (a pipeline, a CI log) that is a
- * net.Socket, and making it loads node:net, about 1 MB of peak RSS (bench/fallbacks.sh,
+ * net.Socket, and making it loads node:net, 0.5–1 MB of peak RSS (bench/fallbacks.sh,
  * STDERR=pipe). A terminal is a character device; a closed stderr is none.
  */
 function stderrIsTerminal(): boolean {
@@ -50,7 +50,7 @@ function stderrIsTerminal(): boolean {
   return Boolean(process.stderr.isTTY);
 }
 
-/** Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM is dumb. */
-function useColor(stream: NodeJS.WriteStream): boolean {
-  return Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+/** On the terminal the bar is drawn on, colour unless NO_COLOR is set (https://no-color.org) or TERM is dumb. */
+function useColor(): boolean {
+  return !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 }

@@ -106,7 +106,7 @@ export class ByteSource {
     this.behind = Math.max(this.behind, bytes);
   }
 
-  /** Back to STREAM_BEHIND, as a member's decoder is done. */
+  /** Back to STREAM_BEHIND: the decoder that asked is done. */
   resetBehind(): void {
     this.behind = STREAM_BEHIND;
   }

@@ -22,24 +22,28 @@ export const decodeZstd: Decoder = async (src, sink) => {
   if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
   // The walk reads a block and its header past WALK_AHEAD before it goes back to what was fed.
   src.keepBehind(WALK_AHEAD + 2 * MAX_BLOCK);
-  const blocks = frameBlocks(src);
-  let walked = start;
-  let done = false;
-  // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
-  const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
-  const engine = createZstdDecompress({
-    chunkSize: OUTPUT_CHUNK,
-    params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
-  });
-  await pumpZlib(src, engine, sink, 'zstd', () => {
-    const fed = src.offset;
-    src.seek(walked);
-    while (!done && src.offset - fed < WALK_AHEAD) done = blocks.next().done === true;
-    walked = src.offset;
-    src.seek(fed);
-    return walked - start;
-  });
-  if (src.offset !== walked) throw new FormatError('zstd frames end before their last block', src.offset);
+  try {
+    const blocks = frameBlocks(src);
+    let walked = start;
+    let done = false;
+    // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
+    const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
+    const engine = createZstdDecompress({
+      chunkSize: OUTPUT_CHUNK,
+      params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
+    });
+    await pumpZlib(src, engine, sink, 'zstd', () => {
+      const fed = src.offset;
+      src.seek(walked);
+      while (!done && src.offset - fed < WALK_AHEAD) done = blocks.next().done === true;
+      walked = src.offset;
+      src.seek(fed);
+      return walked - start;
+    });
+    if (src.offset !== walked) throw new FormatError('zstd frames end before their last block', src.offset);
+  } finally {
+    src.resetBehind();
+  }
 };
 
 /** Where the zstd frame at `src.offset` ends, from its headers and block sizes alone. */

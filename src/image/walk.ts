@@ -243,14 +243,10 @@ class MemberDecoder {
   async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
     const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
     reader.seek(start);
-    try {
-      await format.decode(reader, (chunk) => {
-        sink(chunk);
-        progress(reader.offset);
-      });
-    } finally {
-      reader.resetBehind();
-    }
+    await format.decode(reader, (chunk) => {
+      sink(chunk);
+      progress(reader.offset);
+    });
     return reader.offset;
   }
 }
