@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The paths bench/peers.sh does not take: our own decoders in this process (`--in-process`, as
-# where a format's CLI is not installed) and the image on a pipe (`cat IMG | initramfs-restore
-# COMMAND -`, where no co-process can read the file), for unpack (into tmpfs), list and
-# examine on each real image: peak RSS and time. Not a test: nothing is asserted.
+# The paths bench/peers.sh does not take, on each real image: peak RSS and time. Not a test:
+# nothing is asserted.
+#   in-process  our own decoders in this process (`--in-process`, as where a format's CLI is not
+#               installed): unpack (into tmpfs), list, examine
+#   pipe        the image on a pipe (`cat IMG | initramfs-restore COMMAND -`, where no co-process
+#               can read the file): unpack, list, examine
+#   trial       dracut's chain, as `bench` and `validate` run our CLI for the builtin engine
+#               (`unpack IMG DIR --order ORDER --engine builtin --json`) for the orders of
+#               dracut 056, 057 and 112; and `restore`, the drop-in (its defaults: dracut 112's
+#               flavor, by magic), into a root made for it in the same shell command
 #
 #   bash bench/fallbacks.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
+#   PATHS='trial' bash bench/fallbacks.sh  (some of the paths; default all three)
 #   BASE=/path/to/other/checkout bash bench/fallbacks.sh    (its dist/ measured as well, built
 #                                                            there: before and after a change)
 #   STDERR=pipe bash bench/fallbacks.sh    (each command's stderr a pipe, as in a pipeline or a
@@ -17,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
+PATHS=${PATHS:-in-process pipe trial}
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
 SHM=$(mktemp -d /dev/shm/fallbacks.XXXXXX)
@@ -41,28 +49,35 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 {
   echo "# bench/fallbacks.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs${STDERR:+; stderr a $STDERR}"
   [ -n "${BASE:-}" ] && echo "# base: $BASE at $(git -C "$BASE" rev-parse --short HEAD); this tree at $(git rev-parse --short HEAD)"
-  printf '%-20s %-11s %-8s %8s %8s' image path command MB s
+  printf '%-20s %-11s %-10s %8s %8s' image path command MB s
   [ -n "${BASE:-}" ] && printf ' %8s %8s' base_MB base_s
   echo
 } | tee bench/results/fallbacks.txt
 for img in "${images[@]}"; do
   name=$(basename "$img" .img)
-  for path in in-process pipe; do
+  for path in $PATHS; do
     [ "$path" = in-process ] && [[ "$name" == *none ]] && continue
-    for command in unpack list examine; do
+    commands="unpack list examine"
+    [ "$path" = trial ] && commands="dracut-056 dracut-057 dracut-112 restore"
+    for command in $commands; do
       target=""
       [ "$command" = unpack ] && target="$SHM/out"
       for t in "${!trees[@]}"; do : > "$SHM/runs-$t"; done
       for _ in $(seq "$RUNS"); do
         for t in "${!trees[@]}"; do
           cli="$NODE ${trees[$t]}/bin/initramfs-restore.js"
-          if [ "$path" = in-process ]; then line="$cli $command --in-process $img $target"
-          else line="cat $img | $cli $command - $target"; fi
+          case "$path/$command" in
+            in-process/*) line="$cli $command --in-process $img $target" ;;
+            pipe/*) line="cat $img | $cli $command - $target" ;;
+            trial/restore) line="mkdir -p $SHM/out/run/initramfs && : > $SHM/out/run/initramfs/.need_shutdown && $cli restore --root $SHM/out --image $img" ;;
+            trial/*) line="$cli unpack $img $SHM/out --order $command --engine builtin --json" ;;
+            *) echo "fallbacks: no path $path (in-process, pipe, trial)" >&2; exit 2 ;;
+          esac
           [ "${STDERR:-}" = pipe ] && line="$line 2> >(cat >&2)"
           measure "$line" >> "$SHM/runs-$t"
         done
       done
-      printf '%-20s %-11s %-8s' "$name" "$path" "$command"
+      printf '%-20s %-11s %-10s' "$name" "$path" "$command"
       for t in "${!trees[@]}"; do
         printf ' %8.1f %8.3f' "$(cut -d' ' -f2 "$SHM/runs-$t" | median | awk '{ print $1 / 1024 }')" "$(cut -d' ' -f1 "$SHM/runs-$t" | median)"
       done

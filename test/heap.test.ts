@@ -76,6 +76,8 @@ describe('the built-in modules a run loads', () => {
   writeFileSync(plain, cpio);
   const gzipped = `${fresh('gzip')}/gzip.img`;
   writeFileSync(gzipped, gzipSync(cpio));
+  const lzopped = `${fresh('lzop')}/lzop.img`;
+  writeFileSync(lzopped, spawnSync('lzop', ['-c'], { input: cpio, maxBuffer: 64 << 20 }).stdout);
 
   it.each([
     ['unpack of an uncompressed image', ['unpack', plain, 'TREE']],
@@ -93,6 +95,23 @@ describe('the built-in modules a run loads', () => {
     expect(run.builtins).not.toContain('child_process');
     expect(run.builtins).not.toContain('perf_hooks');
     expect(run.stderrMade).toBe(false);
+  });
+
+  // The builtin engine's trial, as `bench` and `validate` run it: stages that meet another
+  // format's magic fail at its first bytes, with no command started on them, and the harness
+  // around the stages spawns nothing for it; dracut 112's stage is chosen by a look at PATH.
+  it.each([
+    ['dracut-057', 'gzip, bzip2, xz and lz4 meet lzop\'s magic'],
+    ['zstd-first', 'zstd first'],
+    ['dracut-112', '3cpio or extractinitrd by PATH'],
+  ])('are neither child_process nor perf_hooks for a trial of %s\'s order on an lzop image (%s)', (order) => {
+    const run = startUp(['unpack', lzopped, `${fresh('trial')}/tree`, '--order', order, '--engine', 'builtin', '--json']);
+    expect(run.builtins).not.toContain('child_process');
+    expect(run.builtins).not.toContain('perf_hooks');
+  });
+
+  it('do not include zlib for an lzop image whose checksums are Adler-32, as lzop writes them by default', () => {
+    expect(startUp(['examine', `${images}/dracut-lzop.img`]).builtins).not.toContain('zlib');
   });
 
   it('include child_process where a co-process decodes (zstd, from the file)', () => {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { monotonicMs } from '../clock.js';
 import { UsageError } from '../errors.js';
 const { closeSync, mkdtempSync, openSync, rmSync, writeSync } = process.getBuiltinModule('node:fs');
 const { tmpdir } = process.getBuiltinModule('node:os');
@@ -49,7 +50,7 @@ export function drainConsole(stream: Readable, sink: ConsoleSink, onChunk: (chun
       pending = lines.pop()!;
       for (const line of lines) writeSync(fd!, Buffer.from(`${Date.now()} ${line}\n`, 'latin1'));
     } else if (sink.kind === 'serial') {
-      const now = performance.now();
+      const now = monotonicMs();
       busyUntil = Math.max(busyUntil, now) + (chunk.length * 10 * 1000) / sink.baud;
       if (busyUntil > now) {
         stream.pause();

@@ -1,4 +1,3 @@
-const { spawnSync } = process.getBuiltinModule('node:child_process');
 const { readFileSync } = process.getBuiltinModule('node:fs');
 const { join } = process.getBuiltinModule('node:path');
 
@@ -15,7 +14,7 @@ let gnuTime: boolean | undefined;
 
 /** Node sees no child's rusage: GNU time reports what wait4 says, peak RSS included. */
 export function haveGnuTime(): boolean {
-  gnuTime ??= /GNU/.test(spawnSync(GNU_TIME, ['--version'], { encoding: 'latin1' }).stdout ?? '');
+  gnuTime ??= /GNU/.test(process.getBuiltinModule('node:child_process').spawnSync(GNU_TIME, ['--version'], { encoding: 'latin1' }).stdout ?? '');
   return gnuTime;
 }
 

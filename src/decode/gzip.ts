@@ -3,7 +3,6 @@ import { hex, readLE16, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { OUTPUT_CHUNK, pumpZlib } from './zlib-pump.js';
-const { createInflateRaw, crc32 } = process.getBuiltinModule('node:zlib');
 
 const FTEXT = 1;
 const FHCRC = 2;
@@ -35,6 +34,8 @@ export const decodeGzip: Decoder = async (src, sink) => {
   if (flags & FCOMMENT) skipZeroTerminated(src, 'gzip comment');
   if (flags & FHCRC) src.read(2, 'gzip header CRC');
 
+  // Here, not at the top: a trial's gzip stage that meets another format stops at the header.
+  const { createInflateRaw, crc32 } = process.getBuiltinModule('node:zlib');
   let crc = 0;
   let size = 0;
   await pumpZlib(src, createInflateRaw({ chunkSize: OUTPUT_CHUNK }), (chunk) => {

@@ -4,7 +4,6 @@ import { adler32, withLzo1x } from './lzo1x.js';
 import type { ByteSource } from './source.js';
 import { eventLoopTurn } from './turn.js';
 import type { Decoder } from './types.js';
-const { crc32 } = process.getBuiltinModule('node:zlib');
 
 /*
  * The lzop file format: a big-endian header, then blocks of
@@ -28,8 +27,9 @@ const MAX_BLOCK = 64 << 20;
 /** Output is pushed in pieces of at most this size. */
 const CHUNK = 8 << 20;
 
+/** node:zlib's CRC32, taken at its first use: lzop writes Adler-32 unless told --crc32, and node:zlib adds to the peak RSS (bench/startup.sh). */
 function crc(b: Uint8Array, value = 0): number {
-  return crc32(b, value) >>> 0;
+  return process.getBuiltinModule('node:zlib').crc32(b, value) >>> 0;
 }
 
 /** Reads header fields, keeping a copy of their bytes for the header checksum. */

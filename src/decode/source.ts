@@ -22,6 +22,13 @@ const STREAM_WINDOW = 1 << 20;
 const STREAM_READ = 256 << 10;
 /** How far ahead `available` looks on a stream; beyond, what reads the bytes finds any end. */
 const STREAM_LOOKAHEAD = 16 << 20;
+/**
+ * A file's first read into its window, at most, unless more is asked for; each read after may
+ * reach twice as far into the window, up to all of it. Pages of the window that no read reached
+ * are never faulted in: a probe of a few bytes (a trial's stage meeting another format, a magic)
+ * costs this much of the peak RSS, not the window's MiB.
+ */
+const FIRST_FILL = 16 << 10;
 
 /**
  * Buffered, seekable reader over an image file. Decoders pull from it and must leave `offset`
@@ -51,6 +58,8 @@ export class ByteSource {
   private ended = false;
   /** How much of what was consumed a stream keeps. */
   private behind = STREAM_BEHIND;
+  /** How far into `buf` a file's reads may reach now (see FIRST_FILL). */
+  private reach = FIRST_FILL;
 
   private constructor(
     private readonly fd: number,
@@ -314,7 +323,9 @@ export class ByteSource {
     this.cursor -= from;
     this.bufLen = keep;
     if (this.pieces) {
-      this.bufLen += this.readImage(this.buf, this.bufLen, this.buf.length - this.bufLen, this.bufStart + this.bufLen);
+      const end = Math.min(this.buf.length, Math.max(need, this.reach));
+      this.reach = Math.max(this.reach, end * 2);
+      this.bufLen += this.readImage(this.buf, this.bufLen, end - this.bufLen, this.bufStart + this.bufLen);
       return;
     }
     const first = this.bufStart === 0 && this.bufLen < 2;

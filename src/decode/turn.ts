@@ -1,3 +1,5 @@
+import { monotonicMs } from '../clock.js';
+
 /**
  * Our decoders run synchronously in the main thread. Between blocks each awaits `eventLoopTurn`:
  * without it a signal's handler (Ctrl-C ends the run and removes its staging directory) would
@@ -6,23 +8,15 @@
 
 /** How long a decoder runs before it lets the event loop turn. */
 const TURN_MS = 50;
-let lastTurn = now();
+let lastTurn = monotonicMs();
 
 /** A turn of the event loop once TURN_MS have passed since the last one; until then, nothing. */
 export function eventLoopTurn(): Promise<void> | undefined {
-  if (now() - lastTurn < TURN_MS) return undefined;
+  if (monotonicMs() - lastTurn < TURN_MS) return undefined;
   return new Promise((resolve) =>
     setImmediate(() => {
-      lastTurn = now();
+      lastTurn = monotonicMs();
       resolve();
     }),
   );
-}
-
-/**
- * Milliseconds on the monotonic clock. Not `performance.now()`: the global's first use loads
- * perf_hooks, which stays in the peak RSS (bench/startup.sh; docs/design.md, Start).
- */
-function now(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
 }

@@ -162,7 +162,10 @@ async function decodeMember(
   // unread: only the first, so that an image of many members costs one command more, not one
   // each.
   const firstCompressed = tracker.archives.every((archive) => archive.format === 'cpio');
-  const early = usable && firstCompressed && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
+  // A trial's stage (`first`) names its format before any magic is read: no command is started
+  // on another format's bytes, which the member's framing refuses at once.
+  const ownMagic = detectCompression(src.peek(8)) === format;
+  const early = usable && firstCompressed && ownMagic && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
   let end: number;
   let decodedBy = 'ours';
   try {
