@@ -2,7 +2,7 @@
 # Node's start is part of every command: `node -e 0` against our shortest commands, and what
 # loading a built-in module (node:util, node:fs) costs through its ESM namespace against
 # process.getBuiltinModule, which src/ uses for all of them (docs/design.md), and what
-# node:child_process and the `performance` global add to the peak RSS. Not a test:
+# node:child_process, node:zlib and the `performance` global add to the peak RSS. Not a test:
 # nothing is asserted.
 #
 #   bash bench/startup.sh [IMAGE]     (default: test-images/real/fedora-like-none.img)
@@ -23,13 +23,14 @@ echo "process.getBuiltinModule('node:util');" > "$TMP/builtin-util.mjs"
 echo "import 'node:fs';" > "$TMP/esm-fs.mjs"
 echo "process.getBuiltinModule('node:fs');" > "$TMP/builtin-fs.mjs"
 echo "process.getBuiltinModule('node:child_process');" > "$TMP/builtin-child-process.mjs"
+echo "process.getBuiltinModule('node:zlib');" > "$TMP/builtin-zlib.mjs"
 echo "performance.now();" > "$TMP/performance.mjs"
 echo "" > "$TMP/empty.mjs"
 names=('node -e 0' 'empty ES module' "import 'node:util'" "getBuiltinModule('node:util')" "import 'node:fs'"
-  "getBuiltinModule('node:fs')" "getBuiltinModule('node:child_process')" 'performance.now()'
+  "getBuiltinModule('node:fs')" "getBuiltinModule('node:child_process')" "getBuiltinModule('node:zlib')" 'performance.now()'
   'initramfs-restore --help' "list $(basename "$IMAGE")" "examine $(basename "$IMAGE")" "3cpio -t $(basename "$IMAGE")")
 commands=("$NODE -e 0" "$NODE $TMP/empty.mjs" "$NODE $TMP/esm-util.mjs" "$NODE $TMP/builtin-util.mjs" "$NODE $TMP/esm-fs.mjs"
-  "$NODE $TMP/builtin-fs.mjs" "$NODE $TMP/builtin-child-process.mjs" "$NODE $TMP/performance.mjs"
+  "$NODE $TMP/builtin-fs.mjs" "$NODE $TMP/builtin-child-process.mjs" "$NODE $TMP/builtin-zlib.mjs" "$NODE $TMP/performance.mjs"
   "$NODE bin/initramfs-restore.js --help" "$NODE bin/initramfs-restore.js list $IMAGE"
   "$NODE bin/initramfs-restore.js examine $IMAGE" "$THREECPIO -t $IMAGE")
 args=()
