@@ -9,9 +9,12 @@
 #               (`unpack IMG DIR --order ORDER --engine builtin --json`) for the orders of
 #               dracut 056, 057 and 112; and `restore`, the drop-in (its defaults: dracut 112's
 #               flavor, by magic), into a root made for it in the same shell command
+#   repack      `repack IMG OUT --compress C` into tmpfs, C zstd (node:zlib), lz4 (its CLI)
+#               and none (the decoded archive): our decoder in its worker thread, whose
+#               output the compressor takes at its own pace
 #
 #   bash bench/fallbacks.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
-#   PATHS='trial' bash bench/fallbacks.sh  (some of the paths; default all three)
+#   PATHS='trial repack' bash bench/fallbacks.sh   (some of the paths; default all four)
 #   BASE=/path/to/other/checkout bash bench/fallbacks.sh    (its dist/ measured as well, built
 #                                                            there: before and after a change)
 #   STDERR=pipe bash bench/fallbacks.sh    (each command's stderr a pipe, as in a pipeline or a
@@ -24,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-PATHS=${PATHS:-in-process pipe trial}
+PATHS=${PATHS:-in-process pipe trial repack}
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
 SHM=$(mktemp -d /dev/shm/fallbacks.XXXXXX)
@@ -59,6 +62,7 @@ for img in "${images[@]}"; do
     [ "$path" = in-process ] && [[ "$name" == *none ]] && continue
     commands="unpack list examine"
     [ "$path" = trial ] && commands="dracut-056 dracut-057 dracut-112 restore"
+    [ "$path" = repack ] && commands="zstd lz4 none"
     for command in $commands; do
       target=""
       [ "$command" = unpack ] && target="$SHM/out"
@@ -71,7 +75,8 @@ for img in "${images[@]}"; do
             pipe/*) line="cat $img | $cli $command - $target" ;;
             trial/restore) line="mkdir -p $SHM/out/run/initramfs && : > $SHM/out/run/initramfs/.need_shutdown && $cli restore --root $SHM/out --image $img" ;;
             trial/*) line="$cli unpack $img $SHM/out --order $command --engine builtin --json" ;;
-            *) echo "fallbacks: no path $path (in-process, pipe, trial)" >&2; exit 2 ;;
+            repack/*) line="$cli repack $img $SHM/out --compress $command" ;;
+            *) echo "fallbacks: no path $path (in-process, pipe, trial, repack)" >&2; exit 2 ;;
           esac
           [ "${STDERR:-}" = pipe ] && line="$line 2> >(cat >&2)"
           measure "$line" >> "$SHM/runs-$t"
