@@ -12,9 +12,10 @@
 #   repack      `repack IMG OUT --compress C` into tmpfs, C zstd (node:zlib), lz4 (its CLI)
 #               and none (the decoded archive): our decoder in its worker thread, whose
 #               output the compressor takes at its own pace
+#   diff        `diff IMG IMG --stat`: both images walked in turn, every file's content hashed
 #
 #   bash bench/fallbacks.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
-#   PATHS='trial repack' bash bench/fallbacks.sh   (some of the paths; default all four)
+#   PATHS='trial repack' bash bench/fallbacks.sh   (some of the paths; default all five)
 #   BASE=/path/to/other/checkout bash bench/fallbacks.sh    (its dist/ measured as well, built
 #                                                            there: before and after a change)
 #   STDERR=pipe bash bench/fallbacks.sh    (each command's stderr a pipe, as in a pipeline or a
@@ -27,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-PATHS=${PATHS:-in-process pipe trial repack}
+PATHS=${PATHS:-in-process pipe trial repack diff}
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
 SHM=$(mktemp -d /dev/shm/fallbacks.XXXXXX)
@@ -63,6 +64,7 @@ for img in "${images[@]}"; do
     commands="unpack list examine"
     [ "$path" = trial ] && commands="dracut-056 dracut-057 dracut-112 restore"
     [ "$path" = repack ] && commands="zstd lz4 none"
+    [ "$path" = diff ] && commands="itself"
     for command in $commands; do
       target=""
       [ "$command" = unpack ] && target="$SHM/out"
@@ -76,7 +78,8 @@ for img in "${images[@]}"; do
             trial/restore) line="mkdir -p $SHM/out/run/initramfs && : > $SHM/out/run/initramfs/.need_shutdown && $cli restore --root $SHM/out --image $img" ;;
             trial/*) line="$cli unpack $img $SHM/out --order $command --engine builtin --json" ;;
             repack/*) line="$cli repack $img $SHM/out --compress $command" ;;
-            *) echo "fallbacks: no path $path (in-process, pipe, trial, repack)" >&2; exit 2 ;;
+            diff/*) line="$cli diff $img $img --stat" ;;
+            *) echo "fallbacks: no path $path (in-process, pipe, trial, repack, diff)" >&2; exit 2 ;;
           esac
           [ "${STDERR:-}" = pipe ] && line="$line 2> >(cat >&2)"
           measure "$line" >> "$SHM/runs-$t"

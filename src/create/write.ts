@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
+import { release } from '../decode/zlib-pump.js';
 import { onInterrupt } from '../interrupt.js';
 import { zeroLzopMtime } from './lzop-header.js';
 const { spawn } = process.getBuiltinModule('node:child_process');
@@ -43,22 +44,27 @@ export async function writeImageFile<T>(out: string, write: (fd: number) => Prom
 export async function writeMember(fd: number, start: number, source: Iterable<Buffer> | AsyncIterable<Buffer>, compression: CreateCompression, level: number | undefined): Promise<number> {
   if (compression === 'none') {
     let at = start;
-    for await (const chunk of source) {
-      for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, at + done);
-      at += chunk.length;
-    }
+    for await (const chunk of source) at = writeAt(fd, chunk, at);
+    return at - start;
+  }
+  const compressor = COMPRESSION_FORMATS.find((f) => f.name === compression)!.compress;
+  if ('stream' in compressor) {
+    const stream = await compressor.stream(level);
+    let at = start;
+    // Each chunk written as it comes, and its buffer freed once full (release), not left to V8.
+    const written = (async () => {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        at = writeAt(fd, chunk, at);
+        release(chunk);
+      }
+    })();
+    await Promise.all([feed(source, stream), written]);
     return at - start;
   }
   // A numeric fd: a FileHandle's close() would wait for every stream made from it to be
   // destroyed. The fd stays writeImageFile's: a failed pipeline destroys the stream, and a
   // destroyed stream closes its fd whatever autoClose says, racing writeImageFile's close.
   const sink = createWriteStream('', { fd, start, autoClose: false, fs: { write, writev, close: (_: number, done: () => void) => done() } });
-  const compressor = COMPRESSION_FORMATS.find((f) => f.name === compression)!.compress;
-  if ('stream' in compressor) {
-    const stream = await compressor.stream(level);
-    await Promise.all([feed(source, stream), pipeline(stream, sink)]);
-    return sink.bytesWritten;
-  }
   const [command, ...args] = compressor.argv(level);
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const stopChild = onInterrupt(() => child.kill());
@@ -91,6 +97,12 @@ export async function writeMember(fd: number, start: number, source: Iterable<Bu
     if (child.exitCode === null && child.signalCode === null) child.kill();
     stopChild();
   }
+}
+
+/** Writes all of `chunk` at `at` of the file `fd`; returns where it ends. */
+function writeAt(fd: number, chunk: Uint8Array, at: number): number {
+  for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, at + done);
+  return at + chunk.length;
 }
 
 /**

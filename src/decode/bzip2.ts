@@ -171,27 +171,31 @@ export function bzip2MemberEnd(src: ByteSource, window = SCAN_WINDOW): number | 
   let eos = Infinity;
   // Each read takes the 6 bytes after the window too: a magic that starts in it is whole.
   const reader = src.withWindow(window + 6);
-  for (let at = start + 4; at < src.size && eos === Infinity; at += window) {
-    reader.seek(at);
-    const read = reader.peek(window + 6);
-    const view = Buffer.from(read.buffer, read.byteOffset, read.length);
-    const within = Math.min(window, view.length);
-    for (const magic of EOS_MAGICS) {
-      const first = magicBits(view, within, magic).next();
-      if (!first.done) eos = Math.min(eos, at * 8 + first.value);
-    }
-    // Checked as found, before the end-of-stream magic only: nothing is kept per block.
-    for (const magic of BLOCK_MAGICS) {
-      for (const bit of magicBits(view, within, magic)) {
-        if (at * 8 + bit >= eos) break;
-        // The randomised bit follows the block's magic and CRC.
-        const flag = bit + 48 + 32;
-        const byte = flag >> 3 < view.length ? view[flag >> 3] : src.readAt(at + (flag >> 3), 1)[0];
-        if ((byte >> (7 - (flag & 7))) & 1) return undefined;
+  try {
+    for (let at = start + 4; at < src.size && eos === Infinity; at += window) {
+      reader.seek(at);
+      const read = reader.peek(window + 6);
+      const view = Buffer.from(read.buffer, read.byteOffset, read.length);
+      const within = Math.min(window, view.length);
+      for (const magic of EOS_MAGICS) {
+        const first = magicBits(view, within, magic).next();
+        if (!first.done) eos = Math.min(eos, at * 8 + first.value);
+      }
+      // Checked as found, before the end-of-stream magic only: nothing is kept per block.
+      for (const magic of BLOCK_MAGICS) {
+        for (const bit of magicBits(view, within, magic)) {
+          if (at * 8 + bit >= eos) break;
+          // The randomised bit follows the block's magic and CRC.
+          const flag = bit + 48 + 32;
+          const byte = flag >> 3 < view.length ? view[flag >> 3] : src.readAt(at + (flag >> 3), 1)[0];
+          if ((byte >> (7 - (flag & 7))) & 1) return undefined;
+        }
       }
     }
+    if (eos === Infinity) return undefined;
+    const end = Math.ceil((eos + 48 + 32) / 8);
+    return end <= src.size ? end : undefined;
+  } finally {
+    reader.release();
   }
-  if (eos === Infinity) return undefined;
-  const end = Math.ceil((eos + 48 + 32) / 8);
-  return end <= src.size ? end : undefined;
 }

@@ -1,5 +1,6 @@
 import type { Transform } from 'node:stream';
 import type { ByteSource } from './source.js';
+import { OUTPUT_CHUNK } from './zlib-pump.js';
 import type { Decoder } from './types.js';
 
 export type CompressionName = 'gzip' | 'bzip2' | 'lzma' | 'xz' | 'lz4' | 'lzop' | 'zstd';
@@ -46,8 +47,6 @@ export type Compressor = { levels: readonly [number, number] } & (
   | { argv: (level: number | undefined) => string[]; debianPackage: string }
 );
 
-/** node:zlib's default chunks are 16 KiB: 1 MiB ones cost far fewer calls (docs/design.md). */
-const ZLIB_CHUNK = 1 << 20;
 /**
  * What a walk of a member's block headers reads at a time: a header and more, the blocks
  * themselves seeked past (the image's 1 MiB window would read them all).
@@ -86,7 +85,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     compress: {
       levels: [1, 9],
       // Node's gzip header has no name and mtime 0, as `gzip -n` writes it.
-      stream: async (level) => (await import('node:zlib')).createGzip({ level, chunkSize: ZLIB_CHUNK }),
+      stream: async (level) => (await import('node:zlib')).createGzip({ level, chunkSize: OUTPUT_CHUNK }),
     },
   },
   {
@@ -166,7 +165,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
         const { constants, createZstdCompress } = await import('node:zlib');
         return createZstdCompress({
           params: { [constants.ZSTD_c_checksumFlag]: 1, ...(level === undefined ? {} : { [constants.ZSTD_c_compressionLevel]: level }) },
-          chunkSize: ZLIB_CHUNK,
+          chunkSize: OUTPUT_CHUNK,
         });
       },
     },

@@ -307,6 +307,22 @@ export class ByteSource {
     if (this.fd !== 0) closeSync(this.fd);
   }
 
+  /**
+   * Frees the window now: a run that reads several sources in turn (diff's two images) would
+   * otherwise hold every one's pages until V8 collects. No view of it may be used after, nor
+   * be in use: a node:zlib engine reads a view on libuv's threadpool, and one stopped by an
+   * error may still be reading it (freed under it, the process would crash). Nothing more is
+   * read after.
+   */
+  release(): void {
+    const { buf } = this;
+    this.bufStart = this.offset;
+    this.buf = Buffer.alloc(0);
+    this.bufLen = this.cursor = 0;
+    // A small window is a slice of Node's shared pool, which is not ours to free.
+    if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) freeNow(buf.buffer);
+  }
+
   private fill(want: number): void {
     // A file drops what was consumed; a stream keeps its history.
     const from = this.pieces ? this.cursor : Math.max(0, this.cursor - this.behind);
@@ -360,6 +376,15 @@ export class ByteSource {
     }
     return got;
   }
+}
+
+/**
+ * Frees `buffer`'s memory at once by detaching it, for its sole user: left to V8, a buffer is
+ * freed only by a collection, which comes by what JavaScript allocates, not by buffer bytes.
+ */
+export function freeNow(buffer: ArrayBufferLike): void {
+  // ES2024's transfer (Node 21 on) detaches the buffer; the ES2023 typings know no such method.
+  (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
 }
 
 /** `what`, of `n` bytes from image offset `at`, of which the image holds only `got`. */

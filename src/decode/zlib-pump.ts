@@ -1,10 +1,13 @@
 import type { Transform } from 'node:stream';
 import { FormatError } from '../errors.js';
-import type { ByteSource } from './source.js';
+import { type ByteSource, freeNow } from './source.js';
 import type { Sink } from './types.js';
 
 const INPUT_CHUNK = 1 << 20;
-/** The engines' output chunk size, for them to be created with: node:zlib's default is 16 KiB, too many calls. */
+/**
+ * The output chunk size node:zlib's engines are made with, decompressing or compressing: its
+ * default is 16 KiB, too many calls (docs/design.md).
+ */
 export const OUTPUT_CHUNK = 1 << 20;
 /** Output chunks the engine may decode ahead of the sink before it pauses. */
 const READ_AHEAD = 2;
@@ -118,13 +121,11 @@ export async function pumpZlib(
 }
 
 /**
- * Frees the buffer of an output chunk that reaches its end: node:zlib has a new one for its next
- * output, and the sink keeps no chunk. Left to V8, such buffers are freed only by a collection,
- * which comes by what JavaScript allocates, not by buffer bytes: dozens pile up, each written on
- * pages fresh from the kernel.
+ * Frees the buffer of an engine's output chunk that reaches its end, once the chunk has been
+ * used, and every chunk before it: node:zlib has a new one for its next output. Left to V8,
+ * such buffers are freed only by a collection, which comes by what JavaScript allocates, not
+ * by buffer bytes: dozens pile up, each written on pages fresh from the kernel.
  */
-function release(chunk: Buffer): void {
-  // ES2024's transfer (Node 21 on) detaches the buffer; the ES2023 typings know no such method.
-  const buffer = chunk.buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer };
-  if (buffer.byteLength === OUTPUT_CHUNK && chunk.byteOffset + chunk.length === OUTPUT_CHUNK) buffer.transfer(0);
+export function release(chunk: Buffer): void {
+  if (chunk.buffer.byteLength === OUTPUT_CHUNK && chunk.byteOffset + chunk.length === OUTPUT_CHUNK) freeNow(chunk.buffer);
 }

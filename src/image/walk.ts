@@ -121,7 +121,11 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
     }
     top.end();
     tracker.closeArchive();
-    return { size: src.size, archives: tracker.archives, ...(src.sections && { sections: src.sections }) };
+    const result = { size: src.size, archives: tracker.archives, ...(src.sections && { sections: src.sections }) };
+    // Every engine is done with the windows, which after an error one may not be (release).
+    decoder.release();
+    src.release();
+    return result;
   } catch (err) {
     throw src.locate(err);
   } finally {
@@ -251,6 +255,11 @@ class MemberDecoder {
       progress(reader.offset);
     });
     return reader.offset;
+  }
+
+  /** Frees the members' window as the walk ends (ByteSource.release). */
+  release(): void {
+    if (this.reader !== this.src) this.reader?.release();
   }
 }
 
