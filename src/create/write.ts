@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
-import { release } from '../decode/zlib-pump.js';
+import { releaseOutputChunk } from '../decode/zlib-pump.js';
 import { onInterrupt } from '../interrupt.js';
 import { zeroLzopMtime } from './lzop-header.js';
 const { spawn } = process.getBuiltinModule('node:child_process');
@@ -51,11 +51,11 @@ export async function writeMember(fd: number, start: number, source: Iterable<Bu
   if ('stream' in compressor) {
     const stream = await compressor.stream(level);
     let at = start;
-    // Each chunk written as it comes, and its buffer freed once full (release), not left to V8.
+    // Each chunk written as it comes, and its buffer freed once full (releaseOutputChunk), not left to V8.
     const written = (async () => {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         at = writeAt(fd, chunk, at);
-        release(chunk);
+        releaseOutputChunk(chunk);
       }
     })();
     await Promise.all([feed(source, stream), written]);

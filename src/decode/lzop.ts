@@ -27,7 +27,10 @@ const MAX_BLOCK = 64 << 20;
 /** Output is pushed in pieces of at most this size. */
 const CHUNK = 8 << 20;
 
-/** node:zlib's CRC32, taken at its first use: lzop writes Adler-32 unless told --crc32, and node:zlib adds to the peak RSS (bench/startup.sh). */
+/**
+ * node:zlib's CRC32, taken at its first use: lzop writes Adler-32 unless told --crc32, and
+ * node:zlib adds to the peak RSS (bench/startup.sh).
+ */
 function crc(b: Uint8Array, value = 0): number {
   return process.getBuiltinModule('node:zlib').crc32(b, value) >>> 0;
 }

@@ -56,7 +56,7 @@ export async function pumpZlib(
     // A destroyed engine (the sink failed) ends or errs no more.
     engine.on('close', settle);
   });
-  // A chunk is a slice of zlib's output buffer, which zlib replaces once it is full (release).
+  // A chunk is a slice of zlib's output buffer, which zlib replaces once it is full (releaseOutputChunk).
   engine.on('data', (chunk: Buffer) => {
     waiting.push(chunk);
     if (waiting.length >= READ_AHEAD) engine.pause();
@@ -78,7 +78,7 @@ export async function pumpZlib(
         engine.destroy();
         return;
       }
-      release(chunk);
+      releaseOutputChunk(chunk);
     }
   })();
 
@@ -126,6 +126,6 @@ export async function pumpZlib(
  * such buffers are freed only by a collection, which comes by what JavaScript allocates, not
  * by buffer bytes: dozens pile up, each written on pages fresh from the kernel.
  */
-export function release(chunk: Buffer): void {
+export function releaseOutputChunk(chunk: Buffer): void {
   if (chunk.buffer.byteLength === OUTPUT_CHUNK && chunk.byteOffset + chunk.length === OUTPUT_CHUNK) freeNow(chunk.buffer);
 }

@@ -122,7 +122,7 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
     top.end();
     tracker.closeArchive();
     const result = { size: src.size, archives: tracker.archives, ...(src.sections && { sections: src.sections }) };
-    // Every engine is done with the windows, which after an error one may not be (release).
+    // Every engine is done with the windows, which after an error one may not be (ByteSource.release).
     decoder.release();
     src.release();
     return result;
