@@ -81,6 +81,8 @@ const DATA_WINDOW = 256 << 10;
  * Walks an image as the kernel's unpack_to_rootfs does: zero bytes are skipped one at a time,
  * a '0' at a 4-aligned offset starts cpio, anything else must be a compressed member's magic,
  * and after a compressed member the walk goes on. Entries reach `events` as they are read.
+ * A chunk of file data is a view of the walk's memory, valid only during its call (CpioEvents):
+ * a walk that ends well frees that memory as it returns (ByteSource.release).
  */
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
   // Without data to read, a small window reads headers and seeks past what lies between.

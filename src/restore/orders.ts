@@ -1,5 +1,4 @@
 import type { CompressionName } from '../decode/formats.js';
-import { onPath } from '../decode/coprocess.js';
 import { UsageError } from '../errors.js';
 import type { Flavor } from './discovery.js';
 
@@ -58,7 +57,7 @@ export function extractinitrdPath(): string {
 
 /** dracut 112 runs 3cpio when it is on PATH and extractinitrd otherwise, with no fallback between them. */
 export function dracut112Stage(): Attempt {
-  return onPath('3cpio') ? '3cpio' : 'extractinitrd';
+  return process.getBuiltinModule('node:child_process').spawnSync('bash', ['-c', 'command -v 3cpio']).status === 0 ? '3cpio' : 'extractinitrd';
 }
 
 export const PRESET_NAMES = [...Object.keys(PRESETS), 'dracut-112'];
