@@ -169,9 +169,10 @@ async function decodeMember(
   // each.
   const firstCompressed = tracker.archives.every((archive) => archive.format === 'cpio');
   // A trial's stage (`first`) names its format before any magic is read: no command is started
-  // on another format's bytes, which the member's framing refuses at once.
-  const ownMagic = detectCompression(src.peek(8)) === format;
-  const early = usable && firstCompressed && ownMagic && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
+  // on another format's bytes, which the member's framing refuses at once. The walk's own
+  // members were chosen by their magic.
+  const ownMagic = (): boolean => !options.first || detectCompression(src.peek(8)) === format;
+  const early = usable && firstCompressed && !coprocess.memberArgs && !src.sections && ownMagic() ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
   let end: number;
   let decodedBy = 'ours';
   try {
