@@ -10,8 +10,9 @@
 #               dracut 056, 057 and 112; and `restore`, the drop-in (its defaults: dracut 112's
 #               flavor, by magic), into a root made for it in the same shell command
 #   repack      `repack IMG OUT --compress C` into tmpfs, C zstd (node:zlib), lz4 (its CLI)
-#               and none (the decoded archive): our decoder in its worker thread, whose
-#               output the compressor takes at its own pace
+#               and none (the decoded archive): each member decoded as the walk decodes it
+#               (by its command where the format has one, else ours in this thread), each
+#               chunk taken by the compressor before the next is decoded
 #   diff        `diff IMG IMG --stat`: both images walked in turn, every file's content hashed
 #
 #   bash bench/fallbacks.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)

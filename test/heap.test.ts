@@ -114,6 +114,14 @@ describe('the built-in modules a run loads', () => {
     expect(startUp(['examine', `${images}/dracut-lzop.img`]).builtins).not.toContain('zlib');
   });
 
+  // Its decoder runs in this thread, no worker's second V8 instance (20 to 30 MB): repack of an
+  // image decoded in process into a compression node:zlib writes spawns nothing either.
+  it.each(['none', 'gzip'])('are neither worker_threads nor child_process for repack of an lzop image into %s', (compress) => {
+    const run = startUp(['repack', `${images}/dracut-lzop.img`, `${fresh('repack')}/out.img`, '--compress', compress]);
+    expect(run.builtins).not.toContain('worker_threads');
+    expect(run.builtins).not.toContain('child_process');
+  });
+
   it('include child_process where a co-process decodes (zstd, from the file)', () => {
     expect(startUp(['list', `${images}/dracut-zstd.img`]).builtins).toContain('child_process');
   });

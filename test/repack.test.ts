@@ -150,6 +150,20 @@ describe('repack errors', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  // The member is decoded as the compressor takes it, by our decoder (lzop) or a co-process
+  // (zstd): a compressor that stops reading stops the decoder, with no hang and no OUT.
+  it.each(['dracut-lzop.img', 'dracut-zstd.img'])('%s into a compressor that fails after 64 KiB: exit 1 with its words; no OUT, no temporary file', (fixture) => {
+    const bin = fresh('bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'lz4'), '#!/bin/sh\nhead -c 65536 >/dev/null\necho "lz4: out of luck" >&2\nexit 3\n', { mode: 0o755 });
+    const dir = fresh('out');
+    mkdirSync(dir);
+    const run = cli(['repack', join(FIXTURES, fixture), join(dir, 'out.img'), '--compress', 'lz4'], { env: { PATH: `${bin}:${process.env.PATH}` }, timeout: 60_000 });
+    expect(run.stderr).toContain('lz4 exited with status 3: lz4: out of luck');
+    expect(run.status).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('usage errors exit 2: an unknown --compress, none at all, a missing OUT', () => {
     const source = join(FIXTURES, 'dracut-gzip.img');
     const dir = fresh('out');

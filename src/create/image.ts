@@ -3,10 +3,8 @@ import { dataSum } from '../cpio/checksum.js';
 import { type HeaderFields, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import type { SegmentFormat } from '../decode/formats.js';
 import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
-import { type CreateCompression, writeImageFile, writeMember } from './write.js';
-const {
-  closeSync, constants, fstatSync, openSync, readSync, statSync, writeSync,
-} = process.getBuiltinModule('node:fs');
+import { type CreateCompression, writeAll, writeImageFile, writeMember } from './write.js';
+const { closeSync, constants, fstatSync, openSync, readSync, statSync } = process.getBuiltinModule('node:fs');
 
 export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
 
@@ -104,10 +102,10 @@ async function writeArchivesTo(fd: number, out: string, archives: readonly Archi
   let offset = 0;
   for (const [i, { entries, compression, level }] of archives.entries()) {
     const gap = padding(offset);
-    writeSync(fd, gap, 0, gap.length, offset);
+    writeAll(fd, gap);
     const start = offset + gap.length;
     const alignment = compression === 'none' && dataAlign ? { start, align: dataAlign } : undefined;
-    const end = start + (await writeMember(fd, start, archiveStream(entries, magic, progress, alignment), compression, level));
+    const end = start + (await writeMember(fd, archiveStream(entries, magic, progress, alignment), compression, level));
     written.push({
       index: i + 1,
       start,

@@ -1,10 +1,10 @@
 import type { CpioEvents } from '../cpio/parser.js';
-import type { SegmentFormat } from '../decode/formats.js';
+import { COMPRESSION_FORMATS, type SegmentFormat } from '../decode/formats.js';
+import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
-import { CHUNK_SIZE, DecoderThread } from '../image/decode-thread.js';
-import { type Archive, walkImage } from '../image/walk.js';
-import { type CreateCompression, writeImageFile, writeMember } from './write.js';
-const { closeSync, openSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
+import { type Archive, MemberDecoder, walkImage } from '../image/walk.js';
+import { type CreateCompression, writeAll, writeImageFile, writeMember } from './write.js';
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 export interface RepackOptions {
   /** What the rewritten members become: a compression, or none (the decoded bytes, plain). */
@@ -74,7 +74,8 @@ export async function repackImage(source: string, out: string, options: RepackOp
   });
   const wrote = (offset: number): void => options.progress?.('write', offset, walked.size);
   const select = options.select ?? ((index: number) => walked.archives[index - 1].format !== 'cpio');
-  const thread = new DecoderThread(source);
+  const reader = ByteSource.open(source);
+  const decoder = new MemberDecoder(reader);
   const input = openSync(source, 'r');
   try {
     return await writeImageFile(out, async (fd) => {
@@ -88,9 +89,9 @@ export async function repackImage(source: string, out: string, options: RepackOp
         const at = unmoved ? member.start : offset;
         const start = rewritten || !unmoved ? align4(at) : at;
         writeZeros(fd, offset, start);
-        const bytes = rewritten && member.format !== 'cpio' ? decodedMember(thread, member, wrote) : byteRange(input, member.start, member.end, wrote);
+        const bytes = rewritten && member.format !== 'cpio' ? decodedMember(decoder, member, wrote) : byteRange(input, member.start, member.end, wrote);
         const compression = rewritten ? options.compress : 'none';
-        const size = await writeMember(fd, start, bytes, compression, rewritten ? options.level : undefined);
+        const size = await writeMember(fd, bytes, compression, rewritten ? options.level : undefined);
         members.push({
           archives: member.archives.map((a) => a.index),
           start,
@@ -112,7 +113,7 @@ export async function repackImage(source: string, out: string, options: RepackOp
     });
   } finally {
     closeSync(input);
-    thread.close();
+    reader.close();
   }
 }
 
@@ -127,15 +128,12 @@ function membersOf(archives: readonly Archive[]): Member[] {
   return members;
 }
 
-/*
- * Both sources below give each piece in one buffer of their own, reused: writeMember has taken
- * a piece (written it, or had its write called back by a compressor's stream or stdin) before
- * it asks for the next. A fresh buffer per piece is freed only when V8 collects, and it collects
- * by what JavaScript allocates, not by buffer bytes: they piled up, 60–100 MB of peak RSS.
- */
-
 /** Bytes [start, end) of the open file `fd`; `reached` hears the offset each piece ends at. */
 async function* byteRange(fd: number, start: number, end: number, reached: (offset: number) => void): AsyncGenerator<Buffer> {
+  // One buffer, reused: writeMember has taken a piece (written it, or had its write called back
+  // by a compressor's stream or stdin) before it asks for the next. A fresh one per piece is
+  // freed only when V8 collects, which it does by what JavaScript allocates, not by buffer
+  // bytes: they piled up, 60-100 MB of peak RSS.
   const piece = Buffer.allocUnsafe(Math.min(CHUNK, end - start));
   for (let at = start; at < end; ) {
     const n = readSync(fd, piece, 0, Math.min(piece.length, end - at), at);
@@ -147,32 +145,50 @@ async function* byteRange(fd: number, start: number, end: number, reached: (offs
 }
 
 /**
- * The whole decoded stream of a compressed member, read by our decoder in its thread;
- * `reached` hears the compressed offset each piece comes from.
+ * The whole decoded stream of the compressed member, as the walk decodes it (MemberDecoder):
+ * each chunk is handed on as it is, and the sink waits until the next one is asked for (when
+ * writeMember has taken this one), so the decoder runs no further ahead than the compressor
+ * and nothing is copied. `reached` hears the compressed offset each chunk comes from.
  */
-async function* decodedMember(thread: DecoderThread, member: Member, reached: (offset: number) => void): AsyncGenerator<Buffer> {
-  const chunks = thread.chunks(member.start, member.format as Exclude<SegmentFormat, 'cpio'>);
-  const piece = Buffer.allocUnsafe(CHUNK_SIZE);
+async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (offset: number) => void): AsyncGenerator<Uint8Array> {
+  const format = COMPRESSION_FORMATS.find((f) => f.name === member.format)!;
+  /** The decoder's next chunk; undefined once it has returned or thrown. */
+  let next = Promise.withResolvers<Uint8Array | undefined>();
+  /** Settled when the chunk handed on has been taken. */
+  let taken = Promise.withResolvers<void>();
+  let stopped = false;
+  let result: { end: number } | { error: unknown } | undefined;
+  let offset = member.start;
+  const handOn = async (chunk: Uint8Array): Promise<void> => {
+    next.resolve(chunk);
+    await taken.promise;
+    if (stopped) throw new Error('repack stopped reading this member');
+  };
+  const decoded = decoder
+    .decode(member.start, format, handOn, (at) => (offset = at), {})
+    .then(({ end }) => (result = { end }), (error: unknown) => (result = { error }))
+    .finally(() => next.resolve(undefined));
   try {
-    for (;;) {
-      const next = await chunks.next();
-      if (next.done) {
-        if (next.value !== member.end) throw new FormatError(`the ${member.format} member now ends at byte ${next.value}, not ${member.end}: the file changed while read`, member.start);
-        return;
-      }
-      reached(next.value.offset);
-      // A copy, so that the slot is the ring's alone: it goes back to the decoder at the next
-      // call, and the writes of the ring's shared memory are the worker's.
-      piece.set(next.value.bytes);
-      yield piece.subarray(0, next.value.bytes.length);
+    for (let chunk = await next.promise; chunk !== undefined; chunk = await next.promise) {
+      next = Promise.withResolvers();
+      reached(offset);
+      yield chunk;
+      const go = taken;
+      taken = Promise.withResolvers();
+      go.resolve();
     }
   } finally {
-    await chunks.return(0);
+    // A consumer that stops early (its compressor failed) lets the decoder go, to stop.
+    stopped = true;
+    taken.resolve();
+    await decoded;
   }
+  if (!result || 'error' in result) throw result?.error;
+  if (result.end !== member.end) throw new FormatError(`the ${member.format} member now ends at byte ${result.end}, not ${member.end}: the file changed while read`, member.start);
 }
 
-/** Zeros at [from, to) of `fd`, in pieces of bounded size. */
+/** Zeros at [from, to) of `fd`, whose offset is at `from`, in pieces of bounded size. */
 function writeZeros(fd: number, from: number, to: number): void {
   const zeros = Buffer.alloc(Math.min(CHUNK, Math.max(0, to - from)));
-  for (let at = from; at < to; ) at += writeSync(fd, zeros, 0, Math.min(zeros.length, to - at), at);
+  for (let at = from; at < to; at += zeros.length) writeAll(fd, zeros.subarray(0, Math.min(zeros.length, to - at)));
 }

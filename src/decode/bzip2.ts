@@ -92,13 +92,13 @@ class Bzip2Decoder extends WasmAreas<Bzip2Exports> {
         this.input.set(view.subarray(0, fed));
         wasm.bz_feed(this.input.byteOffset, fed);
       } else if (status === Status.OutputFull) {
-        sink(this.output);
+        await sink(this.output);
         await eventLoopTurn();
       } else if (status === Status.BlockDone) {
         await eventLoopTurn();
       } else if (status === Status.End) {
         const length = wasm.bz_output_length();
-        if (length > 0) sink(this.output.subarray(0, length));
+        if (length > 0) await sink(this.output.subarray(0, length));
         src.seek(start + wasm.bz_consumed());
         return;
       } else {

@@ -145,7 +145,7 @@ export function startCoprocess(path: string, start: number, end: number | undefi
         if (n === 0) break;
         if (n < SHORT_READ) shortReads++;
         else if (n >= FILLED_READ || !pausing) shortReads = 0;
-        sink(buf.subarray(0, n));
+        await sink(buf.subarray(0, n));
         delivered += n;
         sinceYield += n;
         if (sinceYield >= YIELD_EVERY) {

@@ -41,7 +41,7 @@ export const decodeGzip: Decoder = async (src, sink) => {
   await pumpZlib(src, createInflateRaw({ chunkSize: OUTPUT_CHUNK }), (chunk) => {
     crc = crc32(chunk, crc);
     size += chunk.length;
-    sink(chunk);
+    return sink(chunk);
   }, 'gzip');
 
   const trailerAt = src.offset;

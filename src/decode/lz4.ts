@@ -48,10 +48,10 @@ async function decodeLegacy(src: ByteSource, sink: Sink): Promise<void> {
   await withLz4Blocks(LEGACY_INPUT, WINDOW + ROOM, async (blocks) => {
     const output = new BlockOutput(blocks, sink, false);
     for (const { at, size } of legacyBlocks(src)) {
-      output.decode(size, LEGACY_BLOCK, true, at, (target) => src.readTo(target, 'lz4 legacy block', { start: at, size }));
+      await output.decode(size, LEGACY_BLOCK, true, at, (target) => src.readTo(target, 'lz4 legacy block', { start: at, size }));
       await eventLoopTurn();
     }
-    output.flush();
+    await output.flush();
   });
 }
 
@@ -178,14 +178,14 @@ async function decodeFrameBlocks(src: ByteSource, sink: Sink, frame: FrameHeader
     if (blockChecksum && readLE32(input, size) !== blocks.checksum(input, 0, size)) {
       throw new FormatError(`lz4 block checksum mismatch (block at byte ${at})`, at + 4 + size);
     }
-    if (stored) output.store(size);
-    else output.decode(size, blockMax, independent, at + 4);
+    if (stored) await output.store(size);
+    else await output.decode(size, blockMax, independent, at + 4);
     if (contentSize >= 0 && output.total > contentSize) {
       throw new FormatError(`lz4 frame holds more than its declared content size of ${contentSize}`, at);
     }
     await eventLoopTurn();
   }
-  output.flush();
+  await output.flush();
   if (contentSize >= 0 && output.total !== contentSize) {
     throw new FormatError(`lz4 frame content is ${output.total} bytes, its header declares ${contentSize}`, src.offset - 4);
   }
@@ -227,7 +227,7 @@ class BlockOutput {
    * and, when `independent`, refers back only into itself. `read` gives its bytes a part at a
    * time; without it, they are all in `input`.
    */
-  decode(size: number, limit: number, independent: boolean, at: number, read?: (target: Uint8Array) => void): void {
+  async decode(size: number, limit: number, independent: boolean, at: number, read?: (target: Uint8Array) => void): Promise<void> {
     const { blocks } = this;
     const first = this.total;
     blocks.start(size, limit, at, read ? 0 : size);
@@ -238,17 +238,17 @@ class BlockOutput {
       this.total += op - this.op;
       this.op = op;
       if (blocks.done) return;
-      if (!blocks.needsInput) this.makeRoom();
+      if (!blocks.needsInput) await this.makeRoom();
       else if (read) blocks.refill(read);
       else throw new Error('BlockOutput.decode: a whole block needs more input');
     }
   }
 
   /** Copies a stored block, `input[0, size)`. */
-  store(size: number): void {
+  async store(size: number): Promise<void> {
     const { input, output } = this.blocks;
     for (let done = 0; done < size; ) {
-      if (this.op === output.length) this.makeRoom();
+      if (this.op === output.length) await this.makeRoom();
       const k = Math.min(size - done, output.length - this.op);
       output.set(input.subarray(done, done + k), this.op);
       this.op += k;
@@ -258,16 +258,16 @@ class BlockOutput {
   }
 
   /** Pushes the output not yet pushed. */
-  flush(): void {
+  async flush(): Promise<void> {
     if (this.op === this.flushed) return;
     if (this.hashed) this.blocks.addToContentHash(this.flushed, this.op);
-    this.sink(this.blocks.output.subarray(this.flushed, this.op));
+    await this.sink(this.blocks.output.subarray(this.flushed, this.op));
     this.flushed = this.op;
   }
 
   /** Pushes the output and keeps only the history before the end, at the area's start. */
-  private makeRoom(): void {
-    this.flush();
+  private async makeRoom(): Promise<void> {
+    await this.flush();
     this.blocks.output.copyWithin(0, this.op - WINDOW, this.op);
     this.op = this.flushed = WINDOW;
   }

@@ -173,22 +173,22 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
     const { wasm, run, format, bcj, input } = this;
     const part = INPUT_PART;
     if (crc64) wasm.crc64_reset();
-    const push = (out: Uint8Array) => {
+    const push = async (out: Uint8Array): Promise<void> => {
       if (out.length === 0) return;
       if (crc64) wasm.crc64_update(out.byteOffset, out.length);
-      sink(out);
+      await sink(out);
     };
     // The BCJ filter changes a copy: the ring is the dictionary. It keeps back the end of an
     // instruction that may go on in the next chunk.
     const filtered = input.subarray(INPUT_PART + MARGIN);
     let kept = 0;
-    const pushReady = (atEnd: boolean) => {
+    const pushReady = async (atEnd: boolean): Promise<void> => {
       const ready = this.output.subarray(wasm.lzma_out_from(), wasm.lzma_out_to());
-      if (!bcj) return push(ready);
+      if (!bcj) return await push(ready);
       filtered.set(ready, kept);
       const size = kept + ready.length;
       const done = wasm.bcj_run(filtered.byteOffset, size, atEnd ? 1 : 0);
-      push(filtered.subarray(0, done));
+      await push(filtered.subarray(0, done));
       filtered.copyWithin(0, done, size);
       kept = size - done;
     };
@@ -212,10 +212,10 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
       }
       src.skip(wasm.lzma_consumed());
       if (status === Status.End) {
-        pushReady(true);
+        await pushReady(true);
         return crc64 ? [wasm.crc64_low() >>> 0, wasm.crc64_high() >>> 0] : undefined;
       }
-      if (status === Status.Flush) pushReady(false);
+      if (status === Status.Flush) await pushReady(false);
       await eventLoopTurn();
     }
   }

@@ -122,7 +122,7 @@ export const decodeLzop: Decoder = async (src, sink) => {
       const plain = compressed ? lzo.output : data;
       if (adlerD !== undefined) checkSum('Adler-32', 'uncompressed', adlerD, lzo.adler32(plain), dataAt, sumsAt);
       if (crcD !== undefined) checkSum('CRC32', 'uncompressed', crcD, crc(plain), dataAt, sumsAt);
-      for (let i = 0; i < dstLen; i += CHUNK) sink(plain.subarray(i, Math.min(dstLen, i + CHUNK)));
+      for (let i = 0; i < dstLen; i += CHUNK) await sink(plain.subarray(i, Math.min(dstLen, i + CHUNK)));
       await eventLoopTurn();
     }
   });

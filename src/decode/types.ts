@@ -1,12 +1,14 @@
 import type { ByteSource } from './source.js';
 
 /**
- * Receives decompressed bytes in order. The chunk is only valid during the call: a sink that
- * keeps bytes must copy them. It is synchronous so that a decoder's output is consumed before
- * the decoder produces more, which keeps memory bounded without any other backpressure. A sink
- * may throw (bad cpio data, size limit): the decoder must let that error through unchanged.
+ * Receives decompressed bytes in order. The chunk is valid until the call returns, or until the
+ * promise it returns settles: a sink that keeps bytes longer must copy them. A decoder produces
+ * nothing more until then, so memory stays bounded with no queue between the two: the cpio
+ * parser takes each chunk as it comes, and a consumer that takes its time (repack's
+ * compressor) returns a promise. A sink may throw or reject (bad cpio data, size limit): the
+ * decoder must let that error through unchanged.
  */
-export type Sink = (chunk: Uint8Array) => void;
+export type Sink = (chunk: Uint8Array) => void | Promise<void>;
 
 /**
  * Decodes one compressed member that starts at `src.offset` (at its magic), pushing its output

@@ -53,7 +53,7 @@ export const decodeXz: Decoder = async (src, sink) => {
         throw new FormatError(`xz block decodes to more than the ${header.uncompressedSize} bytes its header gives`, src.offset);
       }
       if (check === CHECK_CRC32) crc = crc32(chunk, crc);
-      sink(chunk);
+      return sink(chunk);
     }, header.dictSize, header.uncompressedSize, header.compressedSize, header.bcj, check === CHECK_CRC64);
     const compressed = src.offset - dataAt;
     if (header.compressedSize >= 0 && compressed !== header.compressedSize) {

@@ -72,7 +72,7 @@ export async function pumpZlib(
       }
       if (engine.isPaused()) engine.resume();
       try {
-        sink(chunk);
+        await sink(chunk);
       } catch (err) {
         failure = sinkFailure = err;
         engine.destroy();

@@ -158,54 +158,16 @@ async function decodeMember(
       throw new FormatError(`junk within the compressed archive: byte 0x${hex(chunk[used], 2)} cannot start a cpio entry`, parser.pos, where);
     }
   };
-  const { coprocess } = format;
-  const { canRunCoprocess, startCoprocess } = await import('../decode/coprocess.js');
-  // A co-process reads the file: a stream has one reader, this process.
-  const usable = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv);
   // dracut's main archive, its first compressed member, ends the image: its command starts on
-  // the rest of the file at once, while the member's framing is read for its end. A member
-  // that ends sooner is then given to a command of its own, and this one stopped, its output
-  // unread: only the first, so that an image of many members costs one command more, not one
-  // each.
+  // the rest of the file at once, while the member's framing is read for its end (only the
+  // first, so that an image of many members costs one command more, not one each). A trial's
+  // stage (`first`) names its format before any magic is read: no command is started on another
+  // format's bytes, which the member's framing refuses at once. The walk's own members were
+  // chosen by their magic.
   const firstCompressed = tracker.archives.every((archive) => archive.format === 'cpio');
-  // A trial's stage (`first`) names its format before any magic is read: no command is started
-  // on another format's bytes, which the member's framing refuses at once. The walk's own
-  // members were chosen by their magic.
-  const ownMagic = (): boolean => !options.first || detectCompression(src.peek(8)) === format;
-  const early = usable && firstCompressed && !coprocess.memberArgs && !src.sections && ownMagic() ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
-  let end: number;
-  let decodedBy = 'ours';
-  try {
-    // A framing error is the member's own: our decoder would stop at the same byte.
-    const member = usable ? await coprocess.member(src) : undefined;
-    // The command reads the file: a member the file does not hold in one run (across a UKI's
-    // sections) is ours to decode.
-    const inFile = member && src.fileRange(start, member.end);
-    src.seek(start);
-    const progress = (offset: number): void => options.progress?.(offset, src.size);
-    if (coprocess && member && inFile) {
-      const argv = [...coprocess.argv, ...(member.args ?? [])];
-      const toEnd = !src.sections && member.end === src.size;
-      if (!toEnd) early?.cancel();
-      const command = early && toEnd ? early : startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
-      const run = await command.drain(deliver);
-      progress(member.end);
-      if (run.failure === undefined) {
-        end = member.end;
-        decodedBy = argv.join(' ');
-      } else {
-        // Our decoder names the byte where the member goes wrong; it starts over and its output
-        // reaches the parser from where the command's stopped. Should it read the member after
-        // all, its output is the one used.
-        end = await decoder.decode(start, format, skipping(run.delivered, deliver), progress);
-      }
-    } else {
-      early?.cancel();
-      end = await decoder.decode(start, format, deliver, progress);
-    }
-  } finally {
-    early?.cancel();
-  }
+  const startEarly = firstCompressed && (!options.first || detectCompression(src.peek(8)) === format);
+  const progress = (offset: number): void => options.progress?.(offset, src.size);
+  const { end, decodedBy } = await decoder.decode(start, format, deliver, progress, { inProcess: options.inProcess, startEarly });
   src.seek(end);
   parser.end();
   tracker.closeArchive();
@@ -221,7 +183,7 @@ async function decodeMember(
 }
 
 /** A sink that drops the first `count` bytes it is given and passes on the rest. */
-function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void {
+function skipping(count: number, sink: Sink): Sink {
   let left = count;
   return (chunk) => {
     if (left >= chunk.length) {
@@ -230,17 +192,18 @@ function skipping(count: number, sink: (chunk: Uint8Array) => void): (chunk: Uin
     }
     const rest = chunk.subarray(left);
     left = 0;
-    sink(rest);
+    return sink(rest);
   };
 }
 
 /**
- * Our own decoders, for the members of one image, in this thread, where the parser and the
- * writer take each piece of output as it comes. (A worker thread ran them once, for the overlap:
- * it measured no faster, the decoder being the slower side, and cost a second V8 instance,
- * 15 to 20 MB.)
+ * Decodes the compressed members of one image, in turn, for a consumer that takes each piece of
+ * output as it comes (the walk's parser and writer, repack's compressor): by the format's
+ * command as a co-process where it is faster and installed, and by our own decoders in this
+ * thread otherwise. (A worker thread ran ours once, for the overlap: it measured no faster,
+ * the decoder being the slower side, and cost a second V8 instance, 15 to 20 MB.)
  */
-class MemberDecoder {
+export class MemberDecoder {
   /**
    * One window for every member: the walk's may be a small one, for headers only, and a new
    * one per member would leave a megabyte to the collector each time. A stream has only its own.
@@ -249,12 +212,53 @@ class MemberDecoder {
 
   constructor(private readonly src: ByteSource) {}
 
-  /** Decodes the member of `format` at `start`; returns the offset just after it. */
-  async decode(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
+  /**
+   * Decodes the member of `format` at `start` into `sink`; returns the offset just after it and
+   * what decoded it, `ours` or the command line. A command is used where it runs (not
+   * `inProcess`), the file is read by offset and holds the member in one run (not across a
+   * UKI's sections); when it fails, ours starts over, names the byte where the member goes
+   * wrong, and its output reaches the sink from where the command's stopped. `startEarly`: the
+   * member is taken to end the file, and its command starts before the framing says so.
+   */
+  async decode(
+    start: number,
+    format: CompressionFormat,
+    sink: Sink,
+    progress: (offset: number) => void,
+    options: { inProcess?: boolean; startEarly?: boolean },
+  ): Promise<{ end: number; decodedBy: string }> {
+    const { src } = this;
+    const { coprocess } = format;
+    const { canRunCoprocess, startCoprocess } = await import('../decode/coprocess.js');
+    // A co-process reads the file: a stream has one reader, this process.
+    const usable = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv);
+    src.seek(start);
+    const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
+    try {
+      // A framing error is the member's own: our decoder would stop at the same byte.
+      const member = usable ? await coprocess.member(src) : undefined;
+      const inFile = member && src.fileRange(start, member.end);
+      if (!coprocess || !member || !inFile) return { end: await this.ours(start, format, sink, progress), decodedBy: 'ours' };
+      const argv = [...coprocess.argv, ...(member.args ?? [])];
+      const toEnd = !src.sections && member.end === src.size;
+      if (!toEnd) early?.cancel();
+      const command = early && toEnd ? early : startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
+      const run = await command.drain(sink);
+      progress(member.end);
+      if (run.failure === undefined) return { end: member.end, decodedBy: argv.join(' ') };
+      // Should ours read the member after all, its output is the one used.
+      return { end: await this.ours(start, format, skipping(run.delivered, sink), progress), decodedBy: 'ours' };
+    } finally {
+      early?.cancel();
+    }
+  }
+
+  /** Decodes the member of `format` at `start` by our decoder; returns the offset just after it. */
+  private async ours(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
     const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
     reader.seek(start);
-    await format.decode(reader, (chunk) => {
-      sink(chunk);
+    await format.decode(reader, async (chunk) => {
+      await sink(chunk);
       progress(reader.offset);
     });
     return reader.offset;

@@ -18,7 +18,9 @@ export async function decodeFile(decoder: Decoder, path: string, at = 0, bufferS
   try {
     src.seek(at);
     const parts: Buffer[] = [];
-    await decoder(src, (c) => parts.push(Buffer.from(c)));
+    await decoder(src, (c) => {
+      parts.push(Buffer.from(c));
+    });
     return { out: Buffer.concat(parts), offset: src.offset, chunks: parts.map((p) => p.length) };
   } finally {
     src.close();
