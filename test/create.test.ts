@@ -412,7 +412,7 @@ describe('create', () => {
     const exited = once(child, 'exit');
     while (readdirSync(dir).length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(readdirSync(dir)[0]).toMatch(/^\.out\.img\.[0-9a-f]+\.tmp$/);
+    expect(readdirSync(dir)[0]).toMatch(/^\.out\.img\.\d+-[0-9a-z]+\.tmp$/);
     child.kill('SIGTERM');
     expect(await exited).toEqual([null, 'SIGTERM']);
     expect(readdirSync(dir)).toEqual([]);

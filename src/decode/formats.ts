@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream';
 import type { ByteSource } from './source.js';
-import { OUTPUT_CHUNK } from './zlib-pump.js';
+import { COMPRESSOR_OUTPUT_CHUNK } from './zlib-pump.js';
 import type { Decoder } from './types.js';
 
 export type CompressionName = 'gzip' | 'bzip2' | 'lzma' | 'xz' | 'lz4' | 'lzop' | 'zstd';
@@ -85,7 +85,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     compress: {
       levels: [1, 9],
       // Node's gzip header has no name and mtime 0, as `gzip -n` writes it.
-      stream: async (level) => (await import('node:zlib')).createGzip({ level, chunkSize: OUTPUT_CHUNK }),
+      stream: async (level) => (await import('node:zlib')).createGzip({ level, chunkSize: COMPRESSOR_OUTPUT_CHUNK }),
     },
   },
   {
@@ -165,7 +165,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
         const { constants, createZstdCompress } = await import('node:zlib');
         return createZstdCompress({
           params: { [constants.ZSTD_c_checksumFlag]: 1, ...(level === undefined ? {} : { [constants.ZSTD_c_compressionLevel]: level }) },
-          chunkSize: OUTPUT_CHUNK,
+          chunkSize: COMPRESSOR_OUTPUT_CHUNK,
         });
       },
     },
