@@ -165,7 +165,7 @@ async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (
     if (stopped) throw new Error('repack stopped reading this member');
   };
   const decoded = decoder
-    .decode(member.start, format, handOn, (at) => (offset = at), {})
+    .decode(member.start, format, handOn, (at) => (offset = at))
     .then(({ end }) => (result = { end }), (error: unknown) => (result = { error }))
     .finally(() => next.resolve(undefined));
   try {

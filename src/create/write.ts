@@ -12,8 +12,9 @@ export const CREATE_COMPRESSIONS: readonly CreateCompression[] = ['none', ...COM
 
 /**
  * Writes the image file `out` through `write`, which gets the descriptor of a temporary file
- * beside it, to write front to back (writeMember); the temporary file is renamed to `out` once `write` is done. A failure, or
- * SIGINT, SIGTERM or SIGHUP, removes it: there is never a partial `out`.
+ * beside it, to write front to back (writeMember); the temporary file is renamed to `out` once
+ * `write` is done. A failure, or SIGINT, SIGTERM or SIGHUP, removes it: there is never a
+ * partial `out`.
  */
 export async function writeImageFile<T>(out: string, write: (fd: number) => Promise<T>): Promise<T> {
   // Unique to this process and moment, and opened only if new (wx): node:crypto's random

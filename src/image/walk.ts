@@ -225,7 +225,7 @@ export class MemberDecoder {
     format: CompressionFormat,
     sink: Sink,
     progress: (offset: number) => void,
-    options: { inProcess?: boolean; startEarly?: boolean },
+    options: { inProcess?: boolean; startEarly?: boolean } = {},
   ): Promise<{ end: number; decodedBy: string }> {
     const { src } = this;
     const { coprocess } = format;
