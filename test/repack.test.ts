@@ -164,7 +164,7 @@ describe('repack errors', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('usage errors exit 2: an unknown --compress, none at all, a missing OUT', () => {
+  it('usage errors exit 2: an unknown --compress, none at all, a missing OUT, IN on standard input', () => {
     const source = join(FIXTURES, 'dracut-gzip.img');
     const dir = fresh('out');
     mkdirSync(dir);
@@ -174,6 +174,9 @@ describe('repack errors', () => {
     expect(cli(['repack', source, join(dir, 'out.img')]).status).toBe(2);
     expect(cli(['repack', source, '--compress', 'gzip']).status).toBe(2);
     expect(cli(['repack', source, join(dir, 'out.img'), '--compress', 'gzip', '--parts', 'x']).status).toBe(2);
+    // IN is read twice: standard input cannot be.
+    const piped = cli(['repack', '-', join(dir, 'out.img'), '--compress', 'gzip'], { input: readFileSync(source) });
+    expect([piped.status, piped.stderr]).toEqual([2, expect.stringContaining('IN must be a file, not standard input')]);
     expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -111,6 +111,18 @@ describe.skipIf(WHY_NOT_SPLIT)(titled('a UKI with the early archive as .ucode an
       .toEqual([['.ucode', 0], ['.initrd', statSync(ucode).size]]);
   });
 
+  it('repack gives the initramfs the sections hold: .ucode\'s archive byte for byte, .initrd\'s member repacked, the same tree', () => {
+    const { path } = fixtureImages().find((f) => f.manifest.image === 'dracut-zstd.img')!;
+    const { uki, ucode } = splitUkiOf(path);
+    const out = join(fresh('repacked'), 'out.img');
+    const run = cli(['repack', uki, out, '--compress', 'gzip']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readFileSync(out).subarray(0, statSync(ucode).size).equals(readFileSync(ucode))).toBe(true);
+    expect(examineJson(out).archives.map((a: { format: string }) => a.format)).toEqual(['cpio', 'gzip']);
+    expect(cli(['diff', '--stat', out, path]).stdout.toString()).toMatch(/^0 added, 0 removed, 0 changed, 1 archive differs\n$/);
+  });
+
   it('pads .ucode to a multiple of 4 as the stub does, so that .initrd starts aligned', () => {
     const { path } = fixtureImages().find((f) => f.manifest.image === 'dracut-gzip.img')!;
     const { ucode, initrd } = splitUkiOf(path);

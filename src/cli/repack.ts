@@ -35,7 +35,9 @@ Writes OUT, the image IN with its members in the same order, each compressed mem
 archives its stream holds, and the zeros between them) decoded and compressed anew as FMT;
 plain cpio archives, such as the early microcode, are copied byte for byte, and keep their
 offsets as long as nothing before them changed size. IN is read first, whole: an error in it
-names the byte and leaves no OUT. OUT appears only when complete.
+names the byte and leaves no OUT. OUT appears only when complete. IN is read twice, so it is
+a file, not standard input; a unified kernel image gives its initramfs (its initrd sections,
+as one), not a UKI.
 
 Options:
   --compress FMT   ${CREATE_COMPRESSIONS.join(', ')} (required); none writes the decoded
@@ -51,6 +53,7 @@ Options:
     const { values, positionals: args } = parseCommandArgs(argv, OPTIONS);
     if (wantsHelp(values, repack)) return 0;
     const [source, out] = positionals(args, ['IN', 'OUT'], repack);
+    if (source === '-') throw new UsageError('repack reads IN twice (checked, then rewritten): IN must be a file, not standard input');
     if (values.compress === undefined) throw new UsageError(`repack needs --compress: one of ${CREATE_COMPRESSIONS.join(', ')}`);
     const compress = parseCompression(values.compress, '--compress');
     const level = parseLevel(values.level, [compress]);

@@ -4,7 +4,6 @@ import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
 import { type Archive, MemberDecoder, walkImage } from '../image/walk.js';
 import { type CreateCompression, writeAll, writeImageFile, writeMember } from './write.js';
-const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 export interface RepackOptions {
   /** What the rewritten members become: a compression, or none (the decoded bytes, plain). */
@@ -74,9 +73,9 @@ export async function repackImage(source: string, out: string, options: RepackOp
   });
   const wrote = (offset: number): void => options.progress?.('write', offset, walked.size);
   const select = options.select ?? ((index: number) => walked.archives[index - 1].format !== 'cpio');
+  // The image as the walk read it: a unified kernel image's initrd sections, as one.
   const reader = ByteSource.open(source);
   const decoder = new MemberDecoder(reader);
-  const input = openSync(source, 'r');
   try {
     return await writeImageFile(out, async (fd) => {
       const members: RepackedMember[] = [];
@@ -89,7 +88,7 @@ export async function repackImage(source: string, out: string, options: RepackOp
         const at = unmoved ? member.start : offset;
         const start = rewritten || !unmoved ? align4(at) : at;
         writeZeros(fd, offset, start);
-        const bytes = rewritten && member.format !== 'cpio' ? decodedMember(decoder, member, wrote) : byteRange(input, member.start, member.end, wrote);
+        const bytes = rewritten && member.format !== 'cpio' ? decodedMember(decoder, member, wrote) : byteRange(reader, member.start, member.end, wrote);
         const compression = rewritten ? options.compress : 'none';
         const size = await writeMember(fd, bytes, compression, rewritten ? options.level : undefined);
         members.push({
@@ -112,7 +111,6 @@ export async function repackImage(source: string, out: string, options: RepackOp
       return { image: out, size: offset, source, sourceSize: walked.size, compress: options.compress, ...(options.level === undefined ? {} : { level: options.level }), members };
     });
   } finally {
-    closeSync(input);
     reader.close();
   }
 }
@@ -128,16 +126,17 @@ function membersOf(archives: readonly Archive[]): Member[] {
   return members;
 }
 
-/** Bytes [start, end) of the open file `fd`; `reached` hears the offset each piece ends at. */
-async function* byteRange(fd: number, start: number, end: number, reached: (offset: number) => void): AsyncGenerator<Buffer> {
+/** Bytes [start, end) of the image `src`; `reached` hears the offset each piece ends at. */
+async function* byteRange(src: ByteSource, start: number, end: number, reached: (offset: number) => void): AsyncGenerator<Buffer> {
   // One buffer, reused: writeMember has taken a piece (written it, or had its write called back
   // by a compressor's stream or stdin) before it asks for the next. A fresh one per piece is
   // freed only when V8 collects, which it does by what JavaScript allocates, not by buffer
   // bytes: they piled up, 60-100 MB of peak RSS.
   const piece = Buffer.allocUnsafe(Math.min(CHUNK, end - start));
+  src.seek(start);
   for (let at = start; at < end; ) {
-    const n = readSync(fd, piece, 0, Math.min(piece.length, end - at), at);
-    if (n === 0) throw new FormatError(`the file ends here, before the end of the member the walk found at byte ${end}: it changed while read`, at);
+    const n = Math.min(piece.length, end - at);
+    src.readTo(piece.subarray(0, n), 'archive the walk found', { start, size: end - start });
     at += n;
     reached(at);
     yield piece.subarray(0, n);
