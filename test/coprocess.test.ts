@@ -3,6 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, cli, sh } from './support/cli.js';
+import { realistic } from './support/data.js';
 import { newcArchive } from './support/newc.js';
 
 const work = mkdtempSync(join(tmpdir(), 'irr-coproc-'));
@@ -216,6 +217,31 @@ describe('members decoded by their CLI as a co-process', () => {
     const ignore = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
     await expect(walkImage(path, ignore)).rejects.toThrow(/zstd/);
     await expectNoReaderLeft(path);
+  });
+});
+
+describe('how far a co-process has read', () => {
+  // 24 MiB of output taken slowly, far more than the FIFO holds: the command reads its input a
+  // part at a time as its output is taken, and the offsets between are what a progress bar shows.
+  const zst = sh('zstd -qc -1', { input: realistic(24 << 20, 3) });
+  it.each([
+    ['the member ends the file: the command reads it itself', zst],
+    ['padding follows: dd reads it and feeds the command', Buffer.concat([zst, Buffer.alloc(512)])],
+  ])('%s', async (_, image) => {
+    const { startCoprocess } = await import('../src/decode/coprocess.js');
+    const path = join(work, `reached-${image.length}.img`);
+    writeFileSync(path, image);
+    const offsets: number[] = [];
+    const end = image.length === zst.length ? undefined : zst.length;
+    const run = await startCoprocess(path, 0, end, ['zstd', '-d', '-c', '-q']).drain(
+      () => new Promise((resolve) => setTimeout(resolve, 30)),
+      (at) => offsets.push(at),
+    );
+    expect(run).toEqual({ delivered: 24 << 20 });
+    expect(offsets.length).toBeGreaterThan(2);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    expect(offsets.some((at) => at > 0 && at < zst.length)).toBe(true);
+    expect(Math.max(...offsets)).toBeLessThanOrEqual(zst.length);
   });
 });
 

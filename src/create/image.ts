@@ -2,8 +2,9 @@ import type { Stats } from 'node:fs';
 import { dataSum } from '../cpio/checksum.js';
 import { type HeaderFields, encodeHeader, encodeTrailer, padding } from '../cpio/writer.js';
 import type { SegmentFormat } from '../decode/formats.js';
+import { writeAllSync } from '../output.js';
 import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
-import { type CreateCompression, writeAll, writeImageFile, writeMember } from './write.js';
+import { type CreateCompression, writeImageFile, writeMember } from './write.js';
 const { closeSync, constants, fstatSync, openSync, readSync, statSync } = process.getBuiltinModule('node:fs');
 
 export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
@@ -102,7 +103,7 @@ async function writeArchivesTo(fd: number, out: string, archives: readonly Archi
   let offset = 0;
   for (const [i, { entries, compression, level }] of archives.entries()) {
     const gap = padding(offset);
-    writeAll(fd, gap);
+    writeAllSync(fd, gap);
     const start = offset + gap.length;
     const alignment = compression === 'none' && dataAlign ? { start, align: dataAlign } : undefined;
     const end = start + (await writeMember(fd, archiveStream(entries, magic, progress, alignment), compression, level));

@@ -3,7 +3,8 @@ import { COMPRESSION_FORMATS, type SegmentFormat } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
 import { type Archive, MemberDecoder, walkImage } from '../image/walk.js';
-import { type CreateCompression, writeAll, writeImageFile, writeMember } from './write.js';
+import { writeAllSync } from '../output.js';
+import { type CreateCompression, writeImageFile, writeMember } from './write.js';
 
 export interface RepackOptions {
   /** What the rewritten members become: a compression, or none (the decoded bytes, plain). */
@@ -189,5 +190,5 @@ async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (
 /** Zeros at [from, to) of `fd`, whose offset is at `from`, in pieces of bounded size. */
 function writeZeros(fd: number, from: number, to: number): void {
   const zeros = Buffer.alloc(Math.min(CHUNK, Math.max(0, to - from)));
-  for (let at = from; at < to; at += zeros.length) writeAll(fd, zeros.subarray(0, Math.min(zeros.length, to - at)));
+  for (let at = from; at < to; at += zeros.length) writeAllSync(fd, zeros.subarray(0, Math.min(zeros.length, to - at)));
 }

@@ -2,7 +2,8 @@ import type { Writable } from 'node:stream';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
 import { COMPRESSOR_OUTPUT_CHUNK, releaseOutputChunk } from '../decode/zlib-pump.js';
 import { onInterrupt } from '../interrupt.js';
-const { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } = process.getBuiltinModule('node:fs');
+import { writeAllSync } from '../output.js';
+const { closeSync, fstatSync, openSync, renameSync, rmSync } = process.getBuiltinModule('node:fs');
 const { basename, dirname, join } = process.getBuiltinModule('node:path');
 const { once } = process.getBuiltinModule('node:events');
 
@@ -46,7 +47,7 @@ export async function writeImageFile<T>(out: string, write: (fd: number) => Prom
 export async function writeMember(fd: number, source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, compression: CreateCompression, level: number | undefined): Promise<number> {
   const start = fstatSync(fd).size;
   if (compression === 'none') {
-    for await (const chunk of source) writeAll(fd, chunk);
+    for await (const chunk of source) writeAllSync(fd, chunk);
     return fstatSync(fd).size - start;
   }
   const compressor = COMPRESSION_FORMATS.find((f) => f.name === compression)!.compress;
@@ -55,11 +56,16 @@ export async function writeMember(fd: number, source: Iterable<Uint8Array> | Asy
     // Each chunk written as it comes, and its buffer freed once full (releaseOutputChunk), not left to V8.
     const written = (async () => {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
-        writeAll(fd, chunk);
+        writeAllSync(fd, chunk);
         releaseOutputChunk(chunk, COMPRESSOR_OUTPUT_CHUNK);
       }
     })();
-    await Promise.all([feed(source, stream), written]);
+    const [input, output] = await Promise.allSettled([feed(source, stream), written]);
+    // A failed write of the output destroys the stream, and the input's pending write fails
+    // with it: the output's error says why.
+    if (input.status === 'rejected' && (input.reason as NodeJS.ErrnoException).code !== 'ERR_STREAM_DESTROYED') throw input.reason;
+    if (output.status === 'rejected') throw output.reason;
+    if (input.status === 'rejected') throw input.reason;
     return fstatSync(fd).size - start;
   }
   // Its output never passes through this process: read from a pipe, it was 64 KiB buffers
@@ -97,11 +103,6 @@ export async function writeMember(fd: number, source: Iterable<Uint8Array> | Asy
     if (child.exitCode === null && child.signalCode === null) child.kill();
     stopChild();
   }
-}
-
-/** Writes all of `chunk` at the offset of the file `fd`. */
-export function writeAll(fd: number, chunk: Uint8Array): void {
-  for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done);
 }
 
 /**

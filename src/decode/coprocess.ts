@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
+import { monotonicMs } from '../clock.js';
 import { openInTempDir } from '../temp.js';
 import type { Sink } from './types.js';
-const { accessSync, closeSync, constants, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } = process.getBuiltinModule('node:fs');
 const { delimiter, join } = process.getBuiltinModule('node:path');
 
 /** What a co-process decoder run ended with. */
@@ -16,6 +17,8 @@ const READ_SIZE = 1 << 20;
 /** The event loop turns after this much output, so that progress and signals get through. */
 const YIELD_EVERY = 8 << 20;
 const STDERR_KEPT = 4096;
+/** How often the offset the command has read to is looked up in /proc, as a progress bar redraws. */
+const REACHED_EVERY_MS = 100;
 /**
  * A command that writes a few KiB at a time (xz writes 8 KiB) wakes a reader waiting on the
  * FIFO for each write, which costs both sides more than the decoding between. After two short
@@ -75,9 +78,11 @@ export function canRunCoprocess(argv: readonly string[]): boolean {
 export interface Coprocess {
   /**
    * Hands the command's output to `sink` in order, until the command exits, and says how it
-   * ended. A sink that throws stops the command and the error goes on.
+   * ended. A sink that throws stops the command and the error goes on. `reached` hears, every
+   * REACHED_EVERY_MS, the file offset the command has read to, where Linux's /proc tells it
+   * (readOffset).
    */
-  drain(sink: Sink): Promise<CommandRun>;
+  drain(sink: Sink, reached?: (fileOffset: number) => void): Promise<CommandRun>;
   /** Stops the command, its output unread. */
   cancel(): void;
 }
@@ -131,12 +136,13 @@ export function startCoprocess(path: string, start: number, end: number | undefi
   } finally {
     closeSync(write);
   }
-  const drain = async (sink: Sink): Promise<CommandRun> => {
+  const drain = async (sink: Sink, reached?: (fileOffset: number) => void): Promise<CommandRun> => {
     let delivered = 0;
     try {
       const buf = Buffer.allocUnsafe(READ_SIZE);
       let sinceYield = 0;
       let shortReads = 0;
+      let lastReached = monotonicMs();
       for (;;) {
         const pausing = shortReads >= 2;
         if (pausing) Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
@@ -147,6 +153,11 @@ export function startCoprocess(path: string, start: number, end: number | undefi
         else if (n >= FILLED_READ || !pausing) shortReads = 0;
         await sink(buf.subarray(0, n));
         delivered += n;
+        if (reached && child?.pid !== undefined && monotonicMs() - lastReached >= REACHED_EVERY_MS) {
+          lastReached = monotonicMs();
+          const at = readOffset(child.pid, path);
+          if (at !== undefined) reached(at);
+        }
         sinceYield += n;
         if (sinceYield >= YIELD_EVERY) {
           sinceYield = 0;
@@ -164,6 +175,28 @@ export function startCoprocess(path: string, start: number, end: number | undefi
     }
   };
   return { drain, cancel };
+}
+
+/**
+ * How far into the file `path` the command of the shell `pid` (DD_INTO) has read: the offset of
+ * standard input in the process that reads the file, the command itself where the member ends
+ * the file, dd where it feeds the command through a pipe, by Linux's /proc; undefined where
+ * /proc does not say. For a progress bar: a few system calls.
+ */
+function readOffset(pid: number, path: string): number | undefined {
+  try {
+    const file = statSync(path);
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').split(' ').filter(Boolean);
+    for (const reader of [String(pid), ...children]) {
+      const input = statSync(`/proc/${reader}/fd/0`, { throwIfNoEntry: false });
+      if (input?.ino !== file.ino || input.dev !== file.dev) continue;
+      const pos = /^pos:\s+(\d+)$/m.exec(readFileSync(`/proc/${reader}/fdinfo/0`, 'latin1'));
+      return pos ? Number(pos[1]) : undefined;
+    }
+  } catch {
+    // A process gone between two reads, or no /proc: nothing to say.
+  }
+  return undefined;
 }
 
 /**

@@ -238,12 +238,15 @@ export class MemberDecoder {
       // A framing error is the member's own: our decoder would stop at the same byte.
       const member = usable ? await coprocess.member(src) : undefined;
       const inFile = member && src.fileRange(start, member.end);
-      if (!coprocess || !member || !inFile) return { end: await this.ours(start, format, sink, progress), decodedBy: 'ours' };
+      if (!coprocess || !member || !inFile) {
+        early?.cancel();
+        return { end: await this.ours(start, format, sink, progress), decodedBy: 'ours' };
+      }
       const argv = [...coprocess.argv, ...(member.args ?? [])];
       const toEnd = !src.sections && member.end === src.size;
       if (!toEnd) early?.cancel();
       const command = early && toEnd ? early : startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
-      const run = await command.drain(sink);
+      const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + at - inFile.start)));
       progress(member.end);
       if (run.failure === undefined) return { end: member.end, decodedBy: argv.join(' ') };
       // Should ours read the member after all, its output is the one used.
@@ -257,9 +260,9 @@ export class MemberDecoder {
   private async ours(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
     const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
     reader.seek(start);
-    await format.decode(reader, async (chunk) => {
-      await sink(chunk);
+    await format.decode(reader, (chunk) => {
       progress(reader.offset);
+      return sink(chunk);
     });
     return reader.offset;
   }
