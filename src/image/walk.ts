@@ -246,7 +246,7 @@ export class MemberDecoder {
       const toEnd = !src.sections && member.end === src.size;
       if (!toEnd) early?.cancel();
       const command = early && toEnd ? early : startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
-      const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + at - inFile.start)));
+      const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + Math.max(0, at - inFile.start))));
       progress(member.end);
       if (run.failure === undefined) return { end: member.end, decodedBy: argv.join(' ') };
       // Should ours read the member after all, its output is the one used.
