@@ -157,7 +157,6 @@ async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (
   /** Settled when the chunk handed on has been taken. */
   let taken = Promise.withResolvers<void>();
   let stopped = false;
-  let result: { end: number } | { error: unknown } | undefined;
   let offset = member.start;
   const handOn = async (chunk: Uint8Array): Promise<void> => {
     next.resolve(chunk);
@@ -166,7 +165,7 @@ async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (
   };
   const decoded = decoder
     .decode(member.start, format, handOn, (at) => (offset = at))
-    .then(({ end }) => (result = { end }), (error: unknown) => (result = { error }))
+    .catch((error: unknown) => ({ error }))
     .finally(() => next.resolve(undefined));
   try {
     for (let chunk = await next.promise; chunk !== undefined; chunk = await next.promise) {
@@ -183,7 +182,8 @@ async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (
     taken.resolve();
     await decoded;
   }
-  if (!result || 'error' in result) throw result?.error;
+  const result = await decoded;
+  if ('error' in result) throw result.error;
   if (result.end !== member.end) throw new FormatError(`the ${member.format} member now ends at byte ${result.end}, not ${member.end}: the file changed while read`, member.start);
 }
 

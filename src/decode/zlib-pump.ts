@@ -12,15 +12,15 @@ export const OUTPUT_CHUNK = 1 << 20;
 /**
  * The output chunk size of node:zlib's compressors (create, repack): their output comes three
  * to four times slower than the input they take, and a buffer is freed only once full, so a
- * smaller one stays resident for less (repack of the gzip image into zstd, peak RSS 64.4 →
- * 63.8 MB with 256 KiB, in the same time; bench/fallbacks.sh).
+ * smaller one stays resident for less (by hand, GNU time, 3 runs each, repack of the gzip image
+ * into zstd: peak RSS 64.2–64.6 MB with 1 MiB, 63.7–63.8 with 256 KiB, in the same time).
  */
 export const COMPRESSOR_OUTPUT_CHUNK = 256 << 10;
 /**
  * Output chunks the engine may decode ahead of the sink before it pauses. One: two cost repack
  * of the gzip image into zstd 1 MB more peak RSS, whose sink waits for the compressor, and
- * made unpack no faster (by hand, GNU time, 5 runs each: gzip 0.48–0.50 s both ways; zstd in
- * process 0.35–0.40 s with one, 0.39–0.46 with two).
+ * made unpack no faster (by hand, GNU time, 5 runs each, into tmpfs: gzip 0.48–0.50 s both
+ * ways; zstd in process 0.35–0.40 s with one, 0.39–0.46 with two).
  */
 const READ_AHEAD = 1;
 
@@ -134,10 +134,10 @@ export async function pumpZlib(
 
 /**
  * Frees the buffer of an engine's output chunk that reaches its end (the engine made with
- * `chunkSize`), once the chunk has been
- * used, and every chunk before it: node:zlib has a new one for its next output. Left to V8,
- * such buffers are freed only by a collection, which comes by what JavaScript allocates, not
- * by buffer bytes: dozens pile up, each written on pages fresh from the kernel.
+ * `chunkSize`), once the chunk has been used, and every chunk before it: node:zlib has a new
+ * one for its next output. Left to V8, such buffers are freed only by a collection, which comes
+ * by what JavaScript allocates, not by buffer bytes: dozens pile up, each written on pages
+ * fresh from the kernel.
  */
 export function releaseOutputChunk(chunk: Buffer, chunkSize = OUTPUT_CHUNK): void {
   if (chunk.buffer.byteLength === chunkSize && chunk.byteOffset + chunk.length === chunkSize) freeNow(chunk.buffer);
