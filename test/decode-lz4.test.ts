@@ -231,6 +231,22 @@ describe('lz4 frame', () => {
     });
   }
 
+  it('reads a block larger than its 256 KiB parts a part at a time, stored or compressed, and names the whole block when the file ends inside it', async () => {
+    // 4 MiB blocks: the random ones are stored, the text compressed; no block checksum.
+    const data = Buffer.concat([randomBytes(9 << 20), textData(3 << 20, 21)]);
+    const z = lz4(data, ['-B7', '--content-size']);
+    const d = await decodeBytes(z);
+    expect(d.out.equals(data)).toBe(true);
+    expect(d.offset).toBe(z.length);
+    const first = z.readUInt32LE(15);
+    expect(first >>> 31).toBe(1); // stored
+    const size = first & 0x7fffffff;
+    const cut = 19 + 3 * (256 << 10) + 1000;
+    const e = await expectFormatError(decodeBytes(z.subarray(0, cut)));
+    expect(e.message).toBe(`truncated lz4 frame block: needs ${size} bytes, file ends after ${cut - 19}`);
+    expect(e.offset).toBe(19);
+  });
+
   it('ends the member after the first of concatenated frames', async () => {
     const a = textData(10_000, 11);
     const za = lz4(a, []);

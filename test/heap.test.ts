@@ -83,6 +83,7 @@ describe('the built-in modules a run loads', () => {
     ['unpack of an uncompressed image', ['unpack', plain, 'TREE']],
     ['unpack of a gzip image (decoded in process)', ['unpack', gzipped, 'TREE']],
     ['examine of an lzop image (decoded in process)', ['examine', `${images}/dracut-lzop.img`]],
+    ['list of an lz4 image (decoded in process)', ['list', `${images}/dracut-lz4-legacy.img`]],
   ])('are neither child_process nor perf_hooks for %s, nor is process.stderr made', (_what, args) => {
     const run = startUp(args.map((a) => (a === 'TREE' ? `${fresh('tree')}/tree` : a)));
     expect(run.builtins).not.toContain('child_process');

@@ -137,12 +137,10 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x02, 0x21], [0x04, 0x22]],
     decode: async (src, sink) => (await import('./lz4.js')).decodeLz4(src, sink),
     native: ['lz4', '-d', '-c'],
+    // No co-process: our decoder keeps up with `lz4 -d`, and every command is faster in process
+    // than with it and a pipe on the other core (docs/performance.md).
     // -l: the legacy format, the only lz4 the kernel reads.
     compress: { levels: [1, 12], argv: (level) => ['lz4', '-l', '-c', ...dashLevel(level)], debianPackage: 'lz4' },
-    coprocess: {
-      argv: ['lz4', '-d', '-c', '-q'],
-      member: async (src) => endingAt((await import('./lz4.js')).lz4MemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
-    },
   },
   {
     name: 'lzop',

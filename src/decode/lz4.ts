@@ -20,8 +20,11 @@ const LEGACY_BOUND = LEGACY_BLOCK + Math.floor(LEGACY_BLOCK / 255) + 16;
 const WINDOW = 64 * 1024;
 /** Output is pushed to the sink whenever this much is pending (see BlockOutput). */
 const ROOM = 1 << 20;
-/** A legacy block is read this much at a time, a part decoded before the next is read. */
-const LEGACY_INPUT = 256 << 10;
+/**
+ * A block is read this much at a time, a part decoded before the next is read: a legacy block,
+ * and a frame's without a block checksum (lz4's default), which need not be whole to be checked.
+ */
+const INPUT_PART = 256 << 10;
 
 /** One member: a legacy stream or one frame, chosen by the magic at `src.offset`. */
 export const decodeLz4: Decoder = async (src, sink) => {
@@ -45,7 +48,7 @@ function readMagic(src: ByteSource): number {
 // Legacy format
 
 async function decodeLegacy(src: ByteSource, sink: Sink): Promise<void> {
-  await withLz4Blocks(LEGACY_INPUT, WINDOW + ROOM, async (blocks) => {
+  await withLz4Blocks(INPUT_PART, WINDOW + ROOM, async (blocks) => {
     const output = new BlockOutput(blocks, sink, false);
     for (const { at, size } of legacyBlocks(src)) {
       await output.decode(size, LEGACY_BLOCK, true, at, (target) => src.readTo(target, 'lz4 legacy block', { start: at, size }));
@@ -76,19 +79,6 @@ function* legacyBlocks(src: ByteSource): Generator<{ at: number; size: number }>
     src.skip(4);
     yield { at: at + 4, size };
   }
-}
-
-/** Where the lz4 member at `src.offset` ends, from its headers and block sizes alone. */
-export function lz4MemberEnd(src: ByteSource): number {
-  const magic = readMagic(src);
-  if (magic === LEGACY_MAGIC) {
-    for (const { size } of legacyBlocks(src)) src.skipExactly(size, 'lz4 legacy block');
-  } else {
-    const frame = readFrameHeader(src);
-    for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) src.skipExactly(block.need, 'lz4 frame block');
-    if (frame.contentChecksum) src.read(4, 'lz4 content checksum');
-  }
-  return src.offset;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,7 +154,9 @@ function nextFrameBlock(src: ByteSource, frame: FrameHeader): { at: number; size
 
 async function decodeFrame(src: ByteSource, sink: Sink): Promise<void> {
   const frame = readFrameHeader(src);
-  await withLz4Blocks(frame.blockMax + 4, WINDOW + ROOM, (blocks) => decodeFrameBlocks(src, sink, frame, blocks));
+  // A block checksum is checked before the block decodes: its block is read whole (4 MiB at most).
+  const input = frame.blockChecksum ? frame.blockMax + 4 : Math.min(frame.blockMax, INPUT_PART);
+  await withLz4Blocks(input, WINDOW + ROOM, (blocks) => decodeFrameBlocks(src, sink, frame, blocks));
 }
 
 /** The frame's blocks, after its header, to its end and content checksum. */
@@ -174,12 +166,23 @@ async function decodeFrameBlocks(src: ByteSource, sink: Sink, frame: FrameHeader
   const output = new BlockOutput(blocks, sink, contentChecksum);
   for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) {
     const { at, size, stored, need } = block;
-    src.readTo(input.subarray(0, need), 'lz4 frame block');
-    if (blockChecksum && readLE32(input, size) !== blocks.checksum(input, 0, size)) {
-      throw new FormatError(`lz4 block checksum mismatch (block at byte ${at})`, at + 4 + size);
+    if (blockChecksum) {
+      src.readTo(input.subarray(0, need), 'lz4 frame block');
+      if (readLE32(input, size) !== blocks.checksum(input, 0, size)) {
+        throw new FormatError(`lz4 block checksum mismatch (block at byte ${at})`, at + 4 + size);
+      }
+      let copied = 0;
+      const copy = (target: Uint8Array) => {
+        target.set(input.subarray(copied, copied + target.length));
+        copied += target.length;
+      };
+      if (stored) await output.store(size, copy);
+      else await output.decode(size, blockMax, independent, at + 4);
+    } else {
+      const read = (target: Uint8Array) => src.readTo(target, 'lz4 frame block', { start: at + 4, size });
+      if (stored) await output.store(size, read);
+      else await output.decode(size, blockMax, independent, at + 4, read);
     }
-    if (stored) await output.store(size);
-    else await output.decode(size, blockMax, independent, at + 4);
     if (contentSize >= 0 && output.total > contentSize) {
       throw new FormatError(`lz4 frame holds more than its declared content size of ${contentSize}`, at);
     }
@@ -244,13 +247,13 @@ class BlockOutput {
     }
   }
 
-  /** Copies a stored block, `input[0, size)`. */
-  async store(size: number): Promise<void> {
-    const { input, output } = this.blocks;
+  /** Copies a stored block of `size` bytes, which `fill` gives a part at a time, in order. */
+  async store(size: number, fill: (target: Uint8Array) => void): Promise<void> {
+    const { output } = this.blocks;
     for (let done = 0; done < size; ) {
       if (this.op === output.length) await this.makeRoom();
       const k = Math.min(size - done, output.length - this.op);
-      output.set(input.subarray(done, done + k), this.op);
+      fill(output.subarray(this.op, this.op + k));
       this.op += k;
       this.total += k;
       done += k;
