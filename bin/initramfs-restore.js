@@ -5,7 +5,9 @@ if (nodeIsRecentEnough()) {
   (await import('../dist/tiers.js')).dropOptimizingCompilers();
   (await import('../dist/heap.js')).capYoungGeneration();
   const { main } = await import('../dist/cli/main.js');
-  process.exitCode = await main(process.argv.slice(2));
+  // At once: Node's own way out, its event loop drained and its environment freed, took 2 to
+  // 14 ms longer (bench/alternate.sh, docs/performance.md). Every write was synchronous.
+  process.exit(await main(process.argv.slice(2)));
 } else {
   const { fileURLToPath } = await import('node:url');
   await rerunUnderPackagedNode('initramfs-restore', fileURLToPath(import.meta.url));

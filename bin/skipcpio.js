@@ -11,7 +11,7 @@ if (nodeIsRecentEnough()) {
   }
   const result = skipcpio(args[0], 1);
   if (result.message) process.stderr.write(`skipcpio: ${result.message}\n`);
-  process.exitCode = result.status;
+  process.exit(result.status);
 } else {
   const { fileURLToPath } = await import('node:url');
   await rerunUnderPackagedNode('skipcpio', fileURLToPath(import.meta.url));
