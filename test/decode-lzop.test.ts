@@ -166,10 +166,15 @@ describe('Adler-32', () => {
     expect(adler32(Buffer.from('Wikipedia'))).toBe(0x11e60398);
     expect(adler32(data.subarray(5, 7777), adler32(data.subarray(0, 5)))).toBe(refAdler(data.subarray(0, 7777)));
     expect(adler32(new Uint8Array(0))).toBe(1);
-    // runs of every length around the 8-byte unrolling and the 5552-byte reduction
-    for (const n of [1, 7, 8, 9, 5551, 5552, 5553, 11104, 11105]) {
-      const run = data.subarray(10_000 - 3, 10_000 - 3 + n);
-      expect(adler32(run), `${n} bytes`).toBe(refAdler(run));
+    // runs of every length around the 16-byte vectors and the 5552-byte reduction, at every
+    // alignment, and the largest sums (all 255s) continuing from sums just below the modulus
+    for (const n of [1, 15, 16, 17, 31, 32, 33, 5551, 5552, 5553, 5568, 11104, 11105, 16656, 20_000 - 16]) {
+      for (const at of [0, 1, 7, 15]) {
+        const run = data.subarray(at, Math.min(data.length, at + n));
+        expect(adler32(run), `${n} bytes from ${at}`).toBe(refAdler(run));
+      }
+      const ones = Buffer.alloc(n, 255);
+      for (const from of [1, 0xfff0fff0, 0x0001fff0]) expect(adler32(ones, from), `${n} 255s from ${from}`).toBe(refAdler(ones, from));
     }
   });
 });

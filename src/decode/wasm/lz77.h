@@ -32,6 +32,10 @@ static inline __attribute__((always_inline)) void copy_match(u8 *d, u32 off, u32
   const u8 *m = d - off;
   if (off >= 8 && room >= len + 8) {
     for (u32 k = 0; k < len; k += 8) store64(d + k, load64(m + k));
+  } else if (len <= 16) {
+    /* A byte at a time, which repeats a short period by itself: V8 runs memory.copy and
+       memory.fill as calls, dearer than a few bytes (LZO1X's matches of 2 and 3 bytes). */
+    for (u32 k = 0; k < len; k++) d[k] = m[k];
   } else if (off >= len) {
     __builtin_memcpy(d, m, len);
   } else if (off == 1) {
