@@ -4,6 +4,7 @@
  * the LZO1X bitstream description (see lzo1x.ts) and RFC 1950. Every read and write is checked
  * against the block's input and output; the WebAssembly memory is the sandbox around even that.
  */
+#include <wasm_simd128.h>
 #include "lz77.h"
 
 /* Error kinds, as lzo1x.ts names them. */
@@ -165,8 +166,6 @@ long lzo1x_block(const u8 *src, u32 n, u8 *dst, u32 dst_len) {
  * is 16 for each vector before it (the lanes of before) and 16 down to 1 within it (the dot
  * products), both summed in 64 bits.
  */
-#include <wasm_simd128.h>
-
 #define NMAX 5552
 
 __attribute__((target("simd128"))) static inline u64 lanes(v128_t v) {
