@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -67,6 +67,25 @@ describe('members decoded by their CLI as a co-process', () => {
       expect(decoded.every((s) => (COMMAND[s.format] ?? /^ours$/).test(s.decodedBy ?? ''))).toBe(true);
       expect(examineJson(['--in-process', path]).archives.filter((s) => s.format !== 'cpio').every((s) => s.decodedBy === 'ours')).toBe(true);
     }
+  });
+
+  it('decodes lz4 by ours, but by lz4 -d where the command holds more (diff, repack)', () => {
+    const path = join(BUILD, 'dracut-lz4-legacy.img');
+    const bin = pathWithZstd('logged-lz4');
+    const log = join(work, 'lz4-runs.log');
+    const lz4 = sh('command -v lz4').toString().trim();
+    rmSync(join(bin, 'lz4'), { force: true });
+    writeFileSync(join(bin, 'lz4'), `#!/bin/sh\necho "$*" >> ${log}\nexec ${lz4} "$@"\n`, { mode: 0o755 });
+    const runs = (args: string[]): string[] => {
+      rmSync(log, { force: true });
+      const run = cli(args, { env: { PATH: bin } });
+      expect(run.status, run.stderr.toString()).toBe(0);
+      return readdirSync(work).includes('lz4-runs.log') ? readFileSync(log, 'latin1').trim().split('\n') : [];
+    };
+    expect(runs(['list', path])).toEqual([]);
+    expect(runs(['examine', path])).toEqual([]);
+    expect(runs(['diff', path, path])).toEqual(['-d -c -q', '-d -c -q']);
+    expect(runs(['repack', path, join(work, 'lz4-repacked.img'), '--compress', 'none']).filter((r) => r === '-d -c -q').length).toBe(2);
   });
 
   it('hands the command the member alone: what follows it is walked as the kernel does', () => {

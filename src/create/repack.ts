@@ -67,8 +67,11 @@ const align4 = (n: number) => (n + 3) & ~3;
  * begun; `out` appears only when complete.
  */
 export async function repackImage(source: string, out: string, options: RepackOptions): Promise<RepackResult> {
+  // What a walk's decoders hold stays to the end, beside the compressor: lz4 goes to its
+  // command in both walks (saveMemory).
   const walked = await walkImage(source, IGNORE, {
     skipData: true,
+    saveMemory: true,
     maxOutput: options.maxOutput,
     progress: (offset, size) => options.progress?.('check', offset, size),
   });
@@ -164,7 +167,7 @@ async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (
     if (stopped) throw new Error('repack stopped reading this member');
   };
   const decoded = decoder
-    .decode(member.start, format, handOn, (at) => (offset = at))
+    .decode(member.start, format, handOn, (at) => (offset = at), { saveMemory: true })
     .catch((error: unknown) => ({ error }))
     .finally(() => next.resolve(undefined));
   try {

@@ -25,6 +25,12 @@ export interface CompressionFormat {
     member: (src: ByteSource) => Promise<CoprocessMember | undefined>;
     /** `member` gives the command arguments of its own (xz's threads): it cannot start before. */
     memberArgs?: true;
+    /**
+     * Ours is the faster, with no command to start and no pipe, but V8's optimizing tier for
+     * its WebAssembly holds about 4 MB more at the peak: the command decodes only for a walk
+     * that saves memory (WalkOptions.saveMemory).
+     */
+    onlyToSaveMemory?: true;
   };
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
@@ -137,10 +143,16 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x02, 0x21], [0x04, 0x22]],
     decode: async (src, sink) => (await import('./lz4.js')).decodeLz4(src, sink),
     native: ['lz4', '-d', '-c'],
-    // No co-process: our decoder keeps up with `lz4 -d`, and every command is faster in process
-    // than with it and a pipe on the other core (docs/performance.md).
     // -l: the legacy format, the only lz4 the kernel reads.
     compress: { levels: [1, 12], argv: (level) => ['lz4', '-l', '-c', ...dashLevel(level)], debianPackage: 'lz4' },
+    // Our decoder keeps up with `lz4 -d`, and list, examine and unpack are faster in process than
+    // with it and a pipe on the other core (docs/performance.md); diff and repack, which hold
+    // more, stay within 64 MB with it.
+    coprocess: {
+      argv: ['lz4', '-d', '-c', '-q'],
+      member: async (src) => endingAt((await import('./lz4.js')).lz4MemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
+      onlyToSaveMemory: true,
+    },
   },
   {
     name: 'lzop',

@@ -81,6 +81,19 @@ function* legacyBlocks(src: ByteSource): Generator<{ at: number; size: number }>
   }
 }
 
+/** Where the lz4 member at `src.offset` ends, from its headers and block sizes alone. */
+export function lz4MemberEnd(src: ByteSource): number {
+  const magic = readMagic(src);
+  if (magic === LEGACY_MAGIC) {
+    for (const { size } of legacyBlocks(src)) src.skipExactly(size, 'lz4 legacy block');
+  } else {
+    const frame = readFrameHeader(src);
+    for (let block = nextFrameBlock(src, frame); block; block = nextFrameBlock(src, frame)) src.skipExactly(block.need, 'lz4 frame block');
+    if (frame.contentChecksum) src.read(4, 'lz4 content checksum');
+  }
+  return src.offset;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Frame format
 

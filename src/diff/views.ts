@@ -48,7 +48,8 @@ const CHUNK = 1 << 20;
 export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> = {}): Promise<ImageTree> {
   const model = new HashingModelTree();
   const writer = new ModelWriter(model);
-  const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput });
+  // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
+  const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
   const tree: TreeView = new Map();
   const inodes = new Map<ModelNode, Buffer[]>();
   for (const [rel, node] of model.paths()) {

@@ -48,6 +48,11 @@ export interface WalkOptions {
    */
   inProcess?: boolean;
   /**
+   * The consumer holds much memory of its own (diff's hashes, repack's compressor): a format
+   * whose CLI is no faster than ours but leaner (lz4) is decoded by the CLI all the same.
+   */
+  saveMemory?: boolean;
+  /**
    * The consumer needs no file data: in uncompressed archives it is seeked past, never read,
    * and `data` is not called for it. A compressed member's data is decoded all the same.
    */
@@ -167,7 +172,7 @@ async function decodeMember(
   const firstCompressed = tracker.archives.every((archive) => archive.format === 'cpio');
   const startEarly = firstCompressed && (!options.first || detectCompression(src.peek(8)) === format);
   const progress = (offset: number): void => options.progress?.(offset, src.size);
-  const { end, decodedBy } = await decoder.decode(start, format, deliver, progress, { inProcess: options.inProcess, startEarly });
+  const { end, decodedBy } = await decoder.decode(start, format, deliver, progress, { inProcess: options.inProcess, saveMemory: options.saveMemory, startEarly });
   src.seek(end);
   parser.end();
   tracker.closeArchive();
@@ -215,7 +220,8 @@ export class MemberDecoder {
   /**
    * Decodes the member of `format` at `start` into `sink`; returns the offset just after it and
    * what decoded it, `ours` or the command line. A command is used where it runs (not
-   * `inProcess`), the file is read by offset and holds the member in one run (not across a
+   * `inProcess`; for a format whose command only saves memory, where `saveMemory` asks), the
+   * file is read by offset and holds the member in one run (not across a
    * UKI's sections); when it fails, ours starts over, names the byte where the member goes
    * wrong, and its output reaches the sink from where the command's stopped. `startEarly`: the
    * member is taken to end the file, and its command starts before the framing says so.
@@ -225,13 +231,14 @@ export class MemberDecoder {
     format: CompressionFormat,
     sink: Sink,
     progress: (offset: number) => void,
-    options: { inProcess?: boolean; startEarly?: boolean } = {},
+    options: { inProcess?: boolean; saveMemory?: boolean; startEarly?: boolean } = {},
   ): Promise<{ end: number; decodedBy: string }> {
     const { src } = this;
     const { coprocess } = format;
     const { canRunCoprocess, startCoprocess } = await import('../decode/coprocess.js');
     // A co-process reads the file: a stream has one reader, this process.
-    const usable = coprocess && !options.inProcess && src.seekable && canRunCoprocess(coprocess.argv);
+    const usable =
+      coprocess && !options.inProcess && (!coprocess.onlyToSaveMemory || options.saveMemory) && src.seekable && canRunCoprocess(coprocess.argv);
     src.seek(start);
     const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
     try {
