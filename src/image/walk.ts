@@ -221,10 +221,10 @@ export class MemberDecoder {
    * Decodes the member of `format` at `start` into `sink`; returns the offset just after it and
    * what decoded it, `ours` or the command line. A command is used where it runs (not
    * `inProcess`; for a format whose command only saves memory, where `saveMemory` asks), the
-   * file is read by offset and holds the member in one run (not across a
-   * UKI's sections); when it fails, ours starts over, names the byte where the member goes
-   * wrong, and its output reaches the sink from where the command's stopped. `startEarly`: the
-   * member is taken to end the file, and its command starts before the framing says so.
+   * file is read by offset and holds the member in one run (not across a UKI's sections); when
+   * it fails, ours starts over, names the byte where the member goes wrong, and its output
+   * reaches the sink from where the command's stopped. `startEarly`: the member is taken to
+   * end the file, and its command starts before the framing says so.
    */
   async decode(
     start: number,
