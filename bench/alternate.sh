@@ -30,7 +30,7 @@ run() {
 }
 {
   echo "# bench/alternate.sh $COMMAND, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $RUNS runs of each, in turn; ms"
-  echo "# base: $(git -C "$BASE" log -1 --format=%h 2>/dev/null || echo "$BASE"); this: $(git log -1 --format=%h)$(git diff --quiet HEAD -- src || echo ' with uncommitted changes in src/')"
+  echo "# base: $(git -C "$BASE" log -1 --format=%h 2>/dev/null || echo "$BASE"); this: $(git log -1 --format=%h)$(git diff --quiet HEAD -- src bin || echo ' with uncommitted changes in src/ or bin/')"
   printf '%-24s %10s %10s %8s %10s %10s\n' image base_median this_median ÷ base_min this_min
   for image in "$@"; do
     : > "$TIMES"
