@@ -3,10 +3,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FormatError } from '../src/errors.js';
 import { decodeLz4 } from '../src/decode/lz4.js';
 import { Lz4BlockDecoder, xxh32 } from '../src/decode/lz4-block.js';
+import { ByteSource } from '../src/decode/source.js';
 import { rng, textData } from './support/data.js';
 import { type Decoded, decodeFile, expectFormatError, hashMember } from './support/decode.js';
 import { REAL_EXPECTED, realImage } from './support/real.js';
@@ -235,9 +236,25 @@ describe('lz4 frame', () => {
     // 4 MiB blocks: the random ones are stored, the text compressed; no block checksum.
     const data = Buffer.concat([randomBytes(9 << 20), textData(3 << 20, 21)]);
     const z = lz4(data, ['-B7', '--content-size']);
-    const d = await decodeBytes(z);
+    // What each read of a block's bytes asks for: never the whole 4 MiB block.
+    const reads: number[] = [];
+    const original = ByteSource.prototype.readTo;
+    const readTo = vi.spyOn(ByteSource.prototype, 'readTo').mockImplementation(function (this: ByteSource, target, what, whole) {
+      reads.push(target.length);
+      original.call(this, target, what, whole);
+    });
+    let d: Decoded;
+    try {
+      d = await decodeBytes(z);
+    } finally {
+      readTo.mockRestore();
+    }
     expect(d.out.equals(data)).toBe(true);
     expect(d.offset).toBe(z.length);
+    // A stored block goes straight into the output area, a room's worth (1 MiB and the 64 KiB
+    // window) at a time; the compressed one (the last) in 256 KiB parts.
+    expect(Math.max(...reads)).toBeLessThanOrEqual((1 << 20) + (64 << 10));
+    expect(reads.filter((n) => n === 256 << 10).length).toBeGreaterThanOrEqual(8);
     const first = z.readUInt32LE(15);
     expect(first >>> 31).toBe(1); // stored
     const size = first & 0x7fffffff;
