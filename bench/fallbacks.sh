@@ -14,9 +14,11 @@
 #               (by its command where the format has one, else ours in this thread), each
 #               chunk taken by the compressor before the next is decoded
 #   diff        `diff IMG IMG --stat`: both images walked in turn, every file's content hashed
+#   others      the commands that read an image and no path above or bench/peers.sh runs: `du`,
+#               `cat` of the main archive's largest file (the image read twice), `skipcpio`
 #
 #   bash bench/fallbacks.sh [IMAGE...]     (default: test-images/real/fedora-like-*.img)
-#   PATHS='trial repack' bash bench/fallbacks.sh   (some of the paths; default all five)
+#   PATHS='trial repack' bash bench/fallbacks.sh   (some of the paths; default all six)
 #   BASE=/path/to/other/checkout bash bench/fallbacks.sh    (its dist/ measured as well, built
 #                                                            there: before and after a change)
 #   STDERR=pipe bash bench/fallbacks.sh    (each command's stderr a pipe, as in a pipeline or a
@@ -29,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-PATHS=${PATHS:-in-process pipe trial repack diff}
+PATHS=${PATHS:-in-process pipe trial repack diff others}
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
 SHM=$(mktemp -d /dev/shm/fallbacks.XXXXXX)
@@ -66,6 +68,14 @@ for img in "${images[@]}"; do
     [ "$path" = trial ] && commands="dracut-056 dracut-057 dracut-112 restore"
     [ "$path" = repack ] && commands="zstd lz4 none"
     [ "$path" = diff ] && commands="itself"
+    if [ "$path" = others ]; then
+      commands="du cat skipcpio"
+      largest=$("$NODE" bin/initramfs-restore.js list --json "$img" | "$NODE" -e '
+        const { entries } = JSON.parse(require("fs").readFileSync(0));
+        const last = Math.max(...entries.map((e) => e.archive));
+        const files = entries.filter((e) => e.archive === last && e.type === "file");
+        console.log(files.reduce((a, b) => (b.size > a.size ? b : a)).name)')
+    fi
     for command in $commands; do
       target=""
       [ "$command" = unpack ] && target="$SHM/out"
@@ -80,7 +90,9 @@ for img in "${images[@]}"; do
             trial/*) line="$cli unpack $img $SHM/out --order $command --engine builtin --json" ;;
             repack/*) line="$cli repack $img $SHM/out --compress $command" ;;
             diff/*) line="$cli diff $img $img --stat" ;;
-            *) echo "fallbacks: no path $path (in-process, pipe, trial, repack, diff)" >&2; exit 2 ;;
+            others/cat) line="$cli cat $img $largest" ;;
+            others/*) line="$cli $command $img" ;;
+            *) echo "fallbacks: no path $path (in-process, pipe, trial, repack, diff, others)" >&2; exit 2 ;;
           esac
           [ "${STDERR:-}" = pipe ] && line="$line 2> >(cat >&2)"
           measure "$line" >> "$SHM/runs-$t"
