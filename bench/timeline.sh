@@ -22,7 +22,7 @@ command -v strace >/dev/null || { echo "timeline: strace is required (apt-get in
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
 THREECPIO=$PWD/test-images/dracut-ng/3cpio/bin/3cpio
-[ -x "$THREECPIO" ] || bash test-images/get-dracut-ng.sh >/dev/null
+[ -x "$THREECPIO" ] || bash test-images/get-dracut-ng.sh test-images/dracut-ng >/dev/null
 declare -A THREECPIO_FLAG=([list]=-t [examine]=-e)
 [ -n "${THREECPIO_FLAG[$COMMAND]:-}" ] || { echo "timeline: COMMAND is list or examine" >&2; exit 2; }
 images=("$@")
