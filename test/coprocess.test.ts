@@ -88,6 +88,25 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(runs(['repack', path, join(work, 'lz4-repacked.img'), '--compress', 'none']).filter((r) => r === '-d -c -q').length).toBe(2);
   });
 
+  it("reads the image a second time for cat only up to the file it prints", () => {
+    const path = join(BUILD, 'dracut-zstd.img');
+    const log = join(work, 'zstd-runs.log');
+    const zstd = sh('command -v zstd').toString().trim();
+    const bin = pathWithZstd('logged-zstd', `echo run >> ${log}\nexec ${zstd} "$@"`);
+    const unpacked = join(work, 'zstd-unpacked');
+    expect(cli(['unpack', path, unpacked]).status).toBe(0);
+    const runs = (file: string): number => {
+      rmSync(log, { force: true });
+      const run = cli(['cat', path, file], { env: { PATH: bin } });
+      expect(run.status, run.stderr.toString()).toBe(0);
+      expect(run.stdout.equals(readFileSync(join(unpacked, file))), file).toBe(true);
+      return readFileSync(log, 'latin1').trim().split('\n').length;
+    };
+    // Each pass decodes the zstd member where it reaches it: the first always does.
+    expect(runs('kernel/x86/microcode/GenuineIntel.bin')).toBe(1);
+    expect(runs('etc/secret')).toBe(2);
+  });
+
   it('hands the command the member alone: what follows it is walked as the kernel does', () => {
     // zstd -d reads gzip too and stops at no frame boundary: given the rest of the image it
     // would decode the gzip member into the zstd member's archive.

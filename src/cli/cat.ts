@@ -27,12 +27,12 @@ DIR/PATH in a new DIR, decided by unpack's own rules. So when several entries na
 last one unpack writes wins, and a hard link gives the data of its group. PATH may start with
 '/' or './'. A PATH unpack does not write (a '..' component, a name below a symlink, an entry
 it refuses) is an error, as is a PATH that is a directory, a symlink or a special file: exit
-status 1. A file is read twice: once to find the entry whose data ends up at PATH, once for
-that data. IMAGE '-' (standard input) on a pipe is read once: the data of each entry that
-lands at PATH is kept, until the image's end says which one stays, in a file in the
-temporary directory ($TMPDIR) whose name is removed as soon as it is open. A pipe cannot give
-one case, an error (exit status 1): a hard link named PATH that joins its group after the
-group's data went by with another name; give the file.
+status 1. A file is read twice: once to find the entry whose data ends up at PATH, then up to
+the end of that data. IMAGE '-' (standard input) on a pipe is read once: the data of each
+entry that lands at PATH is kept, until the image's end says which one stays, in a file in
+the temporary directory ($TMPDIR) whose name is removed as soon as it is open. A pipe cannot
+give one case, an error (exit status 1): a hard link named PATH that joins its group after
+the group's data went by with another name; give the file.
 
 Options:
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
@@ -157,26 +157,35 @@ class ModelUnpack implements CpioEvents {
   }
 }
 
+/** Ends the second pass once its entry's data is out. */
+class Printed extends Error {}
+
 /**
  * Second pass: the data of the image's `ordinal`-th entry, straight to stdout. No temporary
  * copy is needed: the first pass walked the whole image without an error, and what is printed
- * is only ever the one entry's data.
+ * is only ever the one entry's data. The walk stops at that entry's end: the first pass chose
+ * it knowing all that follows, so nothing after it is read again (a co-process decoding the
+ * member is stopped, as where a sink fails).
  */
 async function printData(image: string, ordinal: number, maxOutput: number): Promise<void> {
   let count = 0;
   let printing = false;
-  await walkImage(image, {
-    entry() {
-      printing = ++count === ordinal;
-    },
-    data(chunk) {
-      if (printing) writeAllSync(1, chunk);
-    },
-    entryEnd() {
-      printing = false;
-    },
-    trailer() {},
-  }, { maxOutput });
+  try {
+    await walkImage(image, {
+      entry() {
+        printing = ++count === ordinal;
+      },
+      data(chunk) {
+        if (printing) writeAllSync(1, chunk);
+      },
+      entryEnd() {
+        if (printing) throw new Printed();
+      },
+      trailer() {},
+    }, { maxOutput });
+  } catch (err) {
+    if (!(err instanceof Printed)) throw err;
+  }
 }
 
 const SPOOL_CHUNK = 1 << 20;
