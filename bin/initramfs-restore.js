@@ -2,7 +2,9 @@
 import { nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
 
 if (nodeIsRecentEnough()) {
-  (await import('../dist/tiers.js')).dropOptimizingCompilers();
+  const tiers = await import('../dist/tiers.js');
+  tiers.dropOptimizingCompilers();
+  tiers.compileOnMainThread();
   (await import('../dist/heap.js')).capYoungGeneration();
   const { main } = await import('../dist/cli/main.js');
   // At once: Node's own way out, its event loop drained and its environment freed, took 2 to

@@ -3,6 +3,7 @@
 import { nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
 
 if (nodeIsRecentEnough()) {
+  (await import('../dist/tiers.js')).compileOnMainThread();
   const { skipcpio } = await import('../dist/restore/skipcpio.js');
   const args = process.argv.slice(2);
   if (args.length !== 1) {
