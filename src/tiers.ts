@@ -19,6 +19,13 @@ export function dropOptimizingCompilers(): void {
   dropped = true;
 }
 
+export function restoreOptimizingCompilers(): void {
+  if (!dropped) return;
+  setFlagsFromString('--maglev');
+  setFlagsFromString('--turbofan');
+  dropped = false;
+}
+
 /*
  * process.exit joins V8's worker threads while the heap is still up: a compile job on one of
  * them that waits for a collection on the main thread then waits for ever, and so does the
@@ -26,16 +33,9 @@ export function dropOptimizingCompilers(): void {
  * load, in 1 run of `unpack --order` on the xz bomb in 16 to 38). Compiled on the main thread,
  * no job is left to wait.
  */
-/** For the CLIs (and skipcpio's), before any work, as dropOptimizingCompilers. */
+/** For both CLIs, initramfs-restore and skipcpio, before any work. */
 export function compileOnMainThread(): void {
   setFlagsFromString('--no-concurrent-sparkplug');
   setFlagsFromString('--no-concurrent-recompilation');
   setFlagsFromString('--no-concurrent-osr');
-}
-
-export function restoreOptimizingCompilers(): void {
-  if (!dropped) return;
-  setFlagsFromString('--maglev');
-  setFlagsFromString('--turbofan');
-  dropped = false;
 }
