@@ -15,6 +15,7 @@ RUNS=${RUNS:-5}
 command -v hyperfine >/dev/null || { echo "decoders: hyperfine is required (apt-get install hyperfine)" >&2; exit 1; }
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
+. bench/lib.sh
 OUT=bench/results
 mkdir -p "$OUT"
 SHM=$(mktemp -d /dev/shm/decoders.XXXXXX)
@@ -39,9 +40,8 @@ declare -A CLI=([gzip]='gzip -dc' [bzip2]='bzip2 -dc' [xz]='xz -dc' [lzma]='xz -
 echo '[' > "$OUT/decoders.json"
 first=1
 for img in "${images[@]}"; do
-  read -r format start end < <($NODE bin/initramfs-restore.js examine --json "$img" | "$NODE" -e '
-    const s = JSON.parse(require("fs").readFileSync(0)).archives.at(-1); console.log(s.format, s.start, s.end)')
-  dd if="$img" of="$SHM/member" bs=1M iflag=skip_bytes,count_bytes skip="$start" count=$((end - start)) status=none
+  member=$(copy_main_member "$img" "$SHM/member")
+  read -r format start end <<< "$member"
   hyperfine --style none --warmup 1 --runs "$RUNS" --output null \
     --command-name cli "${CLI[$format]} < $SHM/member" \
     --command-name ours "$NODE bench/decode-member.mjs $img $start" \

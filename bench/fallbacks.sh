@@ -34,6 +34,7 @@ RUNS=${RUNS:-3}
 PATHS=${PATHS:-in-process pipe trial repack diff others}
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
+. bench/lib.sh
 SHM=$(mktemp -d /dev/shm/fallbacks.XXXXXX)
 trap 'rm -rf "$SHM"' EXIT
 images=("$@")
@@ -51,7 +52,6 @@ measure() {
   /usr/bin/time -f '%e %M' -o "$SHM/time" bash -c "$1" >/dev/null
   cat "$SHM/time"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 {
   echo "# bench/fallbacks.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs${STDERR:+; stderr a $STDERR}"

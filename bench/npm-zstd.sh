@@ -22,9 +22,9 @@ TMP=$(mktemp -d)
 SHM=$(mktemp -d /dev/shm/npm-zstd.XXXXXX)
 trap 'rm -rf "$TMP" "$SHM"' EXIT
 (cd "$TMP" && npm init -y >/dev/null && npm install --no-audit --no-fund --ignore-scripts @mongodb-js/zstd@1.2.2 >/dev/null)
-read -r start end < <($NODE bin/initramfs-restore.js examine --json "$IMAGE" | "$NODE" -e '
-  const s = JSON.parse(require("fs").readFileSync(0)).archives.at(-1); console.log(s.start, s.end)')
-dd if="$IMAGE" of="$SHM/member" bs=1M iflag=skip_bytes,count_bytes skip="$start" count=$((end - start)) status=none
+. bench/lib.sh
+member=$(copy_main_member "$IMAGE" "$SHM/member")
+read -r _ start end <<< "$member"
 cat > "$TMP/napi.mjs" <<EOF
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';

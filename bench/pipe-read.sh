@@ -13,11 +13,11 @@ command -v hyperfine >/dev/null || { echo "pipe-read: hyperfine is required (apt
 npm run build >/dev/null
 IMG=$(realpath "${1:-test-images/real/fedora-like-zstd.img}")
 NODE=$PWD/node_modules/.bin/node
-read -r format start end < <($NODE bin/initramfs-restore.js examine --json "$IMG" | "$NODE" -e '
-  const s = JSON.parse(require("fs").readFileSync(0)).archives.at(-1); console.log(s.format, s.start, s.end)')
 SHM=$(mktemp -d /dev/shm/pipe-read.XXXXXX)
 trap 'rm -rf "$SHM"' EXIT
-dd if="$IMG" of="$SHM/member" bs=1M iflag=skip_bytes,count_bytes skip="$start" count=$((end - start)) status=none
+. bench/lib.sh
+member=$(copy_main_member "$IMG" "$SHM/member")
+format=${member%% *}
 cat > "$SHM/read.mjs" <<'JS'
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync, readSync } from 'node:fs';

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
+. bench/lib.sh
 SHM=$(mktemp -d /dev/shm/tiers.XXXXXX)
 trap 'rm -rf "$SHM"' EXIT
 cat > "$SHM/keep.mjs" <<JS
@@ -29,7 +30,6 @@ measure() {
   /usr/bin/time -f '%e %M' -o "$SHM/time" "$@" >/dev/null
   cat "$SHM/time"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 {
   echo "# bench/tiers.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs"

@@ -21,6 +21,7 @@ COMMAND=${COMMAND:-list}
 command -v strace >/dev/null || { echo "timeline: strace is required (apt-get install strace)" >&2; exit 1; }
 npm run build >/dev/null
 NODE=$PWD/node_modules/.bin/node
+. bench/lib.sh
 THREECPIO=$PWD/test-images/dracut-ng/3cpio/bin/3cpio
 [ -x "$THREECPIO" ] || bash test-images/get-dracut-ng.sh test-images/dracut-ng >/dev/null
 declare -A THREECPIO_FLAG=([list]=-t [examine]=-e)
@@ -50,7 +51,6 @@ traced() {
     console.log([at(exec) - start, exit - at(exec), end - exit, end - start].map((v) => v.toFixed(1)).join(" "));
   ' "$TMP/trace"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 column_median() { cut -d' ' -f"$1" "$TMP/runs" | median; }
 # ms of one run of the shell command $1, by GNU time.
 wall() {
@@ -77,9 +77,8 @@ for img in "${images[@]}"; do
     done
     printf '%-20s %-10s %8s %8s %8s %8s\n' "$name" "$who" "$(column_median 1)" "$(column_median 2)" "$(column_median 3)" "$(column_median 4)" >> bench/results/timeline.txt
   done
-  read -r format start end < <("$NODE" bin/initramfs-restore.js examine --json "$img" | "$NODE" -e '
-    const s = JSON.parse(require("fs").readFileSync(0)).archives.at(-1); console.log(s.format, s.start, s.end)')
-  dd if="$img" of="$SHM/member" bs=1M iflag=skip_bytes,count_bytes skip="$start" count=$((end - start)) status=none
+  member=$(copy_main_member "$img" "$SHM/member")
+  format=${member%% *}
   decoder="$format -dc"
   [ "$format" = bzip2 ] && command -v lbzip2 >/dev/null && decoder="lbzip2 -dc"
   for other in idle busy; do
