@@ -1,9 +1,10 @@
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeTree } from '../src/extract/walk-tree.js';
-import { cli } from './support/cli.js';
+import { BIN, cli } from './support/cli.js';
 import { AS_ROOT } from './support/needs.js';
 import { DIR, SYMLINK, type FakeEntry, newcArchive } from './support/newc.js';
 import { listPaths } from './support/tree.js';
@@ -292,5 +293,64 @@ describe('unpack never writes outside the target', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/truncated cpio archive.*at byte 600/);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+/**
+ * Unpacks into a target that `prepare` has made, the CLI run under `umask`, and returns each
+ * name's mode, uid and gid as lstat gives them.
+ */
+function unpackInto(entries: FakeEntry[], prepare: (target: string) => void, umask = '022') {
+  const sandbox = join(work, `case-${counter++}`);
+  const target = join(sandbox, 'target');
+  mkdirSync(target, { recursive: true });
+  prepare(target);
+  const image = join(sandbox, 'image.cpio');
+  writeFileSync(image, newcArchive(entries));
+  const run = spawnSync('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, BIN, 'unpack', image, target], { encoding: 'utf8' });
+  const stat = (name: string) => {
+    const st = lstatSync(join(target, name));
+    return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  };
+  return { run, stat };
+}
+
+// A file is made with the entry's mode less its set-id and others' write bits, and chmod and
+// chown follow only where that and the umask, or our own owner, leave it short.
+describe('unpack gives every name its entry\'s mode and owner, whatever the file was made with', () => {
+  const modes = [0o100644, 0o100755, 0o100444, 0o100664, 0o100600, 0o106755];
+  const entries = modes.map((mode) => ({ name: mode.toString(8), mode, data: 'x' }));
+
+  it.each(['022', '077', '000'])('under umask %s', (umask) => {
+    const { run, stat } = unpackInto(entries, () => {}, umask);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(modes.map((mode) => stat(mode.toString(8)).mode)).toEqual(modes.map((mode) => mode & 0o7777));
+  });
+
+  it.runIf(AS_ROOT)('with the entry\'s group below a set-group-id directory, ours or one that was there', () => {
+    const root = { uid: 0, gid: 0 };
+    const { run, stat } = unpackInto([
+      { name: 'f', data: 'x', ...root },
+      { name: 'd', mode: DIR, ...root },
+      { name: 'd/f', data: 'x', ...root },
+      { name: 'l', mode: SYMLINK, data: 'f', ...root },
+      { name: 'other', data: 'x', uid: 1234, gid: 5678 },
+    ], (target) => {
+      chownSync(target, 0, 4321);
+      chmodSync(target, 0o2755);
+    });
+    expect(run.stderr).toBe('');
+    expect(['f', 'd', 'd/f', 'l'].map((name) => stat(name).gid)).toEqual([0, 0, 0, 0]);
+    expect(stat('other')).toMatchObject({ uid: 1234, gid: 5678, mode: 0o644 });
+
+    const below = unpackInto([{ name: 'sub/f', data: 'x', ...root }, { name: 'f', data: 'x', ...root }], (target) => {
+      mkdirSync(join(target, 'sub'));
+      chownSync(join(target, 'sub'), 0, 4321);
+      chmodSync(join(target, 'sub'), 0o2755);
+    });
+    expect(below.run.stderr).toBe('');
+    expect(below.stat('sub/f').gid).toBe(0);
+    expect(below.stat('f').gid).toBe(0);
   });
 });

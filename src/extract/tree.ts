@@ -47,16 +47,44 @@ export class Refusal extends Error {}
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const SLASH = Buffer.from('/');
+/**
+ * The permission bits a file is made with, of its entry's: no set-id bit and nothing writable
+ * by others while its data is written. Where the umask leaves the rest as the entry has it
+ * (0644 and 0755 files under umask 022: nearly all), no chmod follows.
+ */
+const CREATE_BITS = 0o755;
+const S_ISGID = 0o2000;
 
 /** The target directory on disk, made if missing. Nothing here checks names: the writer does. */
 export class DiskTree implements Tree {
   readonly root: Buffer;
   private tmpCounter = 0;
+  /** Read once: process.umask() reads it by setting it twice. */
+  private readonly umask = process.umask();
+  private readonly uid = process.geteuid?.();
+  private readonly gid = process.getegid?.();
+  /**
+   * Whether a directory written into may be set-group-id, so that a new name takes its group,
+   * not ours: the root is, or a directory that was there before (kind() looks at each). Those
+   * this run makes are set-group-id only below one of those, or at the end (finish).
+   */
+  private setGroupDirs: boolean;
 
   /** `owners`: apply the archive's uid/gid. */
   constructor(root: string, private readonly owners: boolean) {
     this.root = Buffer.from(resolve(root));
     mkdirSync(this.root, { recursive: true });
+    this.setGroupDirs = (lstatSync(this.root).mode & S_ISGID) !== 0;
+  }
+
+  /** Whether a name this run has just made needs chown to get the entry's owner. */
+  needsOwner(e: CpioEntry): boolean {
+    return this.owners && (this.setGroupDirs || e.uid !== this.uid || e.gid !== this.gid);
+  }
+
+  /** Whether a file made with CREATE_BITS of `mode` needs chmod to get all of them. */
+  needsMode(mode: number): boolean {
+    return (mode & 0o7777 & ~(CREATE_BITS & ~this.umask)) !== 0;
   }
 
   path(rel: Buffer): Buffer {
@@ -65,6 +93,7 @@ export class DiskTree implements Tree {
 
   kind(rel: Buffer): EntryType | undefined {
     const st = lstatSync(this.path(rel), { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.mode & S_ISGID) this.setGroupDirs = true;
     return st && entryType(st.mode);
   }
 
@@ -87,17 +116,19 @@ export class DiskTree implements Tree {
   symlink(rel: Buffer, e: CpioEntry): void {
     const path = this.path(rel);
     symlinkSync(e.linkTarget!, path);
-    if (this.owners) lchownSync(path, e.uid, e.gid);
+    if (this.needsOwner(e)) lchownSync(path, e.uid, e.gid);
     lutimesSync(path, e.mtime, e.mtime);
   }
 
-  createFile(rel: Buffer): OpenFile {
-    return new DiskFile(openSync(this.path(rel), WRITE_FLAGS, 0o600), this.owners);
+  createFile(rel: Buffer, e: CpioEntry): OpenFile {
+    const fd = openSync(this.path(rel), WRITE_FLAGS, e.mode & CREATE_BITS);
+    return new DiskFile(fd, this.needsOwner(e), this.needsMode(e.mode));
   }
 
+  /** Another entry's file: its owner and mode are always applied. */
   openFile(rel: Buffer): OpenFile {
     const path = this.path(rel);
-    const open = () => new DiskFile(openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW), this.owners);
+    const open = () => new DiskFile(openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW), this.owners, true);
     try {
       return open();
     } catch (err) {
@@ -137,7 +168,8 @@ export class DiskTree implements Tree {
 const BIND_SOCKET = "require('node:net').createServer().listen(process.argv[1], () => process.exit(0))";
 
 class DiskFile implements OpenFile {
-  constructor(private readonly fd: number, private readonly owners: boolean) {}
+  /** `chown`, `chmod`: what finish must apply, beyond what the file was made with. */
+  constructor(private readonly fd: number, private readonly chown: boolean, private readonly chmod: boolean) {}
 
   truncate(size: number): void {
     ftruncateSync(this.fd, size);
@@ -148,9 +180,9 @@ class DiskFile implements OpenFile {
   }
 
   finish(e: CpioEntry): void {
-    if (this.owners) fchownSync(this.fd, e.uid, e.gid);
-    // After chown, which clears set-id bits.
-    fchmodSync(this.fd, e.mode & 0o7777);
+    if (this.chown) fchownSync(this.fd, e.uid, e.gid);
+    // After chown, which clears set-id bits: a mode with them always needs chmod.
+    if (this.chmod) fchmodSync(this.fd, e.mode & 0o7777);
     futimesSync(this.fd, e.mtime, e.mtime);
   }
 
