@@ -315,17 +315,20 @@ function unpackInto(entries: FakeEntry[], prepare: (target: string) => void, uma
   return { run, stat };
 }
 
-// A file is made with the entry's mode less its set-id and others' write bits, and chmod and
-// chown follow only where that and the umask, or our own owner, leave it short.
+// A file is made with the entry's mode less its set-id and others' write bits (a directory also
+// with the owner's), and chmod and chown follow only where that and the umask, or our own owner,
+// leave it short.
 describe('unpack gives every name its entry\'s mode and owner, whatever the file was made with', () => {
-  const modes = [0o100644, 0o100755, 0o100444, 0o100664, 0o100600, 0o106755];
-  const entries = modes.map((mode) => ({ name: mode.toString(8), mode, data: 'x' }));
+  const modes = [0o100644, 0o100755, 0o100444, 0o100664, 0o100600, 0o106755, 0o40755, 0o40555, 0o40700, 0o40775, 0o42755, 0o41777];
+  const entries = modes.map((mode) => ({ name: mode.toString(8), mode, data: mode & 0o40000 ? '' : 'x' }));
 
-  it.each(['022', '077', '000'])('under umask %s', (umask) => {
-    const { run, stat } = unpackInto(entries, () => {}, umask);
+  it.each(['022', '077', '000'])('under umask %s, and for a directory that was there', (umask) => {
+    const kept = { name: 'kept', mode: 0o40755 };
+    const { run, stat } = unpackInto([...entries, kept], (target) => mkdirSync(join(target, 'kept'), 0o700), umask);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(modes.map((mode) => stat(mode.toString(8)).mode)).toEqual(modes.map((mode) => mode & 0o7777));
+    expect(stat('kept').mode).toBe(0o755);
   });
 
   it.runIf(AS_ROOT)('with the entry\'s group below a set-group-id directory, ours or one that was there', () => {
@@ -342,6 +345,8 @@ describe('unpack gives every name its entry\'s mode and owner, whatever the file
     });
     expect(run.stderr).toBe('');
     expect(['f', 'd', 'd/f', 'l'].map((name) => stat(name).gid)).toEqual([0, 0, 0, 0]);
+    // Made in a set-group-id directory, it was set-group-id too.
+    expect(stat('d').mode).toBe(0o755);
     expect(stat('other')).toMatchObject({ uid: 1234, gid: 5678, mode: 0o644 });
 
     const below = unpackInto([{ name: 'sub/f', data: 'x', ...root }, { name: 'f', data: 'x', ...root }], (target) => {

@@ -55,6 +55,11 @@ const SLASH = Buffer.from('/');
 const CREATE_BITS = 0o755;
 const S_ISGID = 0o2000;
 
+/** The mode a directory entry is made with: as a file's, and ours to write into until finish. */
+export function dirCreateMode(mode: number): number {
+  return (mode & CREATE_BITS) | 0o700;
+}
+
 /** The target directory on disk, made if missing. Nothing here checks names: the writer does. */
 export class DiskTree implements Tree {
   readonly root: Buffer;
@@ -71,7 +76,7 @@ export class DiskTree implements Tree {
   private setGroupDirs: boolean;
 
   /** `owners`: apply the archive's uid/gid. */
-  constructor(root: string, private readonly owners: boolean) {
+  constructor(root: string, readonly owners: boolean) {
     this.root = Buffer.from(resolve(root));
     mkdirSync(this.root, { recursive: true });
     this.setGroupDirs = (lstatSync(this.root).mode & S_ISGID) !== 0;
@@ -85,6 +90,14 @@ export class DiskTree implements Tree {
   /** Whether a file made with CREATE_BITS of `mode` needs chmod to get all of them. */
   needsMode(mode: number): boolean {
     return (mode & 0o7777 & ~(CREATE_BITS & ~this.umask)) !== 0;
+  }
+
+  /**
+   * Whether a directory made with dirCreateMode(`mode`) needs chmod to get `mode`: one made in
+   * a set-group-id directory is set-group-id too.
+   */
+  needsDirMode(mode: number): boolean {
+    return this.setGroupDirs || (mode & 0o7777) !== (dirCreateMode(mode) & ~this.umask);
   }
 
   path(rel: Buffer): Buffer {

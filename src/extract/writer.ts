@@ -2,7 +2,7 @@ import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { normalizeName } from './paths.js';
-import { DiskTree, type OpenFile, Refusal, type Tree } from './tree.js';
+import { DiskTree, type OpenFile, Refusal, type Tree, dirCreateMode } from './tree.js';
 const { chmodSync, chownSync, lstatSync, utimesSync } = process.getBuiltinModule('node:fs');
 const { resolve } = process.getBuiltinModule('node:path');
 
@@ -46,6 +46,8 @@ interface DirMeta {
   rel: Buffer;
   depth: number;
   entry: CpioEntry;
+  /** This run made it, with dirCreateMode of the entry's mode; else it was there. */
+  made: boolean;
 }
 
 /**
@@ -157,14 +159,15 @@ export class TreeWriter implements CpioEvents {
     const linkKey = hardLinkKey(e);
     const linkTo = linkKey === undefined ? undefined : this.links.get(linkKey);
     const nothingThere = parent !== undefined && this.madeHere.has(parent) && !this.madeHere.has(key);
-    if (nothingThere || this.clearFinal(rel, type)) {
+    const made = nothingThere || this.clearFinal(rel, type);
+    if (made) {
       // Before the write: one that fails half-way may still have made the name.
       this.madeHere.add(key);
       this.write(e, type, rel, linkKey, linkTo);
     }
     if (type === 'dir') {
       this.verifiedDirs.add(key);
-      this.dirs.set(key, { rel, depth: name.depth, entry: e });
+      this.dirs.set(key, { rel, depth: name.depth, entry: e, made });
     }
     this.counts[type]++;
   }
@@ -172,7 +175,7 @@ export class TreeWriter implements CpioEvents {
   private write(e: CpioEntry, type: EntryType, rel: Buffer, linkKey?: string, linkTo?: Buffer): void {
     switch (type) {
       case 'dir':
-        this.tree.mkdir(rel, 0o700);
+        this.tree.mkdir(rel, dirCreateMode(e.mode));
         break;
       case 'file':
         this.openFileName = e.name;
@@ -283,14 +286,13 @@ export class TreeWriter implements CpioEvents {
 /** The writer on disk: entries go below `root` by TreeWriter's rules, never outside it. */
 export class SafeExtractor extends TreeWriter {
   private readonly root: Buffer;
-  private readonly owners: boolean;
+  private readonly disk: DiskTree;
 
   constructor(root: string, options: ExtractOptions = {}) {
-    const owners = options.owners ?? process.getuid?.() === 0;
-    const disk = new DiskTree(root, owners);
+    const disk = new DiskTree(root, options.owners ?? process.getuid?.() === 0);
     super(disk, options);
     this.root = disk.root;
-    this.owners = owners;
+    this.disk = disk;
   }
 
   /**
@@ -301,12 +303,12 @@ export class SafeExtractor extends TreeWriter {
     const base = Buffer.from(resolve(root));
     const dirs = [...this.dirs.values()].sort((a, b) => b.depth - a.depth);
     this.dirs.clear();
-    for (const { rel, entry } of dirs) {
+    for (const { rel, entry, made } of dirs) {
       const path = Buffer.concat([base, Buffer.from('/'), rel]);
       // Only directories this run still has: a replaced one is no longer in the map.
       if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
-      if (this.owners) chownSync(path, entry.uid, entry.gid);
-      chmodSync(path, entry.mode & 0o7777);
+      if (made ? this.disk.needsOwner(entry) : this.disk.owners) chownSync(path, entry.uid, entry.gid);
+      if (!made || this.disk.needsDirMode(entry.mode)) chmodSync(path, entry.mode & 0o7777);
       utimesSync(path, entry.mtime, entry.mtime);
     }
   }
