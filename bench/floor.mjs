@@ -55,7 +55,8 @@ function startZstd() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'floor.'));
   const fifo = path.join(tmp, 'out');
   if (spawnSync('mkfifo', [fifo]).status !== 0) throw new Error('mkfifo failed');
-  const script = 'exec <"$1" && dd iflag=skip_bytes skip="$2" count=0 status=none && exec zstd -dcq >"$3"';
+  // The FIFO is opened first, so that a shell that fails after (no zstd) ends our read, not blocks it.
+  const script = 'exec >"$3" && exec <"$1" && dd iflag=skip_bytes skip="$2" count=0 status=none && exec zstd -dcq';
   const child = spawn('sh', ['-c', script, 'sh', image, String(input.pos), fifo], { stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('close', resolve));
   const fd = fs.openSync(fifo, 'r');
