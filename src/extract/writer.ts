@@ -285,13 +285,11 @@ export class TreeWriter implements CpioEvents {
 
 /** The writer on disk: entries go below `root` by TreeWriter's rules, never outside it. */
 export class SafeExtractor extends TreeWriter {
-  private readonly root: Buffer;
   private readonly disk: DiskTree;
 
   constructor(root: string, options: ExtractOptions = {}) {
     const disk = new DiskTree(root, options.owners ?? process.getuid?.() === 0);
     super(disk, options);
-    this.root = disk.root;
     this.disk = disk;
   }
 
@@ -299,7 +297,7 @@ export class SafeExtractor extends TreeWriter {
    * Applies directory modes and times last, deepest first, as creating children changes them;
    * below `root` when the tree has been moved there from where it was extracted.
    */
-  finish(root: string = this.root.toString()): void {
+  finish(root: string = this.disk.root.toString()): void {
     const base = Buffer.from(resolve(root));
     const dirs = [...this.dirs.values()].sort((a, b) => b.depth - a.depth);
     this.dirs.clear();
