@@ -1,10 +1,9 @@
-// The least a Node program does to list or unpack an initramfs, timed by bench/floor.sh beside
-// ours and 3cpio: what no Node program can go below on the machine. It is not a tool and does
-// less than one must: it checks nothing (no header, name or bounds checks, names taken as they
-// come), applies no owner, mode or time, and gives each member of a hard-link group its own
-// file. An uncompressed archive is read from the image; a zstd member, which must end the
-// image (dracut's main archive), by `zstd -dcq` through a FIFO made by mkfifo(1), the way ours
-// reads its co-process. Other formats are refused.
+// The least a Node program does to list or unpack an initramfs, reading it as ours does, timed by
+// bench/floor.sh beside ours and 3cpio. It is not a tool and does less than one must: it checks
+// nothing (no header, name or bounds checks, names taken as they come), applies no owner, mode or
+// time, and gives each member of a hard-link group its own file. An uncompressed archive is read
+// from the image; a zstd member, which must end the image (dracut's main archive), by `zstd -dcq`
+// through a FIFO made by mkfifo(1), the way ours reads its co-process. Other formats are refused.
 //   node bench/floor.mjs list IMAGE
 //   node bench/floor.mjs unpack IMAGE DIR
 import fs from 'node:fs';

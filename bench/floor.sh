@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# What no Node program goes below: bench/floor.mjs, the least a Node program does to list or
-# unpack an image, beside ours, 3cpio and `node -e 0` in one hyperfine run per image and
-# command. Where the floor less `node -e 0` is over 3cpio's time, issue 10's target "ours less
-# Node's start within 3cpio's" is out of any Node program's reach on the machine; ours ÷ floor
-# is what is left to take. Not a test: nothing is asserted.
+# The least a Node program takes: bench/floor.mjs, which lists or unpacks an image reading it
+# as ours does but checking nothing, beside ours, 3cpio and `node -e 0` in one hyperfine run
+# per image and command. Where the floor less `node -e 0` is over 3cpio's time, issue 10's
+# target "ours less Node's start within 3cpio's" is out of reach of a Node program that reads
+# the image this way, on the machine; ours ÷ floor is what is left to take. Not a test: nothing is asserted.
 #
 #   bash bench/floor.sh [IMAGE...]   (default: the real uncompressed and zstd images, the two
 #                                      that floor.mjs reads and ours is behind 3cpio on)
