@@ -26,14 +26,14 @@ export function restoreOptimizingCompilers(): void {
   dropped = false;
 }
 
-/*
- * process.exit joins V8's worker threads while the heap is still up: a compile job on one of
- * them that waits for a collection on the main thread then waits for ever, and so does the
- * exit (nodejs/node#54918: a baseline compile job that needs code space, by gdb here, under
- * load, in 1 run of `unpack --order` on the xz bomb in 16 to 38). Compiled on the main thread,
- * no job is left to wait.
+/**
+ * For both CLIs, initramfs-restore and skipcpio, before any work. process.exit joins V8's
+ * worker threads while the heap is still up: a compile job on one of them that waits for a
+ * collection on the main thread then waits for ever, and so does the exit (nodejs/node#54918:
+ * a baseline compile job that needs code space, by gdb here, under load, in 1 run of
+ * `unpack --order` on the xz bomb in 16 to 38). Compiled on the main thread, no job is left to
+ * wait.
  */
-/** For both CLIs, initramfs-restore and skipcpio, before any work. */
 export function compileOnMainThread(): void {
   setFlagsFromString('--no-concurrent-sparkplug');
   setFlagsFromString('--no-concurrent-recompilation');
