@@ -3,7 +3,7 @@ import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { normalizeName } from './paths.js';
 import { DiskTree, type OpenFile, Refusal, type Tree, dirCreateMode } from './tree.js';
-const { chmodSync, chownSync, lstatSync, utimesSync } = process.getBuiltinModule('node:fs');
+const { chmodSync, chownSync, lstatSync, lutimesSync } = process.getBuiltinModule('node:fs');
 const { resolve } = process.getBuiltinModule('node:path');
 
 export interface ExtractOptions {
@@ -303,11 +303,18 @@ export class SafeExtractor extends TreeWriter {
     this.dirs.clear();
     for (const { rel, entry, made } of dirs) {
       const path = Buffer.concat([base, Buffer.from('/'), rel]);
-      // Only directories this run still has: a replaced one is no longer in the map.
-      if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
-      if (made ? this.disk.needsOwner(entry) : this.disk.owners) chownSync(path, entry.uid, entry.gid);
-      if (!made || this.disk.needsDirMode(entry.mode)) chmodSync(path, entry.mode & 0o7777);
-      utimesSync(path, entry.mtime, entry.mtime);
+      const chown = made ? this.disk.needsOwner(entry) : this.disk.owners;
+      const chmod = !made || this.disk.needsDirMode(entry.mode);
+      // chown and chmod follow a symlink: they act only on what is still a directory. The times
+      // need no look first (a replaced directory is no longer in the map): lutimes follows none.
+      if ((chown || chmod) && !lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
+      if (chown) chownSync(path, entry.uid, entry.gid);
+      if (chmod) chmodSync(path, entry.mode & 0o7777);
+      try {
+        lutimesSync(path, entry.mtime, entry.mtime);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
   }
 }
