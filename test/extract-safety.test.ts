@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeTree } from '../src/extract/walk-tree.js';
+import { SafeExtractor } from '../src/extract/writer.js';
+import { walkImage } from '../src/image/walk.js';
 import { BIN, cli } from './support/cli.js';
 import { AS_ROOT } from './support/needs.js';
 import { DIR, SYMLINK, type FakeEntry, newcArchive } from './support/newc.js';
@@ -357,5 +359,45 @@ describe('unpack gives every name its entry\'s mode and owner, whatever the file
     expect(below.run.stderr).toBe('');
     expect(below.stat('sub/f').gid).toBe(0);
     expect(below.stat('f').gid).toBe(0);
+  });
+});
+
+// SafeExtractor.finish applies the directories' modes and times last. A directory whose name
+// now holds something else (another process's doing, between the entries and the end) is
+// left as it is: nothing through a symlink, no failure for one that is gone.
+describe('finish, when a directory was replaced or removed after its entry', () => {
+  it('touches nothing through a symlink and skips what is gone', async () => {
+    const sandbox = join(work, `case-${counter++}`);
+    const target = join(sandbox, 'target');
+    const outside = join(sandbox, 'outside');
+    mkdirSync(outside, { recursive: true });
+    chmodSync(outside, 0o750);
+    utimesSync(outside, 1_000, 1_000);
+    const image = join(sandbox, 'image.cpio');
+    const mtime = 1_600_000_000;
+    writeFileSync(image, newcArchive([
+      // 0777 is more than a directory is made with: chmod follows at the end.
+      { name: 'wide', mode: 0o40777, mtime },
+      { name: 'plain', mode: DIR, mtime },
+      { name: 'gone', mode: DIR, mtime },
+      { name: 'parent', mode: DIR, mtime },
+      { name: 'parent/child', mode: DIR, mtime },
+      { name: 'kept', mode: DIR, mtime },
+    ]));
+    const extractor = new SafeExtractor(target, { owners: false, devices: false });
+    await walkImage(image, extractor);
+    for (const name of ['wide', 'plain']) {
+      rmdirSync(join(target, name));
+      symlinkSync(outside, join(target, name));
+    }
+    rmdirSync(join(target, 'gone'));
+    rmdirSync(join(target, 'parent/child'));
+    rmdirSync(join(target, 'parent'));
+    writeFileSync(join(target, 'parent'), 'now a file');
+    extractor.finish();
+    const there = lstatSync(outside);
+    expect(there.mode & 0o7777).toBe(0o750);
+    expect(there.mtimeMs).toBe(1_000_000);
+    expect(lstatSync(join(target, 'kept')).mtimeMs).toBe(mtime * 1000);
   });
 });

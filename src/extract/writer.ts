@@ -313,7 +313,9 @@ export class SafeExtractor extends TreeWriter {
       try {
         lutimesSync(path, entry.mtime, entry.mtime);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // Gone since, as lstat's throwIfNoEntry takes it.
+        const { code } = err as NodeJS.ErrnoException;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
       }
     }
   }
