@@ -362,9 +362,9 @@ describe('unpack gives every name its entry\'s mode and owner, whatever the file
   });
 });
 
-// SafeExtractor.finish applies the directories' modes and times last. A directory whose name
-// now holds something else (another process's doing, between the entries and the end) is
-// left as it is: nothing through a symlink, no failure for one that is gone.
+// SafeExtractor.finish applies the directories' modes and times last. Where another process
+// has since put something else in a directory's place, or removed it, nothing is done through
+// a symlink and nothing fails.
 describe('finish, when a directory was replaced or removed after its entry', () => {
   it('touches nothing through a symlink and skips what is gone', async () => {
     const sandbox = join(work, `case-${counter++}`);

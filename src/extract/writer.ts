@@ -305,15 +305,15 @@ export class SafeExtractor extends TreeWriter {
       const path = Buffer.concat([base, Buffer.from('/'), rel]);
       const chown = made ? this.disk.needsOwner(entry) : this.disk.owners;
       const chmod = !made || this.disk.needsDirMode(entry.mode);
-      // chown and chmod follow a symlink: they act only on what is still a directory. The times
-      // need no look first (a replaced directory is no longer in the map): lutimes follows none.
+      // chown and chmod follow a symlink: they act only on what is still a directory. lutimes
+      // follows none: the times need no look first.
       if ((chown || chmod) && !lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
       if (chown) chownSync(path, entry.uid, entry.gid);
       if (chmod) chmodSync(path, entry.mode & 0o7777);
       try {
         lutimesSync(path, entry.mtime, entry.mtime);
       } catch (err) {
-        // Gone since, as lstat's throwIfNoEntry takes it.
+        // Gone since, or a name above it is no longer a directory: as lstat's throwIfNoEntry.
         const { code } = err as NodeJS.ErrnoException;
         if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
       }
