@@ -39,6 +39,7 @@ export async function writeImageFile<T>(out: string, write: (fd: number) => Prom
   }
 }
 
+/** How our write to a compressor fails once it has stopped reading (writeMember). */
 const STOPPED_READING = new Set(['EPIPE', 'ECANCELED']);
 
 /**
