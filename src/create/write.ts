@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
-import { COMPRESSOR_OUTPUT_CHUNK, releaseOutputChunk } from '../decode/zlib-pump.js';
+import { releaseOutputChunk } from '../decode/zlib-pump.js';
 import { onInterrupt } from '../interrupt.js';
 import { writeAllSync } from '../output.js';
 const { closeSync, fstatSync, openSync, renameSync, rmSync } = process.getBuiltinModule('node:fs');
@@ -60,7 +60,7 @@ export async function writeMember(fd: number, source: Iterable<Uint8Array> | Asy
     const written = (async () => {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         writeAllSync(fd, chunk);
-        releaseOutputChunk(chunk, COMPRESSOR_OUTPUT_CHUNK);
+        releaseOutputChunk(chunk);
       }
     })();
     const [input, output] = await Promise.allSettled([feed(source, stream), written]);

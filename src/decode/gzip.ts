@@ -2,7 +2,7 @@ import { FormatError } from '../errors.js';
 import { hex, readLE16, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
-import { OUTPUT_CHUNK, pumpZlib } from './zlib-pump.js';
+import { pumpZlib } from './zlib-pump.js';
 
 const FTEXT = 1;
 const FHCRC = 2;
@@ -38,7 +38,7 @@ export const decodeGzip: Decoder = async (src, sink) => {
   const { createInflateRaw, crc32 } = process.getBuiltinModule('node:zlib');
   let crc = 0;
   let size = 0;
-  await pumpZlib(src, createInflateRaw({ chunkSize: OUTPUT_CHUNK }), (chunk) => {
+  await pumpZlib(src, createInflateRaw(), (chunk) => {
     crc = crc32(chunk, crc);
     size += chunk.length;
     return sink(chunk);

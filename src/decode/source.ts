@@ -310,9 +310,8 @@ export class ByteSource {
   /**
    * Frees the window now: a run that reads several sources in turn (diff's two images) would
    * otherwise hold every one's pages until V8 collects. No view of it may be used after, nor
-   * be in use: a node:zlib engine reads a view on libuv's threadpool, and one stopped by an
-   * error may still be reading it (freed under it, the process would crash). Nothing more is
-   * read after.
+   * be in use on another thread (freed under a reader, the process would crash). Nothing more
+   * is read after.
    */
   release(): void {
     const { buf } = this;

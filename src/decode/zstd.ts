@@ -2,7 +2,7 @@ import { FormatError } from '../errors.js';
 import { readLE24, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
-import { OUTPUT_CHUNK, pumpZlib } from './zlib-pump.js';
+import { pumpZlib } from './zlib-pump.js';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const MAX_BLOCK = 128 * 1024;
@@ -28,10 +28,7 @@ export const decodeZstd: Decoder = async (src, sink) => {
     let done = false;
     // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
     const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
-    const engine = createZstdDecompress({
-      chunkSize: OUTPUT_CHUNK,
-      params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
-    });
+    const engine = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX } });
     await pumpZlib(src, engine, sink, 'zstd', () => {
       const fed = src.offset;
       src.seek(walked);

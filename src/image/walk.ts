@@ -87,7 +87,7 @@ const DATA_WINDOW = 256 << 10;
  * a '0' at a 4-aligned offset starts cpio, anything else must be a compressed member's magic,
  * and after a compressed member the walk goes on. Entries reach `events` as they are read.
  * A chunk of file data is a view of the walk's memory, valid only during its call (CpioEvents):
- * a walk that ends well frees that memory as it returns (ByteSource.release).
+ * the walk frees that memory as it returns (ByteSource.release).
  */
 export async function walkImage(path: string, events: CpioEvents, options: WalkOptions = {}): Promise<WalkResult> {
   // Without data to read, a small window reads headers and seeks past what lies between.
@@ -128,14 +128,13 @@ export async function walkImage(path: string, events: CpioEvents, options: WalkO
     }
     top.end();
     tracker.closeArchive();
-    const result = { size: src.size, archives: tracker.archives, ...(src.sections && { sections: src.sections }) };
-    // Every engine is done with the windows, which after an error one may not be (ByteSource.release).
-    decoder.release();
-    src.release();
-    return result;
+    return { size: src.size, archives: tracker.archives, ...(src.sections && { sections: src.sections }) };
   } catch (err) {
     throw src.locate(err);
   } finally {
+    // Every decoder reads the windows in this thread: none is still reading them now.
+    decoder.release();
+    src.release();
     src.close();
   }
 }
