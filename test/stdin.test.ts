@@ -143,8 +143,10 @@ describe('an image on a pipe', () => {
   });
 
   it('a redirected file is read as the file: members decoded by their co-process', () => {
-    const { path } = fixtureImages().find((f) => f.manifest.image === 'dracut-zstd.img')!;
-    expect(redirected(['examine', '--json', '-'], path).stdout.toString()).toBe(cli(['examine', '--json', path]).stdout.toString().replace(JSON.stringify(path), '"-"'));
+    const { path } = fixtureImages().find((f) => f.manifest.image === 'dracut-xz.img')!;
+    const report = redirected(['examine', '--json', '-'], path).stdout.toString();
+    expect(report).toMatch(/"decodedBy": "xz -d -c -q -T\d+"/);
+    expect(report).toBe(cli(['examine', '--json', path]).stdout.toString().replace(JSON.stringify(path), '"-"'));
   });
 });
 

@@ -26,9 +26,9 @@ export interface CompressionFormat {
     /** `member` gives the command arguments of its own (xz's threads): it cannot start before. */
     memberArgs?: true;
     /**
-     * Ours is the faster, with no command to start and no pipe, but V8's optimizing tier for
-     * its WebAssembly holds about 4 MB more at the peak: the command decodes only for a walk
-     * that saves memory (WalkOptions.saveMemory).
+     * Ours is the faster, with no command to start and no pipe, but holds about 4 MB more at
+     * the peak (lz4: V8's optimizing tier for its WebAssembly; zstd: node:zlib's window): the
+     * command decodes only for a walk that saves memory (WalkOptions.saveMemory).
      */
     onlyToSaveMemory?: true;
   };
@@ -179,9 +179,13 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
         });
       },
     },
+    // node:zlib's engine, driven in this thread, decodes about as fast as `zstd -d`, and list and
+    // examine are faster in process than with it and a pipe on the other core, unpack as fast
+    // (docs/performance.md); diff and repack, which hold more, stay within 64 MB with it.
     coprocess: {
       argv: ['zstd', '-d', '-c', '-q'],
       member: async (src) => endingAt((await import('./zstd.js')).zstdMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
+      onlyToSaveMemory: true,
     },
   },
 ];

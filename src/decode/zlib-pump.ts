@@ -35,7 +35,7 @@ interface ZlibEngine {
  * thread, into one output buffer that every chunk reuses, and passes each chunk to `sink`
  * (which, by the Sink contract, is done with it when it returns or its promise settles).
  * node:zlib's own stream decodes on libuv's threadpool into a new buffer per chunk: the hops
- * between threads and the fresh pages took twice the engine's time (bench/decoders.sh, zstd).
+ * between threads and the fresh pages took twice the engine's own time (docs/performance.md, zstd).
  * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
  * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
  * next would come from, and must leave `src` there (the caller finds the end as it goes).
