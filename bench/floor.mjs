@@ -2,13 +2,12 @@
 // bench/floor.sh beside ours and 3cpio. It is not a tool and does less than one must: it checks
 // nothing (no header, name or bounds checks, names taken as they come), applies no owner, mode or
 // time, and gives each member of a hard-link group its own file. An uncompressed archive is read
-// from the image; a zstd member, which must end the image (dracut's main archive), by `zstd -dcq`
-// through a FIFO made by mkfifo(1), the way ours reads its co-process. Other formats are refused.
+// from the image; a zstd member, which must end the image (dracut's main archive), by node:zlib's
+// engine driven synchronously, as ours decodes it, straight into the buffer the headers are read
+// from. Other formats are refused.
 //   node bench/floor.mjs list IMAGE
 //   node bench/floor.mjs unpack IMAGE DIR
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 
 const [verb, image, dir] = process.argv.slice(2);
 if (!['list', 'unpack'].includes(verb) || !image || (verb === 'unpack' && !dir)) {
@@ -17,8 +16,11 @@ if (!['list', 'unpack'].includes(verb) || !image || (verb === 'unpack' && !dir))
 }
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const buf = Buffer.allocUnsafe(1 << 20);
-/** `buf[at, len)` holds the input from file offset `pos` on; `positional`: a file read by offset, else a FIFO. */
-let input = { fd: fs.openSync(image, 'r'), positional: true, pos: 0, at: 0, len: 0 };
+/**
+ * `buf[at, len)` holds the input from offset `pos` on (of the file, or of the decoded member);
+ * `positional`: the file read by offset, else `more(into, offset, room)` gives what comes next.
+ */
+let input = { fd: fs.openSync(image, 'r'), positional: true, pos: 0, at: 0, len: 0, more: undefined };
 
 /** At least `n` bytes in the buffer from `at`, or false at the end of the input. */
 function fill(n) {
@@ -27,7 +29,7 @@ function fill(n) {
   input.len -= input.at;
   input.at = 0;
   while (input.len < n) {
-    const got = fs.readSync(input.fd, buf, input.len, buf.length - input.len, input.positional ? input.pos + input.len : null);
+    const got = input.positional ? fs.readSync(input.fd, buf, input.len, buf.length - input.len, input.pos + input.len) : input.more(buf, input.len, buf.length - input.len);
     if (got === 0) return false;
     input.len += got;
   }
@@ -46,26 +48,38 @@ function skip(n) {
   if (n === 0) return;
   input.at = input.len = 0;
   if (input.positional) input.pos += n;
-  else for (let got; n > 0; n -= got) if ((got = fs.readSync(input.fd, buf, 0, Math.min(n, buf.length), null)) === 0) return;
+  else for (let got; n > 0; n -= got) if ((got = input.more(buf, 0, Math.min(n, buf.length))) === 0) return;
 }
 
 function startZstd() {
-  const { spawn, spawnSync } = process.getBuiltinModule('node:child_process');
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'floor.'));
-  const fifo = path.join(tmp, 'out');
-  if (spawnSync('mkfifo', [fifo]).status !== 0) throw new Error('mkfifo failed');
-  // The FIFO is opened first, so that a shell that fails after (no zstd) ends our read, not blocks it.
-  const script = 'exec >"$3" && exec <"$1" && dd iflag=skip_bytes skip="$2" count=0 status=none && exec zstd -dcq';
-  const child = spawn('sh', ['-c', script, 'sh', image, String(input.pos), fifo], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => child.on('close', resolve));
-  const fd = fs.openSync(fifo, 'r');
-  fs.rmSync(tmp, { recursive: true });
-  input = { fd, positional: false, pos: 0, at: 0, len: 0 };
-  return exited;
+  const zlib = process.getBuiltinModule('node:zlib');
+  const engine = zlib.createZstdDecompress();
+  engine.on('error', () => {});
+  const { fd } = input;
+  const packed = Buffer.allocUnsafe(1 << 20);
+  let readAt = input.pos;
+  let at = 0;
+  let len = 0;
+  /** Decodes into `into[offset, offset + room)`; how many bytes it wrote, 0 at the member's end. */
+  const more = (into, offset, room) => {
+    for (;;) {
+      if (at === len) {
+        len = fs.readSync(fd, packed, 0, packed.length, readAt);
+        readAt += len;
+        at = 0;
+      }
+      engine._handle.writeSync(len === 0 ? zlib.constants.ZSTD_e_end : zlib.constants.ZSTD_e_continue, packed, at, len - at, into, offset, room);
+      if (engine.errored) throw engine.errored;
+      const [roomLeft, inputLeft] = engine._writeState;
+      at = len - inputLeft;
+      if (roomLeft < room) return room - roomLeft;
+      if (len === 0 || inputLeft > 0) return 0;
+    }
+  };
+  input = { fd, positional: false, pos: 0, at: 0, len: 0, more };
 }
 
 const names = [];
-let exited;
 if (verb === 'unpack') {
   fs.mkdirSync(dir, { recursive: true });
   process.chdir(dir);
@@ -76,7 +90,7 @@ while (fill(4)) {
     continue;
   }
   if (buf.compare(ZSTD_MAGIC, 0, 4, input.at, input.at + 4) === 0 && input.positional) {
-    exited = startZstd();
+    startZstd();
     continue;
   }
   if (!fill(110) || buf.latin1Slice(input.at, input.at + 6) !== '070701') throw new Error(`neither a newc header nor a zstd member at byte ${input.pos}`);
@@ -117,4 +131,4 @@ while (fill(4)) {
   }
 }
 if (verb === 'list') fs.writeSync(1, Buffer.from(`${names.join('\n')}\n`, 'latin1'));
-process.exitCode = exited ? await exited : 0;
+
