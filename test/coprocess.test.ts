@@ -105,6 +105,18 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(runs(['repack', path, join(work, `${command}-repacked.img`), '--compress', 'none']).filter((r) => r === '-d -c -q').length).toBe(2);
   });
 
+  it('walks zstd images through zstd -d where a walk saves memory, to the same archives as ours', async () => {
+    for (const image of ['dracut-zstd.img', 'dracut-zstd-long.img', 'order-newc-newc-zstd.img', 'pad-511-zstd.img', 'order-xz-zstd-newc.img']) {
+      const path = join(BUILD, image);
+      const [byCommand, ours] = [await walk(path, { saveMemory: true }), await walk(path, { inProcess: true })];
+      const zstd = byCommand.archives.filter((a) => a.format === 'zstd');
+      expect(zstd.length, image).toBeGreaterThan(0);
+      expect(zstd.every((a) => a.decodedBy === 'zstd -d -c -q'), image).toBe(true);
+      const withoutDecoder = (archives: typeof ours.archives) => archives.map(({ decodedBy: _, ...a }) => a);
+      expect(withoutDecoder(byCommand.archives), image).toEqual(withoutDecoder(ours.archives));
+    }
+  });
+
   it("reads the image a second time for cat only up to the file it prints", () => {
     const path = join(BUILD, 'dracut-xz.img');
     const log = join(work, 'xz-runs.log');
