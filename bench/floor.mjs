@@ -131,4 +131,3 @@ while (fill(4)) {
   }
 }
 if (verb === 'list') fs.writeSync(1, Buffer.from(`${names.join('\n')}\n`, 'latin1'));
-

@@ -28,7 +28,7 @@ function pathWith(name: string, command: string, script?: string): string {
   return bin;
 }
 
-/** A walk of `path` that saves memory (diff's, repack's), where zstd and lz4 go to their command, or one in process. */
+/** Walks `path`, its entries ignored: with `saveMemory` as diff and repack walk (zstd and lz4 by their commands), with `inProcess` by ours alone. */
 async function walk(path: string, options: { saveMemory?: boolean; inProcess?: boolean; maxOutput?: number }) {
   const { walkImage } = await import('../src/image/walk.js');
   const ignore = { entry() {}, data() {}, entryEnd() {}, trailer() {} };

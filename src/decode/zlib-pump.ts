@@ -66,12 +66,13 @@ export async function pumpZlib(
     for (;;) {
       if (fed === allowed && typeof limit === 'function') allowed = limit();
       const view = src.peek(1);
-      const take = Math.max(0, Math.min(view.length, INPUT_CHUNK, allowed - fed));
+      const take = Math.min(view.length, INPUT_CHUNK, allowed - fed);
       // With no input left to give, the engine is told the stream ends: it fails if its stream does not.
       const finishing = take === 0;
       handle.writeSync(finishing ? engine._finishFlushFlag : engine._defaultFlushFlag, view, 0, take, out, 0, OUTPUT_CHUNK);
       if (stream.errored) throw engineFailure(stream.errored, format, start + fed, src.offset);
-      const [roomLeft, inputLeft] = state;
+      const roomLeft = state[0];
+      const inputLeft = state[1];
       src.skip(take - inputLeft);
       fed += take - inputLeft;
       if (roomLeft < OUTPUT_CHUNK) {
