@@ -1,13 +1,17 @@
+import { createHook } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCoprocess } from '../src/decode/coprocess.js';
 import { COMPRESSION_FORMATS } from '../src/decode/formats.js';
 import { ByteSource } from '../src/decode/source.js';
+import { FormatError } from '../src/errors.js';
 import type { Sink } from '../src/decode/types.js';
+import { walkImage } from '../src/image/walk.js';
 import { realistic } from './support/data.js';
+import { FIXTURES } from './support/fixtures.js';
 
 /*
  * A sink may return a promise (repack's, which hands each chunk to a compressor): the decoder
@@ -67,6 +71,41 @@ describe('a sink that returns a promise holds the decoder', () => {
     expect(output().equals(DATA)).toBe(true);
   });
 
+  it.each(MEMBERS.filter(([, name]) => name === 'gzip' || name === 'zstd'))('%s, its engine overlapped with the sink', async (label, name, argv) => {
+    const path = member(label, argv);
+    const src = ByteSource.open(path);
+    const { sink, output, calls } = slowSink();
+    try {
+      await COMPRESSION_FORMATS.find((f) => f.name === name)!.decode(src, sink, { overlap: true });
+    } finally {
+      src.close();
+    }
+    expect(calls()).toBeGreaterThan(2);
+    expect(output().equals(DATA)).toBe(true);
+    expect(src.offset).toBe(statSync(path).size);
+  });
+
+  it.each(MEMBERS.filter(([, name]) => name === 'gzip' || name === 'zstd'))('%s, corrupt: the same error overlapped as not, while the sink holds a chunk', async (label, name, argv) => {
+    const bytes = readFileSync(member(label, argv));
+    bytes.fill(0x55, bytes.length >> 1, (bytes.length >> 1) + 64);
+    const path = join(work, `${label}-corrupt.bin`);
+    writeFileSync(path, bytes);
+    const failure = async (overlap: boolean): Promise<unknown> => {
+      const src = ByteSource.open(path);
+      try {
+        await COMPRESSION_FORMATS.find((f) => f.name === name)!.decode(src, slowSink().sink, { overlap });
+        return undefined;
+      } catch (err) {
+        return err;
+      } finally {
+        src.close();
+      }
+    };
+    const inThread = await failure(false);
+    expect(inThread).toBeInstanceOf(FormatError);
+    expect(await failure(true)).toEqual(inThread);
+  });
+
   it('zstd -d as a co-process: its output is read no further until the sink is done', async () => {
     const path = member('zstd', ['zstd', '-c', '-q']);
     const { sink, output, calls } = slowSink();
@@ -74,5 +113,53 @@ describe('a sink that returns a promise holds the decoder', () => {
     expect(run.failure).toBeUndefined();
     expect(calls()).toBeGreaterThan(2);
     expect(output().equals(DATA)).toBe(true);
+  });
+});
+
+/**
+ * node:zlib's engine runs on libuv's threadpool only where the sink works long on each chunk: its
+ * calls there come back through an asynchronous callback of the engine's handle (a ZLIB resource
+ * to async_hooks), which a call in this thread never makes.
+ */
+describe('the engine overlapped with the sink', () => {
+  async function engineCallbacks(run: () => Promise<unknown>): Promise<number> {
+    const zlibResources = new Set<number>();
+    let callbacks = 0;
+    const hook = createHook({
+      init: (id, type) => {
+        if (type === 'ZLIB') zlibResources.add(id);
+      },
+      before: (id) => {
+        if (zlibResources.has(id)) callbacks++;
+      },
+    }).enable();
+    try {
+      await run();
+    } finally {
+      hook.disable();
+    }
+    return callbacks;
+  }
+
+  async function decode(path: string, name: string, overlap: boolean): Promise<void> {
+    const src = ByteSource.open(path);
+    try {
+      await COMPRESSION_FORMATS.find((f) => f.name === name)!.decode(src, () => {}, { overlap });
+    } finally {
+      src.close();
+    }
+  }
+
+  it.each([['gzip', ['gzip', '-c']], ['zstd', ['zstd', '-c', '-q']]])('%s: on the threadpool with overlap, in this thread without', async (name, argv) => {
+    const path = member(name, argv);
+    expect(await engineCallbacks(() => decode(path, name, true))).toBeGreaterThan(2);
+    expect(await engineCallbacks(() => decode(path, name, false))).toBe(0);
+  });
+
+  it.skipIf(!existsSync(`${FIXTURES}/dracut-zstd.img`))('a walk overlaps where it takes the file data (unpack), not where it skips it (list)', async () => {
+    const events = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
+    const image = `${FIXTURES}/dracut-zstd.img`;
+    expect(await engineCallbacks(() => walkImage(image, events))).toBeGreaterThan(0);
+    expect(await engineCallbacks(() => walkImage(image, events, { skipData: true }))).toBe(0);
   });
 });

@@ -86,7 +86,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'gzip',
     magics: [[0x1f, 0x8b], [0x1f, 0x9e]],
-    decode: async (src, sink) => (await import('./gzip.js')).decodeGzip(src, sink),
+    decode: async (src, sink, options) => (await import('./gzip.js')).decodeGzip(src, sink, options),
     native: ['zcat'],
     compress: {
       levels: [1, 9],
@@ -166,7 +166,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
   {
     name: 'zstd',
     magics: [[0x28, 0xb5]],
-    decode: async (src, sink) => (await import('./zstd.js')).decodeZstd(src, sink),
+    decode: async (src, sink, options) => (await import('./zstd.js')).decodeZstd(src, sink, options),
     native: ['zstd', '-d', '-c'],
     compress: {
       levels: [1, 22],

@@ -15,7 +15,7 @@ const FCOMMENT = 16;
  * through raw inflate, so the member's exact end is known: Node's gunzip would run on into a
  * following member or stop silently at junk, and the kernel treats each member on its own.
  */
-export const decodeGzip: Decoder = async (src, sink) => {
+export const decodeGzip: Decoder = async (src, sink, options) => {
   const start = src.offset;
   const header = src.read(10, 'gzip header');
   if (header[0] !== 0x1f || (header[1] !== 0x8b && header[1] !== 0x9e)) {
@@ -42,7 +42,7 @@ export const decodeGzip: Decoder = async (src, sink) => {
     crc = crc32(chunk, crc);
     size += chunk.length;
     return sink(chunk);
-  }, 'gzip');
+  }, 'gzip', options);
 
   const trailerAt = src.offset;
   const trailer = src.read(8, 'gzip trailer');

@@ -18,4 +18,12 @@ export type Sink = (chunk: Uint8Array) => void | Promise<void>;
  * its thread's event loop: between blocks it awaits `eventLoopTurn()` (turn.ts), so that a
  * signal is handled while it works.
  */
-export type Decoder = (src: ByteSource, sink: Sink) => Promise<void>;
+export type Decoder = (src: ByteSource, sink: Sink, options?: DecodeOptions) => Promise<void>;
+
+export interface DecodeOptions {
+  /**
+   * The sink works long on each chunk (writes it out): a decoder that can decode the next chunk
+   * on another thread meanwhile does (node:zlib's, on libuv's threadpool).
+   */
+  overlap?: boolean;
+}

@@ -16,14 +16,20 @@ const OUTPUT_CHUNK = 1 << 20;
 export const COMPRESSOR_OUTPUT_CHUNK = 256 << 10;
 
 /**
- * What of a node:zlib stream this drives: its native handle and the two counts the handle
- * leaves after a call (output room left, input left). Node's own one-shot calls
- * (`zlib.*Sync`) use them the same way; no public API decodes a stream synchronously into a
- * buffer of the caller's.
+ * What of a node:zlib stream this drives: its native handle, called directly, and the two
+ * counts the handle leaves after a call (output room left, input left). Node's own one-shot
+ * calls (`zlib.*Sync`) use `writeSync` so; its stream uses `write`, which runs the engine on
+ * libuv's threadpool and then calls the stream's callback, which calls the handle's `cb` and
+ * nothing else once the stream says it is destroyed. No public API decodes into a buffer of
+ * the caller's.
  */
-interface ZlibEngine {
+interface ZlibStreamInternals {
   _handle: {
     writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+    write(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+    cb: () => void;
+    onerror: (message: string, errno: number, code: string) => void;
+    close(): void;
   } | null;
   _writeState: Uint32Array;
   _defaultFlushFlag: number;
@@ -31,11 +37,17 @@ interface ZlibEngine {
 }
 
 /**
- * Decodes from `src` with a node:zlib decompression stream's engine, synchronously in this
- * thread, into one output buffer that every chunk reuses, and passes each chunk to `sink`
- * (which, by the Sink contract, is done with it when it returns or its promise settles).
- * node:zlib's own stream decodes on libuv's threadpool into a new buffer per chunk: the hops
- * between threads and the fresh pages took twice the engine's own time (docs/performance.md, zstd).
+ * Decodes from `src` with a node:zlib decompression stream's engine into buffers of its own,
+ * and passes each chunk to `sink` (which, by the Sink contract, is done with it when it returns
+ * or its promise settles). node:zlib's own stream decodes into a new buffer per chunk, whose
+ * fresh pages, with the stream's machinery, took twice the engine's own time (docs/performance.md,
+ * zstd).
+ *
+ * By default the engine runs in this thread, into one buffer. With `overlap`, it runs on
+ * libuv's threadpool into the other of two buffers while the sink takes the last chunk: for a
+ * sink that works long on each chunk (writes it out); for one that does little, the hops
+ * between threads cost more than the overlap gains (docs/performance.md).
+ *
  * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
  * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
  * next would come from, and must leave `src` there (the caller finds the end as it goes).
@@ -48,17 +60,36 @@ export async function pumpZlib(
   stream: Transform,
   sink: Sink,
   format: string,
-  limit: number | (() => number) = Infinity,
+  { limit = Infinity, overlap = false }: { limit?: number | (() => number); overlap?: boolean } = {},
 ): Promise<number> {
-  const engine = stream as unknown as ZlibEngine;
-  const handle = engine._handle;
-  const state = engine._writeState;
-  if (typeof handle?.writeSync !== 'function' || !(state instanceof Uint32Array)) {
-    throw new Error(`this Node's node:zlib has no synchronous engine to decode ${format} with`);
+  const { _handle: handle, _writeState: state, _defaultFlushFlag: more, _finishFlushFlag: finish } = stream as unknown as ZlibStreamInternals;
+  if (typeof handle?.writeSync !== 'function' || typeof handle.write !== 'function' || !(state instanceof Uint32Array)) {
+    throw new Error(`this Node's node:zlib has no engine to decode ${format} with`);
   }
-  // An engine error is read from `errored` as the call returns; the stream emits it too, later.
-  stream.on('error', () => {});
-  const out = Buffer.allocUnsafe(OUTPUT_CHUNK);
+  // The stream is never used: its callback, told so, only calls `cb`.
+  Object.defineProperty(stream, 'destroyed', { value: true });
+  let failed: Error | undefined;
+  /** Settles the engine's call on the threadpool, whichever way it ended. */
+  let written: (() => void) | undefined;
+  // An engine error comes here, in place of `cb`: during `writeSync`, or after a `write`.
+  handle.onerror = (message, _errno, code) => {
+    failed = Object.assign(new Error(message), { code });
+    written?.();
+  };
+  handle.cb = () => written?.();
+  const outs = overlap ? [Buffer.allocUnsafe(OUTPUT_CHUNK), Buffer.allocUnsafe(OUTPUT_CHUNK)] : [Buffer.allocUnsafe(OUTPUT_CHUNK)];
+  let which = 0;
+  /** A chunk the sink has yet to take. */
+  let pending: Uint8Array | undefined;
+  const deliver = async (): Promise<void> => {
+    if (!pending) return;
+    const chunk = pending;
+    pending = undefined;
+    const taken = sink(chunk);
+    if (taken) await taken;
+  };
+  /** The engine's call running on the threadpool, with `overlap`. */
+  let running: Promise<void> | undefined;
   const start = src.offset;
   let fed = 0;
   let allowed = typeof limit === 'number' ? limit : 0;
@@ -69,26 +100,43 @@ export async function pumpZlib(
       const take = Math.min(view.length, INPUT_CHUNK, allowed - fed);
       // With no input left to give, the engine is told the stream ends: it fails if its stream does not.
       const finishing = take === 0;
-      handle.writeSync(finishing ? engine._finishFlushFlag : engine._defaultFlushFlag, view, 0, take, out, 0, OUTPUT_CHUNK);
-      if (stream.errored) throw engineFailure(stream.errored, format, start + fed, src.offset);
+      const out = outs[which];
+      if (overlap) {
+        running = new Promise<void>((resolve) => (written = resolve));
+        handle.write(finishing ? finish : more, view, 0, take, out, 0, OUTPUT_CHUNK);
+        await deliver();
+        await running;
+        running = undefined;
+      } else {
+        handle.writeSync(finishing ? finish : more, view, 0, take, out, 0, OUTPUT_CHUNK);
+      }
+      if (failed) throw engineFailure(failed, format, start + fed, src.offset);
       const roomLeft = state[0];
       const inputLeft = state[1];
       src.skip(take - inputLeft);
       fed += take - inputLeft;
       if (roomLeft < OUTPUT_CHUNK) {
-        const taken = sink(out.subarray(0, OUTPUT_CHUNK - roomLeft));
-        if (taken) await taken;
+        pending = out.subarray(0, OUTPUT_CHUNK - roomLeft);
+        which = (which + 1) % outs.length;
       }
-      const turn = eventLoopTurn();
-      if (turn) await turn;
+      if (!overlap) {
+        await deliver();
+        const turn = eventLoopTurn();
+        if (turn) await turn;
+      }
       // A full buffer may hold back more output: the engine is called again before anything ends.
       if (roomLeft === 0) continue;
       // Room left with input not taken, or nothing left to give: the engine's stream has ended.
-      if (finishing || inputLeft > 0) return fed;
+      if (finishing || inputLeft > 0) {
+        await deliver();
+        return fed;
+      }
     }
   } finally {
-    stream.destroy();
-    freeNow(out.buffer);
+    // The engine may still be writing into a buffer, or reading `src`'s, when the sink failed.
+    if (running) await running;
+    handle.close();
+    for (const out of outs) freeNow(out.buffer);
   }
 }
 

@@ -17,7 +17,7 @@ const WALK_AHEAD = 1 << 20;
  * (headers and block sizes only), a step ahead of the engine, and exactly its bytes are fed to
  * node:zlib: the walk never runs more than WALK_AHEAD and a block ahead of what was fed.
  */
-export const decodeZstd: Decoder = async (src, sink) => {
+export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
   const start = src.offset;
   if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
   // The walk reads a block and its header past WALK_AHEAD before it goes back to what was fed.
@@ -29,14 +29,15 @@ export const decodeZstd: Decoder = async (src, sink) => {
     // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
     const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
     const engine = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX } });
-    await pumpZlib(src, engine, sink, 'zstd', () => {
+    const limit = (): number => {
       const fed = src.offset;
       src.seek(walked);
       while (!done && src.offset - fed < WALK_AHEAD) done = blocks.next().done === true;
       walked = src.offset;
       src.seek(fed);
       return walked - start;
-    });
+    };
+    await pumpZlib(src, engine, sink, 'zstd', { limit, overlap });
     if (src.offset !== walked) throw new FormatError('zstd frames end before their last block', src.offset);
   } finally {
     src.resetBehind();

@@ -3,7 +3,7 @@ import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { hex, hexBytes } from '../decode/bytes.js';
 import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
-import type { Sink } from '../decode/types.js';
+import type { DecodeOptions, Sink } from '../decode/types.js';
 import type { UkiSection } from '../decode/uki.js';
 import { FormatError } from '../errors.js';
 
@@ -171,7 +171,13 @@ async function decodeMember(
   const firstCompressed = tracker.archives.every((archive) => archive.format === 'cpio');
   const startEarly = firstCompressed && (!options.first || detectCompression(src.peek(8)) === format);
   const progress = (offset: number): void => options.progress?.(offset, src.size);
-  const { end, decodedBy } = await decoder.decode(start, format, deliver, progress, { inProcess: options.inProcess, saveMemory: options.saveMemory, startEarly });
+  // A consumer that takes every data byte works long on each chunk; one that skips data does little.
+  const { end, decodedBy } = await decoder.decode(start, format, deliver, progress, {
+    inProcess: options.inProcess,
+    saveMemory: options.saveMemory,
+    startEarly,
+    overlap: !options.skipData,
+  });
   src.seek(end);
   parser.end();
   tracker.closeArchive();
@@ -230,7 +236,7 @@ export class MemberDecoder {
     format: CompressionFormat,
     sink: Sink,
     progress: (offset: number) => void,
-    options: { inProcess?: boolean; saveMemory?: boolean; startEarly?: boolean } = {},
+    options: { inProcess?: boolean; saveMemory?: boolean; startEarly?: boolean } & DecodeOptions = {},
   ): Promise<{ end: number; decodedBy: string }> {
     const { src } = this;
     const { coprocess } = format;
@@ -246,7 +252,7 @@ export class MemberDecoder {
       const inFile = member && src.fileRange(start, member.end);
       if (!coprocess || !member || !inFile) {
         early?.cancel();
-        return { end: await this.ours(start, format, sink, progress), decodedBy: 'ours' };
+        return { end: await this.ours(start, format, sink, progress, options), decodedBy: 'ours' };
       }
       const argv = [...coprocess.argv, ...(member.args ?? [])];
       const toEnd = !src.sections && member.end === src.size;
@@ -256,20 +262,20 @@ export class MemberDecoder {
       progress(member.end);
       if (run.failure === undefined) return { end: member.end, decodedBy: argv.join(' ') };
       // Should ours read the member after all, its output is the one used.
-      return { end: await this.ours(start, format, skipping(run.delivered, sink), progress), decodedBy: 'ours' };
+      return { end: await this.ours(start, format, skipping(run.delivered, sink), progress, options), decodedBy: 'ours' };
     } finally {
       early?.cancel();
     }
   }
 
   /** Decodes the member of `format` at `start` by our decoder; returns the offset just after it. */
-  private async ours(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void): Promise<number> {
+  private async ours(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void, options: DecodeOptions): Promise<number> {
     const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
     reader.seek(start);
     await format.decode(reader, (chunk) => {
       progress(reader.offset);
       return sink(chunk);
-    });
+    }, { overlap: options.overlap });
     return reader.offset;
   }
 
