@@ -54,7 +54,9 @@ export interface WalkOptions {
   saveMemory?: boolean;
   /**
    * The consumer needs no file data: in uncompressed archives it is seeked past, never read,
-   * and `data` is not called for it. A compressed member's data is decoded all the same.
+   * and `data` is not called for it. A compressed member's data is decoded all the same, and
+   * gzip and zstd then in this thread; for a consumer that takes the data, they decode the next
+   * chunk on libuv's threadpool while it takes the last (DecodeOptions.overlap).
    */
   skipData?: boolean;
 }
