@@ -151,8 +151,8 @@ async function* byteRange(src: ByteSource, start: number, end: number, reached: 
  * The whole decoded stream of the compressed member, as the walk decodes it (MemberDecoder):
  * each chunk is handed on as it is, and the sink waits until the next one is asked for (when
  * writeMember has taken this one), so the decoder runs no further ahead than the compressor
- * (gzip's engine, a chunk: `overlap`) and nothing is copied. `reached` hears the compressed
- * offset each chunk comes from.
+ * (gzip's engine one chunk ahead, `overlap`) and nothing is copied. `reached` hears the
+ * compressed offset each chunk comes from.
  */
 async function* decodedMember(decoder: MemberDecoder, member: Member, reached: (offset: number) => void): AsyncGenerator<Uint8Array> {
   const format = COMPRESSION_FORMATS.find((f) => f.name === member.format)!;
