@@ -1,8 +1,9 @@
 import { createHook } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startCoprocess } from '../src/decode/coprocess.js';
 import { repackImage } from '../src/create/repack.js';
@@ -11,6 +12,7 @@ import { ByteSource } from '../src/decode/source.js';
 import { FormatError } from '../src/errors.js';
 import type { Sink } from '../src/decode/types.js';
 import { walkImage } from '../src/image/walk.js';
+import { ROOT } from './support/cli.js';
 import { realistic } from './support/data.js';
 import { FIXTURES } from './support/fixtures.js';
 
@@ -122,7 +124,7 @@ describe('a sink that returns a promise holds the decoder', () => {
  * calls there come back through an asynchronous callback of the engine's handle (a ZLIB resource
  * to async_hooks), which a call in this thread never makes.
  */
-describe('the engine overlapped with the sink', () => {
+describe.skipIf(availableParallelism() < 2)('the engine overlapped with the sink', () => {
   async function engineCallbacks(run: () => Promise<unknown>): Promise<number> {
     const zlibResources = new Set<number>();
     let callbacks = 0;
@@ -162,6 +164,23 @@ describe('the engine overlapped with the sink', () => {
     const image = `${FIXTURES}/dracut-zstd.img`;
     expect(await engineCallbacks(() => walkImage(image, events))).toBeGreaterThan(0);
     expect(await engineCallbacks(() => walkImage(image, events, { skipData: true }))).toBe(0);
+  });
+
+  // In a process of its own, whose cores taskset sets; the walk's library as built.
+  it.skipIf(!existsSync(`${FIXTURES}/dracut-zstd.img`))('on one core, the engine stays in this thread where the walk takes the data', () => {
+    const script = `
+      import { createHook } from 'node:async_hooks';
+      import { walkImage } from ${JSON.stringify(pathToFileURL(`${ROOT}dist/index.js`).href)};
+      const zlibResources = new Set();
+      let callbacks = 0;
+      createHook({ init: (id, type) => type === 'ZLIB' && zlibResources.add(id), before: (id) => zlibResources.has(id) && callbacks++ }).enable();
+      await walkImage(${JSON.stringify(`${FIXTURES}/dracut-zstd.img`)}, { entry() {}, data() {}, entryEnd() {}, trailer() {} });
+      console.log(callbacks);
+    `;
+    const callbacksOn = (cores: string): number =>
+      Number(execFileSync('taskset', ['-c', cores, process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
+    expect(callbacksOn('0')).toBe(0);
+    expect(callbacksOn('0,1')).toBeGreaterThan(0);
   });
 
   // Into none, so that no compressor of node:zlib's makes callbacks of its own; its first walk skips the data.

@@ -23,7 +23,8 @@ export type Decoder = (src: ByteSource, sink: Sink, options?: DecodeOptions) => 
 export interface DecodeOptions {
   /**
    * The sink works long on each chunk (writes it out): a decoder that can decode the next chunk
-   * on another thread meanwhile does (node:zlib's, on libuv's threadpool).
+   * on another thread meanwhile does (node:zlib's, on libuv's threadpool), where this process
+   * has more than one core.
    */
   overlap?: boolean;
 }

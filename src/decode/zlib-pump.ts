@@ -43,10 +43,11 @@ interface ZlibStreamInternals {
  * fresh pages, with the stream's machinery, took twice the engine's own time (docs/performance.md,
  * zstd).
  *
- * By default the engine runs in this thread, into one buffer. With `overlap`, it runs on
- * libuv's threadpool into the other of two buffers while the sink takes the last chunk: for a
- * sink that works long on each chunk (writes it out); for one that does little, the hops
- * between threads cost more than the overlap gains (docs/performance.md).
+ * By default the engine runs in this thread, into one buffer. With `overlap`, on a machine
+ * that gives this process more than one core, it runs on libuv's threadpool into the other of
+ * two buffers while the sink takes the last chunk: for a sink that works long on each chunk
+ * (writes it out). For one that does little, or on one core, the hops between threads cost
+ * more than the overlap gains (docs/performance.md).
  *
  * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
  * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
@@ -60,12 +61,13 @@ export async function pumpZlib(
   stream: Transform,
   sink: Sink,
   format: string,
-  { limit = Infinity, overlap = false }: { limit?: number | (() => number); overlap?: boolean } = {},
+  { limit = Infinity, overlap: wanted = false }: { limit?: number | (() => number); overlap?: boolean } = {},
 ): Promise<number> {
   const { _handle: handle, _writeState: state, _defaultFlushFlag: more, _finishFlushFlag: finish } = stream as unknown as ZlibStreamInternals;
   if (typeof handle?.writeSync !== 'function' || typeof handle.write !== 'function' || !(state instanceof Uint32Array)) {
     throw new Error(`this Node's node:zlib has no engine to decode ${format} with`);
   }
+  const overlap = wanted && process.getBuiltinModule('node:os').availableParallelism() > 1;
   // The stream is never used: its callback, told so, only calls `cb`.
   Object.defineProperty(stream, 'destroyed', { value: true });
   let failed: Error | undefined;
