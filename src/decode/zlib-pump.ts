@@ -72,13 +72,13 @@ export async function pumpZlib(
   Object.defineProperty(stream, 'destroyed', { value: true });
   let failed: Error | undefined;
   /** Settles the engine's call on the threadpool, whichever way it ended. */
-  let written: (() => void) | undefined;
+  let settleCall: (() => void) | undefined;
   // An engine error comes here, in place of `cb`: during `writeSync`, or after a `write`.
   handle.onerror = (message, _errno, code) => {
     failed = Object.assign(new Error(message), { code });
-    written?.();
+    settleCall?.();
   };
-  handle.cb = () => written?.();
+  handle.cb = () => settleCall?.();
   const outs = overlap ? [Buffer.allocUnsafe(OUTPUT_CHUNK), Buffer.allocUnsafe(OUTPUT_CHUNK)] : [Buffer.allocUnsafe(OUTPUT_CHUNK)];
   let which = 0;
   /** A chunk the sink has yet to take. */
@@ -104,7 +104,7 @@ export async function pumpZlib(
       const finishing = take === 0;
       const out = outs[which];
       if (overlap) {
-        running = new Promise<void>((resolve) => (written = resolve));
+        running = new Promise<void>((resolve) => (settleCall = resolve));
         handle.write(finishing ? finish : more, view, 0, take, out, 0, OUTPUT_CHUNK);
         await deliver();
         await running;
