@@ -117,6 +117,67 @@ describe('members decoded by their CLI as a co-process', () => {
     }
   });
 
+  it('decodes a zstd frame by zstd -d where its window is over 4 MiB, so that our process holds no more than its own', () => {
+    const archive = newcArchive([{ name: 'a', data: realistic(300_000, 3) }, { name: 'b', data: 'end' }]);
+    // From a pipe, zstd declares its level's whole window and no size; from a file, a single segment of the content's size.
+    const frames: [string, string, string][] = [
+      ['-15 from a pipe (4 MiB)', 'zstd -q -15 -c', 'ours'],
+      ['-19 from a pipe (8 MiB)', 'zstd -q -19 -c', 'zstd -d -c -q'],
+      ['--long=27 from a pipe (128 MiB)', 'zstd -q -3 --long=27 -c', 'zstd -d -c -q'],
+      ['-19 from a file (one segment, 0.3 MB)', `zstd -q -19 -c ${join(work, 'archive.cpio')}`, 'ours'],
+    ];
+    writeFileSync(join(work, 'archive.cpio'), archive);
+    for (const [label, command, decodedBy] of frames) {
+      const path = join(work, 'window.img');
+      writeFileSync(path, sh(command, { input: archive }));
+      const [member] = examineJson([path]).archives;
+      expect([member.format, member.decodedBy], label).toEqual(['zstd', decodedBy]);
+      expect(examineJson(['--in-process', path]).archives[0].decodedBy, label).toBe('ours');
+      const unpacked = join(work, 'window-unpacked');
+      rmSync(unpacked, { recursive: true, force: true });
+      expect(cli(['unpack', path, unpacked]).status, label).toBe(0);
+      expect(readFileSync(join(unpacked, 'b'), 'latin1'), label).toBe('end');
+      // Without zstd on PATH, ours decodes it.
+      const withoutZstd = cli(['examine', '--json', path], { env: { PATH: pathWith('no-zstd', 'zstd') } });
+      expect(JSON.parse(withoutZstd.stdout.toString()).archives[0].decodedBy, label).toBe('ours');
+    }
+  });
+
+  it("reads the window a zstd frame's header declares as zstd -lv does", async () => {
+    const { zstdWindowBytes } = await import('../src/decode/zstd.js');
+    const { ByteSource } = await import('../src/decode/source.js');
+    const data = realistic(3 << 20, 11);
+    writeFileSync(join(work, 'data.bin'), data);
+    const made = [
+      'zstd -q -1 -c', 'zstd -q -15 -c', 'zstd -q -19 -c', 'zstd -q -3 --long=24 -c', 'zstd -q -3 --long=27 -c', 'zstd -q --ultra -22 -c',
+      `zstd -q -1 -c ${join(work, 'data.bin')}`, `zstd -q -19 -c ${join(work, 'data.bin')}`, `zstd -q -3 --long=20 -c ${join(work, 'data.bin')}`,
+    ];
+    // Headers zstd does not write: a window's eighths, every size of content size field, a dictionary ID.
+    const frame = (descriptor: number, ...rest: number[]) =>
+      Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor, ...rest, 0x19, 0, 0, 0x61, 0x62, 0x63]); // then one raw block, 'abc'
+    const headers = [
+      frame(0x00, (10 << 3) | 3),
+      frame(0x40, (12 << 3) | 5, 0x10, 0x00),
+      frame(0x80, 7, 0x00, 0x00, 0x10, 0x00),
+      frame(0x20, 200),
+      frame(0xc1, (20 << 3) | 1, 0x07, 0, 0, 0, 0, 1, 0, 0, 0),
+    ];
+    const bytes = (line: string | undefined) => (line === undefined ? Infinity : Number(/\((\d+) B\)/.exec(line)![1]));
+    for (const command of [...made, ...headers]) {
+      const path = join(work, 'window.zst');
+      writeFileSync(path, typeof command === 'string' ? sh(command, { input: data }) : command);
+      const lines = sh(`zstd -lv ${path}`).toString().split('\n');
+      const window = bytes(lines.find((l) => l.startsWith('Window Size:')));
+      const content = bytes(lines.find((l) => l.startsWith('Decompressed Size:')));
+      const src = ByteSource.open(path);
+      try {
+        expect(zstdWindowBytes(src), typeof command === 'string' ? command : command.toString('hex')).toBe(Math.min(window, content));
+      } finally {
+        src.close();
+      }
+    }
+  });
+
   it("reads the image a second time for cat only up to the file it prints", () => {
     const path = join(BUILD, 'dracut-xz.img');
     const log = join(work, 'xz-runs.log');

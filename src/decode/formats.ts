@@ -28,9 +28,12 @@ export interface CompressionFormat {
     /**
      * Ours is the faster, with no command to start and no pipe, but holds about 4 MB more at
      * the peak (lz4: V8's optimizing tier for its WebAssembly; zstd: node:zlib's window): the
-     * command decodes only for a walk that saves memory (WalkOptions.saveMemory).
+     * command decodes only for a walk that saves memory (WalkOptions.saveMemory), or a member
+     * that `largeMember` finds would take a walk in process past its memory.
      */
     onlyToSaveMemory?: true;
+    /** Whether the member at `src.offset` holds more while it decodes than a walk in process may. */
+    largeMember?: (src: ByteSource) => Promise<boolean>;
   };
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
@@ -58,6 +61,12 @@ export type Compressor = { levels: readonly [number, number] } & (
  * themselves seeked past (the image's 1 MiB window would read them all).
  */
 const BLOCK_HEADER_WINDOW = 512;
+/**
+ * The largest zstd window decoded in process: that of dracut's level (-15) on an image. Unpack
+ * of the real image recompressed at -19, an 8 MiB window, peaked at 62.8–63.2 MiB in process
+ * (docs/performance.md).
+ */
+const ZSTD_WINDOW_IN_PROCESS = 4 << 20;
 const dashLevel = (level: number | undefined) => (level === undefined ? [] : [`-${level}`]);
 const endingAt = (end: number | undefined): CoprocessMember | undefined => (end === undefined ? undefined : { end });
 
@@ -181,11 +190,14 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
     // node:zlib's engine, driven in this thread, decodes about as fast as `zstd -d`, and list and
     // examine are faster in process than with it and a pipe on the other core, unpack as fast
-    // (docs/performance.md); diff and repack, which hold more, stay within 64 MB with it.
+    // (docs/performance.md); diff and repack, which hold more, stay within 64 MB with it. So
+    // does a frame whose window is larger than the 4 MiB of dracut's level (-15): a window is
+    // held by whichever process decodes the frame, and ours holds about 55 MB beside it.
     coprocess: {
       argv: ['zstd', '-d', '-c', '-q'],
       member: async (src) => endingAt((await import('./zstd.js')).zstdMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
       onlyToSaveMemory: true,
+      largeMember: async (src) => (await import('./zstd.js')).zstdWindowBytes(src.withWindow(BLOCK_HEADER_WINDOW)) > ZSTD_WINDOW_IN_PROCESS,
     },
   },
 ];

@@ -44,6 +44,17 @@ export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
   }
 };
 
+/**
+ * How many bytes of its output the decoder of the zstd frame at `src.offset` keeps to copy
+ * matches from: the frame's window, or its content where the header gives a smaller size
+ * (RFC 8878, 3.1.1.1). Reads the header: give a reader of its own.
+ */
+export function zstdWindowBytes(src: ByteSource): number {
+  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
+  const { windowBytes, contentBytes } = readFrameHeader(src);
+  return Math.min(windowBytes, contentBytes ?? Infinity);
+}
+
 /** Where the zstd frame at `src.offset` ends, from its headers and block sizes alone. */
 export function zstdMemberEnd(src: ByteSource): number {
   if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
@@ -57,18 +68,35 @@ function magicAt(src: ByteSource): number | undefined {
   return readLE32(view, 0);
 }
 
-/** Walks the frame at `src.offset`, one step per block, the header with the first, the checksum with the last. */
-function* frameBlocks(src: ByteSource): Generator<void> {
+/** A zstd frame header's window size, its content size where given, and whether a checksum ends the frame. */
+interface FrameHeader {
+  windowBytes: number;
+  contentBytes: number | undefined;
+  hasChecksum: boolean;
+}
+
+/** Consumes the header of the frame at `src.offset`, its magic first. */
+function readFrameHeader(src: ByteSource): FrameHeader {
   const frameStart = src.offset;
-  const head = src.read(5, 'zstd frame header');
-  const descriptor = head[4];
+  const descriptor = src.read(5, 'zstd frame header')[4];
   if (descriptor & 0x08) throw new FormatError('zstd frame header has the reserved bit set', frameStart + 4);
   const fcsFlag = descriptor >> 6;
   const singleSegment = (descriptor >> 5) & 1;
-  const hasChecksum = (descriptor >> 2) & 1;
   const dictIdSize = [0, 1, 2, 4][descriptor & 3];
   const fcsSize = [singleSegment, 2, 4, 8][fcsFlag];
-  src.read((singleSegment ? 0 : 1) + dictIdSize + fcsSize, 'zstd frame header');
+  const rest = src.read((singleSegment ? 0 : 1) + dictIdSize + fcsSize, 'zstd frame header');
+  const fcsAt = (singleSegment ? 0 : 1) + dictIdSize;
+  let contentBytes: number | undefined;
+  for (let i = fcsSize - 1; i >= 0; i--) contentBytes = (contentBytes ?? 0) * 256 + rest[fcsAt + i];
+  if (fcsSize === 2) contentBytes! += 256;
+  // A single segment's window is its content; a window descriptor's, 2^(10 + exponent) and eighths of it.
+  const windowBytes = singleSegment ? contentBytes! : 2 ** (10 + (rest[0] >> 3)) * (1 + (rest[0] & 7) / 8);
+  return { windowBytes, contentBytes, hasChecksum: ((descriptor >> 2) & 1) === 1 };
+}
+
+/** Walks the frame at `src.offset`, one step per block, the header with the first, the checksum with the last. */
+function* frameBlocks(src: ByteSource): Generator<void> {
+  const { hasChecksum } = readFrameHeader(src);
   for (;;) {
     const blockAt = src.offset;
     const header = readLE24(src.read(3, 'zstd block header'), 0);

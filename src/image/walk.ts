@@ -227,11 +227,12 @@ export class MemberDecoder {
   /**
    * Decodes the member of `format` at `start` into `sink`; returns the offset just after it and
    * what decoded it, `ours` or the command line. A command is used where it runs (not
-   * `inProcess`; for a format whose command only saves memory, where `saveMemory` asks), the
-   * file is read by offset and holds the member in one run (not across a UKI's sections); when
-   * it fails, ours starts over, names the byte where the member goes wrong, and its output
-   * reaches the sink from where the command's stopped. `startEarly`: the member is taken to
-   * end the file, and its command starts before the framing says so.
+   * `inProcess`; for a format whose command only saves memory, where `saveMemory` asks or the
+   * member is a large one), the file is read by offset and holds the member in one run (not
+   * across a UKI's sections); when it fails, ours starts over, names the byte where the member
+   * goes wrong, and its output reaches the sink from where the command's stopped.
+   * `startEarly`: the member is taken to end the file, and its command starts before the
+   * framing says so.
    */
   async decode(
     start: number,
@@ -243,10 +244,14 @@ export class MemberDecoder {
     const { src } = this;
     const { coprocess } = format;
     const { canRunCoprocess, startCoprocess } = await import('../decode/coprocess.js');
+    src.seek(start);
     // A co-process reads the file: a stream has one reader, this process.
     const usable =
-      coprocess && !options.inProcess && (!coprocess.onlyToSaveMemory || options.saveMemory) && src.seekable && canRunCoprocess(coprocess.argv);
-    src.seek(start);
+      coprocess &&
+      !options.inProcess &&
+      src.seekable &&
+      canRunCoprocess(coprocess.argv) &&
+      (!coprocess.onlyToSaveMemory || options.saveMemory || (await coprocess.largeMember?.(src)) === true);
     const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
     try {
       // A framing error is the member's own: our decoder would stop at the same byte.
