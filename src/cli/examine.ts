@@ -33,8 +33,9 @@ Walks IMAGE as the kernel does and prints one row per cpio archive: its start an
 in the file, size, format (cpio, or the compression of the member that holds it), number of
 entries and extracted size (the sum of the entries' data sizes). Archives inside one
 compressed member share that member's start, end and format, and what decoded it: ours, or
-the format's CLI run as a co-process (xz, and lbzip2 for bzip2, where installed: they are
-faster than ours).
+the format's CLI run as a co-process where installed (xz, and lbzip2 for bzip2: they are
+faster than ours; zstd for a frame whose window is over 4 MiB, levels 17 and up and --long,
+which it then holds in its own process).
 
 IMAGE may be a unified kernel image (a PE file with systemd-stub): its .ucode and .initrd
 sections are then read as one image, in the order the stub hands them to the kernel, and the

@@ -54,9 +54,9 @@ to the console and whether they are valid UTF-8 (the April 2022 Fedora compose c
   native   the script's own pipelines ($SKIP IMG | zcat | cpio -id ...), all into DIR as the
            script does: junk from failed attempts included; a stage wins when cpio exits 0,
            whatever format its tool read (Debian's zstd -d also reads gzip)
-  builtin  (default) our reader of each stage's format on what skipcpio gives (xz members
-           decoded by their CLI, bzip2 by lbzip2, as a co-process where installed, see
-           --in-process):
+  builtin  (default) our reader of each stage's format on what skipcpio gives (xz members,
+           and zstd frames with a window over 4 MiB, decoded by their CLI, bzip2 by lbzip2,
+           as a co-process where installed, see --in-process):
            a stage fails with that reader's own error (message and byte offset) and leaves
            nothing behind; there is no console
 
