@@ -46,7 +46,8 @@ time_run() {
 
 {
   echo "# bench/cores.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS hyperfine runs; ms"
-  echo "# the main member decoded by bench/decode-member.mjs into nothing; ÷main: −node divided by main's −node"
+  echo "# the main member decoded by bench/decode-member.mjs into nothing, the image read from $(df --output=fstype "$(dirname "${images[0]}")" | tail -1); the writing load copies into tmpfs (/dev/shm)"
+  echo "# ÷main: −node divided by main's −node"
   printf '%-22s %-34s %8s %8s %7s\n' image how total −node ÷main
 } > "$OUT/cores.txt"
 for img in "${images[@]}"; do

@@ -117,7 +117,7 @@ describe('members decoded by their CLI as a co-process', () => {
     }
   });
 
-  it('decodes a zstd frame by zstd -d where its window is over 4 MiB, so that our process holds no more than its own', () => {
+  it('decodes a zstd frame by zstd -d where its window is over 4 MiB, by ours up to 4 MiB', () => {
     const archive = newcArchive([{ name: 'a', data: realistic(300_000, 3) }, { name: 'b', data: 'end' }]);
     // From a pipe, zstd declares its level's whole window and no size; from a file, a single segment of the content's size.
     const frames: [string, string, string][] = [

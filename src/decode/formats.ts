@@ -190,9 +190,9 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     },
     // node:zlib's engine, driven in this thread, decodes about as fast as `zstd -d`, and list and
     // examine are faster in process than with it and a pipe on the other core, unpack as fast
-    // (docs/performance.md); diff and repack, which hold more, stay within 64 MB with it. So
-    // does a frame whose window is larger than the 4 MiB of dracut's level (-15): a window is
-    // held by whichever process decodes the frame, and ours holds about 55 MB beside it.
+    // (docs/performance.md); diff and repack, which hold more, stay within 64 MB with it, and
+    // so does a frame whose window is over ZSTD_WINDOW_IN_PROCESS: a window is held by
+    // whichever process decodes the frame, and ours holds about 55 MB beside it.
     coprocess: {
       argv: ['zstd', '-d', '-c', '-q'],
       member: async (src) => endingAt((await import('./zstd.js')).zstdMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),

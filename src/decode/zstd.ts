@@ -1,5 +1,5 @@
 import { FormatError } from '../errors.js';
-import { readLE24, readLE32 } from './bytes.js';
+import { readLE16, readLE24, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { pumpZlib } from './zlib-pump.js';
@@ -19,7 +19,7 @@ const WALK_AHEAD = 1 << 20;
  */
 export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
   const start = src.offset;
-  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
+  expectFrame(src);
   // The walk reads a block and its header past WALK_AHEAD before it goes back to what was fed.
   src.keepBehind(WALK_AHEAD + 2 * MAX_BLOCK);
   try {
@@ -50,22 +50,21 @@ export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
  * (RFC 8878, 3.1.1.1). Reads the header: give a reader of its own.
  */
 export function zstdWindowBytes(src: ByteSource): number {
-  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
+  expectFrame(src);
   const { windowBytes, contentBytes } = readFrameHeader(src);
   return Math.min(windowBytes, contentBytes ?? Infinity);
 }
 
 /** Where the zstd frame at `src.offset` ends, from its headers and block sizes alone. */
 export function zstdMemberEnd(src: ByteSource): number {
-  if (magicAt(src) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
+  expectFrame(src);
   for (const _ of frameBlocks(src));
   return src.offset;
 }
 
-function magicAt(src: ByteSource): number | undefined {
+function expectFrame(src: ByteSource): void {
   const view = src.peek(4);
-  if (view.length < 4) return undefined;
-  return readLE32(view, 0);
+  if (view.length < 4 || readLE32(view, 0) !== ZSTD_MAGIC) throw new FormatError('not a zstd frame', src.offset);
 }
 
 /** A zstd frame header's window size, its content size where given, and whether a checksum ends the frame. */
@@ -84,14 +83,28 @@ function readFrameHeader(src: ByteSource): FrameHeader {
   const singleSegment = (descriptor >> 5) & 1;
   const dictIdSize = [0, 1, 2, 4][descriptor & 3];
   const fcsSize = [singleSegment, 2, 4, 8][fcsFlag];
-  const rest = src.read((singleSegment ? 0 : 1) + dictIdSize + fcsSize, 'zstd frame header');
   const fcsAt = (singleSegment ? 0 : 1) + dictIdSize;
-  let contentBytes: number | undefined;
-  for (let i = fcsSize - 1; i >= 0; i--) contentBytes = (contentBytes ?? 0) * 256 + rest[fcsAt + i];
-  if (fcsSize === 2) contentBytes! += 256;
+  const rest = src.read(fcsAt + fcsSize, 'zstd frame header');
+  const contentBytes = contentSizeField(rest.subarray(fcsAt), fcsSize);
   // A single segment's window is its content; a window descriptor's, 2^(10 + exponent) and eighths of it.
   const windowBytes = singleSegment ? contentBytes! : 2 ** (10 + (rest[0] >> 3)) * (1 + (rest[0] & 7) / 8);
   return { windowBytes, contentBytes, hasChecksum: ((descriptor >> 2) & 1) === 1 };
+}
+
+/** The frame content size field of `size` bytes at the start of `b`; one of 2 bytes counts from 256. */
+function contentSizeField(b: Uint8Array, size: number): number | undefined {
+  switch (size) {
+    case 0:
+      return undefined;
+    case 1:
+      return b[0];
+    case 2:
+      return readLE16(b, 0) + 256;
+    case 4:
+      return readLE32(b, 0);
+    default:
+      return readLE32(b, 0) + readLE32(b, 4) * 2 ** 32;
+  }
 }
 
 /** Walks the frame at `src.offset`, one step per block, the header with the first, the checksum with the last. */
