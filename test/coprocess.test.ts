@@ -307,6 +307,30 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(run.stderr).toBe(`initramfs-restore: ${path}: ${byCommand[0]} at byte ${byCommand[1]}\n`);
   });
 
+  it('reports a zstd member whose framing is wrong as our decoder does, where its data goes wrong first', async () => {
+    const { zstdMemberEnd } = await import('../src/decode/zstd.js');
+    const { ByteSource } = await import('../src/decode/source.js');
+    const zst = Buffer.from(sh('zstd -qc -3', { input: newcArchive([{ name: 'a', data: realistic(1 << 20, 9) }]) }));
+    // The block headers from the frame header (no dictionary, a window descriptor, no content size from a pipe).
+    expect(zst[4] & 0xe3).toBe(0);
+    const headers: number[] = [];
+    for (let at = 6; headers.length < 4; ) {
+      headers.push(at);
+      const header = zst.readUIntLE(at, 3);
+      at += 3 + (((header >> 1) & 3) === 1 ? 1 : header >>> 3);
+    }
+    // The first block's compressed content spoilt, the fourth block's header of the reserved type.
+    zst.fill(0xff, headers[0] + 3 + 20, headers[1]);
+    zst.writeUIntLE(zst.readUIntLE(headers[3], 3) | 0b110, headers[3], 3);
+    const path = join(work, 'bad-data-then-framing.img');
+    writeFileSync(path, zst);
+    expect(() => zstdMemberEnd(ByteSource.open(path, 512))).toThrow('zstd block of the reserved type');
+    const inProcess = await walkFailure(path, { inProcess: true });
+    expect(inProcess[0]).toMatch(/^corrupt zstd data: /);
+    expect(inProcess[1]).toBeLessThan(headers[1]);
+    expect(await walkFailure(path, { saveMemory: true })).toEqual(inProcess);
+  });
+
   it('reports a corrupt block of an xz stream decoded on several threads as our decoder does', () => {
     let seed = 1;
     const words = Array.from({ length: 60_000 }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), `w${seed % 5000}`)).join(' ');

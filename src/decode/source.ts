@@ -7,14 +7,13 @@ const DEFAULT_BUFFER = 1 << 20;
  * What a stream (standard input on a pipe) keeps of what was consumed. Our decoders step back
  * only within what they read last, with no refill between (what a zlib engine left unused of
  * its last chunk, bzip2's last bits), which needs nothing kept (test/stdin.test.ts passes with
- * none): this is a margin. zstd's walk ahead of its engine steps back over refills, a MiB and
- * more: it asks for that while it runs (keepBehind).
+ * none): this is a margin.
  */
 const STREAM_BEHIND = 128 << 10;
 /**
  * A stream's window to start with. A refill reads STREAM_READ past what is kept, at the
- * window's front. It grows (to 2 MiB) only for a zstd member, whose walk keeps more behind;
- * all of it counts in the peak RSS, touched or not (by hand, GNU time on bzip2's unpack from a
+ * window's front. It grows only for a peek of more than it holds; all of it counts in the
+ * peak RSS, touched or not (by hand, GNU time on bzip2's unpack from a
  * pipe: a 2.5 MiB window peaked higher than this one with the same reads).
  */
 const STREAM_WINDOW = 1 << 20;
@@ -40,8 +39,7 @@ const FIRST_FILL = 16 << 10;
  * (see readUki): offsets are in that image, and `describe` says where one is in the file.
  *
  * Standard input ("-") on a pipe is a stream: read once, forward. Seeking ahead reads and drops
- * what lies between; going back reaches only the last STREAM_BEHIND bytes, or what the decoder
- * running asked to keep (keepBehind); the size is known
+ * what lies between; going back reaches only the last STREAM_BEHIND bytes; the size is known
  * once the end is reached (Infinity before).
  */
 export class ByteSource {
@@ -56,8 +54,6 @@ export class ByteSource {
   private readonly fileImageSize: number;
   /** A stream has given its last byte. */
   private ended = false;
-  /** How much of what was consumed a stream keeps. */
-  private behind = STREAM_BEHIND;
   /** How far into `buf` a file's reads may reach now (see FIRST_FILL). */
   private reach = FIRST_FILL;
 
@@ -105,19 +101,6 @@ export class ByteSource {
   /** Nothing is read until asked for: opening standard input to check it leaves it as it is. */
   private static stream(fd: number, path: string): ByteSource {
     return new ByteSource(fd, undefined, path, STREAM_WINDOW, undefined);
-  }
-
-  /**
-   * A stream keeps at least `bytes` of what is consumed from now on, for a decoder that steps
-   * back that far, until resetBehind; a file reads any offset again.
-   */
-  keepBehind(bytes: number): void {
-    this.behind = Math.max(this.behind, bytes);
-  }
-
-  /** Back to STREAM_BEHIND: the decoder that asked is done. */
-  resetBehind(): void {
-    this.behind = STREAM_BEHIND;
   }
 
   /** Whether any offset can be read again: a file; a stream only goes forward. */
@@ -324,7 +307,7 @@ export class ByteSource {
 
   private fill(want: number): void {
     // A file drops what was consumed; a stream keeps its history.
-    const from = this.pieces ? this.cursor : Math.max(0, this.cursor - this.behind);
+    const from = this.pieces ? this.cursor : Math.max(0, this.cursor - STREAM_BEHIND);
     const keep = this.bufLen - from;
     const need = this.cursor - from + want;
     if (need > this.buf.length) {
@@ -387,7 +370,7 @@ export function freeNow(buffer: ArrayBufferLike): void {
 }
 
 /** `what`, of `n` bytes from image offset `at`, of which the image holds only `got`. */
-function truncated(what: string, n: number, got: number, at: number): FormatError {
+export function truncated(what: string, n: number, got: number, at: number): FormatError {
   return new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, at);
 }
 

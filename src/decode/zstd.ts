@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { readLE16, readLE24, readLE32 } from './bytes.js';
-import type { ByteSource } from './source.js';
+import { type ByteSource, truncated } from './source.js';
 import type { Decoder } from './types.js';
 import { pumpZlib } from './zlib-pump.js';
 
@@ -8,41 +8,101 @@ const ZSTD_MAGIC = 0xfd2fb528;
 const MAX_BLOCK = 128 * 1024;
 /** 2^27 = 128 MiB, what `zstd --long` uses and zstd's own default decoding limit. */
 const WINDOW_LOG_MAX = 27;
-/** How far the frame's walk runs ahead of the engine: a stream keeps this much to go back over. */
-const WALK_AHEAD = 1 << 20;
 
 /**
  * One zstd frame: the kernel's unzstd stops after a frame, and the next frame is a new member
  * to it. The engine does not report how much input it used, so the frame is walked here
- * (headers and block sizes only), a step ahead of the engine, and exactly its bytes are fed to
- * node:zlib: the walk never runs more than WALK_AHEAD and a block ahead of what was fed.
+ * (headers and block sizes only) over each window of input before the engine is given it, and
+ * exactly its bytes are fed to node:zlib. The walk reads the bytes the engine is about to take,
+ * so the member is read from the image once.
+ *
+ * The engine is given every byte before a block header the walk refuses, and the walk's error
+ * comes only then: which error a member gives, the engine's or the walk's, depends on its bytes
+ * alone, not on how far a window reached.
  */
 export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
   const start = src.offset;
   expectFrame(src);
-  // The walk reads a block and its header past WALK_AHEAD before it goes back to what was fed.
-  src.keepBehind(WALK_AHEAD + 2 * MAX_BLOCK);
-  try {
-    const blocks = frameBlocks(src);
-    let walked = start;
-    let done = false;
-    // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
-    const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
-    const engine = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX } });
-    const limit = (): number => {
-      const fed = src.offset;
-      src.seek(walked);
-      while (!done && src.offset - fed < WALK_AHEAD) done = blocks.next().done === true;
-      walked = src.offset;
-      src.seek(fed);
-      return walked - start;
-    };
-    await pumpZlib(src, engine, sink, 'zstd', { limit, overlap });
-    if (src.offset !== walked) throw new FormatError('zstd frames end before their last block', src.offset);
-  } finally {
-    src.resetBehind();
-  }
+  const walk = new FrameWalk(readFrameHeader(src), src.offset);
+  src.seek(start);
+  // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
+  const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
+  const engine = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX } });
+  const limit = (): number => {
+    const at = src.offset;
+    const view = src.peek(3);
+    const known = walk.over(view, at);
+    if (known === at && at < walk.frameEnd) throw walk.stoppedAt(at + view.length);
+    return known - start;
+  };
+  await pumpZlib(src, engine, sink, 'zstd', { limit, overlap });
+  if (src.offset !== walk.frameEnd) throw new FormatError('zstd frames end before their last block', src.offset);
 };
+
+/**
+ * The blocks of one frame, walked over the windows of input as they come: each block header
+ * read from the window that holds it, each block's content stepped over, in this window or
+ * in later ones.
+ */
+class FrameWalk {
+  /** Where the next block header is, or, after the last block, the end of its content. */
+  next: number;
+  /** The last block's header has been read. */
+  private lastBlock = false;
+  /** Why the block header at `next` was refused. */
+  private refused: FormatError | undefined;
+  /** The content of the block last read: where it starts, and its size in the frame. */
+  private contentAt = 0;
+  private contentSize = 0;
+
+  constructor(
+    private readonly header: FrameHeader,
+    /** Where the first block header is. */
+    firstBlock: number,
+  ) {
+    this.next = firstBlock;
+  }
+
+  /** Where the frame ends, once its last block header has been read; Infinity before. */
+  get frameEnd(): number {
+    return this.lastBlock ? this.next + (this.header.hasChecksum ? 4 : 0) : Infinity;
+  }
+
+  /**
+   * Reads the block headers in `view`, the image's bytes from `at` (where the next block header
+   * is, or inside the content before it), and returns how far from `at` the frame's bytes are
+   * known to go: to the next header not yet read or refused, or the frame's end.
+   */
+  over(view: Uint8Array, at: number): number {
+    const viewEnd = at + view.length;
+    while (!this.lastBlock && !this.refused && this.next + 3 <= viewEnd) {
+      const blockAt = this.next;
+      const header = readLE24(view, blockAt - at);
+      const type = (header >> 1) & 3;
+      const size = header >>> 3;
+      if (type === 3) this.refused = new FormatError('zstd block of the reserved type', blockAt);
+      else if (size > MAX_BLOCK) this.refused = new FormatError(`zstd block of ${size} bytes exceeds 128 KiB`, blockAt);
+      if (this.refused) break;
+      this.contentAt = blockAt + 3;
+      // An RLE block's content is one byte, repeated `size` times.
+      this.contentSize = type === 1 ? 1 : size;
+      this.next = this.contentAt + this.contentSize;
+      this.lastBlock = (header & 1) === 1;
+    }
+    return Math.min(viewEnd, this.lastBlock ? this.frameEnd : this.next);
+  }
+
+  /**
+   * Why the walk stops short of the frame's end where the image's bytes end at `end`: the block
+   * header it refused, or what of the frame the image cuts.
+   */
+  stoppedAt(end: number): FormatError {
+    if (this.refused) return this.refused;
+    if (end < this.next) return truncated('zstd block', this.contentSize, end - this.contentAt, this.contentAt);
+    if (this.lastBlock) return truncated('zstd frame checksum', 4, end - this.next, this.next);
+    return truncated('zstd block header', 3, end - this.next, this.next);
+  }
+}
 
 /**
  * How many bytes of its output the decoder of the zstd frame at `src.offset` keeps to copy
@@ -55,11 +115,21 @@ export function zstdWindowBytes(src: ByteSource): number {
   return Math.min(windowBytes, contentBytes ?? Infinity);
 }
 
-/** Where the zstd frame at `src.offset` ends, from its headers and block sizes alone. */
+/**
+ * Where the zstd frame at `src.offset` ends, from its headers and block sizes alone: the
+ * blocks' content is stepped over, not read. Only a file's image: it seeks.
+ */
 export function zstdMemberEnd(src: ByteSource): number {
   expectFrame(src);
-  for (const _ of frameBlocks(src));
-  return src.offset;
+  const walk = new FrameWalk(readFrameHeader(src), src.offset);
+  for (let at = src.offset; ; ) {
+    src.seek(at);
+    const view = src.peek(4);
+    const known = walk.over(view, at);
+    if (known === walk.frameEnd) return known;
+    if (known === at) throw walk.stoppedAt(at + view.length);
+    at = Math.min(Math.max(known, walk.next), src.size);
+  }
 }
 
 function expectFrame(src: ByteSource): void {
@@ -105,22 +175,4 @@ function contentSizeField(b: Uint8Array, size: number): number | undefined {
     default:
       return readLE32(b, 0) + readLE32(b, 4) * 2 ** 32;
   }
-}
-
-/** Walks the frame at `src.offset`, one step per block, the header with the first, the checksum with the last. */
-function* frameBlocks(src: ByteSource): Generator<void> {
-  const { hasChecksum } = readFrameHeader(src);
-  for (;;) {
-    const blockAt = src.offset;
-    const header = readLE24(src.read(3, 'zstd block header'), 0);
-    const last = header & 1;
-    const type = (header >> 1) & 3;
-    const size = header >>> 3;
-    if (type === 3) throw new FormatError('zstd block of the reserved type', blockAt);
-    if (size > MAX_BLOCK) throw new FormatError(`zstd block of ${size} bytes exceeds 128 KiB`, blockAt);
-    src.skipExactly(type === 1 ? 1 : size, 'zstd block');
-    if (last) break;
-    yield;
-  }
-  if (hasChecksum) src.read(4, 'zstd frame checksum');
 }

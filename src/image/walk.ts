@@ -229,8 +229,9 @@ export class MemberDecoder {
    * what decoded it, `ours` or the command line. A command is used where it runs (not
    * `inProcess`; for a format whose command only saves memory, where `saveMemory` asks or the
    * member is a large one), the file is read by offset and holds the member in one run (not
-   * across a UKI's sections); when it fails, ours starts over, names the byte where the member
-   * goes wrong, and its output reaches the sink from where the command's stopped.
+   * across a UKI's sections) and its framing is sound; when the command fails, ours starts
+   * over, names the byte where the member goes wrong, and its output reaches the sink from
+   * where the command's stopped.
    * `startEarly`: the member is taken to end the file, and its command starts before the
    * framing says so.
    */
@@ -254,8 +255,9 @@ export class MemberDecoder {
       (!coprocess.onlyToSaveMemory || options.saveMemory || (await coprocess.largeMember?.(src)) === true);
     const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
     try {
-      // A framing error is the member's own: our decoder would stop at the same byte.
-      const member = usable ? await coprocess.member(src) : undefined;
+      // Where the framing is wrong, ours reads the member, so that its error is the one it
+      // gives in process: the first in the member's order, which may come before the framing's.
+      const member = usable ? await coprocess.member(src).catch(framedBadly) : undefined;
       const inFile = member && src.fileRange(start, member.end);
       if (!coprocess || !member || !inFile) {
         early?.cancel();
@@ -290,6 +292,12 @@ export class MemberDecoder {
   release(): void {
     if (this.reader !== this.src) this.reader?.release();
   }
+}
+
+/** A FormatError stands for the member's framing: none; any other error is thrown. */
+function framedBadly(err: unknown): undefined {
+  if (err instanceof FormatError) return undefined;
+  throw err;
 }
 
 interface Member {
