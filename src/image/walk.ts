@@ -244,29 +244,30 @@ export class MemberDecoder {
   ): Promise<{ end: number; decodedBy: string }> {
     const { src } = this;
     const { coprocess } = format;
-    const { canRunCoprocess, startCoprocess } = await import('../decode/coprocess.js');
     src.seek(start);
-    // A co-process reads the file: a stream has one reader, this process.
-    const usable =
+    // A co-process reads the file: a stream has one reader, this process. Where ours decodes
+    // in any case (zstd's and lz4's members, mostly), the command is not looked for.
+    const wanted =
       coprocess &&
       !options.inProcess &&
       src.seekable &&
-      canRunCoprocess(coprocess.argv) &&
       (!coprocess.onlyToSaveMemory || options.saveMemory || (await coprocess.largeMember?.(src)) === true);
-    const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
+    const commands = wanted && (await import('../decode/coprocess.js'));
+    const usable = commands && commands.canRunCoprocess(coprocess.argv);
+    const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? commands.startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
     try {
       // Where the framing is wrong, ours reads the member, so that its error is the one it
       // gives in process: the first in the member's order, which may come before the framing's.
       const member = usable ? await coprocess.member(src).catch(framedBadly) : undefined;
       const inFile = member && src.fileRange(start, member.end);
-      if (!coprocess || !member || !inFile) {
+      if (!usable || !member || !inFile) {
         early?.cancel();
         return { end: await this.ours(start, format, sink, progress, options), decodedBy: 'ours' };
       }
       const argv = [...coprocess.argv, ...(member.args ?? [])];
       const toEnd = !src.sections && member.end === src.size;
       if (!toEnd) early?.cancel();
-      const command = early && toEnd ? early : startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
+      const command = early && toEnd ? early : commands.startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
       const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + Math.max(0, at - inFile.start))));
       progress(member.end);
       if (run.failure === undefined) return { end: member.end, decodedBy: argv.join(' ') };
