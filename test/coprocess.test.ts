@@ -307,11 +307,12 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(run.stderr).toBe(`initramfs-restore: ${path}: ${byCommand[0]} at byte ${byCommand[1]}\n`);
   });
 
-  it('reports a zstd member whose framing is wrong as our decoder does, where its data goes wrong first', async () => {
-    const { zstdMemberEnd } = await import('../src/decode/zstd.js');
-    const { ByteSource } = await import('../src/decode/source.js');
-    const zst = Buffer.from(sh('zstd -qc -3', { input: newcArchive([{ name: 'a', data: realistic(1 << 20, 9) }]) }));
-    // The block headers from the frame header (no dictionary, a window descriptor, no content size from a pipe).
+  /**
+   * The zstd frame `zst` (no dictionary, a window descriptor, no content size: from a pipe) with
+   * its first block's data spoilt and its fourth block header of the reserved type; and where
+   * its second block starts.
+   */
+  function spoiltThenRefused(zst: Buffer): { bad: Buffer; secondBlock: number } {
     expect(zst[4] & 0xe3).toBe(0);
     const headers: number[] = [];
     for (let at = 6; headers.length < 4; ) {
@@ -319,16 +320,31 @@ describe('members decoded by their CLI as a co-process', () => {
       const header = zst.readUIntLE(at, 3);
       at += 3 + (((header >> 1) & 3) === 1 ? 1 : header >>> 3);
     }
-    // The first block's compressed content spoilt, the fourth block's header of the reserved type.
-    zst.fill(0xff, headers[0] + 3 + 20, headers[1]);
-    zst.writeUIntLE(zst.readUIntLE(headers[3], 3) | 0b110, headers[3], 3);
+    const bad = Buffer.from(zst);
+    bad.fill(0xff, headers[0] + 3 + 20, headers[1]);
+    bad.writeUIntLE(bad.readUIntLE(headers[3], 3) | 0b110, headers[3], 3);
+    return { bad, secondBlock: headers[1] };
+  }
+
+  it('reports a zstd member whose framing is wrong as our decoder does, where its data goes wrong first', async () => {
+    const { zstdMemberEnd } = await import('../src/decode/zstd.js');
+    const { ByteSource } = await import('../src/decode/source.js');
+    const { bad, secondBlock } = spoiltThenRefused(sh('zstd -qc -3', { input: newcArchive([{ name: 'a', data: realistic(1 << 20, 9) }]) }));
     const path = join(work, 'bad-data-then-framing.img');
-    writeFileSync(path, zst);
+    writeFileSync(path, bad);
     expect(() => zstdMemberEnd(ByteSource.open(path, 512))).toThrow('zstd block of the reserved type');
     const inProcess = await walkFailure(path, { inProcess: true });
     expect(inProcess[0]).toMatch(/^corrupt zstd data: /);
-    expect(inProcess[1]).toBeLessThan(headers[1]);
+    expect(inProcess[1]).toBeLessThan(secondBlock);
     expect(await walkFailure(path, { saveMemory: true })).toEqual(inProcess);
+  });
+
+  it('reports the framing of a zstd member whose window is over 4 MiB as it finds it: ours would hold the window', async () => {
+    const { bad } = spoiltThenRefused(sh('zstd -qc -19', { input: newcArchive([{ name: 'a', data: realistic(1 << 20, 9) }]) }));
+    const path = join(work, 'large-bad-data-then-framing.img');
+    writeFileSync(path, bad);
+    expect((await walkFailure(path, {}))[0]).toBe('zstd block of the reserved type');
+    expect((await walkFailure(path, { inProcess: true }))[0]).toMatch(/^corrupt zstd data: /);
   });
 
   it('reports a corrupt block of an xz stream decoded on several threads as our decoder does', () => {

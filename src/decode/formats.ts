@@ -17,8 +17,8 @@ export interface CompressionFormat {
    * Where the format's own CLI decodes faster than `decode` (bench/decoders.sh), it runs as a
    * co-process on exactly the member's bytes, which `member` finds from the framing alone
    * (headers and block sizes, leaving `src` anywhere); `decode` stays for when it is missing,
-   * and for a member that `member` leaves to it (undefined: the CLI reads more than the
-   * kernel does).
+   * for a member that `member` leaves to it (undefined: the CLI reads more than the kernel
+   * does), and for one whose framing `member` finds wrong (a FormatError), but a large one.
    */
   coprocess?: {
     argv: readonly string[];

@@ -247,18 +247,16 @@ export class MemberDecoder {
     src.seek(start);
     // A co-process reads the file: a stream has one reader, this process. Where ours decodes
     // in any case (zstd's and lz4's members, mostly), the command is not looked for.
-    const wanted =
-      coprocess &&
-      !options.inProcess &&
-      src.seekable &&
-      (!coprocess.onlyToSaveMemory || options.saveMemory || (await coprocess.largeMember?.(src)) === true);
+    const large = coprocess?.largeMember !== undefined && !options.inProcess && src.seekable && (await coprocess.largeMember(src));
+    const wanted = coprocess && !options.inProcess && src.seekable && (!coprocess.onlyToSaveMemory || options.saveMemory || large);
     const commands = wanted && (await import('../decode/coprocess.js'));
     const usable = commands && commands.canRunCoprocess(coprocess.argv);
     const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? commands.startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
     try {
       // Where the framing is wrong, ours reads the member, so that its error is the one it
       // gives in process: the first in the member's order, which may come before the framing's.
-      const member = usable ? await coprocess.member(src).catch(framedBadly) : undefined;
+      // Not a large member, whose window ours would hold: the framing's error is the answer.
+      const member = usable ? await coprocess.member(src).catch((err: unknown) => (large ? Promise.reject(err) : framedBadly(err))) : undefined;
       const inFile = member && src.fileRange(start, member.end);
       if (!usable || !member || !inFile) {
         early?.cancel();
