@@ -1,52 +1,22 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { ByteSource } from '../src/decode/source.js';
 import { decodeZstd, zstdMemberEnd } from '../src/decode/zstd.js';
 import { sh } from './support/cli.js';
 import { realistic, rng } from './support/data.js';
 import { decodeFile, expectFormatError } from './support/decode.js';
+import { scratch } from './support/scratch.js';
+import { zstdBlocks } from './support/zstd.js';
 
 /** Read windows from a byte to the default's MiB: where each refill falls moves with them. */
 const WINDOWS = [1, 5, 64, 4096, undefined];
 /** For members of megabytes, which a window of a few bytes takes a read and an engine call per few bytes of. */
 const WIDE_WINDOWS = [64, 4096, undefined];
-let dir: string;
-let counter = 0;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'zstd-test-'));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function file(bytes: Buffer): string {
-  const path = join(dir, `${counter++}.img`);
-  writeFileSync(path, bytes);
-  return path;
-}
+const { writeImage } = scratch('zstd-test-');
 
 /** Bytes this process has read by read(2) and pread(2) so far (/proc/self/io's rchar). */
 function bytesRead(): number {
   return Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'latin1'))![1]);
-}
-
-/** Where each block of the zstd frame at the start of `frame` lies, walked as RFC 8878 3.1.1 lays it out. */
-function blocksOf(frame: Buffer): { at: number; contentAt: number; contentSize: number }[] {
-  const descriptor = frame[4];
-  const singleSegment = (descriptor >> 5) & 1;
-  const fcsSize = [singleSegment, 2, 4, 8][descriptor >> 6];
-  let at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3] + fcsSize;
-  const blocks = [];
-  for (;;) {
-    const header = frame.readUIntLE(at, 3);
-    const contentSize = ((header >> 1) & 3) === 1 ? 1 : header >>> 3;
-    blocks.push({ at, contentAt: at + 3, contentSize });
-    at += 3 + contentSize;
-    if (header & 1) return blocks;
-  }
 }
 
 /** A frame of raw blocks (a 2 MiB window, no content size, no checksum), each block's header as `header` makes it. */
@@ -66,7 +36,7 @@ describe('the zstd decoder', () => {
     for (const command of ['zstd -qc -3', 'zstd -qc -19 --check', 'zstd -qc -1 --no-check']) {
       const member = sh(command, { input: data });
       // What follows the member is not read as its own: another frame's magic, then zeros.
-      const path = file(Buffer.concat([member, Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(60)]));
+      const path = writeImage([member, Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(60)]);
       for (const window of WIDE_WINDOWS) {
         const before = bytesRead();
         const decoded = await decodeFile(decodeZstd, path, 0, window);
@@ -90,7 +60,7 @@ describe('the zstd decoder', () => {
     ];
     const before = Buffer.concat(contents.slice(0, 15));
     for (const [label, frame, message] of cases) {
-      const path = file(frame);
+      const path = writeImage([frame]);
       for (const window of WIDE_WINDOWS) {
         const out: Buffer[] = [];
         const src = ByteSource.open(path, window);
@@ -106,7 +76,7 @@ describe('the zstd decoder', () => {
 
   it('names what of the frame an image cut inside it cuts, at the same byte in any read window and in the framing walk', async () => {
     const frame = sh('zstd -qc -3 --check', { input: realistic(600 << 10, 5) });
-    const blocks = blocksOf(frame);
+    const blocks = zstdBlocks(frame);
     expect(blocks.length).toBeGreaterThan(3);
     const { at, contentAt, contentSize } = blocks[2];
     const checksumAt = frame.length - 4;
@@ -120,7 +90,7 @@ describe('the zstd decoder', () => {
       [checksumAt + 3, 'truncated zstd frame checksum: needs 4 bytes, file ends after 3', checksumAt],
     ];
     for (const [cut, message, offset] of cuts) {
-      const path = file(frame.subarray(0, cut));
+      const path = writeImage([frame.subarray(0, cut)]);
       for (const window of WINDOWS) {
         const err = await expectFormatError(decodeFile(decodeZstd, path, 0, window));
         expect([err.message, err.offset], `cut at ${cut}, window ${window}`).toEqual([message, offset]);

@@ -23,7 +23,7 @@ const WINDOW_LOG_MAX = 27;
 export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
   const start = src.offset;
   expectFrame(src);
-  const walk = new FrameWalk(readFrameHeader(src), src.offset);
+  const walk = new FrameWalk(readFrameHeader(src).hasChecksum, src.offset);
   src.seek(start);
   // Here, not at the top: zstdMemberEnd runs before a co-process that needs no node:zlib.
   const { constants, createZstdDecompress } = process.getBuiltinModule('node:zlib');
@@ -56,7 +56,8 @@ class FrameWalk {
   private contentSize = 0;
 
   constructor(
-    private readonly header: FrameHeader,
+    /** Whether a checksum of 4 bytes follows the last block. */
+    private readonly hasChecksum: boolean,
     /** Where the first block header is. */
     firstBlock: number,
   ) {
@@ -65,7 +66,7 @@ class FrameWalk {
 
   /** Where the frame ends, once its last block header has been read; Infinity before. */
   get frameEnd(): number {
-    return this.lastBlock ? this.next + (this.header.hasChecksum ? 4 : 0) : Infinity;
+    return this.lastBlock ? this.next + (this.hasChecksum ? 4 : 0) : Infinity;
   }
 
   /**
@@ -121,12 +122,12 @@ export function zstdWindowBytes(src: ByteSource): number {
  */
 export function zstdMemberEnd(src: ByteSource): number {
   expectFrame(src);
-  const walk = new FrameWalk(readFrameHeader(src), src.offset);
+  const walk = new FrameWalk(readFrameHeader(src).hasChecksum, src.offset);
   for (let at = src.offset; ; ) {
     src.seek(at);
     const view = src.peek(4);
     const known = walk.over(view, at);
-    if (known === walk.frameEnd) return known;
+    if (walk.frameEnd <= src.size) return walk.frameEnd;
     if (known === at) throw walk.stoppedAt(at + view.length);
     at = Math.min(Math.max(known, walk.next), src.size);
   }
