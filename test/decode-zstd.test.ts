@@ -50,24 +50,31 @@ describe('the zstd decoder', () => {
     }
   });
 
-  it('gives the engine every byte before a block header it refuses, in read windows of 64 bytes to 1 MiB, then refuses it', async () => {
+  it('gives the sink every byte before a block header it refuses, in read windows of 64 bytes to 1 MiB, overlapped or not, then refuses it', async () => {
     const random = rng(3);
     const contents = Array.from({ length: 16 }, () => Buffer.from(Array.from({ length: 100 << 10 }, () => Math.floor(random() * 256))));
-    const refusedAt = 6 + 15 * (3 + (100 << 10));
-    const cases: [string, Buffer, string][] = [
-      ['a block of the reserved type', rawFrame(contents, (size, last, i) => (size << 3) | (i === 15 ? 3 << 1 : 0) | (last ? 1 : 0)), 'zstd block of the reserved type'],
-      ['a block over 128 KiB', rawFrame(contents, (size, last, i) => ((i === 15 ? 200_000 : size) << 3) | (last ? 1 : 0)), 'zstd block of 200000 bytes exceeds 128 KiB'],
+    const reserved = (size: number, last: boolean, i: number) => (size << 3) | (i === 15 ? 3 << 1 : 0) | (last ? 1 : 0);
+    const oversized = (size: number, last: boolean, i: number) => ((i === 15 ? 200_000 : size) << 3) | (last ? 1 : 0);
+    // RLE blocks of 100 KiB from a byte each: the engine holds more output than one buffer when the walk stops.
+    const runs = contents.map((content) => content.subarray(0, 1));
+    const rleReserved = (_size: number, last: boolean, i: number) => ((100 << 10) << 3) | ((i === 15 ? 3 : 1) << 1) | (last ? 1 : 0);
+    const cases: [string, Buffer, number, Buffer, string][] = [
+      ['a raw block of the reserved type', rawFrame(contents, reserved), 6 + 15 * (3 + (100 << 10)), Buffer.concat(contents.slice(0, 15)), 'zstd block of the reserved type'],
+      ['a raw block over 128 KiB', rawFrame(contents, oversized), 6 + 15 * (3 + (100 << 10)), Buffer.concat(contents.slice(0, 15)), 'zstd block of 200000 bytes exceeds 128 KiB'],
+      ['an RLE block of the reserved type', rawFrame(runs, rleReserved), 6 + 15 * 4, Buffer.concat(runs.slice(0, 15).map((run) => Buffer.alloc(100 << 10, run[0]))), 'zstd block of the reserved type'],
     ];
-    const before = Buffer.concat(contents.slice(0, 15));
-    for (const [label, frame, message] of cases) {
+    for (const [label, frame, refusedAt, before, message] of cases) {
       const path = writeImage([frame]);
       for (const window of WIDE_WINDOWS) {
-        const out: Buffer[] = [];
-        const src = ByteSource.open(path, window);
-        const err = await expectFormatError(decodeZstd(src, (chunk) => void out.push(Buffer.from(chunk))));
-        src.close();
-        expect([err.message, err.offset], `${label}, window ${window}`).toEqual([message, refusedAt]);
-        expect(Buffer.concat(out).equals(before), `${label}, window ${window}: the blocks before it are decoded`).toBe(true);
+        for (const overlap of [false, true]) {
+          const out: Buffer[] = [];
+          const src = ByteSource.open(path, window);
+          const err = await expectFormatError(decodeZstd(src, (chunk) => void out.push(Buffer.from(chunk)), { overlap }));
+          src.close();
+          const what = `${label}, window ${window}${overlap ? ', overlapped' : ''}`;
+          expect([err.message, err.offset], what).toEqual([message, refusedAt]);
+          expect(Buffer.concat(out).equals(before), `${what}: the blocks before it are decoded (${Buffer.concat(out).length} of ${before.length} bytes)`).toBe(true);
+        }
       }
       const err = await expectFormatError((async () => zstdMemberEnd(ByteSource.open(path, 512)))());
       expect([err.message, err.offset], `${label}, the framing walk`).toEqual([message, refusedAt]);

@@ -95,13 +95,23 @@ export async function pumpZlib(
   const start = src.offset;
   let fed = 0;
   let allowed = typeof limit === 'number' ? limit : 0;
+  /** Output room the engine's last call left: none, and it may hold back more. */
+  let roomLeft = OUTPUT_CHUNK;
   try {
     for (;;) {
-      if (fed === allowed && typeof limit === 'function') allowed = limit();
+      // Asked only once the engine has given all it holds: the sink has every byte before the limit's error.
+      if (fed === allowed && typeof limit === 'function' && roomLeft > 0) {
+        try {
+          allowed = limit();
+        } catch (err) {
+          await deliver();
+          throw err;
+        }
+      }
       const view = src.peek(1);
       const take = Math.min(view.length, INPUT_CHUNK, allowed - fed);
       // With no input left to give, the engine is told the stream ends: it fails if its stream does not.
-      const finishing = take === 0;
+      const finishing = take === 0 && roomLeft > 0;
       const out = outs[which];
       if (overlap) {
         running = new Promise<void>((resolve) => (settleCall = resolve));
@@ -113,7 +123,7 @@ export async function pumpZlib(
         handle.writeSync(finishing ? finish : more, view, 0, take, out, 0, OUTPUT_CHUNK);
       }
       if (failed) throw engineFailure(failed, format, start + fed, src.offset);
-      const roomLeft = state[0];
+      roomLeft = state[0];
       const inputLeft = state[1];
       src.skip(take - inputLeft);
       fed += take - inputLeft;
