@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, cli, sh } from './support/cli.js';
+import { BIN, ROOT, cli, sh } from './support/cli.js';
 import { realistic } from './support/data.js';
 import { newcArchive } from './support/newc.js';
 import { zstdBlocks } from './support/zstd.js';
@@ -340,6 +341,37 @@ describe('members decoded by their CLI as a co-process', () => {
     writeFileSync(path, bad);
     expect((await walkFailure(path, {}))[0]).toBe('zstd block of the reserved type');
     expect((await walkFailure(path, { inProcess: true }))[0]).toMatch(/^corrupt zstd data: /);
+  });
+
+  it("reports a zstd member whose window is over 4 MiB by zstd -d's refusal, where its output stops, without holding the window", () => {
+    // 90 MB of zeros at --long=27 from a pipe: a 128 MiB window, of which a decoder holds all 90 MB by the last block.
+    const archive = newcArchive([{ name: 'zeros', data: Buffer.alloc(90_000_000) }, { name: 'end', data: 'end' }]);
+    const zst = sh('zstd -q -3 --long=27 -c', { input: archive });
+    const last = zstdBlocks(zst).findLast((b) => b.contentSize > 1)!;
+    const path = join(work, 'large-window-spoilt.img');
+    writeFileSync(path, Buffer.from(zst).fill(0xff, last.contentAt, last.contentAt + last.contentSize));
+    const hook = join(work, 'peak-rss.mjs');
+    // VmHWM, not getrusage's maxRSS: that one keeps the peak of the process that forked this one, the test's.
+    writeFileSync(hook, "process.on('exit', () => { const fs = process.getBuiltinModule('node:fs'); fs.writeFileSync(process.env.PEAK_RSS_TO, /VmHWM:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]); });\n");
+    /** The list's status, stderr, and its own peak RSS in KiB, not the command's. */
+    const list = (args: string[], env: Record<string, string> = {}) => {
+      const report = join(work, 'peak-rss');
+      const r = spawnSync(process.execPath, ['--import', hook, BIN, 'list', ...args, path], { env: { ...process.env, PEAK_RSS_TO: report, ...env } });
+      return { status: r.status, stderr: r.stderr.toString(), peakKb: Number(readFileSync(report, 'latin1')) };
+    };
+    const refused = list([]);
+    expect(refused.status).toBe(1);
+    const stopped = /^initramfs-restore: .*: corrupt zstd data: zstd -d -c -q exited with status 1: .+ at byte (\d+) of the zstd stream at byte 0\n$/.exec(refused.stderr);
+    expect(stopped, refused.stderr).not.toBeNull();
+    expect(Number(stopped![1])).toBeGreaterThan(80_000_000);
+    expect(Number(stopped![1])).toBeLessThan(archive.length);
+    expect(refused.peakKb).toBeLessThanOrEqual(64 * 1024);
+    // Ours names the compressed byte, and holds the window for it: so it does where zstd -d was killed, not refused.
+    const ours = list(['--in-process']);
+    expect(ours.stderr).toMatch(/: corrupt zstd data: (?!zstd -d).+ at byte \d+\n$/);
+    expect(ours.peakKb).toBeGreaterThan(64 * 1024);
+    const zstd = sh('command -v zstd').toString().trim();
+    expect(list([], { PATH: pathWith('killed-zstd', 'zstd', `${zstd} "$@"; kill -KILL $$`) }).stderr).toBe(ours.stderr);
   });
 
   it('reports a corrupt block of an xz stream decoded on several threads as our decoder does', () => {

@@ -11,6 +11,8 @@ export interface CommandRun {
   delivered: number;
   /** Why the command failed (its exit status and first words on stderr), or undefined: it succeeded. */
   failure?: string;
+  /** The command ran and exited with a status other than 0: it refused its input, not failed to run or been killed. */
+  refused?: true;
 }
 
 const READ_SIZE = 1 << 20;
@@ -169,7 +171,8 @@ export function startCoprocess(path: string, start: number, end: number | undefi
       if (error) return { delivered, failure: `${argv[0]} could not run: ${error.message}` };
       if (status === 0) return { delivered };
       const said = stderr.trim().split('\n')[0];
-      return { delivered, failure: `${argv.join(' ')} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${said ? `: ${said}` : ''}` };
+      const failure = `${argv.join(' ')} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${said ? `: ${said}` : ''}`;
+      return signal ? { delivered, failure } : { delivered, failure, refused: true };
     } finally {
       cancel();
     }

@@ -231,7 +231,8 @@ export class MemberDecoder {
    * member is a large one), the file is read by offset and holds the member in one run (not
    * across a UKI's sections) and its framing is sound; when the command fails, ours starts
    * over, names the byte where the member goes wrong, and its output reaches the sink from
-   * where the command's stopped.
+   * where the command's stopped: not for a large member the command refused, whose error is
+   * the command's, at the output byte where it stopped.
    * `startEarly`: the member is taken to end the file, and its command starts before the
    * framing says so.
    */
@@ -269,6 +270,11 @@ export class MemberDecoder {
       const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + Math.max(0, at - inFile.start))));
       progress(member.end);
       if (run.failure === undefined) return { end: member.end, decodedBy: argv.join(' ') };
+      // Ours would hold a large member's window beside its own memory to name the byte: the
+      // command's verdict stands, where its output stops.
+      if (large && run.refused) {
+        throw new FormatError(`corrupt ${format.name} data: ${run.failure} (its output stops here: ours would hold the member's window to name the compressed byte)`, run.delivered, `the ${format.name} stream at ${src.describe(start)}`);
+      }
       // Should ours read the member after all, its output is the one used.
       return { end: await this.ours(start, format, skipping(run.delivered, sink), progress, options), decodedBy: 'ours' };
     } finally {
