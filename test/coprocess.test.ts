@@ -44,6 +44,19 @@ async function walkFailure(path: string, options: { saveMemory?: boolean; inProc
   return [(err as FormatError).message, (err as FormatError).offset];
 }
 
+/**
+ * `list` of `path`: its status, stderr, and its own peak RSS in KiB, not a co-process's: VmHWM
+ * at its exit, not getrusage's maxRSS, which keeps the peak of the process that forked it (the test's).
+ */
+function listWithPeak(path: string, args: string[], env: Record<string, string> = {}): { status: number | null; stderr: string; peakKb: number } {
+  const hook = join(work, 'peak-rss.mjs');
+  writeFileSync(hook, "process.on('exit', () => { const fs = process.getBuiltinModule('node:fs'); fs.writeFileSync(process.env.PEAK_RSS_TO, /VmHWM:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]); });\n");
+  const report = join(work, 'peak-rss');
+  rmSync(report, { force: true });
+  const r = spawnSync(process.execPath, ['--import', hook, BIN, 'list', ...args, path], { env: { ...process.env, PEAK_RSS_TO: report, ...env }, maxBuffer: 1 << 30 });
+  return { status: r.status, stderr: r.stderr.toString(), peakKb: Number(readFileSync(report, 'latin1')) };
+}
+
 /** That no process has `path` open, within 5 s: a stopped command ends on SIGPIPE or SIGKILL. */
 async function expectNoReaderLeft(path: string): Promise<void> {
   const readersLeft = (): boolean => readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).some((pid) => {
@@ -60,7 +73,7 @@ async function expectNoReaderLeft(path: string): Promise<void> {
 function examineJson(args: string[], env?: Record<string, string>) {
   const run = cli(['examine', '--json', ...args], { env });
   expect(run.stderr).toBe('');
-  return JSON.parse(run.stdout.toString()) as { archives: { format: string; decodedBy?: string; entries: number; end: number }[] };
+  return JSON.parse(run.stdout.toString()) as { archives: { format: string; decodedBy?: string; entries: number; start: number; end: number }[] };
 }
 
 describe('members decoded by their CLI as a co-process', () => {
@@ -348,20 +361,13 @@ describe('members decoded by their CLI as a co-process', () => {
     const archive = newcArchive([{ name: 'zeros', data: Buffer.alloc(90_000_000) }, { name: 'end', data: 'end' }]);
     const zst = sh('zstd -q -3 --long=27 -c', { input: archive });
     const last = zstdBlocks(zst).findLast((b) => b.contentSize > 1)!;
+    const spoilt = Buffer.from(zst).fill(0xff, last.contentAt, last.contentAt + last.contentSize);
     const path = join(work, 'large-window-spoilt.img');
-    writeFileSync(path, Buffer.from(zst).fill(0xff, last.contentAt, last.contentAt + last.contentSize));
-    const hook = join(work, 'peak-rss.mjs');
-    // VmHWM, not getrusage's maxRSS: that one keeps the peak of the process that forked this one, the test's.
-    writeFileSync(hook, "process.on('exit', () => { const fs = process.getBuiltinModule('node:fs'); fs.writeFileSync(process.env.PEAK_RSS_TO, /VmHWM:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]); });\n");
-    /** The list's status, stderr, and its own peak RSS in KiB, not the command's. */
-    const list = (args: string[], env: Record<string, string> = {}) => {
-      const report = join(work, 'peak-rss');
-      const r = spawnSync(process.execPath, ['--import', hook, BIN, 'list', ...args, path], { env: { ...process.env, PEAK_RSS_TO: report, ...env } });
-      return { status: r.status, stderr: r.stderr.toString(), peakKb: Number(readFileSync(report, 'latin1')) };
-    };
+    writeFileSync(path, spoilt);
+    const list = (args: string[], env: Record<string, string> = {}) => listWithPeak(path, args, env);
     const refused = list([]);
     expect(refused.status).toBe(1);
-    const stopped = /^initramfs-restore: .*: corrupt zstd data: zstd -d -c -q exited with status 1: .+ at byte (\d+) of the zstd stream at byte 0\n$/.exec(refused.stderr);
+    const stopped = /^initramfs-restore: .*: zstd -d -c -q exited with status 1: .+; its output stops at byte (\d+) of the zstd stream at byte 0\n$/.exec(refused.stderr);
     expect(stopped, refused.stderr).not.toBeNull();
     expect(Number(stopped![1])).toBeGreaterThan(80_000_000);
     expect(Number(stopped![1])).toBeLessThan(archive.length);
@@ -371,7 +377,88 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(ours.stderr).toMatch(/: corrupt zstd data: (?!zstd -d).+ at byte \d+\n$/);
     expect(ours.peakKb).toBeGreaterThan(64 * 1024);
     const zstd = sh('command -v zstd').toString().trim();
-    expect(list([], { PATH: pathWith('killed-zstd', 'zstd', `${zstd} "$@"; kill -KILL $$`) }).stderr).toBe(ours.stderr);
+    const killed = { PATH: pathWith('killed-zstd', 'zstd', `${zstd} "$@"; kill -KILL $$`) };
+    expect(list([], killed).stderr).toBe(ours.stderr);
+    // Padded, the member goes to zstd through dd and a pipe: the shell says status 137 for the kill.
+    const padded = join(work, 'large-window-spoilt-padded.img');
+    writeFileSync(padded, Buffer.concat([spoilt, Buffer.alloc(4)]));
+    expect(listWithPeak(padded, [], killed).stderr).toBe(ours.stderr.replace(path, padded));
+  });
+
+  it('decodes an lzma member whose ring would be over 4 MiB by xz --single-stream, which finds where it ends; a smaller one by ours', () => {
+    const archive = newcArchive([{ name: 'a', data: realistic(300_000, 5) }, { name: 'b', data: 'end' }]);
+    const gz = sh('gzip -c', { input: newcArchive([{ name: 'c', data: 'after the lzma member' }]) });
+    const lzmaCommand = 'xz -d -c -q --format=lzma --single-stream';
+    // From a pipe, as dracut compresses: no size in the header, an end marker.
+    const members: [string, string, string][] = [
+      ['-6 (8 MiB)', 'xz --format=lzma -6 -c', lzmaCommand],
+      ['-9 (64 MiB)', 'xz --format=lzma -9 -c', lzmaCommand],
+      ['a 4 MiB dictionary', 'xz --format=lzma --lzma1=preset=6,dict=4MiB -c', 'ours'],
+    ];
+    for (const [label, command, decodedBy] of members) {
+      const lzma = sh(command, { input: archive });
+      const path = join(work, 'lzma-then-gzip.img');
+      writeFileSync(path, Buffer.concat([lzma, Buffer.alloc(4), gz]));
+      const rows = (archives: ReturnType<typeof examineJson>['archives']) => archives.map((a) => [a.format, a.start, a.end, a.entries]);
+      const expected = [['lzma', 0, lzma.length, 2], ['gzip', lzma.length + 4, lzma.length + 4 + gz.length, 1]];
+      const { archives } = examineJson([path]);
+      expect(rows(archives), label).toEqual(expected);
+      expect(archives.map((a) => a.decodedBy), label).toEqual([decodedBy, 'ours']);
+      expect(cli(['list', '-v', path]).stdout.equals(cli(['list', '-v', '--in-process', path]).stdout), label).toBe(true);
+      const withoutXz = examineJson([path], { PATH: pathWith('no-xz', 'xz') }).archives;
+      expect([rows(withoutXz), withoutXz[0].decodedBy], label).toEqual([expected, 'ours']);
+    }
+  });
+
+  it('reads which lzma members xz reads as the kernel does, and the ring ours would hold for them', async () => {
+    const { lzmaCommandRing } = await import('../src/decode/lzma.js');
+    const { ByteSource } = await import('../src/decode/source.js');
+    const header = (props: number, dict: number, size: bigint) => {
+      const h = Buffer.alloc(13);
+      h[0] = props;
+      h.writeUInt32LE(dict, 1);
+      h.writeBigUInt64LE(size, 5);
+      return h;
+    };
+    const unknown = 0xffff_ffff_ffff_ffffn;
+    const cases: [string, Buffer, number][] = [
+      ['8 MiB, no size', header(0x5d, 8 << 20, unknown), 8 << 20],
+      ['64 KiB, no size: a chunk of 1 MiB at least', header(0x5d, 64 << 10, unknown), 1 << 20],
+      ['a size given', header(0x5d, 8 << 20, 10_000_000n), 0],
+      ['lc 4 and lp 1', header(4 + 9 * 1, 8 << 20, unknown), 0],
+      ['lc 3 and lp 1', header(3 + 9 * 1, 8 << 20, unknown), 8 << 20],
+      ['a properties byte out of range', header(225, 8 << 20, unknown), 0],
+      ['a dictionary over 128 MiB', header(0x5d, (128 << 20) + 1, unknown), 0],
+    ];
+    for (const [label, bytes, ring] of cases) {
+      const path = join(work, 'lzma-header.bin');
+      writeFileSync(path, bytes);
+      const src = ByteSource.open(path);
+      try {
+        expect(lzmaCommandRing(src), label).toBe(ring);
+      } finally {
+        src.close();
+      }
+    }
+  });
+
+  it('lists a large lzma member by xz in our 64 MiB, and where xz refuses it, as our decoder does', () => {
+    // 90 MB of zeros at -9: a 64 MiB dictionary, all of it held by the end.
+    const archive = newcArchive([{ name: 'zeros', data: Buffer.alloc(90_000_000) }, { name: 'end', data: 'end' }]);
+    const lzma = sh('xz --format=lzma -9 -c', { input: archive });
+    const path = join(work, 'large-lzma.img');
+    writeFileSync(path, lzma);
+    const byXz = listWithPeak(path, []);
+    expect([byXz.status, byXz.stderr]).toEqual([0, '']);
+    expect(byXz.peakKb).toBeLessThanOrEqual(64 * 1024);
+    expect(listWithPeak(path, ['--in-process']).peakKb).toBeGreaterThan(64 * 1024);
+    // xz refuses more than the kernel's decoder does: ours has the last word.
+    const spoilt = Buffer.from(lzma);
+    spoilt.fill(0x55, lzma.length >> 1, (lzma.length >> 1) + 16);
+    writeFileSync(path, spoilt);
+    const refused = listWithPeak(path, []);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe(listWithPeak(path, ['--in-process']).stderr);
   });
 
   it('reports a corrupt block of an xz stream decoded on several threads as our decoder does', () => {

@@ -59,7 +59,9 @@ describe.skipIf(WHY_NOT)(titled('a UKI with an image as .initrd', WHY_NOT), () =
     expect(list.status).toBe(0);
     expect(list.stdout.equals(plain.stdout)).toBe(true);
     const report = examineJson(uki);
-    expect(report.archives).toEqual(examineJson(image).archives);
+    // xz reads an lzma member on past its end, into what follows the section: ours decodes it in a UKI.
+    const byImage = examineJson(image).archives.map((a: { format: string }) => (a.format === 'lzma' ? { ...a, decodedBy: 'ours' } : a));
+    expect(report.archives).toEqual(byImage);
     const initrd = objdumpSections(uki).find((s) => s.name === '.initrd')!;
     expect(report.sections).toEqual([{ name: '.initrd', fileOffset: initrd.fileOffset, size: initrd.size, virtualSize: initrd.size, imageOffset: 0 }]);
     expect(report.size).toBe(statSync(image).size);

@@ -11,8 +11,13 @@ export interface CommandRun {
   delivered: number;
   /** Why the command failed (its exit status and first words on stderr), or undefined: it succeeded. */
   failure?: string;
-  /** The command ran and exited with a status other than 0: it refused its input, not failed to run or been killed. */
+  /**
+   * The command ran and refused its input: it exited with a status of 1 to 125, not one of a
+   * shell's for a command that did not run (126, 127) or was killed (128 and up), nor by a signal.
+   */
   refused?: true;
+  /** With `findsEnd`, where the command left its standard input, the file: the member's end. */
+  inputEnd?: number;
 }
 
 const READ_SIZE = 1 << 20;
@@ -33,9 +38,11 @@ const FILLED_READ = 512 << 10;
 const PAUSE_MS = 1;
 const pauseCell = new Int32Array(new SharedArrayBuffer(4));
 /**
- * `sh -c` script: $1 the image, $2 the member's start, $3 its length or `rest` where it ends
- * the file, the rest the command. A member that ends the file is the command's standard input
- * itself, from where dd seeks to (`count=0` copies nothing): no second process copies it
+ * `sh -c` script: $1 the image, $2 the member's start, $3 its length, `rest` where it ends
+ * the file, or `shared` where the command's standard input is already the file, ours (it finds
+ * the member's end), the rest the command. A member that ends the file, or whose command finds
+ * its end, is the command's standard input itself, from where dd seeks to (`count=0` copies
+ * nothing): no second process copies it
  * through a pipe on the way, which slowed the command beside ours on two cores (bench/peers.sh).
  * Any other member goes through dd, which counts its bytes. Perl (Debian's perl-base is
  * essential) grows the FIFO to 1 MiB (F_SETPIPE_SZ, 1031) beside the command, which does not
@@ -45,8 +52,8 @@ const pauseCell = new Int32Array(new SharedArrayBuffer(4));
  */
 const DD_INTO = `f=$1 s=$2 n=$3; shift 3
 grow() { command -v perl >/dev/null 2>&1 && perl -e 'fcntl(STDOUT, 1031, 1 << 20)' </dev/null & }
-if [ "$n" = rest ]; then
-  exec <"$f" && dd iflag=skip_bytes skip="$s" count=0 status=none || exit 1
+if [ "$n" = rest ] || [ "$n" = shared ]; then
+  { [ "$n" = shared ] || exec <"$f"; } && dd iflag=skip_bytes skip="$s" count=0 status=none || exit 126
   grow
   exec "$@"
 fi
@@ -96,9 +103,11 @@ export interface Coprocess {
  * Node's stream reading of a child's pipe costs more than zstd's decoding itself
  * (bench/pipe-read.sh, the zstd member, Node's start included: 0.65-0.74 s through the stream,
  * 0.35-0.40 s through the FIFO, 0.18-0.21 s for zstd alone). Until it is drained, the command
- * waits once the FIFO is full.
+ * waits once the FIFO is full. With `findsEnd`, the command reads from `start` on and stops at
+ * the member's end, where it leaves its standard input (xz's --single-stream): that input is a
+ * descriptor of ours, whose offset the run then reports (`inputEnd`).
  */
-export function startCoprocess(path: string, start: number, end: number | undefined, argv: readonly string[]): Coprocess {
+export function startCoprocess(path: string, start: number, end: number | undefined, argv: readonly string[], { findsEnd = false } = {}): Coprocess {
   let fifo: { read: number; write: number };
   try {
     fifo = openFifo();
@@ -108,21 +117,26 @@ export function startCoprocess(path: string, start: number, end: number | undefi
     return { drain: async () => ({ delivered: 0, failure }), cancel: () => {} };
   }
   const { read, write } = fifo;
+  let input: number | undefined;
   let child: ChildProcess | undefined;
   let open = true;
   const cancel = (): void => {
     child?.kill('SIGKILL');
     child = undefined;
-    if (open) closeSync(read);
+    if (open) {
+      closeSync(read);
+      if (input !== undefined) closeSync(input);
+    }
     open = false;
   };
   let stderr = '';
   let exited: Promise<{ status: number | null; signal: string | null; error?: Error }>;
   try {
+    if (findsEnd) input = openSync(path, 'r');
     child = process.getBuiltinModule('node:child_process').spawn(
       'sh',
-      ['-c', DD_INTO, 'sh', path, String(start), end === undefined ? 'rest' : String(end - start), ...argv],
-      { stdio: ['ignore', write, 'pipe'] },
+      ['-c', DD_INTO, 'sh', path, String(start), findsEnd ? 'shared' : end === undefined ? 'rest' : String(end - start), ...argv],
+      { stdio: [input ?? 'ignore', write, 'pipe'] },
     );
     child.stderr!.setEncoding('latin1').on('data', (text: string) => {
       if (stderr.length < STDERR_KEPT) stderr += text;
@@ -169,10 +183,10 @@ export function startCoprocess(path: string, start: number, end: number | undefi
       const { status, signal, error } = await exited;
       child = undefined;
       if (error) return { delivered, failure: `${argv[0]} could not run: ${error.message}` };
-      if (status === 0) return { delivered };
+      if (status === 0) return input === undefined ? { delivered } : { delivered, inputEnd: fdOffset('self', input) };
       const said = stderr.trim().split('\n')[0];
       const failure = `${argv.join(' ')} ${signal ? `was killed by ${signal}` : `exited with status ${status}`}${said ? `: ${said}` : ''}`;
-      return signal ? { delivered, failure } : { delivered, failure, refused: true };
+      return status !== null && status <= 125 ? { delivered, failure, refused: true } : { delivered, failure };
     } finally {
       cancel();
     }
@@ -193,13 +207,22 @@ function readOffset(pid: number, path: string): number | undefined {
     for (const reader of [String(pid), ...children]) {
       const input = statSync(`/proc/${reader}/fd/0`, { throwIfNoEntry: false });
       if (input?.ino !== file.ino || input.dev !== file.dev) continue;
-      const pos = /^pos:\s+(\d+)$/m.exec(readFileSync(`/proc/${reader}/fdinfo/0`, 'latin1'));
-      return pos ? Number(pos[1]) : undefined;
+      return fdOffset(reader, 0);
     }
   } catch {
     // A process gone between two reads, or no /proc: nothing to say.
   }
   return undefined;
+}
+
+/** The offset of descriptor `fd` of process `pid`, by Linux's /proc; undefined where it does not say. */
+function fdOffset(pid: string, fd: number): number | undefined {
+  try {
+    const pos = /^pos:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1'));
+    return pos ? Number(pos[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -34,6 +34,18 @@ export interface CompressionFormat {
     onlyToSaveMemory?: true;
     /** Whether the member at `src.offset` holds more while it decodes than a walk in process may. */
     largeMember?: (src: ByteSource) => Promise<boolean>;
+    /**
+     * The command refuses what the kernel's decoder refuses, and no more (zstd's reference
+     * decoder is the kernel's): for a large member, its refusal is the answer, where ours would
+     * hold the window beside its own memory to name the byte.
+     */
+    refusesAsTheKernel?: true;
+    /**
+     * No framing gives the member's end: the command reads from its start to the file's end,
+     * stops at the member's end and leaves its standard input there (xz's --single-stream),
+     * where the walk reads it (`member` gives the file's end: as far as it may read).
+     */
+    findsEnd?: true;
   };
   /** How `create` writes a member of this format that the kernel reads: see docs/create.md. */
   compress: Compressor;
@@ -67,6 +79,11 @@ const BLOCK_HEADER_WINDOW = 512;
  * (docs/performance.md).
  */
 const ZSTD_WINDOW_IN_PROCESS = 4 << 20;
+/**
+ * The largest ring an lzma member is decoded with in process, as zstd's window: a list of
+ * `xz --format=lzma -6` (8 MiB) of 90 MB peaked at 65.9 MB in process (docs/performance.md).
+ */
+const LZMA_RING_IN_PROCESS = 4 << 20;
 const dashLevel = (level: number | undefined) => (level === undefined ? [] : [`-${level}`]);
 const endingAt = (end: number | undefined): CoprocessMember | undefined => (end === undefined ? undefined : { end });
 
@@ -124,6 +141,15 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     decode: async (src, sink) => (await import('./lzma.js')).decodeLzma(src, sink),
     native: ['xzcat'],
     compress: { levels: [0, 9], argv: (level) => ['xz', '--format=lzma', '-c', ...dashLevel(level)], debianPackage: 'xz-utils' },
+    // Ours, but where its ring would take a walk past its memory: dracut's `lzma -9` has a
+    // dictionary of 64 MiB, which xz then holds in its own process.
+    coprocess: {
+      argv: ['xz', '-d', '-c', '-q', '--format=lzma', '--single-stream'],
+      member: async (src) => (!src.sections && (await import('./lzma.js')).lzmaCommandRing(src) > 0 ? { end: src.size } : undefined),
+      onlyToSaveMemory: true,
+      largeMember: async (src) => (await import('./lzma.js')).lzmaCommandRing(src.withWindow(BLOCK_HEADER_WINDOW)) > LZMA_RING_IN_PROCESS,
+      findsEnd: true,
+    },
   },
   {
     name: 'xz',
@@ -198,6 +224,7 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
       member: async (src) => endingAt((await import('./zstd.js')).zstdMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
       onlyToSaveMemory: true,
       largeMember: async (src) => (await import('./zstd.js')).zstdWindowBytes(src.withWindow(BLOCK_HEADER_WINDOW)) > ZSTD_WINDOW_IN_PROCESS,
+      refusesAsTheKernel: true,
     },
   },
 ];

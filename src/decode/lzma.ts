@@ -57,6 +57,30 @@ const enum Status {
 }
 
 export const decodeLzma: Decoder = async (src, sink) => {
+  const { lc, lp, pb, dictSize, known } = readHeader(src);
+  const [dictLimit, ringSize] = ring(dictSize, known);
+  await idle.with(INPUT_PART + MARGIN, ringSize, (lzma) => lzma.start({ lc, lp, pb, known }, dictLimit, 0).decode(src, sink, false, Infinity));
+};
+
+/**
+ * How many bytes ours holds to decode the lzma member at `src.offset` where `xz -d
+ * --format=lzma --single-stream` reads it as the kernel does and stops where it stops; 0 where
+ * it may not: a size given (after it, xz reads an end marker the kernel leaves; dracut
+ * compresses from a pipe, with none), lc + lp over 4 (liblzma's limit, not the kernel's), or a
+ * header ours refuses. Reads the header: give a reader of its own.
+ */
+export function lzmaCommandRing(src: ByteSource): number {
+  try {
+    const { lc, lp, dictSize, known } = readHeader(src);
+    return known < 0 && lc + lp <= 4 ? ring(dictSize, known)[1] : 0;
+  } catch (err) {
+    if (err instanceof FormatError) return 0;
+    throw err;
+  }
+}
+
+/** Consumes the 13-byte header of the lzma member at `src.offset`. */
+function readHeader(src: ByteSource): { lc: number; lp: number; pb: number; dictSize: number; known: number } {
   const start = src.offset;
   const h = src.read(13, 'lzma header');
   let props = h[0];
@@ -83,9 +107,8 @@ export const decodeLzma: Decoder = async (src, sink) => {
     }
     known = sizeHi * 0x100000000 + sizeLo;
   }
-  const [dictLimit, ringSize] = ring(dictSize, known);
-  await idle.with(INPUT_PART + MARGIN, ringSize, (lzma) => lzma.start({ lc, lp, pb, known }, dictLimit, 0).decode(src, sink, false, Infinity));
-};
+  return { lc, lp, pb, dictSize, known };
+}
 
 /**
  * Decodes the LZMA2 data of an xz block at `src.offset`, whose distances are below `dictSize`,

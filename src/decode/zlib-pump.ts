@@ -50,8 +50,9 @@ interface ZlibStreamInternals {
  * more than the overlap gains (docs/performance.md).
  *
  * With `limit`, exactly that many input bytes are fed (the caller knows where the member ends):
- * as a function, it is asked each time the bytes it allowed are fed, with `src` where the
- * next would come from, and must leave `src` there (the caller finds the end as it goes).
+ * as a function, it is asked each time the bytes it allowed are fed and the engine holds no
+ * output back, with `src` where the next would come from, and must leave `src` there (the
+ * caller finds the end as it goes); should it throw, the sink has had every chunk first.
  * Without it, input is fed until the engine stops taking it, at its stream's end, and `src`
  * is left at the first byte it did not take.
  * Returns the number of input bytes consumed.
@@ -110,7 +111,7 @@ export async function pumpZlib(
       }
       const view = src.peek(1);
       const take = Math.min(view.length, INPUT_CHUNK, allowed - fed);
-      // With no input left to give, the engine is told the stream ends: it fails if its stream does not.
+      // With no input left to give and nothing held back, the engine is told the stream ends: it fails if its stream does not.
       const finishing = take === 0 && roomLeft > 0;
       const out = outs[which];
       if (overlap) {

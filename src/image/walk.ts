@@ -252,7 +252,8 @@ export class MemberDecoder {
     const wanted = coprocess && !options.inProcess && src.seekable && (!coprocess.onlyToSaveMemory || options.saveMemory || large);
     const commands = wanted && (await import('../decode/coprocess.js'));
     const usable = commands && commands.canRunCoprocess(coprocess.argv);
-    const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? commands.startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
+    const findsEnd = coprocess?.findsEnd;
+    const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? commands.startCoprocess(src.fileName, start, undefined, coprocess.argv, { findsEnd }) : undefined;
     try {
       // Where the framing is wrong, ours reads the member, so that its error is the one it
       // gives in process: the first in the member's order, which may come before the framing's.
@@ -266,14 +267,17 @@ export class MemberDecoder {
       const argv = [...coprocess.argv, ...(member.args ?? [])];
       const toEnd = !src.sections && member.end === src.size;
       if (!toEnd) early?.cancel();
-      const command = early && toEnd ? early : commands.startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv);
+      const command = early && toEnd ? early : commands.startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv, { findsEnd });
       const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + Math.max(0, at - inFile.start))));
-      progress(member.end);
-      if (run.failure === undefined) return { end: member.end, decodedBy: argv.join(' ') };
+      const end = !findsEnd ? member.end : run.inputEnd === undefined ? undefined : start + run.inputEnd - inFile.start;
+      if (run.failure === undefined && end !== undefined) {
+        progress(end);
+        return { end, decodedBy: argv.join(' ') };
+      }
       // Ours would hold a large member's window beside its own memory to name the byte: the
       // command's verdict stands, where its output stops.
-      if (large && run.refused) {
-        throw new FormatError(`corrupt ${format.name} data: ${run.failure} (its output stops here: ours would hold the member's window to name the compressed byte)`, run.delivered, `the ${format.name} stream at ${src.describe(start)}`);
+      if (large && run.refused && coprocess.refusesAsTheKernel) {
+        throw new FormatError(`${run.failure}; its output stops`, run.delivered, `the ${format.name} stream at ${src.describe(start)}`);
       }
       // Should ours read the member after all, its output is the one used.
       return { end: await this.ours(start, format, skipping(run.delivered, sink), progress, options), decodedBy: 'ours' };
