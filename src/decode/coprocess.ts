@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { monotonicMs } from '../clock.js';
 import { openInTempDir } from '../temp.js';
 import type { Sink } from './types.js';
-const { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } = process.getBuiltinModule('node:fs');
+const { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync, writeFileSync } = process.getBuiltinModule('node:fs');
 const { delimiter, join } = process.getBuiltinModule('node:path');
 
 /** What a co-process decoder run ended with. */
@@ -78,6 +78,43 @@ export function onPath(name: string): boolean {
   return hit;
 }
 
+const endFinders = new Map<string, boolean>();
+
+/**
+ * Whether the command `argv`, given `member` and more after it as its standard input, decodes it
+ * and leaves that input at the member's end, and refuses `refused`: what a command that finds a
+ * member's end must do before the walk takes the offset it leaves for the end (`findsEnd`). One
+ * that reads ahead and does not seek back (a wrapper that pipes the file in) would leave it
+ * further on, and without /proc no offset is read. Once per process and command.
+ */
+export function findsMemberEnd(argv: readonly string[], member: Uint8Array, refused: Uint8Array): boolean {
+  const key = argv.join(' ');
+  let finds = endFinders.get(key);
+  // A temporary directory that cannot be made (late at shutdown) leaves the member to ours.
+  if (finds === undefined) {
+    const run = (input: Uint8Array): { status: number | null; left: number | undefined } =>
+      openInTempDir((dir) => {
+        const path = join(dir, 'member');
+        writeFileSync(path, Buffer.concat([input, Buffer.from('more')]));
+        const fd = openSync(path, 'r');
+        try {
+          const { status } = process.getBuiltinModule('node:child_process').spawnSync(argv[0], argv.slice(1), { stdio: [fd, 'ignore', 'ignore'] });
+          return { status, left: fdOffset('self', fd) };
+        } finally {
+          closeSync(fd);
+        }
+      });
+    try {
+      const decoded = run(member);
+      finds = decoded.status === 0 && decoded.left === member.length && run(refused).status !== 0;
+    } catch {
+      finds = false;
+    }
+    endFinders.set(key, finds);
+  }
+  return finds;
+}
+
 /** Whether the decompressor `argv[0]` and what runs it (sh, dd, mkfifo) are all on PATH. */
 export function canRunCoprocess(argv: readonly string[]): boolean {
   return ['sh', 'dd', 'mkfifo', argv[0]].every(onPath);
@@ -99,13 +136,14 @@ export interface Coprocess {
 /**
  * Starts the decompressor `argv` on bytes [start, end) of `path`, or from `start` to the file's
  * end where `end` is undefined. The command sees exactly those bytes and nothing of what
- * follows (DD_INTO). Its output comes through a FIFO read synchronously, 1 MiB at a time:
+ * follows (DD_INTO), but with `findsEnd`. Its output comes through a FIFO read synchronously, 1 MiB at a time:
  * Node's stream reading of a child's pipe costs more than zstd's decoding itself
  * (bench/pipe-read.sh, the zstd member, Node's start included: 0.65-0.74 s through the stream,
  * 0.35-0.40 s through the FIFO, 0.18-0.21 s for zstd alone). Until it is drained, the command
- * waits once the FIFO is full. With `findsEnd`, the command reads from `start` on and stops at
- * the member's end, where it leaves its standard input (xz's --single-stream): that input is a
- * descriptor of ours, whose offset the run then reports (`inputEnd`).
+ * waits once the FIFO is full. With `findsEnd`, the command reads from `start` to the file's end
+ * (`end` is not used), stops at the member's end and leaves its standard input there (xz's
+ * --single-stream): that input is a descriptor of ours, whose offset the run then reports
+ * (`inputEnd`; findsMemberEnd says whether the command does so).
  */
 export function startCoprocess(path: string, start: number, end: number | undefined, argv: readonly string[], { findsEnd = false } = {}): Coprocess {
   let fifo: { read: number; write: number };

@@ -16,7 +16,8 @@ export interface CompressionFormat {
   /**
    * Where the format's own CLI decodes faster than `decode` (bench/decoders.sh), it runs as a
    * co-process on exactly the member's bytes, which `member` finds from the framing alone
-   * (headers and block sizes, leaving `src` anywhere); `decode` stays for when it is missing,
+   * (headers and block sizes, leaving `src` anywhere), or, with `findsEnd`, on the rest of the
+   * file, from which it takes only the member's; `decode` stays for when it is missing,
    * for a member that `member` leaves to it (undefined: the CLI reads more than the kernel
    * does), and for one whose framing `member` finds wrong (a FormatError), but a large one.
    */
@@ -27,9 +28,10 @@ export interface CompressionFormat {
     memberArgs?: true;
     /**
      * Ours is the faster, with no command to start and no pipe, but holds about 4 MB more at
-     * the peak (lz4: V8's optimizing tier for its WebAssembly; zstd: node:zlib's window): the
-     * command decodes only for a walk that saves memory (WalkOptions.saveMemory), or a member
-     * that `largeMember` finds would take a walk in process past its memory.
+     * the peak (lz4: V8's optimizing tier for its WebAssembly; zstd: node:zlib's window), or no
+     * real image says which is (lzma): the command decodes only for a walk that saves memory
+     * (WalkOptions.saveMemory), or a member that `largeMember` finds would take a walk in
+     * process past its memory.
      */
     onlyToSaveMemory?: true;
     /** Whether the member at `src.offset` holds more while it decodes than a walk in process may. */
@@ -81,9 +83,14 @@ const BLOCK_HEADER_WINDOW = 512;
 const ZSTD_WINDOW_IN_PROCESS = 4 << 20;
 /**
  * The largest ring an lzma member is decoded with in process, as zstd's window: a list of
- * `xz --format=lzma -6` (8 MiB) of 90 MB peaked at 65.9 MB in process (docs/performance.md).
+ * 90 MB through an 8 MiB dictionary (`xz -6`, xz's LZMA2) peaked at 65.9 MB in process
+ * (docs/performance.md).
  */
 const LZMA_RING_IN_PROCESS = 4 << 20;
+/** xz's .lzma of "probe" (a 64 KiB dictionary, no size), and the same with its last byte, the range coder's, not 0. */
+const LZMA_PROBE = Buffer.from('5d00000100ffffffffffffffff00381c8a2195de53fe5ffffccdd000', 'hex');
+const LZMA_PROBE_UNCLEAN = Buffer.concat([LZMA_PROBE.subarray(0, -1), Buffer.from([1])]);
+const LZMA_COMMAND = ['xz', '-d', '-c', '-q', '--format=lzma', '--single-stream'];
 const dashLevel = (level: number | undefined) => (level === undefined ? [] : [`-${level}`]);
 const endingAt = (end: number | undefined): CoprocessMember | undefined => (end === undefined ? undefined : { end });
 
@@ -141,11 +148,16 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     decode: async (src, sink) => (await import('./lzma.js')).decodeLzma(src, sink),
     native: ['xzcat'],
     compress: { levels: [0, 9], argv: (level) => ['xz', '--format=lzma', '-c', ...dashLevel(level)], debianPackage: 'xz-utils' },
-    // Ours, but where its ring would take a walk past its memory: dracut's `lzma -9` has a
-    // dictionary of 64 MiB, which xz then holds in its own process.
+    // Ours, but where its ring would take a walk past its memory (dracut's `lzma -9` has a
+    // dictionary of 64 MiB, which xz then holds in its own process) or a walk saves memory.
+    // Not in a UKI: xz reads on past the member's end, past the section's.
     coprocess: {
-      argv: ['xz', '-d', '-c', '-q', '--format=lzma', '--single-stream'],
-      member: async (src) => (!src.sections && (await import('./lzma.js')).lzmaCommandRing(src) > 0 ? { end: src.size } : undefined),
+      argv: LZMA_COMMAND,
+      member: async (src) => {
+        const fits = !src.sections && (await import('./lzma.js')).lzmaCommandRing(src.withWindow(BLOCK_HEADER_WINDOW)) > 0;
+        const command = fits && (await import('./coprocess.js')).findsMemberEnd(LZMA_COMMAND, LZMA_PROBE, LZMA_PROBE_UNCLEAN);
+        return command ? { end: src.size } : undefined;
+      },
       onlyToSaveMemory: true,
       largeMember: async (src) => (await import('./lzma.js')).lzmaCommandRing(src.withWindow(BLOCK_HEADER_WINDOW)) > LZMA_RING_IN_PROCESS,
       findsEnd: true,

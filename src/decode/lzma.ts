@@ -66,13 +66,16 @@ export const decodeLzma: Decoder = async (src, sink) => {
  * How many bytes ours holds to decode the lzma member at `src.offset` where `xz -d
  * --format=lzma --single-stream` reads it as the kernel does and stops where it stops; 0 where
  * it may not: a size given (after it, xz reads an end marker the kernel leaves; dracut
- * compresses from a pipe, with none), lc + lp over 4 (liblzma's limit, not the kernel's), or a
- * header ours refuses. Reads the header: give a reader of its own.
+ * compresses from a pipe, with none), lc + lp over 4 (liblzma's limit, not the kernel's), a
+ * dictionary size other than 2^n and 2^n + 2^(n-1) (which xz 5.4 takes for another format), or
+ * a header ours refuses. Reads the header: give a reader of its own.
  */
 export function lzmaCommandRing(src: ByteSource): number {
   try {
     const { lc, lp, dictSize, known } = readHeader(src);
-    return known < 0 && lc + lp <= 4 ? ring(dictSize, known)[1] : 0;
+    const log = 31 - Math.clz32(dictSize);
+    const sized = dictSize === 2 ** log || dictSize === 2 ** log + 2 ** (log - 1);
+    return known < 0 && lc + lp <= 4 && sized ? ring(dictSize, known)[1] : 0;
   } catch (err) {
     if (err instanceof FormatError) return 0;
     throw err;

@@ -231,8 +231,8 @@ export class MemberDecoder {
    * member is a large one), the file is read by offset and holds the member in one run (not
    * across a UKI's sections) and its framing is sound; when the command fails, ours starts
    * over, names the byte where the member goes wrong, and its output reaches the sink from
-   * where the command's stopped: not for a large member the command refused, whose error is
-   * the command's, at the output byte where it stopped.
+   * where the command's stopped: not for a large member that a command refusing as the kernel
+   * does refused, whose error is the command's, at the output byte where it stopped.
    * `startEarly`: the member is taken to end the file, and its command starts before the
    * framing says so.
    */
@@ -253,7 +253,8 @@ export class MemberDecoder {
     const commands = wanted && (await import('../decode/coprocess.js'));
     const usable = commands && commands.canRunCoprocess(coprocess.argv);
     const findsEnd = coprocess?.findsEnd;
-    const early = usable && options.startEarly && !coprocess.memberArgs && !src.sections ? commands.startCoprocess(src.fileName, start, undefined, coprocess.argv, { findsEnd }) : undefined;
+    // A command that finds the member's end has no framing walk to overlap.
+    const early = usable && options.startEarly && !coprocess.memberArgs && !findsEnd && !src.sections ? commands.startCoprocess(src.fileName, start, undefined, coprocess.argv) : undefined;
     try {
       // Where the framing is wrong, ours reads the member, so that its error is the one it
       // gives in process: the first in the member's order, which may come before the framing's.
@@ -270,7 +271,8 @@ export class MemberDecoder {
       const command = early && toEnd ? early : commands.startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv, { findsEnd });
       const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + Math.max(0, at - inFile.start))));
       const end = !findsEnd ? member.end : run.inputEnd === undefined ? undefined : start + run.inputEnd - inFile.start;
-      if (run.failure === undefined && end !== undefined) {
+      // An end the command leaves at the member's start or past what it was given is not taken: ours finds it.
+      if (run.failure === undefined && end !== undefined && end > start && end <= member.end) {
         progress(end);
         return { end, decodedBy: argv.join(' ') };
       }
