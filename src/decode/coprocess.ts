@@ -79,6 +79,8 @@ export function onPath(name: string): boolean {
 }
 
 const endFinders = new Map<string, boolean>();
+/** How long a probe of a command may run: it decodes a few bytes. */
+const PROBE_MS = 10_000;
 
 /**
  * Whether the command `argv`, given `member` and more after it as its standard input, decodes it
@@ -90,7 +92,6 @@ const endFinders = new Map<string, boolean>();
 export function findsMemberEnd(argv: readonly string[], member: Uint8Array, refused: Uint8Array): boolean {
   const key = argv.join(' ');
   let finds = endFinders.get(key);
-  // A temporary directory that cannot be made (late at shutdown) leaves the member to ours.
   if (finds === undefined) {
     const run = (input: Uint8Array): { status: number | null; left: number | undefined } =>
       openInTempDir((dir) => {
@@ -98,7 +99,11 @@ export function findsMemberEnd(argv: readonly string[], member: Uint8Array, refu
         writeFileSync(path, Buffer.concat([input, Buffer.from('more')]));
         const fd = openSync(path, 'r');
         try {
-          const { status } = process.getBuiltinModule('node:child_process').spawnSync(argv[0], argv.slice(1), { stdio: [fd, 'ignore', 'ignore'] });
+          const { status } = process.getBuiltinModule('node:child_process').spawnSync(argv[0], argv.slice(1), {
+            stdio: [fd, 'ignore', 'ignore'],
+            timeout: PROBE_MS,
+            killSignal: 'SIGKILL',
+          });
           return { status, left: fdOffset('self', fd) };
         } finally {
           closeSync(fd);
@@ -106,8 +111,10 @@ export function findsMemberEnd(argv: readonly string[], member: Uint8Array, refu
       });
     try {
       const decoded = run(member);
-      finds = decoded.status === 0 && decoded.left === member.length && run(refused).status !== 0;
+      // A probe killed for its time refuses nothing.
+      finds = decoded.status === 0 && decoded.left === member.length && ![0, null].includes(run(refused).status);
     } catch {
+      // A temporary directory that cannot be made (late at shutdown) leaves the member to ours.
       finds = false;
     }
     endFinders.set(key, finds);
@@ -136,8 +143,8 @@ export interface Coprocess {
 /**
  * Starts the decompressor `argv` on bytes [start, end) of `path`, or from `start` to the file's
  * end where `end` is undefined. The command sees exactly those bytes and nothing of what
- * follows (DD_INTO), but with `findsEnd`. Its output comes through a FIFO read synchronously, 1 MiB at a time:
- * Node's stream reading of a child's pipe costs more than zstd's decoding itself
+ * follows (DD_INTO), but with `findsEnd`. Its output comes through a FIFO read synchronously,
+ * 1 MiB at a time: Node's stream reading of a child's pipe costs more than zstd's decoding itself
  * (bench/pipe-read.sh, the zstd member, Node's start included: 0.65-0.74 s through the stream,
  * 0.35-0.40 s through the FIFO, 0.18-0.21 s for zstd alone). Until it is drained, the command
  * waits once the FIFO is full. With `findsEnd`, the command reads from `start` to the file's end
