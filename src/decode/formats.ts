@@ -83,8 +83,8 @@ const BLOCK_HEADER_WINDOW = 512;
 const ZSTD_WINDOW_IN_PROCESS = 4 << 20;
 /**
  * The largest ring an lzma member is decoded with in process, as zstd's window: a list of
- * 90 MB through an 8 MiB dictionary (`xz -6`, xz's LZMA2) peaked at 65.9 MB in process
- * (docs/performance.md).
+ * 90 MB through an 8 MiB dictionary (`xz -6`, xz's LZMA2) peaked at 67.9 MB in process
+ * (bench/windows.sh).
  */
 const LZMA_RING_IN_PROCESS = 4 << 20;
 /** xz's .lzma of "probe" (a 64 KiB dictionary, no size), and the same with its last byte, the range coder's, not 0. */
