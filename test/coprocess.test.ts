@@ -44,16 +44,17 @@ async function walkFailure(path: string, options: { saveMemory?: boolean; inProc
   return [(err as FormatError).message, (err as FormatError).offset];
 }
 
+const PEAK_HOOK = join(work, 'peak-rss.mjs');
+writeFileSync(PEAK_HOOK, "process.on('exit', () => { const fs = process.getBuiltinModule('node:fs'); fs.writeFileSync(process.env.PEAK_RSS_TO, /VmHWM:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]); });\n");
+
 /**
  * `list` of `path`: its status, stderr, and its own peak RSS in KiB, not a co-process's: VmHWM
  * at its exit, not getrusage's maxRSS, which keeps the peak of the process that forked it (the test's).
  */
 function listWithPeak(path: string, args: string[], env: Record<string, string> = {}): { status: number | null; stderr: string; peakKb: number } {
-  const hook = join(work, 'peak-rss.mjs');
-  writeFileSync(hook, "process.on('exit', () => { const fs = process.getBuiltinModule('node:fs'); fs.writeFileSync(process.env.PEAK_RSS_TO, /VmHWM:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]); });\n");
   const report = join(work, 'peak-rss');
   rmSync(report, { force: true });
-  const r = spawnSync(process.execPath, ['--import', hook, BIN, 'list', ...args, path], { env: { ...process.env, PEAK_RSS_TO: report, ...env }, maxBuffer: 1 << 30 });
+  const r = spawnSync(process.execPath, ['--import', PEAK_HOOK, BIN, 'list', ...args, path], { env: { ...process.env, PEAK_RSS_TO: report, ...env }, maxBuffer: 1 << 30 });
   return { status: r.status, stderr: r.stderr.toString(), peakKb: Number(readFileSync(report, 'latin1')) };
 }
 
