@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeLzma } from '../src/decode/lzma.js';
 import { ByteSource } from '../src/decode/source.js';
 import { realistic } from './support/data.js';
-import { decodeFile, expectFormatError as formatErrorOf } from './support/decode.js';
+import { decodeFile, expectFormatError as formatErrorOf, outputBeforeError } from './support/decode.js';
 
 // Inputs are made with the real xz/lzma tools. Note that xz always writes "size unknown" plus
 // an end marker in .lzma files, from a file or from stdin; known-size members are built here
@@ -292,6 +292,35 @@ describe('decodeLzma bad input', () => {
     ).rejects.toBe(boom);
     src.close();
   });
+});
+
+describe('decodeLzma before an error', () => {
+  // 1.5 MiB, more than a chunk of the ring: the ring handed out only whole chunks before an error.
+  const data = realistic(3 << 19, 9);
+
+  it('hands on what the bytes before it decode to, as xz -dc does; cut short, one symbol less at most', async () => {
+    for (const level of ['-1', '-6']) {
+      const lzma = xz(['xz', '--format=lzma', level, '-c'], data);
+      for (const share of [0.3, 0.55, 0.8, 0.97]) {
+        const at = Math.floor(lzma.length * share);
+        const flipped = Buffer.from(lzma);
+        flipped[at] ^= 0x10;
+        for (const [how, bad] of [['cut', lzma.subarray(0, at)], ['flipped', flipped]] as const) {
+          const { out, error } = await outputBeforeError(decodeLzma, tmp(bad));
+          const theirs = spawnSync('xz', ['-dc', '--format=lzma'], { input: bad, maxBuffer: 1 << 30 });
+          expect(theirs.status, `xz took the ${how} member`).not.toBe(0);
+          const label = `${level}, ${how} at ${at}: ours ${out.length} bytes, xz ${theirs.stdout.length} (${error.message})`;
+          if (how === 'flipped') expect(out.equals(theirs.stdout), label).toBe(true);
+          else {
+            // Ours reads a bit's last byte right after the bit, xz before the next: the symbol
+            // whose read ran past the end, xz may still finish (273 bytes at most, a match).
+            expect(theirs.stdout.subarray(0, out.length).equals(out), label).toBe(true);
+            expect(theirs.stdout.length - out.length, label).toBeLessThanOrEqual(273);
+          }
+        }
+      }
+    }
+  }, 60_000);
 });
 
 describe('decodeLzma agrees with xz on a corpus of sizes', () => {

@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeXz } from '../src/decode/xz.js';
 import { realistic } from './support/data.js';
-import { decodeFile, expectFormatError } from './support/decode.js';
+import { decodeFile, expectFormatError, outputBeforeError } from './support/decode.js';
 import { scratch } from './support/scratch.js';
 
 // Every stream here is made by xz, or put together here from xz's raw LZMA2 output; xz -t is
@@ -160,6 +160,28 @@ describe('decodeXz refuses what xz refuses, naming the byte', () => {
       const { message, offset } = await refused(bad);
       expect(message).toMatch(/^(corrupt xz data|xz block CRC64 mismatch|truncated xz stream)/);
       expect(offset).toBeGreaterThanOrEqual(at);
+    }
+  });
+
+  it('what the bytes before an error decode to reaches the sink first, as xz -dc gives it; cut short, one symbol less at most', async () => {
+    // 1.5 MiB, more than a chunk of the ring: the ring handed out only whole chunks before an error.
+    const data = realistic(3 << 19, 11);
+    const whole = xz(['--check=crc32', '--lzma2=dict=1MiB', '-c'], data);
+    for (const share of [0.3, 0.55, 0.8]) {
+      const at = Math.floor(whole.length * share);
+      const flipped = Buffer.from(whole);
+      flipped[at] ^= 0x10;
+      for (const [how, bad] of [['cut', whole.subarray(0, at)], ['flipped', flipped]] as const) {
+        const { out, error } = await outputBeforeError(decodeXz, tmp(bad));
+        const theirs = spawnSync('xz', ['-dc'], { input: bad, maxBuffer: 1 << 30 });
+        expect(theirs.status, `xz took the ${how} stream`).not.toBe(0);
+        const label = `${how} at ${at}: ours ${out.length} bytes, xz ${theirs.stdout.length} (${error.message})`;
+        if (how === 'flipped') expect(out.equals(theirs.stdout), label).toBe(true);
+        else {
+          expect(theirs.stdout.subarray(0, out.length).equals(out), label).toBe(true);
+          expect(theirs.stdout.length - out.length, label).toBeLessThanOrEqual(273);
+        }
+      }
     }
   });
 

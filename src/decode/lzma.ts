@@ -228,6 +228,8 @@ class LzmaDecoder extends WasmAreas<LzmaExports> {
       if (eof) input.fill(0, avail, avail + MARGIN);
       const status = run(input.byteOffset, avail, eof ? 1 : 0);
       if (status < 0) {
+        // What the bytes before the error decoded to goes on first, as xz's own command gives it.
+        await pushReady(false);
         const kind = -1 - status;
         const at = wasm.lzma_consumed();
         if (kind === E_TRUNCATED || (eof && at > avail)) {

@@ -54,3 +54,15 @@ export async function expectFormatError(work: Promise<unknown>): Promise<FormatE
   }
   throw new Error('expected a FormatError');
 }
+
+/** What `decoder` hands the sink from the member at the start of the file `path` before it fails, and its error. */
+export async function outputBeforeError(decoder: Decoder, path: string): Promise<{ out: Buffer; error: FormatError }> {
+  const src = ByteSource.open(path);
+  const parts: Buffer[] = [];
+  try {
+    const error = await expectFormatError(decoder(src, (c) => void parts.push(Buffer.from(c))));
+    return { out: Buffer.concat(parts), error };
+  } finally {
+    src.close();
+  }
+}

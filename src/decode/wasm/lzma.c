@@ -256,6 +256,17 @@ static int copy_match(void) {
   }
 
 /*
+ * Before a symbol's output is written: a symbol that read past the input (into the zero bytes
+ * after the file's end, or past its LZMA2 chunk) is not the encoder's, and writes nothing, so
+ * that the output before an error is only what real bytes decoded to.
+ */
+#define CHECK_READ \
+  if (ip > hard) { \
+    if (cend && ip > cend) FAIL(E_CHUNK_OVERRUN, 0, 0); \
+    FAIL(E_TRUNCATED, 0, 0); \
+  }
+
+/*
  * Decodes range-coded symbols from *ipp, before in_end (followed by MARGIN zero bytes when eof)
  * and, in an LZMA2 chunk, cend: 0 when the stream or chunk is over, the range coder finished
  * and *ipp after its last byte; S_NEEDS_INPUT when fewer than MARGIN bytes are left; S_FLUSH
@@ -264,6 +275,8 @@ static int copy_match(void) {
 static int symbols(const u8 **ipp, const u8 *in_end, u32 eof, const u8 *cend) {
   const u8 *ip = *ipp, *limit = eof ? in_end : in_end - MARGIN;
   if (cend && cend < limit) limit = cend;
+  const u8 *hard = eof ? in_end : (const u8 *)~(u32)0;
+  if (cend && cend < hard) hard = cend;
   u8 *const dict = z.dict;
   const u32 ring_size = z.ring_size, dict_limit = z.dict_limit, pb_mask = (1u << z.pb) - 1,
             lp_mask = (1u << z.lp) - 1, lc = z.lc, lc_shift = 8 - z.lc;
@@ -324,6 +337,7 @@ static int symbols(const u8 **ipp, const u8 *in_end, u32 eof, const u8 *cend) {
         } while (sym < 0x100);
       }
       while (sym < 0x100) BIT(lit + sym, sym <<= 1, sym = sym << 1 | 1);
+      CHECK_READ
       dict[pos++] = (u8)sym;
       state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
       if (pos == z.stop_at) {
@@ -417,6 +431,7 @@ static int symbols(const u8 **ipp, const u8 *in_end, u32 eof, const u8 *cend) {
       state = state < 7 ? 7 : 10;
     }
 
+    CHECK_READ
     /* copy len bytes from rep0 + 1 back: in place in the usual case, no flush and no wrap */
     u32 s = pos > rep0 ? pos - rep0 - 1 : pos + ring_size - rep0 - 1;
     if (len < z.stop_at - pos && len <= ring_size - s) {
@@ -456,17 +471,17 @@ stop:
  * S_NEEDS_INPUT when fewer than MARGIN bytes are left (lzma_consumed says how many it used: the
  * caller gives the rest again, and more), S_FLUSH when dict[lzma_out_from, lzma_out_to) is
  * ready, S_END after the last symbol (the range coder finished and the output ready), or
- * -1 - an error kind at in + lzma_consumed.
+ * -1 - an error kind at in + lzma_consumed, the output decoded before the error ready.
  */
 __attribute__((export_name("lzma_run"))) int lzma_run(const u8 *in, u32 avail, u32 eof) {
   const u8 *ip = in;
   z.out_from = z.out_to = 0;
   int result = symbols(&ip, in + avail, eof, 0);
-  if (result == 0) {
+  if (result <= 0) {
     z.out_from = z.flush_start;
     z.out_to = z.pos;
-    result = S_END;
   }
+  if (result == 0) result = S_END;
   z.consumed = (u32)(ip - in);
   return result;
 }
@@ -574,6 +589,10 @@ __attribute__((export_name("lzma2_run"))) int lzma2_run(const u8 *in, u32 avail,
   }
 
 stop:
+  if (result < 0) {
+    z.out_from = z.flush_start;
+    z.out_to = z.pos;
+  }
   z.consumed = (u32)(ip - in);
   return result;
 }
