@@ -357,6 +357,33 @@ describe('members decoded by their CLI as a co-process', () => {
     expect((await walkFailure(path, { inProcess: true }))[0]).toMatch(/^corrupt zstd data: /);
   });
 
+  it("hands on what zstd -d makes of a zstd member whose window is over 4 MiB up to where its framing stops, then the framing's error", () => {
+    const files = Array.from({ length: 40 }, (_, i) => ({ name: `f${String(i).padStart(2, '0')}`, data: realistic(50_000, i + 1) }));
+    const zst = sh('zstd -q -3 --long=27 -c', { input: newcArchive(files) });
+    const blocks = zstdBlocks(zst);
+    const middle = blocks[blocks.length >> 1];
+    const reserved = Buffer.from(zst);
+    reserved.writeUIntLE(reserved.readUIntLE(middle.at, 3) | 0b110, middle.at, 3);
+    const cases: [string, Buffer, RegExp][] = [
+      ['cut', zst.subarray(0, middle.contentAt + 100), /: truncated zstd block: /],
+      ['reserved', reserved, /: zstd block of the reserved type at byte /],
+    ];
+    for (const [name, bad, words] of cases) {
+      const path = join(work, `large-${name}.img`);
+      writeFileSync(path, bad);
+      const byCommand = cli(['list', path]);
+      const inProcess = cli(['list', '--in-process', path]);
+      expect(byCommand.status).toBe(1);
+      expect(byCommand.stderr.toString()).toMatch(words);
+      expect(byCommand.stderr.toString()).toBe(inProcess.stderr.toString());
+      // zstd -d writes whole buffers of 128 KiB before an error: ours in process hands on all the bytes before it.
+      const listed = byCommand.stdout.toString();
+      expect(listed).toBe(spawnSync('sh', ['-c', `zstd -dc < ${path} 2>/dev/null | cpio -t --quiet 2>/dev/null`]).stdout.toString());
+      expect(inProcess.stdout.toString().startsWith(listed), name).toBe(true);
+      expect(listed.split('\n').length, name).toBeGreaterThan(10);
+    }
+  });
+
   it("reports a zstd member whose window is over 4 MiB by zstd -d's refusal, where its output stops, without holding the window", () => {
     // 90 MB of zeros at --long=27 from a pipe: a 128 MiB window, of which a decoder holds all 90 MB by the last block.
     const archive = newcArchive([{ name: 'zeros', data: Buffer.alloc(90_000_000) }, { name: 'end', data: 'end' }]);

@@ -1,7 +1,7 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { CpioParser, type CpioEvents } from '../cpio/parser.js';
 import { hex, hexBytes } from '../decode/bytes.js';
-import { COMPRESSION_FORMATS, type CompressionFormat, type SegmentFormat, detectCompression } from '../decode/formats.js';
+import { COMPRESSION_FORMATS, type CompressionFormat, type CoprocessMember, type SegmentFormat, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import type { DecodeOptions, Sink } from '../decode/types.js';
 import type { UkiSection } from '../decode/uki.js';
@@ -232,7 +232,9 @@ export class MemberDecoder {
    * across a UKI's sections) and its framing is sound; when the command fails, ours starts
    * over, names the byte where the member goes wrong, and its output reaches the sink from
    * where the command's stopped: not for a large member that a command refusing as the kernel
-   * does refused, whose error is the command's, at the output byte where it stopped.
+   * does refused, whose error is the command's, at the output byte where it stopped, nor for
+   * one whose framing is wrong, whose error is the framing's, after what the command makes of
+   * the bytes before it.
    * `startEarly`: the member is taken to end the file, and its command starts before the
    * framing says so.
    */
@@ -258,18 +260,29 @@ export class MemberDecoder {
     try {
       // Where the framing is wrong, ours reads the member, so that its error is the one it
       // gives in process: the first in the member's order, which may come before the framing's.
-      // Not a large member, whose window ours would hold: the framing's error is the answer.
-      const member = usable ? await coprocess.member(src).catch((err: unknown) => (large ? Promise.reject(err) : framedBadly(err))) : undefined;
+      // Not a large member, whose window ours would hold: the framing's error is the answer,
+      // after what a command that refuses as the kernel does makes of the bytes before it.
+      let framing: FormatError | undefined;
+      const member = !usable
+        ? undefined
+        : await coprocess.member(src).catch((err: unknown): CoprocessMember | undefined => {
+            if (!large) return framedBadly(err);
+            if (!(err instanceof FormatError) || !coprocess.refusesAsTheKernel || err.offset <= start) throw err;
+            framing = err;
+            return { end: err.offset };
+          });
       const inFile = member && src.fileRange(start, member.end);
+      if (framing && !inFile) throw framing;
       if (!usable || !member || !inFile) {
         early?.cancel();
         return { end: await this.ours(start, format, sink, progress, options), decodedBy: 'ours' };
       }
       const argv = [...coprocess.argv, ...(member.args ?? [])];
-      const toEnd = !src.sections && member.end === src.size;
+      const toEnd = !framing && !src.sections && member.end === src.size;
       if (!toEnd) early?.cancel();
       const command = early && toEnd ? early : commands.startCoprocess(src.fileName, inFile.start, toEnd ? undefined : inFile.end, argv, { findsEnd });
       const run = await command.drain(sink, (at) => progress(Math.min(member.end, start + Math.max(0, at - inFile.start))));
+      if (framing) throw framing;
       const end = !findsEnd ? member.end : run.inputEnd === undefined ? undefined : start + run.inputEnd - inFile.start;
       // An end the command leaves at the member's start or past what it was given is not taken: ours finds it.
       if (run.failure === undefined && end !== undefined && end > start && end <= member.end) {
