@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, cli, cpioExtract, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
-import { newcArchive } from './support/newc.js';
+import { SYMLINK, newcArchive } from './support/newc.js';
 import { HAVE_DRACUT, WHY_NOT_NATIVE, titled } from './support/needs.js';
 import { describeTree } from './support/tree.js';
 
@@ -199,6 +199,29 @@ describe.skipIf(WHY_NOT_NATIVE !== undefined)(titled("the native engine: the scr
     const report = JSON.parse(run.stdout.toString()) as Report;
     expect(report.attempts[0]).toMatchObject({ stage: 'lz4', ok: false, reason: expect.stringMatching(/lz4 is not installed/) });
     expect(report.winner).toBe('zstd');
+  });
+
+  it("runs no pipeline on an image whose entries our writer refuses: GNU cpio would write them, outside the target", () => {
+    const outside = join(work, 'outside');
+    const image = join(work, 'through-symlink.img');
+    writeFileSync(image, sh('gzip -c', { input: newcArchive([{ name: 'd', mode: SYMLINK, data: outside }, { name: 'd/pwned', data: 'x' }]) }));
+    const root = join(work, 'escape-root');
+    mkdirSync(join(root, 'run/initramfs'), { recursive: true });
+    writeFileSync(join(root, 'run/initramfs/.need_shutdown'), '');
+    for (const args of [
+      ['unpack', image, join(work, 'escape-unpack'), '--order', 'dracut-057', '--engine', 'native'],
+      ['unpack', image, join(work, 'escape-unpack'), '--order', 'dracut-056', '--engine', 'native'],
+      ['restore', '--root', root, '--image', image, '--order', 'dracut-057', '--engine', 'native'],
+      ['bench', image, '--orders', 'dracut-057', '--engines', 'native', '--runs', '1'],
+    ]) {
+      const run = cli(args);
+      expect(run.status, args.join(' ')).toBe(1);
+      expect(run.stderr.toString()).toContain('"d/pwned": "d" is a symlink: nothing is written through a symlink; GNU cpio, which the native engine runs, would write it');
+      expect(existsSync(outside), args.join(' ')).toBe(false);
+    }
+    // The builtin engine refuses the entry alone.
+    expect(cli(['unpack', image, join(work, 'escape-builtin'), '--order', 'dracut-057']).status).toBe(1);
+    expect(existsSync(outside)).toBe(false);
   });
 
   it('restores the same tree as builtin, apart from the junk of failed attempts', () => {
