@@ -127,6 +127,26 @@ describe.skipIf(!AS_ROOT)(titled('a target we may not write (as nobody)', AS_ROO
   });
 });
 
+describe('a target mkdir(2) cannot make', () => {
+  it('ENOENT under a parent that exists (/proc/self/x), a file on the way, a file there: an error, exit 1, no hang', () => {
+    const image = join(work, 'small.img');
+    writeFileSync(image, newcArchive([{ name: 'a', data: 'a' }]));
+    const file = join(work, 'a-file');
+    writeFileSync(file, '');
+    const cases: [string[], RegExp][] = [
+      [['unpack', image, '/proc/self/x'], /ENOENT: no such file or directory, mkdir '\/proc\/self\/x'/],
+      [['unpack', image, '/proc/self/x', '--order', 'dracut-057'], /ENOENT: no such file or directory, mkdir '\/proc\/self\/x'/],
+      [['unpack', image, join(file, 'x')], /ENOTDIR: not a directory, mkdir/],
+      [['unpack', image, file], /EEXIST: file already exists, mkdir/],
+    ];
+    for (const [args, words] of cases) {
+      const run = cli(args, { timeout: 20_000 });
+      expect(run.status, args.join(' ')).toBe(1);
+      expect(run.stderr.toString()).toMatch(words);
+    }
+  });
+});
+
 describe('the image changes while it is read', () => {
   it('cut in the middle: an error with the offset, never success', async () => {
     const image = join(work, 'cut.img');

@@ -1,13 +1,13 @@
 import { monotonicMs } from '../clock.js';
 import { escapeName } from '../cpio/names.js';
-import { walkTree } from '../extract/walk-tree.js';
+import { makeDirectories, walkTree } from '../extract/walk-tree.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Attempt } from '../restore/orders.js';
 import { type Engine, type StageOutcome, type TrialReport, runTrial } from '../restore/trial.js';
 import { type ConsoleSink, drainConsole } from './console.js';
 import { type ResourceUsage, measuredCommand, readUsage } from './rusage.js';
 import { type Utf8Failure, strictUtf8 } from './utf8.js';
-const { mkdirSync, mkdtempSync, rmSync, writeFileSync, writeSync } = process.getBuiltinModule('node:fs');
+const { mkdtempSync, rmSync, writeFileSync, writeSync } = process.getBuiltinModule('node:fs');
 const { join } = process.getBuiltinModule('node:path');
 
 /** One attempt of the chain with what it cost, as the harness measured it. */
@@ -72,7 +72,7 @@ export async function measureTrial(image: string, target: string, order: readonl
   const attempts: AttemptReport[] = [];
   const needShutdown = join(target, '.need_shutdown');
   if (options.asRunInitramfs) {
-    mkdirSync(target, { recursive: true });
+    makeDirectories(target);
     writeFileSync(needShutdown, '');
   }
   // Set by runPipeline during the attempt that ran it.

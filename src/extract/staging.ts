@@ -2,10 +2,10 @@ import { escapeName } from '../cpio/names.js';
 import { type WalkOptions, type WalkResult, walkImage } from '../image/walk.js';
 import { MoveConflictError, RefusedEntriesError } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
-import { walkTree } from './walk-tree.js';
+import { makeDirectories, walkTree } from './walk-tree.js';
 import { SafeExtractor } from './writer.js';
 const {
-  accessSync, constants, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync,
+  accessSync, constants, lstatSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync,
 } = process.getBuiltinModule('node:fs');
 const { join, resolve } = process.getBuiltinModule('node:path');
 
@@ -20,7 +20,7 @@ export type StagedOptions = Pick<WalkOptions, 'start' | 'first' | 'maxOutput' | 
  * out of otherwise.
  */
 export async function extractStaged(image: string, target: string, options: StagedOptions = {}): Promise<WalkResult> {
-  mkdirSync(target, { recursive: true });
+  makeDirectories(target);
   const staging = mkdtempSync(join(resolve(target), STAGING_PREFIX));
   const dropUndo = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
   try {

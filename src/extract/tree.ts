@@ -1,4 +1,5 @@
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
+import { makeDirectories } from './walk-tree.js';
 const {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
   lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync,
@@ -77,8 +78,8 @@ export class DiskTree implements Tree {
 
   /** `owners`: apply the archive's uid/gid. */
   constructor(root: string, readonly owners: boolean) {
+    makeDirectories(resolve(root));
     this.root = Buffer.from(resolve(root));
-    mkdirSync(this.root, { recursive: true });
     this.setGroupDirs = (lstatSync(this.root).mode & S_ISGID) !== 0;
   }
 

@@ -1,5 +1,6 @@
 import type { Stats } from 'node:fs';
-const { chmodSync, lstatSync, readdirSync, rmSync } = process.getBuiltinModule('node:fs');
+const { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } = process.getBuiltinModule('node:fs');
+const { dirname } = process.getBuiltinModule('node:path');
 
 /** One entry below the root of a walk. */
 export interface TreeEntry {
@@ -63,5 +64,23 @@ export function removeTree(root: string): void {
       if (stats.isDirectory()) chmodSync(path, 0o700);
     });
     rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `mkdir -p DIR`: each missing directory made in turn from the first that exists. Node's own
+ * (`mkdirSync` with `recursive`) tries again for ever where mkdir(2) says ENOENT under a parent
+ * that exists (`/proc/self/x`), in one synchronous loop that no signal ends.
+ */
+export function makeDirectories(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && statSync(dir).isDirectory()) return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    makeDirectories(parent);
+    mkdirSync(dir);
   }
 }

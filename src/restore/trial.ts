@@ -2,10 +2,11 @@ import { type CompressionName, detectCompression } from '../decode/formats.js';
 import { ByteSource } from '../decode/source.js';
 import { FormatError, RefusedEntriesError, UsageError, isExpectedFailure } from '../errors.js';
 import { type StagedOptions, extractStaged } from '../extract/staging.js';
+import { makeDirectories } from '../extract/walk-tree.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Attempt, type MagicName, STAGES, extractinitrdPath, rightStage } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
-const { existsSync, mkdirSync, statSync } = process.getBuiltinModule('node:fs');
+const { existsSync, statSync } = process.getBuiltinModule('node:fs');
 const { resolve } = process.getBuiltinModule('node:path');
 const { fileURLToPath } = process.getBuiltinModule('node:url');
 
@@ -93,7 +94,7 @@ export async function runTrial(image: string, target: string, order: readonly At
     throw new UsageError(`${image} is a unified kernel image: the native engine runs dracut's pipelines on the file, where they find no initrd; the builtin engine reads its sections`);
   }
   if (engine === 'native') await refuseWhatCpioWouldWriteOutside(image, options.maxOutput);
-  mkdirSync(target, { recursive: true });
+  makeDirectories(target);
   const start = skipcpioStart(image);
   const report: TrialReport = {
     engine,
