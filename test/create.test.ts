@@ -42,6 +42,12 @@ function create(args: string[], env: Record<string, string> = ENV): Created {
   return JSON.parse(run.stdout.toString()) as Created;
 }
 
+/** GNU cpio's extraction of a plain image into a new directory `into`. */
+function cpioExtractInto(image: string, into: string): void {
+  mkdirSync(into);
+  sh(`cpio -id --quiet < ${image}`, { cwd: into });
+}
+
 /** Builds the scratch tree; `reverse` makes the same content in the other order. */
 function buildTree(root: string, options: { reverse?: boolean; nonUtf8?: boolean; mtime?: number } = {}): string {
   const big = Buffer.alloc(3 * 1024 * 1024 + 17);
@@ -177,6 +183,31 @@ describe('create', () => {
     };
     expect(owners([])).toMatchObject({ uid: 0, gid: 0 });
     expect(owners(['--keep-owners'])).toMatchObject({ uid: 1234, gid: 5678 });
+  });
+
+  it('a file named TRAILER!!! at the top, which would end the archive, is written as ./TRAILER!!!: one archive, its hard links kept', () => {
+    const tree = fresh('trailer');
+    mkdirSync(tree);
+    writeFileSync(join(tree, 'A'), 'hello\n');
+    linkSync(join(tree, 'A'), join(tree, 'Z'));
+    writeFileSync(join(tree, 'TRAILER!!!'), 't\n');
+    mkdirSync(join(tree, 'sub'));
+    writeFileSync(join(tree, 'sub/TRAILER!!!'), 's\n');
+    const image = `${fresh('trailer')}.img`;
+    expect(create([image, tree]).archives).toHaveLength(1);
+    const { archives } = JSON.parse(cli(['examine', '--json', image]).stdout.toString()) as { archives: { entries: number }[] };
+    expect(archives.map((a) => a.entries)).toEqual([6]);
+    const names = sh(`cpio -t --quiet < ${image}`).toString().split('\n');
+    expect(names).toContain('./TRAILER!!!');
+    expect(names).toContain('sub/TRAILER!!!');
+    const ours = fresh('trailer-ours');
+    expect(cli(['unpack', image, ours]).status).toBe(0);
+    const theirs = fresh('trailer-cpio');
+    cpioExtractInto(image, theirs);
+    for (const into of [ours, theirs]) {
+      expect(['A', 'Z', 'TRAILER!!!', 'sub/TRAILER!!!'].map((n) => readFileSync(join(into, n), 'latin1'))).toEqual(['hello\n', 'hello\n', 't\n', 's\n']);
+    }
+    expect(cli(['diff', image, tree]).status).toBe(0);
   });
 
   it('--compress none --compress zstd early main: dracut\'s skipcpio gives exactly the second archive', () => {

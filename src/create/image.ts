@@ -121,6 +121,10 @@ async function writeArchivesTo(fd: number, out: string, archives: readonly Archi
   return { image: out, size: offset, archives: written };
 }
 
+const TRAILER = Buffer.from('TRAILER!!!');
+/** A file named TRAILER!!! at the top of the tree, as a name the kernel makes at the same path. */
+const DOT_TRAILER = Buffer.from('./TRAILER!!!');
+
 /**
  * The bytes of one archive (each entry's header, name and data, then the trailer) in pieces of
  * CHUNK bytes: small entries share a piece, and file data is read straight into it; `read`
@@ -129,7 +133,11 @@ async function writeArchivesTo(fd: number, out: string, archives: readonly Archi
  */
 function* archiveStream(entries: readonly SourceEntry[], magic: HeaderFields['magic'], read: (bytes: number) => void, dataAlign?: { start: number; align: number }): Generator<Buffer> {
   const pieces = new Pieces();
-  const header = (fields: HeaderFields) => encodeHeader(fields, dataAlign && { offset: dataAlign.start + pieces.total, align: dataAlign.align });
+  const header = (fields: HeaderFields) => encodeHeader(
+    // The kernel, and every cpio reader, ends the archive at an entry of this name.
+    fields.name.equals(TRAILER) ? { ...fields, name: DOT_TRAILER } : fields,
+    dataAlign && { offset: dataAlign.start + pieces.total, align: dataAlign.align },
+  );
   for (const e of entries) {
     if (!e.data) {
       yield* pieces.add(header({ ...e.header, magic, check: 0 }));
