@@ -1,5 +1,5 @@
 import { FormatError } from '../errors.js';
-import { hex, readLE16, readLE32 } from './bytes.js';
+import { hex, readLE32 } from './bytes.js';
 import type { ByteSource } from './source.js';
 import type { Decoder } from './types.js';
 import { pumpZlib } from './zlib-pump.js';
@@ -9,6 +9,11 @@ const FHCRC = 2;
 const FEXTRA = 4;
 const FNAME = 8;
 const FCOMMENT = 16;
+/**
+ * Header fields gzip skips and the kernel's gunzip does not: it skips the 10 bytes and a file
+ * name, and inflates what follows.
+ */
+const SKIPPED_BY_GZIP_ONLY: readonly [number, string][] = [[FEXTRA, 'an extra field'], [FCOMMENT, 'a comment'], [FHCRC, 'a header CRC']];
 
 /**
  * One gzip member (RFC 1952). The header and trailer are parsed here and the deflate body goes
@@ -26,13 +31,10 @@ export const decodeGzip: Decoder = async (src, sink, options) => {
   if (flags & ~(FTEXT | FHCRC | FEXTRA | FNAME | FCOMMENT)) {
     throw new FormatError(`gzip header has reserved flag bits set (0x${hex(flags)})`, start + 3);
   }
-  if (flags & FEXTRA) {
-    const len = src.read(2, 'gzip extra field length');
-    src.read(readLE16(len, 0), 'gzip extra field');
+  for (const [flag, what] of SKIPPED_BY_GZIP_ONLY) {
+    if (flags & flag) throw new FormatError(`gzip header has ${what} (flag 0x${hex(flag, 2)}), which the kernel would inflate as data: it skips only a file name`, start + 3);
   }
   if (flags & FNAME) skipZeroTerminated(src, 'gzip file name');
-  if (flags & FCOMMENT) skipZeroTerminated(src, 'gzip comment');
-  if (flags & FHCRC) src.read(2, 'gzip header CRC');
 
   // Here, not at the top: a trial's gzip stage that meets another format stops at the header.
   const { createInflateRaw, crc32 } = process.getBuiltinModule('node:zlib');
