@@ -30,6 +30,14 @@ describe('decodeGzip reads the header as the kernel does', () => {
     expect(offset).toBe(named.length);
   });
 
+  it("the old magic 1f 9e, which the kernel's table gives to gunzip, and gunzip refuses", async () => {
+    const old = member(0, Buffer.alloc(0));
+    old[1] = 0x9e;
+    const e = await expectFormatError(decodeFile(decodeGzip, tmp(old)));
+    expect(e.message).toBe("gzip magic 1f 9e: the kernel's gunzip reads 1f 8b only");
+    expect(e.offset).toBe(1);
+  });
+
   it('an extra field, a comment or a header CRC, which gzip takes and the kernel would inflate as data: refused at the flags', async () => {
     const cases: [number, Buffer, RegExp][] = [
       [0x04, Buffer.from([4, 0, 0x41, 0x42, 2, 0]), /an extra field \(flag 0x04\)/],

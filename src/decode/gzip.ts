@@ -23,9 +23,11 @@ const SKIPPED_BY_GZIP_ONLY: readonly [number, string][] = [[FEXTRA, 'an extra fi
 export const decodeGzip: Decoder = async (src, sink, options) => {
   const start = src.offset;
   const header = src.read(10, 'gzip header');
-  if (header[0] !== 0x1f || (header[1] !== 0x8b && header[1] !== 0x9e)) {
-    throw new FormatError('not a gzip member', start);
+  if (header[0] === 0x1f && header[1] === 0x9e) {
+    // decompress_method() takes it for gzip, and gunzip then refuses it.
+    throw new FormatError("gzip magic 1f 9e: the kernel's gunzip reads 1f 8b only", start + 1);
   }
+  if (header[0] !== 0x1f || header[1] !== 0x8b) throw new FormatError('not a gzip member', start);
   if (header[2] !== 8) throw new FormatError(`gzip compression method ${header[2]} is not deflate`, start + 2);
   const flags = header[3];
   if (flags & ~(FTEXT | FHCRC | FEXTRA | FNAME | FCOMMENT)) {
