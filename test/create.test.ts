@@ -258,6 +258,18 @@ describe('create', () => {
     expect(describe3(target)).toEqual({ ...describe3(early), ...sourceTree });
   });
 
+  it('an lz4 member that another follows ends in a zero word, where the kernel\'s unlz4 stops: it reads any other word as a block size', () => {
+    for (const second of ['zstd', 'lz4', 'none']) {
+      const image = `${fresh('lz4-then')}.img`;
+      const { archives } = create([image, '--compress', 'lz4', '--compress', second, utf8Source, utf8Source]);
+      const bytes = readFileSync(image);
+      expect(archives[1].start % 4, second).toBe(0);
+      expect(archives[1].start - archives[0].end, second).toBeGreaterThanOrEqual(4);
+      expect(bytes.subarray(archives[0].end, archives[1].start).every((b) => b === 0), second).toBe(true);
+      expect(cli(['examine', image]).status, second).toBe(0);
+    }
+  });
+
   it('the last --compress applies to the rest', () => {
     const image = `${fresh('rest')}.img`;
     const created = create([image, '--compress', 'gzip', utf8Source, source, utf8Source]);

@@ -101,21 +101,29 @@ describe('lz4 legacy (lz4 -l)', () => {
     expect(Math.max(...d.chunks)).toBe(OUTPUT_AREA);
   });
 
-  it('stops exactly before zero padding, a newc header or a short tail', async () => {
+  it('stops exactly before a zero word or a short tail, as the kernel\'s unlz4', async () => {
     const data = textData(100_000, 4);
     const z = lz4(data, ['-l', '-9']);
     for (const tail of [
       Buffer.alloc(512 - (z.length % 512) + 512),
-      Buffer.from('070701000000010000'),
-      Buffer.from('0707020000000100'),
+      Buffer.concat([Buffer.alloc(4), Buffer.from('070701000000010000')]),
       Buffer.alloc(3),
       Buffer.alloc(1),
       Buffer.from([0x1f]),
-      Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0]),
+      Buffer.from([0xff, 0xff, 0xff]),
     ]) {
       const d = await decodeBytes(Buffer.concat([z, tail]));
       expect(d.out.equals(data)).toBe(true);
       expect(d.offset).toBe(z.length);
+    }
+  });
+
+  it('reads any other word after a block as the next block\'s size, as the kernel does: a newc header or a magic right after the stream is refused there', async () => {
+    const z = lz4(textData(100_000, 4), ['-l', '-9']);
+    for (const tail of [Buffer.from('070701000000010000'), Buffer.from([0, 0x28, 0xb5, 0x2f, 0xfd]), Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0])]) {
+      const e = await expectFormatError(decodeBytes(Buffer.concat([z, tail])));
+      expect(e.message).toMatch(/^lz4 legacy block size \d+ \(bytes [0-9a-f ]+\) is over LZ4_COMPRESSBOUND\(8 MiB\): the kernel's unlz4 ends a stream only at a zero word/);
+      expect(e.offset).toBe(z.length);
     }
   });
 

@@ -101,6 +101,22 @@ describe.skipIf(WHY_NOT_SKIPCPIO !== undefined)(titled('repack of the dracut fix
     expect(after.map((a) => [a.entries, a.extractedSize])).toEqual(before.map((a) => [a.entries, a.extractedSize]));
   });
 
+  it('an lz4 member that another follows ends in a zero word, where the kernel\'s unlz4 stops', () => {
+    const source = join(FIXTURES, 'order-xz-zstd-newc.img');
+    const out = `${fresh('lz4-word')}.img`;
+    const result = repack([source, out, '--compress', 'lz4']);
+    const bytes = readFileSync(out);
+    const lz4 = result.members.filter((m) => m.format === 'lz4');
+    expect(lz4.length).toBeGreaterThan(1);
+    for (const [i, member] of result.members.slice(0, -1).entries()) {
+      const next = result.members[i + 1];
+      if (member.format !== 'lz4') continue;
+      expect(next.start - member.end).toBeGreaterThanOrEqual(4);
+      expect(bytes.subarray(member.end, next.start).every((b) => b === 0)).toBe(true);
+    }
+    expect(examine(out).archives.map((a) => a.format)).toEqual(['lz4', 'lz4', 'cpio']);
+  });
+
   it('a member that holds several archives is one: its whole stream, padding included, goes into the new one', () => {
     const source = join(FIXTURES, 'stream3-pad-zstd.img');
     const out = `${fresh('stream3')}.img`;

@@ -4,7 +4,7 @@ import { type HeaderFields, encodeHeader, encodeTrailer, padding } from '../cpio
 import type { SegmentFormat } from '../decode/formats.js';
 import { writeAllSync } from '../output.js';
 import { type FileSource, type SourceEntry, SourceError, archiveEntries } from './entries.js';
-import { type CreateCompression, writeImageFile, writeMember } from './write.js';
+import { type CreateCompression, nextMemberStart, writeImageFile, writeMember } from './write.js';
 const { closeSync, constants, fstatSync, openSync, readSync, statSync } = process.getBuiltinModule('node:fs');
 
 export { CREATE_COMPRESSIONS, type CreateCompression } from './write.js';
@@ -102,9 +102,8 @@ async function writeArchivesTo(fd: number, out: string, archives: readonly Archi
   };
   let offset = 0;
   for (const [i, { entries, compression, level }] of archives.entries()) {
-    const gap = padding(offset);
-    writeAllSync(fd, gap);
-    const start = offset + gap.length;
+    const start = i === 0 ? 0 : nextMemberStart(offset, archives[i - 1].compression);
+    writeAllSync(fd, Buffer.alloc(start - offset));
     const alignment = compression === 'none' && dataAlign ? { start, align: dataAlign } : undefined;
     const end = start + (await writeMember(fd, archiveStream(entries, magic, progress, alignment), compression, level));
     written.push({

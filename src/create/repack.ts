@@ -4,7 +4,7 @@ import { ByteSource } from '../decode/source.js';
 import { FormatError } from '../errors.js';
 import { type Archive, MemberDecoder, walkImage } from '../image/walk.js';
 import { writeAllSync } from '../output.js';
-import { type CreateCompression, writeImageFile, writeMember } from './write.js';
+import { type CreateCompression, nextMemberStart, writeImageFile, writeMember } from './write.js';
 
 export interface RepackOptions {
   /** What the rewritten members become: a compression, or none (the decoded bytes, plain). */
@@ -90,7 +90,8 @@ export async function repackImage(source: string, out: string, options: RepackOp
         const rewritten = member.archives.some((a) => select(a.index));
         const unmoved = offset === sourceOffset;
         const at = unmoved ? member.start : offset;
-        const start = rewritten || !unmoved ? align4(at) : at;
+        const previous = members.at(-1);
+        const start = Math.max(rewritten || !unmoved ? align4(at) : at, previous?.format === 'lz4' ? nextMemberStart(offset, 'lz4') : 0);
         writeZeros(fd, offset, start);
         const bytes = rewritten && member.format !== 'cpio' ? decodedMember(decoder, member, wrote) : byteRange(reader, member.start, member.end, wrote);
         const compression = rewritten ? options.compress : 'none';

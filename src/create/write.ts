@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { COMPRESSION_FORMATS, type CompressionName } from '../decode/formats.js';
+import { COMPRESSION_FORMATS, type CompressionName, type SegmentFormat } from '../decode/formats.js';
 import { releaseOutputChunk } from '../decode/zlib-pump.js';
 import { onInterrupt } from '../interrupt.js';
 import { writeAllSync } from '../output.js';
@@ -41,6 +41,15 @@ export async function writeImageFile<T>(out: string, write: (fd: number) => Prom
 
 /** How our write to a compressor fails once it has stopped reading (writeMember). */
 const STOPPED_READING = new Set(['EPIPE', 'ECANCELED']);
+
+/**
+ * Where the member after one of `format` that ends at `end` starts: 4-aligned, as every member
+ * here starts; after an lz4 member, past a zero word, where the kernel's unlz4 ends the stream
+ * (it reads any other word, another member's magic as well, as the next block's size).
+ */
+export function nextMemberStart(end: number, format: CreateCompression | SegmentFormat): number {
+  return ((format === 'lz4' ? end + 4 : end) + 3) & ~3;
+}
 
 /**
  * Appends `source` to the file `fd`, compressed, and returns how many bytes it took. The file

@@ -1,5 +1,5 @@
 import { FormatError } from '../errors.js';
-import { hex, readLE32 } from './bytes.js';
+import { hex, hexBytes, readLE32 } from './bytes.js';
 import { type Lz4BlockDecoder, withLz4Blocks, xxh32 } from './lz4-block.js';
 import type { ByteSource } from './source.js';
 import { eventLoopTurn } from './turn.js';
@@ -67,15 +67,18 @@ function* legacyBlocks(src: ByteSource): Generator<{ at: number; size: number }>
   for (;;) {
     const at = src.offset;
     const view = src.peek(4);
-    // No end marker: EOF, a short tail, a zero size or something too big to be a block size
-    // ends the stream, and those bytes belong to whatever follows.
+    // No end marker: as the kernel's unlz4, EOF, a short tail or a zero size ends the stream,
+    // and those bytes belong to whatever follows; any other word is a block's size.
     if (view.length < 4) return;
     const size = readLE32(view, 0);
     if (size === LEGACY_MAGIC) {
       src.skip(4); // concatenated `lz4 -l` outputs: the kernel carries on
       continue;
     }
-    if (size === 0 || size > LEGACY_BOUND) return;
+    if (size === 0) return;
+    if (size > LEGACY_BOUND) {
+      throw new FormatError(`lz4 legacy block size ${size} (bytes ${hexBytes(view.subarray(0, 4))}) is over LZ4_COMPRESSBOUND(8 MiB): the kernel's unlz4 ends a stream only at a zero word, the magic or the image's last 3 bytes`, at);
+    }
     src.skip(4);
     yield { at: at + 4, size };
   }
