@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-import { nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
+import { argumentNotAsGiven, nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
+
+const notAsGiven = await argumentNotAsGiven(process.argv.slice(2));
+if (notAsGiven !== undefined) {
+  process.stderr.write(`initramfs-restore: an argument is not UTF-8 (${JSON.stringify(notAsGiven)} as Node reads it): Node cannot hand on its bytes, and it would name another file\n`);
+  process.exit(2);
+}
 
 if (nodeIsRecentEnough()) {
   const tiers = await import('../dist/tiers.js');

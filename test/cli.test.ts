@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -202,5 +203,24 @@ describe('the command line', () => {
     const run = cli(['examine', path]);
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/xz check type SHA-256 is not supported .* at byte 7$/m);
+  });
+});
+
+describe('arguments that are not UTF-8', () => {
+  it('are refused before any work: Node reads their bytes as U+FFFD, which would name another file', () => {
+    const root = mkdtempSync(join(work, 'argv-'));
+    // $'...' is bash's: the byte 0xff itself, not its UTF-8.
+    const viaBash = (script: string, args: string) => spawnSync('bash', ['-c', `exec "${process.execPath}" "${ROOT}bin/${script}" ${args}`]);
+    const unpack = viaBash('initramfs-restore.js', `unpack ${SAMPLE} ${root}/$'dir\\xff'/out`);
+    expect(unpack.status).toBe(2);
+    expect(unpack.stderr.toString()).toBe(`initramfs-restore: an argument is not UTF-8 ("${root}/dir\uFFFD/out" as Node reads it): Node cannot hand on its bytes, and it would name another file\n`);
+    const skip = viaBash('skipcpio.js', `${root}/$'\\xff.img'`);
+    expect(skip.status).toBe(1);
+    expect(skip.stderr.toString()).toMatch(/^skipcpio: an argument is not UTF-8 /);
+    expect(readdirSync(root)).toEqual([]);
+    // A name that holds U+FFFD as UTF-8 is as given.
+    const named = join(root, 'dir\uFFFD');
+    expect(cli(['unpack', SAMPLE, named]).status).toBe(0);
+    expect(readdirSync(root)).toEqual(['dir\uFFFD']);
   });
 });

@@ -44,3 +44,29 @@ export async function rerunUnderPackagedNode(program: string, script: string): P
     else process.exit(status ?? 1);
   });
 }
+
+/**
+ * The first argument that Node did not receive as given, as Node reads it: Node decodes argv as
+ * UTF-8, with U+FFFD for bytes that are not, so that a path of such bytes would name another
+ * file (an unpack into a directory nobody named). From /proc/self/cmdline, whose last entries are
+ * the arguments; undefined where each is as given, or where /proc cannot say. Only an argument
+ * with a U+FFFD in it is looked at.
+ */
+export async function argumentNotAsGiven(args: readonly string[]): Promise<string | undefined> {
+  if (!args.some((arg) => arg.includes('\uFFFD'))) return undefined;
+  const { readFileSync } = await import('node:fs');
+  let cmdline: Buffer;
+  try {
+    cmdline = readFileSync('/proc/self/cmdline');
+  } catch {
+    return undefined;
+  }
+  const given: Buffer[] = [];
+  for (let start = 0; start < cmdline.length; ) {
+    const end = cmdline.indexOf(0, start);
+    given.push(cmdline.subarray(start, end < 0 ? cmdline.length : end));
+    start = end < 0 ? cmdline.length : end + 1;
+  }
+  const tail = given.slice(-args.length);
+  return args.find((arg, i) => !Buffer.from(arg).equals(tail[i]));
+}
