@@ -131,9 +131,10 @@ const vouchedFor = new Set<string>();
  * detect tree), by a walk on a model of the tree, the file data skipped.
  */
 async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number | undefined): Promise<void> {
-  const { mtimeMs, size } = statSync(image);
-  const key = `${resolve(image)}\0${size}\0${mtimeMs}`;
-  if (vouchedFor.has(key)) return;
+  // Standard input redirected from a file has no name to know it by again.
+  const stats = image === '-' ? undefined : statSync(image);
+  const key = stats && `${resolve(image)}\0${stats.size}\0${stats.mtimeMs}`;
+  if (key !== undefined && vouchedFor.has(key)) return;
   const [{ ModelTree }, { TreeWriter }, { walkImage }] = await Promise.all([import('../extract/model.js'), import('../extract/writer.js'), import('../image/walk.js')]);
   const writer = new TreeWriter(new ModelTree(), { devices: true });
   await walkImage(image, writer, { skipData: true, maxOutput });
@@ -141,7 +142,7 @@ async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number 
     const [first] = writer.refused;
     throw new RefusedEntriesError([{ name: first.name, reason: `${first.reason}; GNU cpio, which the native engine runs, would write it, so no pipeline runs` }], writer.refusedCount);
   }
-  vouchedFor.add(key);
+  if (key !== undefined) vouchedFor.add(key);
 }
 
 function nativeSkipcpio(): string {
