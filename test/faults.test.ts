@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -139,10 +139,21 @@ describe('a target mkdir(2) cannot make', () => {
       [['unpack', image, join(file, 'x')], /ENOTDIR: not a directory, mkdir/],
       [['unpack', image, file], /EEXIST: file already exists, mkdir/],
     ];
+    const dangling = join(work, 'dangling');
+    symlinkSync(join(work, 'nowhere'), dangling);
+    cases.push([['unpack', image, dangling], /EEXIST: file already exists, mkdir/]);
     for (const [args, words] of cases) {
       const run = cli(args, { timeout: 20_000 });
       expect(run.status, args.join(' ')).toBe(1);
       expect(run.stderr.toString()).toMatch(words);
+    }
+    // `.` and `..` on the way, as mkdir -p takes them: a trial makes its target as given (its
+    // chain then finds nothing after skipcpio in a plain image).
+    for (const target of [`${work}/made/../there`, `${work}/made/./here`]) {
+      const run = cli(['unpack', image, target, '--order', 'dracut-057']);
+      expect(run.stderr.toString(), target).not.toMatch(/mkdir/);
+      expect(run.stdout.toString(), target).toContain(`Unpacking of ${image} to ${target} failed`);
+      expect(statSync(target).isDirectory(), target).toBe(true);
     }
   });
 });

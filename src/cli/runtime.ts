@@ -49,8 +49,8 @@ export async function rerunUnderPackagedNode(program: string, script: string): P
  * The first argument that Node did not receive as given, as Node reads it: Node decodes argv as
  * UTF-8, with U+FFFD for bytes that are not, so that a path of such bytes would name another
  * file (an unpack into a directory nobody named). From /proc/self/cmdline, whose last entries are
- * the arguments; undefined where each is as given, or where /proc cannot say. Only an argument
- * with a U+FFFD in it is looked at.
+ * the arguments; undefined where each is as given, or where /proc cannot say (no /proc, a
+ * process title). Only an argument with a U+FFFD in it is looked at.
  */
 export async function argumentNotAsGiven(args: readonly string[]): Promise<string | undefined> {
   if (!args.some((arg) => arg.includes('\uFFFD'))) return undefined;
@@ -68,5 +68,8 @@ export async function argumentNotAsGiven(args: readonly string[]): Promise<strin
     start = end < 0 ? cmdline.length : end + 1;
   }
   const tail = given.slice(-args.length);
-  return args.find((arg, i) => !Buffer.from(arg).equals(tail[i]));
+  // A process title (node --title) rewrites the command line: then it cannot say.
+  const asGiven = (arg: string, i: number): boolean => i < tail.length && Buffer.from(arg).equals(tail[i]);
+  if (tail.length < args.length || !args.every((arg, i) => arg.includes('\uFFFD') || asGiven(arg, i))) return undefined;
+  return args.find((arg, i) => !asGiven(arg, i));
 }

@@ -90,8 +90,9 @@ export async function repackImage(source: string, out: string, options: RepackOp
         const rewritten = member.archives.some((a) => select(a.index));
         const unmoved = offset === sourceOffset;
         const at = unmoved ? member.start : offset;
-        const previous = members.at(-1);
-        const start = Math.max(rewritten || !unmoved ? align4(at) : at, previous?.format === 'lz4' ? nextMemberStart(offset, 'lz4') : 0);
+        const kept = rewritten || !unmoved ? align4(at) : at;
+        // An lz4 member needs a zero word after it: the source's had one, a new one may not.
+        const start = members.at(-1)?.format === 'lz4' && kept < offset + 4 ? nextMemberStart(offset, 'lz4') : kept;
         writeZeros(fd, offset, start);
         const bytes = rewritten && member.format !== 'cpio' ? decodedMember(decoder, member, wrote) : byteRange(reader, member.start, member.end, wrote);
         const compression = rewritten ? options.compress : 'none';

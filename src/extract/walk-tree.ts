@@ -76,11 +76,19 @@ export function makeDirectories(dir: string): void {
   try {
     mkdirSync(dir);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' && statSync(dir).isDirectory()) return;
     const parent = dirname(dir);
-    if (code !== 'ENOENT' || parent === dir) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === dir) return existingDirectory(dir, err);
     makeDirectories(parent);
-    mkdirSync(dir);
+    try {
+      mkdirSync(dir);
+    } catch (again) {
+      existingDirectory(dir, again);
+    }
   }
+}
+
+/** mkdir's EEXIST where a directory is (`a/..`, another process's), else its error. */
+function existingDirectory(dir: string, err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return;
+  throw err;
 }

@@ -125,10 +125,10 @@ export async function runTrial(image: string, target: string, order: readonly At
 const vouchedFor = new Set<string>();
 
 /**
- * GNU cpio, which the native engine's pipelines run, writes through a symlink the archive made
- * and wherever else our writer refuses to write: the native engine runs only on an image that
- * our reader reads whole and whose every entry our writer takes (as `validate` asks of its
- * detect tree), by a walk on a model of the tree, the file data skipped.
+ * GNU cpio, which the native engine's pipelines run, writes through a symlink the archive made,
+ * outside the target: the native engine runs only on an image that our reader reads whole and
+ * whose every entry our writer takes (as `validate` asks of its detect tree), found by a walk
+ * on a model of the tree, the file data skipped.
  */
 async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number | undefined): Promise<void> {
   // Standard input redirected from a file has no name to know it by again.
@@ -140,7 +140,7 @@ async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number 
   await walkImage(image, writer, { skipData: true, maxOutput });
   if (writer.refusedCount > 0) {
     const [first] = writer.refused;
-    throw new RefusedEntriesError([{ name: first.name, reason: `${first.reason}; GNU cpio, which the native engine runs, would write it, so no pipeline runs` }], writer.refusedCount);
+    throw new RefusedEntriesError([{ name: first.name, reason: `${first.reason}; the native engine's pipelines run only on an image whose every entry unpack takes (their GNU cpio writes through a symlink the archive made)` }], writer.refusedCount);
   }
   if (key !== undefined) vouchedFor.add(key);
 }
