@@ -55,21 +55,16 @@ export async function rerunUnderPackagedNode(program: string, script: string): P
 export async function argumentNotAsGiven(args: readonly string[]): Promise<string | undefined> {
   if (!args.some((arg) => arg.includes('\uFFFD'))) return undefined;
   const { readFileSync } = await import('node:fs');
-  let cmdline: Buffer;
+  let cmdline: string;
   try {
-    cmdline = readFileSync('/proc/self/cmdline');
+    cmdline = readFileSync('/proc/self/cmdline', 'latin1');
   } catch {
     return undefined;
   }
-  const given: Buffer[] = [];
-  for (let start = 0; start < cmdline.length; ) {
-    const end = cmdline.indexOf(0, start);
-    given.push(cmdline.subarray(start, end < 0 ? cmdline.length : end));
-    start = end < 0 ? cmdline.length : end + 1;
-  }
-  const tail = given.slice(-args.length);
+  // Each entry ends in a NUL; latin1 keeps every byte as one character.
+  const tail = cmdline.split('\0').slice(0, -1).slice(-args.length);
+  const asGiven = (arg: string, i: number): boolean => Buffer.from(arg).toString('latin1') === tail[i];
   // A process title (node --title) rewrites the command line: then it cannot say.
-  const asGiven = (arg: string, i: number): boolean => i < tail.length && Buffer.from(arg).equals(tail[i]);
   if (tail.length < args.length || !args.every((arg, i) => arg.includes('\uFFFD') || asGiven(arg, i))) return undefined;
   return args.find((arg, i) => !asGiven(arg, i));
 }
