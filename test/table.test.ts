@@ -17,4 +17,11 @@ describe('formatTable', () => {
   it('gives the headings alone for no rows', () => {
     expect(formatTable([{ heading: 'a', align: 'left' }, { heading: 'bb', align: 'right' }], [])).toEqual(['a  bb']);
   });
+
+  it('takes more rows than a call has room for arguments (du: one a directory)', () => {
+    const rows = Array.from({ length: 300_000 }, (_, i) => [String(i)]);
+    const lines = formatTable([{ heading: 'n', align: 'right' }], rows);
+    expect(lines).toHaveLength(300_001);
+    expect(lines[1]).toBe('     0');
+  });
 });

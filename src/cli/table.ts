@@ -23,7 +23,8 @@ export const ARCHIVE_COLUMNS: readonly Column[] = [
  */
 export function formatTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string[] {
   const lines = [columns.map((c) => c.heading), ...rows];
-  const widths = columns.map((_, i) => Math.max(...lines.map((cells) => cells[i].length)));
+  // Not Math.max(...cells): du's rows are one per directory, and a call's arguments live on the stack.
+  const widths = columns.map((_, i) => lines.reduce((widest, cells) => Math.max(widest, cells[i].length), 0));
   return lines.map((cells) => cells
     .map((cell, i) => (columns[i].align === 'right' ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
     .join('  ')
