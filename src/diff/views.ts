@@ -3,7 +3,7 @@ import { type CpioEntry, type EntryType, entryType, splitDevice } from '../cpio/
 import { type ModelNode, ModelTree } from '../extract/model.js';
 import type { OpenFile } from '../extract/tree.js';
 import { walkTree } from '../extract/walk-tree.js';
-import { TreeWriter } from '../extract/writer.js';
+import { type DirMeta, TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 const { createHash } = process.getBuiltinModule('node:crypto');
 const { closeSync, constants, openSync, readSync, readlinkSync } = process.getBuiltinModule('node:fs');
@@ -53,7 +53,7 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
   const tree: TreeView = new Map();
   const inodes = new Map<ModelNode, Buffer[]>();
   for (const [rel, node] of model.paths()) {
-    tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node), writer.directoryEntry(rel)));
+    tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node), writer.directoryMeta(rel)));
     if (node.type !== 'dir') inodes.get(node)?.push(rel) ?? inodes.set(node, [rel]);
   }
   addLinks(tree, inodes.values());
@@ -154,13 +154,13 @@ class ModelWriter extends TreeWriter {
     super(tree, { devices: true });
   }
 
-  /** The last directory entry for `rel`, whose owner, mode and mtime unpack applies at the end. */
-  directoryEntry(rel: Buffer): CpioEntry | undefined {
-    return this.dirs.get(rel.toString('latin1'))?.entry;
+  /** What unpack applies to the directory `rel` at the end: its last entry's owner, mode and mtime. */
+  directoryMeta(rel: Buffer): DirMeta | undefined {
+    return this.dirs.get(rel.toString('latin1'));
   }
 }
 
-function describeNode(node: ModelNode, content: FileContent | undefined, dirEntry: CpioEntry | undefined): TreeItem {
+function describeNode(node: ModelNode, content: FileContent | undefined, dirEntry: DirMeta | undefined): TreeItem {
   if (node.type === 'dir') {
     // A parent the archive never named: unpack makes it 0755, owned by whoever runs it.
     if (!dirEntry) return { type: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -174,7 +174,7 @@ function describeNode(node: ModelNode, content: FileContent | undefined, dirEntr
   return item;
 }
 
-function attributes(e: CpioEntry): Pick<TreeItem, 'mode' | 'uid' | 'gid' | 'mtime'> {
+function attributes(e: Pick<CpioEntry, 'mode' | 'uid' | 'gid' | 'mtime'>): Pick<TreeItem, 'mode' | 'uid' | 'gid' | 'mtime'> {
   return { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime };
 }
 

@@ -42,17 +42,12 @@ export class ModelTree implements Tree {
   }
 
   kind(rel: Buffer): EntryType | undefined {
-    for (let start = 0; start <= rel.length; ) {
-      let end = rel.indexOf(SLASH, start);
-      if (end < 0) end = rel.length;
-      if (end - start > NAME_MAX) throw errno('ENAMETOOLONG', 'lstat');
-      start = end + 1;
-    }
+    checkNameLengths(rel, 'lstat');
     return this.get(rel)?.type;
   }
 
   mkdir(rel: Buffer): void {
-    this.add(rel, { type: 'dir' });
+    this.add(rel, { type: 'dir' }, 'mkdir');
   }
 
   rmdir(rel: Buffer): void {
@@ -65,23 +60,23 @@ export class ModelTree implements Tree {
   }
 
   link(existing: Buffer, rel: Buffer): void {
-    this.add(rel, this.get(existing)!);
+    this.add(rel, this.get(existing)!, 'link');
   }
 
   symlink(rel: Buffer, e: CpioEntry): void {
     const target = e.linkTarget!;
     if (target.length === 0) throw errno('ENOENT', 'symlink');
     if (target.length >= PATH_MAX) throw errno('ENAMETOOLONG', 'symlink');
-    this.add(rel, { type: 'symlink', from: e });
+    this.add(rel, { type: 'symlink', from: e }, 'symlink');
   }
 
   makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
-    this.add(rel, { type, from: e });
+    this.add(rel, { type, from: e }, 'mknod');
   }
 
   createFile(rel: Buffer, e: CpioEntry): OpenFile {
     const node: ModelNode = { type: 'file', from: e };
-    this.add(rel, node);
+    this.add(rel, node, 'open');
     return new ModelFile(node, e);
   }
 
@@ -89,8 +84,12 @@ export class ModelTree implements Tree {
     return new ModelFile(this.get(rel)!, e);
   }
 
-  private add(rel: Buffer, node: ModelNode): void {
-    this.nodes.set(rel.toString('latin1'), node);
+  /** As a create on Linux: nothing at `rel`, and no name component too long. */
+  private add(rel: Buffer, node: ModelNode, syscall: string): void {
+    checkNameLengths(rel, syscall);
+    const key = rel.toString('latin1');
+    if (this.nodes.has(key)) throw errno('EEXIST', syscall);
+    this.nodes.set(key, node);
     const parent = parentKey(rel);
     this.children.set(parent, (this.children.get(parent) ?? 0) + 1);
   }
@@ -120,6 +119,15 @@ class ModelFile implements OpenFile {
   finish(): void {}
 
   close(): void {}
+}
+
+function checkNameLengths(rel: Buffer, syscall: string): void {
+  for (let start = 0; start <= rel.length; ) {
+    let end = rel.indexOf(SLASH, start);
+    if (end < 0) end = rel.length;
+    if (end - start > NAME_MAX) throw errno('ENAMETOOLONG', syscall);
+    start = end + 1;
+  }
 }
 
 function parentKey(rel: Buffer): string {

@@ -1,8 +1,9 @@
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
+import { PATH_MAX } from '../cpio/parser.js';
 import { makeDirectories } from './walk-tree.js';
 const {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
-  lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmdirSync, symlinkSync, unlinkSync, utimesSync,
+  lstatSync, lutimesSync, mkdirSync, openSync, rmdirSync, symlinkSync, unlinkSync, utimesSync,
   writeSync,
 } = process.getBuiltinModule('node:fs');
 const { resolve } = process.getBuiltinModule('node:path');
@@ -13,7 +14,9 @@ export type SpecialType = 'char' | 'block' | 'fifo' | 'socket';
  * The tree the writer builds, by paths relative to its root: the target directory on disk
  * (DiskTree), or a model of the one `unpack` would leave (ModelTree, for `cat`). The writer's
  * rules run on either, so they exist once. Failures are thrown as Node's are, with `code` and
- * `syscall`: the writer turns those that concern one entry into a refusal.
+ * `syscall`: the writer turns those that concern one entry into a refusal. Each create (mkdir,
+ * link, symlink, makeNode, createFile) fails with EEXIST where anything is at `rel`: it
+ * follows no symlink and replaces nothing.
  */
 export interface Tree {
   /** The type of what is at `rel`, a symlink not followed; undefined when nothing is. */
@@ -28,7 +31,7 @@ export interface Tree {
   symlink(rel: Buffer, e: CpioEntry): void;
   /** The entry's device node, FIFO or socket, with its owner (when applied), mode and mtime. */
   makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void;
-  /** A new file for the entry's data; fails if anything is at `rel`. */
+  /** A new file for the entry's data. */
   createFile(rel: Buffer, e: CpioEntry): OpenFile;
   /** What is at `rel` (a hard link just made), opened for writing the entry's data from its start. */
   openFile(rel: Buffer, e: CpioEntry): OpenFile;
@@ -64,6 +67,7 @@ export function dirCreateMode(mode: number): number {
 /** The target directory on disk, made if missing. Nothing here checks names: the writer does. */
 export class DiskTree implements Tree {
   readonly root: Buffer;
+  private readonly pathBuffers: Buffer[];
   private tmpCounter = 0;
   /** Read once: process.umask() reads it by setting it twice. */
   private readonly umask = process.umask();
@@ -80,11 +84,13 @@ export class DiskTree implements Tree {
   constructor(root: string, readonly owners: boolean) {
     makeDirectories(resolve(root));
     this.root = Buffer.from(resolve(root));
+    const prefix = Buffer.concat([this.root, SLASH]);
+    this.pathBuffers = [0, 1].map(() => Buffer.concat([prefix], prefix.length + PATH_MAX));
     this.setGroupDirs = (lstatSync(this.root).mode & S_ISGID) !== 0;
   }
 
   /** Whether a name this run has just made needs chown to get the entry's owner. */
-  needsOwner(e: CpioEntry): boolean {
+  needsOwner(e: Pick<CpioEntry, 'uid' | 'gid'>): boolean {
     return this.owners && (this.setGroupDirs || e.uid !== this.uid || e.gid !== this.gid);
   }
 
@@ -101,8 +107,16 @@ export class DiskTree implements Tree {
     return this.setGroupDirs || (mode & 0o7777) !== (dirCreateMode(mode) & ~this.umask);
   }
 
-  path(rel: Buffer): Buffer {
-    return Buffer.concat([this.root, SLASH, rel]);
+  /**
+   * `rel` below the root, in one of two buffers kept for it (`slot` 1 for link's second path):
+   * a path is copied as the call starts, and a buffer made per call was garbage in the pool's
+   * slabs that stayed in the peak RSS until a full collection (bench/entries.sh).
+   */
+  path(rel: Buffer, slot: 0 | 1 = 0): Buffer {
+    const buffer = this.pathBuffers[slot];
+    const start = this.root.length + 1;
+    buffer.set(rel, start);
+    return buffer.subarray(0, start + rel.length);
   }
 
   kind(rel: Buffer): EntryType | undefined {
@@ -124,7 +138,7 @@ export class DiskTree implements Tree {
   }
 
   link(existing: Buffer, rel: Buffer): void {
-    linkSync(this.path(existing), this.path(rel));
+    linkSync(this.path(existing), this.path(rel, 1));
   }
 
   symlink(rel: Buffer, e: CpioEntry): void {
@@ -156,9 +170,10 @@ export class DiskTree implements Tree {
 
   /**
    * Node has no mknod(2). A helper process makes the node under a plain ASCII name in the
-   * target (arguments cannot carry arbitrary bytes), then a rename gives it its real name:
-   * mknod(1) for devices and FIFOs; for a socket, a Node process bound to it that exits
-   * without closing, since closing would unlink it. Its failure is the entry's: a refusal.
+   * target (arguments cannot carry arbitrary bytes), then a hard link gives it its real name
+   * (a rename would replace what is there): mknod(1) for devices and FIFOs; for a socket, a
+   * Node process bound to it that exits without closing, since closing would unlink it. Its
+   * failure is the entry's: a refusal.
    */
   makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
     const path = this.path(rel);
@@ -172,7 +187,11 @@ export class DiskTree implements Tree {
     if (result.error || result.status !== 0) {
       throw new Refusal(`creating the ${type} failed: ${result.error?.message ?? result.stderr.trim()}`);
     }
-    renameSync(`${root}/${tmp}`, path);
+    try {
+      linkSync(`${root}/${tmp}`, path);
+    } finally {
+      unlinkSync(`${root}/${tmp}`);
+    }
     if (this.owners) lchownSync(path, e.uid, e.gid);
     if (type === 'socket') chmodSync(path, e.mode & 0o7777);
     utimesSync(path, e.mtime, e.mtime);

@@ -42,10 +42,17 @@ const SLASH = 0x2f;
  */
 const ENTRY_ERRORS = new Set(['ENAMETOOLONG', 'ENOENT', 'EINVAL', 'EMLINK', 'ELOOP', 'EEXIST', 'ENOTDIR', 'EISDIR']);
 
-interface DirMeta {
-  rel: Buffer;
+function concernsEntry(err: unknown): boolean {
+  return err instanceof Refusal || ENTRY_ERRORS.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/** What the end applies to a directory: its entry's owner, mode and mtime, no more (a record per directory). */
+export interface DirMeta {
   depth: number;
-  entry: CpioEntry;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
   /** This run made it, with dirCreateMode of the entry's mode; else it was there. */
   made: boolean;
 }
@@ -69,13 +76,10 @@ export class TreeWriter implements CpioEvents {
   /** Relative paths (latin1 keys) known to be real directories this run made or checked. */
   private readonly verifiedDirs = new Set<string>();
   /**
-   * Directories this run made (empty then) and every name it made: a name in such a directory
-   * that is not among them cannot exist yet, so it needs no lstat to make room. Were it there
-   * after all, the create fails (O_EXCL, mkdir, symlink): nothing is followed or overwritten.
+   * Hard-link key to the relative path of the first name written for it, a latin1 string: a
+   * Buffer per group took three times the memory, and a group is kept until the trailer.
    */
-  private readonly madeHere = new Set<string>();
-  /** Hard-link key to the relative path of the first name written for it. */
-  private readonly links = new Map<string, Buffer>();
+  private readonly links = new Map<string, string>();
   /** Directories whose mode and times are applied at the end, by relative path. */
   protected readonly dirs = new Map<string, DirMeta>();
   /** The file the current entry's data goes to. */
@@ -91,10 +95,9 @@ export class TreeWriter implements CpioEvents {
     try {
       this.create(e);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (err instanceof Refusal) this.notice('refused', e, err.message);
-      else if (code && ENTRY_ERRORS.has(code)) this.notice('refused', e, `${(err as NodeJS.ErrnoException).syscall ?? 'creating it'} failed: ${code}`);
-      else throw err;
+      if (!concernsEntry(err)) throw err;
+      const { code, syscall } = err as NodeJS.ErrnoException;
+      this.notice('refused', e, err instanceof Refusal ? err.message : `${syscall ?? 'creating it'} failed: ${code}`);
     }
   }
 
@@ -154,20 +157,27 @@ export class TreeWriter implements CpioEvents {
       return;
     }
     const { rel } = name;
-    const parent = this.ensureParents(rel);
-    const key = rel.toString('latin1');
+    this.ensureParents(rel);
     const linkKey = hardLinkKey(e);
-    const linkTo = linkKey === undefined ? undefined : this.links.get(linkKey);
-    const nothingThere = parent !== undefined && this.madeHere.has(parent) && !this.madeHere.has(key);
-    const made = nothingThere || this.clearFinal(rel, type);
-    if (made) {
-      // Before the write: one that fails half-way may still have made the name.
-      this.madeHere.add(key);
+    const linkPath = linkKey === undefined ? undefined : this.links.get(linkKey);
+    const linkTo = linkPath === undefined ? undefined : Buffer.from(linkPath, 'latin1');
+    // Made first, and cleared only where that failed with something at the name, as libarchive
+    // does: every create is exclusive and follows nothing, so a new target needs no lstat per
+    // entry, nor a record of the names made, which grew with the entries. A failure for the
+    // entry's own sake still leaves nothing there, as clearing first did (the kernel's
+    // clean_path).
+    let made = true;
+    try {
       this.write(e, type, rel, linkKey, linkTo);
+    } catch (err) {
+      if (!concernsEntry(err) || !this.tree.kind(rel)) throw err;
+      made = this.clearFinal(rel, type);
+      if (made) this.write(e, type, rel, linkKey, linkTo);
     }
     if (type === 'dir') {
+      const key = rel.toString('latin1');
       this.verifiedDirs.add(key);
-      this.dirs.set(key, { rel, depth: name.depth, entry: e, made });
+      this.dirs.set(key, { depth: name.depth, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, made });
     }
     this.counts[type]++;
   }
@@ -206,36 +216,31 @@ export class TreeWriter implements CpioEvents {
         break;
     }
     if (linkTo) this.counts.hardlink++;
-    else if (linkKey !== undefined) this.links.set(linkKey, rel);
+    else if (linkKey !== undefined) this.links.set(linkKey, rel.toString('latin1'));
   }
 
   /**
    * Every parent must be a real directory inside the target; missing ones are made. The parent
    * itself is looked up first: in an archive it is nearly always known, and walking down from
-   * the top for every entry would cost the square of the depth. Returns the parent's key, none
-   * for the target itself.
+   * the top for every entry would cost the square of the depth.
    */
-  private ensureParents(rel: Buffer): string | undefined {
+  private ensureParents(rel: Buffer): void {
     const cut = rel.lastIndexOf(SLASH);
-    if (cut < 0) return undefined;
+    if (cut < 0) return;
     const parent = rel.subarray(0, cut);
-    const parentKey = parent.toString('latin1');
-    if (this.verifiedDirs.has(parentKey)) return parentKey;
+    if (this.verifiedDirs.has(parent.toString('latin1'))) return;
     for (let end = parent.indexOf(SLASH); ; end = parent.indexOf(SLASH, end + 1)) {
       const dir = end < 0 ? parent : parent.subarray(0, end);
       const key = dir.toString('latin1');
       if (!this.verifiedDirs.has(key)) {
         const kind = this.tree.kind(dir);
-        if (!kind) {
-          this.tree.mkdir(dir, 0o755);
-          this.madeHere.add(key);
-        } else if (kind === 'symlink') throw new Refusal(`"${escapeName(dir)}" is a symlink: nothing is written through a symlink`);
+        if (!kind) this.tree.mkdir(dir, 0o755);
+        else if (kind === 'symlink') throw new Refusal(`"${escapeName(dir)}" is a symlink: nothing is written through a symlink`);
         else if (kind !== 'dir') throw new Refusal(`"${escapeName(dir)}" is not a directory`);
         this.verifiedDirs.add(key);
       }
       if (end < 0) break;
     }
-    return parentKey;
   }
 
   /**
@@ -299,19 +304,19 @@ export class SafeExtractor extends TreeWriter {
    */
   finish(root: string = this.disk.root.toString()): void {
     const base = Buffer.from(resolve(root));
-    const dirs = [...this.dirs.values()].sort((a, b) => b.depth - a.depth);
+    const dirs = [...this.dirs].sort(([, a], [, b]) => b.depth - a.depth);
     this.dirs.clear();
-    for (const { rel, entry, made } of dirs) {
-      const path = Buffer.concat([base, Buffer.from('/'), rel]);
-      const chown = made ? this.disk.needsOwner(entry) : this.disk.owners;
-      const chmod = !made || this.disk.needsDirMode(entry.mode);
+    for (const [key, meta] of dirs) {
+      const path = Buffer.concat([base, Buffer.from('/'), Buffer.from(key, 'latin1')]);
+      const chown = meta.made ? this.disk.needsOwner(meta) : this.disk.owners;
+      const chmod = !meta.made || this.disk.needsDirMode(meta.mode);
       // chown and chmod follow a symlink: they act only on what is still a directory. lutimes
       // follows none: the times need no look first.
       if ((chown || chmod) && !lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
-      if (chown) chownSync(path, entry.uid, entry.gid);
-      if (chmod) chmodSync(path, entry.mode & 0o7777);
+      if (chown) chownSync(path, meta.uid, meta.gid);
+      if (chmod) chmodSync(path, meta.mode & 0o7777);
       try {
-        lutimesSync(path, entry.mtime, entry.mtime);
+        lutimesSync(path, meta.mtime, meta.mtime);
       } catch (err) {
         // Gone since, or a name above it is no longer a directory: as lstat's throwIfNoEntry.
         const { code } = err as NodeJS.ErrnoException;
