@@ -3,6 +3,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CpioEntry } from '../src/cpio/entry.js';
 import { removeTree } from '../src/extract/walk-tree.js';
 import { SafeExtractor } from '../src/extract/writer.js';
 import { walkImage } from '../src/image/walk.js';
@@ -399,5 +400,26 @@ describe('finish, when a directory was replaced or removed after its entry', () 
     expect(there.mode & 0o7777).toBe(0o750);
     expect(there.mtimeMs).toBe(1_000_000);
     expect(lstatSync(join(target, 'kept')).mtimeMs).toBe(mtime * 1000);
+  });
+});
+
+// An archive's names are at most PATH_MAX bytes (the parser refuses longer), but SafeExtractor
+// takes entries from any caller, and the path buffers it keeps must take any name.
+describe('SafeExtractor, given a name longer than any archive holds', () => {
+  it('refuses it as the system call does (ENAMETOOLONG) and writes the rest', () => {
+    const target = join(work, `case-${counter++}`, 'target');
+    const extractor = new SafeExtractor(target, { owners: false, devices: false });
+    const entry = (name: string): CpioEntry => ({
+      magic: '070701', ino: 1, mode: 0o100644, uid: 0, gid: 0, nlink: 1, mtime: 0, size: 0,
+      devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, check: 0, name: Buffer.from(name), offset: 0,
+    });
+    for (const name of ['x'.repeat(5000), `d/${'x'.repeat(5000)}`, 'after']) {
+      const e = entry(name);
+      extractor.entry(e);
+      extractor.entryEnd(e);
+    }
+    extractor.finish();
+    expect(extractor.refused.map((n) => n.reason)).toEqual(['open failed: ENAMETOOLONG', 'open failed: ENAMETOOLONG']);
+    expect(readdirSync(target).sort()).toEqual(['after', 'd']);
   });
 });

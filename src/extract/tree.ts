@@ -113,8 +113,10 @@ export class DiskTree implements Tree {
    * slabs that stayed in the peak RSS until a full collection (bench/entries.sh).
    */
   path(rel: Buffer, slot: 0 | 1 = 0): Buffer {
-    const buffer = this.pathBuffers[slot];
+    let buffer = this.pathBuffers[slot];
     const start = this.root.length + 1;
+    // Longer than an archive's name can be: a library user's, which the system call refuses.
+    if (buffer.length < start + rel.length) buffer = this.pathBuffers[slot] = Buffer.concat([buffer.subarray(0, start)], start + rel.length);
     buffer.set(rel, start);
     return buffer.subarray(0, start + rel.length);
   }
@@ -177,6 +179,8 @@ export class DiskTree implements Tree {
    */
   makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
     const path = this.path(rel);
+    // Where the name is taken, the link would fail: so does this, before a process is started.
+    if (lstatSync(path, { throwIfNoEntry: false })) throw Object.assign(new Error(`EEXIST: file already exists, mknod '${path}'`), { code: 'EEXIST', syscall: 'mknod' });
     const tmp = `.initramfs-restore-node-${process.pid}-${this.tmpCounter++}`;
     const root = this.root.toString();
     const { spawnSync } = process.getBuiltinModule('node:child_process');

@@ -170,7 +170,7 @@ export class TreeWriter implements CpioEvents {
     try {
       this.write(e, type, rel, linkKey, linkTo);
     } catch (err) {
-      if (!concernsEntry(err) || !this.tree.kind(rel)) throw err;
+      if (!concernsEntry(err) || !this.somethingAt(rel)) throw err;
       made = this.clearFinal(rel, type);
       if (made) this.write(e, type, rel, linkKey, linkTo);
     }
@@ -217,6 +217,15 @@ export class TreeWriter implements CpioEvents {
     }
     if (linkTo) this.counts.hardlink++;
     else if (linkKey !== undefined) this.links.set(linkKey, rel.toString('latin1'));
+  }
+
+  /** Whether anything is at `rel`; false where even the look fails (the create's error is the truer one). */
+  private somethingAt(rel: Buffer): boolean {
+    try {
+      return this.tree.kind(rel) !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   /**
