@@ -49,19 +49,19 @@ Options:
     return onImage(image, async () => {
       const spool = image === '-' && !readsTwice(image) ? new Spool() : undefined;
       try {
-        const { node, last, places, archives } = await unpackModel(image, wanted.rel, maxOutput, spool);
-        const at = (e: CpioEntry) => location(e, archives[places.get(e)!.archive - 1]);
-        const lastFailed = last?.notice && `the last entry named ${path}, at ${at(last.entry)}, was ${last.notice.kind}: ${last.notice.reason}`;
+        const { node, last, archives } = await unpackModel(image, wanted.rel, maxOutput, spool);
+        const at = ({ offset, archive }: Place) => location(offset, archives[archive - 1]);
+        const lastFailed = last?.notice && `the last entry named ${path}, at ${at(last)}, was ${last.notice.kind}: ${last.notice.reason}`;
         if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
         if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node)}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
         const from = node.from!;
-        if (spool && from.size > 0 && spool.entry !== from) {
-          throw new Failure(`${image}: ${path} holds the data of "${escapeName(from.name)}", at ${at(from)}, which went by before ${path} was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)`);
+        if (spool && from.size > 0 && spool.ordinal !== from.ordinal) {
+          throw new Failure(`${image}: ${path} holds the data of "${escapeName(Buffer.from(from.name, 'latin1'))}", at ${at(from)}, which went by before ${path} was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)`);
         }
         if (lastFailed) printError(`${image}: ${path} is what an earlier entry wrote: ${lastFailed}`);
         if (from.size === 0) return 0;
         if (spool) spool.print();
-        else await printData(image, places.get(from)!.ordinal, maxOutput);
+        else await printData(image, from.ordinal, maxOutput);
         return 0;
       } finally {
         spool?.close();
@@ -77,23 +77,37 @@ function readsTwice(image: string): boolean {
   return src.seekable;
 }
 
-/** Where an entry is: its position among the image's entries, from 1, and its archive's index. */
+/** Where an entry is: its position among the image's entries, from 1, its archive's index, its header's offset. */
 interface Place {
   ordinal: number;
   archive: number;
+  offset: number;
+}
+
+/**
+ * What the model keeps of the entry a path's content comes from: where it is, and what a
+ * message names (a Buffer per path, the entry's name, took most of the model's memory).
+ */
+interface Kept extends Place {
+  size: number;
+  /** latin1. */
+  name: string;
+  linkTarget?: Buffer;
+  rdevMajor: number;
+  rdevMinor: number;
 }
 
 /** An entry named PATH, and the notice unpack gives it if it refuses or skips it. */
-interface Named {
-  entry: CpioEntry;
+interface Named extends Place {
   notice?: Notice;
 }
 
 /**
  * First pass: unpack's rules, run on a model of the tree it would write. Gives what ends up
- * at `wanted`, the last entry named so, the archives, and each entry's place in the image, by
- * which the second pass finds the one whose data a file holds. With a spool (a pipe, which
- * has no second pass), the data of each entry that lands at `wanted` goes to the spool.
+ * at `wanted` (with the place of the entry its content comes from, by which the second pass
+ * finds the one whose data a file holds), the last entry named so, and the archives. With a
+ * spool (a pipe, which has no second pass), the data of each entry that lands at `wanted` goes
+ * to the spool.
  */
 async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spool?: Spool) {
   const model = new ModelUnpack(wanted, spool);
@@ -105,16 +119,25 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
     skipData: !spool,
     maxOutput,
   });
-  return { node: model.tree.get(wanted), last: model.last, places: model.places, archives };
+  return { node: model.tree.get(wanted), last: model.last, archives };
 }
 
 /** The writer on the model, placing the entries and watching those named `wanted`. */
 class ModelUnpack implements CpioEvents {
-  readonly tree = new ModelTree();
-  readonly places = new WeakMap<CpioEntry, Place>();
+  readonly tree = new ModelTree<Kept>((e) => ({
+    ordinal: this.count,
+    archive: this.archive,
+    offset: e.offset,
+    size: e.size,
+    name: e.name.toString('latin1'),
+    linkTarget: e.linkTarget,
+    rdevMajor: e.rdevMajor,
+    rdevMinor: e.rdevMinor,
+  }));
   last: Named | undefined;
   /** The index of the archive being read. */
   archive = 0;
+  /** The entries so far: the ordinal of the one being written. */
   private count = 0;
   /** The entry being written, when it is named `wanted`: the writer's notice is about it. */
   private current: Named | undefined;
@@ -129,17 +152,17 @@ class ModelUnpack implements CpioEvents {
   constructor(private readonly wanted: Buffer, private readonly spool?: Spool) {}
 
   entry(e: CpioEntry): void {
-    this.places.set(e, { ordinal: ++this.count, archive: this.archive });
+    this.count++;
     const name = normalizeName(e.name);
-    this.current = name.ok && name.rel.equals(this.wanted) ? { entry: e } : undefined;
+    this.current = name.ok && name.rel.equals(this.wanted) ? { ordinal: this.count, archive: this.archive, offset: e.offset } : undefined;
     this.last = this.current ?? this.last;
     this.writer.entry(e);
     this.current = undefined;
     // The file at `wanted` holds this entry's data when the writer created it for the entry or
     // opened it through one of its hard links, whatever the entry's own name.
     const node = this.tree.get(this.wanted);
-    this.copyTo = e.size > 0 && node?.type === 'file' && node.from === e ? this.spool : undefined;
-    this.copyTo?.start(e);
+    this.copyTo = e.size > 0 && node?.type === 'file' && node.from!.ordinal === this.count ? this.spool : undefined;
+    this.copyTo?.start(this.count);
   }
 
   data(chunk: Uint8Array): void {
@@ -197,17 +220,17 @@ const SPOOL_CHUNK = 1 << 20;
  * hold PATH once.
  */
 class Spool {
-  /** The entry whose data the spool holds; complete once the walk has gone past it. */
-  entry: CpioEntry | undefined;
+  /** The ordinal of the entry whose data the spool holds; complete once the walk has gone past it. */
+  ordinal: number | undefined;
   private fd: number | undefined;
   private length = 0;
 
-  /** Drops what the spool held: it is now `e`'s. */
-  start(e: CpioEntry): void {
+  /** Drops what the spool held: it is now the data of the entry at `ordinal`. */
+  start(ordinal: number): void {
     this.fd ??= openInTempDir((dir) => openSync(join(dir, 'data'), 'wx+', 0o600));
     ftruncateSync(this.fd, 0);
     this.length = 0;
-    this.entry = e;
+    this.ordinal = ordinal;
   }
 
   write(chunk: Uint8Array): void {
@@ -230,14 +253,14 @@ class Spool {
   }
 }
 
-function describeNode(node: ModelNode): string {
+function describeNode(node: ModelNode<Kept>): string {
   const e = node.from;
   if (node.type === 'symlink') return `symlink -> ${escapeName(e!.linkTarget!)}`;
   if (node.type === 'char' || node.type === 'block') return `${node.type} device ${e!.rdevMajor}:${e!.rdevMinor}`;
   return node.type;
 }
 
-/** Where an entry's header is, as errors say it: in the image, or in a compressed member. */
-function location(e: CpioEntry, archive: Archive): string {
-  return archive.format === 'cpio' ? `byte ${e.offset}` : `byte ${e.offset} of the ${archive.format} stream at byte ${archive.start}`;
+/** Where an entry's header is, at `offset` of its archive's stream, as errors say it: in the image, or in a compressed member. */
+function location(offset: number, archive: Archive): string {
+  return archive.format === 'cpio' ? `byte ${offset}` : `byte ${offset} of the ${archive.format} stream at byte ${archive.start}`;
 }

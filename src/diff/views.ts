@@ -51,12 +51,12 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
   // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
   const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
   const tree: TreeView = new Map();
-  const inodes = new Map<ModelNode, Buffer[]>();
-  for (const [rel, node] of model.paths()) {
-    tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node), writer.directoryMeta(rel)));
-    if (node.type !== 'dir') inodes.get(node)?.push(rel) ?? inodes.set(node, [rel]);
+  const inodes = new Map<Node, string[]>();
+  for (const [key, node] of model.paths()) {
+    tree.set(key, describeNode(node, model.files.get(node), writer.directoryMeta(key)));
+    if (node.type !== 'dir') inodes.get(node)?.push(key) ?? inodes.set(node, [key]);
   }
-  addLinks(tree, inodes.values());
+  addLinks(tree, [...inodes.values()].filter((keys) => keys.length > 1).map((keys) => keys.map((key) => Buffer.from(key, 'latin1'))));
   return { tree, archives };
 }
 
@@ -88,14 +88,26 @@ export function describeDirectoryTree(root: string): TreeView {
 interface FileContent {
   size: number;
   sha256: string;
-  /** The entry the inode's owner, mode and mtime come from: the last one written through it. */
-  meta: CpioEntry;
+  /** The inode's owner, mode and mtime: the last entry's written through it. */
+  meta: Attributes;
 }
 
+type Attributes = Pick<TreeItem, 'mode' | 'uid' | 'gid' | 'mtime'>;
+
+/**
+ * A node of the model keeps what a symlink or a device is, as the item the view gives it; a
+ * regular file's is in FileContent, whose owner, mode and mtime come from another entry.
+ */
+type Node = ModelNode<TreeItem | undefined>;
+
 /** The model, where each file opened for an entry's data hashes what is written to it. */
-class HashingModelTree extends ModelTree {
+class HashingModelTree extends ModelTree<TreeItem | undefined> {
   /** By node: the names of a hard-link group share one, as they share an inode on disk. */
-  readonly files = new Map<ModelNode, FileContent>();
+  readonly files = new Map<Node, FileContent>();
+
+  constructor() {
+    super(describeEntry);
+  }
 
   override createFile(rel: Buffer, e: CpioEntry): OpenFile {
     const file = super.createFile(rel, e);
@@ -117,8 +129,8 @@ class HashingFile implements OpenFile {
 
   constructor(
     private readonly inner: OpenFile,
-    private readonly files: Map<ModelNode, FileContent>,
-    private readonly node: ModelNode,
+    private readonly files: Map<Node, FileContent>,
+    private readonly node: Node,
     fresh: boolean,
   ) {
     if (fresh) this.hash = createHash('sha256');
@@ -140,7 +152,7 @@ class HashingFile implements OpenFile {
     this.inner.finish(e);
     const before = this.files.get(this.node);
     const content = this.hash ? { size: this.size, sha256: this.hash.digest('hex') } : before!;
-    this.files.set(this.node, { size: content.size, sha256: content.sha256, meta: e });
+    this.files.set(this.node, { size: content.size, sha256: content.sha256, meta: attributes(e) });
   }
 
   close(): void {
@@ -150,31 +162,38 @@ class HashingFile implements OpenFile {
 
 /** The writer with device nodes made whoever runs it, and the entry each directory's mode comes from. */
 class ModelWriter extends TreeWriter {
-  constructor(tree: ModelTree) {
+  constructor(tree: HashingModelTree) {
     super(tree, { devices: true });
   }
 
-  /** What unpack applies to the directory `rel` at the end: its last entry's owner, mode and mtime. */
-  directoryMeta(rel: Buffer): DirMeta | undefined {
-    return this.dirs.get(rel.toString('latin1'));
+  /** What unpack applies to the directory at `key` (latin1) at the end: its last entry's owner, mode and mtime. */
+  directoryMeta(key: string): DirMeta | undefined {
+    return this.dirs.get(key);
   }
 }
 
-function describeNode(node: ModelNode, content: FileContent | undefined, dirEntry: DirMeta | undefined): TreeItem {
+function describeNode(node: Node, content: FileContent | undefined, dirEntry: DirMeta | undefined): TreeItem {
   if (node.type === 'dir') {
     // A parent the archive never named: unpack makes it 0755, owned by whoever runs it.
     if (!dirEntry) return { type: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     return { type: 'dir', ...attributes(dirEntry) };
   }
-  if (node.type === 'file') return { type: 'file', ...attributes(content!.meta), size: content!.size, sha256: content!.sha256 };
-  const e = node.from!;
-  const item: TreeItem = { type: node.type, ...attributes(e) };
-  if (node.type === 'symlink') item.target = e.linkTarget;
-  if (node.type === 'char' || node.type === 'block') Object.assign(item, { rdevMajor: e.rdevMajor, rdevMinor: e.rdevMinor });
+  if (node.type === 'file') return { type: 'file', ...content!.meta, size: content!.size, sha256: content!.sha256 };
+  // The names of a hard-link group share the node: each gets its own item, for its own links.
+  return { ...node.from! };
+}
+
+/** The item of a symlink or a device entry; a regular file's is made from what is hashed. */
+function describeEntry(e: CpioEntry): TreeItem | undefined {
+  const type = entryType(e.mode);
+  if (!type || type === 'file' || type === 'dir') return undefined;
+  const item: TreeItem = { type, ...attributes(e) };
+  if (type === 'symlink') item.target = e.linkTarget;
+  if (type === 'char' || type === 'block') Object.assign(item, { rdevMajor: e.rdevMajor, rdevMinor: e.rdevMinor });
   return item;
 }
 
-function attributes(e: Pick<CpioEntry, 'mode' | 'uid' | 'gid' | 'mtime'>): Pick<TreeItem, 'mode' | 'uid' | 'gid' | 'mtime'> {
+function attributes(e: Pick<CpioEntry, 'mode' | 'uid' | 'gid' | 'mtime'>): Attributes {
   return { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime };
 }
 

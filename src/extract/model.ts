@@ -3,13 +3,14 @@ import { PATH_MAX } from '../cpio/parser.js';
 import type { OpenFile, SpecialType, Tree } from './tree.js';
 
 /** What is at one path of the model; the names of a hard-link group share one. */
-export interface ModelNode {
+export interface ModelNode<T> {
   type: EntryType;
   /**
-   * The entry this node's content comes from: for a regular file the entry whose data it
-   * holds, for a symlink its target's, for a device its numbers'; none for a directory.
+   * What the model keeps of the entry this node's content comes from: for a regular file the
+   * entry whose data it holds, for a symlink its target's, for a device its numbers'; none for
+   * a directory.
    */
-  from?: CpioEntry;
+  from?: T;
 }
 
 /** Linux's NAME_MAX: a longer name component fails with ENAMETOOLONG on its filesystems. */
@@ -25,20 +26,27 @@ const SLASH = 0x2f;
  * empty. Whether a whole path is longer than PATH_MAX depends on
  * where the target is, so that is not modelled.
  */
-export class ModelTree implements Tree {
+export class ModelTree<T> implements Tree {
   /** By relative path, as latin1 keys so that any byte survives. */
-  private readonly nodes = new Map<string, ModelNode>();
+  private readonly nodes = new Map<string, ModelNode<T>>();
   /** How many names each directory holds: rmdir needs it empty. */
   private readonly children = new Map<string, number>();
 
+  /**
+   * `keep`: what a node keeps of the entry its content comes from, no more than its user needs:
+   * a model holds every path of the tree, and a whole entry (its name a Buffer) is most of a
+   * node's memory.
+   */
+  constructor(private readonly keep: (e: CpioEntry) => T) {}
+
   /** What the tree holds at `rel`. */
-  get(rel: Buffer): ModelNode | undefined {
+  get(rel: Buffer): ModelNode<T> | undefined {
     return this.nodes.get(rel.toString('latin1'));
   }
 
-  /** Every path the tree holds, with what is there. */
-  *paths(): IterableIterator<[Buffer, ModelNode]> {
-    for (const [key, node] of this.nodes) yield [Buffer.from(key, 'latin1'), node];
+  /** Every path the tree holds, as a latin1 key, with what is there. */
+  paths(): IterableIterator<[string, ModelNode<T>]> {
+    return this.nodes.entries();
   }
 
   kind(rel: Buffer): EntryType | undefined {
@@ -67,25 +75,25 @@ export class ModelTree implements Tree {
     const target = e.linkTarget!;
     if (target.length === 0) throw errno('ENOENT', 'symlink');
     if (target.length >= PATH_MAX) throw errno('ENAMETOOLONG', 'symlink');
-    this.add(rel, { type: 'symlink', from: e }, 'symlink');
+    this.add(rel, { type: 'symlink', from: this.keep(e) }, 'symlink');
   }
 
   makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
-    this.add(rel, { type, from: e }, 'mknod');
+    this.add(rel, { type, from: this.keep(e) }, 'mknod');
   }
 
   createFile(rel: Buffer, e: CpioEntry): OpenFile {
-    const node: ModelNode = { type: 'file', from: e };
+    const node: ModelNode<T> = { type: 'file', from: this.keep(e) };
     this.add(rel, node, 'open');
-    return new ModelFile(node, e);
+    return new ModelFile(node, () => this.keep(e));
   }
 
   openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    return new ModelFile(this.get(rel)!, e);
+    return new ModelFile(this.get(rel)!, () => this.keep(e));
   }
 
   /** As a create on Linux: nothing at `rel`, and no name component too long. */
-  private add(rel: Buffer, node: ModelNode, syscall: string): void {
+  private add(rel: Buffer, node: ModelNode<T>, syscall: string): void {
     checkNameLengths(rel, syscall);
     const key = rel.toString('latin1');
     if (this.nodes.has(key)) throw errno('EEXIST', syscall);
@@ -107,11 +115,12 @@ export class ModelTree implements Tree {
  * A file opened for an entry's data. Truncated to the entry's size, it then receives exactly
  * that data from its start: its content becomes the entry's.
  */
-class ModelFile implements OpenFile {
-  constructor(private readonly node: ModelNode, private readonly entry: CpioEntry) {}
+class ModelFile<T> implements OpenFile {
+  /** `kept`: what the node keeps of the entry whose data this is. */
+  constructor(private readonly node: ModelNode<T>, private readonly kept: () => T) {}
 
   truncate(): void {
-    this.node.from = this.entry;
+    this.node.from = this.kept();
   }
 
   write(): void {}

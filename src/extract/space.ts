@@ -1,4 +1,3 @@
-import type { CpioEntry } from '../cpio/entry.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { type ModelNode, ModelTree } from './model.js';
 import { TreeWriter } from './writer.js';
@@ -20,8 +19,6 @@ export interface ImageSpace {
   inTree: Map<number, number>;
 }
 
-const SLASH = 0x2f;
-
 /**
  * The space the tree `unpack IMAGE DIR` leaves as root takes, built by the writer's own rules
  * on a model, as `diff` and `cat` build it: the last entry named a path wins, the names of a
@@ -29,19 +26,11 @@ const SLASH = 0x2f;
  * be skipped.
  */
 export async function measureImage(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> = {}): Promise<ImageSpace> {
-  const model = new ModelTree();
-  const writer = new TreeWriter(model, { devices: true });
-  const archiveOf = new WeakMap<CpioEntry, number>();
+  /** The index of the archive being read. */
   let archive = 0;
-  const { archives } = await walkImage(image, {
-    entry(e) {
-      archiveOf.set(e, archive);
-      writer.entry(e);
-    },
-    data: (chunk) => writer.data(chunk),
-    entryEnd: (e) => writer.entryEnd(e),
-    trailer: () => writer.trailer(),
-  }, {
+  const model = new ModelTree((e) => ({ size: e.size, archive }));
+  const writer = new TreeWriter(model, { devices: true });
+  const { archives } = await walkImage(image, writer, {
     ...options,
     skipData: true,
     select: (index) => {
@@ -51,19 +40,18 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   });
 
   const directories = new Map<string, DirectorySpace>([['', { bytes: 0, files: 0 }]]);
-  const names = new Map<ModelNode, Buffer[]>();
-  for (const [rel, node] of model.paths()) {
-    if (node.type === 'dir') directories.set(rel.toString('latin1'), { bytes: 0, files: 0 });
-    else if (node.type === 'file') names.get(node)?.push(rel) ?? names.set(node, [rel]);
+  const names = new Map<ModelNode<{ size: number; archive: number }>, string[]>();
+  for (const [key, node] of model.paths()) {
+    if (node.type === 'dir') directories.set(key, { bytes: 0, files: 0 });
+    else if (node.type === 'file') names.get(node)?.push(key) ?? names.set(node, [key]);
   }
   const fileSizes: number[] = [];
   const inTree = new Map<number, number>();
-  for (const [node, rels] of names) {
-    const { size } = node.from!;
+  for (const [node, keys] of names) {
+    const { size, archive: index } = node.from!;
     fileSizes.push(size);
-    const index = archiveOf.get(node.from!)!;
     inTree.set(index, (inTree.get(index) ?? 0) + size);
-    for (const dir of new Set(rels.flatMap(ancestors))) {
+    for (const dir of new Set(keys.flatMap(ancestors))) {
       const space = directories.get(dir)!;
       space.bytes += size;
       space.files++;
@@ -72,10 +60,10 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   return { directories, fileSizes, archives, inTree };
 }
 
-/** The directories that hold `rel`, from the root ('') down to its parent, as latin1 keys. */
-function ancestors(rel: Buffer): string[] {
+/** The directories that hold the path at `key`, from the root ('') down to its parent, as latin1 keys. */
+function ancestors(key: string): string[] {
   const out = [''];
-  for (let slash = rel.indexOf(SLASH); slash >= 0; slash = rel.indexOf(SLASH, slash + 1)) out.push(rel.toString('latin1', 0, slash));
+  for (let slash = key.indexOf('/'); slash >= 0; slash = key.indexOf('/', slash + 1)) out.push(key.slice(0, slash));
   return out;
 }
 

@@ -136,7 +136,7 @@ async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number 
   const key = stats && `${resolve(image)}\0${stats.size}\0${stats.mtimeMs}`;
   if (key !== undefined && vouchedFor.has(key)) return;
   const [{ ModelTree }, { TreeWriter }, { walkImage }] = await Promise.all([import('../extract/model.js'), import('../extract/writer.js'), import('../image/walk.js')]);
-  const writer = new TreeWriter(new ModelTree(), { devices: true });
+  const writer = new TreeWriter(new ModelTree(() => undefined), { devices: true });
   await walkImage(image, writer, { skipData: true, maxOutput });
   if (writer.refusedCount > 0) {
     const [first] = writer.refused;
