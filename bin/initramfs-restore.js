@@ -1,11 +1,7 @@
 #!/usr/bin/env node
-import { argumentNotAsGiven, nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
+import { nodeIsRecentEnough, refuseArgumentsNotAsGiven, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
 
-const notAsGiven = await argumentNotAsGiven(process.argv.slice(2));
-if (notAsGiven !== undefined) {
-  process.stderr.write(`initramfs-restore: an argument is not UTF-8 (${JSON.stringify(notAsGiven)} as Node reads it): Node cannot hand on its bytes, and it would name another file\n`);
-  process.exit(2);
-}
+await refuseArgumentsNotAsGiven('initramfs-restore', 2);
 
 if (nodeIsRecentEnough()) {
   const tiers = await import('../dist/tiers.js');

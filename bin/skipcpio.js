@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 // A drop-in for dracut's /usr/lib/dracut/skipcpio: its arguments, output and exit status.
-import { argumentNotAsGiven, nodeIsRecentEnough, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
+import { nodeIsRecentEnough, refuseArgumentsNotAsGiven, rerunUnderPackagedNode } from '../dist/cli/runtime.js';
 
-const notAsGiven = await argumentNotAsGiven(process.argv.slice(2));
-if (notAsGiven !== undefined) {
-  process.stderr.write(`skipcpio: an argument is not UTF-8 (${JSON.stringify(notAsGiven)} as Node reads it): Node cannot hand on its bytes, and it would name another file\n`);
-  process.exit(1);
-}
+// dracut's skipcpio exits 1 for any trouble.
+await refuseArgumentsNotAsGiven('skipcpio', 1);
 
 if (nodeIsRecentEnough()) {
   (await import('../dist/tiers.js')).compileOnMainThread();

@@ -77,18 +77,19 @@ function readsTwice(image: string): boolean {
   return src.seekable;
 }
 
-/** Where an entry is: its position among the image's entries, from 1, its archive's index, its header's offset. */
+/** Where an entry's header is, as messages name it: its archive's index, and its offset there. */
 interface Place {
-  ordinal: number;
   archive: number;
   offset: number;
 }
 
 /**
- * What the model keeps of the entry a path's content comes from: where it is, and what a
- * message names (a Buffer per path, the entry's name, took most of the model's memory).
+ * What the model keeps of the entry a path's content comes from: its position among the
+ * image's entries (from 1), by which the second pass finds its data, and what a message names
+ * (a Buffer per path, the entry's name, took most of the model's memory).
  */
 interface Kept extends Place {
+  ordinal: number;
   size: number;
   /** latin1. */
   name: string;
@@ -154,7 +155,7 @@ class ModelUnpack implements CpioEvents {
   entry(e: CpioEntry): void {
     this.count++;
     const name = normalizeName(e.name);
-    this.current = name.ok && name.rel.equals(this.wanted) ? { ordinal: this.count, archive: this.archive, offset: e.offset } : undefined;
+    this.current = name.ok && name.rel.equals(this.wanted) ? { archive: this.archive, offset: e.offset } : undefined;
     this.last = this.current ?? this.last;
     this.writer.entry(e);
     this.current = undefined;

@@ -46,13 +46,24 @@ export async function rerunUnderPackagedNode(program: string, script: string): P
 }
 
 /**
+ * For both CLIs, before any work: ends the process with `status` where an argument is not UTF-8
+ * (argumentNotAsGiven), saying so as `program`.
+ */
+export async function refuseArgumentsNotAsGiven(program: string, status: number): Promise<void> {
+  const notAsGiven = await argumentNotAsGiven(process.argv.slice(2));
+  if (notAsGiven === undefined) return;
+  process.stderr.write(`${program}: an argument is not UTF-8 (${JSON.stringify(notAsGiven)} as Node reads it): Node cannot hand on its bytes, and it would name another file\n`);
+  process.exit(status);
+}
+
+/**
  * The first argument that Node did not receive as given, as Node reads it: Node decodes argv as
  * UTF-8, with U+FFFD for bytes that are not, so that a path of such bytes would name another
  * file (an unpack into a directory nobody named). From /proc/self/cmdline, whose last entries are
  * the arguments; undefined where each is as given, or where /proc cannot say (no /proc, a
  * process title). Only an argument with a U+FFFD in it is looked at.
  */
-export async function argumentNotAsGiven(args: readonly string[]): Promise<string | undefined> {
+async function argumentNotAsGiven(args: readonly string[]): Promise<string | undefined> {
   if (!args.some((arg) => arg.includes('\uFFFD'))) return undefined;
   const { readFileSync } = await import('node:fs');
   let cmdline: string;

@@ -83,13 +83,14 @@ export class ModelTree<T> implements Tree {
   }
 
   createFile(rel: Buffer, e: CpioEntry): OpenFile {
-    const node: ModelNode<T> = { type: 'file', from: this.keep(e) };
+    const kept = this.keep(e);
+    const node: ModelNode<T> = { type: 'file', from: kept };
     this.add(rel, node, 'open');
-    return new ModelFile(node, () => this.keep(e));
+    return new ModelFile(node, kept);
   }
 
   openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    return new ModelFile(this.get(rel)!, () => this.keep(e));
+    return new ModelFile(this.get(rel)!, this.keep(e));
   }
 
   /** As a create on Linux: nothing at `rel`, and no name component too long. */
@@ -117,10 +118,10 @@ export class ModelTree<T> implements Tree {
  */
 class ModelFile<T> implements OpenFile {
   /** `kept`: what the node keeps of the entry whose data this is. */
-  constructor(private readonly node: ModelNode<T>, private readonly kept: () => T) {}
+  constructor(private readonly node: ModelNode<T>, private readonly kept: T) {}
 
   truncate(): void {
-    this.node.from = this.kept();
+    this.node.from = this.kept;
   }
 
   write(): void {}
