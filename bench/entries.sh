@@ -13,7 +13,7 @@
 #
 # Peak RSS is our process's VmHWM at its exit (through `node --import`), MB = 10^6 bytes; the
 # seconds are GNU time's. Every command that reads the whole image, `unpack` and `restore`
-# into tmpfs. Results: bench/results/entries.txt.
+# into tmpfs. Results: bench/results/entries-ENTRIES.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-300000}
@@ -53,7 +53,7 @@ if [ -f test-images/real/fedora-like-none.img ]; then
   cp test-images/real/fedora-like-none.img "$SHM/real.img"
   images+=" real"
 fi
-echo "process.on('exit', () => { const fs = process.getBuiltinModule('node:fs'); fs.writeFileSync(process.env.OURS_TO, /VmHWM:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]); });" > "$SHM/hook.mjs"
+write_peak_hook "$SHM/hook.mjs"
 
 # "seconds ours_KiB status" of one run of our CLI with arguments "$@".
 ours() {
@@ -66,8 +66,6 @@ ours() {
   set -e
   echo "$(tail -1 "$SHM/time") $(cat "$SHM/ours") $status"
 }
-column_median() { cut -d' ' -f"$1" | median; }
-kib_to_mb() { awk '{ printf "%.1f", $1 * 1.024 / 1000 }'; }
 
 {
   echo "# bench/entries.sh, $(date -u +%F), at $(git rev-parse --short HEAD): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack and restore into tmpfs (/dev/shm)"
@@ -92,4 +90,4 @@ kib_to_mb() { awk '{ printf "%.1f", $1 * 1.024 / 1000 }'; }
         "$(echo "$runs" | column_median 1)" "$(echo "$runs" | column_median 2 | kib_to_mb)" "$(echo "$runs" | column_median 3)"
     done
   done
-} | tee bench/results/entries.txt
+} | tee "bench/results/entries-$ENTRIES.txt"

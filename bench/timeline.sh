@@ -52,7 +52,7 @@ traced() {
     console.log([at(exec) - start, exit - at(exec), end - exit, end - start].map((v) => v.toFixed(1)).join(" "));
   ' "$TMP/trace"
 }
-column_median() { cut -d' ' -f"$1" "$TMP/runs" | median; }
+runs_median() { column_median "$1" < "$TMP/runs"; }
 # ms of one run of the shell command $1, by GNU time.
 wall() {
   /usr/bin/time -f '%e' -o "$TMP/time" sh -c "$1" >/dev/null
@@ -67,7 +67,7 @@ wall() {
 } > bench/results/timeline.txt
 : > "$TMP/runs"
 for _ in $(seq "$RUNS"); do traced "$NODE" -e 0 >> "$TMP/runs"; done
-printf '%-20s %-10s %8s %8s %8s %8s\n' - 'node -e 0' - - - "$(column_median 4)" >> bench/results/timeline.txt
+printf '%-20s %-10s %8s %8s %8s %8s\n' - 'node -e 0' - - - "$(runs_median 4)" >> bench/results/timeline.txt
 for img in "${images[@]}"; do
   name=$(basename "$img" .img)
   for who in ours 3cpio; do
@@ -76,7 +76,7 @@ for img in "${images[@]}"; do
       if [ "$who" = ours ]; then traced "$NODE" bin/initramfs-restore.js "$COMMAND" "$img"
       else traced "$THREECPIO" "${THREECPIO_FLAG[$COMMAND]}" "$img"; fi >> "$TMP/runs"
     done
-    printf '%-20s %-10s %8s %8s %8s %8s\n' "$name" "$who" "$(column_median 1)" "$(column_median 2)" "$(column_median 3)" "$(column_median 4)" >> bench/results/timeline.txt
+    printf '%-20s %-10s %8s %8s %8s %8s\n' "$name" "$who" "$(runs_median 1)" "$(runs_median 2)" "$(runs_median 3)" "$(runs_median 4)" >> bench/results/timeline.txt
   done
   member=$(copy_main_member "$img" "$SHM/member")
   format=${member%% *}
@@ -87,7 +87,7 @@ for img in "${images[@]}"; do
       for _ in $(seq $(($(nproc) - 1))); do sh -c 'while :; do :; done' & busy+=($!); done
     fi
     for _ in $(seq "$RUNS"); do wall "$decoder < $SHM/member | cat"; done > "$TMP/runs"
-    printf '%-20s %-10s %8s %8s %8s %8s\n' "$name" "${decoder%% *}, $other" - "$(column_median 1)" - - >> bench/results/timeline.txt
+    printf '%-20s %-10s %8s %8s %8s %8s\n' "$name" "${decoder%% *}, $other" - "$(runs_median 1)" - - >> bench/results/timeline.txt
   done
   kill "${busy[@]}" 2>/dev/null || true
   busy=()

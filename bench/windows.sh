@@ -49,7 +49,7 @@ zstd -q -3 --long=27 -c < "$SHM/zeros.cpio" > "$SHM/zstd-spoilt.img"
   for (;;) { const h = b.readUIntLE(at, 3), size = ((h >> 1) & 3) === 1 ? 1 : h >>> 3;
     if (size > 1) last = [at + 3, size]; at += 3 + size; if (h & 1) break; }
   b.fill(0xff, last[0], last[0] + last[1]); fs.writeFileSync(path, b);' "$SHM/zstd-spoilt.img"
-echo "process.on('exit', () => { const fs = process.getBuiltinModule('node:fs'); fs.writeFileSync(process.env.OURS_TO, /VmHWM:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]); });" > "$SHM/hook.mjs"
+write_peak_hook "$SHM/hook.mjs"
 
 # "seconds ours_KiB largest_KiB status" of one run of our CLI with arguments "$@".
 ours() {
@@ -69,8 +69,6 @@ threecpio() {
   tail -1 "$SHM/time"
 }
 
-column_median() { cut -d' ' -f"$1" | median; }
-kib_to_mb() { awk '{ printf "%.1f", $1 * 1.024 / 1000 }'; }
 
 {
   echo "# bench/windows.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs (/dev/shm)"
