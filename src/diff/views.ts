@@ -3,7 +3,8 @@ import { type CpioEntry, type EntryType, entryType, splitDevice } from '../cpio/
 import { type ModelNode, ModelTree } from '../extract/model.js';
 import type { OpenFile } from '../extract/tree.js';
 import { walkTree } from '../extract/walk-tree.js';
-import { type DirMeta, TreeWriter } from '../extract/writer.js';
+import type { DirMeta } from '../extract/directories.js';
+import { TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 const { createHash } = process.getBuiltinModule('node:crypto');
 const { closeSync, constants, openSync, readSync, readlinkSync } = process.getBuiltinModule('node:fs');
@@ -51,10 +52,10 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
   // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
   const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
   const tree: TreeView = new Map();
-  const inodes = new Map<Node, string[]>();
+  const inodes = new Map<number, string[]>();
   for (const [key, node] of model.paths()) {
-    tree.set(key, describeNode(node, model.files.get(node), writer.directoryMeta(key)));
-    if (node.type !== 'dir') inodes.get(node)?.push(key) ?? inodes.set(node, [key]);
+    tree.set(key, describeNode(node, model.files.get(node.id), writer.directoryMeta(key)));
+    if (node.type !== 'dir') inodes.get(node.id)?.push(key) ?? inodes.set(node.id, [key]);
   }
   addLinks(tree, [...inodes.values()].filter((keys) => keys.length > 1).map((keys) => keys.map((key) => Buffer.from(key, 'latin1'))));
   return { tree, archives };
@@ -102,8 +103,8 @@ type Node = ModelNode<TreeItem | undefined>;
 
 /** The model, where each file opened for an entry's data hashes what is written to it. */
 class HashingModelTree extends ModelTree<TreeItem | undefined> {
-  /** By node: the names of a hard-link group share one, as they share an inode on disk. */
-  readonly files = new Map<Node, FileContent>();
+  /** By node number: the names of a hard-link group share one, as they share an inode on disk. */
+  readonly files = new Map<number, FileContent>();
 
   constructor() {
     super(describeEntry);
@@ -111,11 +112,11 @@ class HashingModelTree extends ModelTree<TreeItem | undefined> {
 
   override createFile(rel: Buffer, e: CpioEntry): OpenFile {
     const file = super.createFile(rel, e);
-    return new HashingFile(file, this.files, this.get(rel)!, true);
+    return new HashingFile(file, this.files, this.get(rel)!.id, true);
   }
 
   override openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    return new HashingFile(super.openFile(rel, e), this.files, this.get(rel)!, false);
+    return new HashingFile(super.openFile(rel, e), this.files, this.get(rel)!.id, false);
   }
 }
 
@@ -129,8 +130,8 @@ class HashingFile implements OpenFile {
 
   constructor(
     private readonly inner: OpenFile,
-    private readonly files: Map<Node, FileContent>,
-    private readonly node: Node,
+    private readonly files: Map<number, FileContent>,
+    private readonly node: number,
     fresh: boolean,
   ) {
     if (fresh) this.hash = createHash('sha256');
@@ -168,7 +169,7 @@ class ModelWriter extends TreeWriter {
 
   /** What unpack applies to the directory at `key` (latin1) at the end: its last entry's owner, mode and mtime. */
   directoryMeta(key: string): DirMeta | undefined {
-    return this.dirs.get(key);
+    return this.dirs.get(Buffer.from(key, 'latin1'));
   }
 }
 

@@ -1,9 +1,12 @@
 import type { CpioEntry, EntryType } from '../cpio/entry.js';
 import { PATH_MAX } from '../cpio/parser.js';
+import { PathTable, grown } from './path-table.js';
 import type { OpenFile, SpecialType, Tree } from './tree.js';
 
 /** What is at one path of the model; the names of a hard-link group share one. */
 export interface ModelNode<T> {
+  /** The node's number, the same for every name of a hard-link group. */
+  id: number;
   type: EntryType;
   /**
    * What the model keeps of the entry this node's content comes from: for a regular file the
@@ -16,6 +19,8 @@ export interface ModelNode<T> {
 /** Linux's NAME_MAX: a longer name component fails with ENAMETOOLONG on its filesystems. */
 const NAME_MAX = 255;
 const SLASH = 0x2f;
+const NONE = -1;
+const TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'char', 'block', 'fifo', 'socket'];
 
 /**
  * The tree `unpack` leaves in a new target directory, in memory, for TreeWriter to build by
@@ -24,42 +29,55 @@ const SLASH = 0x2f;
  * archive alone decide (as unpack meets them on ext4): a name component longer than NAME_MAX,
  * a symlink target that is empty or of PATH_MAX bytes, rmdir of a directory that is not
  * empty. Whether a whole path is longer than PATH_MAX depends on
- * where the target is, so that is not modelled.
+ * where the target is, so that is not modelled. Paths and nodes are numbers in typed arrays
+ * (PathTable): a model holds every path of the tree.
  */
 export class ModelTree<T> implements Tree {
-  /** By relative path, as latin1 keys so that any byte survives. */
-  private readonly nodes = new Map<string, ModelNode<T>>();
-  /** How many names each directory holds: rmdir needs it empty. */
-  private readonly children = new Map<string, number>();
+  private readonly names = new PathTable();
+  /** By a path's number: the node there, or NONE. */
+  private nodeAt = new Int32Array(1024).fill(NONE);
+  /** By a path's number: how many names the directory there holds (rmdir needs it empty). */
+  private children = new Uint32Array(1024);
+  /** By a node's number: its type, an index of TYPES. */
+  private types = new Uint8Array(1024);
+  /** By a node's number: what it keeps of its entry. */
+  private readonly kept: (T | undefined)[] = [];
+  private nodeCount = 0;
 
   /**
    * `keep`: what a node keeps of the entry its content comes from, no more than its user needs:
-   * a model holds every path of the tree, and a whole entry (its name a Buffer) is most of a
-   * node's memory.
+   * a model holds every path of the tree.
    */
   constructor(private readonly keep: (e: CpioEntry) => T) {}
 
   /** What the tree holds at `rel`. */
   get(rel: Buffer): ModelNode<T> | undefined {
-    return this.nodes.get(rel.toString('latin1'));
+    const id = this.names.find(rel);
+    return id < 0 ? undefined : this.node(this.nodeAt[id]);
   }
 
   /** Every path the tree holds, as a latin1 key, with what is there. */
-  paths(): IterableIterator<[string, ModelNode<T>]> {
-    return this.nodes.entries();
+  *paths(): Generator<[string, ModelNode<T>]> {
+    for (let id = 1; id < this.names.size; id++) {
+      const node = this.node(this.nodeAt[id]);
+      if (node) yield [this.names.keyOf(id), node];
+    }
   }
 
   kind(rel: Buffer): EntryType | undefined {
     checkNameLengths(rel, 'lstat');
-    return this.get(rel)?.type;
+    const id = this.names.find(rel);
+    const node = id < 0 ? NONE : this.nodeAt[id];
+    return node === NONE ? undefined : TYPES[this.types[node]];
   }
 
   mkdir(rel: Buffer): void {
-    this.add(rel, { type: 'dir' }, 'mkdir');
+    this.add(rel, this.newNode('dir', undefined), 'mkdir');
   }
 
   rmdir(rel: Buffer): void {
-    if (this.children.get(rel.toString('latin1'))) throw errno('ENOTEMPTY', 'rmdir');
+    const id = this.names.find(rel);
+    if (id >= 0 && this.children[id] > 0) throw errno('ENOTEMPTY', 'rmdir');
     this.remove(rel);
   }
 
@@ -68,47 +86,63 @@ export class ModelTree<T> implements Tree {
   }
 
   link(existing: Buffer, rel: Buffer): void {
-    this.add(rel, this.get(existing)!, 'link');
+    this.add(rel, this.nodeAt[this.names.find(existing)], 'link');
   }
 
   symlink(rel: Buffer, e: CpioEntry): void {
     const target = e.linkTarget!;
     if (target.length === 0) throw errno('ENOENT', 'symlink');
     if (target.length >= PATH_MAX) throw errno('ENAMETOOLONG', 'symlink');
-    this.add(rel, { type: 'symlink', from: this.keep(e) }, 'symlink');
+    this.add(rel, this.newNode('symlink', e), 'symlink');
   }
 
   makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
-    this.add(rel, { type, from: this.keep(e) }, 'mknod');
+    this.add(rel, this.newNode(type, e), 'mknod');
   }
 
   createFile(rel: Buffer, e: CpioEntry): OpenFile {
-    const kept = this.keep(e);
-    const node: ModelNode<T> = { type: 'file', from: kept };
+    const node = this.newNode('file', e);
     this.add(rel, node, 'open');
-    return new ModelFile(node, kept);
+    return new ModelFile(this.kept, node, this.kept[node]);
   }
 
   openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    return new ModelFile(this.get(rel)!, this.keep(e));
+    return new ModelFile(this.kept, this.nodeAt[this.names.find(rel)], this.keep(e));
+  }
+
+  private node(id: number): ModelNode<T> | undefined {
+    return id === NONE ? undefined : { id, type: TYPES[this.types[id]], from: this.kept[id] };
+  }
+
+  /** A node not yet at any path; nodes are not reused, so there are no more than the entries. */
+  private newNode(type: EntryType, e: CpioEntry | undefined): number {
+    const id = this.nodeCount++;
+    this.types = grown(this.types, id);
+    this.types[id] = TYPES.indexOf(type);
+    this.kept[id] = e && this.keep(e);
+    return id;
   }
 
   /** As a create on Linux: nothing at `rel`, and no name component too long. */
-  private add(rel: Buffer, node: ModelNode<T>, syscall: string): void {
+  private add(rel: Buffer, node: number, syscall: string): void {
     checkNameLengths(rel, syscall);
-    const key = rel.toString('latin1');
-    if (this.nodes.has(key)) throw errno('EEXIST', syscall);
-    this.nodes.set(key, node);
-    const parent = parentKey(rel);
-    this.children.set(parent, (this.children.get(parent) ?? 0) + 1);
+    const id = this.names.add(rel);
+    if (id >= this.nodeAt.length) {
+      const length = this.nodeAt.length;
+      this.nodeAt = grown(this.nodeAt, id);
+      this.nodeAt.fill(NONE, length);
+      this.children = grown(this.children, id);
+    }
+    if (this.nodeAt[id] !== NONE) throw errno('EEXIST', syscall);
+    this.nodeAt[id] = node;
+    this.children[this.names.parentOf(id)]++;
   }
 
   private remove(rel: Buffer): void {
-    const key = rel.toString('latin1');
-    this.nodes.delete(key);
-    this.children.delete(key);
-    const parent = parentKey(rel);
-    this.children.set(parent, this.children.get(parent)! - 1);
+    const id = this.names.find(rel);
+    if (id < 0 || this.nodeAt[id] === NONE) return;
+    this.nodeAt[id] = NONE;
+    this.children[this.names.parentOf(id)]--;
   }
 }
 
@@ -118,10 +152,10 @@ export class ModelTree<T> implements Tree {
  */
 class ModelFile<T> implements OpenFile {
   /** `kept`: what the node keeps of the entry whose data this is. */
-  constructor(private readonly node: ModelNode<T>, private readonly kept: T) {}
+  constructor(private readonly nodes: (T | undefined)[], private readonly node: number, private readonly kept: T | undefined) {}
 
   truncate(): void {
-    this.node.from = this.kept;
+    this.nodes[this.node] = this.kept;
   }
 
   write(): void {}
@@ -138,11 +172,6 @@ function checkNameLengths(rel: Buffer, syscall: string): void {
     if (end - start > NAME_MAX) throw errno('ENAMETOOLONG', syscall);
     start = end + 1;
   }
-}
-
-function parentKey(rel: Buffer): string {
-  const slash = rel.lastIndexOf(SLASH);
-  return slash < 0 ? '' : rel.toString('latin1', 0, slash);
 }
 
 function errno(code: string, syscall: string): NodeJS.ErrnoException {

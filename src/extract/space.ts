@@ -1,5 +1,5 @@
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
-import { type ModelNode, ModelTree } from './model.js';
+import { ModelTree } from './model.js';
 import { TreeWriter } from './writer.js';
 
 /** What the regular files under one directory hold: each hard-link group once, as its data is stored once. */
@@ -40,15 +40,16 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   });
 
   const directories = new Map<string, DirectorySpace>([['', { bytes: 0, files: 0 }]]);
-  const names = new Map<ModelNode<{ size: number; archive: number }>, string[]>();
+  /** By node: its names, and what it keeps. */
+  const names = new Map<number, { keys: string[]; from: { size: number; archive: number } }>();
   for (const [key, node] of model.paths()) {
     if (node.type === 'dir') directories.set(key, { bytes: 0, files: 0 });
-    else if (node.type === 'file') names.get(node)?.push(key) ?? names.set(node, [key]);
+    else if (node.type === 'file') names.get(node.id)?.keys.push(key) ?? names.set(node.id, { keys: [key], from: node.from! });
   }
   const fileSizes: number[] = [];
   const inTree = new Map<number, number>();
-  for (const [node, keys] of names) {
-    const { size, archive: index } = node.from!;
+  for (const { keys, from } of names.values()) {
+    const { size, archive: index } = from;
     fileSizes.push(size);
     inTree.set(index, (inTree.get(index) ?? 0) + size);
     for (const dir of new Set(keys.flatMap(ancestors))) {

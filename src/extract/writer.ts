@@ -1,6 +1,7 @@
 import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
+import { DirectoryRecords } from './directories.js';
 import { normalizeName } from './paths.js';
 import { DiskTree, type OpenFile, Refusal, type Tree, dirCreateMode } from './tree.js';
 const { chmodSync, chownSync, lstatSync, lutimesSync } = process.getBuiltinModule('node:fs');
@@ -46,17 +47,6 @@ function concernsEntry(err: unknown): boolean {
   return err instanceof Refusal || ENTRY_ERRORS.has((err as NodeJS.ErrnoException).code ?? '');
 }
 
-/** What the end applies to a directory: its entry's owner, mode and mtime, no more (a record per directory). */
-export interface DirMeta {
-  depth: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  /** This run made it, with dirCreateMode of the entry's mode; else it was there. */
-  made: boolean;
-}
-
 /**
  * The writer's rules, on any Tree: entries are written the way the kernel populates rootfs
  * (later entries replace earlier ones, hard links by (devmajor, devminor, ino) until the next
@@ -73,15 +63,13 @@ export class TreeWriter implements CpioEvents {
   strippedAbsolute = 0;
 
   private readonly devices: boolean;
-  /** Relative paths (latin1 keys) known to be real directories this run made or checked. */
-  private readonly verifiedDirs = new Set<string>();
   /**
    * Hard-link key to the relative path of the first name written for it, a latin1 string: a
    * Buffer per group took three times the memory, and a group is kept until the trailer.
    */
   private readonly links = new Map<string, string>();
-  /** Directories whose mode and times are applied at the end, by relative path. */
-  protected readonly dirs = new Map<string, DirMeta>();
+  /** Directories known to be real ones, and those whose mode and times are applied at the end. */
+  protected readonly dirs = new DirectoryRecords();
   /** The file the current entry's data goes to. */
   private file: OpenFile | undefined;
   /** The archive name of `file`. */
@@ -174,11 +162,7 @@ export class TreeWriter implements CpioEvents {
       made = this.clearFinal(rel, type);
       if (made) this.write(e, type, rel, linkKey, linkTo);
     }
-    if (type === 'dir') {
-      const key = rel.toString('latin1');
-      this.verifiedDirs.add(key);
-      this.dirs.set(key, { depth: name.depth, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, made });
-    }
+    if (type === 'dir') this.dirs.record(rel, e, made);
     this.counts[type]++;
   }
 
@@ -237,16 +221,15 @@ export class TreeWriter implements CpioEvents {
     const cut = rel.lastIndexOf(SLASH);
     if (cut < 0) return;
     const parent = rel.subarray(0, cut);
-    if (this.verifiedDirs.has(parent.toString('latin1'))) return;
+    if (this.dirs.isVerified(parent)) return;
     for (let end = parent.indexOf(SLASH); ; end = parent.indexOf(SLASH, end + 1)) {
       const dir = end < 0 ? parent : parent.subarray(0, end);
-      const key = dir.toString('latin1');
-      if (!this.verifiedDirs.has(key)) {
+      if (!this.dirs.isVerified(dir)) {
         const kind = this.tree.kind(dir);
         if (!kind) this.tree.mkdir(dir, 0o755);
         else if (kind === 'symlink') throw new Refusal(`"${escapeName(dir)}" is a symlink: nothing is written through a symlink`);
         else if (kind !== 'dir') throw new Refusal(`"${escapeName(dir)}" is not a directory`);
-        this.verifiedDirs.add(key);
+        this.dirs.verify(dir);
       }
       if (end < 0) break;
     }
@@ -270,10 +253,8 @@ export class TreeWriter implements CpioEvents {
         throw err;
       }
       // rmdir succeeded, so it was empty: every directory below it was removed here before,
-      // and forgotten then. Only its own key is left to forget.
-      const key = rel.toString('latin1');
-      this.verifiedDirs.delete(key);
-      this.dirs.delete(key);
+      // and forgotten then. Only its own record is left to forget.
+      this.dirs.forget(rel);
     } else {
       this.tree.unlink(rel);
     }
@@ -312,11 +293,9 @@ export class SafeExtractor extends TreeWriter {
    * below `root` when the tree has been moved there from where it was extracted.
    */
   finish(root: string = this.disk.root.toString()): void {
-    const base = Buffer.from(resolve(root));
-    const dirs = [...this.dirs].sort(([, a], [, b]) => b.depth - a.depth);
-    this.dirs.clear();
-    for (const [key, meta] of dirs) {
-      const path = Buffer.concat([base, Buffer.from('/'), Buffer.from(key, 'latin1')]);
+    const base = Buffer.from(`${resolve(root)}/`);
+    for (const [rel, meta] of this.dirs.deepestFirst()) {
+      const path = Buffer.concat([base, rel]);
       const chown = meta.made ? this.disk.needsOwner(meta) : this.disk.owners;
       const chmod = !meta.made || this.disk.needsDirMode(meta.mode);
       // chown and chmod follow a symlink: they act only on what is still a directory. lutimes

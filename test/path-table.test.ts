@@ -1,0 +1,88 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DirectoryRecords } from '../src/extract/directories.js';
+import { PathTable } from '../src/extract/path-table.js';
+
+/** Relative paths as normalizeName gives them: components of any bytes but '/' and NUL, none empty. */
+const paths = fc
+  .array(fc.oneof(fc.constantFrom('a', 'b', 'ab', '\xe9', '\xff', '.x'), fc.uint8Array({ minLength: 1, maxLength: 6 }).map((b) => Buffer.from(b.filter((c) => c !== 0x2f && c !== 0)).toString('latin1') || 'z')), { minLength: 1, maxLength: 5 })
+  .map((components) => Buffer.from(components.join('/'), 'latin1'));
+
+describe('PathTable', () => {
+  it('gives each path one number, which names its bytes and its parent, as a Map of the paths would', () => {
+    fc.assert(
+      fc.property(fc.array(paths, { maxLength: 60 }), fc.array(paths, { maxLength: 20 }), (added, looked) => {
+        const table = new PathTable();
+        const byKey = new Map<string, number>();
+        for (const rel of added) {
+          const id = table.add(rel);
+          const key = rel.toString('latin1');
+          expect(byKey.get(key) ?? id).toBe(id);
+          byKey.set(key, id);
+          expect(table.pathOf(id).equals(rel)).toBe(true);
+          const slash = key.lastIndexOf('/');
+          expect(table.parentOf(id)).toBe(slash < 0 ? 0 : table.find(rel.subarray(0, slash)));
+          expect(table.depthOf(id)).toBe(key.split('/').length);
+        }
+        for (const rel of [...added, ...looked]) {
+          const id = table.find(rel);
+          const key = rel.toString('latin1');
+          // A path's parents have numbers too; a path neither added nor a parent has none.
+          const known = [...byKey.keys()].some((k) => k === key || k.startsWith(`${key}/`));
+          expect(id >= 0).toBe(known);
+          if (id >= 0) expect(table.keyOf(id)).toBe(key);
+        }
+      }),
+      { numRuns: 300, seed: 11 },
+    );
+  });
+
+  it('the root is 0, the empty path; the same name below two parents is two paths', () => {
+    const table = new PathTable();
+    expect(table.find(Buffer.alloc(0))).toBe(0);
+    expect(table.pathOf(0).length).toBe(0);
+    const one = table.add(Buffer.from('a/x'));
+    const two = table.add(Buffer.from('b/x'));
+    expect(one).not.toBe(two);
+    expect(table.find(Buffer.from('x'))).toBe(-1);
+    expect(table.find(Buffer.from('a/x/y'))).toBe(-1);
+    // Enough of them that their hashes meet in the probes.
+    const names = Array.from({ length: 5000 }, (_, i) => Buffer.from(`${i}/x`));
+    for (const rel of names) table.add(rel);
+    for (const rel of names) expect(table.pathOf(table.find(rel)).equals(rel)).toBe(true);
+  });
+
+  it('keeps every path as its arrays and its hash grow', () => {
+    const table = new PathTable();
+    const name = (i: number) => Buffer.from(`d${i % 97}/${'n'.repeat(i % 40)}${i}`);
+    const ids = Array.from({ length: 50_000 }, (_, i) => table.add(name(i)));
+    expect(new Set(ids).size).toBe(50_000);
+    for (let i = 0; i < 50_000; i += 7) {
+      expect(table.find(name(i))).toBe(ids[i]);
+      expect(table.pathOf(ids[i]).equals(name(i))).toBe(true);
+    }
+    expect(table.size).toBe(50_000 + 97 + 1);
+  });
+});
+
+describe('DirectoryRecords', () => {
+  const entry = (mode: number, uid = 0) => ({ mode: 0o40000 | mode, uid, gid: uid + 1, mtime: 2 ** 32 - 1 });
+
+  it('gives the directories entries named, deepest first, with what the last entry of each said, and none it forgot', () => {
+    const dirs = new DirectoryRecords();
+    dirs.verify(Buffer.from('a/b'));
+    dirs.record(Buffer.from('a'), entry(0o700), true);
+    dirs.record(Buffer.from('a/b/c'), entry(0o755), true);
+    dirs.record(Buffer.from('a/b/c'), entry(0o750, 7), false);
+    dirs.record(Buffer.from('z'), entry(0o711), true);
+    dirs.forget(Buffer.from('z'));
+    expect(dirs.isVerified(Buffer.from('a/b'))).toBe(true);
+    expect(dirs.isVerified(Buffer.from('z'))).toBe(false);
+    expect(dirs.get(Buffer.from('a/b'))).toBeUndefined();
+    expect([...dirs.deepestFirst()].map(([rel, meta]) => [rel.toString(), meta])).toEqual([
+      ['a/b/c', { mode: 0o40750, uid: 7, gid: 8, mtime: 2 ** 32 - 1, made: false }],
+      ['a', { mode: 0o40700, uid: 0, gid: 1, mtime: 2 ** 32 - 1, made: true }],
+    ]);
+    expect([...dirs.deepestFirst()]).toEqual([]);
+  });
+});
