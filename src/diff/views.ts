@@ -52,12 +52,16 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
   // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
   const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
   const tree: TreeView = new Map();
-  const inodes = new Map<number, string[]>();
-  for (const [key, node] of model.paths()) {
-    tree.set(key, describeNode(node, model.files.get(node.id), writer.directoryMeta(key)));
-    if (node.type !== 'dir') inodes.get(node.id)?.push(key) ?? inodes.set(node.id, [key]);
+  /** By node number: how many names it has; a hard-link group's are gathered. */
+  const names = new Uint32Array(model.nodeCount);
+  for (const [, node] of model.paths()) names[node.id]++;
+  const groups = new Map<number, Buffer[]>();
+  for (const [path, node] of model.paths()) {
+    const rel = model.pathOf(path);
+    tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node.id), writer.directoryMeta(rel)));
+    if (node.type !== 'dir' && names[node.id] > 1) groups.get(node.id)?.push(rel) ?? groups.set(node.id, [rel]);
   }
-  addLinks(tree, [...inodes.values()].filter((keys) => keys.length > 1).map((keys) => keys.map((key) => Buffer.from(key, 'latin1'))));
+  addLinks(tree, groups.values());
   return { tree, archives };
 }
 
@@ -167,9 +171,9 @@ class ModelWriter extends TreeWriter {
     super(tree, { devices: true });
   }
 
-  /** What unpack applies to the directory at `key` (latin1) at the end: its last entry's owner, mode and mtime. */
-  directoryMeta(key: string): DirMeta | undefined {
-    return this.dirs.get(Buffer.from(key, 'latin1'));
+  /** What unpack applies to the directory at `rel` at the end: its last entry's owner, mode and mtime. */
+  directoryMeta(rel: Buffer): DirMeta | undefined {
+    return this.dirs.get(rel);
   }
 }
 

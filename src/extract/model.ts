@@ -42,7 +42,7 @@ export class ModelTree<T> implements Tree {
   private types = new Uint8Array(1024);
   /** By a node's number: what it keeps of its entry. */
   private readonly kept: (T | undefined)[] = [];
-  private nodeCount = 0;
+  private nodesMade = 0;
 
   /**
    * `keep`: what a node keeps of the entry its content comes from, no more than its user needs:
@@ -56,12 +56,32 @@ export class ModelTree<T> implements Tree {
     return id < 0 ? undefined : this.node(this.nodeAt[id]);
   }
 
-  /** Every path the tree holds, as a latin1 key, with what is there. */
-  *paths(): Generator<[string, ModelNode<T>]> {
+  /** Every path the tree holds, by its number, with what is there. */
+  *paths(): Generator<[number, ModelNode<T>]> {
     for (let id = 1; id < this.names.size; id++) {
       const node = this.node(this.nodeAt[id]);
-      if (node) yield [this.names.keyOf(id), node];
+      if (node) yield [id, node];
     }
+  }
+
+  /** The bytes of the path numbered `path`. */
+  pathOf(path: number): Buffer {
+    return this.names.pathOf(path);
+  }
+
+  /** The number of the directory that holds the path numbered `path`; the root's is 0. */
+  parentOf(path: number): number {
+    return this.names.parentOf(path);
+  }
+
+  /** How many numbers paths have been given: each is below it. */
+  get pathCount(): number {
+    return this.names.size;
+  }
+
+  /** How many nodes have been made: each node's number is below it. */
+  get nodeCount(): number {
+    return this.nodesMade;
   }
 
   kind(rel: Buffer): EntryType | undefined {
@@ -116,7 +136,7 @@ export class ModelTree<T> implements Tree {
 
   /** A node not yet at any path; nodes are not reused, so there are no more than the entries. */
   private newNode(type: EntryType, e: CpioEntry | undefined): number {
-    const id = this.nodeCount++;
+    const id = this.nodesMade++;
     this.types = grown(this.types, id);
     this.types[id] = TYPES.indexOf(type);
     this.kept[id] = e && this.keep(e);

@@ -16,10 +16,20 @@ export class PathTable {
   private parents = new Int32Array(1024);
   private starts = new Uint32Array(1024);
   private lengths = new Uint16Array(1024);
+  /** Each path's hash, so that growing the slots hashes no byte again, and a probe compares few. */
+  private hashes = new Uint32Array(1024);
   private pool = new Uint8Array(1 << 14);
   private poolUsed = 0;
   /** The numbers, by hash; EMPTY where none. Never over half full. */
   private slots = new Int32Array(2048).fill(EMPTY);
+  /**
+   * The parent of the last path walked, its bytes and number: an archive names a directory's
+   * entries one after the other, so the next walk starts there, without a hash of each
+   * component above it.
+   */
+  private lastParent = new Uint8Array(256);
+  private lastParentLength = 0;
+  private lastParentId = 0;
 
   /** How many numbers are given, the root's included: each is below it. */
   get size(): number {
@@ -32,25 +42,12 @@ export class PathTable {
 
   /** The number of `rel`, or EMPTY (-1) where it has none. */
   find(rel: Uint8Array): number {
-    let id = 0;
-    for (let from = 0; from < rel.length && id !== EMPTY; ) {
-      const to = componentEnd(rel, from);
-      id = this.slots[this.slotOf(id, rel, from, to)];
-      from = to + 1;
-    }
-    return id;
+    return this.walk(rel, false);
   }
 
   /** The number of `rel`, given to it and its parents where they have none. */
   add(rel: Uint8Array): number {
-    let id = 0;
-    for (let from = 0; from < rel.length; ) {
-      const to = componentEnd(rel, from);
-      const slot = this.slotOf(id, rel, from, to);
-      id = this.slots[slot] === EMPTY ? this.give(slot, id, rel, from, to) : this.slots[slot];
-      from = to + 1;
-    }
-    return id;
+    return this.walk(rel, true);
   }
 
   /** The bytes of the path numbered `id`. */
@@ -79,13 +76,50 @@ export class PathTable {
     return depth;
   }
 
+  private walk(rel: Uint8Array, adding: boolean): number {
+    let id = 0;
+    let from = 0;
+    const known = this.lastParentLength;
+    if (known > 0 && rel.length > known && rel[known] === SLASH && startsWith(rel, this.lastParent, known)) {
+      id = this.lastParentId;
+      from = known + 1;
+    }
+    let parent = id;
+    let parentEnd = from - 1;
+    while (from < rel.length) {
+      const to = componentEnd(rel, from);
+      const hashed = hash(id, rel, from, to);
+      const slot = this.slotOf(id, rel, from, to, hashed);
+      let next = this.slots[slot];
+      if (next === EMPTY) {
+        if (!adding) return EMPTY;
+        next = this.give(slot, id, rel, from, to, hashed);
+      }
+      if (to < rel.length) {
+        parent = next;
+        parentEnd = to;
+      }
+      id = next;
+      from = to + 1;
+    }
+    if (parentEnd > 0 && parent !== this.lastParentId) this.remember(parent, rel, parentEnd);
+    return id;
+  }
+
+  private remember(id: number, rel: Uint8Array, length: number): void {
+    if (length > this.lastParent.length) this.lastParent = new Uint8Array(length * 2);
+    this.lastParent.set(rel.subarray(0, length));
+    this.lastParentLength = length;
+    this.lastParentId = id;
+  }
+
   /** The slot that holds the component bytes[from, to) below `parent`, or the empty one where it would go. */
-  private slotOf(parent: number, bytes: Uint8Array, from: number, to: number): number {
+  private slotOf(parent: number, bytes: Uint8Array, from: number, to: number, hashed: number): number {
     const mask = this.slots.length - 1;
     const length = to - from;
-    let slot = hash(parent, bytes, from, to) & mask;
+    let slot = hashed & mask;
     for (let id; (id = this.slots[slot]) !== EMPTY; slot = (slot + 1) & mask) {
-      if (this.parents[id] !== parent || this.lengths[id] !== length) continue;
+      if (this.hashes[id] !== hashed || this.parents[id] !== parent || this.lengths[id] !== length) continue;
       const start = this.starts[id];
       let k = 0;
       while (k < length && this.pool[start + k] === bytes[from + k]) k++;
@@ -94,17 +128,19 @@ export class PathTable {
     return slot;
   }
 
-  private give(slot: number, parent: number, bytes: Uint8Array, from: number, to: number): number {
+  private give(slot: number, parent: number, bytes: Uint8Array, from: number, to: number, hashed: number): number {
     if (this.count === this.parents.length) {
       this.parents = grown(this.parents, this.count);
       this.starts = grown(this.starts, this.count);
       this.lengths = grown(this.lengths, this.count);
+      this.hashes = grown(this.hashes, this.count);
     }
     if (this.poolUsed + to - from > this.pool.length) this.pool = grown(this.pool, this.poolUsed + to - from);
     const id = this.count++;
     this.parents[id] = parent;
     this.starts[id] = this.poolUsed;
     this.lengths[id] = to - from;
+    this.hashes[id] = hashed;
     this.pool.set(bytes.subarray(from, to), this.poolUsed);
     this.poolUsed += to - from;
     this.slots[slot] = id;
@@ -116,8 +152,7 @@ export class PathTable {
     this.slots = new Int32Array(this.slots.length * 2).fill(EMPTY);
     const mask = this.slots.length - 1;
     for (let id = 1; id < this.count; id++) {
-      const start = this.starts[id];
-      let slot = hash(this.parents[id], this.pool, start, start + this.lengths[id]) & mask;
+      let slot = this.hashes[id] & mask;
       while (this.slots[slot] !== EMPTY) slot = (slot + 1) & mask;
       this.slots[slot] = id;
     }
@@ -136,9 +171,16 @@ export function grown<A extends TypedArray>(array: A, index: number): A {
   return copy;
 }
 
+function startsWith(rel: Uint8Array, prefix: Uint8Array, length: number): boolean {
+  for (let i = length - 1; i >= 0; i--) if (rel[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Where the component at `from` ends: a loop, as a component is short and Buffer's indexOf is a call into C++. */
 function componentEnd(rel: Uint8Array, from: number): number {
-  const slash = rel.indexOf(SLASH, from);
-  return slash < 0 ? rel.length : slash;
+  let to = from;
+  while (to < rel.length && rel[to] !== SLASH) to++;
+  return to;
 }
 
 /** FNV-1a over the component, seeded by the parent. */

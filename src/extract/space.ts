@@ -39,33 +39,52 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
     },
   });
 
-  const directories = new Map<string, DirectorySpace>([['', { bytes: 0, files: 0 }]]);
-  /** By node: its names, and what it keeps. */
-  const names = new Map<number, { keys: string[]; from: { size: number; archive: number } }>();
-  for (const [key, node] of model.paths()) {
-    if (node.type === 'dir') directories.set(key, { bytes: 0, files: 0 });
-    else if (node.type === 'file') names.get(node.id)?.keys.push(key) ?? names.set(node.id, { keys: [key], from: node.from! });
+  // Each regular file counts once in each directory above any of its names: its names, grouped
+  // by node, are walked up until a directory it was counted in, by numbers, where strings per
+  // path took most of the memory on an image of many entries.
+  const nodes = model.nodeCount;
+  const groupStart = new Uint32Array(nodes + 1);
+  const froms: ({ size: number; archive: number } | undefined)[] = new Array(nodes);
+  for (const [, node] of model.paths()) {
+    if (node.type !== 'file') continue;
+    groupStart[node.id + 1]++;
+    froms[node.id] = node.from;
   }
+  for (let n = 0; n < nodes; n++) groupStart[n + 1] += groupStart[n];
+  const names = new Uint32Array(groupStart[nodes]);
+  const filled = groupStart.slice(0, nodes);
+  const paths = model.pathCount;
+  const bytes = new Float64Array(paths);
+  const files = new Uint32Array(paths);
+  const isDirectory = new Uint8Array(paths);
+  isDirectory[0] = 1;
+  for (const [path, node] of model.paths()) {
+    if (node.type === 'file') names[filled[node.id]++] = path;
+    else if (node.type === 'dir') isDirectory[path] = 1;
+  }
+  /** By path number: the node last counted there. */
+  const countedFor = new Int32Array(paths).fill(-1);
   const fileSizes: number[] = [];
   const inTree = new Map<number, number>();
-  for (const { keys, from } of names.values()) {
-    const { size, archive: index } = from;
+  for (let node = 0; node < nodes; node++) {
+    if (groupStart[node] === groupStart[node + 1]) continue;
+    const { size, archive: index } = froms[node]!;
     fileSizes.push(size);
     inTree.set(index, (inTree.get(index) ?? 0) + size);
-    for (const dir of new Set(keys.flatMap(ancestors))) {
-      const space = directories.get(dir)!;
-      space.bytes += size;
-      space.files++;
+    for (let i = groupStart[node]; i < groupStart[node + 1]; i++) {
+      for (let dir = model.parentOf(names[i]); countedFor[dir] !== node; dir = model.parentOf(dir)) {
+        countedFor[dir] = node;
+        bytes[dir] += size;
+        files[dir]++;
+        if (dir === 0) break;
+      }
     }
   }
+  const directories = new Map<string, DirectorySpace>();
+  for (let path = 0; path < paths; path++) {
+    if (isDirectory[path]) directories.set(model.pathOf(path).toString('latin1'), { bytes: bytes[path], files: files[path] });
+  }
   return { directories, fileSizes, archives, inTree };
-}
-
-/** The directories that hold the path at `key`, from the root ('') down to its parent, as latin1 keys. */
-function ancestors(key: string): string[] {
-  const out = [''];
-  for (let slash = key.indexOf('/'); slash >= 0; slash = key.indexOf('/', slash + 1)) out.push(key.slice(0, slash));
-  return out;
 }
 
 /** What the files take on a filesystem of `blockSize`-byte blocks: each file a whole number of them. */
