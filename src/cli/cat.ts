@@ -1,7 +1,8 @@
-import type { CpioEntry } from '../cpio/entry.js';
+import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
-import { type ModelNode, ModelTree } from '../extract/model.js';
+import { ModelTree } from '../extract/model.js';
+import { grown } from '../extract/path-table.js';
 import { normalizeName } from '../extract/paths.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, walkImage } from '../image/walk.js';
@@ -49,14 +50,14 @@ Options:
     return onImage(image, async () => {
       const spool = image === '-' && !readsTwice(image) ? new Spool() : undefined;
       try {
-        const { node, last, archives } = await unpackModel(image, wanted.rel, maxOutput, spool);
+        const { node, last, archives, entries } = await unpackModel(image, wanted.rel, maxOutput, spool);
         const at = ({ offset, archive }: Place) => location(offset, archives[archive - 1]);
         const lastFailed = last?.notice && `the last entry named ${path}, at ${at(last)}, was ${last.notice.kind}: ${last.notice.reason}`;
         if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
-        if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node)}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
-        const from = node.from!;
+        if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node.type, node.from === undefined ? undefined : entries.get(node.from))}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
+        const from = entries.get(node.from!);
         if (spool && from.size > 0 && spool.ordinal !== from.ordinal) {
-          throw new Failure(`${image}: ${path} holds the data of "${escapeName(Buffer.from(from.name, 'latin1'))}", at ${at(from)}, which went by before ${path} was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)`);
+          throw new Failure(`${image}: ${path} holds the data of "${escapeName(Buffer.from(from.name!, 'latin1'))}", at ${at(from)}, which went by before ${path} was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)`);
         }
         if (lastFailed) printError(`${image}: ${path} is what an earlier entry wrote: ${lastFailed}`);
         if (from.size === 0) return 0;
@@ -83,19 +84,64 @@ interface Place {
   offset: number;
 }
 
-/**
- * What the model keeps of the entry a path's content comes from: its position among the
- * image's entries (from 1), by which the second pass finds its data, and what a message names
- * (a Buffer per path, the entry's name, took most of the model's memory).
- */
+/** What the first pass keeps of the entry a path's content comes from. */
 interface Kept extends Place {
+  /** Its position among the image's entries (from 1), by which the second pass finds its data. */
   ordinal: number;
   size: number;
-  /** latin1. */
-  name: string;
+  /** latin1, where a message may name it (see EntryRecords). */
+  name?: string;
   linkTarget?: Buffer;
-  rdevMajor: number;
-  rdevMinor: number;
+  rdevMajor?: number;
+  rdevMinor?: number;
+}
+
+/**
+ * By ordinal, what the first pass keeps of every entry, in typed arrays: the model keeps only
+ * an ordinal per node, as it holds every path of the tree (an object per entry, with its name,
+ * took most of a run's memory). A symlink's target and a device's numbers are kept for the
+ * message that PATH is one; a name only on a pipe, for a hard-link group's member, whose data
+ * a link named PATH may join after it went by.
+ */
+class EntryRecords {
+  private archives = new Uint32Array(1024);
+  private offsets = new Float64Array(1024);
+  private sizes = new Float64Array(1024);
+  private readonly targets = new Map<number, Buffer>();
+  private readonly devices = new Map<number, [major: number, minor: number]>();
+  /** latin1: a Buffer of the pool's kept its slab. */
+  private readonly names = new Map<number, string>();
+
+  constructor(private readonly keepNames: boolean) {}
+
+  add(ordinal: number, archive: number, e: CpioEntry): void {
+    if (ordinal >= this.archives.length) {
+      this.archives = grown(this.archives, ordinal);
+      this.offsets = grown(this.offsets, ordinal);
+      this.sizes = grown(this.sizes, ordinal);
+    }
+    this.archives[ordinal] = archive;
+    this.offsets[ordinal] = e.offset;
+    this.sizes[ordinal] = e.size;
+    const type = entryType(e.mode);
+    if (type === 'symlink') this.targets.set(ordinal, e.linkTarget!);
+    else if (type === 'char' || type === 'block') this.devices.set(ordinal, [e.rdevMajor, e.rdevMinor]);
+    if (this.keepNames && hardLinkKey(e) !== undefined) this.names.set(ordinal, e.name.toString('latin1'));
+  }
+
+  get(ordinal: number): Kept {
+    const [rdevMajor, rdevMinor] = this.devices.get(ordinal) ?? [];
+    return {
+      ordinal,
+      archive: this.archives[ordinal],
+      offset: this.offsets[ordinal],
+      size: this.sizes[ordinal],
+      name: this.names.get(ordinal),
+      linkTarget: this.targets.get(ordinal),
+      rdevMajor,
+      rdevMinor,
+    };
+  }
 }
 
 /** An entry named PATH, and the notice unpack gives it if it refuses or skips it. */
@@ -120,21 +166,14 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
     skipData: !spool,
     maxOutput,
   });
-  return { node: model.tree.get(wanted), last: model.last, archives };
+  return { node: model.tree.get(wanted), last: model.last, archives, entries: model.entries };
 }
 
 /** The writer on the model, placing the entries and watching those named `wanted`. */
 class ModelUnpack implements CpioEvents {
-  readonly tree = new ModelTree<Kept>((e) => ({
-    ordinal: this.count,
-    archive: this.archive,
-    offset: e.offset,
-    size: e.size,
-    name: e.name.toString('latin1'),
-    linkTarget: e.linkTarget,
-    rdevMajor: e.rdevMajor,
-    rdevMinor: e.rdevMinor,
-  }));
+  /** A node keeps the ordinal of the entry its content comes from. */
+  readonly tree = new ModelTree<number>(() => this.count);
+  readonly entries: EntryRecords;
   last: Named | undefined;
   /** The index of the archive being read. */
   archive = 0;
@@ -150,10 +189,13 @@ class ModelUnpack implements CpioEvents {
     },
   });
 
-  constructor(private readonly wanted: Buffer, private readonly spool?: Spool) {}
+  constructor(private readonly wanted: Buffer, private readonly spool?: Spool) {
+    this.entries = new EntryRecords(spool !== undefined);
+  }
 
   entry(e: CpioEntry): void {
     this.count++;
+    this.entries.add(this.count, this.archive, e);
     const name = normalizeName(e.name);
     this.current = name.ok && name.rel.equals(this.wanted) ? { archive: this.archive, offset: e.offset } : undefined;
     this.last = this.current ?? this.last;
@@ -162,7 +204,7 @@ class ModelUnpack implements CpioEvents {
     // The file at `wanted` holds this entry's data when the writer created it for the entry or
     // opened it through one of its hard links, whatever the entry's own name.
     const node = this.tree.get(this.wanted);
-    this.copyTo = e.size > 0 && node?.type === 'file' && node.from!.ordinal === this.count ? this.spool : undefined;
+    this.copyTo = e.size > 0 && node?.type === 'file' && node.from === this.count ? this.spool : undefined;
     this.copyTo?.start(this.count);
   }
 
@@ -254,11 +296,11 @@ class Spool {
   }
 }
 
-function describeNode(node: ModelNode<Kept>): string {
-  const e = node.from;
-  if (node.type === 'symlink') return `symlink -> ${escapeName(e!.linkTarget!)}`;
-  if (node.type === 'char' || node.type === 'block') return `${node.type} device ${e!.rdevMajor}:${e!.rdevMinor}`;
-  return node.type;
+/** `e`: the entry a symlink's or a device's node comes from; none for a directory. */
+function describeNode(type: EntryType, e: Kept | undefined): string {
+  if (type === 'symlink') return `symlink -> ${escapeName(e!.linkTarget!)}`;
+  if (type === 'char' || type === 'block') return `${type} device ${e!.rdevMajor}:${e!.rdevMinor}`;
+  return type;
 }
 
 /** Where an entry's header is, at `offset` of its archive's stream, as errors say it: in the image, or in a compressed member. */
