@@ -230,6 +230,16 @@ describe('cat prints what unpack leaves at PATH', () => {
     expect(piped.stderr).toBe(`initramfs-restore: -: b holds the data of "a", at byte ${offset}, which went by before b was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)\n`);
   });
 
+  it('from a pipe, names the data a link joined after it went by when a file not of the group had replaced its first name', () => {
+    // w joins whatever is at its group's first name, x: the file of ino 9 (nlink 1) by then.
+    const first: FakeEntry = { name: 'x', ino: 5, nlink: 2 };
+    const image = writeImage([newcArchive([first, { name: 'x', ino: 9, data: 'the replacement' }, { name: 'w', ino: 5, nlink: 2 }])]);
+    expect(cli(['cat', image, 'w']).stdout.toString()).toBe('the replacement');
+    const piped = catPiped(image, 'w');
+    expect(piped.status).toBe(1);
+    expect(piped.stderr).toBe(`initramfs-restore: -: w holds the data of "x", at byte ${newcEntry(first).length}, which went by before w was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)\n`);
+  });
+
   it('names the offset inside a compressed member', () => {
     const before: FakeEntry[] = [{ name: 'pad', data: 'x'.repeat(100) }, { name: 'd', mode: DIR }, { name: 'd/f' }];
     const early = newcArchive([{ name: 'early', data: 'e' }]);

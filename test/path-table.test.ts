@@ -30,7 +30,7 @@ describe('PathTable', () => {
           // A path's parents have numbers too; a path neither added nor a parent has none.
           const known = [...byKey.keys()].some((k) => k === key || k.startsWith(`${key}/`));
           expect(id >= 0).toBe(known);
-          if (id >= 0) expect(table.keyOf(id)).toBe(key);
+          if (id >= 0) expect(table.pathOf(id).toString('latin1')).toBe(key);
         }
       }),
       { numRuns: 300, seed: 11 },

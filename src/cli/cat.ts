@@ -1,4 +1,4 @@
-import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/entry.js';
+import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { ModelTree } from '../extract/model.js';
@@ -100,8 +100,9 @@ interface Kept extends Place {
  * By ordinal, what the first pass keeps of every entry, in typed arrays: the model keeps only
  * an ordinal per node, as it holds every path of the tree (an object per entry, with its name,
  * took most of a run's memory). A symlink's target and a device's numbers are kept for the
- * message that PATH is one; a name only on a pipe, for a hard-link group's member, whose data
- * a link named PATH may join after it went by.
+ * message that PATH is one; on a pipe, the name of each file entry with data, which a link
+ * named PATH may join after it went by (whatever now is at its group's first name: not only a
+ * member of the group).
  */
 class EntryRecords {
   private archives = new Uint32Array(1024);
@@ -126,7 +127,7 @@ class EntryRecords {
     const type = entryType(e.mode);
     if (type === 'symlink') this.targets.set(ordinal, e.linkTarget!);
     else if (type === 'char' || type === 'block') this.devices.set(ordinal, [e.rdevMajor, e.rdevMinor]);
-    if (this.keepNames && hardLinkKey(e) !== undefined) this.names.set(ordinal, e.name.toString('latin1'));
+    if (this.keepNames && type === 'file' && e.size > 0) this.names.set(ordinal, e.name.toString('latin1'));
   }
 
   get(ordinal: number): Kept {

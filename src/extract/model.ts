@@ -92,7 +92,7 @@ export class ModelTree<T> implements Tree {
   }
 
   mkdir(rel: Buffer): void {
-    this.add(rel, this.newNode('dir', undefined), 'mkdir');
+    this.put(this.vacant(rel, 'mkdir'), this.newNode('dir', undefined));
   }
 
   rmdir(rel: Buffer): void {
@@ -106,23 +106,24 @@ export class ModelTree<T> implements Tree {
   }
 
   link(existing: Buffer, rel: Buffer): void {
-    this.add(rel, this.nodeAt[this.names.find(existing)], 'link');
+    this.put(this.vacant(rel, 'link'), this.nodeAt[this.names.find(existing)]);
   }
 
   symlink(rel: Buffer, e: CpioEntry): void {
     const target = e.linkTarget!;
     if (target.length === 0) throw errno('ENOENT', 'symlink');
     if (target.length >= PATH_MAX) throw errno('ENAMETOOLONG', 'symlink');
-    this.add(rel, this.newNode('symlink', e), 'symlink');
+    this.put(this.vacant(rel, 'symlink'), this.newNode('symlink', e));
   }
 
   makeNode(rel: Buffer, e: CpioEntry, type: SpecialType): void {
-    this.add(rel, this.newNode(type, e), 'mknod');
+    this.put(this.vacant(rel, 'mknod'), this.newNode(type, e));
   }
 
   createFile(rel: Buffer, e: CpioEntry): OpenFile {
+    const path = this.vacant(rel, 'open');
     const node = this.newNode('file', e);
-    this.add(rel, node, 'open');
+    this.put(path, node);
     return new ModelFile(this.kept, node, this.kept[node]);
   }
 
@@ -134,7 +135,7 @@ export class ModelTree<T> implements Tree {
     return id === NONE ? undefined : { id, type: TYPES[this.types[id]], from: this.kept[id] };
   }
 
-  /** A node not yet at any path; nodes are not reused, so there are no more than the entries. */
+  /** A node for a create that succeeds: nodes are not reused, so there are no more than the paths made. */
   private newNode(type: EntryType, e: CpioEntry | undefined): number {
     const id = this.nodesMade++;
     this.types = grown(this.types, id);
@@ -143,19 +144,23 @@ export class ModelTree<T> implements Tree {
     return id;
   }
 
-  /** As a create on Linux: nothing at `rel`, and no name component too long. */
-  private add(rel: Buffer, node: number, syscall: string): void {
+  /** The number of `rel`, where a create may put a node, as on Linux: nothing there, and no name component too long. */
+  private vacant(rel: Buffer, syscall: string): number {
     checkNameLengths(rel, syscall);
-    const id = this.names.add(rel);
-    if (id >= this.nodeAt.length) {
+    const path = this.names.add(rel);
+    if (path >= this.nodeAt.length) {
       const length = this.nodeAt.length;
-      this.nodeAt = grown(this.nodeAt, id);
+      this.nodeAt = grown(this.nodeAt, path);
       this.nodeAt.fill(NONE, length);
-      this.children = grown(this.children, id);
+      this.children = grown(this.children, path);
     }
-    if (this.nodeAt[id] !== NONE) throw errno('EEXIST', syscall);
-    this.nodeAt[id] = node;
-    this.children[this.names.parentOf(id)]++;
+    if (this.nodeAt[path] !== NONE) throw errno('EEXIST', syscall);
+    return path;
+  }
+
+  private put(path: number, node: number): void {
+    this.nodeAt[path] = node;
+    this.children[this.names.parentOf(path)]++;
   }
 
   private remove(rel: Buffer): void {

@@ -64,11 +64,6 @@ export class PathTable {
     return out;
   }
 
-  /** The path numbered `id` as a latin1 string, which keeps every byte. */
-  keyOf(id: number): string {
-    return this.pathOf(id).toString('latin1');
-  }
-
   /** How many components the path numbered `id` has: the root's 0. */
   depthOf(id: number): number {
     let depth = 0;
@@ -149,7 +144,10 @@ export class PathTable {
   }
 
   private rehash(): void {
-    this.slots = new Int32Array(this.slots.length * 2).fill(EMPTY);
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2).fill(EMPTY);
+    // Freed now, as grown() frees what it moves.
+    old.buffer.transfer(0);
     const mask = this.slots.length - 1;
     for (let id = 1; id < this.count; id++) {
       let slot = this.hashes[id] & mask;
@@ -161,14 +159,17 @@ export class PathTable {
 
 type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array;
 
-/** `array`, or a copy twice as long or more, so that `index` is in it; what is new is zero. */
+/**
+ * `array`, or one twice as long or more, so that `index` is in it, what is new zero. Its memory
+ * is moved by `transfer`, which frees the old at once: a copy left it garbage until a full
+ * collection, which an unpack of many directories may never run (half of what the arrays took).
+ * `array` is detached: only the one returned is used after.
+ */
 export function grown<A extends TypedArray>(array: A, index: number): A {
   if (index < array.length) return array;
   let length = array.length * 2;
   while (length <= index) length *= 2;
-  const copy = new (array.constructor as new (length: number) => A)(length);
-  copy.set(array as never);
-  return copy;
+  return new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(length * array.BYTES_PER_ELEMENT));
 }
 
 function startsWith(rel: Uint8Array, prefix: Uint8Array, length: number): boolean {

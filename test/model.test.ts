@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { CpioParser } from '../src/cpio/parser.js';
+import { ModelTree } from '../src/extract/model.js';
+import { TreeWriter } from '../src/extract/writer.js';
+import { DIR, newcArchive } from './support/newc.js';
+
+describe('ModelTree', () => {
+  it('makes a node only for a create that succeeds: the writer tries a taken name twice', () => {
+    const model = new ModelTree((e) => e.name.toString());
+    const writer = new TreeWriter(model, { devices: true });
+    const entries = [{ name: 'd', mode: DIR }, ...Array.from({ length: 5 }, () => ({ name: 'd/x', data: 'x' }))];
+    const parser = new CpioParser(writer);
+    parser.write(newcArchive(entries));
+    parser.end();
+    expect(writer.refusedCount).toBe(0);
+    // d, then one file per entry named d/x, each replacing the last: none for the failed tries.
+    expect(model.nodeCount).toBe(6);
+    expect([...model.paths()].map(([path, node]) => [model.pathOf(path).toString(), node.type])).toEqual([['d', 'dir'], ['d/x', 'file']]);
+  });
+});
