@@ -69,7 +69,6 @@ threecpio() {
   tail -1 "$SHM/time"
 }
 
-
 {
   echo "# bench/windows.sh, $(date -u +%F): $(nproc) cores $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); medians of $RUNS runs; unpack into tmpfs (/dev/shm)"
   echo "# ours: VmHWM of our process at exit; largest: GNU time, the largest process (a co-process counts); MB = 10^6 bytes"

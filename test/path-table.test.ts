@@ -20,6 +20,9 @@ describe('PathTable', () => {
           expect(byKey.get(key) ?? id).toBe(id);
           byKey.set(key, id);
           expect(table.pathOf(id).equals(rel)).toBe(true);
+          const after = Buffer.alloc(3 + rel.length, 'x');
+          expect(table.writePath(id, after, 3)).toBe(after.length);
+          expect(after.equals(Buffer.concat([Buffer.from('xxx'), rel]))).toBe(true);
           const slash = key.lastIndexOf('/');
           expect(table.parentOf(id)).toBe(slash < 0 ? 0 : table.find(rel.subarray(0, slash)));
           expect(table.depthOf(id)).toBe(key.split('/').length);
@@ -79,10 +82,10 @@ describe('DirectoryRecords', () => {
     expect(dirs.isVerified(Buffer.from('a/b'))).toBe(true);
     expect(dirs.isVerified(Buffer.from('z'))).toBe(false);
     expect(dirs.get(Buffer.from('a/b'))).toBeUndefined();
-    expect([...dirs.deepestFirst()].map(([rel, meta]) => [rel.toString(), meta])).toEqual([
+    expect(Array.from(dirs.deepestFirst(Buffer.alloc(0)), ([rel, meta]) => [rel.toString(), meta])).toEqual([
       ['a/b/c', { mode: 0o40750, uid: 7, gid: 8, mtime: 2 ** 32 - 1, made: false }],
       ['a', { mode: 0o40700, uid: 0, gid: 1, mtime: 2 ** 32 - 1, made: true }],
     ]);
-    expect([...dirs.deepestFirst()]).toEqual([]);
+    expect([...dirs.deepestFirst(Buffer.alloc(0))]).toEqual([]);
   });
 });

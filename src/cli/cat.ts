@@ -203,9 +203,10 @@ class ModelUnpack implements CpioEvents {
     this.writer.entry(e);
     this.current = undefined;
     // The file at `wanted` holds this entry's data when the writer created it for the entry or
-    // opened it through one of its hard links, whatever the entry's own name.
-    const node = this.tree.get(this.wanted);
-    this.copyTo = e.size > 0 && node?.type === 'file' && node.from === this.count ? this.spool : undefined;
+    // opened it through one of its hard links, whatever the entry's own name. Only a spool needs
+    // to know as the data goes by: the model is looked at per entry only then.
+    const node = this.spool && e.size > 0 ? this.tree.get(this.wanted) : undefined;
+    this.copyTo = node?.type === 'file' && node.from === this.count ? this.spool : undefined;
     this.copyTo?.start(this.count);
   }
 

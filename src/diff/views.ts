@@ -58,7 +58,8 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
   const groups = new Map<number, Buffer[]>();
   for (const [path, node] of model.paths()) {
     const rel = model.pathOf(path);
-    tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node.id), writer.directoryMeta(rel)));
+    const dirEntry = node.type === 'dir' ? writer.directoryMeta(rel) : undefined;
+    tree.set(rel.toString('latin1'), describeNode(node, model.files.get(node.id), dirEntry));
     if (node.type !== 'dir' && names[node.id] > 1) groups.get(node.id)?.push(rel) ?? groups.set(node.id, [rel]);
   }
   addLinks(tree, groups.values());

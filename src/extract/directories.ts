@@ -61,8 +61,12 @@ export class DirectoryRecords {
     return id > 0 && this.flags[id] & RECORDED ? this.meta(id) : undefined;
   }
 
-  /** Every directory a directory entry named, deepest first, with its relative path; then the records are cleared. */
-  *deepestFirst(): Generator<[Buffer, DirMeta]> {
+  /**
+   * Every directory a directory entry named, deepest first, with its relative path after
+   * `prefix`; then the records are cleared. The paths are written into one buffer, each over the
+   * last: a Buffer per directory was garbage that stayed in the peak (8 MB at 300,300).
+   */
+  *deepestFirst(prefix: Uint8Array): Generator<[Buffer, DirMeta]> {
     let count = 0;
     for (let id = 1; id < this.paths.size; id++) if (this.flags[id] & RECORDED) count++;
     const order = new Int32Array(count);
@@ -73,7 +77,16 @@ export class DirectoryRecords {
       depths[id] = this.paths.depthOf(id);
     }
     order.sort((a, b) => depths[b] - depths[a]);
-    for (const id of order) yield [this.paths.pathOf(id), this.meta(id)];
+    let buffer = Buffer.allocUnsafe(prefix.length + 4096);
+    buffer.set(prefix);
+    for (const id of order) {
+      const length = prefix.length + this.paths.pathLength(id);
+      if (length > buffer.length) {
+        buffer = Buffer.allocUnsafe(length * 2);
+        buffer.set(prefix);
+      }
+      yield [buffer.subarray(0, this.paths.writePath(id, buffer, prefix.length)), this.meta(id)];
+    }
     this.flags.fill(0);
   }
 

@@ -52,16 +52,28 @@ export class PathTable {
 
   /** The bytes of the path numbered `id`. */
   pathOf(id: number): Buffer {
+    const out = Buffer.allocUnsafe(this.pathLength(id));
+    this.writePath(id, out, 0);
+    return out;
+  }
+
+  /** How many bytes the path numbered `id` has. */
+  pathLength(id: number): number {
     let length = -1;
     for (let at = id; at !== 0; at = this.parents[at]) length += this.lengths[at] + 1;
-    const out = Buffer.allocUnsafe(Math.max(length, 0));
-    for (let at = id, end = length; at !== 0; at = this.parents[at]) {
-      const start = end - this.lengths[at];
-      out.set(this.pool.subarray(this.starts[at], this.starts[at] + this.lengths[at]), start);
-      if (start > 0) out[start - 1] = SLASH;
-      end = start - 1;
+    return Math.max(length, 0);
+  }
+
+  /** Writes the path numbered `id` into `out` from `at`, where it has room; returns where it ends. */
+  writePath(id: number, out: Uint8Array, at: number): number {
+    const end = at + this.pathLength(id);
+    for (let node = id, to = end; node !== 0; node = this.parents[node]) {
+      const from = to - this.lengths[node];
+      out.set(this.pool.subarray(this.starts[node], this.starts[node] + this.lengths[node]), from);
+      if (from > at) out[from - 1] = SLASH;
+      to = from - 1;
     }
-    return out;
+    return end;
   }
 
   /** How many components the path numbered `id` has: the root's 0. */

@@ -56,12 +56,7 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   const paths = model.pathCount;
   const bytes = new Float64Array(paths);
   const files = new Uint32Array(paths);
-  const isDirectory = new Uint8Array(paths);
-  isDirectory[0] = 1;
-  for (const [path, node] of model.paths()) {
-    if (node.type === 'file') names[filled[node.id]++] = path;
-    else if (node.type === 'dir') isDirectory[path] = 1;
-  }
+  for (const [path, node] of model.paths()) if (node.type === 'file') names[filled[node.id]++] = path;
   /** By path number: the node last counted there. */
   const countedFor = new Int32Array(paths).fill(-1);
   const fileSizes: number[] = [];
@@ -80,9 +75,9 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
       }
     }
   }
-  const directories = new Map<string, DirectorySpace>();
-  for (let path = 0; path < paths; path++) {
-    if (isDirectory[path]) directories.set(model.pathOf(path).toString('latin1'), { bytes: bytes[path], files: files[path] });
+  const directories = new Map<string, DirectorySpace>([['', { bytes: bytes[0], files: files[0] }]]);
+  for (const [path, node] of model.paths()) {
+    if (node.type === 'dir') directories.set(model.pathOf(path).toString('latin1'), { bytes: bytes[path], files: files[path] });
   }
   return { directories, fileSizes, archives, inTree };
 }

@@ -293,9 +293,7 @@ export class SafeExtractor extends TreeWriter {
    * below `root` when the tree has been moved there from where it was extracted.
    */
   finish(root: string = this.disk.root.toString()): void {
-    const base = Buffer.from(`${resolve(root)}/`);
-    for (const [rel, meta] of this.dirs.deepestFirst()) {
-      const path = Buffer.concat([base, rel]);
+    for (const [path, meta] of this.dirs.deepestFirst(Buffer.from(`${resolve(root)}/`))) {
       const chown = meta.made ? this.disk.needsOwner(meta) : this.disk.owners;
       const chmod = !meta.made || this.disk.needsDirMode(meta.mode);
       // chown and chmod follow a symlink: they act only on what is still a directory. lutimes
