@@ -11,9 +11,10 @@ export { readManifest, type ManifestArchive, type ManifestSource } from './creat
 export { repackImage, type RepackOptions, type RepackResult, type RepackedMember } from './create/repack.js';
 export { escapeName, unescapeName } from './cpio/names.js';
 export { walkImage, type Archive, type WalkOptions, type WalkResult } from './image/walk.js';
-export { describeDirectoryTree, describeImageTree, type ImageTree, type TreeItem, type TreeView } from './diff/views.js';
+export { describeDirectoryTree, describeImageTree, type ImageTree } from './diff/views.js';
+export { TreeView, type AttributeDifference, type Attributes } from './diff/tree-view.js';
 export {
-  diffArchives, diffTrees, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
+  diffArchives, diffTrees, differencesOf, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
   type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference, type DifferenceSummary,
 } from './diff/compare.js';
 export { freeSpace, type FreeSpace } from './extract/free-space.js';

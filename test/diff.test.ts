@@ -89,6 +89,7 @@ const BASE: FakeEntry[] = [
   // As GNU cpio writes a hard-link group: the data on its last name.
   { name: 'h1', ino: 100, nlink: 2, mtime: 1_600_000_005 },
   { name: 'h2', ino: 100, nlink: 2, data: 'shared', mtime: 1_600_000_005 },
+  { name: 'tty', mode: 0o020600, rdevMajor: 4, rdevMinor: 1, mtime: 1_600_000_006 },
 ];
 
 const sha256 = (text: string) => sh('sha256sum', { input: Buffer.from(text) }).toString().slice(0, 64);
@@ -117,6 +118,20 @@ const PAIRS: { what: string; entries: FakeEntry[]; expected: string[]; diffR?: R
     what: 'hard-link grouping (shown at each name of the group)',
     entries: variant((entries) => entries.map((e) => (e.name === 'h1' ? { ...e, ino: 101, nlink: 1, data: 'shared' } : e.name === 'h2' ? { ...e, nlink: 1 } : e))),
     expected: ['M h1: hard links h2 -> (none)', 'M h2: hard links h1 -> (none)'],
+  },
+  {
+    what: 'a hard-link group of other names (two names each)',
+    entries: variant((entries) => [
+      ...entries.map((e) => (e.name === 'h1' ? { ...e, ino: 101, nlink: 1, data: 'shared' } : e.name === 'h2' ? { ...e, data: undefined } : e)),
+      { name: 'h3', ino: 100, nlink: 2, data: 'shared', mtime: 1_600_000_005 },
+    ]),
+    expected: ['M h1: hard links h2 -> (none)', 'M h2: hard links h1 -> h3', '+ h3'],
+  },
+  { what: 'device numbers', entries: variant(replace('tty', { rdevMajor: 5, rdevMinor: 64 })), expected: ['M tty: device 4:1 -> 5:64'] },
+  {
+    what: 'added paths, in the order of their bytes (not a walk\'s: \'-\' is below \'/\', \'0\' above)',
+    entries: variant((entries) => [...entries, ...['etc0', 'etc/new', 'etc-new'].map((name) => ({ name, data: 'new', mtime: 1 }))]),
+    expected: ['+ etc-new', '+ etc/new', '+ etc0'],
   },
   { what: 'an added file', entries: variant((entries) => [...entries, { name: 'etc/new', data: 'new', mtime: 1 }]), expected: ['+ etc/new'], diffR: /^Only in \S+\/etc: new$/m },
   { what: 'a removed file', entries: variant((entries) => entries.filter((e) => e.name !== 'etc/gone')), expected: ['- etc/gone'], diffR: /^Only in \S+\/etc: gone$/m },
@@ -170,8 +185,8 @@ describe.skipIf(whyNotOwners)(titled('pairs that differ in one thing', whyNotOwn
     const run = cli(['diff', baseImage, image, '--mtime']);
     expect(run.status).toBe(1);
     expect(lines(run.stdout)).toEqual([
-      `A archive 1: end ${main} -> ${early.length}, size ${main} -> ${early.length}, entries 7 -> 1, extractedSize ${data} -> 0`,
-      `A archive 2: + cpio 512-${512 + main}, 7 entries, ${data} bytes`,
+      `A archive 1: end ${main} -> ${early.length}, size ${main} -> ${early.length}, entries ${BASE.length} -> 1, extractedSize ${data} -> 0`,
+      `A archive 2: + cpio 512-${512 + main}, ${BASE.length} entries, ${data} bytes`,
     ]);
     const json = JSON.parse(cli(['diff', baseImage, image, '--json']).stdout.toString());
     expect(json.differences).toEqual([]);

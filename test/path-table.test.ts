@@ -55,6 +55,25 @@ describe('PathTable', () => {
     for (const rel of names) expect(table.pathOf(table.find(rel)).equals(rel)).toBe(true);
   });
 
+  it('orders paths by their bytes, as Buffer.compare does', () => {
+    // '-' and '.' sort below '/', so a directory's paths are not all together in byte order.
+    const near = fc
+      .array(fc.constantFrom('a', 'a-b', 'a.b', 'ab', 'a0', '\xe9', 'a\x01', 'b'), { minLength: 1, maxLength: 4 })
+      .map((components) => Buffer.from(components.join('/'), 'latin1'));
+    fc.assert(
+      fc.property(fc.array(fc.oneof(near, paths), { minLength: 1, maxLength: 40 }), (added) => {
+        const table = new PathTable();
+        for (const rel of added) table.add(rel);
+        const ids = Array.from({ length: table.size }, (_, id) => id);
+        const sign = (n: number) => Math.sign(n) + 0;
+        for (const a of ids) {
+          for (const b of ids) expect(sign(table.compare(a, b))).toBe(Buffer.compare(table.pathOf(a), table.pathOf(b)));
+        }
+      }),
+      { numRuns: 200, seed: 12 },
+    );
+  });
+
   it('keeps every path as its arrays and its hash grow', () => {
     const table = new PathTable();
     const name = (i: number) => Buffer.from(`d${i % 97}/${'n'.repeat(i % 40)}${i}`);

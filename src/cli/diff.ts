@@ -1,10 +1,12 @@
 import { UsageError } from '../errors.js';
 import {
-  diffArchives, diffTrees, differenceJson, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
+  type Difference, diffArchives, differenceJson, differencesOf, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
 } from '../diff/compare.js';
-import { type ImageTree, type TreeView, describeDirectoryTree, describeImageTree } from '../diff/views.js';
+import type { TreeView } from '../diff/tree-view.js';
+import { type ImageTree, describeDirectoryTree, describeImageTree } from '../diff/views.js';
+import { LineWriter } from '../output.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
-import { Failure, onImage, print, printError, writeJson } from './report.js';
+import { Failure, onImage, printError } from './report.js';
 import { maxSizeOption } from './sizes.js';
 const { statSync } = process.getBuiltinModule('node:fs');
 
@@ -69,28 +71,50 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
       return TROUBLE;
     }
     const [x, y] = sides;
-    const differences = diffTrees(x.tree, y.tree, { mtime: values.mtime });
+    // Two passes where the summary comes first: the differences are not kept (an image of many entries).
+    const differences = () => differencesOf(x.tree, y.tree, { mtime: values.mtime });
     const archives = x.archives && y.archives ? diffArchives(x.archives, y.archives) : undefined;
-    const equal = differences.length === 0 && (archives?.length ?? 0) === 0;
-    const summary = summarizeDifferences(differences);
-    if (values.json) {
-      writeJson({
-        a,
-        b,
-        equal,
-        summary,
-        differences: differences.map(differenceJson),
-        ...(archives && { archives: { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives } }),
-      });
-    } else if (values.stat) {
-      const archiveCount = archives ? `, ${archives.length} archive${archives.length === 1 ? '' : 's'} differ${archives.length === 1 ? 's' : ''}` : '';
-      print(`${summary.added} added, ${summary.removed} removed, ${summary.changed} changed${archiveCount}`);
-    } else if (!equal) {
-      print([...differences.map(formatDifference), ...(archives ?? []).map(formatArchiveDifference)].join('\n'));
+    const out = new LineWriter();
+    let equal: boolean;
+    if (values.json || values.stat) {
+      const summary = summarizeDifferences(differences());
+      equal = summary.added + summary.removed + summary.changed === 0 && (archives?.length ?? 0) === 0;
+      if (values.json) writeJsonDifferences(out, { a, b, equal, summary }, differences(), archives && { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives });
+      else {
+        const archiveCount = archives ? `, ${archives.length} archive${archives.length === 1 ? '' : 's'} differ${archives.length === 1 ? 's' : ''}` : '';
+        out.write(`${summary.added} added, ${summary.removed} removed, ${summary.changed} changed${archiveCount}\n`);
+      }
+    } else {
+      equal = true;
+      for (const d of differences()) {
+        out.write(`${formatDifference(d)}\n`);
+        equal = false;
+      }
+      for (const d of archives ?? []) {
+        out.write(`${formatArchiveDifference(d)}\n`);
+        equal = false;
+      }
     }
+    out.flush();
     return equal ? 0 : 1;
   },
 };
+
+/**
+ * diff --json, as JSON.stringify(value, null, 2) writes it, the differences written one by one
+ * as they come: `head` first, then "differences", then "archives" where there are.
+ */
+function writeJsonDifferences(out: LineWriter, head: object, differences: Iterable<Difference>, archives: object | undefined): void {
+  out.write(JSON.stringify(head, null, 2).replace(/\n}$/, ',\n  "differences": ['));
+  let first = true;
+  for (const d of differences) {
+    out.write(`${first ? '' : ','}\n    ${JSON.stringify(differenceJson(d), null, 2).replaceAll('\n', '\n    ')}`);
+    first = false;
+  }
+  out.write(first ? ']' : '\n  ]');
+  if (archives) out.write(`,\n  "archives": ${JSON.stringify(archives, null, 2).replaceAll('\n', '\n  ')}`);
+  out.write('\n}\n');
+}
 
 interface TreeSide {
   tree: TreeView;

@@ -3,7 +3,7 @@ import { escapeName } from '../cpio/names.js';
 import { UsageError } from '../errors.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { walkImage } from '../image/walk.js';
-import { writeAllSync } from '../output.js';
+import { LineWriter } from '../output.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
 import { parseParts } from './parts.js';
 import { onImage } from './report.js';
@@ -125,30 +125,4 @@ function verboseLine(e: CpioEntry): string {
   const date = new Date(e.mtime * 1000).toISOString().slice(0, 16).replace('T', ' ');
   const target = e.linkTarget ? ` -> ${escapeName(e.linkTarget)}` : '';
   return `${modeString(e.mode)} ${String(e.nlink).padStart(3)} ${String(e.uid).padEnd(5)} ${String(e.gid).padEnd(5)} ${size.padStart(10)} ${date} ${escapeName(e.name)}${target}`;
-}
-
-/**
- * Batches stdout writes: a large listing is one write per 64 KiB, not one per entry. Each line
- * is encoded into the buffer as it comes: lines kept as strings until the write lived through
- * collections of the young generation and grew the old one with every entry (bench/entries.sh).
- */
-class LineWriter {
-  private readonly buffer = Buffer.allocUnsafe(1 << 16);
-  private size = 0;
-  write(text: string): void {
-    // A UTF-16 code unit is at most 3 bytes of UTF-8.
-    if (this.size + text.length * 3 > this.buffer.length) {
-      this.flush();
-      if (text.length * 3 > this.buffer.length) {
-        writeAllSync(1, Buffer.from(text));
-        return;
-      }
-    }
-    this.size += this.buffer.write(text, this.size);
-  }
-  flush(): void {
-    if (this.size === 0) return;
-    writeAllSync(1, this.buffer.subarray(0, this.size));
-    this.size = 0;
-  }
 }

@@ -7,7 +7,10 @@ export const S_IFDIR = 0o040000;
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+/** Every type an entry may be: what a type is stored as in typed arrays, by its index here. */
+export const ENTRY_TYPES = ['file', 'dir', 'symlink', 'char', 'block', 'fifo', 'socket'] as const;
+
+export type EntryType = (typeof ENTRY_TYPES)[number];
 
 /** One newc/crc header with its name, as the archive has it. */
 export interface CpioEntry {

@@ -1,10 +1,9 @@
 import type { EntryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import type { Archive } from '../image/walk.js';
-import type { TreeItem, TreeView } from './views.js';
+import type { Attribute, TreeView } from './tree-view.js';
 
-/** An attribute that can differ between two items of the same type at one path. */
-export type Attribute = 'mode' | 'owner' | 'size' | 'content' | 'target' | 'device' | 'links' | 'mtime';
+export type { Attribute } from './tree-view.js';
 
 export type Difference =
   | { path: Buffer; kind: 'added' | 'removed'; type: EntryType }
@@ -18,43 +17,32 @@ export interface DiffOptions {
 }
 
 /**
- * Every difference from tree `a` to tree `b`, in path order (raw bytes): a path in one only,
- * a type that changed, or else each attribute that differs. A size that differs stands for
- * the content too; a content difference is one of the same size.
+ * Every difference from tree `a` to tree `b`, in path order (raw bytes), one at a time: a
+ * path in one only, a type that changed, or else each attribute that differs. A size that
+ * differs stands for the content too; a content difference is one of the same size.
  */
-export function diffTrees(a: TreeView, b: TreeView, options: DiffOptions = {}): Difference[] {
-  const keys = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-  const out: Difference[] = [];
-  for (const key of keys) {
-    const path = Buffer.from(key, 'latin1');
-    const x = a.get(key);
-    const y = b.get(key);
-    if (!y) out.push({ path, kind: 'removed', type: x!.type });
-    else if (!x) out.push({ path, kind: 'added', type: y.type });
-    else if (x.type !== y.type) out.push({ path, kind: 'type', a: x.type, b: y.type });
-    else {
-      for (const [kind, shown] of ATTRIBUTES) {
-        if (kind === 'mtime' && !options.mtime) continue;
-        if (kind === 'content' && x.size !== y.size) continue;
-        const [p, q] = [shown(x), shown(y)];
-        if (p !== undefined && q !== undefined && p !== q) out.push({ path, kind, a: p, b: q });
-      }
-    }
+export function* differencesOf(a: TreeView, b: TreeView, options: DiffOptions = {}): Generator<Difference> {
+  const x = a.order();
+  const y = b.order();
+  let i = 0;
+  let j = 0;
+  let p = i < x.length ? a.paths.pathOf(x[i]) : undefined;
+  let q = j < y.length ? b.paths.pathOf(y[j]) : undefined;
+  while (p || q) {
+    const order = !q ? -1 : !p ? 1 : Buffer.compare(p, q);
+    if (order < 0) yield { path: p!, kind: 'removed', type: a.typeAt(x[i]) };
+    else if (order > 0) yield { path: q!, kind: 'added', type: b.typeAt(y[j]) };
+    else if (a.typeAt(x[i]) !== b.typeAt(y[j])) yield { path: p!, kind: 'type', a: a.typeAt(x[i]), b: b.typeAt(y[j]) };
+    else for (const d of a.differencesFrom(x[i], b, y[j], options.mtime ?? false)) yield { path: p!, ...d };
+    if (order <= 0) p = ++i < x.length ? a.paths.pathOf(x[i]) : undefined;
+    if (order >= 0) q = ++j < y.length ? b.paths.pathOf(y[j]) : undefined;
   }
-  return out;
 }
 
-/** Each attribute as shown, undefined where it does not apply (or is unknown: an unnamed directory's mtime). */
-const ATTRIBUTES: [Attribute, (item: TreeItem) => string | undefined][] = [
-  ['mode', (i) => (i.type === 'symlink' ? undefined : `0${i.mode.toString(8).padStart(3, '0')}`)],
-  ['owner', (i) => `${i.uid}:${i.gid}`],
-  ['size', (i) => i.size?.toString()],
-  ['content', (i) => i.sha256],
-  ['target', (i) => i.target && escapeName(i.target)],
-  ['device', (i) => (i.rdevMajor === undefined ? undefined : `${i.rdevMajor}:${i.rdevMinor}`)],
-  ['links', (i) => (i.type === 'dir' ? undefined : (i.links ?? []).map(escapeName).join(' '))],
-  ['mtime', (i) => i.mtime?.toString()],
-];
+/** Every difference from tree `a` to tree `b`, as differencesOf gives them, in one array. */
+export function diffTrees(a: TreeView, b: TreeView, options: DiffOptions = {}): Difference[] {
+  return [...differencesOf(a, b, options)];
+}
 
 /** What a comparison of archives looks at: examine's view, without what decoded it. */
 export interface ArchiveSummary {
@@ -125,14 +113,19 @@ export interface DifferenceSummary {
   changed: number;
 }
 
-/** Paths added, removed, and changed in any other way (a path counted once however many of its attributes differ). */
-export function summarizeDifferences(differences: readonly Difference[]): DifferenceSummary {
-  const changed = new Set(differences.filter((d) => d.kind !== 'added' && d.kind !== 'removed').map((d) => d.path.toString('latin1')));
-  return {
-    added: differences.filter((d) => d.kind === 'added').length,
-    removed: differences.filter((d) => d.kind === 'removed').length,
-    changed: changed.size,
-  };
+/**
+ * Paths added, removed, and changed in any other way (a path counted once however many of its
+ * attributes differ), of differences in path order, as differencesOf gives them.
+ */
+export function summarizeDifferences(differences: Iterable<Difference>): DifferenceSummary {
+  const summary = { added: 0, removed: 0, changed: 0 };
+  let last: Buffer | undefined;
+  for (const d of differences) {
+    if (d.kind === 'added' || d.kind === 'removed') summary[d.kind]++;
+    else if (!last?.equals(d.path)) summary.changed++;
+    last = d.path;
+  }
+  return summary;
 }
 
 /** A difference as JSON shows it: the path escaped (see escapeName). */

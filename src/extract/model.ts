@@ -1,4 +1,4 @@
-import type { CpioEntry, EntryType } from '../cpio/entry.js';
+import { type CpioEntry, ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { PATH_MAX } from '../cpio/parser.js';
 import { PathTable, grown } from './path-table.js';
 import type { OpenFile, SpecialType, Tree } from './tree.js';
@@ -20,7 +20,6 @@ export interface ModelNode<T> {
 const NAME_MAX = 255;
 const SLASH = 0x2f;
 const NONE = -1;
-const TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'char', 'block', 'fifo', 'socket'];
 
 /**
  * The tree `unpack` leaves in a new target directory, in memory, for TreeWriter to build by
@@ -33,12 +32,11 @@ const TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'char', 'block', 
  * (PathTable): a model holds every path of the tree.
  */
 export class ModelTree<T> implements Tree {
-  private readonly names = new PathTable();
   /** By a path's number: the node there, or NONE. */
   private nodeAt = new Int32Array(1024).fill(NONE);
   /** By a path's number: how many names the directory there holds (rmdir needs it empty). */
   private children = new Uint32Array(1024);
-  /** By a node's number: its type, an index of TYPES. */
+  /** By a node's number: its type, an index of ENTRY_TYPES. */
   private types = new Uint8Array(1024);
   /** By a node's number: what it keeps of its entry. */
   private readonly kept: (T | undefined)[] = [];
@@ -46,9 +44,13 @@ export class ModelTree<T> implements Tree {
 
   /**
    * `keep`: what a node keeps of the entry its content comes from, no more than its user needs:
-   * a model holds every path of the tree.
+   * a model holds every path of the tree. `names`: the table its paths are numbered in, which
+   * its user may number other paths in too.
    */
-  constructor(private readonly keep: (e: CpioEntry) => T) {}
+  constructor(
+    private readonly keep: (e: CpioEntry) => T,
+    private readonly names = new PathTable(),
+  ) {}
 
   /** What the tree holds at `rel`. */
   get(rel: Buffer): ModelNode<T> | undefined {
@@ -88,7 +90,7 @@ export class ModelTree<T> implements Tree {
     checkNameLengths(rel, 'lstat');
     const id = this.names.find(rel);
     const node = id < 0 ? NONE : this.nodeAt[id];
-    return node === NONE ? undefined : TYPES[this.types[node]];
+    return node === NONE ? undefined : ENTRY_TYPES[this.types[node]];
   }
 
   mkdir(rel: Buffer): void {
@@ -132,14 +134,14 @@ export class ModelTree<T> implements Tree {
   }
 
   private node(id: number): ModelNode<T> | undefined {
-    return id === NONE ? undefined : { id, type: TYPES[this.types[id]], from: this.kept[id] };
+    return id === NONE ? undefined : { id, type: ENTRY_TYPES[this.types[id]], from: this.kept[id] };
   }
 
   /** A node for a create that succeeds: nodes are not reused, so there are no more than the paths made. */
   private newNode(type: EntryType, e: CpioEntry | undefined): number {
     const id = this.nodesMade++;
     this.types = grown(this.types, id);
-    this.types[id] = TYPES.indexOf(type);
+    this.types[id] = ENTRY_TYPES.indexOf(type);
     this.kept[id] = e && this.keep(e);
     return id;
   }

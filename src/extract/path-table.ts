@@ -83,6 +83,43 @@ export class PathTable {
     return depth;
   }
 
+  /**
+   * The order of the paths numbered `a` and `b` by their bytes, as Buffer.compare gives it,
+   * without writing either: a directory's own path comes before what is below it, but not
+   * always right before it ("a" < "a-b" < "a/b", as '-' is below '/').
+   */
+  compare(a: number, b: number): number {
+    if (a === b) return 0;
+    let x = a;
+    let y = b;
+    let depthX = this.depthOf(a);
+    let depthY = this.depthOf(b);
+    // Whether the path goes on below x (y): a slash follows x's (y's) last byte.
+    let xGoesOn = depthX > depthY;
+    let yGoesOn = depthY > depthX;
+    for (; depthX > depthY; depthX--) x = this.parents[x];
+    for (; depthY > depthX; depthY--) y = this.parents[y];
+    if (x === y) return xGoesOn ? 1 : -1;
+    while (this.parents[x] !== this.parents[y]) {
+      x = this.parents[x];
+      y = this.parents[y];
+      xGoesOn = yGoesOn = true;
+    }
+    const startX = this.starts[x];
+    const startY = this.starts[y];
+    const lengthX = this.lengths[x];
+    const lengthY = this.lengths[y];
+    const common = Math.min(lengthX, lengthY);
+    for (let k = 0; k < common; k++) {
+      const d = this.pool[startX + k] - this.pool[startY + k];
+      if (d !== 0) return d;
+    }
+    // One component begins the other (two of one parent are never the same): what follows it decides.
+    const nextX = lengthX > common ? this.pool[startX + common] : xGoesOn ? SLASH : -1;
+    const nextY = lengthY > common ? this.pool[startY + common] : yGoesOn ? SLASH : -1;
+    return nextX - nextY;
+  }
+
   private walk(rel: Uint8Array, adding: boolean): number {
     let id = 0;
     let from = 0;
