@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { strictUtf8 } from '../src/bench/utf8.js';
+import { Utf8Check, strictUtf8 } from '../src/bench/utf8.js';
 
 /**
  * The oz image builder died on `data.decode('utf-8')`: Python's strict decoder is the oracle
@@ -36,6 +36,23 @@ describe.skipIf(spawnSync('python3', ['--version']).status !== 0)('strict UTF-8,
     expect(expected).toHaveLength(inputs.length);
     inputs.forEach((bytes, n) => {
       expect({ bytes: bytes.toString('hex'), result: strictUtf8(bytes)?.message ?? 'OK' }).toEqual({ bytes: bytes.toString('hex'), result: expected[n] });
+    });
+  });
+
+  it("gives Python's message on the same strings in pieces, each cut at every byte and with a long prefix", () => {
+    const inputs = samples();
+    const prefix = Buffer.from('x'.repeat(1000));
+    const py = spawnSync('python3', ['-c', PYTHON], { input: inputs.map((b) => Buffer.concat([prefix, b]).toString('hex')).join('\n'), maxBuffer: 1 << 30 });
+    const expected = py.stdout.toString().trimEnd().split('\n');
+    inputs.forEach((bytes, n) => {
+      const whole = Buffer.concat([prefix, bytes]);
+      for (let cut = prefix.length; cut <= whole.length; cut++) {
+        const check = new Utf8Check();
+        check.push(whole.subarray(0, cut));
+        check.push(whole.subarray(cut, cut));
+        check.push(whole.subarray(cut));
+        expect({ bytes: bytes.toString('hex'), cut, result: check.end()?.message ?? 'OK' }).toEqual({ bytes: bytes.toString('hex'), cut, result: expected[n] });
+      }
     });
   });
 });

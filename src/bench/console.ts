@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import { monotonicMs } from '../clock.js';
+import { escapeName } from '../cpio/names.js';
 import { UsageError } from '../errors.js';
+import { type Utf8Failure, Utf8Check } from './utf8.js';
 const { closeSync, mkdtempSync, openSync, rmSync, writeSync } = process.getBuiltinModule('node:fs');
 const { tmpdir } = process.getBuiltinModule('node:os');
 const { join } = process.getBuiltinModule('node:path');
@@ -25,6 +27,53 @@ export function parseConsoleSink(text: string, option = '--console'): ConsoleSin
 
 export function describeSink(sink: ConsoleSink): string {
   return sink.kind === 'serial' ? `serial:${sink.baud}` : sink.kind;
+}
+
+/** How long a line ConsoleTally keeps of the last one: its end, where a line has no end in sight. */
+const LINE_KEPT = 1 << 16;
+
+export interface ConsoleSummary {
+  bytes: number;
+  utf8Error?: Utf8Failure;
+  lastLine?: string;
+}
+
+/**
+ * What is kept of a console's output, which has no bound (dracut-056's spew is as long as the
+ * image allows): how many bytes, where strict UTF-8 decoding fails, and the last line that is
+ * not blank, trimmed (its last 64 KiB).
+ */
+export class ConsoleTally {
+  bytes = 0;
+  private readonly utf8 = new Utf8Check();
+  /** The line being read, as far as it has come; the last complete line not blank. */
+  private line = Buffer.alloc(0);
+  private lastLine: string | undefined;
+
+  push(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.utf8.push(chunk);
+    let from = 0;
+    for (let newline; (newline = chunk.indexOf(0x0a, from)) !== -1; from = newline + 1) {
+      this.keep(Buffer.concat([this.line, chunk.subarray(from, newline)]));
+      this.line = Buffer.alloc(0);
+    }
+    this.line = Buffer.concat([this.line, chunk.subarray(from)]);
+    if (this.line.length > LINE_KEPT) this.line = Buffer.from(this.line.subarray(-LINE_KEPT));
+  }
+
+  /** Once the output has ended: how many bytes, where strict UTF-8 decoding fails, and the last line not blank, escaped. */
+  end(): ConsoleSummary {
+    this.keep(this.line);
+    this.line = Buffer.alloc(0);
+    const utf8Error = this.utf8.end();
+    return { bytes: this.bytes, ...(utf8Error ? { utf8Error } : {}), ...(this.lastLine !== undefined ? { lastLine: this.lastLine } : {}) };
+  }
+
+  private keep(line: Buffer): void {
+    const trimmed = line.subarray(-LINE_KEPT).toString('latin1').trim();
+    if (trimmed) this.lastLine = escapeName(Buffer.from(trimmed, 'latin1'));
+  }
 }
 
 /**

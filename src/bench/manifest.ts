@@ -1,6 +1,6 @@
-import { walkTree } from '../extract/walk-tree.js';
+import { hashFile, walkTree } from '../extract/walk-tree.js';
 const { createHash } = process.getBuiltinModule('node:crypto');
-const { readFileSync, readlinkSync } = process.getBuiltinModule('node:fs');
+const { readlinkSync } = process.getBuiltinModule('node:fs');
 
 /**
  * A tree as lines of "name type mode size sha256|target", sorted, names as hex, without times
@@ -14,9 +14,10 @@ export interface Manifest {
 
 export function treeManifest(root: string): Manifest {
   const entries: string[] = [];
+  const chunk = Buffer.allocUnsafe(1 << 20);
   walkTree(root, ({ path, rel, stats: st }) => {
     let detail = '';
-    if (st.isFile()) detail = `${st.size} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+    if (st.isFile()) detail = `${st.size} ${hashFile(path, chunk).sha256.toString('hex')}`;
     else if (st.isSymbolicLink()) detail = readlinkSync(path, { encoding: 'buffer' }).toString('hex');
     else if (st.isCharacterDevice() || st.isBlockDevice()) detail = String(st.rdev);
     const type = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFIFO() ? 'p' : st.isSocket() ? 's' : 'c';

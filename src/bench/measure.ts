@@ -1,12 +1,11 @@
 import { monotonicMs } from '../clock.js';
-import { escapeName } from '../cpio/names.js';
 import { makeDirectories, walkTree } from '../extract/walk-tree.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Attempt } from '../restore/orders.js';
 import { type Engine, type StageOutcome, type TrialReport, runTrial } from '../restore/trial.js';
-import { type ConsoleSink, drainConsole } from './console.js';
+import { type ConsoleSink, type ConsoleSummary, ConsoleTally, drainConsole } from './console.js';
 import { type ResourceUsage, measuredCommand, readUsage } from './rusage.js';
-import { type Utf8Failure, strictUtf8 } from './utf8.js';
+import type { Utf8Failure } from './utf8.js';
 const { mkdtempSync, rmSync, writeFileSync, writeSync } = process.getBuiltinModule('node:fs');
 const { join } = process.getBuiltinModule('node:path');
 
@@ -58,8 +57,8 @@ export interface MeasuredRun {
   status: number;
   wallMs: number;
   usage: ResourceUsage;
-  /** What it wrote to stderr, which is the console at shutdown. */
-  console: Buffer;
+  /** What it wrote to stderr, which is the console at shutdown: how much, whether it is UTF-8, its last line. */
+  console: ConsoleSummary;
   stdout: Buffer;
 }
 
@@ -97,15 +96,15 @@ export async function measureTrial(image: string, target: string, order: readonl
         attempts.push({ ...outcome, wallMs, userMs: used.user / 1000, sysMs: used.system / 1000, consoleBytes: null, consoleUtf8: null, junkEntries });
       } else {
         const pipeline = last.pipeline as MeasuredRun | undefined;
-        const utf8Error = pipeline && strictUtf8(pipeline.console);
-        const tail = pipeline && lastLine(pipeline.console);
+        const utf8Error = pipeline?.console.utf8Error;
+        const tail = pipeline?.console.lastLine;
         attempts.push({
           ...outcome,
           wallMs: pipeline?.wallMs ?? 0,
           userMs: pipeline?.usage.userMs ?? 0,
           sysMs: pipeline?.usage.sysMs ?? 0,
           ...(pipeline?.usage.peakRssKb !== undefined ? { peakRssKb: pipeline.usage.peakRssKb } : {}),
-          consoleBytes: pipeline?.console.length ?? 0,
+          consoleBytes: pipeline?.console.bytes ?? 0,
           consoleUtf8: !utf8Error,
           ...(utf8Error ? { utf8Error } : {}),
           ...(tail ? { consoleTail: tail } : {}),
@@ -134,7 +133,7 @@ export async function runMeasured(argv: readonly string[], cwd: string | undefin
   const { spawn } = process.getBuiltinModule('node:child_process');
   const scratch = mkdtempSync(join(process.getBuiltinModule('node:os').tmpdir(), 'initramfs-restore-usage-'));
   const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
+  const tally = new ConsoleTally();
   try {
     const [program, ...args] = measuredCommand(argv, scratch);
     const began = monotonicMs();
@@ -142,7 +141,7 @@ export async function runMeasured(argv: readonly string[], cwd: string | undefin
     const dropUndo = onInterrupt(() => process.kill(-child.pid!, 'SIGTERM'));
     child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
     const releaseConsole = drainConsole(child.stderr!, sink, (chunk) => {
-      stderr.push(chunk);
+      tally.push(chunk);
       if (consoleLog !== undefined) writeSync(consoleLog, chunk);
     });
     const status = await new Promise<number>((done) => {
@@ -152,15 +151,10 @@ export async function runMeasured(argv: readonly string[], cwd: string | undefin
     const wallMs = monotonicMs() - began;
     dropUndo();
     releaseConsole();
-    return { status, wallMs, usage: readUsage(scratch), console: Buffer.concat(stderr), stdout: Buffer.concat(stdout) };
+    return { status, wallMs, usage: readUsage(scratch), console: tally.end(), stdout: Buffer.concat(stdout) };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-function lastLine(output: Buffer): string | undefined {
-  const lines = output.toString('latin1').split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.length ? escapeName(Buffer.from(lines.at(-1)!, 'latin1')) : undefined;
 }
 
 /** Entries below `dir`; what cannot be read (cpio's junk may be mode 000) counts as itself. */

@@ -15,37 +15,66 @@ export interface Utf8Failure {
 }
 
 export function strictUtf8(bytes: Uint8Array): Utf8Failure | undefined {
-  const n = bytes.length;
-  for (let i = 0; i < n; ) {
-    const b = bytes[i];
-    if (b < 0x80) {
-      i++;
-      continue;
+  const check = new Utf8Check();
+  check.push(bytes);
+  return check.end();
+}
+
+/**
+ * strictUtf8 over bytes that come in pieces (a console's output, which has no bound), with
+ * the position counted from the first piece's first byte.
+ */
+export class Utf8Check {
+  private failure: Utf8Failure | undefined;
+  /** How many bytes came before the piece being read. */
+  private position = 0;
+  /** The sequence being read: where it starts, its first byte, the continuation bytes it still needs. */
+  private start = 0;
+  private lead = 0;
+  private need = 0;
+  /** What the next continuation byte may be: the first's range depends on the lead. */
+  private lo = 0x80;
+  private hi = 0xbf;
+
+  push(bytes: Uint8Array): void {
+    if (this.failure) return;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (this.need > 0) {
+        if (b < this.lo || b > this.hi) {
+          this.failure = failure(this.start, this.position + i - 1, this.lead, 'invalid continuation byte');
+          return;
+        }
+        this.need--;
+        this.lo = 0x80;
+        this.hi = 0xbf;
+        continue;
+      }
+      if (b < 0x80) continue;
+      this.start = this.position + i;
+      this.lead = b;
+      if (b >= 0xc2 && b <= 0xdf) this.need = 1;
+      else if (b >= 0xe0 && b <= 0xef) {
+        this.need = 2;
+        if (b === 0xe0) this.lo = 0xa0;
+        if (b === 0xed) this.hi = 0x9f;
+      } else if (b >= 0xf0 && b <= 0xf4) {
+        this.need = 3;
+        if (b === 0xf0) this.lo = 0x90;
+        if (b === 0xf4) this.hi = 0x8f;
+      } else {
+        this.failure = failure(this.start, this.start, b, 'invalid start byte');
+        return;
+      }
     }
-    let need: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) lo = 0xa0;
-      if (b === 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) lo = 0x90;
-      if (b === 0xf4) hi = 0x8f;
-    } else {
-      return failure(i, i, b, 'invalid start byte');
-    }
-    for (let k = 1; k <= need; k++) {
-      if (i + k >= n) return failure(i, n - 1, b, 'unexpected end of data');
-      const c = bytes[i + k];
-      const [min, max] = k === 1 ? [lo, hi] : [0x80, 0xbf];
-      if (c < min || c > max) return failure(i, i + k - 1, b, 'invalid continuation byte');
-    }
-    i += need + 1;
+    this.position += bytes.length;
   }
-  return undefined;
+
+  /** Where the bytes fail, once they have all come; undefined when they are valid UTF-8. */
+  end(): Utf8Failure | undefined {
+    if (!this.failure && this.need > 0) this.failure = failure(this.start, this.position - 1, this.lead, 'unexpected end of data');
+    return this.failure;
+  }
 }
 
 function failure(start: number, end: number, byte: number, reason: Utf8Failure['reason']): Utf8Failure {

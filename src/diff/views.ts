@@ -3,13 +3,13 @@ import { type CpioEntry, entryType, splitDevice } from '../cpio/entry.js';
 import { ModelTree } from '../extract/model.js';
 import { grown } from '../extract/path-table.js';
 import type { OpenFile } from '../extract/tree.js';
-import { walkTree } from '../extract/walk-tree.js';
+import { hashFile, walkTree } from '../extract/walk-tree.js';
 import type { DirMeta } from '../extract/directories.js';
 import { TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { TreeView } from './tree-view.js';
 const { createHash } = process.getBuiltinModule('node:crypto');
-const { closeSync, constants, openSync, readSync, readlinkSync } = process.getBuiltinModule('node:fs');
+const { readlinkSync } = process.getBuiltinModule('node:fs');
 
 export interface ImageTree {
   tree: TreeView;
@@ -46,13 +46,15 @@ export function describeDirectoryTree(root: string): TreeView {
   const tree = new TreeView();
   /** The inodes of more than one link, by device and number. */
   const inodes = new Map<string, number>();
-  // One buffer for every file: one each was a MiB of garbage a file.
   const chunk = Buffer.allocUnsafe(CHUNK);
   walkTree(root, ({ path, rel, stats }) => {
     const type = entryType(stats.mode);
     if (!type) throw new Error(`${path.toString()}: unknown file type in mode 0${stats.mode.toString(8)}`);
     const record = tree.addRecord(type, { mode: stats.mode, uid: stats.uid, gid: stats.gid, mtime: Math.floor(stats.mtimeMs / 1000) });
-    if (type === 'file') hashFile(tree, record, path, chunk);
+    if (type === 'file') {
+      const { size, sha256 } = hashFile(path, chunk);
+      tree.setContent(record, size, sha256);
+    }
     else if (type === 'symlink') tree.setTarget(record, readlinkSync(path, { encoding: 'buffer' }));
     else if (type === 'char' || type === 'block') tree.setDevice(record, ...splitDevice(stats.rdev));
     let inode = NONE;
@@ -165,16 +167,4 @@ function describeEntry(tree: TreeView, e: CpioEntry): number {
   if (type === 'symlink') tree.setTarget(record, e.linkTarget!);
   if (type === 'char' || type === 'block') tree.setDevice(record, e.rdevMajor, e.rdevMinor);
   return record;
-}
-
-function hashFile(tree: TreeView, record: number, path: Buffer, buffer: Buffer): void {
-  const hash = createHash('sha256');
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  let size = 0;
-  try {
-    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) hash.update(buffer.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  tree.setContent(record, size, hash.digest());
 }

@@ -1,5 +1,6 @@
 import type { Stats } from 'node:fs';
-const { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } = process.getBuiltinModule('node:fs');
+const { createHash } = process.getBuiltinModule('node:crypto');
+const { chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync } = process.getBuiltinModule('node:fs');
 const { dirname } = process.getBuiltinModule('node:path');
 
 /** One entry below the root of a walk. */
@@ -48,6 +49,24 @@ export function walkTree(
     }
   };
   walk(Buffer.from(root), Buffer.alloc(0));
+}
+
+/**
+ * The size and sha256 of the regular file at `path` (never through a symlink), read through
+ * `buffer`: a walk hands every file the same one, where reading each whole, or through a buffer
+ * of its own, left garbage outside the heap that the collector does not hurry to free (the
+ * real image's tree: about 40 MB of peak RSS).
+ */
+export function hashFile(path: Buffer, buffer: Buffer): { size: number; sha256: Buffer } {
+  const hash = createHash('sha256');
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  let size = 0;
+  try {
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return { size, sha256: hash.digest() };
 }
 
 /**
