@@ -6,7 +6,7 @@ import type { TreeView } from '../diff/tree-view.js';
 import { type ImageTree, describeDirectoryTree, describeImageTree } from '../diff/views.js';
 import { LineWriter } from '../output.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
-import { Failure, onImage, printError } from './report.js';
+import { Failure, onImage, printError, writeJsonWithArray } from './report.js';
 import { maxSizeOption } from './sizes.js';
 const { statSync } = process.getBuiltinModule('node:fs');
 
@@ -79,7 +79,11 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
     if (values.json || values.stat) {
       const summary = summarizeDifferences(differences());
       equal = summary.added + summary.removed + summary.changed === 0 && (archives?.length ?? 0) === 0;
-      if (values.json) writeJsonDifferences(out, { a, b, equal, summary }, differences(), archives && { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives });
+      if (values.json) {
+        writeJsonWithArray(out, { a, b, equal, summary }, 'differences', asJson(differences()), {
+          archives: archives && { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives },
+        });
+      }
       else {
         const archiveCount = archives ? `, ${archives.length} archive${archives.length === 1 ? '' : 's'} differ${archives.length === 1 ? 's' : ''}` : '';
         out.write(`${summary.added} added, ${summary.removed} removed, ${summary.changed} changed${archiveCount}\n`);
@@ -100,20 +104,8 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
   },
 };
 
-/**
- * diff --json, as JSON.stringify(value, null, 2) writes it, the differences written one by one
- * as they come: `head` first, then "differences", then "archives" where there are.
- */
-function writeJsonDifferences(out: LineWriter, head: object, differences: Iterable<Difference>, archives: object | undefined): void {
-  out.write(JSON.stringify(head, null, 2).replace(/\n}$/, ',\n  "differences": ['));
-  let first = true;
-  for (const d of differences) {
-    out.write(`${first ? '' : ','}\n    ${JSON.stringify(differenceJson(d), null, 2).replaceAll('\n', '\n    ')}`);
-    first = false;
-  }
-  out.write(first ? ']' : '\n  ]');
-  if (archives) out.write(`,\n  "archives": ${JSON.stringify(archives, null, 2).replaceAll('\n', '\n  ')}`);
-  out.write('\n}\n');
+function* asJson(differences: Iterable<Difference>): Generator<ReturnType<typeof differenceJson>> {
+  for (const d of differences) yield differenceJson(d);
 }
 
 interface TreeSide {

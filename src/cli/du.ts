@@ -1,11 +1,11 @@
 import { escapeName } from '../cpio/names.js';
 import { summarizeArchive } from '../diff/compare.js';
-import { type ImageSpace, measureImage } from '../extract/space.js';
+import { measureImage } from '../extract/space.js';
 import { type Command, type Options, parseCommandArgs, parseCount, positionals, wantsHelp } from './args.js';
-import { onImage, print, writeJson } from './report.js';
-import { formatBytes } from '../output.js';
+import { onImage, writeJsonWithArray } from './report.js';
+import { LineWriter, formatBytes } from '../output.js';
 import { maxSizeOption } from './sizes.js';
-import { ARCHIVE_COLUMNS, type Column, formatTable } from './table.js';
+import { ARCHIVE_COLUMNS, type Column, formatRow, formatTable } from './table.js';
 
 const OPTIONS = {
   depth: { type: 'string', short: 'd' },
@@ -55,30 +55,30 @@ Options:
 /** du's report on `image`, which `list --sizes` prints too. */
 export async function reportSizes(image: string, options: { json?: boolean; depth?: number; maxOutput: number }): Promise<number> {
   const space = await onImage(image, () => measureImage(image, { maxOutput: options.maxOutput }));
-  const total = space.directories.get('')!;
+  const { total } = space;
   const archives = space.archives.map((a) => ({ ...summarizeArchive(a), inTree: space.inTree.get(a.index) ?? 0 }));
-  const directories = largestFirst(space, options.depth ?? Infinity);
+  const depth = options.depth ?? Infinity;
+  /** The directories at most `depth` levels down, largest first, then by name (raw bytes); paths escaped, the root '.'. */
+  const directories = function* (): Generator<{ path: string; bytes: number; files: number }> {
+    for (const d of space.directories) if (d.depth <= depth) yield { path: d.depth === 0 ? '.' : escapeName(d.path), bytes: d.bytes, files: d.files };
+  };
+  const out = new LineWriter();
   if (options.json) {
-    writeJson({ image, bytes: total.bytes, files: total.files, archives, directories });
-    return 0;
+    writeJsonWithArray(out, { image, bytes: total.bytes, files: total.files, archives }, 'directories', directories());
+  } else {
+    const lines = [
+      `${image}: ${formatBytes(total.bytes)} in ${total.files} file${total.files === 1 ? '' : 's'}, ${archives.length} archive${archives.length === 1 ? '' : 's'}`,
+      ...formatTable(ARCHIVE_SPACE_COLUMNS, archives.map((a) => [a.index, a.start, a.end, a.size, a.format, a.entries, a.extractedSize, a.inTree].map(String))),
+      '',
+    ];
+    for (const line of lines) out.write(`${line}\n`);
+    // A row per directory, which an image may have many of: the widths first, then each row as it is made.
+    const cells = (d: { path: string; bytes: number; files: number }) => [String(d.bytes), formatBytes(d.bytes), String(d.files), d.path];
+    const widths = DIRECTORY_COLUMNS.map((c) => c.heading.length);
+    for (const d of directories()) cells(d).forEach((cell, i) => (widths[i] = Math.max(widths[i], cell.length)));
+    out.write(`${formatRow(DIRECTORY_COLUMNS, widths, DIRECTORY_COLUMNS.map((c) => c.heading))}\n`);
+    for (const d of directories()) out.write(`${formatRow(DIRECTORY_COLUMNS, widths, cells(d))}\n`);
   }
-  print([
-    `${image}: ${formatBytes(total.bytes)} in ${total.files} file${total.files === 1 ? '' : 's'}, ${archives.length} archive${archives.length === 1 ? '' : 's'}`,
-    ...formatTable(ARCHIVE_SPACE_COLUMNS, archives.map((a) => [a.index, a.start, a.end, a.size, a.format, a.entries, a.extractedSize, a.inTree].map(String))),
-    '',
-    ...formatTable(DIRECTORY_COLUMNS, directories.map((d) => [String(d.bytes), formatBytes(d.bytes), String(d.files), d.path])),
-  ].join('\n'));
+  out.flush();
   return 0;
-}
-
-/** The directories at most `depth` levels down, largest first, then by name (raw bytes); paths escaped. */
-function largestFirst(space: ImageSpace, depth: number): { path: string; bytes: number; files: number }[] {
-  return [...space.directories]
-    .filter(([key]) => levels(key) <= depth)
-    .sort(([p, a], [q, b]) => b.bytes - a.bytes || (p < q ? -1 : p > q ? 1 : 0))
-    .map(([key, { bytes, files }]) => ({ path: key === '' ? '.' : escapeName(Buffer.from(key, 'latin1')), bytes, files }));
-}
-
-function levels(key: string): number {
-  return key === '' ? 0 : key.split('/').length;
 }

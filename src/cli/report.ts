@@ -1,5 +1,5 @@
 import { FormatError, UsageError } from '../errors.js';
-import { writeAllSync } from '../output.js';
+import { type LineWriter, writeAllSync } from '../output.js';
 
 export const PROGRAM = 'initramfs-restore';
 
@@ -36,6 +36,25 @@ export function printError(message: string): void {
 
 export function writeJson(value: unknown): void {
   print(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * `{ ...head, [key]: items, ...tail }` as writeJson writes it, the items written to `out` one
+ * by one as they come, none kept: a report of every path of an image may be long. A key of
+ * `tail` whose value is undefined is left out, as JSON.stringify leaves it.
+ */
+export function writeJsonWithArray(out: LineWriter, head: object, key: string, items: Iterable<unknown>, tail: object = {}): void {
+  out.write(`${JSON.stringify(head, null, 2).slice(0, -2)},\n  ${JSON.stringify(key)}: [`);
+  let first = true;
+  for (const item of items) {
+    out.write(`${first ? '' : ','}\n    ${JSON.stringify(item, null, 2).replaceAll('\n', '\n    ')}`);
+    first = false;
+  }
+  out.write(first ? ']' : '\n  ]');
+  for (const [name, value] of Object.entries(tail)) {
+    if (value !== undefined) out.write(`,\n  ${JSON.stringify(name)}: ${JSON.stringify(value, null, 2).replaceAll('\n', '\n  ')}`);
+  }
+  out.write('\n}\n');
 }
 
 /** Text to stdout, written synchronously (see writeAllSync). */

@@ -25,8 +25,13 @@ export function formatTable(columns: readonly Column[], rows: readonly (readonly
   const lines = [columns.map((c) => c.heading), ...rows];
   // Not Math.max(...cells): du's rows are one per directory, and a call's arguments live on the stack.
   const widths = columns.map((_, i) => lines.reduce((widest, cells) => Math.max(widest, cells[i].length), 0));
-  return lines.map((cells) => cells
+  return lines.map((cells) => formatRow(columns, widths, cells));
+}
+
+/** One line of a table whose columns are `widths` wide, as formatTable makes them. */
+export function formatRow(columns: readonly Column[], widths: readonly number[], cells: readonly string[]): string {
+  return cells
     .map((cell, i) => (columns[i].align === 'right' ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
     .join('  ')
-    .trimEnd());
+    .trimEnd();
 }

@@ -1,5 +1,6 @@
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { ModelTree } from './model.js';
+import { PathTable } from './path-table.js';
 import { TreeWriter } from './writer.js';
 
 /** What the regular files under one directory hold: each hard-link group once, as its data is stored once. */
@@ -9,9 +10,20 @@ export interface DirectorySpace {
   files: number;
 }
 
+/** One directory of the tree: its path (the root's is empty), how many levels below the root, and its space. */
+export interface DirectoryEntry extends DirectorySpace {
+  path: Buffer;
+  depth: number;
+}
+
 export interface ImageSpace {
-  /** By directory (latin1 keys, '' for the root), every directory of the tree, empty ones at 0. */
-  directories: Map<string, DirectorySpace>;
+  /** The whole tree's: the root's. */
+  total: DirectorySpace;
+  /**
+   * Every directory of the tree, the root and empty ones included, largest first, then by path
+   * (raw bytes); each made as it is read, none kept: an image may hold many.
+   */
+  directories: Iterable<DirectoryEntry>;
   /** The size of each regular file of the tree, each hard-link group once. */
   fileSizes: number[];
   archives: Archive[];
@@ -28,7 +40,8 @@ export interface ImageSpace {
 export async function measureImage(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> = {}): Promise<ImageSpace> {
   /** The index of the archive being read. */
   let archive = 0;
-  const model = new ModelTree((e) => ({ size: e.size, archive }));
+  const table = new PathTable();
+  const model = new ModelTree((e) => ({ size: e.size, archive }), table);
   const writer = new TreeWriter(model, { devices: true });
   const { archives } = await walkImage(image, writer, {
     ...options,
@@ -75,11 +88,19 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
       }
     }
   }
-  const directories = new Map<string, DirectorySpace>([['', { bytes: bytes[0], files: files[0] }]]);
-  for (const [path, node] of model.paths()) {
-    if (node.type === 'dir') directories.set(model.pathOf(path).toString('latin1'), { bytes: bytes[path], files: files[path] });
-  }
-  return { directories, fileSizes, archives, inTree };
+  let count = 1;
+  for (const [, node] of model.paths()) if (node.type === 'dir') count++;
+  // The root, 0, then the others.
+  const order = new Uint32Array(count);
+  let at = 1;
+  for (const [path, node] of model.paths()) if (node.type === 'dir') order[at++] = path;
+  order.sort((p, q) => bytes[q] - bytes[p] || table.compare(p, q));
+  const directories = {
+    *[Symbol.iterator](): Generator<DirectoryEntry> {
+      for (const path of order) yield { path: table.pathOf(path), depth: table.depthOf(path), bytes: bytes[path], files: files[path] };
+    },
+  };
+  return { total: { bytes: bytes[0], files: files[0] }, directories, fileSizes, archives, inTree };
 }
 
 /** What the files take on a filesystem of `blockSize`-byte blocks: each file a whole number of them. */

@@ -171,7 +171,7 @@ async function measure(
   }
   const free = freeSpace(target);
   if (!free) return report(1, `cannot tell what the filesystem of ${target} has free: statfs fails there and on every directory above`);
-  const { bytes: dataBytes, files } = measured.directories.get('')!;
+  const { bytes: dataBytes, files } = measured.total;
   const needed = blocksNeeded(measured.fileSizes, free.blockSize);
   const fits = needed <= free.bytes;
   const space: SpaceReport = { dataBytes, files, needed, blockSize: free.blockSize, free: free.bytes, filesystemOf: free.path, fits };
