@@ -55,9 +55,13 @@ export function entryType(mode: number): EntryType | undefined {
  * forgotten at every TRAILER!!!.
  */
 export function hardLinkKey(e: CpioEntry): string | undefined {
+  return inHardLinkGroup(e) ? `${e.devMajor}:${e.devMinor}:${e.ino}:${e.mode & S_IFMT}` : undefined;
+}
+
+/** Whether the kernel groups `e` with the other entries of its key (hardLinkKey). */
+export function inHardLinkGroup(e: Pick<CpioEntry, 'mode' | 'nlink'>): boolean {
   const type = e.mode & S_IFMT;
-  if (e.nlink < 2 || type === S_IFDIR || type === S_IFLNK) return undefined;
-  return `${e.devMajor}:${e.devMinor}:${e.ino}:${type}`;
+  return e.nlink >= 2 && type !== S_IFDIR && type !== S_IFLNK;
 }
 
 /** A dev_t as glibc's major() and minor() split it: what a header's major and minor fields hold. */

@@ -1,4 +1,5 @@
-import { type CpioEntry, type EntryType, entryType, hardLinkKey } from '../cpio/entry.js';
+import { type CpioEntry, type EntryType, entryType, inHardLinkGroup } from '../cpio/entry.js';
+import { HardLinkGroups } from './hard-links.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { DirectoryRecords } from './directories.js';
@@ -63,11 +64,8 @@ export class TreeWriter implements CpioEvents {
   strippedAbsolute = 0;
 
   private readonly devices: boolean;
-  /**
-   * Hard-link key to the relative path of the first name written for it, a latin1 string: a
-   * Buffer per group took three times the memory, and a group is kept until the trailer.
-   */
-  private readonly links = new Map<string, string>();
+  /** The first name written of each hard-link group, until the trailer. */
+  private links = new HardLinkGroups();
   /** Directories known to be real ones, and those whose mode and times are applied at the end. */
   protected readonly dirs = new DirectoryRecords();
   /** The file the current entry's data goes to. */
@@ -114,7 +112,7 @@ export class TreeWriter implements CpioEvents {
   }
 
   trailer(): void {
-    this.links.clear();
+    this.links = new HardLinkGroups();
   }
 
   private notice(kind: Notice['kind'], e: CpioEntry, reason: string): void {
@@ -146,9 +144,8 @@ export class TreeWriter implements CpioEvents {
     }
     const { rel } = name;
     this.ensureParents(rel);
-    const linkKey = hardLinkKey(e);
-    const linkPath = linkKey === undefined ? undefined : this.links.get(linkKey);
-    const linkTo = linkPath === undefined ? undefined : Buffer.from(linkPath, 'latin1');
+    const linked = inHardLinkGroup(e);
+    const linkTo = linked ? this.links.firstName(e) : undefined;
     // Made first, and cleared only where that failed with something at the name, as libarchive
     // does: every create is exclusive and follows nothing, so a new target needs no lstat per
     // entry, nor a record of the names made, which grew with the entries. A failure for the
@@ -156,17 +153,17 @@ export class TreeWriter implements CpioEvents {
     // clean_path).
     let made = true;
     try {
-      this.write(e, type, rel, linkKey, linkTo);
+      this.write(e, type, rel, linked, linkTo);
     } catch (err) {
       if (!concernsEntry(err) || !this.somethingAt(rel)) throw err;
       made = this.clearFinal(rel, type);
-      if (made) this.write(e, type, rel, linkKey, linkTo);
+      if (made) this.write(e, type, rel, linked, linkTo);
     }
     if (type === 'dir') this.dirs.record(rel, e, made);
     this.counts[type]++;
   }
 
-  private write(e: CpioEntry, type: EntryType, rel: Buffer, linkKey?: string, linkTo?: Buffer): void {
+  private write(e: CpioEntry, type: EntryType, rel: Buffer, linked: boolean, linkTo?: Buffer): void {
     switch (type) {
       case 'dir':
         this.tree.mkdir(rel, dirCreateMode(e.mode));
@@ -200,7 +197,7 @@ export class TreeWriter implements CpioEvents {
         break;
     }
     if (linkTo) this.counts.hardlink++;
-    else if (linkKey !== undefined) this.links.set(linkKey, rel.toString('latin1'));
+    else if (linked) this.links.add(e, rel);
   }
 
   /** Whether anything is at `rel`; false where even the look fails (the create's error is the truer one). */
