@@ -18,7 +18,7 @@ export {
   type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference, type DifferenceSummary,
 } from './diff/compare.js';
 export { freeSpace, type FreeSpace } from './extract/free-space.js';
-export { blocksNeeded, measureImage, type DirectorySpace, type ImageSpace } from './extract/space.js';
+export { blocksNeeded, measureImage, type DirectoryEntry, type DirectorySpace, type ImageSpace } from './extract/space.js';
 export { SafeExtractor, type ExtractOptions, type Notice } from './extract/writer.js';
 export { skipcpio, skipcpioStart, type SkipcpioResult } from './restore/skipcpio.js';
 export { ATTEMPTS, PRESETS, PRESET_NAMES, STAGES, flavorOrder, parseOrder, type Attempt, type MagicName } from './restore/orders.js';

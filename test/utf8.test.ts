@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { ConsoleTally } from '../src/bench/console.js';
 import { Utf8Check, strictUtf8 } from '../src/bench/utf8.js';
 
 /**
@@ -54,5 +55,23 @@ describe.skipIf(spawnSync('python3', ['--version']).status !== 0)('strict UTF-8,
         expect({ bytes: bytes.toString('hex'), cut, result: check.end()?.message ?? 'OK' }).toEqual({ bytes: bytes.toString('hex'), cut, result: expected[n] });
       }
     });
+  });
+});
+
+describe('ConsoleTally', () => {
+  it('keeps of output in pieces its size, its UTF-8 failure, its start and its last line not blank', () => {
+    const output = Buffer.concat([Buffer.from('cpio: Malformed number \x85\x01\n', 'latin1'), Buffer.from('x'.repeat(9000)), Buffer.from('\n  last one \xe9 \n \t\n\n', 'latin1')]);
+    for (const cut of [1, 30, 4096, 9020, output.length - 3]) {
+      const tally = new ConsoleTally();
+      tally.push(output.subarray(0, cut));
+      tally.push(output.subarray(cut));
+      expect(tally.end()).toEqual({
+        bytes: output.length,
+        utf8Error: strictUtf8(output),
+        lastLine: 'last one \\xe9',
+        head: output.subarray(0, 4096).toString().trim(),
+      });
+    }
+    expect(new ConsoleTally().end()).toEqual({ bytes: 0, head: '' });
   });
 });

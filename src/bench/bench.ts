@@ -283,7 +283,7 @@ async function builtinRun(image: string, target: string, stages: readonly Attemp
   try {
     trial = JSON.parse(stdout.toString()) as MeasuredTrial;
   } catch {
-    throw new Error(`the builtin engine exited with status ${status} and no report: ${console.lastLine ?? 'nothing on stderr'}`);
+    throw new Error(`the builtin engine exited with status ${status} and no report: ${console.head || 'nothing on stderr'}`);
   }
   return sampleOf(trial, warmup, { wallMs, userMs: usage.userMs, sysMs: usage.sysMs, peakRssKb: usage.peakRssKb ?? null });
 }

@@ -29,50 +29,60 @@ export function describeSink(sink: ConsoleSink): string {
   return sink.kind === 'serial' ? `serial:${sink.baud}` : sink.kind;
 }
 
-/** How long a line ConsoleTally keeps of the last one: its end, where a line has no end in sight. */
+/** How much ConsoleTally keeps of the last line (its end, where a line has no end in sight), and of the output's start. */
 const LINE_KEPT = 1 << 16;
+const HEAD_KEPT = 1 << 12;
 
 export interface ConsoleSummary {
   bytes: number;
   utf8Error?: Utf8Failure;
+  /** The last line not blank, trimmed and escaped (its last 64 KiB). */
   lastLine?: string;
+  /** The output's first 4 KiB, trimmed: where a crash's message is. */
+  head: string;
 }
 
 /**
  * What is kept of a console's output, which has no bound (dracut-056's spew is as long as the
- * image allows): how many bytes, where strict UTF-8 decoding fails, and the last line that is
- * not blank, trimmed (its last 64 KiB).
+ * image allows): how many bytes, where strict UTF-8 decoding fails, its first 4 KiB and its
+ * last line that is not blank.
  */
 export class ConsoleTally {
-  bytes = 0;
+  private bytes = 0;
   private readonly utf8 = new Utf8Check();
-  /** The line being read, as far as it has come; the last complete line not blank. */
-  private line = Buffer.alloc(0);
+  private head = Buffer.alloc(0);
+  /** The line being read, as far as it has come (latin1), and the last complete line not blank, trimmed. */
+  private line = '';
   private lastLine: string | undefined;
 
   push(chunk: Buffer): void {
     this.bytes += chunk.length;
     this.utf8.push(chunk);
-    let from = 0;
-    for (let newline; (newline = chunk.indexOf(0x0a, from)) !== -1; from = newline + 1) {
-      this.keep(Buffer.concat([this.line, chunk.subarray(from, newline)]));
-      this.line = Buffer.alloc(0);
-    }
-    this.line = Buffer.concat([this.line, chunk.subarray(from)]);
-    if (this.line.length > LINE_KEPT) this.line = Buffer.from(this.line.subarray(-LINE_KEPT));
+    if (this.head.length < HEAD_KEPT) this.head = Buffer.concat([this.head, chunk.subarray(0, HEAD_KEPT - this.head.length)]);
+    const lines = (this.line + chunk.toString('latin1')).split('\n');
+    this.line = lines.pop()!.slice(-LINE_KEPT);
+    this.keepLast(lines);
   }
 
-  /** Once the output has ended: how many bytes, where strict UTF-8 decoding fails, and the last line not blank, escaped. */
   end(): ConsoleSummary {
-    this.keep(this.line);
-    this.line = Buffer.alloc(0);
+    this.keepLast([this.line]);
     const utf8Error = this.utf8.end();
-    return { bytes: this.bytes, ...(utf8Error ? { utf8Error } : {}), ...(this.lastLine !== undefined ? { lastLine: this.lastLine } : {}) };
+    return {
+      bytes: this.bytes,
+      ...(utf8Error ? { utf8Error } : {}),
+      ...(this.lastLine !== undefined ? { lastLine: escapeName(Buffer.from(this.lastLine, 'latin1')) } : {}),
+      head: this.head.toString().trim(),
+    };
   }
 
-  private keep(line: Buffer): void {
-    const trimmed = line.subarray(-LINE_KEPT).toString('latin1').trim();
-    if (trimmed) this.lastLine = escapeName(Buffer.from(trimmed, 'latin1'));
+  private keepLast(lines: string[]): void {
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const trimmed = lines[i].slice(-LINE_KEPT).trim();
+      if (trimmed) {
+        this.lastLine = trimmed;
+        return;
+      }
+    }
   }
 }
 

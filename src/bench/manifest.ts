@@ -14,10 +14,9 @@ export interface Manifest {
 
 export function treeManifest(root: string): Manifest {
   const entries: string[] = [];
-  const chunk = Buffer.allocUnsafe(1 << 20);
   walkTree(root, ({ path, rel, stats: st }) => {
     let detail = '';
-    if (st.isFile()) detail = `${st.size} ${hashFile(path, chunk).sha256.toString('hex')}`;
+    if (st.isFile()) detail = `${st.size} ${hashFile(path).sha256.toString('hex')}`;
     else if (st.isSymbolicLink()) detail = readlinkSync(path, { encoding: 'buffer' }).toString('hex');
     else if (st.isCharacterDevice() || st.isBlockDevice()) detail = String(st.rdev);
     const type = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFIFO() ? 'p' : st.isSocket() ? 's' : 'c';

@@ -22,7 +22,8 @@ export interface Attributes {
   mtime?: number;
 }
 
-const NONE = -1;
+/** No record, no inode. */
+export const NONE = -1;
 
 /**
  * A tree as a comparison looks at it, in typed arrays: a whole tree is held, and an image of
@@ -56,8 +57,12 @@ export class TreeView {
   /** By inode: where its names start in `names`, which holds them in path order. */
   private namesStart: Uint32Array | undefined;
   private names: Uint32Array | undefined;
-  /** By inode: the inode of the view last compared with that sameLinks last answered for, and its answer. */
+  /**
+   * By inode: the other view's inode it was last compared with, and whether their names
+   * matched; for the other view as it was ordered then (its names).
+   */
   private pairedView: TreeView | undefined;
+  private pairedNames: Uint32Array | undefined;
   private pairedWith: Int32Array | undefined;
   private pairedSame: Uint8Array | undefined;
 
@@ -221,8 +226,9 @@ export class TreeView {
     if (x.length === 0) return true;
     const inode = this.inodeAt[path];
     const otherInode = other.inodeAt[otherPath];
-    if (this.pairedView !== other) {
+    if (this.pairedView !== other || this.pairedNames !== other.names) {
       this.pairedView = other;
+      this.pairedNames = other.names;
       this.pairedWith = new Int32Array(this.namesStart!.length).fill(NONE);
       this.pairedSame = new Uint8Array(this.namesStart!.length);
     }

@@ -7,7 +7,7 @@ import { hashFile, walkTree } from '../extract/walk-tree.js';
 import type { DirMeta } from '../extract/directories.js';
 import { TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
-import { TreeView } from './tree-view.js';
+import { NONE, TreeView } from './tree-view.js';
 const { createHash } = process.getBuiltinModule('node:crypto');
 const { readlinkSync } = process.getBuiltinModule('node:fs');
 
@@ -16,8 +16,6 @@ export interface ImageTree {
   archives: Archive[];
 }
 
-const CHUNK = 1 << 20;
-const NONE = -1;
 
 /**
  * The tree `unpack IMAGE DIR` leaves in a new DIR as root, built by the writer's own rules on
@@ -46,13 +44,12 @@ export function describeDirectoryTree(root: string): TreeView {
   const tree = new TreeView();
   /** The inodes of more than one link, by device and number. */
   const inodes = new Map<string, number>();
-  const chunk = Buffer.allocUnsafe(CHUNK);
   walkTree(root, ({ path, rel, stats }) => {
     const type = entryType(stats.mode);
     if (!type) throw new Error(`${path.toString()}: unknown file type in mode 0${stats.mode.toString(8)}`);
     const record = tree.addRecord(type, { mode: stats.mode, uid: stats.uid, gid: stats.gid, mtime: Math.floor(stats.mtimeMs / 1000) });
     if (type === 'file') {
-      const { size, sha256 } = hashFile(path, chunk);
+      const { size, sha256 } = hashFile(path);
       tree.setContent(record, size, sha256);
     }
     else if (type === 'symlink') tree.setTarget(record, readlinkSync(path, { encoding: 'buffer' }));
@@ -90,8 +87,11 @@ class HashingModelTree extends ModelTree<number> {
     return new HashingFile(super.openFile(rel, e), this, this.get(rel)!.id, false);
   }
 
+  /** The record of the content of the file node `node`, which every file the walk made has. */
   contentOf(node: number): number {
-    return this.contents[node];
+    const record = node < this.contents.length ? this.contents[node] : NONE;
+    if (record === NONE) throw new Error(`file node ${node} has no content: the walk ended before its data`);
+    return record;
   }
 
   /** The node's content is now what the entry `e` wrote: `hash` of `size` bytes, or the node's own where none. */

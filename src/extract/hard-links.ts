@@ -16,7 +16,7 @@ export class HardLinkGroups {
   private majors = new Uint32Array(256);
   private minors = new Uint32Array(256);
   private inos = new Uint32Array(256);
-  private types = new Uint32Array(256);
+  private types = new Uint16Array(256);
   /** By group: the number of its first name in `names`. */
   private firstNames = new Int32Array(256);
   /** The groups, by hash; EMPTY where none. Never over half full. */
@@ -60,7 +60,10 @@ export class HardLinkGroups {
   }
 
   private rehash(): void {
-    this.slots = new Int32Array(this.slots.length * 2).fill(EMPTY);
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2).fill(EMPTY);
+    // Freed now, as PathTable.rehash frees its own.
+    old.buffer.transfer(0);
     const mask = this.slots.length - 1;
     for (let group = 0; group < this.count; group++) {
       let slot = hash(this.majors[group], this.minors[group], this.inos[group], this.types[group]) & mask;

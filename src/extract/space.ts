@@ -94,9 +94,12 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   const order = new Uint32Array(count);
   let at = 1;
   for (const [path, node] of model.paths()) if (node.type === 'dir') order[at++] = path;
-  order.sort((p, q) => bytes[q] - bytes[p] || table.compare(p, q));
+  let sorted = false;
   const directories = {
     *[Symbol.iterator](): Generator<DirectoryEntry> {
+      // Sorted when first read: restore --dry-run reads only the total.
+      if (!sorted) order.sort((p, q) => bytes[q] - bytes[p] || table.compare(p, q));
+      sorted = true;
       for (const path of order) yield { path: table.pathOf(path), depth: table.depthOf(path), bytes: bytes[path], files: files[path] };
     },
   };

@@ -51,14 +51,17 @@ export function walkTree(
 }
 
 /**
- * The size and sha256 of the regular file at `path` (never through a symlink), read through
- * `buffer`: a walk hands every file the same one, where reading each whole, or through a buffer
- * of its own, left garbage outside the heap that the collector does not hurry to free (the
- * real image's tree: about 40 MB of peak RSS).
+ * What hashFile reads through, every file: reading each whole, or through a buffer of its own,
+ * left garbage outside the heap that the collector does not hurry to free (the real image's
+ * tree: about 40 MB of peak RSS).
  */
-export function hashFile(path: Buffer, buffer: Buffer): { size: number; sha256: Buffer } {
+let hashBuffer: Buffer | undefined;
+
+/** The size and sha256 of the regular file at `path` (never through a symlink). */
+export function hashFile(path: Buffer): { size: number; sha256: Buffer } {
   // Here, not at the top: unpack walks trees, and node:crypto adds to its peak RSS (1.8 MB).
   const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
+  const buffer = (hashBuffer ??= Buffer.allocUnsafe(1 << 20));
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   let size = 0;
   try {
