@@ -57,7 +57,7 @@ export interface MeasuredRun {
   status: number;
   wallMs: number;
   usage: ResourceUsage;
-  /** What it wrote to stderr, which is the console at shutdown: how much, whether it is UTF-8, its last line. */
+  /** What it wrote to stderr, which is the console at shutdown: how much, where it stops being UTF-8, its start and last line. */
   console: ConsoleSummary;
   stdout: Buffer;
 }

@@ -83,8 +83,7 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
         writeJsonWithArray(out, { a, b, equal, summary }, 'differences', asJson(differences()), {
           archives: archives && { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives },
         });
-      }
-      else {
+      } else {
         const archiveCount = archives ? `, ${archives.length} archive${archives.length === 1 ? '' : 's'} differ${archives.length === 1 ? 's' : ''}` : '';
         out.write(`${summary.added} added, ${summary.removed} removed, ${summary.changed} changed${archiveCount}\n`);
       }

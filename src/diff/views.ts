@@ -16,7 +16,6 @@ export interface ImageTree {
   archives: Archive[];
 }
 
-
 /**
  * The tree `unpack IMAGE DIR` leaves in a new DIR as root, built by the writer's own rules on
  * a model (as `cat` does), device nodes included: the last entry wins, hard links join the
@@ -51,8 +50,7 @@ export function describeDirectoryTree(root: string): TreeView {
     if (type === 'file') {
       const { size, sha256 } = hashFile(path);
       tree.setContent(record, size, sha256);
-    }
-    else if (type === 'symlink') tree.setTarget(record, readlinkSync(path, { encoding: 'buffer' }));
+    } else if (type === 'symlink') tree.setTarget(record, readlinkSync(path, { encoding: 'buffer' }));
     else if (type === 'char' || type === 'block') tree.setDevice(record, ...splitDevice(stats.rdev));
     let inode = NONE;
     if (type !== 'dir' && stats.nlink > 1) {
