@@ -1,5 +1,5 @@
 import { type CpioEntry, S_IFMT } from '../cpio/entry.js';
-import { PathTable, grown } from './path-table.js';
+import { PathTable, doubledSlots, grown } from './path-table.js';
 
 const EMPTY = -1;
 
@@ -46,7 +46,9 @@ export class HardLinkGroups {
     this.types[group] = e.mode & S_IFMT;
     this.firstNames[group] = this.names.add(rel);
     this.slots[slot] = group;
-    if (this.count * 2 > this.slots.length) this.rehash();
+    if (this.count * 2 > this.slots.length) {
+      this.slots = doubledSlots(this.slots, 0, this.count, (group) => hash(this.majors[group], this.minors[group], this.inos[group], this.types[group]));
+    }
   }
 
   private slotOf(e: CpioEntry): number {
@@ -59,18 +61,6 @@ export class HardLinkGroups {
     return slot;
   }
 
-  private rehash(): void {
-    const old = this.slots;
-    this.slots = new Int32Array(old.length * 2).fill(EMPTY);
-    // Freed now, as PathTable.rehash frees its own.
-    old.buffer.transfer(0);
-    const mask = this.slots.length - 1;
-    for (let group = 0; group < this.count; group++) {
-      let slot = hash(this.majors[group], this.minors[group], this.inos[group], this.types[group]) & mask;
-      while (this.slots[slot] !== EMPTY) slot = (slot + 1) & mask;
-      this.slots[slot] = group;
-    }
-  }
 }
 
 function hash(major: number, minor: number, ino: number, type: number): number {

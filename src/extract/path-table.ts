@@ -188,22 +188,26 @@ export class PathTable {
     this.pool.set(bytes.subarray(from, to), this.poolUsed);
     this.poolUsed += to - from;
     this.slots[slot] = id;
-    if (this.count * 2 > this.slots.length) this.rehash();
+    if (this.count * 2 > this.slots.length) this.slots = doubledSlots(this.slots, 1, this.count, (id) => this.hashes[id]);
     return id;
   }
+}
 
-  private rehash(): void {
-    const old = this.slots;
-    this.slots = new Int32Array(old.length * 2).fill(EMPTY);
-    // Freed now, as grown() frees what it moves.
-    old.buffer.transfer(0);
-    const mask = this.slots.length - 1;
-    for (let id = 1; id < this.count; id++) {
-      let slot = this.hashes[id] & mask;
-      while (this.slots[slot] !== EMPTY) slot = (slot + 1) & mask;
-      this.slots[slot] = id;
-    }
+/**
+ * The slots of an open-addressing hash of the numbers `first` to `end` (exclusive), twice as
+ * many as `old`, each number at the first free slot from its hash. `old` is freed now, as
+ * grown() frees what it moves.
+ */
+export function doubledSlots(old: Int32Array<ArrayBuffer>, first: number, end: number, hashOf: (id: number) => number): Int32Array<ArrayBuffer> {
+  const slots = new Int32Array(old.length * 2).fill(EMPTY);
+  old.buffer.transfer(0);
+  const mask = slots.length - 1;
+  for (let id = first; id < end; id++) {
+    let slot = hashOf(id) & mask;
+    while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
+    slots[slot] = id;
   }
+  return slots;
 }
 
 type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array;
