@@ -8,7 +8,6 @@ import type { DirMeta } from '../extract/directories.js';
 import { TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { NONE, TreeView } from './tree-view.js';
-const { createHash } = process.getBuiltinModule('node:crypto');
 const { readlinkSync } = process.getBuiltinModule('node:fs');
 
 export interface ImageTree {
@@ -120,12 +119,12 @@ class HashingFile implements OpenFile {
     private readonly node: number,
     fresh: boolean,
   ) {
-    if (fresh) this.hash = createHash('sha256');
+    if (fresh) this.hash = sha256();
   }
 
   truncate(size: number): void {
     this.inner.truncate(size);
-    this.hash = createHash('sha256');
+    this.hash = sha256();
     this.size = 0;
   }
 
@@ -165,4 +164,9 @@ function describeEntry(tree: TreeView, e: CpioEntry): number {
   if (type === 'symlink') tree.setTarget(record, e.linkTarget!);
   if (type === 'char' || type === 'block') tree.setDevice(record, e.rdevMajor, e.rdevMinor);
   return record;
+}
+
+/** Got when a file is hashed, not when this module loads: restore imports it, and node:crypto adds to its peak RSS. */
+function sha256(): Hash {
+  return process.getBuiltinModule('node:crypto').createHash('sha256');
 }
