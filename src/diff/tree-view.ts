@@ -112,13 +112,8 @@ export class TreeView {
 
   /** What is at the path numbered `path`: `record`, and `inode` (NONE for a directory, or a name with no other). */
   put(path: number, record: number, inode: number): void {
-    if (path >= this.recordAt.length) {
-      const length = this.recordAt.length;
-      this.recordAt = grown(this.recordAt, path);
-      this.inodeAt = grown(this.inodeAt, path);
-      this.recordAt.fill(NONE, length);
-      this.inodeAt.fill(NONE, length);
-    }
+    this.recordAt = grown(this.recordAt, path, NONE);
+    this.inodeAt = grown(this.inodeAt, path, NONE);
     this.recordAt[path] = record;
     this.inodeAt[path] = inode;
     this.sorted = undefined;

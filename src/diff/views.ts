@@ -96,11 +96,7 @@ class HashingModelTree extends ModelTree<number> {
     const record = this.tree.addRecord('file', e);
     if (hash) this.tree.setContent(record, size, hash.digest());
     else this.tree.copyContent(record, this.contents[node]);
-    if (node >= this.contents.length) {
-      const length = this.contents.length;
-      this.contents = grown(this.contents, node);
-      this.contents.fill(NONE, length);
-    }
+    this.contents = grown(this.contents, node, NONE);
     this.contents[node] = record;
   }
 }

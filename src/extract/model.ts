@@ -150,12 +150,8 @@ export class ModelTree<T> implements Tree {
   private vacant(rel: Buffer, syscall: string): number {
     checkNameLengths(rel, syscall);
     const path = this.names.add(rel);
-    if (path >= this.nodeAt.length) {
-      const length = this.nodeAt.length;
-      this.nodeAt = grown(this.nodeAt, path);
-      this.nodeAt.fill(NONE, length);
-      this.children = grown(this.children, path);
-    }
+    this.nodeAt = grown(this.nodeAt, path, NONE);
+    this.children = grown(this.children, path);
     if (this.nodeAt[path] !== NONE) throw errno('EEXIST', syscall);
     return path;
   }

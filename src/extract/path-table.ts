@@ -213,16 +213,19 @@ export function doubledSlots(old: Int32Array<ArrayBuffer>, first: number, end: n
 type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array;
 
 /**
- * `array`, or one twice as long or more, so that `index` is in it, what is new zero. Its memory
+ * `array`, or one twice as long or more, so that `index` is in it, what is new `fill`. Its memory
  * is moved by `transfer`, which frees the old at once: a copy left it garbage until a full
  * collection, which an unpack of many directories may never run (half of what the arrays took).
  * `array` is detached: only the one returned is used after.
  */
-export function grown<A extends TypedArray>(array: A, index: number): A {
+export function grown<A extends TypedArray>(array: A, index: number, fill = 0): A {
   if (index < array.length) return array;
-  let length = array.length * 2;
+  const old = array.length;
+  let length = old * 2;
   while (length <= index) length *= 2;
-  return new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(length * array.BYTES_PER_ELEMENT));
+  const bigger = new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(length * array.BYTES_PER_ELEMENT));
+  if (fill !== 0) bigger.fill(fill, old);
+  return bigger;
 }
 
 function startsWith(rel: Uint8Array, prefix: Uint8Array, length: number): boolean {
