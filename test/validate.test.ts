@@ -77,6 +77,25 @@ describe.skipIf(WHY_NOT_NATIVE !== undefined)(titled('validate with the native e
     expect(text.stdout.toString()).toMatch(/the fix does NOT hold/);
   });
 
+  it('does not hold, exit 1, when the restores leave another tree: a mode changed; owners and times are not compared', () => {
+    const [cpio, touch, chown, chmod] = ['cpio', 'touch', 'chown', 'chmod'].map((tool) => sh(`command -v ${tool}`).toString().trim());
+    const leaf = 'deep/a/b/c/d/e/leaf.txt';
+    // The script's `cpio -id` keeps no times, and run by another user than root it owns every file.
+    const retimed = toolPath('retiming-cpio', [], { cpio: `${cpio} "$@" || exit; [ ! -e ${leaf} ] || { ${touch} -d @1 ${leaf}; ${chown} 1:1 ${leaf}; }` });
+    const same = cli(['validate', '--runs', '1', '--json', join(FIXTURES, 'dracut-zstd.img')], { env: { PATH: retimed } });
+    expect(same.status).toBe(0);
+    const [held] = JSON.parse(same.stdout.toString()).images as Verdict[];
+    expect(held.orders.map((o) => o.sameTree)).toEqual([true, true, true]);
+
+    const chmodded = toolPath('chmodding-cpio', [], { cpio: `${cpio} "$@" || exit; [ ! -e ${leaf} ] || ${chmod} 0600 ${leaf}` });
+    const run = cli(['validate', '--runs', '1', '--json', join(FIXTURES, 'dracut-zstd.img')], { env: { PATH: chmodded } });
+    expect(run.status).toBe(1);
+    const [verdict] = JSON.parse(run.stdout.toString()).images as Verdict[];
+    expect(verdict.verdict).toBe('does-not-hold');
+    expect(verdict.orders.map((o) => [o.winner, o.sameTree])).toEqual([['zstd', false], ['zstd', false], ['zstd', false]]);
+    expect(verdict.reasons).toContain('dracut-057 restored a different tree than detect');
+  });
+
   it('does not hold, exit 1, when dracut-057 restores nothing (a lone uncompressed archive, dracut-ng #2255)', () => {
     const run = cli(['validate', '--runs', '1', join(FIXTURES, 'plain-newc.img')]);
     expect(run.status).toBe(1);

@@ -107,7 +107,8 @@ export function drainConsole(stream: Readable, sink: ConsoleSink, onChunk: (chun
       const text = pending + chunk.toString('latin1');
       const lines = text.split('\n');
       pending = lines.pop()!;
-      for (const line of lines) writeSync(fd!, Buffer.from(`${Date.now()} ${line}\n`, 'latin1'));
+      // Written from the string: a Buffer per line took dracut-056's spew again in Node's pool, garbage until V8 collects.
+      for (const line of lines) writeSync(fd!, `${Date.now()} ${line}\n`, null, 'latin1');
     } else if (sink.kind === 'serial') {
       const now = monotonicMs();
       busyUntil = Math.max(busyUntil, now) + (chunk.length * 10 * 1000) / sink.baud;
@@ -119,7 +120,7 @@ export function drainConsole(stream: Readable, sink: ConsoleSink, onChunk: (chun
   });
   return () => {
     if (fd !== undefined) {
-      if (pending) writeSync(fd, Buffer.from(`${Date.now()} ${pending}\n`, 'latin1'));
+      if (pending) writeSync(fd, `${Date.now()} ${pending}\n`, null, 'latin1');
       closeSync(fd);
     }
     if (dir) rmSync(dir, { recursive: true, force: true });

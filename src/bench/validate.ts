@@ -1,12 +1,13 @@
-import { extractStaged } from '../extract/staging.js';
+import { differencesOf } from '../diff/compare.js';
+import type { TreeView } from '../diff/tree-view.js';
+import { describeDirectoryTree, describeImageTree } from '../diff/views.js';
 import { removeTree } from '../extract/walk-tree.js';
 import { type Attempt, PRESETS, flavorOrder } from '../restore/orders.js';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
-import { DRACUT_SKIPCPIO, type Engine } from '../restore/trial.js';
+import { DRACUT_SKIPCPIO, type Engine, vouchFor } from '../restore/trial.js';
 import type { ConsoleSink } from './console.js';
 import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
-import { type Manifest, treeManifest } from './manifest.js';
 import { median, spread } from './stats.js';
 const { spawnSync } = process.getBuiltinModule('node:child_process');
 const { existsSync, mkdtempSync } = process.getBuiltinModule('node:fs');
@@ -22,7 +23,6 @@ export interface OrderResult {
   winner?: string;
   /** Whether the restored tree equals what detect restores, apart from junk of failed attempts. */
   sameTree: boolean;
-  treeHash: string;
   /** Null with the builtin engine: our readers have no console. */
   consoleBytes: number | null;
   consoleUtf8: boolean | null;
@@ -57,7 +57,6 @@ export interface ImageVerdict {
   image: string;
   engine: Engine;
   runs: number;
-  detectHash: string;
   orders: OrderResult[];
   /** What dracut-056 costs over dracut-057: median difference, and the spread of the samples. */
   extraMs: { median: number; percent: number; min: number; max: number };
@@ -79,38 +78,44 @@ export function nativeToolsMissing(): string | undefined {
 /**
  * The verdict on dracut's fix for one image: each order restores into a fresh directory
  * `runs` times (interleaved, so that the machine's drift falls on all alike), its tree is
- * compared with detect's by manifest, its console output checked as oz's decoder did.
+ * compared with detect's as `diff` compares them, its console output checked as oz's decoder did.
  */
 export async function validateImage(image: string, engine: Engine, runs: number, console?: ConsoleSink): Promise<ImageVerdict> {
+  // The trees the restores should leave, described by our writer's rules without writing them,
+  // first: what the process holds for the trials after adds to the walks' own peak.
+  const start = skipcpioStart(image);
+  const detect = (await describeImageTree(image, { start: 'start' in start ? start.start : 0 })).tree;
+  let whole: TreeView | undefined;
+  if (engine === 'native') {
+    const read = await describeImageTree(image, { start: 0 });
+    vouchFor(image, read);
+    whole = read.tree;
+  }
   const work = mkdtempSync(join(tmpdir(), 'initramfs-restore-validate-'));
   try {
-    const start = skipcpioStart(image);
-    const detectDir = join(work, 'detect');
-    await extractStaged(image, detectDir, { start: 'start' in start ? start.start : 0 });
-    const detect = treeManifest(detectDir);
-
-    const results = new Map<ValidatedOrder, { report: MeasuredTrial; manifest: Manifest; wallMs: number[] }>();
+    const results = new Map<ValidatedOrder, { report: MeasuredTrial; junkEntries: number; sameTree: boolean; wallMs: number[] }>();
     for (let run = 0; run < runs; run++) {
       for (const order of VALIDATED_ORDERS) {
         const target = join(work, `${order}-${run}`);
         const report = await measureTrial(image, target, PRESETS[order], engine, { console, asRunInitramfs: true });
-        const manifest = treeManifest(target);
-        removeTree(target);
         const seen = results.get(order);
-        if (seen) seen.wallMs.push(trialWallMs(report));
-        else results.set(order, { report, manifest, wallMs: [trialWallMs(report)] });
+        if (seen) {
+          seen.wallMs.push(trialWallMs(report));
+        } else {
+          const junkEntries = report.attempts.reduce((n, a) => n + a.junkEntries, 0);
+          results.set(order, { report, junkEntries, sameTree: sameApartFromJunk(describeDirectoryTree(target), detect, junkEntries), wallMs: [trialWallMs(report)] });
+        }
+        removeTree(target);
       }
     }
 
     const orders = VALIDATED_ORDERS.map((order): OrderResult => {
-      const { report, manifest, wallMs } = results.get(order)!;
+      const { report, junkEntries, sameTree, wallMs } = results.get(order)!;
       const sprayed = report.attempts.find((a) => a.utf8Error);
-      const junkEntries = report.attempts.reduce((n, a) => n + a.junkEntries, 0);
       return {
         order,
         winner: report.winner,
-        sameTree: withoutJunk(manifest, detect, junkEntries),
-        treeHash: manifest.hash,
+        sameTree,
         ...(engine === 'builtin'
           ? { consoleBytes: null, consoleUtf8: null }
           : { consoleBytes: report.attempts.reduce((n, a) => n + (a.consoleBytes ?? 0), 0), consoleUtf8: !sprayed }),
@@ -119,7 +124,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
         wallMs,
       };
     });
-    const flavors = engine === 'native' ? await flavorResults(image, work, detect, console) : [];
+    const flavors = whole ? await flavorResults(image, work, { afterSkipcpio: detect, whole }, console) : [];
     const [before, fixed, zstdFirst] = orders;
     const extra = before.wallMs.map((ms, i) => ms - fixed.wallMs[i]);
     const reasons: string[] = [];
@@ -143,7 +148,6 @@ export async function validateImage(image: string, engine: Engine, runs: number,
       image,
       engine,
       runs,
-      detectHash: detect.hash,
       orders,
       extraMs: { ...spread(extra), percent: (median(extra) / median(fixed.wallMs)) * 100 },
       bugReproduced: before.consoleUtf8 === null ? null : !before.consoleUtf8,
@@ -160,10 +164,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
  * Each Debian dracut's own unpack, once, into a target that holds .need_shutdown as
  * /run/initramfs does when the script runs. 059 and 106 run the same chain; 112 its extractor.
  */
-async function flavorResults(image: string, work: string, afterSkipcpio: Manifest, console?: ConsoleSink): Promise<FlavorResult[]> {
-  const wholeDir = join(work, 'whole');
-  await extractStaged(image, wholeDir, { start: 0 });
-  const whole = treeManifest(wholeDir);
+async function flavorResults(image: string, work: string, expected: { afterSkipcpio: TreeView; whole: TreeView }, console?: ConsoleSink): Promise<FlavorResult[]> {
   const results: FlavorResult[] = [];
   for (const flavor of FLAVORS) {
     const stages = flavorOrder(flavor);
@@ -175,7 +176,7 @@ async function flavorResults(image: string, work: string, afterSkipcpio: Manifes
       flavor,
       stages,
       restored: Boolean(report.winner),
-      sameTree: Boolean(report.winner) && withoutJunk(treeManifest(target), flavor === 'dracut-112' ? whole : afterSkipcpio, junk),
+      sameTree: Boolean(report.winner) && sameApartFromJunk(describeDirectoryTree(target), flavor === 'dracut-112' ? expected.whole : expected.afterSkipcpio, junk),
       ...(report.winner || !last ? {} : { reason: last.consoleTail ? `${last.reason}: ${last.consoleTail}` : last.reason }),
     });
     removeTree(target);
@@ -188,12 +189,15 @@ export function defaultEngine(): Engine {
   return nativeToolsMissing() ? 'builtin' : 'native';
 }
 
-/** The same tree as detect's once the junk a failed attempt left is set aside. */
-function withoutJunk(tree: Manifest, detect: Manifest, junk: number): boolean {
-  if (tree.hash === detect.hash) return true;
-  if (junk === 0) return false;
-  const expected = new Set(detect.entries);
-  const restored = new Set(tree.entries);
-  const extra = tree.entries.filter((e) => !expected.has(e));
-  return extra.length <= junk && detect.entries.every((e) => restored.has(e));
+/**
+ * The same tree as `expected` once the junk a failed attempt left is set aside: each of its
+ * paths the same apart from owner and mtime (the script's `cpio -id` keeps no times, and
+ * an unprivileged run owns all), and at most `junk` paths more.
+ */
+function sameApartFromJunk(restored: TreeView, expected: TreeView, junk: number): boolean {
+  let added = 0;
+  for (const d of differencesOf(expected, restored, { owner: false })) {
+    if (d.kind !== 'added' || ++added > junk) return false;
+  }
+  return true;
 }

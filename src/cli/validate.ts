@@ -19,8 +19,9 @@ export const validate: Command = {
   usage: `Usage: initramfs-restore validate IMAGE... [--engine builtin|native] [--runs N] [--console SINK] [--json]
 
 For each image, restores it with the dracut-056, dracut-057 and zstd-first orders and says:
-  a) whether each restores the same tree as detect (a manifest of names, types, modes,
-     sizes, content hashes and link targets; junk of failed attempts set aside);
+  a) whether each restores the tree detect would: as diff compares them (types, modes,
+     contents, link targets, device numbers, hard links), owners and times aside, junk of
+     failed attempts set aside;
   b) whether dracut-056's console output is valid UTF-8, in the words of Python's strict
      decoder when it is not (the oz image builder's crash), and whether dracut-057's is;
   c) the extra time dracut-056 costs over dracut-057: the difference of the pipelines' wall

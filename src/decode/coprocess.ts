@@ -59,6 +59,13 @@ if [ "$n" = rest ] || [ "$n" = shared ]; then
 fi
 dd if="$f" bs=256K iflag=skip_bytes,count_bytes skip="$s" count="$n" status=none | { grow; exec "$@"; }`;
 
+/**
+ * The read buffer of the last drain that ended, for the next: a run that decodes several members
+ * or images in turn (validate, diff) left a MiB each, garbage outside the heap that V8 does not
+ * hurry to free. A sink never keeps a view of a chunk past its call: the next read overwrites it.
+ */
+let spareReadBuffer: Buffer | undefined;
+
 const found = new Map<string, boolean>();
 
 /** Whether `name` is an executable on PATH, as a shell looks it up (cached per name). */
@@ -199,8 +206,9 @@ export function startCoprocess(path: string, start: number, end: number | undefi
   }
   const drain = async (sink: Sink, reached?: (fileOffset: number) => void): Promise<CommandRun> => {
     let delivered = 0;
+    const buf = spareReadBuffer ?? Buffer.allocUnsafe(READ_SIZE);
+    spareReadBuffer = undefined;
     try {
-      const buf = Buffer.allocUnsafe(READ_SIZE);
       let sinceYield = 0;
       let shortReads = 0;
       let lastReached = monotonicMs();
@@ -234,6 +242,7 @@ export function startCoprocess(path: string, start: number, end: number | undefi
       return status !== null && status <= 125 ? { delivered, failure, refused: true } : { delivered, failure };
     } finally {
       cancel();
+      spareReadBuffer = buf;
     }
   };
   return { drain, cancel };

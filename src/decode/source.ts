@@ -3,6 +3,7 @@ import { type Piece, type UkiSection, isPeFile, readUki } from './uki.js';
 const { closeSync, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 const DEFAULT_BUFFER = 1 << 20;
+const EMPTY = Buffer.alloc(0);
 /**
  * What a stream (standard input on a pipe) keeps of what was consumed. Our decoders step back
  * only within what they read last, with no refill between (what a zlib engine left unused of
@@ -43,7 +44,8 @@ const FIRST_FILL = 16 << 10;
  * once the end is reached (Infinity before).
  */
 export class ByteSource {
-  private buf: Buffer;
+  /** Allocated by the first read: a source opened to check the file, or to find a magic, holds no window. */
+  private buf = EMPTY;
   /** image offset of buf[0] */
   private bufStart = 0;
   /** valid bytes in buf */
@@ -62,11 +64,10 @@ export class ByteSource {
     /** Where the image's bytes are in the file; undefined: a stream. */
     private readonly pieces: readonly Piece[] | undefined,
     readonly path: string,
-    bufferSize: number,
+    private readonly bufferSize: number,
     /** The initrd sections of a unified kernel image; undefined for a plain image. */
     readonly sections: readonly UkiSection[] | undefined,
   ) {
-    this.buf = Buffer.allocUnsafe(bufferSize);
     this.fileImageSize = pieces?.reduce((sum, p) => sum + p.length, 0) ?? 0;
   }
 
@@ -299,10 +300,10 @@ export class ByteSource {
   release(): void {
     const { buf } = this;
     this.bufStart = this.offset;
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     this.bufLen = this.cursor = 0;
     // A small window is a slice of Node's shared pool, which is not ours to free.
-    if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) freeNow(buf.buffer);
+    if (buf !== EMPTY && buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) freeNow(buf.buffer);
   }
 
   private fill(want: number): void {
@@ -311,7 +312,7 @@ export class ByteSource {
     const keep = this.bufLen - from;
     const need = this.cursor - from + want;
     if (need > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2, this.bufferSize));
       this.buf.copy(bigger, 0, from, this.bufLen);
       this.buf = bigger;
     } else if (keep > 0 && from > 0) {

@@ -14,6 +14,8 @@ export type Difference =
 export interface DiffOptions {
   /** Compare mtimes too: a restore by `cpio -id` without -m leaves them at its own time. */
   mtime?: boolean;
+  /** Compare owners (the default): false for a tree that a restore as another user than root made. */
+  owner?: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export function* differencesOf(a: TreeView, b: TreeView, options: DiffOptions = 
     if (order < 0) yield { path: p!, kind: 'removed', type: a.typeAt(x[i]) };
     else if (order > 0) yield { path: q!, kind: 'added', type: b.typeAt(y[j]) };
     else if (a.typeAt(x[i]) !== b.typeAt(y[j])) yield { path: p!, kind: 'type', a: a.typeAt(x[i]), b: b.typeAt(y[j]) };
-    else for (const d of a.differencesFrom(x[i], b, y[j], options.mtime ?? false)) yield { path: p!, ...d };
+    else for (const d of a.differencesFrom(x[i], b, y[j], { owner: options.owner ?? true, mtime: options.mtime ?? false })) yield { path: p!, ...d };
     if (order <= 0) p = ++i < x.length ? a.paths.pathOf(x[i]) : undefined;
     if (order >= 0) q = ++j < y.length ? b.paths.pathOf(y[j]) : undefined;
   }

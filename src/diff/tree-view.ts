@@ -150,15 +150,15 @@ export class TreeView {
   /**
    * Each attribute that differs from the path numbered `path` here to `otherPath` in `other`,
    * the same path of the same type there; a size that differs stands for the content too.
-   * Both views are ordered (order()).
+   * Both views are ordered (order()). Owners and mtimes only where `compared` says.
    */
-  differencesFrom(path: number, other: TreeView, otherPath: number, mtime: boolean): AttributeDifference[] {
+  differencesFrom(path: number, other: TreeView, otherPath: number, compared: { owner: boolean; mtime: boolean }): AttributeDifference[] {
     const x = this.recordAt[path];
     const y = other.recordAt[otherPath];
     const type = ENTRY_TYPES[this.types[x]];
     const out: AttributeDifference[] = [];
     if (type !== 'symlink' && this.modes[x] !== other.modes[y]) out.push({ kind: 'mode', a: this.mode(x), b: other.mode(y) });
-    if (this.uids[x] !== other.uids[y] || this.gids[x] !== other.gids[y]) out.push({ kind: 'owner', a: this.owner(x), b: other.owner(y) });
+    if (compared.owner && (this.uids[x] !== other.uids[y] || this.gids[x] !== other.gids[y])) out.push({ kind: 'owner', a: this.owner(x), b: other.owner(y) });
     if (type === 'file') {
       if (this.sizes[x] !== other.sizes[y]) out.push({ kind: 'size', a: String(this.sizes[x]), b: String(other.sizes[y]) });
       else if (!sameBytes(this.bytesOf(x), other.bytesOf(y))) {
@@ -170,7 +170,7 @@ export class TreeView {
     }
     if ((type === 'char' || type === 'block') && !sameBytes(this.bytesOf(x), other.bytesOf(y))) out.push({ kind: 'device', a: this.device(x), b: other.device(y) });
     if (type !== 'dir' && !this.sameLinks(path, other, otherPath)) out.push({ kind: 'links', a: this.links(path), b: other.links(otherPath) });
-    if (mtime && !Number.isNaN(this.mtimes[x]) && !Number.isNaN(other.mtimes[y]) && this.mtimes[x] !== other.mtimes[y]) {
+    if (compared.mtime && !Number.isNaN(this.mtimes[x]) && !Number.isNaN(other.mtimes[y]) && this.mtimes[x] !== other.mtimes[y]) {
       out.push({ kind: 'mtime', a: String(this.mtimes[x]), b: String(other.mtimes[y]) });
     }
     return out;

@@ -5,7 +5,7 @@ import { grown } from '../extract/path-table.js';
 import type { OpenFile } from '../extract/tree.js';
 import { hashFile, walkTree } from '../extract/walk-tree.js';
 import type { DirMeta } from '../extract/directories.js';
-import { TreeWriter } from '../extract/writer.js';
+import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { NONE, TreeView } from './tree-view.js';
 const { readlinkSync } = process.getBuiltinModule('node:fs');
@@ -13,6 +13,9 @@ const { readlinkSync } = process.getBuiltinModule('node:fs');
 export interface ImageTree {
   tree: TreeView;
   archives: Archive[];
+  /** The entries the writer refused, which the tree leaves out: the first few, and how many. */
+  refused: readonly Notice[];
+  refusedCount: number;
 }
 
 /**
@@ -31,7 +34,7 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
     if (node.type === 'dir') tree.put(path, tree.addRecord('dir', writer.directoryMeta(model.pathOf(path)) ?? UNNAMED_DIRECTORY), NONE);
     else tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from!, node.id);
   }
-  return { tree, archives };
+  return { tree, archives, refused: writer.refused, refusedCount: writer.refusedCount };
 }
 
 /** A parent the archive never named: unpack makes it 0755, owned by whoever runs it. */

@@ -3,6 +3,7 @@ import { ByteSource } from '../decode/source.js';
 import { FormatError, RefusedEntriesError, UsageError, isExpectedFailure } from '../errors.js';
 import { type StagedOptions, extractStaged } from '../extract/staging.js';
 import { makeDirectories } from '../extract/walk-tree.js';
+import type { Notice } from '../extract/writer.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Attempt, type MagicName, STAGES, extractinitrdPath, rightStage } from './orders.js';
 import { skipcpioStart } from './skipcpio.js';
@@ -131,18 +132,33 @@ const vouchedFor = new Set<string>();
  * on a model of the tree, the file data skipped.
  */
 async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number | undefined): Promise<void> {
-  // Standard input redirected from a file has no name to know it by again.
-  const stats = image === '-' ? undefined : statSync(image);
-  const key = stats && `${resolve(image)}\0${stats.size}\0${stats.mtimeMs}`;
+  const key = imageKey(image);
   if (key !== undefined && vouchedFor.has(key)) return;
   const [{ ModelTree }, { TreeWriter }, { walkImage }] = await Promise.all([import('../extract/model.js'), import('../extract/writer.js'), import('../image/walk.js')]);
   const writer = new TreeWriter(new ModelTree(() => undefined), { devices: true });
   await walkImage(image, writer, { skipData: true, maxOutput });
+  vouchFor(image, writer);
+}
+
+/**
+ * The native engine's check on `image`, from a walk of all of it already made by a writer with
+ * device nodes (a TreeWriter with `devices`, such as describeImageTree's): it throws where the
+ * writer refused an entry, and spares the trials after another walk where it refused none.
+ */
+export function vouchFor(image: string, writer: { refused: readonly Notice[]; refusedCount: number }): void {
   if (writer.refusedCount > 0) {
     const [first] = writer.refused;
     throw new RefusedEntriesError([{ name: first.name, reason: `${first.reason}; the native engine's pipelines run only on an image whose every entry unpack takes (their GNU cpio writes through a symlink the archive made)` }], writer.refusedCount);
   }
+  const key = imageKey(image);
   if (key !== undefined) vouchedFor.add(key);
+}
+
+/** The image by its path, size and mtime; standard input redirected from a file has no name to know it by again. */
+function imageKey(image: string): string | undefined {
+  if (image === '-') return undefined;
+  const stats = statSync(image);
+  return `${resolve(image)}\0${stats.size}\0${stats.mtimeMs}`;
 }
 
 function nativeSkipcpio(): string {
@@ -165,12 +181,15 @@ export function mainArchiveMagic(image: string): TrialReport['magic'] {
   return magicAfter(image, skipcpioStart(image));
 }
 
+const MAGIC_BYTES = 8;
+
 function magicAfter(image: string, start: ReturnType<typeof skipcpioStart>): TrialReport['magic'] {
   if (!('start' in start)) return 'empty';
-  const src = ByteSource.open(image);
+  // A window of the magic's bytes: the default's MiB, allocated by each trial, stayed until V8 collected.
+  const src = ByteSource.open(image, MAGIC_BYTES);
   try {
     src.seek(start.start);
-    const head = src.peek(8);
+    const head = src.peek(MAGIC_BYTES);
     if (head.length === 0) return 'empty';
     if (head.length >= 6 && Buffer.from(head.subarray(0, 5)).toString('latin1') === '07070') return 'cpio';
     const name = detectCompression(head)?.name;
