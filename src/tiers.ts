@@ -4,26 +4,15 @@ const { setFlagsFromString } = process.getBuiltinModule('node:v8');
  * V8's optimizing compilers, Maglev and TurboFan, add 7 to 11 MB to a command's peak RSS
  * (bench/tiers.sh). Where a co-process or node:zlib decodes, or nothing is compressed, this
  * process runs little hot code: the cpio parser and the writer are as fast on the baseline
- * tiers, and so are our decoders, WebAssembly or node:zlib all of them (bzip2 and LZMA, when they
- * were TypeScript, ran several times slower). The 070702 data sum is not: the compilers come
- * back before it runs (src/cpio/checksum.ts). V8's flags are the whole process's, a worker
- * thread's isolate included, and this module's state is this isolate's: only the thread that
- * dropped them brings them back.
+ * tiers, and so are our decoders and the 070702 data sum, WebAssembly or node:zlib all of them
+ * (bzip2 and LZMA, when they were TypeScript, ran several times slower, and so did the sum). V8's
+ * flags are the whole process's, a worker thread's isolate included.
  */
-let dropped = false;
 
 /** For the CLI, before any work: library users keep their process as it is. */
 export function dropOptimizingCompilers(): void {
   setFlagsFromString('--no-maglev');
   setFlagsFromString('--no-turbofan');
-  dropped = true;
-}
-
-export function restoreOptimizingCompilers(): void {
-  if (!dropped) return;
-  setFlagsFromString('--maglev');
-  setFlagsFromString('--turbofan');
-  dropped = false;
 }
 
 /**
