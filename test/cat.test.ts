@@ -1,6 +1,7 @@
 import { linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { unescapeName } from '../src/cpio/names.js';
 import { type Run, cli, sh } from './support/cli.js';
 import { DIR, type FakeEntry, SYMLINK, newcArchive, newcEntry } from './support/newc.js';
 import { scratch } from './support/scratch.js';
@@ -238,6 +239,26 @@ describe('cat prints what unpack leaves at PATH', () => {
     const piped = catPiped(image, 'w');
     expect(piped.status).toBe(1);
     expect(piped.stderr).toBe(`initramfs-restore: -: w holds the data of "x", at byte ${newcEntry(first).length}, which went by before w was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)\n`);
+  });
+
+  it('takes PATH as list prints it with --escaped: a name that is not UTF-8, which no argument carries, and a backslash', () => {
+    const latin1 = Buffer.from('etc/caf\xe9', 'latin1');
+    const image = writeImage([newcArchive([{ name: 'etc', mode: DIR }, { name: latin1, data: 'latin1' }, { name: 'etc/a\\x41', data: 'backslash' }, { name: 'etc/aA', data: 'A' }])]);
+    const listed = cli(['list', image]).stdout.toString().trim().split('\n');
+    expect(listed).toEqual(['etc', 'etc/caf\\xe9', 'etc/a\\\\x41', 'etc/aA']);
+    const dir = join(fresh('unpack'), 'target');
+    cli(['unpack', image, dir]);
+    for (const name of listed.slice(1)) {
+      const run = cli(['cat', '--escaped', image, name]);
+      expect(run.status, name).toBe(0);
+      expect(run.stdout, name).toEqual(readFileSync(Buffer.from(`${dir}/${unescapeName(name).toString('latin1')}`, 'latin1')));
+    }
+    // Without it, PATH is its bytes: a backslash is itself.
+    expect(cli(['cat', image, 'etc/a\\x41']).stdout.toString()).toBe('backslash');
+    expect(cli(['cat', '--escaped', image, 'etc/a\\x41']).stdout.toString()).toBe('A');
+    const bad = cli(['cat', '--escaped', image, 'etc/a\\b']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--escaped: "etc\/a\\b" has a backslash that is neither/);
   });
 
   it('names the offset inside a compressed member', () => {

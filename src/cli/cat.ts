@@ -1,5 +1,5 @@
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
-import { escapeName } from '../cpio/names.js';
+import { escapeName, unescapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { ModelTree } from '../extract/model.js';
 import { grown } from '../extract/path-table.js';
@@ -16,12 +16,12 @@ import { maxSizeOption } from './sizes.js';
 const { closeSync, ftruncateSync, openSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
 const { join } = process.getBuiltinModule('node:path');
 
-const OPTIONS = { 'max-size': { type: 'string' } } satisfies Options;
+const OPTIONS = { 'max-size': { type: 'string' }, escaped: { type: 'boolean' } } satisfies Options;
 
 export const cat: Command = {
   name: 'cat',
   options: OPTIONS,
-  usage: `Usage: initramfs-restore cat IMAGE PATH [--max-size SIZE]
+  usage: `Usage: initramfs-restore cat IMAGE PATH [--escaped] [--max-size SIZE]
 
 Writes to stdout the content of the file PATH in IMAGE: what 'unpack IMAGE DIR' leaves at
 DIR/PATH in a new DIR, decided by unpack's own rules. So when several entries name PATH the
@@ -36,6 +36,9 @@ give one case, an error (exit status 1): a hard link named PATH that joins its g
 the group's data went by with another name; give the file.
 
 Options:
+  --escaped        PATH as list prints names: \\\\ is a backslash and \\xNN the byte NN, every
+                   other character itself; for a name that is not UTF-8, which no argument
+                   carries as it is
   --max-size SIZE  stop when the compressed members expand beyond SIZE in all (default 4G)
   -h, --help       this text
 `,
@@ -44,7 +47,7 @@ Options:
     if (wantsHelp(values, cat)) return 0;
     const maxOutput = maxSizeOption(values['max-size']);
     const [image, path] = positionals(args, ['IMAGE', 'PATH'], cat);
-    const wanted = normalizeName(Buffer.from(path));
+    const wanted = normalizeName(values.escaped ? unescapedPath(path) : Buffer.from(path));
     if (!wanted.ok) throw new Failure(`${image}: unpack never writes ${path}: ${wanted.reason}`);
     if (wanted.depth === 0) throw new UsageError(`cat: "${path}" does not name a file`);
     return onImage(image, async () => {
@@ -70,6 +73,15 @@ Options:
     });
   },
 };
+
+/** `path` as list prints names (see escapeName): a backslash that is neither `\\` nor `\xNN` is a usage error. */
+function unescapedPath(path: string): Buffer {
+  try {
+    return unescapeName(path);
+  } catch {
+    throw new UsageError(`cat: --escaped: "${path}" has a backslash that is neither \\\\ nor \\xNN (NN two hex digits, lowercase, as list prints them)`);
+  }
+}
 
 /** Whether `image` can be read a second time: a file, not a pipe. */
 function readsTwice(image: string): boolean {
