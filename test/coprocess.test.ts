@@ -30,7 +30,7 @@ function pathWith(name: string, command: string, script?: string): string {
   return bin;
 }
 
-/** Walks `path`, its entries ignored: with `saveMemory` as diff and repack walk (zstd and lz4 by their commands), with `inProcess` by ours alone. */
+/** Walks `path`, its entries ignored: with `saveMemory` as diff and repack walk (zstd, lz4 and lzop by their commands), with `inProcess` by ours alone. */
 async function walk(path: string, options: { saveMemory?: boolean; inProcess?: boolean; maxOutput?: number }) {
   const { walkImage } = await import('../src/image/walk.js');
   const ignore = { entry() {}, data() {}, entryEnd() {}, trailer() {} };
@@ -102,6 +102,7 @@ describe('members decoded by their CLI as a co-process', () => {
 
   it.each([
     ['lz4', 'dracut-lz4-legacy.img'],
+    ['lzop', 'dracut-lzop.img'],
     ['zstd', 'dracut-zstd.img'],
   ])('decodes %s by ours, but by its command where the walk holds more (diff, repack)', (command, image) => {
     const path = join(BUILD, image);
@@ -119,6 +120,18 @@ describe('members decoded by their CLI as a co-process', () => {
     expect(runs(['unpack', path, join(work, `${command}-unpacked`)])).toEqual([]);
     expect(runs(['diff', path, path])).toEqual(['-d -c -q', '-d -c -q']);
     expect(runs(['repack', path, join(work, `${command}-repacked.img`), '--compress', 'none']).filter((r) => r === '-d -c -q').length).toBe(2);
+  });
+
+  it('walks lzop images through lzop -d where a walk saves memory, to the same archives as ours', async () => {
+    for (const image of ['dracut-lzop.img', 'single-lzop.img', 'pad-6-lzop.img', 'order-bzip2-lzop-zstd.img']) {
+      const path = join(BUILD, image);
+      const [byCommand, ours] = [await walk(path, { saveMemory: true }), await walk(path, { inProcess: true })];
+      const lzop = byCommand.archives.filter((a) => a.format === 'lzop');
+      expect(lzop.length, image).toBeGreaterThan(0);
+      expect(lzop.every((a) => a.decodedBy === 'lzop -d -c -q'), image).toBe(true);
+      const withoutDecoder = (archives: typeof ours.archives) => archives.map(({ decodedBy: _, ...a }) => a);
+      expect(withoutDecoder(byCommand.archives), image).toEqual(withoutDecoder(ours.archives));
+    }
   });
 
   it('walks zstd images through zstd -d where a walk saves memory, to the same archives as ours', async () => {

@@ -28,7 +28,7 @@ export interface CompressionFormat {
     memberArgs?: true;
     /**
      * Ours is the faster, with no command to start and no pipe, but holds about 4 MB more at
-     * the peak (lz4: V8's optimizing tier for its WebAssembly; zstd: node:zlib's window), or no
+     * the peak (lz4, lzop: V8's optimizing tier for their WebAssembly; zstd: node:zlib's window), or no
      * real image says which is (lzma): the command decodes only for a walk that saves memory
      * (WalkOptions.saveMemory), or a member that `largeMember` finds would take a walk in
      * process past its memory.
@@ -206,9 +206,15 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = [
     magics: [[0x89, 0x4c]],
     decode: async (src, sink) => (await import('./lzop.js')).decodeLzop(src, sink),
     native: ['lzop', '-d', '-c'],
-    // No co-process: our decoder is faster than `lzop -d` (bench/decoders.sh), and `list`
-    // faster in process than with it on the other core (docs/performance.md).
     compress: { levels: [1, 9], argv: (level) => ['lzop', '-c', ...dashLevel(level)], debianPackage: 'lzop' },
+    // Our decoder is faster than `lzop -d` (bench/decoders.sh), and `list` faster in process
+    // than with it on the other core (docs/performance.md); a walk that holds more (diff,
+    // repack, validate, the native engine's check) leaves the member to it, as lz4's.
+    coprocess: {
+      argv: ['lzop', '-d', '-c', '-q'],
+      member: async (src) => endingAt((await import('./lzop.js')).lzopMemberEnd(src.withWindow(BLOCK_HEADER_WINDOW))),
+      onlyToSaveMemory: true,
+    },
   },
   {
     name: 'zstd',

@@ -128,6 +128,13 @@ export const decodeLzop: Decoder = async (src, sink) => {
   });
 };
 
+/** Where the lzop member at `src.offset` ends, from its header and block headers alone: the checksums of the blocks are left to what decodes them. */
+export function lzopMemberEnd(src: ByteSource): number {
+  const flags = readHeader(src);
+  for (let block = readBlockHeader(src, flags); block; block = readBlockHeader(src, flags)) src.skipExactly(block.srcLen, 'lzop block');
+  return src.offset;
+}
+
 interface BlockHeader {
   dstLen: number;
   srcLen: number;
