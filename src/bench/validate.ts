@@ -83,11 +83,13 @@ export function nativeToolsMissing(): string | undefined {
 export async function validateImage(image: string, engine: Engine, runs: number, console?: ConsoleSink): Promise<ImageVerdict> {
   // The trees the restores should leave, described by our writer's rules without writing them,
   // first: what the process holds for the trials after adds to the walks' own peak.
-  const start = skipcpioStart(image);
-  const detect = (await describeImageTree(image, { start: 'start' in start ? start.start : 0 })).tree;
+  const skipped = skipcpioStart(image);
+  const start = 'start' in skipped ? skipped.start : 0;
+  const afterSkipcpio = await describeImageTree(image, { start });
+  const detect = afterSkipcpio.tree;
   let whole: TreeView | undefined;
   if (engine === 'native') {
-    const read = await describeImageTree(image, { start: 0 });
+    const read = start === 0 ? afterSkipcpio : await describeImageTree(image, { start: 0 });
     vouchFor(image, read);
     whole = read.tree;
   }
