@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, sh } from './support/cli.js';
 import { FIXTURES } from './support/fixtures.js';
-import { WHY_NOT_NATIVE, titled } from './support/needs.js';
+import { AS_ROOT, WHY_NOT_NATIVE, titled } from './support/needs.js';
 
 /** `validate` on small images made by the real tools; timings are reported, never asserted. */
 
@@ -133,6 +133,14 @@ describe('validate with the builtin engine', () => {
     const text = cli(['validate', '--engine', 'builtin', '--runs', '1', join(FIXTURES, 'dracut-xz.img')]).stdout.toString();
     expect(text).not.toMatch(/the fix holds/);
     expect(text).toMatch(/verdict: cannot judge/);
+  });
+
+  it.skipIf(!AS_ROOT)('compares as the user who runs it: as nobody, the device nodes its unpack skips are not missed', () => {
+    const image = join(FIXTURES, 'dracut-xz.img');
+    expect(cli(['list', '-v', image]).stdout.toString()).toMatch(/^c/m);
+    const run = cli(['validate', '--engine', 'builtin', '--runs', '1', '--json', image], { uid: 65534, env: { TMPDIR: tmpdir() } });
+    const [verdict] = JSON.parse(run.stdout.toString()).images as Verdict[];
+    expect(verdict.orders.map((o) => [o.winner, o.sameTree])).toEqual([['xz', true], ['xz', true], ['xz', true]]);
   });
 
   it('rejects bad arguments as usage errors', () => {

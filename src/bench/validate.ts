@@ -5,7 +5,7 @@ import { removeTree } from '../extract/walk-tree.js';
 import { type Attempt, PRESETS, flavorOrder } from '../restore/orders.js';
 import { FLAVORS, type Flavor } from '../restore/discovery.js';
 import { skipcpioStart } from '../restore/skipcpio.js';
-import { DRACUT_SKIPCPIO, type Engine, vouchFor } from '../restore/trial.js';
+import { DRACUT_SKIPCPIO, type Engine, imageKey, vouchFor } from '../restore/trial.js';
 import type { ConsoleSink } from './console.js';
 import { type MeasuredTrial, measureTrial, trialWallMs } from './measure.js';
 import { median, spread } from './stats.js';
@@ -83,15 +83,18 @@ export function nativeToolsMissing(): string | undefined {
 export async function validateImage(image: string, engine: Engine, runs: number, console?: ConsoleSink): Promise<ImageVerdict> {
   // The trees the restores should leave, described by our writer's rules without writing them,
   // first: what the process holds for the trials after adds to the walks' own peak.
+  // Device nodes as the restores make them: only root's (the native engine's check needs them).
+  const devices = process.getuid?.() === 0;
+  const key = imageKey(image);
   const skipped = skipcpioStart(image);
   const start = 'start' in skipped ? skipped.start : 0;
-  const afterSkipcpio = await describeImageTree(image, { start });
+  const afterSkipcpio = await describeImageTree(image, { start, devices });
   const detect = afterSkipcpio.tree;
   let whole: TreeView | undefined;
   if (engine === 'native') {
-    const read = start === 0 ? afterSkipcpio : await describeImageTree(image, { start: 0 });
-    vouchFor(image, read);
-    whole = read.tree;
+    const read = start === 0 && devices ? afterSkipcpio : await describeImageTree(image, { start: 0 });
+    vouchFor(key, read);
+    whole = devices ? read.tree : (await describeImageTree(image, { start: 0, devices })).tree;
   }
   const work = mkdtempSync(join(tmpdir(), 'initramfs-restore-validate-'));
   try {

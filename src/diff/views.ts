@@ -22,12 +22,13 @@ export interface ImageTree {
  * The tree `unpack IMAGE DIR` leaves in a new DIR as root, built by the writer's own rules on
  * a model (as `cat` does), device nodes included: the last entry wins, hard links join the
  * group the writer resolved, refused entries are left out. Each regular file's content is
- * hashed as its data streams past; none is kept.
+ * hashed as its data streams past; none is kept. `devices: false`: as another user's unpack
+ * leaves it, which skips device nodes.
  */
-export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> = {}): Promise<ImageTree> {
+export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> & { devices?: boolean } = {}): Promise<ImageTree> {
   const tree = new TreeView();
   const model = new HashingModelTree(tree);
-  const writer = new ModelWriter(model);
+  const writer = new ModelWriter(model, options.devices ?? true);
   // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
   const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
   for (const [path, node] of model.paths()) {
@@ -143,10 +144,10 @@ class HashingFile implements OpenFile {
   }
 }
 
-/** The writer with device nodes made whoever runs it, and the entry each directory's mode comes from. */
+/** The writer with device nodes made whoever runs it (unless told not to), and the entry each directory's mode comes from. */
 class ModelWriter extends TreeWriter {
-  constructor(tree: HashingModelTree) {
-    super(tree, { devices: true });
+  constructor(tree: HashingModelTree, devices: boolean) {
+    super(tree, { devices });
   }
 
   /** What unpack applies to the directory at `rel` at the end: its last entry's owner, mode and mtime. */

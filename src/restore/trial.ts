@@ -138,25 +138,26 @@ async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number 
   const [{ ModelTree }, { TreeWriter }, { walkImage }] = await Promise.all([import('../extract/model.js'), import('../extract/writer.js'), import('../image/walk.js')]);
   const writer = new TreeWriter(new ModelTree(() => undefined), { devices: true });
   await walkImage(image, writer, { skipData: true, maxOutput, saveMemory: true });
-  vouchFor(image, writer);
+  vouchFor(key, writer);
 }
 
 /**
- * The native engine's check on `image`, from a walk of all of it already made by a writer with
- * device nodes (a TreeWriter with `devices`, such as describeImageTree's): it throws where the
- * writer refused an entry, and spares the trials after another walk where it refused none.
+ * The native engine's check on the image of `key` (imageKey, taken before the walk: a file
+ * replaced meanwhile is not vouched for), from a walk of all of it, from its first byte, already
+ * made by a writer with device nodes (a TreeWriter with `devices`, such as describeImageTree's):
+ * it throws where the writer refused an entry, and spares the trials after another walk where
+ * it refused none.
  */
-export function vouchFor(image: string, writer: { refused: readonly Notice[]; refusedCount: number }): void {
+export function vouchFor(key: string | undefined, writer: { refused: readonly Notice[]; refusedCount: number }): void {
   if (writer.refusedCount > 0) {
     const [first] = writer.refused;
     throw new RefusedEntriesError([{ name: first.name, reason: `${first.reason}; the native engine's pipelines run only on an image whose every entry unpack takes (their GNU cpio writes through a symlink the archive made)` }], writer.refusedCount);
   }
-  const key = imageKey(image);
   if (key !== undefined) vouchedFor.add(key);
 }
 
 /** The image by its path, size and mtime; standard input redirected from a file has no name to know it by again. */
-function imageKey(image: string): string | undefined {
+export function imageKey(image: string): string | undefined {
   if (image === '-') return undefined;
   const stats = statSync(image);
   return `${resolve(image)}\0${stats.size}\0${stats.mtimeMs}`;
