@@ -13,6 +13,29 @@ const { setFlagsFromString } = process.getBuiltinModule('node:v8');
 export function dropOptimizingCompilers(): void {
   setFlagsFromString('--no-maglev');
   setFlagsFromString('--no-turbofan');
+  wasmStaysOnBaseline = true;
+}
+
+let wasmStaysOnBaseline = false;
+/** V8 13.6's --wasm-tiering-budget, which Node 24 leaves as it is. */
+const WASM_TIERING_BUDGET = 13_000_000;
+
+/**
+ * Compiles a WebAssembly module whose functions, where the CLI dropped the optimizing compilers,
+ * stay on the baseline tier, Liftoff: --no-turbofan leaves WebAssembly's tier-up alone, and its
+ * first TurboFan compile maps some 4 MB of the node binary into the peak RSS (bench/peaks.sh,
+ * docs/performance.md). V8 reads the tiering budget as it compiles a module, so raising it for
+ * one compile leaves the decoders' modules, which need TurboFan's speed, as they are.
+ * --liftoff-only would do it for every module, and set at run time it changes nothing.
+ */
+export function compileOnBaseline(bytes: BufferSource): WebAssembly.Module {
+  if (!wasmStaysOnBaseline) return new WebAssembly.Module(bytes);
+  setFlagsFromString(`--wasm-tiering-budget=${2 ** 31 - 1}`);
+  try {
+    return new WebAssembly.Module(bytes);
+  } finally {
+    setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+  }
 }
 
 /**

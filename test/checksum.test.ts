@@ -1,6 +1,13 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dataSum } from '../src/cpio/checksum.js';
+import { BIN } from './support/cli.js';
+import { scratch } from './support/scratch.js';
+
+const { fresh } = scratch('initramfs-restore-checksum-');
 
 /** The 070702 check field as the newc spec gives it: each data byte added, modulo 2^32. */
 function byteByByte(bytes: Uint8Array, sum: number): number {
@@ -27,4 +34,27 @@ describe('the 070702 data sum', () => {
     for (let i = 0; i < 17; i++) sum = dataSum(ff, sum);
     expect(sum).toBe((17 * ff.length * 0xff) % 2 ** 32);
   });
+
+  it('goes on across the instances it takes in turn, within a chunk and from one chunk to the next', () => {
+    const piece = new Uint8Array(64 << 10).map((_, i) => (i * 7919) % 251);
+    const pieceSum = byteByByte(piece, 0);
+    let sum = 0;
+    for (let i = 0; i < 2_000; i++) sum = dataSum(piece, sum);
+    expect(sum).toBe((2_000 * pieceSum) % 2 ** 32);
+    const chunk = new Uint8Array(1_900 * piece.length);
+    for (let at = 0; at < chunk.length; at += piece.length) chunk.set(piece, at);
+    expect(dataSum(chunk, 5)).toBe((5 + 1_900 * pieceSum) % 2 ** 32);
+  });
+
+  it('stays on the baseline tier in the CLI: no TurboFan compile of it, whose code is some 4 MB of peak RSS', () => {
+    const tree = fresh('tree');
+    mkdirSync(join(tree, 'data'));
+    // Far past V8's tiering budget, which a few MB of data exhaust.
+    writeFileSync(join(tree, 'data', 'big'), Buffer.alloc(48 << 20, 0x5a));
+    const run = spawnSync(process.execPath, ['--trace-wasm-compilation-times', BIN, 'create', join(fresh('out'), 'crc.img'), '--format', 'crc', tree], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/using Liftoff/);
+    expect(run.stdout).not.toMatch(/using TurboFan/);
+  });
 });
+

@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { diffTrees } from '../src/diff/compare.js';
+import { describeDirectoryTree } from '../src/diff/views.js';
 import { cli, cpioExtract, sh, skippedDevices } from './support/cli.js';
 import { archivesOf, fixtureImages } from './support/fixtures.js';
 import { AS_ROOT, HAVE_DRACUT, skipUnlessCI, titled } from './support/needs.js';
@@ -77,6 +79,21 @@ describe('an image compared with its extraction', () => {
     const run = cli(['diff', real, dir]);
     expect({ status: run.status, stdout: run.stdout.toString(), stderr: run.stderr }).toEqual({ status: 0, stdout: '', stderr: '' });
   }, 120_000);
+});
+
+describe('diffTrees', () => {
+  it('gives each difference its own path, all of them collected before any is read', () => {
+    const make = (names: string[]) => {
+      const root = fresh('tree');
+      for (const name of names) {
+        mkdirSync(join(root, name, '..'), { recursive: true });
+        writeFileSync(join(root, name), name);
+      }
+      return describeDirectoryTree(root);
+    };
+    const found = diffTrees(make(['x/1', 'x/22', 'y']), make(['x/333', 'y', 'zz']));
+    expect(found.map((d) => `${d.kind} ${d.path.toString()}`)).toEqual(['removed x/1', 'removed x/22', 'added x/333', 'added zz']);
+  });
 });
 
 /** The tree every pair starts from; each variant changes one thing. */

@@ -108,7 +108,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
           seen.wallMs.push(trialWallMs(report));
         } else {
           const junkEntries = report.attempts.reduce((n, a) => n + a.junkEntries, 0);
-          results.set(order, { report, junkEntries, sameTree: sameApartFromJunk(describeDirectoryTree(target), detect, junkEntries), wallMs: [trialWallMs(report)] });
+          results.set(order, { report, junkEntries, sameTree: restoredAsExpected(target, detect, junkEntries), wallMs: [trialWallMs(report)] });
         }
         removeTree(target);
       }
@@ -181,7 +181,7 @@ async function flavorResults(image: string, work: string, expected: { afterSkipc
       flavor,
       stages,
       restored: Boolean(report.winner),
-      sameTree: Boolean(report.winner) && sameApartFromJunk(describeDirectoryTree(target), flavor === 'dracut-112' ? expected.whole : expected.afterSkipcpio, junk),
+      sameTree: Boolean(report.winner) && restoredAsExpected(target, flavor === 'dracut-112' ? expected.whole : expected.afterSkipcpio, junk),
       ...(report.winner || !last ? {} : { reason: last.consoleTail ? `${last.reason}: ${last.consoleTail}` : last.reason }),
     });
     removeTree(target);
@@ -195,14 +195,20 @@ export function defaultEngine(): Engine {
 }
 
 /**
- * The same tree as `expected` once the junk a failed attempt left is set aside: each of its
- * paths the same apart from owner and mtime (the script's `cpio -id` keeps no times, and
- * an unprivileged run owns all), and at most `junk` paths more.
+ * Whether the tree at `target` is `expected` once the junk a failed attempt left is set aside:
+ * each of its paths the same apart from owner and mtime (the script's `cpio -id` keeps no
+ * times, and an unprivileged run owns all), and at most `junk` paths more. Its description is
+ * freed at once: left to V8, each was garbage that no collection in a validate took.
  */
-function sameApartFromJunk(restored: TreeView, expected: TreeView, junk: number): boolean {
-  let added = 0;
-  for (const d of differencesOf(expected, restored, { owner: false })) {
-    if (d.kind !== 'added' || ++added > junk) return false;
+function restoredAsExpected(target: string, expected: TreeView, junk: number): boolean {
+  const restored = describeDirectoryTree(target);
+  try {
+    let added = 0;
+    for (const d of differencesOf(expected, restored, { owner: false })) {
+      if (d.kind !== 'added' || ++added > junk) return false;
+    }
+    return true;
+  } finally {
+    restored.release();
   }
-  return true;
 }

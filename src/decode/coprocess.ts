@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { monotonicMs } from '../clock.js';
 import { openInTempDir } from '../temp.js';
+import { freeNow } from './source.js';
 import type { Sink } from './types.js';
 const { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync, writeFileSync } = process.getBuiltinModule('node:fs');
 const { delimiter, join } = process.getBuiltinModule('node:path');
@@ -58,13 +59,6 @@ if [ "$n" = rest ] || [ "$n" = shared ]; then
   exec "$@"
 fi
 dd if="$f" bs=256K iflag=skip_bytes,count_bytes skip="$s" count="$n" status=none | { grow; exec "$@"; }`;
-
-/**
- * The read buffer of the last drain that ended, for the next: a run that decodes several members
- * or images in turn (validate, diff) left a MiB each, garbage outside the heap that V8 does not
- * hurry to free. A sink never keeps a view of a chunk past its call: the next read overwrites it.
- */
-let spareReadBuffer: Buffer | undefined;
 
 const found = new Map<string, boolean>();
 
@@ -206,8 +200,7 @@ export function startCoprocess(path: string, start: number, end: number | undefi
   }
   const drain = async (sink: Sink, reached?: (fileOffset: number) => void): Promise<CommandRun> => {
     let delivered = 0;
-    const buf = spareReadBuffer ?? Buffer.allocUnsafe(READ_SIZE);
-    spareReadBuffer = undefined;
+    const buf = Buffer.allocUnsafe(READ_SIZE);
     try {
       let sinceYield = 0;
       let shortReads = 0;
@@ -242,7 +235,10 @@ export function startCoprocess(path: string, start: number, end: number | undefi
       return status !== null && status <= 125 ? { delivered, failure, refused: true } : { delivered, failure };
     } finally {
       cancel();
-      spareReadBuffer = buf;
+      // Freed now: left to V8, a run that decodes several members or images in turn
+      // (validate, diff) kept a MiB each, or the last one's for good. A sink never keeps a
+      // view of a chunk past its call.
+      freeNow(buf.buffer);
     }
   };
   return { drain, cancel };

@@ -26,18 +26,38 @@ export interface DiffOptions {
 export function* differencesOf(a: TreeView, b: TreeView, options: DiffOptions = {}): Generator<Difference> {
   const x = a.order();
   const y = b.order();
+  const pathA = new PathReader(a);
+  const pathB = new PathReader(b);
   let i = 0;
   let j = 0;
-  let p = i < x.length ? a.paths.pathOf(x[i]) : undefined;
-  let q = j < y.length ? b.paths.pathOf(y[j]) : undefined;
+  let p = i < x.length ? pathA.read(x[i]) : undefined;
+  let q = j < y.length ? pathB.read(y[j]) : undefined;
   while (p || q) {
     const order = !q ? -1 : !p ? 1 : Buffer.compare(p, q);
-    if (order < 0) yield { path: p!, kind: 'removed', type: a.typeAt(x[i]) };
-    else if (order > 0) yield { path: q!, kind: 'added', type: b.typeAt(y[j]) };
-    else if (a.typeAt(x[i]) !== b.typeAt(y[j])) yield { path: p!, kind: 'type', a: a.typeAt(x[i]), b: b.typeAt(y[j]) };
-    else for (const d of a.differencesFrom(x[i], b, y[j], { owner: options.owner ?? true, mtime: options.mtime ?? false })) yield { path: p!, ...d };
-    if (order <= 0) p = ++i < x.length ? a.paths.pathOf(x[i]) : undefined;
-    if (order >= 0) q = ++j < y.length ? b.paths.pathOf(y[j]) : undefined;
+    if (order < 0) yield { path: Buffer.from(p!), kind: 'removed', type: a.typeAt(x[i]) };
+    else if (order > 0) yield { path: Buffer.from(q!), kind: 'added', type: b.typeAt(y[j]) };
+    else if (a.typeAt(x[i]) !== b.typeAt(y[j])) yield { path: Buffer.from(p!), kind: 'type', a: a.typeAt(x[i]), b: b.typeAt(y[j]) };
+    else for (const d of a.differencesFrom(x[i], b, y[j], { owner: options.owner ?? true, mtime: options.mtime ?? false })) yield { path: Buffer.from(p!), ...d };
+    if (order <= 0) p = ++i < x.length ? pathA.read(x[i]) : undefined;
+    if (order >= 0) q = ++j < y.length ? pathB.read(y[j]) : undefined;
+  }
+}
+
+/**
+ * A view's paths, each written into the same memory, good until the next: a Buffer each was
+ * garbage outside V8's heap that a validate, comparing one tree after another, never collected.
+ */
+class PathReader {
+  private bytes = Buffer.allocUnsafeSlow(256);
+
+  constructor(private readonly view: TreeView) {}
+
+  read(path: number): Buffer {
+    const { paths } = this.view;
+    const length = paths.pathLength(path);
+    if (length > this.bytes.length) this.bytes = Buffer.allocUnsafeSlow(Math.max(length, this.bytes.length * 2));
+    paths.writePath(path, this.bytes, 0);
+    return this.bytes.subarray(0, length);
   }
 }
 

@@ -1,5 +1,6 @@
 import { ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
+import { freeNow } from '../decode/source.js';
 import { PathTable, grown } from '../extract/path-table.js';
 
 /** An attribute that can differ between two items of the same type at one path. */
@@ -67,6 +68,17 @@ export class TreeView {
   private pairedSame: Uint8Array | undefined;
 
   constructor(readonly paths = new PathTable()) {}
+
+  /**
+   * Frees the view's memory at once, its paths' included, as PathTable.release does: the view
+   * is not used again, nor a view it was compared with (differencesOf) before that is ordered
+   * again.
+   */
+  release(): void {
+    const arrays = [this.recordAt, this.inodeAt, this.types, this.modes, this.uids, this.gids, this.mtimes, this.sizes, this.bytesStart, this.bytesLength, this.pool];
+    for (const array of [...arrays, this.sorted, this.namesStart, this.names, this.pairedWith, this.pairedSame]) if (array) freeNow(array.buffer);
+    this.paths.release();
+  }
 
   /** A new record of a `type` with `attributes`; what its type has is added by the calls below. */
   addRecord(type: EntryType, attributes: Attributes): number {

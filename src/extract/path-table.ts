@@ -1,3 +1,4 @@
+import { freeNow } from '../decode/source.js';
 const SLASH = 0x2f;
 const EMPTY = -1;
 
@@ -30,6 +31,14 @@ export class PathTable {
   private lastParent = new Uint8Array(256);
   private lastParentLength = 0;
   private lastParentId = 0;
+
+  /**
+   * Frees the table's memory at once, where a collection might never come (a process that
+   * describes one tree after another): the table is not used again.
+   */
+  release(): void {
+    for (const array of [this.parents, this.starts, this.lengths, this.hashes, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
+  }
 
   /** How many numbers are given, the root's included: each is below it. */
   get size(): number {

@@ -53,7 +53,8 @@ export function walkTree(
 /**
  * What hashFile reads through, every file: reading each whole, or through a buffer of its own,
  * left garbage outside the heap that the collector does not hurry to free (the real image's
- * tree: about 40 MB of peak RSS).
+ * tree: about 40 MB of peak RSS). 256 KiB hashes as fast as a MiB did (diff of the real
+ * zstd image with its tree, 5 runs each, by hand), in 0.8 MB less.
  */
 let hashBuffer: Buffer | undefined;
 
@@ -61,7 +62,7 @@ let hashBuffer: Buffer | undefined;
 export function hashFile(path: Buffer): { size: number; sha256: Buffer } {
   // Here, not at the top: unpack walks trees, and node:crypto adds to its peak RSS (1.8 MB).
   const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
-  const buffer = (hashBuffer ??= Buffer.allocUnsafe(1 << 20));
+  const buffer = (hashBuffer ??= Buffer.allocUnsafe(256 << 10));
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   let size = 0;
   try {

@@ -12,10 +12,13 @@ export interface AreaExports {
   __heap_base: WebAssembly.Global;
 }
 
-/** The module of `base64`, compiled at its first use. */
-export function lazyModule(base64: string): () => WebAssembly.Module {
+/** The module of `base64`, compiled by `compile` at its first use. */
+export function lazyModule(
+  base64: string,
+  compile = (bytes: BufferSource) => new WebAssembly.Module(bytes),
+): () => WebAssembly.Module {
   let compiled: WebAssembly.Module | undefined;
-  return () => (compiled ??= new WebAssembly.Module(Buffer.from(base64, 'base64')));
+  return () => (compiled ??= compile(Buffer.from(base64, 'base64')));
 }
 
 /**
