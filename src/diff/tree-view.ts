@@ -71,8 +71,7 @@ export class TreeView {
 
   /**
    * Frees the view's memory at once, its paths' included, as PathTable.release does: the view
-   * is not used again, nor a view it was compared with (differencesOf) before that is ordered
-   * again.
+   * is not used again.
    */
   release(): void {
     const arrays = [this.recordAt, this.inodeAt, this.types, this.modes, this.uids, this.gids, this.mtimes, this.sizes, this.bytesStart, this.bytesLength, this.pool];
