@@ -1,9 +1,12 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { diffTrees } from '../src/diff/compare.js';
+import { NONE, TreeView } from '../src/diff/tree-view.js';
 import { describeDirectoryTree } from '../src/diff/views.js';
+import { EMPTY_SHA256 } from '../src/extract/walk-tree.js';
 import { cli, cpioExtract, sh, skippedDevices } from './support/cli.js';
 import { archivesOf, fixtureImages } from './support/fixtures.js';
 import { AS_ROOT, HAVE_DRACUT, skipUnlessCI, titled } from './support/needs.js';
@@ -93,6 +96,33 @@ describe('diffTrees', () => {
     };
     const found = diffTrees(make(['x/1', 'x/22', 'y']), make(['x/333', 'y', 'zz']));
     expect(found.map((d) => `${d.kind} ${d.path.toString()}`)).toEqual(['removed x/1', 'removed x/22', 'added x/333', 'added zz']);
+  });
+
+  it('sees empty files as equal, to one another\'s content too, and as sha256 sees nothing', () => {
+    expect(Buffer.from(EMPTY_SHA256).toString('hex')).toBe(createHash('sha256').digest('hex'));
+    const make = (files: Record<string, string>) => {
+      const root = fresh('tree');
+      for (const [name, data] of Object.entries(files)) writeFileSync(join(root, name), data);
+      return describeDirectoryTree(root);
+    };
+    // By records made in this order: a file of data first, then empty ones, which share a digest.
+    const view = (...files: [string, string][]) => {
+      const tree = new TreeView();
+      for (const [name, data] of files) {
+        const record = tree.addRecord('file', { mode: 0o644, uid: 0, gid: 0 });
+        tree.setContent(record, data.length, createHash('sha256').update(data).digest());
+        tree.put(tree.paths.add(Buffer.from(name)), record, NONE);
+      }
+      return tree;
+    };
+    expect(diffTrees(view(['d', 'data'], ['e1', ''], ['e2', '']), view(['e1', ''], ['e2', ''], ['d', 'data']))).toEqual([]);
+    const a = make({ e1: '', e2: '', f: 'x', g: '' });
+    expect(diffTrees(a, make({ e1: '', e2: '', f: 'x', g: '' }))).toEqual([]);
+    const found = diffTrees(a, make({ e1: '', e2: 'y', f: '', g: '' }));
+    expect(found.map((d) => [d.path.toString(), d.kind, 'a' in d ? `${d.a} -> ${d.b}` : ''])).toEqual([
+      ['e2', 'size', '0 -> 1'],
+      ['f', 'size', '1 -> 0'],
+    ]);
   });
 });
 

@@ -9,6 +9,23 @@ const paths = fc
   .map((components) => Buffer.from(components.join('/'), 'latin1'));
 
 describe('PathTable', () => {
+  it('keeps every number and path when compacted, and goes on adding after', () => {
+    fc.assert(
+      fc.property(fc.array(paths, { maxLength: 60 }), fc.array(paths, { maxLength: 60 }), (before, after) => {
+        const table = new PathTable();
+        const ids = new Map<string, number>();
+        const add = (rel: Buffer) => ids.set(rel.toString('latin1'), table.add(rel));
+        before.forEach(add);
+        table.compact();
+        for (const [key, id] of ids) expect([table.find(Buffer.from(key, 'latin1')), table.pathOf(id).toString('latin1')]).toEqual([id, key]);
+        after.forEach(add);
+        table.compact();
+        for (const [key, id] of ids) expect([table.find(Buffer.from(key, 'latin1')), table.pathOf(id).toString('latin1')]).toEqual([id, key]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('gives each path one number, which names its bytes and its parent, as a Map of the paths would', () => {
     fc.assert(
       fc.property(fc.array(paths, { maxLength: 60 }), fc.array(paths, { maxLength: 20 }), (added, looked) => {

@@ -1,7 +1,7 @@
 import { ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import { freeNow } from '../decode/source.js';
-import { PathTable, grown } from '../extract/path-table.js';
+import { PathTable, fitted, grown } from '../extract/path-table.js';
 
 /** An attribute that can differ between two items of the same type at one path. */
 export type Attribute = 'mode' | 'owner' | 'size' | 'content' | 'target' | 'device' | 'links' | 'mtime';
@@ -53,6 +53,8 @@ export class TreeView {
   private bytesLength = new Uint16Array(1024);
   private pool = new Uint8Array(1 << 14);
   private poolUsed = 0;
+  /** A record of an empty file, whose digest (every empty file's) the others share; or NONE. */
+  private emptyFile = NONE;
   /** The paths in the view in the order of their bytes, once asked for. */
   private sorted: Uint32Array | undefined;
   /** By inode: where its names start in `names`, which holds them in path order. */
@@ -79,6 +81,27 @@ export class TreeView {
     this.paths.release();
   }
 
+  /**
+   * Gives back what the arrays hold past the records and paths made so far, as
+   * PathTable.compact does, for a view kept while another is built. More may still be added.
+   */
+  compact(): void {
+    const paths = this.paths.size;
+    this.recordAt = fitted(this.recordAt, paths);
+    this.inodeAt = fitted(this.inodeAt, paths);
+    const records = this.records;
+    this.types = fitted(this.types, records);
+    this.modes = fitted(this.modes, records);
+    this.uids = fitted(this.uids, records);
+    this.gids = fitted(this.gids, records);
+    this.mtimes = fitted(this.mtimes, records);
+    this.sizes = fitted(this.sizes, records);
+    this.bytesStart = fitted(this.bytesStart, records);
+    this.bytesLength = fitted(this.bytesLength, records);
+    this.pool = fitted(this.pool, this.poolUsed);
+    this.paths.compact();
+  }
+
   /** A new record of a `type` with `attributes`; what its type has is added by the calls below. */
   addRecord(type: EntryType, attributes: Attributes): number {
     const record = this.records++;
@@ -102,8 +125,10 @@ export class TreeView {
 
   /** A regular file's size and the sha256 of its content. */
   setContent(record: number, size: number, sha256: Uint8Array): void {
+    if (size === 0 && this.emptyFile !== NONE) return this.copyContent(record, this.emptyFile);
     this.sizes[record] = size;
     this.setBytes(record, sha256);
+    if (size === 0) this.emptyFile = record;
   }
 
   /** A copy of another record's content: a hard link's, whose data another entry gave. */

@@ -1,9 +1,10 @@
 import type { Hash } from 'node:crypto';
 import { type CpioEntry, entryType, splitDevice } from '../cpio/entry.js';
+import { freeNow } from '../decode/source.js';
 import { ModelTree } from '../extract/model.js';
 import { grown } from '../extract/path-table.js';
 import type { OpenFile } from '../extract/tree.js';
-import { hashFile, walkTree } from '../extract/walk-tree.js';
+import { EMPTY_SHA256, hashFile, walkTree } from '../extract/walk-tree.js';
 import type { DirMeta } from '../extract/directories.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
@@ -35,6 +36,10 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
     if (node.type === 'dir') tree.put(path, tree.addRecord('dir', writer.directoryMeta(model.pathOf(path)) ?? UNNAMED_DIRECTORY), NONE);
     else tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from!, node.id);
   }
+  // diff keeps this view while it builds the other.
+  writer.release();
+  model.release();
+  tree.compact();
   return { tree, archives, refused: writer.refused, refusedCount: writer.refusedCount };
 }
 
@@ -63,6 +68,7 @@ export function describeDirectoryTree(root: string): TreeView {
     }
     tree.put(tree.paths.add(rel), record, inode);
   });
+  tree.compact();
   return tree;
 }
 
@@ -88,6 +94,11 @@ class HashingModelTree extends ModelTree<number> {
     return new HashingFile(super.openFile(rel, e), this, this.get(rel)!.id, false);
   }
 
+  override release(): void {
+    super.release();
+    freeNow(this.contents.buffer);
+  }
+
   /** The record of the content of the file node `node`, which every file the walk made has. */
   contentOf(node: number): number {
     const record = node < this.contents.length ? this.contents[node] : NONE;
@@ -95,10 +106,10 @@ class HashingModelTree extends ModelTree<number> {
     return record;
   }
 
-  /** The node's content is now what the entry `e` wrote: `hash` of `size` bytes, or the node's own where none. */
-  setContent(node: number, e: CpioEntry, size: number, hash: Hash | undefined): void {
+  /** The node's content is now what the entry `e` wrote: `sha256` of `size` bytes, or the node's own where none. */
+  setContent(node: number, e: CpioEntry, size: number, sha256: Uint8Array | undefined): void {
     const record = this.tree.addRecord('file', e);
-    if (hash) this.tree.setContent(record, size, hash.digest());
+    if (sha256) this.tree.setContent(record, size, sha256);
     else this.tree.copyContent(record, this.contents[node]);
     this.contents = grown(this.contents, node, NONE);
     this.contents[node] = record;
@@ -110,6 +121,7 @@ class HashingModelTree extends ModelTree<number> {
  * only when it is truncated for new data, and keeps its group's otherwise.
  */
 class HashingFile implements OpenFile {
+  /** Made at the first write: an empty file's digest is known (EMPTY_SHA256). */
   private hash: Hash | undefined;
   private size = 0;
 
@@ -117,26 +129,26 @@ class HashingFile implements OpenFile {
     private readonly inner: OpenFile,
     private readonly model: HashingModelTree,
     private readonly node: number,
-    fresh: boolean,
-  ) {
-    if (fresh) this.hash = sha256();
-  }
+    /** Whether the content is what is written here, not the group's: a new file, or one truncated. */
+    private replaced: boolean,
+  ) {}
 
   truncate(size: number): void {
     this.inner.truncate(size);
-    this.hash = sha256();
+    this.replaced = true;
+    this.hash = undefined;
     this.size = 0;
   }
 
   write(chunk: Uint8Array): void {
     this.inner.write(chunk);
-    this.hash!.update(chunk);
+    (this.hash ??= sha256()).update(chunk);
     this.size += chunk.length;
   }
 
   finish(e: CpioEntry): void {
     this.inner.finish(e);
-    this.model.setContent(this.node, e, this.size, this.hash);
+    this.model.setContent(this.node, e, this.size, this.replaced ? (this.hash?.digest() ?? EMPTY_SHA256) : undefined);
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import { type CpioEntry, S_IFMT } from '../cpio/entry.js';
+import { freeNow } from '../decode/source.js';
 import { PathTable, doubledSlots, grown } from './path-table.js';
 
 const EMPTY = -1;
@@ -21,6 +22,12 @@ export class HardLinkGroups {
   private firstNames = new Int32Array(256);
   /** The groups, by hash; EMPTY where none. Never over half full. */
   private slots = new Int32Array(512).fill(EMPTY);
+
+  /** Frees the groups' memory at once, as PathTable.release does: they are not used again. */
+  release(): void {
+    for (const array of [this.majors, this.minors, this.inos, this.types, this.firstNames, this.slots]) freeNow(array.buffer);
+    this.names.release();
+  }
 
   /** The first name of `e`'s group, or undefined where `e` is its first. */
   firstName(e: CpioEntry): Buffer | undefined {

@@ -1,5 +1,6 @@
 import { type CpioEntry, ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { PATH_MAX } from '../cpio/parser.js';
+import { freeNow } from '../decode/source.js';
 import { PathTable, grown } from './path-table.js';
 import type { OpenFile, SpecialType, Tree } from './tree.js';
 
@@ -51,6 +52,15 @@ export class ModelTree<T> implements Tree {
     private readonly keep: (e: CpioEntry) => T,
     private readonly names = new PathTable(),
   ) {}
+
+  /**
+   * Frees the model's memory at once, as TreeWriter.release does; its path table, which its
+   * user may share, is left. The model is not used again.
+   */
+  release(): void {
+    for (const array of [this.nodeAt, this.children, this.types]) freeNow(array.buffer);
+    this.kept.length = 0;
+  }
 
   /** What the tree holds at `rel`. */
   get(rel: Buffer): ModelNode<T> | undefined {

@@ -40,6 +40,19 @@ export class PathTable {
     for (const array of [this.parents, this.starts, this.lengths, this.hashes, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
   }
 
+  /**
+   * Gives back what the arrays hold past the paths numbered so far, for a table kept whole
+   * while another is filled (diff's two trees): they grow by doubling, up to half of them unused.
+   * More paths may still be added.
+   */
+  compact(): void {
+    this.parents = fitted(this.parents, this.count);
+    this.starts = fitted(this.starts, this.count);
+    this.lengths = fitted(this.lengths, this.count);
+    this.hashes = fitted(this.hashes, this.count);
+    this.pool = fitted(this.pool, this.poolUsed);
+  }
+
   /** How many numbers are given, the root's included: each is below it. */
   get size(): number {
     return this.count;
@@ -235,6 +248,13 @@ export function grown<A extends TypedArray>(array: A, index: number, fill = 0): 
   const bigger = new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(length * array.BYTES_PER_ELEMENT));
   if (fill !== 0) bigger.fill(fill, old);
   return bigger;
+}
+
+/** `array`'s first `length` elements (one at least, so that grown can double it), its memory moved as grown moves it. */
+export function fitted<A extends TypedArray>(array: A, length: number): A {
+  const fit = Math.max(length, 1);
+  if (fit >= array.length) return array;
+  return new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(fit * array.BYTES_PER_ELEMENT));
 }
 
 function startsWith(rel: Uint8Array, prefix: Uint8Array, length: number): boolean {

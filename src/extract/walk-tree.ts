@@ -1,3 +1,4 @@
+import type { Hash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 const { chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync } = process.getBuiltinModule('node:fs');
 const { dirname } = process.getBuiltinModule('node:path');
@@ -58,19 +59,27 @@ export function walkTree(
  */
 let hashBuffer: Buffer | undefined;
 
+/**
+ * The sha256 of nothing: an empty file's, without a hash of its own. Each node:crypto Hash holds
+ * memory outside the heap until V8 collects it, which a walk of many files may never see.
+ */
+export const EMPTY_SHA256: Uint8Array = Buffer.from('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex');
+
 /** The size and sha256 of the regular file at `path` (never through a symlink). */
-export function hashFile(path: Buffer): { size: number; sha256: Buffer } {
-  // Here, not at the top: unpack walks trees, and node:crypto adds to its peak RSS (1.8 MB).
-  const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
+export function hashFile(path: Buffer): { size: number; sha256: Uint8Array } {
   const buffer = (hashBuffer ??= Buffer.allocUnsafe(256 << 10));
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  let hash: Hash | undefined;
   let size = 0;
   try {
-    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) hash.update(buffer.subarray(0, n));
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) {
+      // Here, not at the top: unpack walks trees, and node:crypto adds to its peak RSS (1.8 MB).
+      (hash ??= process.getBuiltinModule('node:crypto').createHash('sha256')).update(buffer.subarray(0, n));
+    }
   } finally {
     closeSync(fd);
   }
-  return { size, sha256: hash.digest() };
+  return { size, sha256: hash?.digest() ?? EMPTY_SHA256 };
 }
 
 /**

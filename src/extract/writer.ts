@@ -112,7 +112,18 @@ export class TreeWriter implements CpioEvents {
   }
 
   trailer(): void {
+    this.links.release();
     this.links = new HardLinkGroups();
+  }
+
+  /**
+   * Frees what the writer holds of the tree, its directories' records and hard-link groups, at
+   * once: a run that keeps the tree it built (diff's views) would hold them until V8 collects,
+   * which a short run may never do. The writer is not used again.
+   */
+  release(): void {
+    this.links.release();
+    this.dirs.release();
   }
 
   private notice(kind: Notice['kind'], e: CpioEntry, reason: string): void {
