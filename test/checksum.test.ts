@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dataSum } from '../src/cpio/checksum.js';
-import { BIN } from './support/cli.js';
+import { BIN, ROOT } from './support/cli.js';
 import { scratch } from './support/scratch.js';
 
 const { fresh } = scratch('initramfs-restore-checksum-');
@@ -44,6 +44,21 @@ describe('the 070702 data sum', () => {
     const chunk = new Uint8Array(1_900 * piece.length);
     for (let at = 0; at < chunk.length; at += piece.length) chunk.set(piece, at);
     expect(dataSum(chunk, 5)).toBe((5 + 1_900 * pieceSum) % 2 ** 32);
+  });
+
+  it('sums 13 GB within 64 MB: the instances it takes in turn share one memory', () => {
+    const script = `
+      const { dataSum } = await import(${JSON.stringify(`${ROOT}dist/cpio/checksum.js`)});
+      const piece = new Uint8Array(64 << 10).fill(3);
+      let sum = 0;
+      for (let i = 0; i < 200_000; i++) sum = dataSum(piece, sum);
+      const status = process.getBuiltinModule('node:fs').readFileSync('/proc/self/status', 'latin1');
+      console.log(sum, /VmHWM:\\s*(\\d+)/.exec(status)[1]);`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const [sum, peakKb] = run.stdout.trim().split(' ').map(Number);
+    expect(sum).toBe((200_000 * (64 << 10) * 3) % 2 ** 32);
+    expect(peakKb * 1024).toBeLessThanOrEqual(64e6);
   });
 
   it('stays on the baseline tier in the CLI: no TurboFan compile of it, whose code is some 4 MB of peak RSS', () => {

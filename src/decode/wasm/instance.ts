@@ -8,7 +8,6 @@ const PAGE = 64 << 10;
 const KEEP_MEMORY = 16 << 20;
 
 export interface AreaExports {
-  memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
 }
 
@@ -31,14 +30,18 @@ export class WasmAreas<E extends AreaExports> {
   /** Where it decodes to. */
   output = new Uint8Array(0);
   protected readonly wasm: E;
+  private readonly memory: WebAssembly.Memory;
 
-  constructor(module: WebAssembly.Module) {
-    this.wasm = new WebAssembly.Instance(module).exports as unknown as E;
+  /** `memory`: for a module that imports its memory (build.sh), shared by its instances. */
+  constructor(module: WebAssembly.Module, memory?: WebAssembly.Memory) {
+    const exports = new WebAssembly.Instance(module, memory && { env: { memory } }).exports;
+    this.wasm = exports as unknown as E;
+    this.memory = memory ?? (exports.memory as WebAssembly.Memory);
   }
 
   /** Sizes the two areas, growing the memory where they need more; their bytes are not kept. */
   layout(inputSize: number, outputSize: number): this {
-    const { memory } = this.wasm;
+    const { memory } = this;
     const inputAt = (this.wasm.__heap_base.value + 15) & ~15;
     const end = inputAt + inputSize + outputSize;
     if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / PAGE));
@@ -48,7 +51,7 @@ export class WasmAreas<E extends AreaExports> {
   }
 
   get memoryBytes(): number {
-    return this.wasm.memory.buffer.byteLength;
+    return this.memory.buffer.byteLength;
   }
 }
 
