@@ -258,6 +258,8 @@ export class TreeView {
     const inode = this.inodeAt[path];
     const otherInode = other.inodeAt[otherPath];
     if (this.pairedView !== other || this.pairedNames !== other.names) {
+      // Freed now: validate pairs its expected view with one restored tree after another.
+      for (const array of [this.pairedWith, this.pairedSame]) if (array) freeNow(array.buffer);
       this.pairedView = other;
       this.pairedNames = other.names;
       this.pairedWith = new Int32Array(this.namesStart!.length).fill(NONE);

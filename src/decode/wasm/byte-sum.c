@@ -1,8 +1,8 @@
 /*
  * The sum of a run of bytes modulo 2^32: cpio's 070702 check field. In JavaScript the loop over
  * every byte needs V8's optimizing compilers, whose code is several MB of peak RSS; here the
- * baseline compiler's SIMD adds 16 bytes at a time. Its instances share one memory
- * (src/cpio/checksum.ts takes a new one every 900 calls), which it imports.
+ * baseline compiler's SIMD adds 16 bytes at a time. Its instances (src/cpio/checksum.ts takes a
+ * new instance every 900 calls) share one memory, which it imports.
  */
 /* wasm-ld: --import-memory */
 #include <wasm_simd128.h>

@@ -11,13 +11,10 @@ export interface AreaExports {
   __heap_base: WebAssembly.Global;
 }
 
-/** The module of `base64`, compiled by `compile` at its first use. */
-export function lazyModule(
-  base64: string,
-  compile = (bytes: BufferSource) => new WebAssembly.Module(bytes),
-): () => WebAssembly.Module {
+/** The module of `base64`, compiled at its first use. */
+export function lazyModule(base64: string): () => WebAssembly.Module {
   let compiled: WebAssembly.Module | undefined;
-  return () => (compiled ??= compile(Buffer.from(base64, 'base64')));
+  return () => (compiled ??= new WebAssembly.Module(Buffer.from(base64, 'base64')));
 }
 
 /**
@@ -32,7 +29,10 @@ export class WasmAreas<E extends AreaExports> {
   protected readonly wasm: E;
   private readonly memory: WebAssembly.Memory;
 
-  /** `memory`: for a module that imports its memory (build.sh), shared by its instances. */
+  /**
+   * `memory`: for a module that imports its memory (build.sh), shared by its instances. Growing
+   * it (layout) detaches the areas of every other instance on it.
+   */
   constructor(module: WebAssembly.Module, memory?: WebAssembly.Memory) {
     const exports = new WebAssembly.Instance(module, memory && { env: { memory } }).exports;
     this.wasm = exports as unknown as E;
