@@ -1,7 +1,7 @@
 import { ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
 import { freeNow } from '../decode/source.js';
-import { PathTable, fitted, grown } from '../extract/path-table.js';
+import { PathTable, type TypedArray, fitted, grown } from '../extract/path-table.js';
 
 /** An attribute that can differ between two items of the same type at one path. */
 export type Attribute = 'mode' | 'owner' | 'size' | 'content' | 'target' | 'device' | 'links' | 'mtime';
@@ -76,8 +76,11 @@ export class TreeView {
    * is not used again.
    */
   release(): void {
-    const arrays = [this.recordAt, this.inodeAt, this.types, this.modes, this.uids, this.gids, this.mtimes, this.sizes, this.bytesStart, this.bytesLength, this.pool];
-    for (const array of [...arrays, this.sorted, this.namesStart, this.names, this.pairedWith, this.pairedSame]) if (array) freeNow(array.buffer);
+    this.resizeRecords((array) => {
+      freeNow(array.buffer);
+      return array;
+    });
+    for (const array of [this.recordAt, this.inodeAt, this.pool, this.sorted, this.namesStart, this.names, this.pairedWith, this.pairedSame]) if (array) freeNow(array.buffer);
     this.paths.release();
   }
 
@@ -89,15 +92,7 @@ export class TreeView {
     const paths = this.paths.size;
     this.recordAt = fitted(this.recordAt, paths);
     this.inodeAt = fitted(this.inodeAt, paths);
-    const records = this.records;
-    this.types = fitted(this.types, records);
-    this.modes = fitted(this.modes, records);
-    this.uids = fitted(this.uids, records);
-    this.gids = fitted(this.gids, records);
-    this.mtimes = fitted(this.mtimes, records);
-    this.sizes = fitted(this.sizes, records);
-    this.bytesStart = fitted(this.bytesStart, records);
-    this.bytesLength = fitted(this.bytesLength, records);
+    this.resizeRecords((array) => fitted(array, this.records));
     this.pool = fitted(this.pool, this.poolUsed);
     this.paths.compact();
   }
@@ -105,16 +100,7 @@ export class TreeView {
   /** A new record of a `type` with `attributes`; what its type has is added by the calls below. */
   addRecord(type: EntryType, attributes: Attributes): number {
     const record = this.records++;
-    if (record === this.types.length) {
-      this.types = grown(this.types, record);
-      this.modes = grown(this.modes, record);
-      this.uids = grown(this.uids, record);
-      this.gids = grown(this.gids, record);
-      this.mtimes = grown(this.mtimes, record);
-      this.sizes = grown(this.sizes, record);
-      this.bytesStart = grown(this.bytesStart, record);
-      this.bytesLength = grown(this.bytesLength, record);
-    }
+    if (record === this.types.length) this.resizeRecords((array) => grown(array, record));
     this.types[record] = ENTRY_TYPES.indexOf(type);
     this.modes[record] = attributes.mode & 0o7777;
     this.uids[record] = attributes.uid;
@@ -210,6 +196,18 @@ export class TreeView {
       out.push({ kind: 'mtime', a: String(this.mtimes[x]), b: String(other.mtimes[y]) });
     }
     return out;
+  }
+
+  /** Each array by record number, replaced by what `resize` makes of it. */
+  private resizeRecords(resize: <A extends TypedArray>(array: A) => A): void {
+    this.types = resize(this.types);
+    this.modes = resize(this.modes);
+    this.uids = resize(this.uids);
+    this.gids = resize(this.gids);
+    this.mtimes = resize(this.mtimes);
+    this.sizes = resize(this.sizes);
+    this.bytesStart = resize(this.bytesStart);
+    this.bytesLength = resize(this.bytesLength);
   }
 
   private setBytes(record: number, bytes: Uint8Array): void {

@@ -232,7 +232,7 @@ export function doubledSlots(old: Int32Array<ArrayBuffer>, first: number, end: n
   return slots;
 }
 
-type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array;
+export type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array | Float64Array;
 
 /**
  * `array`, or one twice as long or more, so that `index` is in it, what is new `fill`. Its memory
@@ -245,7 +245,7 @@ export function grown<A extends TypedArray>(array: A, index: number, fill = 0): 
   const old = array.length;
   let length = old * 2;
   while (length <= index) length *= 2;
-  const bigger = new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(length * array.BYTES_PER_ELEMENT));
+  const bigger = moved(array, length);
   if (fill !== 0) bigger.fill(fill, old);
   return bigger;
 }
@@ -253,8 +253,12 @@ export function grown<A extends TypedArray>(array: A, index: number, fill = 0): 
 /** `array`'s first `length` elements (one at least, so that grown can double it), its memory moved as grown moves it. */
 export function fitted<A extends TypedArray>(array: A, length: number): A {
   const fit = Math.max(length, 1);
-  if (fit >= array.length) return array;
-  return new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(fit * array.BYTES_PER_ELEMENT));
+  return fit >= array.length ? array : moved(array, fit);
+}
+
+/** `array`'s memory, `length` elements long, moved by `transfer`: `array` is detached. */
+function moved<A extends TypedArray>(array: A, length: number): A {
+  return new (array.constructor as new (buffer: ArrayBuffer) => A)((array.buffer as ArrayBuffer).transfer(length * array.BYTES_PER_ELEMENT));
 }
 
 function startsWith(rel: Uint8Array, prefix: Uint8Array, length: number): boolean {
