@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -96,6 +96,40 @@ describe('diffTrees', () => {
     };
     const found = diffTrees(make(['x/1', 'x/22', 'y']), make(['x/333', 'y', 'zz']));
     expect(found.map((d) => `${d.kind} ${d.path.toString()}`)).toEqual(['removed x/1', 'removed x/22', 'added x/333', 'added zz']);
+  });
+
+  it('finds the same differences in two views that number their paths in one table, which only the view that made it frees', () => {
+    const make = (files: Record<string, string>, links: [string, string][]) => {
+      const root = fresh('tree');
+      for (const [name, data] of Object.entries(files)) {
+        mkdirSync(join(root, name, '..'), { recursive: true });
+        writeFileSync(join(root, name), data);
+      }
+      for (const [target, name] of links) linkSync(join(root, target), join(root, name));
+      return root;
+    };
+    const a = make({ 'd/1': 'x', 'd/2': 'y', 'e/3': 'z', only: 'a' }, [['d/1', 'd/1-link'], ['e/3', 'e/3-link']]);
+    const b = make({ 'd/1': 'x', 'd/2': 'Y', 'e/3': 'z', new: 'b' }, [['d/1', 'd/1-link'], ['e/3', 'e/other-link']]);
+    const shown = (found: ReturnType<typeof diffTrees>) => found.map((d) => `${d.path.toString()} ${d.kind}${'a' in d ? ` ${d.a} -> ${d.b}` : ''}`);
+    const apart = shown(diffTrees(describeDirectoryTree(a), describeDirectoryTree(b)));
+    const sha = (data: string) => createHash('sha256').update(data).digest('hex');
+    expect(apart).toEqual([
+      `d/2 content ${sha('y')} -> ${sha('Y')}`,
+      'e/3 links e/3-link -> e/other-link',
+      'e/3-link removed',
+      'e/other-link added',
+      'new added',
+      'only removed',
+    ]);
+    const first = describeDirectoryTree(a);
+    const known = first.paths.size;
+    const second = describeDirectoryTree(b, first.paths);
+    expect(second.paths).toBe(first.paths);
+    // Only the paths of b that a has not: e/other-link and new.
+    expect(first.paths.size).toBe(known + 2);
+    expect(shown(diffTrees(first, second))).toEqual(apart);
+    second.release();
+    expect(shown(diffTrees(first, describeDirectoryTree(b)))).toEqual(apart);
   });
 
   it('sees empty files as equal, to one another\'s content too, and as sha256 sees nothing', () => {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type CpioEntry, hardLinkKey } from '../src/cpio/entry.js';
 import { HardLinkGroups } from '../src/extract/hard-links.js';
+import { PathTable } from '../src/extract/path-table.js';
 
 const entry = (devMajor: number, devMinor: number, ino: number, mode: number) => ({ devMajor, devMinor, ino, mode, nlink: 2 }) as CpioEntry;
 
@@ -27,6 +28,17 @@ describe('HardLinkGroups', () => {
       }),
       { numRuns: 200, seed: 45 },
     );
+  });
+
+  it('numbers its names in the tree\'s table when given one, which its release leaves to the tree', () => {
+    const table = new PathTable();
+    const dir = table.add(Buffer.from('d'));
+    const groups = new HardLinkGroups(table);
+    groups.add(entry(0, 0, 7, 0o100644), Buffer.from('d/first'));
+    expect(table.find(Buffer.from('d/first'))).toBeGreaterThan(dir);
+    expect(groups.firstName(entry(0, 0, 7, 0o100644))?.toString()).toBe('d/first');
+    groups.release();
+    expect(table.pathOf(table.add(Buffer.from('d/next'))).toString()).toBe('d/next');
   });
 
   it('keeps 20,000 groups apart as it grows, keys that differ in one field each', () => {

@@ -26,6 +26,16 @@ describe('PathTable', () => {
     );
   });
 
+  it('throws when used after its release, where a walk up its parents or a probe of its slots would never end', () => {
+    const table = new PathTable();
+    const id = table.add(Buffer.from('a/b/c'));
+    table.compact();
+    table.release();
+    for (const use of [() => table.find(Buffer.from('a/b/c')), () => table.add(Buffer.from('x')), () => table.pathOf(id), () => table.depthOf(id), () => table.parentOf(id), () => table.compare(id, 1)]) {
+      expect(use).toThrow('a path table used after its release');
+    }
+  });
+
   it('gives each path one number, which names its bytes and its parent, as a Map of the paths would', () => {
     fc.assert(
       fc.property(fc.array(paths, { maxLength: 60 }), fc.array(paths, { maxLength: 20 }), (added, looked) => {

@@ -1,7 +1,7 @@
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
 import { escapeName, unescapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
-import { ModelTree } from '../extract/model.js';
+import { ModelTree, NONE } from '../extract/model.js';
 import { grown } from '../extract/path-table.js';
 import { normalizeName } from '../extract/paths.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
@@ -57,8 +57,8 @@ Options:
         const at = ({ offset, archive }: Place) => location(offset, archives[archive - 1]);
         const lastFailed = last?.notice && `the last entry named ${path}, at ${at(last)}, was ${last.notice.kind}: ${last.notice.reason}`;
         if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
-        if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node.type, node.from === undefined ? undefined : entries.get(node.from))}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
-        const from = entries.get(node.from!);
+        if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node.type, node.from === NONE ? undefined : entries.get(node.from))}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
+        const from = entries.get(node.from);
         if (spool && from.size > 0 && spool.ordinal !== from.ordinal) {
           throw new Failure(`${image}: ${path} holds the data of "${escapeName(Buffer.from(from.name!, 'latin1'))}", at ${at(from)}, which went by before ${path} was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)`);
         }
@@ -109,17 +109,21 @@ interface Kept extends Place {
 }
 
 /**
- * By ordinal, what the first pass keeps of every entry, in typed arrays: the model keeps only
- * an ordinal per node, as it holds every path of the tree (an object per entry, with its name,
- * took most of a run's memory). A symlink's target and a device's numbers are kept for the
+ * What the first pass keeps of each entry that a node of the model may come from (no directory
+ * entry's), by record number, in typed arrays: the model keeps only a record's number per
+ * node, as it holds every path of the tree (an object per entry, with its name, took most of a
+ * run's memory). A symlink's target and a device's numbers are kept for the
  * message that PATH is one; on a pipe, the name of each file entry with data, which a link
  * named PATH may join after it went by (whatever now is at its group's first name: not only a
  * member of the group).
  */
 class EntryRecords {
+  private count = 0;
+  private ordinals = new Uint32Array(1024);
   private archives = new Uint32Array(1024);
   private offsets = new Float64Array(1024);
-  private sizes = new Float64Array(1024);
+  /** newc's sizes have 32 bits. */
+  private sizes = new Uint32Array(1024);
   private readonly targets = new Map<number, Buffer>();
   private readonly devices = new Map<number, [major: number, minor: number]>();
   /** latin1: a Buffer of the pool's kept its slab. */
@@ -127,30 +131,40 @@ class EntryRecords {
 
   constructor(private readonly keepNames: boolean) {}
 
-  add(ordinal: number, archive: number, e: CpioEntry): void {
-    if (ordinal >= this.archives.length) {
-      this.archives = grown(this.archives, ordinal);
-      this.offsets = grown(this.offsets, ordinal);
-      this.sizes = grown(this.sizes, ordinal);
+  /** A record of `e`, the image's `ordinal`-th entry, in `archive`; returns its number. */
+  add(ordinal: number, archive: number, e: CpioEntry): number {
+    const record = this.count++;
+    if (record === this.archives.length) {
+      this.ordinals = grown(this.ordinals, record);
+      this.archives = grown(this.archives, record);
+      this.offsets = grown(this.offsets, record);
+      this.sizes = grown(this.sizes, record);
     }
-    this.archives[ordinal] = archive;
-    this.offsets[ordinal] = e.offset;
-    this.sizes[ordinal] = e.size;
+    this.ordinals[record] = ordinal;
+    this.archives[record] = archive;
+    this.offsets[record] = e.offset;
+    this.sizes[record] = e.size;
     const type = entryType(e.mode);
-    if (type === 'symlink') this.targets.set(ordinal, e.linkTarget!);
-    else if (type === 'char' || type === 'block') this.devices.set(ordinal, [e.rdevMajor, e.rdevMinor]);
-    if (this.keepNames && type === 'file' && e.size > 0) this.names.set(ordinal, e.name.toString('latin1'));
+    if (type === 'symlink') this.targets.set(record, e.linkTarget!);
+    else if (type === 'char' || type === 'block') this.devices.set(record, [e.rdevMajor, e.rdevMinor]);
+    if (this.keepNames && type === 'file' && e.size > 0) this.names.set(record, e.name.toString('latin1'));
+    return record;
   }
 
-  get(ordinal: number): Kept {
-    const [rdevMajor, rdevMinor] = this.devices.get(ordinal) ?? [];
+  /** The position among the image's entries of the one kept as `record`. */
+  ordinalOf(record: number): number {
+    return this.ordinals[record];
+  }
+
+  get(record: number): Kept {
+    const [rdevMajor, rdevMinor] = this.devices.get(record) ?? [];
     return {
-      ordinal,
-      archive: this.archives[ordinal],
-      offset: this.offsets[ordinal],
-      size: this.sizes[ordinal],
-      name: this.names.get(ordinal),
-      linkTarget: this.targets.get(ordinal),
+      ordinal: this.ordinals[record],
+      archive: this.archives[record],
+      offset: this.offsets[record],
+      size: this.sizes[record],
+      name: this.names.get(record),
+      linkTarget: this.targets.get(record),
       rdevMajor,
       rdevMinor,
     };
@@ -184,8 +198,8 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
 
 /** The writer on the model, placing the entries and watching those named `wanted`. */
 class ModelUnpack implements CpioEvents {
-  /** A node keeps the ordinal of the entry its content comes from. */
-  readonly tree = new ModelTree<number>(() => this.count);
+  /** A node keeps the record of the entry its content comes from. */
+  readonly tree = new ModelTree((e) => this.entries.add(this.count, this.archive, e));
   readonly entries: EntryRecords;
   last: Named | undefined;
   /** The index of the archive being read. */
@@ -208,7 +222,6 @@ class ModelUnpack implements CpioEvents {
 
   entry(e: CpioEntry): void {
     this.count++;
-    this.entries.add(this.count, this.archive, e);
     const name = normalizeName(e.name);
     this.current = name.ok && name.rel.equals(this.wanted) ? { archive: this.archive, offset: e.offset } : undefined;
     this.last = this.current ?? this.last;
@@ -218,7 +231,7 @@ class ModelUnpack implements CpioEvents {
     // opened it through one of its hard links, whatever the entry's own name. Only a spool needs
     // to know as the data goes by: the model is looked at per entry only then.
     const node = this.spool && e.size > 0 ? this.tree.get(this.wanted) : undefined;
-    this.copyTo = node?.type === 'file' && node.from === this.count ? this.spool : undefined;
+    this.copyTo = node?.type === 'file' && this.entries.ordinalOf(node.from) === this.count ? this.spool : undefined;
     this.copyTo?.start(this.count);
   }
 

@@ -3,6 +3,7 @@ import {
   type Difference, diffArchives, differenceJson, differencesOf, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
 } from '../diff/compare.js';
 import type { TreeView } from '../diff/tree-view.js';
+import type { PathTable } from '../extract/path-table.js';
 import { type ImageTree, describeDirectoryTree, describeImageTree } from '../diff/views.js';
 import { LineWriter } from '../output.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
@@ -64,7 +65,8 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
     const maxOutput = maxSizeOption(values['max-size']);
     let sides: [TreeSide, TreeSide];
     try {
-      sides = [await readSide(a, maxOutput), await readSide(b, maxOutput)];
+      const first = await readSide(a, maxOutput);
+      sides = [first, await readSide(b, maxOutput, first.tree.paths)];
     } catch (err) {
       if (!(err instanceof Failure)) throw err;
       printError(err.message);
@@ -113,10 +115,13 @@ interface TreeSide {
   archives?: ImageTree['archives'];
 }
 
-/** A directory's tree, or an image's as unpack leaves it; any failure names the input. */
-async function readSide(input: string, maxOutput: number): Promise<TreeSide> {
+/**
+ * A directory's tree, or an image's as unpack leaves it; any failure names the input. `paths`:
+ * the other side's table, which a path of both is held in once.
+ */
+async function readSide(input: string, maxOutput: number, paths?: PathTable): Promise<TreeSide> {
   return onImage(input, async () => {
-    if (input !== '-' && statSync(input).isDirectory()) return { tree: describeDirectoryTree(input) };
-    return describeImageTree(input, { maxOutput });
+    if (input !== '-' && statSync(input).isDirectory()) return { tree: describeDirectoryTree(input, paths) };
+    return describeImageTree(input, { maxOutput, paths });
   });
 }

@@ -69,11 +69,22 @@ export class TreeView {
   private pairedWith: Int32Array | undefined;
   private pairedSame: Uint8Array | undefined;
 
-  constructor(readonly paths = new PathTable()) {}
+  readonly paths: PathTable;
+  /** Whether the view made its path table, which it then frees with itself. */
+  private readonly ownsPaths: boolean;
 
   /**
-   * Frees the view's memory at once, its paths' included, as PathTable.release does: the view
-   * is not used again.
+   * `shared`: the table another view numbers its paths in, so that a path of both is held once
+   * (the two trees diff compares are mostly the same paths); by default a table of its own.
+   */
+  constructor(shared?: PathTable) {
+    this.paths = shared ?? new PathTable();
+    this.ownsPaths = shared === undefined;
+  }
+
+  /**
+   * Frees the view's memory at once, as PathTable.release does, its path table's where it made
+   * it: the view is not used again.
    */
   release(): void {
     this.resizeRecords((array) => {
@@ -81,7 +92,7 @@ export class TreeView {
       return array;
     });
     for (const array of [this.recordAt, this.inodeAt, this.pool, this.sorted, this.namesStart, this.names, this.pairedWith, this.pairedSame]) if (array) freeNow(array.buffer);
-    this.paths.release();
+    if (this.ownsPaths) this.paths.release();
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Hash } from 'node:crypto';
 import { type CpioEntry, entryType, splitDevice } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { ModelTree } from '../extract/model.js';
-import { grown } from '../extract/path-table.js';
+import { type PathTable, grown } from '../extract/path-table.js';
 import type { OpenFile } from '../extract/tree.js';
 import { EMPTY_SHA256, hashFile, walkTree } from '../extract/walk-tree.js';
 import type { DirMeta } from '../extract/directories.js';
@@ -24,17 +24,17 @@ export interface ImageTree {
  * a model (as `cat` does), device nodes included: the last entry wins, hard links join the
  * group the writer resolved, refused entries are left out. Each regular file's content is
  * hashed as its data streams past; none is kept. `devices: false`: as another user's unpack
- * leaves it, which skips device nodes.
+ * leaves it, which skips device nodes. `paths`: another view's table, to number paths in (TreeView).
  */
-export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> & { devices?: boolean } = {}): Promise<ImageTree> {
-  const tree = new TreeView();
+export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> & { devices?: boolean; paths?: PathTable } = {}): Promise<ImageTree> {
+  const tree = new TreeView(options.paths);
   const model = new HashingModelTree(tree);
   const writer = new ModelWriter(model, options.devices ?? true);
   // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
   const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
   for (const [path, node] of model.paths()) {
     if (node.type === 'dir') tree.put(path, tree.addRecord('dir', writer.directoryMeta(model.pathOf(path)) ?? UNNAMED_DIRECTORY), NONE);
-    else tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from!, node.id);
+    else tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);
   }
   // diff keeps this view while it builds the other.
   writer.release();
@@ -46,9 +46,12 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
 /** A parent the archive never named: unpack makes it 0755, owned by whoever runs it. */
 const UNNAMED_DIRECTORY = { mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
-/** A directory's tree as lstat sees it (symlinks never followed), each regular file's content hashed. */
-export function describeDirectoryTree(root: string): TreeView {
-  const tree = new TreeView();
+/**
+ * A directory's tree as lstat sees it (symlinks never followed), each regular file's content
+ * hashed. `paths`: another view's table, to number paths in (TreeView).
+ */
+export function describeDirectoryTree(root: string, paths?: PathTable): TreeView {
+  const tree = new TreeView(paths);
   /** The inodes of more than one link, by device and number. */
   const inodes = new Map<string, number>();
   walkTree(root, ({ path, rel, stats }) => {
@@ -77,7 +80,7 @@ export function describeDirectoryTree(root: string): TreeView {
  * keeps the record of a symlink, device, fifo or socket entry; a regular file's record is made
  * when its data is written, with the owner, mode and mtime of the entry written through it.
  */
-class HashingModelTree extends ModelTree<number> {
+class HashingModelTree extends ModelTree {
   /** By node number: the record of a regular file's content; the names of a hard-link group share one, as they share an inode on disk. */
   private contents = new Int32Array(1024).fill(NONE);
 

@@ -12,7 +12,9 @@ const EMPTY = -1;
  * (150,000 groups of names as bench/entries.sh makes them, by hand).
  */
 export class HardLinkGroups {
-  private readonly names = new PathTable();
+  private readonly names: PathTable;
+  /** Whether the groups made their path table, which they then free with themselves. */
+  private readonly ownsNames: boolean;
   private count = 0;
   private majors = new Uint32Array(256);
   private minors = new Uint32Array(256);
@@ -23,10 +25,16 @@ export class HardLinkGroups {
   /** The groups, by hash; EMPTY where none. Never over half full. */
   private slots = new Int32Array(512).fill(EMPTY);
 
-  /** Frees the groups' memory at once, as PathTable.release does: they are not used again. */
+  /** `shared`: the table of the tree written (Tree.names), to number the names in; by default one of their own. */
+  constructor(shared?: PathTable) {
+    this.names = shared ?? new PathTable();
+    this.ownsNames = shared === undefined;
+  }
+
+  /** Frees the groups' memory at once, as PathTable.release does, their path table's where they made it: they are not used again. */
   release(): void {
     for (const array of [this.majors, this.minors, this.inos, this.types, this.firstNames, this.slots]) freeNow(array.buffer);
-    this.names.release();
+    if (this.ownsNames) this.names.release();
   }
 
   /** The first name of `e`'s group, or undefined where `e` is its first. */

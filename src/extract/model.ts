@@ -5,22 +5,23 @@ import { PathTable, grown } from './path-table.js';
 import type { OpenFile, SpecialType, Tree } from './tree.js';
 
 /** What is at one path of the model; the names of a hard-link group share one. */
-export interface ModelNode<T> {
+export interface ModelNode {
   /** The node's number, the same for every name of a hard-link group. */
   id: number;
   type: EntryType;
   /**
-   * What the model keeps of the entry this node's content comes from: for a regular file the
-   * entry whose data it holds, for a symlink its target's, for a device its numbers'; none for
-   * a directory.
+   * The number the model's user kept of the entry this node's content comes from (its `keep`):
+   * for a regular file the entry whose data it holds, for a symlink its target's, for a device
+   * its numbers'; NONE for a directory.
    */
-  from?: T;
+  from: number;
 }
 
 /** Linux's NAME_MAX: a longer name component fails with ENAMETOOLONG on its filesystems. */
 const NAME_MAX = 255;
 const SLASH = 0x2f;
-const NONE = -1;
+/** No node at a path; nothing kept of an entry. */
+export const NONE = -1;
 
 /**
  * The tree `unpack` leaves in a new target directory, in memory, for TreeWriter to build by
@@ -32,25 +33,25 @@ const NONE = -1;
  * where the target is, so that is not modelled. Paths and nodes are numbers in typed arrays
  * (PathTable): a model holds every path of the tree.
  */
-export class ModelTree<T> implements Tree {
+export class ModelTree implements Tree {
   /** By a path's number: the node there, or NONE. */
   private nodeAt = new Int32Array(1024).fill(NONE);
   /** By a path's number: how many names the directory there holds (rmdir needs it empty). */
   private children = new Uint32Array(1024);
   /** By a node's number: its type, an index of ENTRY_TYPES. */
   private types = new Uint8Array(1024);
-  /** By a node's number: what it keeps of its entry. */
-  private readonly kept: (T | undefined)[] = [];
+  /** By a node's number: the number its user kept of its entry, or NONE. */
+  private kept = new Int32Array(1024).fill(NONE);
   private nodesMade = 0;
 
   /**
-   * `keep`: what a node keeps of the entry its content comes from, no more than its user needs:
-   * a model holds every path of the tree. `names`: the table its paths are numbered in, which
-   * its user may number other paths in too.
+   * `keep`: the number a node keeps of the entry its content comes from (its user's record of
+   * it, 0 to 2^31 - 1), a number and no object: a model holds every path of the tree. `names`:
+   * the table its paths are numbered in, which its user may number other paths in too.
    */
   constructor(
-    private readonly keep: (e: CpioEntry) => T,
-    private readonly names = new PathTable(),
+    private readonly keep: (e: CpioEntry) => number,
+    readonly names = new PathTable(),
   ) {}
 
   /**
@@ -58,18 +59,17 @@ export class ModelTree<T> implements Tree {
    * user may share, is left. The model is not used again.
    */
   release(): void {
-    for (const array of [this.nodeAt, this.children, this.types]) freeNow(array.buffer);
-    this.kept.length = 0;
+    for (const array of [this.nodeAt, this.children, this.types, this.kept]) freeNow(array.buffer);
   }
 
   /** What the tree holds at `rel`. */
-  get(rel: Buffer): ModelNode<T> | undefined {
+  get(rel: Buffer): ModelNode | undefined {
     const id = this.names.find(rel);
     return id < 0 ? undefined : this.node(this.nodeAt[id]);
   }
 
   /** Every path the tree holds, by its number, with what is there. */
-  *paths(): Generator<[number, ModelNode<T>]> {
+  *paths(): Generator<[number, ModelNode]> {
     for (let id = 1; id < this.names.size; id++) {
       const node = this.node(this.nodeAt[id]);
       if (node) yield [id, node];
@@ -136,14 +136,19 @@ export class ModelTree<T> implements Tree {
     const path = this.vacant(rel, 'open');
     const node = this.newNode('file', e);
     this.put(path, node);
-    return new ModelFile(this.kept, node, this.kept[node]);
+    return new ModelFile(this, node, this.kept[node]);
   }
 
   openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    return new ModelFile(this.kept, this.nodeAt[this.names.find(rel)], this.keep(e));
+    return new ModelFile(this, this.nodeAt[this.names.find(rel)], this.keep(e));
   }
 
-  private node(id: number): ModelNode<T> | undefined {
+  /** The node's content now comes from the entry its user kept as `kept`. */
+  keepFor(node: number, kept: number): void {
+    this.kept[node] = kept;
+  }
+
+  private node(id: number): ModelNode | undefined {
     return id === NONE ? undefined : { id, type: ENTRY_TYPES[this.types[id]], from: this.kept[id] };
   }
 
@@ -151,8 +156,9 @@ export class ModelTree<T> implements Tree {
   private newNode(type: EntryType, e: CpioEntry | undefined): number {
     const id = this.nodesMade++;
     this.types = grown(this.types, id);
+    this.kept = grown(this.kept, id, NONE);
     this.types[id] = ENTRY_TYPES.indexOf(type);
-    this.kept[id] = e && this.keep(e);
+    if (e) this.kept[id] = this.keep(e);
     return id;
   }
 
@@ -183,12 +189,12 @@ export class ModelTree<T> implements Tree {
  * A file opened for an entry's data. Truncated to the entry's size, it then receives exactly
  * that data from its start: its content becomes the entry's.
  */
-class ModelFile<T> implements OpenFile {
+class ModelFile implements OpenFile {
   /** `kept`: what the node keeps of the entry whose data this is. */
-  constructor(private readonly nodes: (T | undefined)[], private readonly node: number, private readonly kept: T | undefined) {}
+  constructor(private readonly model: ModelTree, private readonly node: number, private readonly kept: number) {}
 
   truncate(): void {
-    this.nodes[this.node] = this.kept;
+    this.model.keepFor(this.node, this.kept);
   }
 
   write(): void {}

@@ -59,6 +59,7 @@ export class PathTable {
   }
 
   parentOf(id: number): number {
+    this.checkLive();
     return this.parents[id];
   }
 
@@ -81,6 +82,7 @@ export class PathTable {
 
   /** How many bytes the path numbered `id` has. */
   pathLength(id: number): number {
+    this.checkLive();
     let length = -1;
     for (let at = id; at !== 0; at = this.parents[at]) length += this.lengths[at] + 1;
     return Math.max(length, 0);
@@ -100,6 +102,7 @@ export class PathTable {
 
   /** How many components the path numbered `id` has: the root's 0. */
   depthOf(id: number): number {
+    this.checkLive();
     let depth = 0;
     for (let at = id; at !== 0; at = this.parents[at]) depth++;
     return depth;
@@ -143,6 +146,7 @@ export class PathTable {
   }
 
   private walk(rel: Uint8Array, adding: boolean): number {
+    this.checkLive();
     let id = 0;
     let from = 0;
     const known = this.lastParentLength;
@@ -170,6 +174,14 @@ export class PathTable {
     }
     if (parentEnd > 0 && parent !== this.lastParentId) this.remember(parent, rel, parentEnd);
     return id;
+  }
+
+  /**
+   * Throws once the table is released (its arrays detached, of length 0; fitted leaves one
+   * element at least): a walk up its parents or a probe of its slots would never end.
+   */
+  private checkLive(): void {
+    if (this.parents.length === 0) throw new Error('a path table used after its release');
   }
 
   private remember(id: number, rel: Uint8Array, length: number): void {

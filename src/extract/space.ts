@@ -1,6 +1,7 @@
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
+import { freeNow } from '../decode/source.js';
 import { ModelTree } from './model.js';
-import { PathTable } from './path-table.js';
+import { PathTable, grown } from './path-table.js';
 import { TreeWriter } from './writer.js';
 
 /** What the regular files under one directory hold: each hard-link group once, as its data is stored once. */
@@ -25,7 +26,7 @@ export interface ImageSpace {
    */
   directories: Iterable<DirectoryEntry>;
   /** The size of each regular file of the tree, each hard-link group once. */
-  fileSizes: number[];
+  fileSizes: Uint32Array;
   archives: Archive[];
   /** By archive index: the bytes of the tree whose data comes from that archive's entries. */
   inTree: Map<number, number>;
@@ -40,8 +41,21 @@ export interface ImageSpace {
 export async function measureImage(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> = {}): Promise<ImageSpace> {
   /** The index of the archive being read. */
   let archive = 0;
+  // What the model keeps of an entry is its number here: its data size (newc's has 32 bits) and
+  // archive, in typed arrays, where an object per node took most of the memory on an image of
+  // many entries.
+  let kept = 0;
+  let sizes = new Uint32Array(1024);
+  let archiveOf = new Uint32Array(1024);
   const table = new PathTable();
-  const model = new ModelTree((e) => ({ size: e.size, archive }), table);
+  const model = new ModelTree((e) => {
+    const n = kept++;
+    sizes = grown(sizes, n);
+    archiveOf = grown(archiveOf, n);
+    sizes[n] = e.size;
+    archiveOf[n] = archive;
+    return n;
+  }, table);
   const writer = new TreeWriter(model, { devices: true });
   const { archives } = await walkImage(image, writer, {
     ...options,
@@ -51,36 +65,52 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
       return true;
     },
   });
+  writer.release();
 
   // Each regular file counts once in each directory above any of its names: its names, grouped
   // by node, are walked up until a directory it was counted in, by numbers, where strings per
   // path took most of the memory on an image of many entries.
   const nodes = model.nodeCount;
   const groupStart = new Uint32Array(nodes + 1);
-  const froms: ({ size: number; archive: number } | undefined)[] = new Array(nodes);
+  const from = new Int32Array(nodes);
   for (const [, node] of model.paths()) {
     if (node.type !== 'file') continue;
     groupStart[node.id + 1]++;
-    froms[node.id] = node.from;
+    from[node.id] = node.from;
   }
-  for (let n = 0; n < nodes; n++) groupStart[n + 1] += groupStart[n];
+  let groups = 0;
+  for (let n = 0; n < nodes; n++) {
+    if (groupStart[n + 1] > 0) groups++;
+    groupStart[n + 1] += groupStart[n];
+  }
   const names = new Uint32Array(groupStart[nodes]);
   const filled = groupStart.slice(0, nodes);
   const paths = model.pathCount;
   const bytes = new Float64Array(paths);
   const files = new Uint32Array(paths);
-  for (const [path, node] of model.paths()) if (node.type === 'file') names[filled[node.id]++] = path;
+  let count = 1;
+  for (const [path, node] of model.paths()) {
+    if (node.type === 'file') names[filled[node.id]++] = path;
+    else if (node.type === 'dir') count++;
+  }
+  freeNow(filled.buffer);
+  // The root, 0, then the others.
+  const order = new Uint32Array(count);
+  let at = 1;
+  for (const [path, node] of model.paths()) if (node.type === 'dir') order[at++] = path;
+  model.release();
   /** By path number: the node last counted there. */
   const countedFor = new Int32Array(paths).fill(-1);
-  const fileSizes: number[] = [];
+  const fileSizes = new Uint32Array(groups);
   const inTree = new Map<number, number>();
-  for (let node = 0; node < nodes; node++) {
+  for (let node = 0, group = 0; node < nodes; node++) {
     if (groupStart[node] === groupStart[node + 1]) continue;
-    const { size, archive: index } = froms[node]!;
-    fileSizes.push(size);
+    const size = sizes[from[node]];
+    const index = archiveOf[from[node]];
+    fileSizes[group++] = size;
     inTree.set(index, (inTree.get(index) ?? 0) + size);
     for (let i = groupStart[node]; i < groupStart[node + 1]; i++) {
-      for (let dir = model.parentOf(names[i]); countedFor[dir] !== node; dir = model.parentOf(dir)) {
+      for (let dir = table.parentOf(names[i]); countedFor[dir] !== node; dir = table.parentOf(dir)) {
         countedFor[dir] = node;
         bytes[dir] += size;
         files[dir]++;
@@ -88,25 +118,27 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
       }
     }
   }
-  let count = 1;
-  for (const [, node] of model.paths()) if (node.type === 'dir') count++;
-  // The root, 0, then the others.
-  const order = new Uint32Array(count);
-  let at = 1;
-  for (const [path, node] of model.paths()) if (node.type === 'dir') order[at++] = path;
+  for (const array of [groupStart, from, names, countedFor, sizes, archiveOf]) freeNow(array.buffer);
   let sorted = false;
-  const directories = {
-    *[Symbol.iterator](): Generator<DirectoryEntry> {
-      // Sorted when first read: restore --dry-run reads only the total.
-      if (!sorted) order.sort((p, q) => bytes[q] - bytes[p] || table.compare(p, q));
-      sorted = true;
-      for (const path of order) yield { path: table.pathOf(path), depth: table.depthOf(path), bytes: bytes[path], files: files[path] };
+  return {
+    total: { bytes: bytes[0], files: files[0] },
+    directories: {
+      *[Symbol.iterator](): Generator<DirectoryEntry> {
+        // Sorted when first read: restore --dry-run reads only the total.
+        if (!sorted) order.sort((p, q) => bytes[q] - bytes[p] || table.compare(p, q));
+        sorted = true;
+        for (const path of order) yield { path: table.pathOf(path), depth: table.depthOf(path), bytes: bytes[path], files: files[path] };
+      },
     },
+    fileSizes,
+    archives,
+    inTree,
   };
-  return { total: { bytes: bytes[0], files: files[0] }, directories, fileSizes, archives, inTree };
 }
 
 /** What the files take on a filesystem of `blockSize`-byte blocks: each file a whole number of them. */
-export function blocksNeeded(fileSizes: readonly number[], blockSize: number): number {
-  return fileSizes.reduce((sum, size) => sum + Math.ceil(size / blockSize) * blockSize, 0);
+export function blocksNeeded(fileSizes: ArrayLike<number>, blockSize: number): number {
+  let sum = 0;
+  for (let i = 0; i < fileSizes.length; i++) sum += Math.ceil(fileSizes[i] / blockSize) * blockSize;
+  return sum;
 }

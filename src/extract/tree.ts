@@ -1,5 +1,6 @@
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
 import { PATH_MAX } from '../cpio/parser.js';
+import type { PathTable } from './path-table.js';
 import { makeDirectories } from './walk-tree.js';
 const {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
@@ -35,6 +36,11 @@ export interface Tree {
   createFile(rel: Buffer, e: CpioEntry): OpenFile;
   /** What is at `rel` (a hard link just made), opened for writing the entry's data from its start. */
   openFile(rel: Buffer, e: CpioEntry): OpenFile;
+  /**
+   * The table the tree numbers its paths in, where it keeps one (a model): the writer numbers
+   * the names it keeps there too, each held once.
+   */
+  readonly names?: PathTable;
 }
 
 export interface OpenFile {

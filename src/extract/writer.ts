@@ -65,7 +65,7 @@ export class TreeWriter implements CpioEvents {
 
   private readonly devices: boolean;
   /** The first name written of each hard-link group, until the trailer. */
-  private links = new HardLinkGroups();
+  private links: HardLinkGroups;
   /** Directories known to be real ones, and those whose mode and times are applied at the end. */
   protected readonly dirs = new DirectoryRecords();
   /** The file the current entry's data goes to. */
@@ -75,6 +75,7 @@ export class TreeWriter implements CpioEvents {
 
   constructor(private readonly tree: Tree, private readonly options: ExtractOptions = {}) {
     this.devices = options.devices ?? process.getuid?.() === 0;
+    this.links = new HardLinkGroups(tree.names);
   }
 
   entry(e: CpioEntry): void {
@@ -113,7 +114,7 @@ export class TreeWriter implements CpioEvents {
 
   trailer(): void {
     this.links.release();
-    this.links = new HardLinkGroups();
+    this.links = new HardLinkGroups(this.tree.names);
   }
 
   /**

@@ -135,8 +135,8 @@ const vouchedFor = new Set<string>();
 async function refuseWhatCpioWouldWriteOutside(image: string, maxOutput: number | undefined): Promise<void> {
   const key = imageKey(image);
   if (key !== undefined && vouchedFor.has(key)) return;
-  const [{ ModelTree }, { TreeWriter }, { walkImage }] = await Promise.all([import('../extract/model.js'), import('../extract/writer.js'), import('../image/walk.js')]);
-  const writer = new TreeWriter(new ModelTree(() => undefined), { devices: true });
+  const [{ ModelTree, NONE }, { TreeWriter }, { walkImage }] = await Promise.all([import('../extract/model.js'), import('../extract/writer.js'), import('../image/walk.js')]);
+  const writer = new TreeWriter(new ModelTree(() => NONE), { devices: true });
   await walkImage(image, writer, { skipData: true, maxOutput, saveMemory: true });
   vouchFor(key, writer);
 }
