@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { diffTrees } from '../src/diff/compare.js';
 import { NONE, TreeView } from '../src/diff/tree-view.js';
-import { describeDirectoryTree } from '../src/diff/views.js';
+import { describeDirectoryTree, describeImageTree } from '../src/diff/views.js';
 import { EMPTY_SHA256 } from '../src/extract/walk-tree.js';
 import { cli, cpioExtract, sh, skippedDevices } from './support/cli.js';
 import { archivesOf, fixtureImages } from './support/fixtures.js';
@@ -130,6 +130,19 @@ describe('diffTrees', () => {
     expect(shown(diffTrees(first, second))).toEqual(apart);
     second.release();
     expect(shown(diffTrees(first, describeDirectoryTree(b)))).toEqual(apart);
+  });
+
+  it('describes an image of fewer paths in the table of one of many: each path of the first alone is removed, and no other differs', async () => {
+    // The second model's arrays by path number cover only the numbers it made (up to 2,048
+    // here), where the table holds 3,000 and more: a number past them holds nothing of its.
+    const files = (count: number) => newcArchive(Array.from({ length: count }, (_, i) => ({ name: `d/x${i}`, data: `${i}` })));
+    const many = writeImage([files(3000)]);
+    const fewer = writeImage([files(1500)]);
+    const a = await describeImageTree(many);
+    const shared = diffTrees(a.tree, (await describeImageTree(fewer, { paths: a.tree.paths })).tree);
+    expect(shared.map((d) => `${d.kind} ${d.path.toString()}`)).toEqual(diffTrees(a.tree, (await describeImageTree(fewer)).tree).map((d) => `${d.kind} ${d.path.toString()}`));
+    expect(shared).toHaveLength(1500);
+    expect(shared.every((d) => d.kind === 'removed')).toBe(true);
   });
 
   it('sees empty files as equal, to one another\'s content too, and as sha256 sees nothing', () => {

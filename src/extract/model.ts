@@ -12,7 +12,7 @@ export interface ModelNode {
   /**
    * The number the model's user kept of the entry this node's content comes from (its `keep`):
    * for a regular file the entry whose data it holds, for a symlink its target's, for a device
-   * its numbers'; NONE for a directory.
+   * its numbers'; NONE for a directory, or where the user kept nothing.
    */
   from: number;
 }
@@ -46,8 +46,8 @@ export class ModelTree implements Tree {
 
   /**
    * `keep`: the number a node keeps of the entry its content comes from (its user's record of
-   * it, 0 to 2^31 - 1), a number and no object: a model holds every path of the tree. `names`:
-   * the table its paths are numbered in, which its user may number other paths in too.
+   * it, up to 2^31 - 1, or NONE), a number and no object: a model holds every path of the tree.
+   * `names`: the table its paths are numbered in, which its user may number other paths in too.
    */
   constructor(
     private readonly keep: (e: CpioEntry) => number,
@@ -65,13 +65,13 @@ export class ModelTree implements Tree {
   /** What the tree holds at `rel`. */
   get(rel: Buffer): ModelNode | undefined {
     const id = this.names.find(rel);
-    return id < 0 ? undefined : this.node(this.nodeAt[id]);
+    return this.node(this.nodeOf(id));
   }
 
   /** Every path the tree holds, by its number, with what is there. */
   *paths(): Generator<[number, ModelNode]> {
     for (let id = 1; id < this.names.size; id++) {
-      const node = this.node(this.nodeAt[id]);
+      const node = this.node(this.nodeOf(id));
       if (node) yield [id, node];
     }
   }
@@ -79,11 +79,6 @@ export class ModelTree implements Tree {
   /** The bytes of the path numbered `path`. */
   pathOf(path: number): Buffer {
     return this.names.pathOf(path);
-  }
-
-  /** The number of the directory that holds the path numbered `path`; the root's is 0. */
-  parentOf(path: number): number {
-    return this.names.parentOf(path);
   }
 
   /** How many numbers paths have been given: each is below it. */
@@ -99,7 +94,7 @@ export class ModelTree implements Tree {
   kind(rel: Buffer): EntryType | undefined {
     checkNameLengths(rel, 'lstat');
     const id = this.names.find(rel);
-    const node = id < 0 ? NONE : this.nodeAt[id];
+    const node = this.nodeOf(id);
     return node === NONE ? undefined : ENTRY_TYPES[this.types[node]];
   }
 
@@ -118,7 +113,7 @@ export class ModelTree implements Tree {
   }
 
   link(existing: Buffer, rel: Buffer): void {
-    this.put(this.vacant(rel, 'link'), this.nodeAt[this.names.find(existing)]);
+    this.put(this.vacant(rel, 'link'), this.nodeOf(this.names.find(existing)));
   }
 
   symlink(rel: Buffer, e: CpioEntry): void {
@@ -140,12 +135,21 @@ export class ModelTree implements Tree {
   }
 
   openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    return new ModelFile(this, this.nodeAt[this.names.find(rel)], this.keep(e));
+    return new ModelFile(this, this.nodeOf(this.names.find(rel)), this.keep(e));
   }
 
   /** The node's content now comes from the entry its user kept as `kept`. */
   keepFor(node: number, kept: number): void {
     this.kept[node] = kept;
+  }
+
+  /**
+   * The node at the path numbered `path` (-1 where the table has no such path), or NONE: the
+   * table may number paths of another tree too (diff's two trees share one), which `nodeAt`
+   * has not grown to.
+   */
+  private nodeOf(path: number): number {
+    return path >= 0 && path < this.nodeAt.length ? this.nodeAt[path] : NONE;
   }
 
   private node(id: number): ModelNode | undefined {
@@ -179,7 +183,7 @@ export class ModelTree implements Tree {
 
   private remove(rel: Buffer): void {
     const id = this.names.find(rel);
-    if (id < 0 || this.nodeAt[id] === NONE) return;
+    if (this.nodeOf(id) === NONE) return;
     this.nodeAt[id] = NONE;
     this.children[this.names.parentOf(id)]--;
   }
