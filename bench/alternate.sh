@@ -3,7 +3,8 @@
 # the machine's drift, which moves hyperfine's back-to-back series by more than a small change
 # (bench/peers.sh with BASE), falls on both alike. Not a test: nothing is asserted.
 #
-#   BASE=/path/to/checkout bash bench/alternate.sh unpack|list|examine IMAGE...
+#   BASE=/path/to/checkout bash bench/alternate.sh unpack|list|examine|du IMAGE...
+#   BASE=/path/to/checkout bash bench/alternate.sh diff IMAGE...      (each image with itself)
 #   BASE=/path/to/checkout bash bench/alternate.sh cat IMAGE PATH [IMAGE PATH...]
 #
 # unpack goes into a tmpfs (/dev/shm), emptied before each run. Medians and minima of RUNS
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-21}
-usage() { echo "usage: BASE=DIR bash bench/alternate.sh unpack|list|examine IMAGE... | cat IMAGE PATH..." >&2; exit 2; }
+usage() { echo "usage: BASE=DIR bash bench/alternate.sh unpack|list|examine|du|diff IMAGE... | cat IMAGE PATH..." >&2; exit 2; }
 [ -n "${BASE:-}" ] && [ $# -ge 2 ] || usage
 COMMAND=$1
 shift
@@ -39,6 +40,7 @@ run() {
   rm -rf "$TARGET/out"
   start=$(date +%s%N)
   if [ "$COMMAND" = unpack ]; then "$NODE" "$tree/bin/initramfs-restore.js" unpack "${item[0]}" "$TARGET/out" >/dev/null
+  elif [ "$COMMAND" = diff ]; then "$NODE" "$tree/bin/initramfs-restore.js" diff "${item[0]}" "${item[0]}" >/dev/null
   else "$NODE" "$tree/bin/initramfs-restore.js" "$COMMAND" "${item[@]}" >/dev/null; fi
   end=$(date +%s%N)
   echo $(((end - start) / 1000))
