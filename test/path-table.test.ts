@@ -1,5 +1,8 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryRecords } from '../src/extract/directories.js';
 import { PathTable } from '../src/extract/path-table.js';
 
@@ -116,22 +119,50 @@ describe('PathTable', () => {
 
 describe('DirectoryRecords', () => {
   const entry = (mode: number, uid = 0) => ({ mode: 0o40000 | mode, uid, gid: uid + 1, mtime: 2 ** 32 - 1 });
+  const scratch = mkdtempSync(join(tmpdir(), 'irr-dirs-'));
+  afterAll(() => rmSync(scratch, { recursive: true }));
+  let files = 0;
+  const open = () => openSync(join(scratch, `runs-${files++}`), 'w+');
+  const spills = { 'held in memory': undefined, 'spilled past 2 paths': { paths: 2, open } };
 
-  it('gives the directories entries named, deepest first, with what the last entry of each said, and none it forgot', () => {
-    const dirs = new DirectoryRecords();
+  it.each(Object.entries(spills))('gives the directories entries named, each before its parent, with what the last entry of each said, and none it forgot: %s', (_, spill) => {
+    const dirs = new DirectoryRecords(spill);
     dirs.verify(Buffer.from('a/b'));
     dirs.record(Buffer.from('a'), entry(0o700), true);
     dirs.record(Buffer.from('a/b/c'), entry(0o755), true);
+    dirs.record(Buffer.from('a-b'), entry(0o555), true);
     dirs.record(Buffer.from('a/b/c'), entry(0o750, 7), false);
     dirs.record(Buffer.from('z'), entry(0o711), true);
     dirs.forget(Buffer.from('z'));
-    expect(dirs.isVerified(Buffer.from('a/b'))).toBe(true);
     expect(dirs.isVerified(Buffer.from('z'))).toBe(false);
-    expect(dirs.get(Buffer.from('a/b'))).toBeUndefined();
-    expect(Array.from(dirs.deepestFirst(Buffer.alloc(0)), ([rel, meta]) => [rel.toString(), meta])).toEqual([
+    if (!spill) {
+      expect(dirs.isVerified(Buffer.from('a/b'))).toBe(true);
+      expect(dirs.get(Buffer.from('a/b'))).toBeUndefined();
+    }
+    // In descending byte order, not by depth: "a/b/c" > "a-b" > "a", as '/' is above '-'.
+    expect(Array.from(dirs.childrenFirst(Buffer.alloc(0)), ([rel, meta]) => [rel.toString(), meta])).toEqual([
       ['a/b/c', { mode: 0o40750, uid: 7, gid: 8, mtime: 2 ** 32 - 1, made: false }],
+      ['a-b', { mode: 0o40555, uid: 0, gid: 1, mtime: 2 ** 32 - 1, made: true }],
       ['a', { mode: 0o40700, uid: 0, gid: 1, mtime: 2 ** 32 - 1, made: true }],
     ]);
-    expect([...dirs.deepestFirst(Buffer.alloc(0))]).toEqual([]);
+    expect([...dirs.childrenFirst(Buffer.alloc(0))]).toEqual([]);
+  });
+
+  it('gives the same records spilled as held in memory, for any records and forgets, and any number of paths held', () => {
+    // A few paths, each recorded and forgotten again and again, with others between.
+    const step = fc.record({ which: fc.nat(), forget: fc.boolean(), mode: fc.integer({ min: 0, max: 0o7777 }), mtime: fc.nat() });
+    fc.assert(fc.property(fc.array(paths, { minLength: 1, maxLength: 8 }), fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 6 }), (pool, steps, held) => {
+      const listed = (dirs: DirectoryRecords) => Array.from(dirs.childrenFirst(Buffer.from('/')), ([rel, meta]) => [rel.toString('latin1'), meta]);
+      const inMemory = new DirectoryRecords();
+      const spilled = new DirectoryRecords({ paths: held, open });
+      for (const dirs of [inMemory, spilled]) {
+        for (const { which, forget, mode, mtime } of steps) {
+          const path = pool[which % pool.length];
+          if (forget) dirs.forget(path);
+          else dirs.record(path, { mode: 0o40000 | mode, uid: mode, gid: mtime, mtime }, (mtime & 1) === 0);
+        }
+      }
+      expect(listed(spilled)).toEqual(listed(inMemory));
+    }), { numRuns: 300 });
   });
 });

@@ -1,5 +1,6 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
+import { MAX_RUNS, RunFile, type RunRecord, descendingOrder } from './directory-runs.js';
 import { PathTable, grown } from './path-table.js';
 
 /** What the end applies to a directory: its entry's owner, mode and mtime. */
@@ -12,28 +13,47 @@ export interface DirMeta {
   made: boolean;
 }
 
+/**
+ * Where the records go past `paths` paths in memory: sorted runs in the file `open` gives, open
+ * for reading and writing and already unlinked.
+ */
+export interface DirectorySpill {
+  paths: number;
+  open(): number;
+}
+
 const VERIFIED = 1;
 const RECORDED = 2;
 const MADE = 4;
+/** An earlier run's record of the path no longer applies: the directory was removed since. */
+const FORGOTTEN = 8;
 
 /**
  * The writer's record of directories, by relative path: those known to be real directories
  * (this run made or checked them), and for each directory entry what the end applies. In
  * typed arrays by the path's number, not a Map of latin1 keys: an archive may hold hundreds of
- * thousands of directories, and the kernel keeps a record of each too (its dir_list).
+ * thousands of directories, and the kernel keeps a record of each too (its dir_list). With a
+ * spill, memory holds a bounded number of paths: past it, the entries' records go to a sorted run
+ * on disk, and which directories are verified is forgotten (the next entry below one looks again).
  */
 export class DirectoryRecords {
-  private readonly paths = new PathTable();
-  private flags = new Uint8Array(1024);
-  private modes = new Uint32Array(1024);
-  private uids = new Uint32Array(1024);
-  private gids = new Uint32Array(1024);
-  private mtimes = new Uint32Array(1024);
+  private paths!: PathTable;
+  private flags!: Uint8Array;
+  private modes!: Uint32Array;
+  private uids!: Uint32Array;
+  private gids!: Uint32Array;
+  private mtimes!: Uint32Array;
+  private runs: RunFile | undefined;
+
+  constructor(private readonly spill?: DirectorySpill) {
+    this.startEmpty();
+  }
 
   /** Frees the records' memory at once, as PathTable.release does: they are not used again. */
   release(): void {
-    for (const array of [this.flags, this.modes, this.uids, this.gids, this.mtimes]) freeNow(array.buffer);
-    this.paths.release();
+    this.freeMemory();
+    this.runs?.close();
+    this.runs = undefined;
   }
 
   isVerified(rel: Uint8Array): boolean {
@@ -58,46 +78,112 @@ export class DirectoryRecords {
 
   /** `rel` is no longer a directory: an empty one removed. */
   forget(rel: Uint8Array): void {
+    if (this.runs) {
+      // Not this.flags[this.add(rel)]: the add may spill, and the flags be new arrays after it.
+      const id = this.add(rel);
+      this.flags[id] = FORGOTTEN;
+      return;
+    }
     const id = this.paths.find(rel);
     if (id > 0) this.flags[id] = 0;
   }
 
-  /** What the end applies to the directory at `rel`, if a directory entry named it. */
+  /** What the end applies to the directory at `rel`, if a directory entry named it; for records that do not spill (a model's). */
   get(rel: Uint8Array): DirMeta | undefined {
     const id = this.paths.find(rel);
     return id > 0 && this.flags[id] & RECORDED ? this.meta(id) : undefined;
   }
 
   /**
-   * Every directory a directory entry named, deepest first, with its relative path after
-   * `prefix`; then the records are cleared. The paths are written into one buffer, each over the
-   * last: a Buffer per directory was garbage that stayed in the peak (8 MB at 300,300).
+   * Every directory a directory entry named, each before its parent (in descending byte order),
+   * with its relative path after `prefix` in a buffer that the next one reuses; then the records
+   * are cleared. A Buffer per directory was garbage that stayed in the peak (8 MB at 300,300).
    */
-  *deepestFirst(prefix: Uint8Array): Generator<[Buffer, DirMeta]> {
-    let count = 0;
-    for (let id = 1; id < this.paths.size; id++) if (this.flags[id] & RECORDED) count++;
-    const order = new Int32Array(count);
-    const depths = new Uint16Array(this.paths.size);
-    for (let id = 1, n = 0; id < this.paths.size; id++) {
-      if (!(this.flags[id] & RECORDED)) continue;
-      order[n++] = id;
-      depths[id] = this.paths.depthOf(id);
+  *childrenFirst(prefix: Uint8Array): Generator<[Buffer, DirMeta]> {
+    let records: Iterable<RunRecord> = this.inOrder();
+    if (this.runs) {
+      this.runs.append(records);
+      records = this.runs.merged();
     }
-    order.sort((a, b) => depths[b] - depths[a]);
     let buffer = Buffer.allocUnsafe(prefix.length + 4096);
     buffer.set(prefix);
-    for (const id of order) {
-      const length = prefix.length + this.paths.pathLength(id);
+    for (const r of records) {
+      if (!(r.flags & RECORDED)) continue;
+      const length = prefix.length + r.path.length;
       if (length > buffer.length) {
         buffer = Buffer.allocUnsafe(length * 2);
         buffer.set(prefix);
       }
-      yield [buffer.subarray(0, this.paths.writePath(id, buffer, prefix.length)), this.meta(id)];
+      buffer.set(r.path, prefix.length);
+      yield [buffer.subarray(0, length), { mode: r.mode, uid: r.uid, gid: r.gid, mtime: r.mtime, made: (r.flags & MADE) !== 0 }];
     }
     this.flags.fill(0);
+    this.runs?.close();
+    this.runs = undefined;
+  }
+
+  /**
+   * The records in memory that a run keeps (an entry's, or that an earlier run's no longer
+   * applies), in descending byte order of path; one record object, its path in one buffer, reused.
+   */
+  private *inOrder(): Generator<RunRecord> {
+    const kept = RECORDED | FORGOTTEN;
+    let count = 0;
+    for (let id = 1; id < this.paths.size; id++) if (this.flags[id] & kept) count++;
+    const ids = new Int32Array(count);
+    // The paths written out one after another, so that the sort compares bytes, not walks of the table.
+    const starts = new Uint32Array(count + 1);
+    for (let id = 1, n = 0; id < this.paths.size; id++) {
+      if (!(this.flags[id] & kept)) continue;
+      ids[n] = id;
+      starts[n + 1] = starts[n] + this.paths.pathLength(id);
+      n++;
+    }
+    const pool = Buffer.allocUnsafe(starts[count]);
+    for (let n = 0; n < count; n++) this.paths.writePath(ids[n], pool, starts[n]);
+    const order = descendingOrder(pool, starts);
+    const record: RunRecord = { path: pool, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
+    for (const n of order) {
+      const id = ids[n];
+      record.path = pool.subarray(starts[n], starts[n + 1]);
+      record.flags = this.flags[id];
+      record.mode = this.modes[id];
+      record.uid = this.uids[id];
+      record.gid = this.gids[id];
+      record.mtime = this.mtimes[id];
+      yield record;
+    }
+  }
+
+  /**
+   * The records in memory go to a run on disk, and memory starts again empty; at MAX_RUNS the
+   * runs are merged into one, where a record that no longer applies is dropped, as no earlier
+   * run is left for it to override.
+   */
+  private spillRun(spill: DirectorySpill): void {
+    this.runs ??= new RunFile(spill.open());
+    this.runs.append(this.inOrder());
+    if (this.runs.count >= MAX_RUNS) this.runs.mergeAll((r) => (r.flags & RECORDED) !== 0);
+    this.freeMemory();
+    this.startEmpty();
+  }
+
+  private startEmpty(): void {
+    this.paths = new PathTable();
+    this.flags = new Uint8Array(1024);
+    this.modes = new Uint32Array(1024);
+    this.uids = new Uint32Array(1024);
+    this.gids = new Uint32Array(1024);
+    this.mtimes = new Uint32Array(1024);
+  }
+
+  private freeMemory(): void {
+    for (const array of [this.flags, this.modes, this.uids, this.gids, this.mtimes]) freeNow(array.buffer);
+    this.paths.release();
   }
 
   private add(rel: Uint8Array): number {
+    if (this.spill && this.paths.size >= this.spill.paths) this.spillRun(this.spill);
     const id = this.paths.add(rel);
     if (id >= this.flags.length) {
       this.flags = grown(this.flags, id);

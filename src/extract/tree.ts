@@ -41,6 +41,11 @@ export interface Tree {
    * the names it keeps there too, each held once.
    */
   readonly names?: PathTable;
+  /**
+   * A file of the writer's own, where the tree is on disk: open for reading and writing, and
+   * already unlinked, so that it is never seen among the entries, nor left behind.
+   */
+  openScratch?(): number;
 }
 
 export interface OpenFile {
@@ -56,6 +61,7 @@ export interface OpenFile {
 export class Refusal extends Error {}
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const SCRATCH_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const SLASH = Buffer.from('/');
 /**
  * The permission bits a file is made with, of its entry's: no set-id bit and nothing writable
@@ -125,6 +131,20 @@ export class DiskTree implements Tree {
     if (buffer.length < start + rel.length) buffer = this.pathBuffers[slot] = Buffer.concat([buffer.subarray(0, start)], start + rel.length);
     buffer.set(rel, start);
     return buffer.subarray(0, start + rel.length);
+  }
+
+  openScratch(): number {
+    for (;;) {
+      const path = `${this.root.toString()}/.initramfs-restore-scratch-${process.pid}-${this.tmpCounter++}`;
+      try {
+        const fd = openSync(path, SCRATCH_FLAGS, 0o600);
+        unlinkSync(path);
+        return fd;
+      } catch (err) {
+        // An entry took the name: the next one. Any other failure stops the run, not one entry.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`a scratch file in the target: ${(err as Error).message}`, { cause: err });
+      }
+    }
   }
 
   kind(rel: Buffer): EntryType | undefined {

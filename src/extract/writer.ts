@@ -15,6 +15,11 @@ export interface ExtractOptions {
   devices?: boolean;
   /** Called when an entry is refused or skipped, as it happens. */
   onNotice?: (notice: Notice) => void;
+  /**
+   * How many directory paths the writer holds in memory (default 32,768, some 3 MB); past them
+   * the records of directory entries go to a temporary file in the target, unlinked at once.
+   */
+  directoriesInMemory?: number;
 }
 
 export interface Notice {
@@ -36,6 +41,7 @@ export interface ExtractCounts {
 }
 
 const NOTICES_KEPT = 1000;
+const DIRECTORIES_IN_MEMORY = 32_768;
 const SLASH = 0x2f;
 
 /**
@@ -67,7 +73,7 @@ export class TreeWriter implements CpioEvents {
   /** The first name written of each hard-link group, until the trailer. */
   private links: HardLinkGroups;
   /** Directories known to be real ones, and those whose mode and times are applied at the end. */
-  protected readonly dirs = new DirectoryRecords();
+  protected readonly dirs: DirectoryRecords;
   /** The file the current entry's data goes to. */
   private file: OpenFile | undefined;
   /** The archive name of `file`. */
@@ -76,6 +82,8 @@ export class TreeWriter implements CpioEvents {
   constructor(private readonly tree: Tree, private readonly options: ExtractOptions = {}) {
     this.devices = options.devices ?? process.getuid?.() === 0;
     this.links = new HardLinkGroups(tree.names);
+    const { openScratch } = tree;
+    this.dirs = new DirectoryRecords(openScratch && { paths: options.directoriesInMemory ?? DIRECTORIES_IN_MEMORY, open: () => openScratch.call(tree) });
   }
 
   entry(e: CpioEntry): void {
@@ -298,11 +306,11 @@ export class SafeExtractor extends TreeWriter {
   }
 
   /**
-   * Applies directory modes and times last, deepest first, as creating children changes them;
+   * Applies directory modes and times last, each before its parent's, as creating children changes them;
    * below `root` when the tree has been moved there from where it was extracted.
    */
   finish(root: string = this.disk.root.toString()): void {
-    for (const [path, meta] of this.dirs.deepestFirst(Buffer.from(`${resolve(root)}/`))) {
+    for (const [path, meta] of this.dirs.childrenFirst(Buffer.from(`${resolve(root)}/`))) {
       const chown = meta.made ? this.disk.needsOwner(meta) : this.disk.owners;
       const chmod = !meta.made || this.disk.needsDirMode(meta.mode);
       // chown and chmod follow a symlink: they act only on what is still a directory. lutimes

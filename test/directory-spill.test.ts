@@ -1,0 +1,109 @@
+import { lstatSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTree } from '../src/extract/walk-tree.js';
+import { SafeExtractor } from '../src/extract/writer.js';
+import { walkImage } from '../src/image/walk.js';
+import { AS_ROOT } from './support/needs.js';
+import { type FakeEntry, newcArchive } from './support/newc.js';
+import { listPaths } from './support/tree.js';
+
+// Past `directoriesInMemory` paths the writer's directory records go to sorted runs in a scratch
+// file in the target, merged at the end. What the end applies must be what records held in
+// memory apply: each named directory gets its last entry's mode, owner and mtime, and a record
+// of a directory removed since applies to nothing.
+
+const work = mkdtempSync(join(tmpdir(), 'irr-spill-'));
+afterAll(() => removeTree(work));
+let counter = 0;
+
+async function unpack(entries: FakeEntry[], directoriesInMemory?: number): Promise<string> {
+  const sandbox = join(work, `case-${counter++}`);
+  const image = `${sandbox}.cpio`;
+  writeFileSync(image, newcArchive(entries));
+  const extractor = new SafeExtractor(sandbox, { owners: AS_ROOT, devices: false, directoriesInMemory });
+  await walkImage(image, extractor);
+  extractor.finish();
+  return sandbox;
+}
+
+/** The mode, owner and mtime of the directory that each directory entry names, by its last entry. */
+function expectedDirectories(entries: FakeEntry[]): Map<string, { mode: number; uid: number; gid: number; mtime: number }> {
+  const expected = new Map<string, { mode: number; uid: number; gid: number; mtime: number }>();
+  for (const e of entries) {
+    const name = Buffer.isBuffer(e.name) ? e.name.toString('latin1') : e.name;
+    if (((e.mode ?? 0) & 0o170000) === 0o040000) expected.set(name, { mode: e.mode! & 0o7777, uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? 0 });
+    else expected.delete(name);
+  }
+  return expected;
+}
+
+function directoryOf(root: string, name: string) {
+  const st = lstatSync(Buffer.concat([Buffer.from(`${root}/`), Buffer.from(name, 'latin1')]));
+  expect(st.isDirectory(), name).toBe(true);
+  return { mode: st.mode & 0o7777, uid: AS_ROOT ? st.uid : 0, gid: AS_ROOT ? st.gid : 0, mtime: Math.floor(st.mtimeMs / 1000) };
+}
+
+/**
+ * Directories whose byte order is not their depth's ("a" < "a-b" < "a/b"), names of any byte, a
+ * child's entry before its parent's, and entries of one directory given again later with
+ * another mode and mtime: some 300 in all, so that 8 paths in memory make more runs than are
+ * merged at once.
+ */
+function manyDirectories(): FakeEntry[] {
+  const entries: FakeEntry[] = [];
+  const modes = [0o755, 0o700, 0o750, 0o711, 0o555, 0o1777, 0o2755, 0o775];
+  let mtime = 1_500_000_000;
+  const dir = (name: string | Buffer, i: number): FakeEntry => ({
+    name, mode: 0o040000 | modes[i % modes.length], mtime: mtime++, uid: 1000 + (i % 3), gid: 2000 + (i % 5),
+  });
+  for (let i = 0; i < 40; i++) {
+    entries.push(dir(`a${i}/b/c`, i), dir(`a${i}`, i + 1), dir(`a${i}-b`, i + 2), dir(`a${i}/b`, i + 3), dir(`a${i}.b/c`, i + 4));
+    entries.push(dir(Buffer.concat([Buffer.from(`a${i}/`), Buffer.from([0xff, 0x80, 0x01])]), i + 5));
+  }
+  for (let i = 0; i < 40; i += 3) entries.push(dir(`a${i}`, i + 6), dir(`a${i}/b/c`, i + 7));
+  return entries;
+}
+
+describe('directory records past what memory holds', () => {
+  it('apply what records held in memory apply: the last entry of each directory', async () => {
+    const entries = manyDirectories();
+    const expected = expectedDirectories(entries);
+    const spilled = await unpack(entries, 8);
+    const inMemory = await unpack(entries);
+    for (const [name, want] of expected) {
+      expect(directoryOf(spilled, name), name).toEqual(want);
+      expect(directoryOf(inMemory, name), name).toEqual(want);
+    }
+    expect(listPaths(spilled)).toEqual(listPaths(inMemory));
+  });
+
+  it('apply nothing to what replaced a directory whose record went to disk', async () => {
+    const fillers = Array.from({ length: 30 }, (_, i): FakeEntry => ({ name: `filler${i}`, mode: 0o040755, mtime: 1_000 }));
+    const entries: FakeEntry[] = [
+      { name: 'was-dir', mode: 0o040700, mtime: 1_111 },
+      { name: 'dir-again', mode: 0o040700, mtime: 2_222 },
+      ...fillers,
+      // Each replaces an empty directory whose record is in a run on disk by now.
+      { name: 'was-dir', mode: 0o100644, mtime: 3_333, data: 'now a file' },
+      { name: 'dir-again', mode: 0o100644, mtime: 4_444 },
+      ...fillers,
+      { name: 'dir-again', mode: 0o040750, mtime: 5_555 },
+    ];
+    const root = await unpack(entries, 8);
+    const file = lstatSync(join(root, 'was-dir'));
+    expect(file.isFile()).toBe(true);
+    expect(file.mtimeMs).toBe(3_333_000);
+    expect(file.mode & 0o7777).toBe(0o644);
+    const dir = lstatSync(join(root, 'dir-again'));
+    expect(dir.isDirectory()).toBe(true);
+    expect(dir.mtimeMs).toBe(5_555_000);
+    expect(dir.mode & 0o7777).toBe(0o750);
+  });
+
+  it('leave no scratch file in the target', async () => {
+    const root = await unpack(manyDirectories(), 8);
+    expect(readdirSync(root).filter((name) => name.startsWith('.'))).toEqual([]);
+  });
+});
