@@ -161,6 +161,8 @@ class HashingFile implements OpenFile {
 
 /** The writer with device nodes made whoever runs it (unless told not to), and the entry each directory's mode comes from. */
 class ModelWriter extends TreeWriter {
+  protected override readonly recordsDirectories = true;
+
   constructor(tree: HashingModelTree, devices: boolean) {
     super(tree, { devices });
   }

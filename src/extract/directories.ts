@@ -139,7 +139,8 @@ export class DirectoryRecords {
       starts[n + 1] = starts[n] + this.paths.pathLength(id);
       n++;
     }
-    const pool = Buffer.allocUnsafe(starts[count]);
+    // Its own memory, not a slice of Buffer's pool: it is freed at the end.
+    const pool = Buffer.allocUnsafeSlow(starts[count]);
     for (let n = 0; n < count; n++) this.paths.writePath(ids[n], pool, starts[n]);
     const order = descendingOrder(pool, starts);
     const record: RunRecord = { path: pool, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
@@ -153,6 +154,8 @@ export class DirectoryRecords {
       record.mtime = this.mtimes[id];
       yield record;
     }
+    // At once: a collection might come only after several runs' worth (bench/entries.sh).
+    for (const array of [ids, starts, order, pool]) freeNow(array.buffer);
   }
 
   /**

@@ -74,6 +74,12 @@ export class TreeWriter implements CpioEvents {
   private links: HardLinkGroups;
   /** Directories known to be real ones, and those whose mode and times are applied at the end. */
   protected readonly dirs: DirectoryRecords;
+  /**
+   * Whether the directory entries' owner, mode and mtime are recorded, for a writer that applies
+   * them at the end (SafeExtractor) or reports them (diff's): the tree alone does not need them,
+   * and on a model of 100,000 directories (du, cat) they were 6 MB of records read by nothing.
+   */
+  protected readonly recordsDirectories: boolean = false;
   /** The file the current entry's data goes to. */
   private file: OpenFile | undefined;
   /** The archive name of `file`. */
@@ -179,7 +185,7 @@ export class TreeWriter implements CpioEvents {
       made = this.clearFinal(rel, type);
       if (made) this.write(e, type, rel, linked, linkTo);
     }
-    if (type === 'dir') this.dirs.record(rel, e, made);
+    if (type === 'dir' && this.recordsDirectories) this.dirs.record(rel, e, made);
     this.counts[type]++;
   }
 
@@ -297,6 +303,7 @@ export class TreeWriter implements CpioEvents {
 
 /** The writer on disk: entries go below `root` by TreeWriter's rules, never outside it. */
 export class SafeExtractor extends TreeWriter {
+  protected override readonly recordsDirectories = true;
   private readonly disk: DiskTree;
 
   constructor(root: string, options: ExtractOptions = {}) {

@@ -5,11 +5,11 @@ import { afterAll } from 'vitest';
 import { removeTree } from '../../src/extract/walk-tree.js';
 
 /**
- * A test file's scratch directory, removed after its tests: `fresh` makes a new directory in
- * it, `writeImage` a new image of the given parts. Call it at the top of the file.
+ * A test file's scratch directory, in `parent`, removed after its tests: `fresh` makes a new
+ * directory in it, `writeImage` a new image of the given parts. Call it at the top of the file.
  */
-export function scratch(prefix: string): { work: string; fresh: (what: string) => string; writeImage: (parts: Buffer[]) => string } {
-  const work = mkdtempSync(join(tmpdir(), prefix));
+export function scratch(prefix: string, parent = tmpdir()): { work: string; fresh: (what: string) => string; writeImage: (parts: Buffer[]) => string } {
+  const work = mkdtempSync(join(parent, prefix));
   afterAll(() => removeTree(work));
   let counter = 0;
   const fresh = (what: string): string => {
