@@ -1,7 +1,8 @@
-import { lstatSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { DiskTree } from '../src/extract/tree.js';
 import { removeTree } from '../src/extract/walk-tree.js';
 import { SafeExtractor } from '../src/extract/writer.js';
 import { walkImage } from '../src/image/walk.js';
@@ -16,6 +17,9 @@ import { listPaths } from './support/tree.js';
 
 const work = mkdtempSync(join(tmpdir(), 'irr-spill-'));
 afterAll(() => removeTree(work));
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 let counter = 0;
 
 async function unpack(entries: FakeEntry[], directoriesInMemory?: number): Promise<string> {
@@ -26,6 +30,17 @@ async function unpack(entries: FakeEntry[], directoriesInMemory?: number): Promi
   await walkImage(image, extractor);
   extractor.finish();
   return sandbox;
+}
+
+/** The descriptors this process has open that name a deleted scratch file. */
+function openScratchFiles(): string[] {
+  return readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  }).filter((target) => target.includes('.initramfs-restore-scratch-'));
 }
 
 /** The mode, owner and mtime of the directory that each directory entry names, by its last entry. */
@@ -70,8 +85,11 @@ describe('directory records past what memory holds', () => {
   it('apply what records held in memory apply: the last entry of each directory', async () => {
     const entries = manyDirectories();
     const expected = expectedDirectories(entries);
+    const opened = vi.spyOn(DiskTree.prototype, 'openScratch');
     const spilled = await unpack(entries, 8);
+    expect(opened).toHaveBeenCalledTimes(1);
     const inMemory = await unpack(entries);
+    expect(opened).toHaveBeenCalledTimes(1);
     for (const [name, want] of expected) {
       expect(directoryOf(spilled, name), name).toEqual(want);
       expect(directoryOf(inMemory, name), name).toEqual(want);
@@ -105,5 +123,35 @@ describe('directory records past what memory holds', () => {
   it('leave no scratch file in the target', async () => {
     const root = await unpack(manyDirectories(), 8);
     expect(readdirSync(root).filter((name) => name.startsWith('.'))).toEqual([]);
+  });
+
+  it('stay in memory where the scratch file cannot be made, and still apply', async () => {
+    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(() => {
+      throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    });
+    const entries = manyDirectories();
+    const root = await unpack(entries, 8);
+    for (const [name, want] of expectedDirectories(entries)) expect(directoryOf(root, name), name).toEqual(want);
+  });
+
+  it('stop the run where the scratch file cannot be written, naming it, and still apply what is in memory', async () => {
+    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(() => ({ fd: openSync('/dev/full', 'r+'), where: 'the scratch file of a test' }));
+    const sandbox = join(work, `case-${counter++}`);
+    writeFileSync(`${sandbox}.cpio`, newcArchive(manyDirectories()));
+    const extractor = new SafeExtractor(sandbox, { owners: false, devices: false, directoriesInMemory: 8 });
+    await expect(walkImage(`${sandbox}.cpio`, extractor)).rejects.toThrow(/^writing the scratch file of a test: ENOSPC/);
+    expect(extractor.refusedCount).toBe(0);
+    extractor.finish();
+    expect(lstatSync(join(sandbox, 'a0')).isDirectory()).toBe(true);
+  });
+
+  it('close the scratch file when released, as a failed or refused restore is', async () => {
+    const sandbox = join(work, `case-${counter++}`);
+    writeFileSync(`${sandbox}.cpio`, newcArchive(manyDirectories()));
+    const extractor = new SafeExtractor(sandbox, { owners: false, devices: false, directoriesInMemory: 8 });
+    await walkImage(`${sandbox}.cpio`, extractor);
+    expect(openScratchFiles()).toHaveLength(1);
+    extractor.release();
+    expect(openScratchFiles()).toEqual([]);
   });
 });

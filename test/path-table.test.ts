@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryRecords } from '../src/extract/directories.js';
+import { RunFile, type RunRecord, descendingOrder } from '../src/extract/directory-runs.js';
 import { PathTable } from '../src/extract/path-table.js';
 
 /** Relative paths as normalizeName gives them: components of any bytes but '/' and NUL, none empty. */
@@ -122,7 +123,7 @@ describe('DirectoryRecords', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'irr-dirs-'));
   afterAll(() => rmSync(scratch, { recursive: true }));
   let files = 0;
-  const open = () => openSync(join(scratch, `runs-${files++}`), 'w+');
+  const open = () => ({ fd: openSync(join(scratch, `runs-${files++}`), 'w+'), where: 'a test file' });
   const spills = { 'held in memory': undefined, 'spilled past 2 paths': { paths: 2, open } };
 
   it.each(Object.entries(spills))('gives the directories entries named, each before its parent, with what the last entry of each said, and none it forgot: %s', (_, spill) => {
@@ -164,5 +165,49 @@ describe('DirectoryRecords', () => {
       }
       expect(listed(spilled)).toEqual(listed(inMemory));
     }), { numRuns: 300 });
+  });
+
+  it('orders any paths as Buffer.compare does, descending', () => {
+    fc.assert(fc.property(fc.uniqueArray(paths, { selector: (p) => p.toString('latin1'), maxLength: 200 }), (list) => {
+      const starts = new Uint32Array(list.length + 1);
+      list.forEach((p, i) => { starts[i + 1] = starts[i] + p.length; });
+      const order = descendingOrder(Buffer.concat(list), starts);
+      expect(Array.from(order, (i) => list[i])).toEqual([...list].sort((a, b) => Buffer.compare(b, a)));
+    }), { numRuns: 300 });
+  });
+});
+
+describe('RunFile', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'irr-runs-'));
+  afterAll(() => rmSync(scratch, { recursive: true }));
+
+  it('merges runs of paths up to PATH_MAX, through buffers they do not fit in, the later run winning', () => {
+    const runs = new RunFile(openSync(join(scratch, 'runs'), 'w+'), 'a test file', () => false);
+    // 40 paths of 4,000 bytes and more are more than a reader's buffer: it refills and moves what is left.
+    const long = (c: number, n: number) => Buffer.concat([Buffer.alloc(4000 + n, c), Buffer.from(`/${n}`)]);
+    const record = (path: Buffer, mode: number): RunRecord => ({ path, flags: 2, mode, uid: 0, gid: 0, mtime: 0 });
+    const run = (c: number, mode: number) => Array.from({ length: 40 }, (_, n) => record(long(c, n), mode)).sort((a, b) => Buffer.compare(b.path, a.path));
+    runs.append(run(0x61, 1));
+    runs.append(run(0x62, 2));
+    runs.append(run(0x61, 3));
+    const merged = Array.from(runs.merged(), (r) => [Buffer.from(r.path).toString('latin1'), r.mode]);
+    expect(merged).toEqual([...run(0x62, 2), ...run(0x61, 3)].map((r) => [Buffer.from(r.path).toString('latin1'), r.mode]));
+    runs.close();
+  });
+
+  it('fails for good after a failed write, naming the file, with no code, and holds no run', () => {
+    const runs = new RunFile(openSync('/dev/full', 'r+'), 'the test file', () => false);
+    const append = () => {
+      try {
+        runs.append([{ path: Buffer.from('a'), flags: 2, mode: 0, uid: 0, gid: 0, mtime: 0 }]);
+      } catch (err) {
+        return err as NodeJS.ErrnoException;
+      }
+    };
+    const thrown = append();
+    expect(thrown?.message).toMatch(/^writing the test file: ENOSPC/);
+    expect(thrown?.code).toBeUndefined();
+    expect(append()?.message).toBe('writing the test file: it was closed after a failure');
+    expect([...runs.merged(undefined, [{ path: Buffer.from('b'), flags: 2, mode: 0, uid: 0, gid: 0, mtime: 0 }])].map((r) => Buffer.from(r.path).toString())).toEqual(['b']);
   });
 });

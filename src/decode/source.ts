@@ -366,8 +366,8 @@ export class ByteSource {
  * freed only by a collection, which comes by what JavaScript allocates, not by buffer bytes.
  */
 export function freeNow(buffer: ArrayBufferLike): void {
-  // ES2024's transfer detaches the buffer and frees its memory.
-  (buffer as ArrayBuffer).transfer(0);
+  // ES2024's transfer detaches the buffer and frees its memory; a second release does nothing.
+  if (!(buffer as ArrayBuffer).detached) (buffer as ArrayBuffer).transfer(0);
 }
 
 /** `what`, of `n` bytes from image offset `at`, of which the image holds only `got`. */

@@ -1,7 +1,8 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
-import { MAX_RUNS, RunFile, type RunRecord, descendingOrder } from './directory-runs.js';
+import { RunFile, type RunRecord, descendingOrder } from './directory-runs.js';
 import { PathTable, grown } from './path-table.js';
+import type { Scratch } from './tree.js';
 
 /** What the end applies to a directory: its entry's owner, mode and mtime. */
 export interface DirMeta {
@@ -14,13 +15,17 @@ export interface DirMeta {
 }
 
 /**
- * Where the records go past `paths` paths in memory: sorted runs in the file `open` gives, open
- * for reading and writing and already unlinked.
+ * Where the records go past `paths` paths in memory, or 4 MiB of their bytes: sorted runs in the
+ * scratch file `open` gives (see Tree.openScratch). Where it cannot be made (a target that is
+ * not writable itself, only below), they stay in memory.
  */
 export interface DirectorySpill {
   paths: number;
-  open(): number;
+  open(): Scratch;
 }
+
+/** The bytes of paths recorded in memory past which they spill: each is written out whole to be sorted. */
+const PATH_BYTES_IN_MEMORY = 1 << 22;
 
 const VERIFIED = 1;
 const RECORDED = 2;
@@ -44,12 +49,14 @@ export class DirectoryRecords {
   private gids!: Uint32Array;
   private mtimes!: Uint32Array;
   private runs: RunFile | undefined;
+  /** The bytes of the paths recorded in memory, or more: a path recorded twice counts twice. */
+  private pathBytes = 0;
 
-  constructor(private readonly spill?: DirectorySpill) {
+  constructor(private spill?: DirectorySpill) {
     this.startEmpty();
   }
 
-  /** Frees the records' memory at once, as PathTable.release does: they are not used again. */
+  /** Frees the records' memory at once, as PathTable.release does, and closes the runs' file: they are not used again. */
   release(): void {
     this.freeMemory();
     this.runs?.close();
@@ -68,7 +75,7 @@ export class DirectoryRecords {
 
   /** `rel` is the directory entry `e`'s, verified: the end gives it `e`'s owner, mode and mtime. */
   record(rel: Uint8Array, e: Pick<CpioEntry, 'mode' | 'uid' | 'gid' | 'mtime'>, made: boolean): void {
-    const id = this.add(rel);
+    const id = this.addRecord(rel);
     this.flags[id] = VERIFIED | RECORDED | (made ? MADE : 0);
     this.modes[id] = e.mode;
     this.uids[id] = e.uid;
@@ -80,7 +87,7 @@ export class DirectoryRecords {
   forget(rel: Uint8Array): void {
     if (this.runs) {
       // Not this.flags[this.add(rel)]: the add may spill, and the flags be new arrays after it.
-      const id = this.add(rel);
+      const id = this.addRecord(rel);
       this.flags[id] = FORGOTTEN;
       return;
     }
@@ -90,6 +97,7 @@ export class DirectoryRecords {
 
   /** What the end applies to the directory at `rel`, if a directory entry named it; for records that do not spill (a model's). */
   get(rel: Uint8Array): DirMeta | undefined {
+    if (this.runs) throw new Error('DirectoryRecords.get of records that spilled');
     const id = this.paths.find(rel);
     return id > 0 && this.flags[id] & RECORDED ? this.meta(id) : undefined;
   }
@@ -100,26 +108,26 @@ export class DirectoryRecords {
    * are cleared. A Buffer per directory was garbage that stayed in the peak (8 MB at 300,300).
    */
   *childrenFirst(prefix: Uint8Array): Generator<[Buffer, DirMeta]> {
-    let records: Iterable<RunRecord> = this.inOrder();
-    if (this.runs) {
-      this.runs.append(records);
-      records = this.runs.merged();
-    }
-    let buffer = Buffer.allocUnsafe(prefix.length + 4096);
-    buffer.set(prefix);
-    for (const r of records) {
-      if (!(r.flags & RECORDED)) continue;
-      const length = prefix.length + r.path.length;
-      if (length > buffer.length) {
-        buffer = Buffer.allocUnsafe(length * 2);
-        buffer.set(prefix);
+    try {
+      // A file closed after a failure has no runs left (the run has failed): what is in memory is still applied.
+      const records = this.runs ? this.runs.merged(undefined, this.inOrder()) : this.inOrder();
+      let buffer = Buffer.allocUnsafe(prefix.length + 4096);
+      buffer.set(prefix);
+      for (const r of records) {
+        if (!(r.flags & RECORDED)) continue;
+        const length = prefix.length + r.path.length;
+        if (length > buffer.length) {
+          buffer = Buffer.allocUnsafe(length * 2);
+          buffer.set(prefix);
+        }
+        buffer.set(r.path, prefix.length);
+        yield [buffer.subarray(0, length), { mode: r.mode, uid: r.uid, gid: r.gid, mtime: r.mtime, made: (r.flags & MADE) !== 0 }];
       }
-      buffer.set(r.path, prefix.length);
-      yield [buffer.subarray(0, length), { mode: r.mode, uid: r.uid, gid: r.gid, mtime: r.mtime, made: (r.flags & MADE) !== 0 }];
+    } finally {
+      this.flags.fill(0);
+      this.runs?.close();
+      this.runs = undefined;
     }
-    this.flags.fill(0);
-    this.runs?.close();
-    this.runs = undefined;
   }
 
   /**
@@ -158,20 +166,38 @@ export class DirectoryRecords {
     for (const array of [ids, starts, order, pool]) freeNow(array.buffer);
   }
 
-  /**
-   * The records in memory go to a run on disk, and memory starts again empty; at MAX_RUNS the
-   * runs are merged into one, where a record that no longer applies is dropped, as no earlier
-   * run is left for it to override.
-   */
+  /** The records in memory go to a run on disk, and memory starts again empty. */
   private spillRun(spill: DirectorySpill): void {
-    this.runs ??= new RunFile(spill.open());
+    if (!this.runs) {
+      let scratch;
+      try {
+        scratch = spill.open();
+      } catch {
+        this.spill = undefined;
+        return;
+      }
+      this.runs = new RunFile(scratch.fd, scratch.where, (r) => (r.flags & RECORDED) === 0);
+    }
     this.runs.append(this.inOrder());
-    if (this.runs.count >= MAX_RUNS) this.runs.mergeAll((r) => (r.flags & RECORDED) !== 0);
     this.freeMemory();
     this.startEmpty();
   }
 
+  /** The number of `rel`, with room for a record. */
+  private addRecord(rel: Uint8Array): number {
+    const id = this.add(rel);
+    this.pathBytes += rel.length;
+    if (id >= this.modes.length) {
+      this.modes = grown(this.modes, id);
+      this.uids = grown(this.uids, id);
+      this.gids = grown(this.gids, id);
+      this.mtimes = grown(this.mtimes, id);
+    }
+    return id;
+  }
+
   private startEmpty(): void {
+    this.pathBytes = 0;
     this.paths = new PathTable();
     this.flags = new Uint8Array(1024);
     this.modes = new Uint32Array(1024);
@@ -186,15 +212,10 @@ export class DirectoryRecords {
   }
 
   private add(rel: Uint8Array): number {
-    if (this.spill && this.paths.size >= this.spill.paths) this.spillRun(this.spill);
+    if (this.spill && (this.paths.size >= this.spill.paths || this.pathBytes >= PATH_BYTES_IN_MEMORY)) this.spillRun(this.spill);
     const id = this.paths.add(rel);
-    if (id >= this.flags.length) {
-      this.flags = grown(this.flags, id);
-      this.modes = grown(this.modes, id);
-      this.uids = grown(this.uids, id);
-      this.gids = grown(this.gids, id);
-      this.mtimes = grown(this.mtimes, id);
-    }
+    // The rest grow as entries are recorded: a writer that records none (du's, cat's) keeps only which are verified.
+    this.flags = grown(this.flags, id);
     return id;
   }
 

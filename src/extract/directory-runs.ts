@@ -14,13 +14,16 @@ export interface RunRecord {
 /**
  * A record: five words (the path's length and, above its 16 bits, the flags; the mode, uid, gid
  * and mtime), then the path's bytes, up to a word's end. Stored and read by word, as a
- * Uint32Array's elements: Buffer's writeUInt32LE and readUInt32LE are calls with checks, slow on
- * the baseline tier the CLI runs on (src/tiers.ts).
+ * Uint32Array's elements (the file is this process's alone, so the host's byte order does):
+ * Buffer's writeUInt32LE and readUInt32LE are calls with checks, slow on the baseline tier the
+ * CLI runs on (src/tiers.ts).
  */
 const HEADER = 20;
-const BUFFER = 1 << 16;
-/** Runs merged at once: one buffer each. More are merged into one first. */
-export const MAX_RUNS = 16;
+const OUT_BUFFER = 1 << 16;
+/** A reader's: the end may read a few dozen runs at once. A record fits, its path at most PATH_MAX. */
+const READ_BUFFER = 1 << 15;
+/** Runs of one size merged into one run of the next: a merge reads this many at once. */
+export const MERGED_AT_ONCE = 16;
 
 /**
  * Sorted runs of directory records in a file of their own, merged at the end: the writer's
@@ -28,28 +31,83 @@ export const MAX_RUNS = 16;
  * dir_list), held in a few MB, as sort(1) holds what it sorts. The file is unlinked when it is
  * made; the records are read back by position. Each run is in descending byte order of path, each
  * path once, so that a child comes before its parent (a parent's path begins the child's).
+ * Sixteen runs of a size are merged into one of the next, as the digits of a count carry: each
+ * record is written again once a size, and the end reads at most 15 runs of each.
+ *
+ * A failure to write or read makes the file unusable: it is closed, and the error, which names
+ * it and has no `code` (the writer would take a code such as ENOENT for one entry's failure),
+ * stops the run.
  */
 export class RunFile {
-  private readonly runs: { start: number; end: number }[] = [];
+  private readonly runs: { start: number; end: number; size: number }[] = [];
   private written = 0;
-  private readonly outWords = new Uint32Array(BUFFER / 4);
+  private readonly outWords = new Uint32Array(OUT_BUFFER / 4);
   private readonly out = Buffer.from(this.outWords.buffer);
   private outUsed = 0;
+  private closed = false;
 
-  /** `fd`: the file, open for reading and writing, empty. */
-  constructor(private readonly fd: number) {}
-
-  get count(): number {
-    return this.runs.length;
-  }
+  /**
+   * `fd`: the file, open for reading and writing, empty; `where`, what an error calls it;
+   * `overridesOnly`, whether a record only says that an older run's record of its path no longer
+   * applies, so that a merge which holds the oldest run drops it.
+   */
+  constructor(private readonly fd: number, private readonly where: string, private readonly overridesOnly: (r: RunRecord) => boolean) {}
 
   /** Adds a run of `records`, in descending byte order of path, each path once. */
   append(records: Iterable<RunRecord>): void {
+    this.writeRun(records, 0);
+    for (;;) {
+      const last = this.runs.slice(-MERGED_AT_ONCE);
+      if (last.length < MERGED_AT_ONCE || last.some((run) => run.size !== last[0].size)) return;
+      const oldest = this.runs.length === MERGED_AT_ONCE;
+      const merged = this.merged(last);
+      this.writeRun(oldest ? withoutOverrides(merged, this.overridesOnly) : merged, last[0].size + 1);
+      this.runs.splice(-1 - MERGED_AT_ONCE, MERGED_AT_ONCE);
+    }
+  }
+
+  /**
+   * The records of the runs, and then of `newest` (records in memory, in the same order),
+   * merged into one descending order; where they hold the same path, the latest one's record
+   * alone. A record, its path included, is valid until the next is asked for.
+   */
+  *merged(runs = this.runs, newest?: Iterable<RunRecord>): Generator<RunRecord> {
+    const sources: RecordSource[] = runs.map(({ start, end }) => new RunReader(this, start, end));
+    if (newest) sources.push(new MemorySource(newest));
+    for (;;) {
+      let best: RecordSource | undefined;
+      for (const source of sources) {
+        // The later of two equal paths wins: a later run holds the later entry.
+        if (source.record && (!best || source.key >= best.key)) best = source;
+      }
+      if (!best) return;
+      for (const source of sources) {
+        if (source !== best && source.record && source.key === best.key) source.next();
+      }
+      yield best.record!;
+      best.next();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // Nothing is read from it again: the end merges what is in memory alone.
+    this.runs.length = 0;
+    closeSync(this.fd);
+  }
+
+  /** readSync of the file at `position`, failing as the class says. */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    return this.io(() => readSync(this.fd, buffer, offset, length, position), 'reading');
+  }
+
+  private writeRun(records: Iterable<RunRecord>, size: number): void {
     const start = this.written;
     const words = this.outWords;
     for (const r of records) {
-      const size = recordSize(r.path.length);
-      if (this.outUsed + size > BUFFER) this.flush();
+      const length = recordLength(r.path.length);
+      if (this.outUsed + length > OUT_BUFFER) this.flush();
       const word = this.outUsed >>> 2;
       words[word] = r.path.length | (r.flags << 16);
       words[word + 1] = r.mode;
@@ -57,74 +115,76 @@ export class RunFile {
       words[word + 3] = r.gid;
       words[word + 4] = r.mtime;
       this.out.set(r.path, this.outUsed + HEADER);
-      this.outUsed += size;
+      this.outUsed += length;
     }
     this.flush();
-    this.runs.push({ start, end: this.written });
-  }
-
-  /**
-   * Every run's records, merged into one descending order; where runs hold the same path, the
-   * latest run's record alone. A record, its path included, is valid until the next is asked for.
-   */
-  *merged(): Generator<RunRecord> {
-    const readers = this.runs.map(({ start, end }) => new RunReader(this.fd, start, end));
-    for (;;) {
-      let best: RunReader | undefined;
-      for (const reader of readers) {
-        // The later of two equal paths wins: a later run holds the later entry.
-        if (reader.record && (!best || reader.key >= best.key)) best = reader;
-      }
-      if (!best) return;
-      for (const reader of readers) {
-        if (reader !== best && reader.record && reader.key === best.key) reader.next();
-      }
-      yield best.record!;
-      best.next();
-    }
-  }
-
-  /** The runs become one, of the records `keep` keeps of merged()'s (written after the rest). */
-  mergeAll(keep: (r: RunRecord) => boolean): void {
-    const records = this.merged();
-    this.append((function* () {
-      for (const r of records) if (keep(r)) yield r;
-    })());
-    this.runs.splice(0, this.runs.length - 1);
-  }
-
-  close(): void {
-    closeSync(this.fd);
-    this.runs.length = 0;
+    this.runs.push({ start, end: this.written, size });
   }
 
   private flush(): void {
     for (let off = 0; off < this.outUsed; ) {
-      const n = writeSync(this.fd, this.out, off, this.outUsed - off, this.written);
+      const n = this.io(() => writeSync(this.fd, this.out, off, this.outUsed - off, this.written), 'writing');
       off += n;
       this.written += n;
     }
     this.outUsed = 0;
   }
+
+  private io(call: () => number, doing: string): number {
+    if (this.closed) throw new Error(`${doing} ${this.where}: it was closed after a failure`);
+    try {
+      return call();
+    } catch (err) {
+      this.close();
+      throw new Error(`${doing} ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+  }
 }
 
-function recordSize(pathLength: number): number {
+function* withoutOverrides(records: Iterable<RunRecord>, overridesOnly: (r: RunRecord) => boolean): Generator<RunRecord> {
+  for (const r of records) if (!overridesOnly(r)) yield r;
+}
+
+function recordLength(pathLength: number): number {
   return HEADER + ((pathLength + 3) & ~3);
 }
 
-/** One run's records, read through a buffer. */
-class RunReader {
+/** Records in descending byte order of path, the current one and its path as a latin1 string, compared in C++. */
+interface RecordSource {
   record: RunRecord | undefined;
-  /** The record's path as a latin1 string, compared in C++ (see descendingOrder). */
+  key: string;
+  next(): void;
+}
+
+class MemorySource implements RecordSource {
+  record: RunRecord | undefined;
   key = '';
-  private readonly words = new Uint32Array(BUFFER / 4);
+  private readonly records: Iterator<RunRecord>;
+
+  constructor(records: Iterable<RunRecord>) {
+    this.records = records[Symbol.iterator]();
+    this.next();
+  }
+
+  next(): void {
+    const step = this.records.next();
+    this.record = step.done ? undefined : step.value;
+    if (this.record) this.key = Buffer.from(this.record.path.buffer, this.record.path.byteOffset, this.record.path.length).toString('latin1');
+  }
+}
+
+/** One run's records, read through a buffer. */
+class RunReader implements RecordSource {
+  record: RunRecord | undefined;
+  key = '';
+  private readonly words = new Uint32Array(READ_BUFFER / 4);
   private readonly buffer = Buffer.from(this.words.buffer);
   /** Where the next record starts: a word's start. */
   private from = 0;
   private to = 0;
   private readonly current: RunRecord = { path: this.buffer, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
 
-  constructor(private readonly fd: number, private position: number, private readonly end: number) {
+  constructor(private readonly file: RunFile, private position: number, private readonly end: number) {
     this.next();
   }
 
@@ -133,10 +193,9 @@ class RunReader {
       this.record = undefined;
       return;
     }
-    let word = this.from >>> 2;
-    const length = this.words[word] & 0xffff;
-    if (!this.have(recordSize(length))) throw new Error('the temporary file of directory records ends inside a record');
-    word = this.from >>> 2;
+    const length = this.words[this.from >>> 2] & 0xffff;
+    if (!this.have(recordLength(length))) throw new Error('the scratch file of directory records ends inside a record');
+    const word = this.from >>> 2;
     const r = this.current;
     r.flags = this.words[word] >>> 16;
     r.mode = this.words[word + 1];
@@ -146,7 +205,7 @@ class RunReader {
     const start = this.from + HEADER;
     r.path = this.buffer.subarray(start, start + length);
     this.key = this.buffer.toString('latin1', start, start + length);
-    this.from += recordSize(length);
+    this.from += recordLength(length);
     this.record = r;
   }
 
@@ -157,7 +216,7 @@ class RunReader {
     this.to -= this.from;
     this.from = 0;
     while (this.to < n && this.position < this.end) {
-      const got = readSync(this.fd, this.buffer, this.to, Math.min(BUFFER - this.to, this.end - this.position), this.position);
+      const got = this.file.read(this.buffer, this.to, Math.min(READ_BUFFER - this.to, this.end - this.position), this.position);
       if (got === 0) break;
       this.to += got;
       this.position += got;
@@ -165,6 +224,9 @@ class RunReader {
     return this.to >= n;
   }
 }
+
+/** Which of a 64-bit element's two 32-bit words is its high one, in the host's byte order. */
+const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 
 /**
  * Indices 0 to starts.length - 2 in descending byte order of the paths
@@ -177,8 +239,7 @@ class RunReader {
 export function descendingOrder(pool: Uint8Array, starts: Uint32Array): Int32Array {
   const n = starts.length - 1;
   const keys = new BigUint64Array(n);
-  // A key's words, little-endian: the index low, the bytes high, NUL past the path's end, which
-  // no path holds: a path sorts before those it begins.
+  // NUL past a path's end, which no path holds: a path sorts before those it begins.
   const words = new Uint32Array(keys.buffer);
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
@@ -187,14 +248,14 @@ export function descendingOrder(pool: Uint8Array, starts: Uint32Array): Int32Arr
       const p = order[i];
       const at = starts[p] + depth;
       const end = starts[p + 1];
-      words[2 * i] = p;
-      words[2 * i + 1] = (byteAt(pool, at, end) << 24) | (byteAt(pool, at + 1, end) << 16) | (byteAt(pool, at + 2, end) << 8) | byteAt(pool, at + 3, end);
+      words[2 * i + 1 - HIGH_WORD] = p;
+      words[2 * i + HIGH_WORD] = (byteAt(pool, at, end) << 24) | (byteAt(pool, at + 1, end) << 16) | (byteAt(pool, at + 2, end) << 8) | byteAt(pool, at + 3, end);
     }
     keys.subarray(from, to).sort();
-    for (let i = from; i < to; i++) order[i] = words[2 * i];
+    for (let i = from; i < to; i++) order[i] = words[2 * i + 1 - HIGH_WORD];
     for (let i = from; i < to; ) {
       let j = i + 1;
-      while (j < to && words[2 * j + 1] === words[2 * i + 1]) j++;
+      while (j < to && words[2 * j + HIGH_WORD] === words[2 * i + HIGH_WORD]) j++;
       // Two paths are never the same: those that share these bytes go on past them.
       if (j - i > 1) sortGroup(i, j, depth + 4);
       i = j;

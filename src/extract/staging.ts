@@ -23,8 +23,8 @@ export async function extractStaged(image: string, target: string, options: Stag
   makeDirectories(target);
   const staging = mkdtempSync(join(resolve(target), STAGING_PREFIX));
   const dropUndo = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
+  const extractor = new SafeExtractor(staging);
   try {
-    const extractor = new SafeExtractor(staging);
     const result = await walkImage(image, extractor, options);
     if (extractor.refusedCount > 0) throw new RefusedEntriesError(extractor.refused, extractor.refusedCount);
     const moves: Move[] = [];
@@ -37,6 +37,8 @@ export async function extractStaged(image: string, target: string, options: Stag
     extractor.finish(target);
     return result;
   } finally {
+    // Its scratch file's descriptor too: a trial runs many extractions in one process.
+    extractor.release();
     dropUndo();
     try {
       rmSync(staging, { recursive: true, force: true });

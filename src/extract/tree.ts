@@ -45,7 +45,13 @@ export interface Tree {
    * A file of the writer's own, where the tree is on disk: open for reading and writing, and
    * already unlinked, so that it is never seen among the entries, nor left behind.
    */
-  openScratch?(): number;
+  openScratch?(): Scratch;
+}
+
+/** A scratch file's descriptor, and what an error about it calls it. */
+export interface Scratch {
+  fd: number;
+  where: string;
 }
 
 export interface OpenFile {
@@ -133,17 +139,24 @@ export class DiskTree implements Tree {
     return buffer.subarray(0, start + rel.length);
   }
 
-  openScratch(): number {
+  openScratch(): Scratch {
     for (;;) {
-      const path = `${this.root.toString()}/.initramfs-restore-scratch-${process.pid}-${this.tmpCounter++}`;
+      const path = this.path(Buffer.from(`.initramfs-restore-scratch-${process.pid}-${this.tmpCounter++}`));
+      let fd;
       try {
-        const fd = openSync(path, SCRATCH_FLAGS, 0o600);
-        unlinkSync(path);
-        return fd;
+        fd = openSync(path, SCRATCH_FLAGS, 0o600);
       } catch (err) {
-        // An entry took the name: the next one. Any other failure stops the run, not one entry.
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`a scratch file in the target: ${(err as Error).message}`, { cause: err });
+        // An entry took the name: the next one.
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw err;
       }
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      return { fd, where: `the scratch file of directory records in ${this.root.toString()}` };
     }
   }
 

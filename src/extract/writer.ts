@@ -41,7 +41,7 @@ export interface ExtractCounts {
 }
 
 const NOTICES_KEPT = 1000;
-const DIRECTORIES_IN_MEMORY = 32_768;
+const DIRECTORIES_IN_MEMORY = 16_384;
 const SLASH = 0x2f;
 
 /**
