@@ -51,10 +51,22 @@ export class MoveConflictError extends Error {
 }
 
 /**
+ * The scratch file where the writer keeps its directory records past what memory holds could
+ * not be written or read (a full target, most likely): the run stops. No `code`, so that the
+ * writer never takes it for one entry's failure, as it takes ENOENT.
+ */
+export class ScratchFileError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ScratchFileError';
+  }
+}
+
+/**
  * Whether `err` is what bad input or the system can cause (a format error, a refusal, an errno
  * error), which a command reports as a failure; anything else is a bug and must show as one.
  */
 export function isExpectedFailure(err: unknown): err is Error {
-  return err instanceof FormatError || err instanceof RefusedEntriesError || err instanceof MoveConflictError ||
+  return err instanceof FormatError || err instanceof RefusedEntriesError || err instanceof MoveConflictError || err instanceof ScratchFileError ||
     (err instanceof Error && /^E[A-Z0-9]+$/.test(String((err as NodeJS.ErrnoException).code)));
 }

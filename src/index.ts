@@ -1,4 +1,4 @@
-export { FormatError, MoveConflictError, RefusedEntriesError, UsageError } from './errors.js';
+export { FormatError, MoveConflictError, RefusedEntriesError, ScratchFileError, UsageError } from './errors.js';
 export { ByteSource } from './decode/source.js';
 export type { Decoder, Sink } from './decode/types.js';
 export { COMPRESSION_FORMATS, detectCompression, type CompressionFormat, type CompressionName, type Compressor, type SegmentFormat } from './decode/formats.js';

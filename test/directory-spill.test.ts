@@ -1,11 +1,13 @@
-import { lstatSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { DiskTree } from '../src/extract/tree.js';
+import { ScratchFileError } from '../src/errors.js';
 import { removeTree } from '../src/extract/walk-tree.js';
 import { SafeExtractor } from '../src/extract/writer.js';
 import { walkImage } from '../src/image/walk.js';
+import { restore } from '../src/restore/restore.js';
 import { AS_ROOT } from './support/needs.js';
 import { type FakeEntry, newcArchive } from './support/newc.js';
 import { listPaths } from './support/tree.js';
@@ -139,10 +141,29 @@ describe('directory records past what memory holds', () => {
     const sandbox = join(work, `case-${counter++}`);
     writeFileSync(`${sandbox}.cpio`, newcArchive(manyDirectories()));
     const extractor = new SafeExtractor(sandbox, { owners: false, devices: false, directoriesInMemory: 8 });
-    await expect(walkImage(`${sandbox}.cpio`, extractor)).rejects.toThrow(/^writing the scratch file of a test: ENOSPC/);
+    const walk = walkImage(`${sandbox}.cpio`, extractor);
+    await expect(walk).rejects.toThrow(/^writing the scratch file of a test: ENOSPC/);
+    await expect(walk).rejects.toBeInstanceOf(ScratchFileError);
     expect(extractor.refusedCount).toBe(0);
     extractor.finish();
-    expect(lstatSync(join(sandbox, 'a0')).isDirectory()).toBe(true);
+    // a0's entry came before the first spill: its record was still in memory.
+    expect(lstatSync(join(sandbox, 'a0')).mtimeMs).toBe(1_500_000_001_000);
+  });
+
+  it('fail a restore whose scratch file cannot be written as a restore fails: a report, nothing moved into place', async () => {
+    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(() => ({ fd: openSync('/dev/full', 'r+'), where: 'the scratch file of a test' }));
+    const root = join(work, `case-${counter++}`);
+    mkdirSync(join(root, 'run/initramfs'), { recursive: true });
+    writeFileSync(join(root, 'run/initramfs/.need_shutdown'), '');
+    const image = `${root}.cpio`;
+    // Past the 16,384 paths a writer holds by default.
+    writeFileSync(image, newcArchive(Array.from({ length: 17_000 }, (_, i) => ({ name: `d${i}`, mode: 0o040755 }))));
+    const said: string[] = [];
+    const report = await restore({ root, flavor: 'dracut-112', kernelVersion: '0', image, order: 'detect', engine: 'builtin', say: (line) => said.push(line) });
+    expect(report).toMatchObject({ status: 1, outcome: 'failed' });
+    expect(report.reason).toMatch(/writing the scratch file of a test: ENOSPC/);
+    expect(said.at(-1)).toMatch(/^Unpacking of .* failed$/);
+    expect(readdirSync(join(root, 'run/initramfs'))).toEqual(['.need_shutdown']);
   });
 
   it('close the scratch file when released, as a failed or refused restore is', async () => {

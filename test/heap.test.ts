@@ -189,7 +189,7 @@ describe('peak RSS of an image of many directories or files', () => {
 });
 
 /*
- * Past 32,768 paths the writer's directory records go to sorted runs in a scratch file in the
+ * Past 16,384 paths the writer's directory records go to sorted runs in a scratch file in the
  * target, merged at the end (src/extract/directory-runs.ts): before, unpack of 300,300
  * directories took 88.1 MB, restore 88.7 (bench/entries.sh at 4a83c94).
  */

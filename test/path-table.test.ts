@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryRecords } from '../src/extract/directories.js';
 import { RunFile, type RunRecord, descendingOrder } from '../src/extract/directory-runs.js';
+import { ScratchFileError } from '../src/errors.js';
 import { PathTable } from '../src/extract/path-table.js';
 
 /** Relative paths as normalizeName gives them: components of any bytes but '/' and NUL, none empty. */
@@ -152,7 +153,7 @@ describe('DirectoryRecords', () => {
   it('gives the same records spilled as held in memory, for any records and forgets, and any number of paths held', () => {
     // A few paths, each recorded and forgotten again and again, with others between.
     const step = fc.record({ which: fc.nat(), forget: fc.boolean(), mode: fc.integer({ min: 0, max: 0o7777 }), mtime: fc.nat() });
-    fc.assert(fc.property(fc.array(paths, { minLength: 1, maxLength: 8 }), fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 6 }), (pool, steps, held) => {
+    fc.assert(fc.property(fc.array(paths, { minLength: 1, maxLength: 8 }), fc.array(step, { maxLength: 60, size: 'max' }), fc.integer({ min: 2, max: 6 }), (pool, steps, held) => {
       const listed = (dirs: DirectoryRecords) => Array.from(dirs.childrenFirst(Buffer.from('/')), ([rel, meta]) => [rel.toString('latin1'), meta]);
       const inMemory = new DirectoryRecords();
       const spilled = new DirectoryRecords({ paths: held, open });
@@ -168,7 +169,7 @@ describe('DirectoryRecords', () => {
   });
 
   it('orders any paths as Buffer.compare does, descending', () => {
-    fc.assert(fc.property(fc.uniqueArray(paths, { selector: (p) => p.toString('latin1'), maxLength: 200 }), (list) => {
+    fc.assert(fc.property(fc.uniqueArray(paths, { selector: (p) => p.toString('latin1'), maxLength: 200, size: 'max' }), (list) => {
       const starts = new Uint32Array(list.length + 1);
       list.forEach((p, i) => { starts[i + 1] = starts[i] + p.length; });
       const order = descendingOrder(Buffer.concat(list), starts);
@@ -195,6 +196,21 @@ describe('RunFile', () => {
     runs.close();
   });
 
+  it('keeps what says an older record no longer applies, until a merge holds the oldest run', () => {
+    const FORGOTTEN = 8;
+    const runs = new RunFile(openSync(join(scratch, 'tombstones'), 'w+'), 'a test file', (r) => r.flags === FORGOTTEN);
+    const record = (path: string, flags = 2): RunRecord => ({ path: Buffer.from(path), flags, mode: 0, uid: 0, gid: 0, mtime: 0 });
+    runs.append([record('x')]);
+    for (let i = 1; i < 16; i++) runs.append([record(`filler${i}`)]);
+    // The first 16 runs are one now, x in it. The next 16 hold what says x no longer applies.
+    runs.append([record('x', FORGOTTEN)]);
+    for (let i = 17; i < 32; i++) runs.append([record(`filler${i}`)]);
+    const live = Array.from(runs.merged(), (r) => (r.flags === FORGOTTEN ? '' : Buffer.from(r.path).toString())).filter(Boolean);
+    expect(live).not.toContain('x');
+    expect(live).toHaveLength(30);
+    runs.close();
+  });
+
   it('fails for good after a failed write, naming the file, with no code, and holds no run', () => {
     const runs = new RunFile(openSync('/dev/full', 'r+'), 'the test file', () => false);
     const append = () => {
@@ -206,6 +222,8 @@ describe('RunFile', () => {
     };
     const thrown = append();
     expect(thrown?.message).toMatch(/^writing the test file: ENOSPC/);
+    expect(thrown).toBeInstanceOf(ScratchFileError);
+    // The writer takes an error with a code such as ENOENT for one entry's failure, and goes on.
     expect(thrown?.code).toBeUndefined();
     expect(append()?.message).toBe('writing the test file: it was closed after a failure');
     expect([...runs.merged(undefined, [{ path: Buffer.from('b'), flags: 2, mode: 0, uid: 0, gid: 0, mtime: 0 }])].map((r) => Buffer.from(r.path).toString())).toEqual(['b']);

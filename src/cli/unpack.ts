@@ -100,12 +100,21 @@ Options:
       onNotice: (n) => printError(`${n.kind === 'refused' ? 'refused' : 'skipped'} "${n.name}": ${n.reason}`),
     });
     const bar = progressBar('unpack');
-    const result = await onImage(image, () => walkImage(image, extractor, { select, maxOutput, progress: bar.update, inProcess: values['in-process'] }))
-      .finally(() => {
-        bar.done();
-        // What was extracted before a failure still gets its directory modes and times.
+    let result;
+    try {
+      result = await onImage(image, () => walkImage(image, extractor, { select, maxOutput, progress: bar.update, inProcess: values['in-process'] }));
+    } catch (err) {
+      bar.done();
+      try {
+        // What was extracted before the failure still gets its directory modes and times.
         extractor.finish();
-      });
+      } catch {
+        // The walk's error says more.
+      }
+      throw err;
+    }
+    bar.done();
+    extractor.finish();
     if (extractor.strippedAbsolute > 0) {
       printError(`removed the leading '/' from ${extractor.strippedAbsolute} member name${extractor.strippedAbsolute === 1 ? '' : 's'}`);
     }

@@ -121,7 +121,7 @@ export class DirectoryRecords {
           buffer.set(prefix);
         }
         buffer.set(r.path, prefix.length);
-        yield [buffer.subarray(0, length), { mode: r.mode, uid: r.uid, gid: r.gid, mtime: r.mtime, made: (r.flags & MADE) !== 0 }];
+        yield [buffer.subarray(0, length), metaOf(r.flags, r.mode, r.uid, r.gid, r.mtime)];
       }
     } finally {
       this.flags.fill(0);
@@ -152,18 +152,21 @@ export class DirectoryRecords {
     for (let n = 0; n < count; n++) this.paths.writePath(ids[n], pool, starts[n]);
     const order = descendingOrder(pool, starts);
     const record: RunRecord = { path: pool, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
-    for (const n of order) {
-      const id = ids[n];
-      record.path = pool.subarray(starts[n], starts[n + 1]);
-      record.flags = this.flags[id];
-      record.mode = this.modes[id];
-      record.uid = this.uids[id];
-      record.gid = this.gids[id];
-      record.mtime = this.mtimes[id];
-      yield record;
+    try {
+      for (const n of order) {
+        const id = ids[n];
+        record.path = pool.subarray(starts[n], starts[n + 1]);
+        record.flags = this.flags[id];
+        record.mode = this.modes[id];
+        record.uid = this.uids[id];
+        record.gid = this.gids[id];
+        record.mtime = this.mtimes[id];
+        yield record;
+      }
+    } finally {
+      // At once: a collection might come only after several runs' worth (bench/entries.sh).
+      for (const array of [ids, starts, order, pool]) freeNow(array.buffer);
     }
-    // At once: a collection might come only after several runs' worth (bench/entries.sh).
-    for (const array of [ids, starts, order, pool]) freeNow(array.buffer);
   }
 
   /** The records in memory go to a run on disk, and memory starts again empty. */
@@ -172,7 +175,8 @@ export class DirectoryRecords {
       let scratch;
       try {
         scratch = spill.open();
-      } catch {
+      } catch (err) {
+        if (!(err as NodeJS.ErrnoException).code) throw err;
         this.spill = undefined;
         return;
       }
@@ -220,7 +224,10 @@ export class DirectoryRecords {
   }
 
   private meta(id: number): DirMeta {
-    const flags = this.flags[id];
-    return { mode: this.modes[id], uid: this.uids[id], gid: this.gids[id], mtime: this.mtimes[id], made: (flags & MADE) !== 0 };
+    return metaOf(this.flags[id], this.modes[id], this.uids[id], this.gids[id], this.mtimes[id]);
   }
+}
+
+function metaOf(flags: number, mode: number, uid: number, gid: number, mtime: number): DirMeta {
+  return { mode, uid, gid, mtime, made: (flags & MADE) !== 0 };
 }

@@ -1,4 +1,5 @@
 import { freeNow } from '../decode/source.js';
+import { ScratchFileError } from '../errors.js';
 const { closeSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
 
 /** A directory's record in a run: its relative path, and what the end applies to it. */
@@ -23,7 +24,7 @@ const OUT_BUFFER = 1 << 16;
 /** A reader's: the end may read a few dozen runs at once. A record fits, its path at most PATH_MAX. */
 const READ_BUFFER = 1 << 15;
 /** Runs of one size merged into one run of the next: a merge reads this many at once. */
-export const MERGED_AT_ONCE = 16;
+const MERGED_AT_ONCE = 16;
 
 /**
  * Sorted runs of directory records in a file of their own, merged at the end: the writer's
@@ -34,9 +35,8 @@ export const MERGED_AT_ONCE = 16;
  * Sixteen runs of a size are merged into one of the next, as the digits of a count carry: each
  * record is written again once a size, and the end reads at most 15 runs of each.
  *
- * A failure to write or read makes the file unusable: it is closed, and the error, which names
- * it and has no `code` (the writer would take a code such as ENOENT for one entry's failure),
- * stops the run.
+ * A failure to write or read makes the file unusable: it is closed, its runs are forgotten (the
+ * end applies what is in memory alone), and a ScratchFileError that names it stops the run.
  */
 export class RunFile {
   private readonly runs: { start: number; end: number; size: number }[] = [];
@@ -102,6 +102,12 @@ export class RunFile {
     return this.io(() => readSync(this.fd, buffer, offset, length, position), 'reading');
   }
 
+  /** A run that ends inside a record: the file fails as for an error of the system's. */
+  cutShort(): never {
+    this.close();
+    throw new ScratchFileError(`reading ${this.where}: a run ends inside a record`);
+  }
+
   private writeRun(records: Iterable<RunRecord>, size: number): void {
     const start = this.written;
     const words = this.outWords;
@@ -131,12 +137,12 @@ export class RunFile {
   }
 
   private io(call: () => number, doing: string): number {
-    if (this.closed) throw new Error(`${doing} ${this.where}: it was closed after a failure`);
+    if (this.closed) throw new ScratchFileError(`${doing} ${this.where}: it was closed after a failure`);
     try {
       return call();
     } catch (err) {
       this.close();
-      throw new Error(`${doing} ${this.where}: ${(err as Error).message}`, { cause: err });
+      throw new ScratchFileError(`${doing} ${this.where}: ${(err as Error).message}`, { cause: err });
     }
   }
 }
@@ -194,7 +200,7 @@ class RunReader implements RecordSource {
       return;
     }
     const length = this.words[this.from >>> 2] & 0xffff;
-    if (!this.have(recordLength(length))) throw new Error('the scratch file of directory records ends inside a record');
+    if (!this.have(recordLength(length))) this.file.cutShort();
     const word = this.from >>> 2;
     const r = this.current;
     r.flags = this.words[word] >>> 16;

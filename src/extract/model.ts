@@ -131,16 +131,19 @@ export class ModelTree implements Tree {
     const path = this.vacant(rel, 'open');
     const node = this.newNode('file', e);
     this.put(path, node);
-    return new ModelFile(this, node, this.kept[node]);
+    return new ModelFile(this, node);
   }
 
   openFile(rel: Buffer, e: CpioEntry): OpenFile {
-    return new ModelFile(this, this.nodeOf(this.names.find(rel)), this.keep(e));
+    return new ModelFile(this, this.nodeOf(this.names.find(rel)), e);
   }
 
-  /** The node's content now comes from the entry its user kept as `kept`. */
-  keepFor(node: number, kept: number): void {
-    this.kept[node] = kept;
+  /**
+   * The node's content now comes from `e`, a hard link that carries data: kept only then, not
+   * for each link opened (a link of no data leaves the group's content as it was).
+   */
+  contentFrom(node: number, e: CpioEntry): void {
+    this.kept[node] = this.keep(e);
   }
 
   /**
@@ -194,11 +197,11 @@ export class ModelTree implements Tree {
  * that data from its start: its content becomes the entry's.
  */
 class ModelFile implements OpenFile {
-  /** `kept`: what the node keeps of the entry whose data this is. */
-  constructor(private readonly model: ModelTree, private readonly node: number, private readonly kept: number) {}
+  /** `linked`: the entry of a hard link opened, whose data, if it has any, replaces the node's. */
+  constructor(private readonly model: ModelTree, private readonly node: number, private readonly linked?: CpioEntry) {}
 
   truncate(): void {
-    this.model.keepFor(this.node, this.kept);
+    if (this.linked) this.model.contentFrom(this.node, this.linked);
   }
 
   write(): void {}

@@ -1,6 +1,7 @@
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { freeNow } from '../decode/source.js';
-import { ModelTree } from './model.js';
+import { entryType } from '../cpio/entry.js';
+import { ModelTree, NONE } from './model.js';
 import { PathTable, grown } from './path-table.js';
 import { TreeWriter } from './writer.js';
 
@@ -41,14 +42,15 @@ export interface ImageSpace {
 export async function measureImage(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> = {}): Promise<ImageSpace> {
   /** The index of the archive being read. */
   let archive = 0;
-  // What the model keeps of an entry is its number here: its data size (newc's has 32 bits) and
-  // archive, in typed arrays, where an object per node took most of the memory on an image of
-  // many entries.
+  // What the model keeps of a regular file's entry is its number here: its data size (newc's has
+  // 32 bits) and archive, in typed arrays, where an object per node took most of the memory on an
+  // image of many entries. Nothing of another entry's: only files are added up.
   let kept = 0;
   let sizes = new Uint32Array(1024);
   let archiveOf = new Uint32Array(1024);
   const table = new PathTable();
   const model = new ModelTree((e) => {
+    if (entryType(e.mode) !== 'file') return NONE;
     const n = kept++;
     sizes = grown(sizes, n);
     archiveOf = grown(archiveOf, n);

@@ -16,8 +16,9 @@ export interface ExtractOptions {
   /** Called when an entry is refused or skipped, as it happens. */
   onNotice?: (notice: Notice) => void;
   /**
-   * How many directory paths the writer holds in memory (default 32,768, some 3 MB); past them
-   * the records of directory entries go to a temporary file in the target, unlinked at once.
+   * How many directory paths the writer holds in memory, 2 at least (default 16,384, some 1.5
+   * MB, and 4 MiB of path bytes at most); past them the records of directory entries go to a
+   * scratch file in the target, unlinked as it is made, that finish() or release() closes.
    */
   directoriesInMemory?: number;
 }
@@ -88,8 +89,11 @@ export class TreeWriter implements CpioEvents {
   constructor(private readonly tree: Tree, private readonly options: ExtractOptions = {}) {
     this.devices = options.devices ?? process.getuid?.() === 0;
     this.links = new HardLinkGroups(tree.names);
+    const paths = options.directoriesInMemory ?? DIRECTORIES_IN_MEMORY;
+    // 1 would spill at every path: the table holds the root.
+    if (!Number.isInteger(paths) || paths < 2) throw new RangeError(`directoriesInMemory must be an integer of 2 or more, not ${paths}`);
     const { openScratch } = tree;
-    this.dirs = new DirectoryRecords(openScratch && { paths: options.directoriesInMemory ?? DIRECTORIES_IN_MEMORY, open: () => openScratch.call(tree) });
+    this.dirs = new DirectoryRecords(openScratch && { paths, open: () => openScratch.call(tree) });
   }
 
   entry(e: CpioEntry): void {
