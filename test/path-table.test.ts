@@ -181,31 +181,34 @@ describe('DirectoryRecords', () => {
 describe('RunFile', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'irr-runs-'));
   afterAll(() => rmSync(scratch, { recursive: true }));
+  const record = (path: Buffer | string, flags = 2, mode = 0): RunRecord => {
+    const bytes = Buffer.from(path);
+    return { bytes, start: 0, end: bytes.length, flags, mode, uid: 0, gid: 0, mtime: 0 };
+  };
+  const pathOf = (r: RunRecord) => r.bytes.toString('latin1', r.start, r.end);
 
   it('merges runs of paths up to PATH_MAX, through buffers they do not fit in, the later run winning', () => {
     const runs = new RunFile(openSync(join(scratch, 'runs'), 'w+'), 'a test file', () => false);
     // 40 paths of 4,000 bytes and more are more than a reader's buffer: it refills and moves what is left.
     const long = (c: number, n: number) => Buffer.concat([Buffer.alloc(4000 + n, c), Buffer.from(`/${n}`)]);
-    const record = (path: Buffer, mode: number): RunRecord => ({ path, flags: 2, mode, uid: 0, gid: 0, mtime: 0 });
-    const run = (c: number, mode: number) => Array.from({ length: 40 }, (_, n) => record(long(c, n), mode)).sort((a, b) => Buffer.compare(b.path, a.path));
+    const run = (c: number, mode: number) => Array.from({ length: 40 }, (_, n) => record(long(c, n), 2, mode)).sort((a, b) => Buffer.compare(b.bytes, a.bytes));
     runs.append(run(0x61, 1));
     runs.append(run(0x62, 2));
     runs.append(run(0x61, 3));
-    const merged = Array.from(runs.merged(), (r) => [Buffer.from(r.path).toString('latin1'), r.mode]);
-    expect(merged).toEqual([...run(0x62, 2), ...run(0x61, 3)].map((r) => [Buffer.from(r.path).toString('latin1'), r.mode]));
+    const merged = Array.from(runs.merged(), (r) => [pathOf(r), r.mode]);
+    expect(merged).toEqual([...run(0x62, 2), ...run(0x61, 3)].map((r) => [pathOf(r), r.mode]));
     runs.close();
   });
 
   it('keeps what says an older record no longer applies, until a merge holds the oldest run', () => {
     const FORGOTTEN = 8;
     const runs = new RunFile(openSync(join(scratch, 'tombstones'), 'w+'), 'a test file', (r) => r.flags === FORGOTTEN);
-    const record = (path: string, flags = 2): RunRecord => ({ path: Buffer.from(path), flags, mode: 0, uid: 0, gid: 0, mtime: 0 });
     runs.append([record('x')]);
     for (let i = 1; i < 16; i++) runs.append([record(`filler${i}`)]);
     // The first 16 runs are one now, x in it. The next 16 hold what says x no longer applies.
     runs.append([record('x', FORGOTTEN)]);
     for (let i = 17; i < 32; i++) runs.append([record(`filler${i}`)]);
-    const live = Array.from(runs.merged(), (r) => (r.flags === FORGOTTEN ? '' : Buffer.from(r.path).toString())).filter(Boolean);
+    const live = Array.from(runs.merged(), (r) => (r.flags === FORGOTTEN ? '' : pathOf(r))).filter(Boolean);
     expect(live).not.toContain('x');
     expect(live).toHaveLength(30);
     runs.close();
@@ -215,7 +218,7 @@ describe('RunFile', () => {
     const runs = new RunFile(openSync('/dev/full', 'r+'), 'the test file', () => false);
     const append = () => {
       try {
-        runs.append([{ path: Buffer.from('a'), flags: 2, mode: 0, uid: 0, gid: 0, mtime: 0 }]);
+        runs.append([record('a')]);
       } catch (err) {
         return err as NodeJS.ErrnoException;
       }
@@ -226,6 +229,6 @@ describe('RunFile', () => {
     // The writer takes an error with a code such as ENOENT for one entry's failure, and goes on.
     expect(thrown?.code).toBeUndefined();
     expect(append()?.message).toBe('writing the test file: it was closed after a failure');
-    expect([...runs.merged(undefined, [{ path: Buffer.from('b'), flags: 2, mode: 0, uid: 0, gid: 0, mtime: 0 }])].map((r) => Buffer.from(r.path).toString())).toEqual(['b']);
+    expect([...runs.merged(undefined, [record('b')])].map(pathOf)).toEqual(['b']);
   });
 });

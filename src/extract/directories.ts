@@ -115,12 +115,12 @@ export class DirectoryRecords {
       buffer.set(prefix);
       for (const r of records) {
         if (!(r.flags & RECORDED)) continue;
-        const length = prefix.length + r.path.length;
+        const length = prefix.length + r.end - r.start;
         if (length > buffer.length) {
           buffer = Buffer.allocUnsafe(length * 2);
           buffer.set(prefix);
         }
-        buffer.set(r.path, prefix.length);
+        r.bytes.copy(buffer, prefix.length, r.start, r.end);
         yield [buffer.subarray(0, length), metaOf(r.flags, r.mode, r.uid, r.gid, r.mtime)];
       }
     } finally {
@@ -151,11 +151,12 @@ export class DirectoryRecords {
     const pool = Buffer.allocUnsafeSlow(starts[count]);
     for (let n = 0; n < count; n++) this.paths.writePath(ids[n], pool, starts[n]);
     const order = descendingOrder(pool, starts);
-    const record: RunRecord = { path: pool, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
+    const record: RunRecord = { bytes: pool, start: 0, end: 0, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
     try {
       for (const n of order) {
         const id = ids[n];
-        record.path = pool.subarray(starts[n], starts[n + 1]);
+        record.start = starts[n];
+        record.end = starts[n + 1];
         record.flags = this.flags[id];
         record.mode = this.modes[id];
         record.uid = this.uids[id];

@@ -2,9 +2,15 @@ import { freeNow } from '../decode/source.js';
 import { ScratchFileError } from '../errors.js';
 const { closeSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
 
-/** A directory's record in a run: its relative path, and what the end applies to it. */
+/**
+ * A directory's record in a run: its relative path, bytes[start, end) (not a view of its own: a
+ * Buffer made per record was most of a merge's time on the baseline tier), and what the end
+ * applies to it.
+ */
 export interface RunRecord {
-  path: Uint8Array;
+  bytes: Buffer;
+  start: number;
+  end: number;
   flags: number;
   mode: number;
   uid: number;
@@ -55,13 +61,12 @@ export class RunFile {
 
   /** Adds a run of `records`, in descending byte order of path, each path once. */
   append(records: Iterable<RunRecord>): void {
-    this.writeRun(records, 0);
+    this.writeRun(records, 0, false);
     for (;;) {
       const last = this.runs.slice(-MERGED_AT_ONCE);
       if (last.length < MERGED_AT_ONCE || last.some((run) => run.size !== last[0].size)) return;
       const oldest = this.runs.length === MERGED_AT_ONCE;
-      const merged = this.merged(last);
-      this.writeRun(oldest ? withoutOverrides(merged, this.overridesOnly) : merged, last[0].size + 1);
+      this.writeRun(this.merged(last), last[0].size + 1, oldest);
       this.runs.splice(-1 - MERGED_AT_ONCE, MERGED_AT_ONCE);
     }
   }
@@ -108,19 +113,22 @@ export class RunFile {
     throw new ScratchFileError(`reading ${this.where}: a run ends inside a record`);
   }
 
-  private writeRun(records: Iterable<RunRecord>, size: number): void {
+  /** `oldest`: the records hold the oldest run's, so that what only overrides an older one goes. */
+  private writeRun(records: Iterable<RunRecord>, size: number, oldest: boolean): void {
     const start = this.written;
     const words = this.outWords;
     for (const r of records) {
-      const length = recordLength(r.path.length);
+      if (oldest && this.overridesOnly(r)) continue;
+      const pathLength = r.end - r.start;
+      const length = recordLength(pathLength);
       if (this.outUsed + length > OUT_BUFFER) this.flush();
       const word = this.outUsed >>> 2;
-      words[word] = r.path.length | (r.flags << 16);
+      words[word] = pathLength | (r.flags << 16);
       words[word + 1] = r.mode;
       words[word + 2] = r.uid;
       words[word + 3] = r.gid;
       words[word + 4] = r.mtime;
-      this.out.set(r.path, this.outUsed + HEADER);
+      r.bytes.copy(this.out, this.outUsed + HEADER, r.start, r.end);
       this.outUsed += length;
     }
     this.flush();
@@ -147,10 +155,6 @@ export class RunFile {
   }
 }
 
-function* withoutOverrides(records: Iterable<RunRecord>, overridesOnly: (r: RunRecord) => boolean): Generator<RunRecord> {
-  for (const r of records) if (!overridesOnly(r)) yield r;
-}
-
 function recordLength(pathLength: number): number {
   return HEADER + ((pathLength + 3) & ~3);
 }
@@ -175,7 +179,7 @@ class MemorySource implements RecordSource {
   next(): void {
     const step = this.records.next();
     this.record = step.done ? undefined : step.value;
-    if (this.record) this.key = Buffer.from(this.record.path.buffer, this.record.path.byteOffset, this.record.path.length).toString('latin1');
+    if (this.record) this.key = this.record.bytes.toString('latin1', this.record.start, this.record.end);
   }
 }
 
@@ -188,7 +192,7 @@ class RunReader implements RecordSource {
   /** Where the next record starts: a word's start. */
   private from = 0;
   private to = 0;
-  private readonly current: RunRecord = { path: this.buffer, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
+  private readonly current: RunRecord = { bytes: this.buffer, start: 0, end: 0, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
 
   constructor(private readonly file: RunFile, private position: number, private readonly end: number) {
     this.next();
@@ -208,9 +212,9 @@ class RunReader implements RecordSource {
     r.uid = this.words[word + 2];
     r.gid = this.words[word + 3];
     r.mtime = this.words[word + 4];
-    const start = this.from + HEADER;
-    r.path = this.buffer.subarray(start, start + length);
-    this.key = this.buffer.toString('latin1', start, start + length);
+    r.start = this.from + HEADER;
+    r.end = r.start + length;
+    this.key = this.buffer.toString('latin1', r.start, r.end);
     this.from += recordLength(length);
     this.record = r;
   }
