@@ -78,7 +78,7 @@ export class TreeWriter implements CpioEvents {
   /**
    * Whether the directory entries' owner, mode and mtime are recorded, for a writer that applies
    * them at the end (SafeExtractor) or reports them (diff's): the tree alone does not need them,
-   * and on a model of 100,000 directories (du, cat) they were 6 MB of records read by nothing.
+   * and on a model of 100,100 directories they were some 4 MB read by nothing (du 67.0 MB, now 63.3).
    */
   protected readonly recordsDirectories: boolean = false;
   /** The file the current entry's data goes to. */
