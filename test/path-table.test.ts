@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryRecords } from '../src/extract/directories.js';
-import { RunFile, type RunRecord, descendingOrder } from '../src/extract/directory-runs.js';
+import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from '../src/extract/directory-runs.js';
 import { ScratchFileError } from '../src/errors.js';
 import { PathTable } from '../src/extract/path-table.js';
 
@@ -119,6 +119,18 @@ describe('PathTable', () => {
   });
 });
 
+/** What childrenFirst gives, paths latin1. */
+function listed(dirs: DirectoryRecords, prefix: Buffer): unknown[] {
+  const out: unknown[] = [];
+  dirs.childrenFirst(prefix, (rel, meta) => out.push([rel.toString('latin1'), meta]));
+  return out;
+}
+
+/** Records already in order, as a run takes them. */
+function sorted(records: RunRecord[]): SortedRecords {
+  return { count: records.length, at: (i) => records[i] };
+}
+
 describe('DirectoryRecords', () => {
   const entry = (mode: number, uid = 0) => ({ mode: 0o40000 | mode, uid, gid: uid + 1, mtime: 2 ** 32 - 1 });
   const scratch = mkdtempSync(join(tmpdir(), 'irr-dirs-'));
@@ -142,19 +154,18 @@ describe('DirectoryRecords', () => {
       expect(dirs.get(Buffer.from('a/b'))).toBeUndefined();
     }
     // In descending byte order, not by depth: "a/b/c" > "a-b" > "a", as '/' is above '-'.
-    expect(Array.from(dirs.childrenFirst(Buffer.alloc(0)), ([rel, meta]) => [rel.toString(), meta])).toEqual([
+    expect(listed(dirs, Buffer.alloc(0))).toEqual([
       ['a/b/c', { mode: 0o40750, uid: 7, gid: 8, mtime: 2 ** 32 - 1, made: false }],
       ['a-b', { mode: 0o40555, uid: 0, gid: 1, mtime: 2 ** 32 - 1, made: true }],
       ['a', { mode: 0o40700, uid: 0, gid: 1, mtime: 2 ** 32 - 1, made: true }],
     ]);
-    expect([...dirs.childrenFirst(Buffer.alloc(0))]).toEqual([]);
+    expect(listed(dirs, Buffer.alloc(0))).toEqual([]);
   });
 
   it('gives the same records spilled as held in memory, for any records and forgets, and any number of paths held', () => {
     // A few paths, each recorded and forgotten again and again, with others between.
     const step = fc.record({ which: fc.nat(), forget: fc.boolean(), mode: fc.integer({ min: 0, max: 0o7777 }), mtime: fc.nat() });
     fc.assert(fc.property(fc.array(paths, { minLength: 1, maxLength: 8 }), fc.array(step, { maxLength: 60, size: 'max' }), fc.integer({ min: 2, max: 6 }), (pool, steps, held) => {
-      const listed = (dirs: DirectoryRecords) => Array.from(dirs.childrenFirst(Buffer.from('/')), ([rel, meta]) => [rel.toString('latin1'), meta]);
       const inMemory = new DirectoryRecords();
       const spilled = new DirectoryRecords({ paths: held, open });
       for (const dirs of [inMemory, spilled]) {
@@ -164,7 +175,7 @@ describe('DirectoryRecords', () => {
           else dirs.record(path, { mode: 0o40000 | mode, uid: mode, gid: mtime, mtime }, (mtime & 1) === 0);
         }
       }
-      expect(listed(spilled)).toEqual(listed(inMemory));
+      expect(listed(spilled, Buffer.from('/'))).toEqual(listed(inMemory, Buffer.from('/')));
     }), { numRuns: 300 });
   });
 
@@ -192,10 +203,11 @@ describe('RunFile', () => {
     // 40 paths of 4,000 bytes and more are more than a reader's buffer: it refills and moves what is left.
     const long = (c: number, n: number) => Buffer.concat([Buffer.alloc(4000 + n, c), Buffer.from(`/${n}`)]);
     const run = (c: number, mode: number) => Array.from({ length: 40 }, (_, n) => record(long(c, n), 2, mode)).sort((a, b) => Buffer.compare(b.bytes, a.bytes));
-    runs.append(run(0x61, 1));
-    runs.append(run(0x62, 2));
-    runs.append(run(0x61, 3));
-    const merged = Array.from(runs.merged(), (r) => [pathOf(r), r.mode]);
+    runs.append(sorted(run(0x61, 1)));
+    runs.append(sorted(run(0x62, 2)));
+    runs.append(sorted(run(0x61, 3)));
+    const merged: unknown[] = [];
+    runs.merge((r) => merged.push([pathOf(r), r.mode]));
     expect(merged).toEqual([...run(0x62, 2), ...run(0x61, 3)].map((r) => [pathOf(r), r.mode]));
     runs.close();
   });
@@ -203,12 +215,15 @@ describe('RunFile', () => {
   it('keeps what says an older record no longer applies, until a merge holds the oldest run', () => {
     const FORGOTTEN = 8;
     const runs = new RunFile(openSync(join(scratch, 'tombstones'), 'w+'), 'a test file', (r) => r.flags === FORGOTTEN);
-    runs.append([record('x')]);
-    for (let i = 1; i < 16; i++) runs.append([record(`filler${i}`)]);
+    runs.append(sorted([record('x')]));
+    for (let i = 1; i < 16; i++) runs.append(sorted([record(`filler${i}`)]));
     // The first 16 runs are one now, x in it. The next 16 hold what says x no longer applies.
-    runs.append([record('x', FORGOTTEN)]);
-    for (let i = 17; i < 32; i++) runs.append([record(`filler${i}`)]);
-    const live = Array.from(runs.merged(), (r) => (r.flags === FORGOTTEN ? '' : pathOf(r))).filter(Boolean);
+    runs.append(sorted([record('x', FORGOTTEN)]));
+    for (let i = 17; i < 32; i++) runs.append(sorted([record(`filler${i}`)]));
+    const live: string[] = [];
+    runs.merge((r) => {
+      if (r.flags !== FORGOTTEN) live.push(pathOf(r));
+    });
     expect(live).not.toContain('x');
     expect(live).toHaveLength(30);
     runs.close();
@@ -218,7 +233,7 @@ describe('RunFile', () => {
     const runs = new RunFile(openSync('/dev/full', 'r+'), 'the test file', () => false);
     const append = () => {
       try {
-        runs.append([record('a')]);
+        runs.append(sorted([record('a')]));
       } catch (err) {
         return err as NodeJS.ErrnoException;
       }
@@ -229,6 +244,8 @@ describe('RunFile', () => {
     // The writer takes an error with a code such as ENOENT for one entry's failure, and goes on.
     expect(thrown?.code).toBeUndefined();
     expect(append()?.message).toBe('writing the test file: it was closed after a failure');
-    expect([...runs.merged(undefined, [record('b')])].map(pathOf)).toEqual(['b']);
+    const merged: string[] = [];
+    runs.merge((r) => merged.push(pathOf(r)), undefined, sorted([record('b')]));
+    expect(merged).toEqual(['b']);
   });
 });

@@ -1,6 +1,6 @@
 import type { CpioEntry } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
-import { RunFile, type RunRecord, descendingOrder } from './directory-runs.js';
+import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from './directory-runs.js';
 import { PathTable, grown } from './path-table.js';
 import type { Scratch } from './tree.js';
 
@@ -104,26 +104,31 @@ export class DirectoryRecords {
 
   /**
    * Every directory a directory entry named, each before its parent (in descending byte order),
-   * with its relative path after `prefix` in a buffer that the next one reuses; then the records
-   * are cleared. A Buffer per directory was garbage that stayed in the peak (8 MB at 300,300).
+   * to `apply`, with its relative path after `prefix` in a buffer that the next one reuses; then
+   * the records are cleared. A Buffer per directory was garbage that stayed in the peak (8 MB at
+   * 300,300). A call, not a generator: a generator's every step is slow on the baseline tier
+   * the CLI runs on (src/tiers.ts).
    */
-  *childrenFirst(prefix: Uint8Array): Generator<[Buffer, DirMeta]> {
+  childrenFirst(prefix: Uint8Array, apply: (path: Buffer, meta: DirMeta) => void): void {
+    const memory = this.sorted();
     try {
-      // A file closed after a failure has no runs left (the run has failed): what is in memory is still applied.
-      const records = this.runs ? this.runs.merged(undefined, this.inOrder()) : this.inOrder();
       let buffer = Buffer.allocUnsafe(prefix.length + 4096);
       buffer.set(prefix);
-      for (const r of records) {
-        if (!(r.flags & RECORDED)) continue;
+      const each = (r: RunRecord): void => {
+        if (!(r.flags & RECORDED)) return;
         const length = prefix.length + r.end - r.start;
         if (length > buffer.length) {
           buffer = Buffer.allocUnsafe(length * 2);
           buffer.set(prefix);
         }
         r.bytes.copy(buffer, prefix.length, r.start, r.end);
-        yield [buffer.subarray(0, length), metaOf(r.flags, r.mode, r.uid, r.gid, r.mtime)];
-      }
+        apply(buffer.subarray(0, length), metaOf(r.flags, r.mode, r.uid, r.gid, r.mtime));
+      };
+      // A file closed after a failure has no runs left (the run has failed): what is in memory is still applied.
+      if (this.runs) this.runs.merge(each, undefined, memory);
+      else for (let i = 0; i < memory.count; i++) each(memory.at(i));
     } finally {
+      memory.release();
       this.flags.fill(0);
       this.runs?.close();
       this.runs = undefined;
@@ -132,9 +137,9 @@ export class DirectoryRecords {
 
   /**
    * The records in memory that a run keeps (an entry's, or that an earlier run's no longer
-   * applies), in descending byte order of path; one record object, its path in one buffer, reused.
+   * applies), in descending byte order of path.
    */
-  private *inOrder(): Generator<RunRecord> {
+  private sorted(): InMemoryRun {
     const kept = RECORDED | FORGOTTEN;
     let count = 0;
     for (let id = 1; id < this.paths.size; id++) if (this.flags[id] & kept) count++;
@@ -150,24 +155,8 @@ export class DirectoryRecords {
     // Its own memory, not a slice of Buffer's pool: it is freed at the end.
     const pool = Buffer.allocUnsafeSlow(starts[count]);
     for (let n = 0; n < count; n++) this.paths.writePath(ids[n], pool, starts[n]);
-    const order = descendingOrder(pool, starts);
-    const record: RunRecord = { bytes: pool, start: 0, end: 0, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
-    try {
-      for (const n of order) {
-        const id = ids[n];
-        record.start = starts[n];
-        record.end = starts[n + 1];
-        record.flags = this.flags[id];
-        record.mode = this.modes[id];
-        record.uid = this.uids[id];
-        record.gid = this.gids[id];
-        record.mtime = this.mtimes[id];
-        yield record;
-      }
-    } finally {
-      // At once: a collection might come only after several runs' worth (bench/entries.sh).
-      for (const array of [ids, starts, order, pool]) freeNow(array.buffer);
-    }
+    const { flags, modes, uids, gids, mtimes } = this;
+    return new InMemoryRun(ids, starts, pool, descendingOrder(pool, starts), { flags, modes, uids, gids, mtimes });
   }
 
   /** The records in memory go to a run on disk, and memory starts again empty. */
@@ -183,7 +172,12 @@ export class DirectoryRecords {
       }
       this.runs = new RunFile(scratch.fd, scratch.where, (r) => (r.flags & RECORDED) === 0);
     }
-    this.runs.append(this.inOrder());
+    const memory = this.sorted();
+    try {
+      this.runs.append(memory);
+    } finally {
+      memory.release();
+    }
     this.freeMemory();
     this.startEmpty();
   }
@@ -226,6 +220,45 @@ export class DirectoryRecords {
 
   private meta(id: number): DirMeta {
     return metaOf(this.flags[id], this.modes[id], this.uids[id], this.gids[id], this.mtimes[id]);
+  }
+}
+
+/** The records in memory, sorted: their paths written out in `pool`, in `order`. */
+class InMemoryRun implements SortedRecords {
+  private readonly record: RunRecord;
+
+  /** `ids`: the paths' numbers in the records' `columns`. */
+  constructor(
+    private readonly ids: Int32Array,
+    private readonly starts: Uint32Array,
+    private readonly pool: Buffer,
+    private readonly order: Int32Array,
+    private readonly columns: { flags: Uint8Array; modes: Uint32Array; uids: Uint32Array; gids: Uint32Array; mtimes: Uint32Array },
+  ) {
+    this.record = { bytes: pool, start: 0, end: 0, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
+  }
+
+  get count(): number {
+    return this.order.length;
+  }
+
+  at(index: number): RunRecord {
+    const n = this.order[index];
+    this.record.start = this.starts[n];
+    this.record.end = this.starts[n + 1];
+    const id = this.ids[n];
+    const c = this.columns;
+    this.record.flags = c.flags[id];
+    this.record.mode = c.modes[id];
+    this.record.uid = c.uids[id];
+    this.record.gid = c.gids[id];
+    this.record.mtime = c.mtimes[id];
+    return this.record;
+  }
+
+  /** At once: a collection might come only after several runs' worth (bench/entries.sh). */
+  release(): void {
+    for (const array of [this.ids, this.starts, this.order, this.pool]) freeNow(array.buffer);
   }
 }
 

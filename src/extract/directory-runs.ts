@@ -19,6 +19,19 @@ export interface RunRecord {
 }
 
 /**
+ * Records in descending byte order of path, each path once, by index: those in memory, read by
+ * index rather than through a generator, whose every step is slow on the baseline tier.
+ */
+export interface SortedRecords {
+  readonly count: number;
+  /** The record at `index`, in one object that the next call reuses. */
+  at(index: number): RunRecord;
+}
+
+/** A merge's records, one by one: each, its path included, is valid during the call only. */
+export type RecordVisitor = (r: RunRecord) => void;
+
+/**
  * A record: five words (the path's length and, above its 16 bits, the flags; the mode, uid, gid
  * and mtime), then the path's bytes, up to a word's end. Stored and read by word, as a
  * Uint32Array's elements (the file is this process's alone, so the host's byte order does):
@@ -47,6 +60,8 @@ const MERGED_AT_ONCE = 16;
 export class RunFile {
   private readonly runs: { start: number; end: number; size: number }[] = [];
   private written = 0;
+  /** Where the run being written starts. */
+  private runStart = 0;
   private readonly outWords = new Uint32Array(OUT_BUFFER / 4);
   private readonly out = Buffer.from(this.outWords.buffer);
   private outUsed = 0;
@@ -59,24 +74,28 @@ export class RunFile {
    */
   constructor(private readonly fd: number, private readonly where: string, private readonly overridesOnly: (r: RunRecord) => boolean) {}
 
-  /** Adds a run of `records`, in descending byte order of path, each path once. */
-  append(records: Iterable<RunRecord>): void {
-    this.writeRun(records, 0, false);
+  /** Adds a run of `records`. */
+  append(records: SortedRecords): void {
+    for (let i = 0; i < records.count; i++) this.put(records.at(i));
+    this.endRun(0);
     for (;;) {
       const last = this.runs.slice(-MERGED_AT_ONCE);
       if (last.length < MERGED_AT_ONCE || last.some((run) => run.size !== last[0].size)) return;
+      // With the oldest run, what only overrides an older record has nothing left to override.
       const oldest = this.runs.length === MERGED_AT_ONCE;
-      this.writeRun(this.merged(last), last[0].size + 1, oldest);
+      this.merge((r) => {
+        if (!(oldest && this.overridesOnly(r))) this.put(r);
+      }, last);
+      this.endRun(last[0].size + 1);
       this.runs.splice(-1 - MERGED_AT_ONCE, MERGED_AT_ONCE);
     }
   }
 
   /**
-   * The records of the runs, and then of `newest` (records in memory, in the same order),
-   * merged into one descending order; where they hold the same path, the latest one's record
-   * alone. A record, its path included, is valid until the next is asked for.
+   * The records of `runs`, and then of `newest` (records in memory), merged into one descending
+   * order, to `visit`; where they hold the same path, the latest one's record alone.
    */
-  *merged(runs = this.runs, newest?: Iterable<RunRecord>): Generator<RunRecord> {
+  merge(visit: RecordVisitor, runs = this.runs, newest?: SortedRecords): void {
     const sources: RecordSource[] = runs.map(({ start, end }) => new RunReader(this, start, end));
     if (newest) sources.push(new MemorySource(newest));
     for (;;) {
@@ -89,7 +108,7 @@ export class RunFile {
       for (const source of sources) {
         if (source !== best && source.record && source.key === best.key) source.next();
       }
-      yield best.record!;
+      visit(best.record!);
       best.next();
     }
   }
@@ -113,26 +132,26 @@ export class RunFile {
     throw new ScratchFileError(`reading ${this.where}: a run ends inside a record`);
   }
 
-  /** `oldest`: the records hold the oldest run's, so that what only overrides an older one goes. */
-  private writeRun(records: Iterable<RunRecord>, size: number, oldest: boolean): void {
-    const start = this.written;
+  /** Adds `r` to the run being written, which starts where the last one ended. */
+  private put(r: RunRecord): void {
+    const pathLength = r.end - r.start;
+    const length = recordLength(pathLength);
+    if (this.outUsed + length > OUT_BUFFER) this.flush();
     const words = this.outWords;
-    for (const r of records) {
-      if (oldest && this.overridesOnly(r)) continue;
-      const pathLength = r.end - r.start;
-      const length = recordLength(pathLength);
-      if (this.outUsed + length > OUT_BUFFER) this.flush();
-      const word = this.outUsed >>> 2;
-      words[word] = pathLength | (r.flags << 16);
-      words[word + 1] = r.mode;
-      words[word + 2] = r.uid;
-      words[word + 3] = r.gid;
-      words[word + 4] = r.mtime;
-      r.bytes.copy(this.out, this.outUsed + HEADER, r.start, r.end);
-      this.outUsed += length;
-    }
+    const word = this.outUsed >>> 2;
+    words[word] = pathLength | (r.flags << 16);
+    words[word + 1] = r.mode;
+    words[word + 2] = r.uid;
+    words[word + 3] = r.gid;
+    words[word + 4] = r.mtime;
+    r.bytes.copy(this.out, this.outUsed + HEADER, r.start, r.end);
+    this.outUsed += length;
+  }
+
+  private endRun(size: number): void {
     this.flush();
-    this.runs.push({ start, end: this.written, size });
+    this.runs.push({ start: this.runStart, end: this.written, size });
+    this.runStart = this.written;
   }
 
   private flush(): void {
@@ -169,16 +188,14 @@ interface RecordSource {
 class MemorySource implements RecordSource {
   record: RunRecord | undefined;
   key = '';
-  private readonly records: Iterator<RunRecord>;
+  private index = 0;
 
-  constructor(records: Iterable<RunRecord>) {
-    this.records = records[Symbol.iterator]();
+  constructor(private readonly records: SortedRecords) {
     this.next();
   }
 
   next(): void {
-    const step = this.records.next();
-    this.record = step.done ? undefined : step.value;
+    this.record = this.index < this.records.count ? this.records.at(this.index++) : undefined;
     if (this.record) this.key = this.record.bytes.toString('latin1', this.record.start, this.record.end);
   }
 }

@@ -321,12 +321,12 @@ export class SafeExtractor extends TreeWriter {
    * below `root` when the tree has been moved there from where it was extracted.
    */
   finish(root: string = this.disk.root.toString()): void {
-    for (const [path, meta] of this.dirs.childrenFirst(Buffer.from(`${resolve(root)}/`))) {
+    this.dirs.childrenFirst(Buffer.from(`${resolve(root)}/`), (path, meta) => {
       const chown = meta.made ? this.disk.needsOwner(meta) : this.disk.owners;
       const chmod = !meta.made || this.disk.needsDirMode(meta.mode);
       // chown and chmod follow a symlink: they act only on what is still a directory. lutimes
       // follows none: the times need no look first.
-      if ((chown || chmod) && !lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
+      if ((chown || chmod) && !lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) return;
       if (chown) chownSync(path, meta.uid, meta.gid);
       if (chmod) chmodSync(path, meta.mode & 0o7777);
       try {
@@ -336,6 +336,6 @@ export class SafeExtractor extends TreeWriter {
         const { code } = err as NodeJS.ErrnoException;
         if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
       }
-    }
+    });
   }
 }
