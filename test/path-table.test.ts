@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { fstatSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -160,6 +160,21 @@ describe('DirectoryRecords', () => {
       ['a', { mode: 0o40700, uid: 0, gid: 1, mtime: 2 ** 32 - 1, made: true }],
     ]);
     expect(listed(dirs, Buffer.alloc(0))).toEqual([]);
+  });
+
+  it('closes the runs when what it applies throws', () => {
+    const fds: number[] = [];
+    const dirs = new DirectoryRecords({ paths: 2, open: () => {
+      const scratchFile = open();
+      fds.push(scratchFile.fd);
+      return scratchFile;
+    } });
+    for (const name of ['a', 'b', 'c', 'd']) dirs.record(Buffer.from(name), entry(0o755), true);
+    expect(fds).toHaveLength(1);
+    expect(() => dirs.childrenFirst(Buffer.alloc(0), () => {
+      throw new Error('from apply');
+    })).toThrow('from apply');
+    expect(() => fstatSync(fds[0])).toThrow(/EBADF/);
   });
 
   it('gives the same records spilled as held in memory, for any records and forgets, and any number of paths held', () => {

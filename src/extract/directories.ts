@@ -107,11 +107,13 @@ export class DirectoryRecords {
    * to `apply`, with its relative path after `prefix` in a buffer that the next one reuses; then
    * the records are cleared. A Buffer per directory was garbage that stayed in the peak (8 MB at
    * 300,300). A call, not a generator: a generator's every step is slow on the baseline tier
-   * the CLI runs on (src/tiers.ts).
+   * the CLI runs on (src/tiers.ts). `apply` must not record, verify or forget: the records in
+   * memory are read as they were when it began.
    */
   childrenFirst(prefix: Uint8Array, apply: (path: Buffer, meta: DirMeta) => void): void {
-    const memory = this.sorted();
+    let memory: InMemoryRun | undefined;
     try {
+      memory = this.sorted();
       let buffer = Buffer.allocUnsafe(prefix.length + 4096);
       buffer.set(prefix);
       const each = (r: RunRecord): void => {
@@ -128,7 +130,7 @@ export class DirectoryRecords {
       if (this.runs) this.runs.merge(each, undefined, memory);
       else for (let i = 0; i < memory.count; i++) each(memory.at(i));
     } finally {
-      memory.release();
+      memory?.release();
       this.flags.fill(0);
       this.runs?.close();
       this.runs = undefined;
