@@ -65,7 +65,7 @@ function directoryOf(root: string, name: string) {
 /**
  * Directories whose byte order is not their depth's ("a" < "a-b" < "a/b"), names of any byte, a
  * child's entry before its parent's, and entries of one directory given again later with
- * another mode and mtime: some 300 in all, so that 8 paths in memory make more runs than are
+ * another mode and mtime: 268 in all, so that 8 paths in memory make more runs than are
  * merged at once.
  */
 function manyDirectories(): FakeEntry[] {
