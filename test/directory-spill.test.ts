@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -8,6 +8,7 @@ import { removeTree } from '../src/extract/walk-tree.js';
 import { SafeExtractor } from '../src/extract/writer.js';
 import { walkImage } from '../src/image/walk.js';
 import { restore } from '../src/restore/restore.js';
+import { cli } from './support/cli.js';
 import { AS_ROOT } from './support/needs.js';
 import { type FakeEntry, newcArchive } from './support/newc.js';
 import { listPaths } from './support/tree.js';
@@ -176,3 +177,34 @@ describe('directory records past what memory holds', () => {
     expect(openScratchFiles()).toEqual([]);
   });
 });
+
+// As a user, chmod and lutimes of a directory need search permission on each one above it: a
+// parent given mode 0600 before its children are done would fail them (EACCES). Root passes any
+// mode, so root runs the CLI as nobody.
+describe('directories whose modes forbid search, each applied before its parent', () => {
+  const NOBODY = 65534;
+  const shared = mkdtempSync(join(tmpdir(), 'irr-spill-user-'));
+  chmodSync(shared, 0o755);
+  afterAll(() => removeTree(shared));
+
+  it.each([
+    ['records held in memory', 100],
+    ['records past the 16,384 paths held in memory', 17_000],
+  ])('%s', (_, children) => {
+    const base = join(shared, `case-${counter++}`);
+    mkdirSync(base);
+    const entries: FakeEntry[] = [{ name: 'p', mode: 0o040600, mtime: 1_234 }];
+    for (let i = 0; i < children; i++) entries.push({ name: `p/d${i}`, mode: 0o040500, mtime: 5_678 });
+    writeFileSync(join(base, 'image.cpio'), newcArchive(entries));
+    if (AS_ROOT) chownSync(base, NOBODY, NOBODY);
+    const run = cli(['unpack', join(base, 'image.cpio'), join(base, 'target')], { uid: AS_ROOT ? NOBODY : undefined });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    // Root reads below 0600; a user could not, and does not need to.
+    const parent = lstatSync(join(base, 'target/p'));
+    expect([parent.mode & 0o7777, parent.mtimeMs]).toEqual([0o600, 1_234_000]);
+    const child = lstatSync(join(base, `target/p/d${children - 1}`));
+    expect([child.mode & 0o7777, child.mtimeMs]).toEqual([0o500, 5_678_000]);
+  });
+});
+
