@@ -104,7 +104,6 @@ Options:
     try {
       result = await onImage(image, () => walkImage(image, extractor, { select, maxOutput, progress: bar.update, inProcess: values['in-process'] }));
     } catch (err) {
-      bar.done();
       try {
         // What was extracted before the failure still gets its directory modes and times.
         extractor.finish();
@@ -112,8 +111,9 @@ Options:
         // The walk's error says more.
       }
       throw err;
+    } finally {
+      bar.done();
     }
-    bar.done();
     extractor.finish();
     if (extractor.strippedAbsolute > 0) {
       printError(`removed the leading '/' from ${extractor.strippedAbsolute} member name${extractor.strippedAbsolute === 1 ? '' : 's'}`);

@@ -3,9 +3,8 @@ import { ScratchFileError } from '../errors.js';
 const { closeSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
 
 /**
- * A directory's record in a run: its relative path, bytes[start, end) (not a view of its own: a
- * Buffer made per record was most of a merge's time on the baseline tier), and what the end
- * applies to it.
+ * A directory's record in a run: its relative path, bytes[start, end) (not a view of its own:
+ * nothing is made per record), and what the end applies to it.
  */
 export interface RunRecord {
   bytes: Buffer;
@@ -259,9 +258,9 @@ const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
  * Indices 0 to starts.length - 2 in descending byte order of the paths
  * pool[starts[n], starts[n + 1]). Sorted by four bytes at a time, each index beside them in a
  * 64-bit key that the builtin sort orders without a comparator (in C++, making nothing); each
- * group of paths that share those four bytes is sorted again by the next four. A comparator, or
- * strings compared in C++, ran slower on the baseline tier the CLI runs on (src/tiers.ts), or left
- * garbage to the old generation.
+ * group of paths that share those four bytes is sorted again by the next four. On the baseline
+ * tier the CLI runs on (src/tiers.ts), a comparator took five times as long, and strings sorted
+ * by the builtin left megabytes on the heap (bench/run-sort.mjs).
  */
 export function descendingOrder(pool: Uint8Array, starts: Uint32Array): Int32Array {
   const n = starts.length - 1;
