@@ -2,6 +2,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, openSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { ScratchFile } from '../src/extract/scratch-file.js';
 import { DiskTree } from '../src/extract/tree.js';
 import { ScratchFileError } from '../src/errors.js';
 import { removeTree } from '../src/extract/walk-tree.js';
@@ -138,7 +139,7 @@ describe('directory records past what memory holds', () => {
   });
 
   it('stop the run where the scratch file cannot be written, naming it, and still apply what is in memory', async () => {
-    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(() => ({ fd: openSync('/dev/full', 'r+'), where: 'the scratch file of a test' }));
+    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(() => new ScratchFile(openSync('/dev/full', 'r+'), 'the scratch file of a test'));
     const sandbox = join(work, `case-${counter++}`);
     writeFileSync(`${sandbox}.cpio`, newcArchive(manyDirectories()));
     const extractor = new SafeExtractor(sandbox, { owners: false, devices: false, directoriesInMemory: 8 });
@@ -152,7 +153,7 @@ describe('directory records past what memory holds', () => {
   });
 
   it('fail a restore whose scratch file cannot be written as a restore fails: a report, nothing moved into place', async () => {
-    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(() => ({ fd: openSync('/dev/full', 'r+'), where: 'the scratch file of a test' }));
+    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(() => new ScratchFile(openSync('/dev/full', 'r+'), 'the scratch file of a test'));
     const root = join(work, `case-${counter++}`);
     mkdirSync(join(root, 'run/initramfs'), { recursive: true });
     writeFileSync(join(root, 'run/initramfs/.need_shutdown'), '');

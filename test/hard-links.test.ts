@@ -1,8 +1,13 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { fstatSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { type CpioEntry, hardLinkKey } from '../src/cpio/entry.js';
+import { ScratchFileError } from '../src/errors.js';
 import { HardLinkGroups } from '../src/extract/hard-links.js';
 import { PathTable } from '../src/extract/path-table.js';
+import { ScratchFile } from '../src/extract/scratch-file.js';
 
 const entry = (devMajor: number, devMinor: number, ino: number, mode: number) => ({ devMajor, devMinor, ino, mode, nlink: 2 }) as CpioEntry;
 
@@ -49,5 +54,103 @@ describe('HardLinkGroups', () => {
     keys.forEach((e, n) => groups.add(e, Buffer.from(`d${n % 7}/n${n}`)));
     keys.forEach((e, n) => expect(groups.firstName(e)?.toString()).toBe(`d${n % 7}/n${n}`));
     expect(groups.firstName(entry(0, 0, 5000, 0o100644))).toBeUndefined();
+  });
+});
+
+/*
+ * Past `groups` in memory the groups go to runs in a scratch file, sorted by key, with a Bloom
+ * filter and an index of blocks in memory (src/extract/hard-link-runs.ts). A group is added only
+ * where firstName did not find it, as the writer does.
+ */
+describe('HardLinkGroups past memory', () => {
+  const work = mkdtempSync(join(tmpdir(), 'hard-links-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  let files = 0;
+  const opened: number[] = [];
+  const spill = (groups: number) => ({
+    groups,
+    open: () => {
+      opened.push(openSync(join(work, `runs-${files++}`), 'w+'));
+      return new ScratchFile(opened.at(-1)!, 'a test file');
+    },
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it('gives each group the first name added for its key, for any keys and names, and any number held', () => {
+    // Keys that differ in one field only, and inos at both ends of 32 bits (the runs order them unsigned).
+    const keys = fc.tuple(fc.nat(2), fc.nat(2), fc.oneof(fc.nat(3), fc.constantFrom(0x7fffffff, 0x80000000, 0xffffffff), fc.nat(0xffffffff)), fc.constantFrom(0o100644, 0o020644, 0o010644, 0o140644));
+    const names = fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 4 }), fc.uint8Array({ minLength: 1, maxLength: 300 }));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(keys, names), { maxLength: 400, size: 'max' }), fc.integer({ min: 1, max: 8 }), (added, held) => {
+        const groups = new HardLinkGroups(undefined, spill(held));
+        const byKey = new Map<string, Buffer>();
+        try {
+          for (const [[major, minor, ino, mode], bytes] of added) {
+            const e = entry(major, minor, ino, mode);
+            const key = hardLinkKey(e)!;
+            expect(groups.firstName(e)?.toString('latin1')).toBe(byKey.get(key)?.toString('latin1'));
+            if (byKey.has(key)) continue;
+            const rel = Buffer.from(bytes.map((b) => (b === 0x2f || b === 0 ? 0x61 : b)));
+            byKey.set(key, rel);
+            groups.add(e, rel);
+          }
+          for (const [[major, minor, ino, mode]] of added) {
+            const e = entry(major, minor, ino, mode);
+            expect(groups.firstName(e)!.equals(byKey.get(hardLinkKey(e)!)!)).toBe(true);
+          }
+        } finally {
+          groups.release();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('finds 20,000 groups in 20 runs of many blocks, and looks on disk for a key it never added only as often as its filter errs', () => {
+    const groups = new HardLinkGroups(undefined, spill(1000));
+    const keys = Array.from({ length: 5000 }, (_, i) => [
+      entry(0, 0, i, 0o100644), entry(1, 0, i, 0o100644), entry(0, 1, i, 0o100644), entry(0, 0, i, 0o020644),
+    ]).flat();
+    keys.forEach((e, n) => groups.add(e, Buffer.from(`d${n % 7}/n${n}`)));
+    const reads = vi.spyOn(ScratchFile.prototype, 'read');
+    keys.forEach((e, n) => expect(groups.firstName(e)?.toString()).toBe(`d${n % 7}/n${n}`));
+    expect(reads.mock.calls.length).toBeGreaterThan(10_000);
+    reads.mockClear();
+    for (let i = 5000; i < 25_000; i++) expect(groups.firstName(entry(0, 0, i, 0o100644))).toBeUndefined();
+    // A false positive in about 1,700 keys, each reading a block of up to 20 runs: without the filter, 400,000 reads.
+    expect(reads.mock.calls.length).toBeLessThan(1000);
+    groups.release();
+  });
+
+  it('closes its file when released', () => {
+    const groups = new HardLinkGroups(undefined, spill(1));
+    groups.add(entry(0, 0, 1, 0o100644), Buffer.from('a'));
+    groups.add(entry(0, 0, 2, 0o100644), Buffer.from('b'));
+    const fd = opened.at(-1)!;
+    expect(fstatSync(fd).isFile()).toBe(true);
+    groups.release();
+    expect(() => fstatSync(fd)).toThrow(/EBADF/);
+  });
+
+  it('stay in memory where no scratch file can be made', () => {
+    const groups = new HardLinkGroups(undefined, { groups: 1, open: () => {
+      throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    } });
+    for (let i = 0; i < 100; i++) groups.add(entry(0, 0, i, 0o100644), Buffer.from(`n${i}`));
+    for (let i = 0; i < 100; i++) expect(groups.firstName(entry(0, 0, i, 0o100644))?.toString()).toBe(`n${i}`);
+  });
+
+  it('fail as their file does, with its name: one that cannot be written, one cut short', () => {
+    const full = new HardLinkGroups(undefined, { groups: 1, open: () => new ScratchFile(openSync('/dev/full', 'r+'), 'the test file') });
+    full.add(entry(0, 0, 1, 0o100644), Buffer.from('a'));
+    expect(() => full.add(entry(0, 0, 2, 0o100644), Buffer.from('b'))).toThrow(ScratchFileError);
+    expect(() => full.add(entry(0, 0, 3, 0o100644), Buffer.from('c'))).toThrow(/^writing the test file: it was closed after a failure/);
+
+    const short = new HardLinkGroups(undefined, spill(1));
+    short.add(entry(0, 0, 1, 0o100644), Buffer.from('a'));
+    short.add(entry(0, 0, 2, 0o100644), Buffer.from('b'));
+    ftruncateSync(opened.at(-1)!, 8);
+    expect(() => short.firstName(entry(0, 0, 1, 0o100644))).toThrow(/^reading a test file: a run ends inside a record/);
+    short.release();
   });
 });

@@ -7,6 +7,7 @@ import { DirectoryRecords } from '../src/extract/directories.js';
 import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from '../src/extract/directory-runs.js';
 import { ScratchFileError } from '../src/errors.js';
 import { PathTable } from '../src/extract/path-table.js';
+import { ScratchFile } from '../src/extract/scratch-file.js';
 
 /** Relative paths as normalizeName gives them: components of any bytes but '/' and NUL, none empty. */
 const paths = fc
@@ -136,7 +137,7 @@ describe('DirectoryRecords', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'irr-dirs-'));
   afterAll(() => rmSync(scratch, { recursive: true }));
   let files = 0;
-  const open = () => ({ fd: openSync(join(scratch, `runs-${files++}`), 'w+'), where: 'a test file' });
+  const open = () => new ScratchFile(openSync(join(scratch, `runs-${files++}`), 'w+'), 'a test file');
   const spills = { 'held in memory': undefined, 'spilled past 2 paths': { paths: 2, open } };
 
   it.each(Object.entries(spills))('gives the directories entries named, each before its parent, with what the last entry of each said, and none it forgot: %s', (_, spill) => {
@@ -165,9 +166,8 @@ describe('DirectoryRecords', () => {
   it('closes the runs when what it applies throws', () => {
     const fds: number[] = [];
     const dirs = new DirectoryRecords({ paths: 2, open: () => {
-      const scratchFile = open();
-      fds.push(scratchFile.fd);
-      return scratchFile;
+      fds.push(openSync(join(scratch, `runs-${files++}`), 'w+'));
+      return new ScratchFile(fds[0], 'a test file');
     } });
     for (const name of ['a', 'b', 'c', 'd']) dirs.record(Buffer.from(name), entry(0o755), true);
     expect(fds).toHaveLength(1);
@@ -214,7 +214,7 @@ describe('RunFile', () => {
   const pathOf = (r: RunRecord) => r.bytes.toString('latin1', r.start, r.end);
 
   it('merges runs of paths up to PATH_MAX, through buffers they do not fit in, the later run winning', () => {
-    const runs = new RunFile(openSync(join(scratch, 'runs'), 'w+'), 'a test file', () => false);
+    const runs = new RunFile(new ScratchFile(openSync(join(scratch, 'runs'), 'w+'), 'a test file'), () => false);
     // 40 paths of 4,000 bytes and more are more than a reader's buffer: it refills and moves what is left.
     const long = (c: number, n: number) => Buffer.concat([Buffer.alloc(4000 + n, c), Buffer.from(`/${n}`)]);
     const run = (c: number, mode: number) => Array.from({ length: 40 }, (_, n) => record(long(c, n), 2, mode)).sort((a, b) => Buffer.compare(b.bytes, a.bytes));
@@ -229,7 +229,7 @@ describe('RunFile', () => {
 
   it('keeps what says an older record no longer applies, until a merge holds the oldest run', () => {
     const FORGOTTEN = 8;
-    const runs = new RunFile(openSync(join(scratch, 'tombstones'), 'w+'), 'a test file', (r) => r.flags === FORGOTTEN);
+    const runs = new RunFile(new ScratchFile(openSync(join(scratch, 'tombstones'), 'w+'), 'a test file'), (r) => r.flags === FORGOTTEN);
     runs.append(sorted([record('x')]));
     for (let i = 1; i < 16; i++) runs.append(sorted([record(`filler${i}`)]));
     // The first 16 runs are one now, x in it. The next 16 hold what says x no longer applies.
@@ -245,7 +245,7 @@ describe('RunFile', () => {
   });
 
   it('fails for good after a failed write, naming the file, with no code, and holds no run', () => {
-    const runs = new RunFile(openSync('/dev/full', 'r+'), 'the test file', () => false);
+    const runs = new RunFile(new ScratchFile(openSync('/dev/full', 'r+'), 'the test file'), () => false);
     const append = () => {
       try {
         runs.append(sorted([record('a')]));

@@ -8,6 +8,7 @@ export const HEADER_SIZE = 110;
 /** The kernel's PATH_MAX: longer names and symlink targets are refused. */
 export const PATH_MAX = 4096;
 const TRAILER = Buffer.from('TRAILER!!!');
+const SLAB = 1024;
 /** The 13 fields of a newc header after its magic, 8 hex digits each. */
 const HEX_FIELDS = /^.{6}[0-9A-Fa-f]{104}$/s;
 const NOT_HEX = /[^0-9A-Fa-f]/;
@@ -48,6 +49,8 @@ export class CpioParser {
   private chunkStart = 0;
   private state = State.Reset;
   private readonly collect = Buffer.allocUnsafe(HEADER_SIZE + PATH_MAX + 4);
+  private slab = Buffer.allocUnsafeSlow(SLAB);
+  private slabUsed = 0;
   private collected = 0;
   private need = 0;
   private namesize = 0;
@@ -211,11 +214,36 @@ export class CpioParser {
     this.need = align4(HEADER_SIZE + namesize) - HEADER_SIZE;
   }
 
+  /**
+   * `bytes` copied into a slab of the parser's own, as Buffer's pool copies them into one of
+   * 8 KiB. That one holds some hundreds of names, so it outlives two of the young generation's
+   * scavenges while the entries go by, is promoted, and then stays until a full collection, which
+   * a run may never make: 4.8 MB of them by the end of an unpack of 300,150 hard links. A slab of
+   * 1 KiB is garbage before then; a Buffer of its own for each name took 3 to 5% longer to list
+   * 300,000 entries (bench/alternate.sh).
+   */
+  private copied(bytes: Uint8Array): Buffer {
+    const n = bytes.length;
+    if (this.slabUsed + n > SLAB) {
+      if (n > SLAB / 4) {
+        const copy = Buffer.allocUnsafeSlow(n);
+        copy.set(bytes);
+        return copy;
+      }
+      this.slab = Buffer.allocUnsafeSlow(SLAB);
+      this.slabUsed = 0;
+    }
+    const copy = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+    copy.set(bytes);
+    this.slabUsed = (this.slabUsed + n + 7) & ~7;
+    return copy;
+  }
+
   private parseName(): void {
     const e = this.entry!;
     const raw = this.collect.subarray(0, this.namesize);
     if (raw[this.namesize - 1] !== 0) this.fail('cpio name is not NUL-terminated', e.offset + HEADER_SIZE);
-    e.name = Buffer.from(raw.subarray(0, raw.indexOf(0)));
+    e.name = this.copied(raw.subarray(0, raw.indexOf(0)));
     const type = e.mode & S_IFMT;
     // The kernel reads the name of a non-regular entry only when it has no data.
     this.isTrailer = e.name.equals(TRAILER) && (type === S_IFREG || e.size === 0);
@@ -245,7 +273,7 @@ export class CpioParser {
     // The kernel takes the target as a C string: it ends at the first NUL.
     const target = this.collect.subarray(0, e.size);
     const nul = target.indexOf(0);
-    e.linkTarget = Buffer.from(nul < 0 ? target : target.subarray(0, nul));
+    e.linkTarget = this.copied(nul < 0 ? target : target.subarray(0, nul));
     this.events.entry(e);
     this.finishEntry();
   }

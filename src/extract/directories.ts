@@ -2,7 +2,7 @@ import type { CpioEntry } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from './directory-runs.js';
 import { PathTable, grown } from './path-table.js';
-import type { Scratch } from './tree.js';
+import type { ScratchFile } from './scratch-file.js';
 
 /** What the end applies to a directory: its entry's owner, mode and mtime. */
 export interface DirMeta {
@@ -21,7 +21,7 @@ export interface DirMeta {
  */
 export interface DirectorySpill {
   paths: number;
-  open(): Scratch;
+  open(): ScratchFile;
 }
 
 /** The bytes of paths recorded in memory past which they spill: each is written out whole to be sorted. */
@@ -164,15 +164,15 @@ export class DirectoryRecords {
   /** The records in memory go to a run on disk, and memory starts again empty. */
   private spillRun(spill: DirectorySpill): void {
     if (!this.runs) {
-      let scratch;
+      let file;
       try {
-        scratch = spill.open();
+        file = spill.open();
       } catch (err) {
         if (!(err as NodeJS.ErrnoException).code) throw err;
         this.spill = undefined;
         return;
       }
-      this.runs = new RunFile(scratch.fd, scratch.where, (r) => (r.flags & RECORDED) === 0);
+      this.runs = new RunFile(file, (r) => (r.flags & RECORDED) === 0);
     }
     const memory = this.sorted();
     try {

@@ -1,6 +1,5 @@
 import { freeNow } from '../decode/source.js';
-import { ScratchFileError } from '../errors.js';
-const { closeSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
+import { ScratchFile } from './scratch-file.js';
 
 /**
  * A directory's record in a run: its relative path, bytes[start, end) (not a view of its own:
@@ -32,46 +31,33 @@ export type RecordVisitor = (r: RunRecord) => void;
 
 /**
  * A record: five words (the path's length and, above its 16 bits, the flags; the mode, uid, gid
- * and mtime), then the path's bytes, up to a word's end. Stored and read by word, as a
- * Uint32Array's elements (the file is this process's alone, so the host's byte order does):
- * Buffer's writeUInt32LE and readUInt32LE are calls with checks, slow on the baseline tier the
- * CLI runs on (src/tiers.ts).
+ * and mtime), then the path's bytes, up to a word's end, in a ScratchFile.
  */
 const HEADER = 20;
-const OUT_BUFFER = 1 << 16;
 /** A reader's: the end may read a few dozen runs at once. A record fits, its path at most PATH_MAX. */
 const READ_BUFFER = 1 << 15;
 /** Runs of one size merged into one run of the next: a merge reads this many at once. */
 const MERGED_AT_ONCE = 16;
 
 /**
- * Sorted runs of directory records in a file of their own, merged at the end: the writer's
+ * Sorted runs of directory records in a scratch file, merged at the end: the writer's
  * records of hundreds of thousands of directories, which the kernel keeps in memory (its
- * dir_list), held in a few MB, as sort(1) holds what it sorts. The file is unlinked when it is
- * made; the records are read back by position. Each run is in descending byte order of path, each
- * path once, so that a child comes before its parent (a parent's path begins the child's).
- * Sixteen runs of a size are merged into one of the next, as the digits of a count carry: each
- * record is written again once a size, and the end reads at most 15 runs of each.
- *
- * A failure to write or read makes the file unusable: it is closed, its runs are forgotten (the
- * end applies what is in memory alone), and a ScratchFileError that names it stops the run.
+ * dir_list), held in a few MB, as sort(1) holds what it sorts. Each run is in descending byte
+ * order of path, each path once, so that a child comes before its parent (a parent's path begins
+ * the child's). Sixteen runs of a size are merged into one of the next, as the digits of a count
+ * carry: each record is written again once a size, and the end reads at most 15 runs of each.
+ * Once the file failed, its runs are forgotten: the end applies what is in memory alone.
  */
 export class RunFile {
   private readonly runs: { start: number; end: number; size: number }[] = [];
-  private written = 0;
   /** Where the run being written starts. */
   private runStart = 0;
-  private readonly outWords = new Uint32Array(OUT_BUFFER / 4);
-  private readonly out = Buffer.from(this.outWords.buffer);
-  private outUsed = 0;
-  private closed = false;
 
   /**
-   * `fd`: the file, open for reading and writing, empty; `where`, what an error calls it;
-   * `overridesOnly`, whether a record only says that an older run's record of its path no longer
-   * applies, so that a merge which holds the oldest run drops it.
+   * `file`: empty; `overridesOnly`, whether a record only says that an older run's record of its
+   * path no longer applies, so that a merge which holds the oldest run drops it.
    */
-  constructor(private readonly fd: number, private readonly where: string, private readonly overridesOnly: (r: RunRecord) => boolean) {}
+  constructor(readonly file: ScratchFile, private readonly overridesOnly: (r: RunRecord) => boolean) {}
 
   /** Adds a run of `records`. */
   append(records: SortedRecords): void {
@@ -95,7 +81,7 @@ export class RunFile {
    * order, to `visit`; where they hold the same path, the latest one's record alone.
    */
   merge(visit: RecordVisitor, runs = this.runs, newest?: SortedRecords): void {
-    const sources: RecordSource[] = runs.map(({ start, end }) => new RunReader(this, start, end));
+    const sources: RecordSource[] = this.file.closed ? [] : runs.map(({ start, end }) => new RunReader(this.file, start, end));
     if (newest) sources.push(new MemorySource(newest));
     for (;;) {
       let best: RecordSource | undefined;
@@ -113,63 +99,27 @@ export class RunFile {
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    // Nothing is read from it again: the end merges what is in memory alone.
-    this.runs.length = 0;
-    closeSync(this.fd);
-  }
-
-  /** readSync of the file at `position`, failing as the class says. */
-  read(buffer: Uint8Array, offset: number, length: number, position: number): number {
-    return this.io(() => readSync(this.fd, buffer, offset, length, position), 'reading');
-  }
-
-  /** A run that ends inside a record: the file fails as for an error of the system's. */
-  cutShort(): never {
-    this.close();
-    throw new ScratchFileError(`reading ${this.where}: a run ends inside a record`);
+    this.file.close();
   }
 
   /** Adds `r` to the run being written, which starts where the last one ended. */
   private put(r: RunRecord): void {
     const pathLength = r.end - r.start;
-    const length = recordLength(pathLength);
-    if (this.outUsed + length > OUT_BUFFER) this.flush();
-    const words = this.outWords;
-    const word = this.outUsed >>> 2;
+    const at = this.file.room(recordLength(pathLength));
+    const words = this.file.outWords;
+    const word = at >>> 2;
     words[word] = pathLength | (r.flags << 16);
     words[word + 1] = r.mode;
     words[word + 2] = r.uid;
     words[word + 3] = r.gid;
     words[word + 4] = r.mtime;
-    r.bytes.copy(this.out, this.outUsed + HEADER, r.start, r.end);
-    this.outUsed += length;
+    r.bytes.copy(this.file.out, at + HEADER, r.start, r.end);
   }
 
   private endRun(size: number): void {
-    this.flush();
-    this.runs.push({ start: this.runStart, end: this.written, size });
-    this.runStart = this.written;
-  }
-
-  private flush(): void {
-    for (let off = 0; off < this.outUsed; ) {
-      const n = this.io(() => writeSync(this.fd, this.out, off, this.outUsed - off, this.written), 'writing');
-      off += n;
-      this.written += n;
-    }
-    this.outUsed = 0;
-  }
-
-  private io(call: () => number, doing: string): number {
-    if (this.closed) throw new ScratchFileError(`${doing} ${this.where}: it was closed after a failure`);
-    try {
-      return call();
-    } catch (err) {
-      this.close();
-      throw new ScratchFileError(`${doing} ${this.where}: ${(err as Error).message}`, { cause: err });
-    }
+    this.file.flush();
+    this.runs.push({ start: this.runStart, end: this.file.written, size });
+    this.runStart = this.file.written;
   }
 }
 
@@ -210,7 +160,7 @@ class RunReader implements RecordSource {
   private to = 0;
   private readonly current: RunRecord = { bytes: this.buffer, start: 0, end: 0, flags: 0, mode: 0, uid: 0, gid: 0, mtime: 0 };
 
-  constructor(private readonly file: RunFile, private position: number, private readonly end: number) {
+  constructor(private readonly file: ScratchFile, private position: number, private readonly end: number) {
     this.next();
   }
 

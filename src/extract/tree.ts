@@ -1,6 +1,7 @@
 import { type CpioEntry, type EntryType, entryType } from '../cpio/entry.js';
 import { PATH_MAX } from '../cpio/parser.js';
 import type { PathTable } from './path-table.js';
+import { ScratchFile } from './scratch-file.js';
 import { makeDirectories } from './walk-tree.js';
 const {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
@@ -42,16 +43,10 @@ export interface Tree {
    */
   readonly names?: PathTable;
   /**
-   * A file of the writer's own, where the tree is on disk: open for reading and writing, and
-   * already unlinked, so that it is never seen among the entries, nor left behind.
+   * A file of the writer's own, where the tree is on disk, for its `what`: open for reading and
+   * writing, and already unlinked, so that it is never seen among the entries, nor left behind.
    */
-  openScratch?(): Scratch;
-}
-
-/** A scratch file's descriptor, and what an error about it calls it. */
-export interface Scratch {
-  fd: number;
-  where: string;
+  openScratch?(what: string): ScratchFile;
 }
 
 export interface OpenFile {
@@ -139,7 +134,7 @@ export class DiskTree implements Tree {
     return buffer.subarray(0, start + rel.length);
   }
 
-  openScratch(): Scratch {
+  openScratch(what: string): ScratchFile {
     for (;;) {
       const path = this.path(Buffer.from(`.initramfs-restore-scratch-${process.pid}-${this.tmpCounter++}`));
       let fd;
@@ -156,7 +151,7 @@ export class DiskTree implements Tree {
         closeSync(fd);
         throw err;
       }
-      return { fd, where: `the scratch file of directory records in ${this.root.toString()}` };
+      return new ScratchFile(fd, `the scratch file of ${what} in ${this.root.toString()}`);
     }
   }
 

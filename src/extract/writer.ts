@@ -1,5 +1,5 @@
 import { type CpioEntry, type EntryType, entryType, inHardLinkGroup } from '../cpio/entry.js';
-import { HardLinkGroups } from './hard-links.js';
+import { HardLinkGroups, type LinkSpill } from './hard-links.js';
 import { escapeName } from '../cpio/names.js';
 import type { CpioEvents } from '../cpio/parser.js';
 import { DirectoryRecords } from './directories.js';
@@ -21,6 +21,11 @@ export interface ExtractOptions {
    * scratch file in the target, unlinked as it is made, that finish() or release() closes.
    */
   directoriesInMemory?: number;
+  /**
+   * How many hard-link groups the writer holds in memory, 1 at least (default 16,384, some 1.5
+   * MB, and 4 MiB of their first names at most); past them the groups go to another such file.
+   */
+  linkGroupsInMemory?: number;
 }
 
 export interface Notice {
@@ -43,6 +48,7 @@ export interface ExtractCounts {
 
 const NOTICES_KEPT = 1000;
 const DIRECTORIES_IN_MEMORY = 16_384;
+const LINK_GROUPS_IN_MEMORY = 16_384;
 const SLASH = 0x2f;
 
 /**
@@ -73,6 +79,8 @@ export class TreeWriter implements CpioEvents {
   private readonly devices: boolean;
   /** The first name written of each hard-link group, until the trailer. */
   private links: HardLinkGroups;
+  /** Where the groups go past memory, on a tree on disk. */
+  private readonly linkSpill: LinkSpill | undefined;
   /** Directories known to be real ones, and those whose mode and times are applied at the end. */
   protected readonly dirs: DirectoryRecords;
   /**
@@ -88,12 +96,15 @@ export class TreeWriter implements CpioEvents {
 
   constructor(private readonly tree: Tree, private readonly options: ExtractOptions = {}) {
     this.devices = options.devices ?? process.getuid?.() === 0;
-    this.links = new HardLinkGroups(tree.names);
     const paths = options.directoriesInMemory ?? DIRECTORIES_IN_MEMORY;
     // 1 would spill at every path: the table holds the root.
     if (!Number.isInteger(paths) || paths < 2) throw new RangeError(`directoriesInMemory must be an integer of 2 or more, not ${paths}`);
+    const groups = options.linkGroupsInMemory ?? LINK_GROUPS_IN_MEMORY;
+    if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`linkGroupsInMemory must be an integer of 1 or more, not ${groups}`);
     const { openScratch } = tree;
-    this.dirs = new DirectoryRecords(openScratch && { paths, open: () => openScratch.call(tree) });
+    this.dirs = new DirectoryRecords(openScratch && { paths, open: () => openScratch.call(tree, 'directory records') });
+    this.linkSpill = openScratch && { groups, open: () => openScratch.call(tree, 'hard-link groups') };
+    this.links = this.newLinkGroups();
   }
 
   entry(e: CpioEntry): void {
@@ -132,7 +143,7 @@ export class TreeWriter implements CpioEvents {
 
   trailer(): void {
     this.links.release();
-    this.links = new HardLinkGroups(this.tree.names);
+    this.links = this.newLinkGroups();
   }
 
   /**
@@ -143,6 +154,10 @@ export class TreeWriter implements CpioEvents {
   release(): void {
     this.links.release();
     this.dirs.release();
+  }
+
+  private newLinkGroups(): HardLinkGroups {
+    return new HardLinkGroups(this.tree.names, this.linkSpill);
   }
 
   private notice(kind: Notice['kind'], e: CpioEntry, reason: string): void {

@@ -1,0 +1,239 @@
+import { freeNow } from '../decode/source.js';
+import { descendingOrder } from './directory-runs.js';
+import { type PathTable, grown } from './path-table.js';
+import type { ScratchFile } from './scratch-file.js';
+
+/**
+ * A record: the group's key in four words (ino, devmajor, devminor, file type), the length of its
+ * first name, then the name's bytes up to a word's end.
+ */
+const HEADER = 20;
+/** Records a block of the index holds: a lookup reads one block of a run. */
+const BLOCK = 64;
+
+/** The groups held in memory, by number: their keys, and each one's first name in `names`. */
+export interface GroupColumns {
+  readonly count: number;
+  readonly inos: Uint32Array;
+  readonly majors: Uint32Array;
+  readonly minors: Uint32Array;
+  readonly types: Uint16Array;
+  readonly firstNames: Int32Array;
+  readonly names: PathTable;
+}
+
+/**
+ * Hard-link groups past what memory holds, in runs in a scratch file, each sorted by key: the
+ * kernel keeps every group until the trailer, and an archive may hold hundreds of thousands. In
+ * memory, a Bloom filter of every key written (a group that was never written is not looked for
+ * on disk, bar one lookup in some thousands) and, for each block of 64 records, its first key and
+ * where it starts: 2 to 4.5 bytes a group (the filters' sizes double), where a group in memory
+ * takes about 95. A lookup
+ * that the filter lets through reads one block of each run, newest first, until it finds the key.
+ * A key is in one run at most: a group is added only where it was not found.
+ */
+export class HardLinkRuns {
+  /** By block of every run: its first record's key, four words, and where it starts in the file. */
+  private blockKeys = new Uint32Array(4 * 256);
+  private blockStarts = new Float64Array(256);
+  private blocks = 0;
+  /** By run: its blocks, and where it ends in the file. */
+  private readonly runs: { firstBlock: number; endBlock: number; end: number }[] = [];
+  private readonly filter = new BloomFilter();
+  private block = new Uint32Array(1024);
+
+  constructor(private readonly file: ScratchFile) {}
+
+  /** Writes `groups` out as a run. */
+  append(groups: GroupColumns): void {
+    const { count, inos, majors, minors, types, firstNames, names } = groups;
+    // The keys big-endian, so that their byte order is the order of their words.
+    const pool = new Uint8Array(16 * count);
+    const starts = new Uint32Array(count + 1);
+    for (let g = 0; g < count; g++) {
+      putWord(pool, 16 * g, inos[g]);
+      putWord(pool, 16 * g + 4, majors[g]);
+      putWord(pool, 16 * g + 8, minors[g]);
+      putWord(pool, 16 * g + 12, types[g]);
+      starts[g + 1] = 16 * (g + 1);
+    }
+    const order = descendingOrder(pool, starts).reverse();
+    freeNow(pool.buffer);
+    freeNow(starts.buffer);
+    const firstBlock = this.blocks;
+    const words = this.file.outWords;
+    for (let i = 0; i < count; i++) {
+      const g = order[i];
+      if (i % BLOCK === 0) this.addBlock(inos[g], majors[g], minors[g], types[g], this.file.position);
+      const length = names.pathLength(firstNames[g]);
+      const at = this.file.room(recordLength(length));
+      const word = at >>> 2;
+      words[word] = inos[g];
+      words[word + 1] = majors[g];
+      words[word + 2] = minors[g];
+      words[word + 3] = types[g];
+      words[word + 4] = length;
+      names.writePath(firstNames[g], this.file.out, at + HEADER);
+      this.filter.add(inos[g], majors[g], minors[g], types[g]);
+    }
+    freeNow(order.buffer);
+    this.file.flush();
+    this.runs.push({ firstBlock, endBlock: this.blocks, end: this.file.written });
+  }
+
+  /** The first name of the group of this key, or undefined where no run holds it; in memory that the next call reuses. */
+  find(ino: number, major: number, minor: number, type: number): Buffer | undefined {
+    if (!this.filter.mayHold(ino, major, minor, type)) return undefined;
+    for (let r = this.runs.length - 1; r >= 0; r--) {
+      const { firstBlock, endBlock, end } = this.runs[r];
+      // The last block whose first key is not past this one.
+      let low = firstBlock;
+      let high = endBlock;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        const k = 4 * middle;
+        const keys = this.blockKeys;
+        if (compareKeys(keys[k], keys[k + 1], keys[k + 2], keys[k + 3], ino, major, minor, type) <= 0) low = middle + 1;
+        else high = middle;
+      }
+      if (low === firstBlock) continue;
+      const b = low - 1;
+      const found = this.findInBlock(this.blockStarts[b], b + 1 < endBlock ? this.blockStarts[b + 1] : end, ino, major, minor, type);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Closes the file and frees the index at once: they are not used again. */
+  release(): void {
+    this.file.close();
+    this.filter.release();
+    for (const array of [this.blockKeys, this.blockStarts, this.block]) freeNow(array.buffer);
+  }
+
+  private findInBlock(from: number, to: number, ino: number, major: number, minor: number, type: number): Buffer | undefined {
+    const length = to - from;
+    if (length > this.block.byteLength) {
+      freeNow(this.block.buffer);
+      this.block = new Uint32Array(Math.max(2 * this.block.length, length >>> 2));
+    }
+    const bytes = Buffer.from(this.block.buffer);
+    for (let got = 0; got < length; ) {
+      const n = this.file.read(bytes, got, length - got, from + got);
+      if (n === 0) this.file.cutShort();
+      got += n;
+    }
+    const words = this.block;
+    for (let at = 0; at < length; ) {
+      if (at + HEADER > length) this.file.cutShort();
+      const word = at >>> 2;
+      const order = compareKeys(words[word], words[word + 1], words[word + 2], words[word + 3], ino, major, minor, type);
+      const next = at + recordLength(words[word + 4]);
+      if (next > length) this.file.cutShort();
+      if (order === 0) return bytes.subarray(at + HEADER, at + HEADER + words[word + 4]);
+      if (order > 0) return undefined;
+      at = next;
+    }
+    return undefined;
+  }
+
+  private addBlock(ino: number, major: number, minor: number, type: number, start: number): void {
+    const b = this.blocks++;
+    if (b === this.blockStarts.length) {
+      this.blockStarts = grown(this.blockStarts, b);
+      this.blockKeys = grown(this.blockKeys, 4 * b);
+    }
+    const k = 4 * b;
+    this.blockKeys[k] = ino;
+    this.blockKeys[k + 1] = major;
+    this.blockKeys[k + 2] = minor;
+    this.blockKeys[k + 3] = type;
+    this.blockStarts[b] = start;
+  }
+}
+
+function recordLength(pathLength: number): number {
+  return HEADER + ((pathLength + 3) & ~3);
+}
+
+function putWord(bytes: Uint8Array, at: number, word: number): void {
+  bytes[at] = word >>> 24;
+  bytes[at + 1] = word >>> 16;
+  bytes[at + 2] = word >>> 8;
+  bytes[at + 3] = word;
+}
+
+/** Negative, zero or positive as key a is before, the same as or after key b. */
+function compareKeys(a0: number, a1: number, a2: number, a3: number, b0: number, b1: number, b2: number, b3: number): number {
+  return a0 !== b0 ? a0 - b0 : a1 !== b1 ? a1 - b1 : a2 !== b2 ? a2 - b2 : a3 - b3;
+}
+
+/** The hash of a group's key, for the writer's table in memory and the filter. */
+export function keyHash(ino: number, major: number, minor: number, type: number): number {
+  let h = Math.imul(ino ^ 0x811c9dc5, 0x9e3779b1);
+  h = Math.imul(h ^ major, 0x01000193);
+  h = Math.imul(h ^ minor, 0x01000193);
+  h = Math.imul(h ^ type, 0x01000193);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** Keys the first filter is sized for; each one after is twice the last. */
+const FIRST_CAPACITY = 1 << 16;
+const BITS_PER_KEY = 16;
+/** Bits a key sets: with 16 bits a key, a false positive in about 1,700 lookups. */
+const PROBES = 8;
+
+/**
+ * A Bloom filter that grows: a filter is sized for a number of keys, so past it the keys go to a
+ * new one of twice the size, and a lookup asks each (a handful: the sizes double).
+ */
+class BloomFilter {
+  private readonly filters: Uint32Array[] = [];
+  /** Keys the newest filter still takes. */
+  private room = 0;
+
+  add(ino: number, major: number, minor: number, type: number): void {
+    if (this.room === 0) {
+      const capacity = FIRST_CAPACITY * 2 ** this.filters.length;
+      this.filters.push(new Uint32Array((capacity * BITS_PER_KEY) / 32));
+      this.room = capacity;
+    }
+    this.room--;
+    const filter = this.filters[this.filters.length - 1];
+    const mask = filter.length * 32 - 1;
+    const h1 = keyHash(ino, major, minor, type);
+    const h2 = secondHash(h1);
+    for (let i = 0; i < PROBES; i++) {
+      const bit = (h1 + Math.imul(i, h2)) & mask;
+      filter[bit >>> 5] |= 1 << (bit & 31);
+    }
+  }
+
+  mayHold(ino: number, major: number, minor: number, type: number): boolean {
+    if (this.filters.length === 0) return false;
+    const h1 = keyHash(ino, major, minor, type);
+    const h2 = secondHash(h1);
+    for (const filter of this.filters) {
+      const mask = filter.length * 32 - 1;
+      let all = true;
+      for (let i = 0; i < PROBES && all; i++) {
+        const bit = (h1 + Math.imul(i, h2)) & mask;
+        all = (filter[bit >>> 5] & (1 << (bit & 31))) !== 0;
+      }
+      if (all) return true;
+    }
+    return false;
+  }
+
+  release(): void {
+    for (const filter of this.filters) freeNow(filter.buffer);
+    this.filters.length = 0;
+  }
+}
+
+/** Odd, so that its multiples step through every bit of a filter. */
+function secondHash(h1: number): number {
+  let h = Math.imul(h1 ^ (h1 >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 1;
+}
