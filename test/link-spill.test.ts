@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -55,6 +55,17 @@ async function unpack(image: string, linkGroupsInMemory?: number): Promise<strin
   return sandbox;
 }
 
+/** The descriptors this process has open that name a deleted scratch file. */
+function openScratchFiles(): string[] {
+  return readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  }).filter((target) => target.includes('.initramfs-restore-scratch-'));
+}
+
 function image(entries: FakeEntry[]): string {
   const path = join(work, `image-${counter++}.cpio`);
   writeFileSync(path, newcArchive(entries));
@@ -85,6 +96,23 @@ describe('hard-link groups past what memory holds', () => {
     const tree = describeTree(await unpack(path, 16), { mtimes: false });
     expect(Object.values(tree).filter((node) => node.linkGroup !== undefined)).toEqual([]);
     expect(Object.keys(tree)).toHaveLength(80);
+  });
+
+  it('close their scratch file at the trailer, and at finish() where the stream has none', async () => {
+    for (const trailer of [true, false]) {
+      const path = join(work, `image-${counter++}.cpio`);
+      writeFileSync(path, newcArchive(farLinks(100), trailer));
+      const sandbox = join(work, `case-${counter++}`);
+      const opened = vi.spyOn(DiskTree.prototype, 'openScratch');
+      const extractor = new SafeExtractor(sandbox, { owners: false, devices: false, linkGroupsInMemory: 16 });
+      await walkImage(path, extractor);
+      expect(opened).toHaveBeenCalledWith('hard-link groups');
+      expect(openScratchFiles(), `with a trailer: ${trailer}`).toHaveLength(trailer ? 0 : 1);
+      extractor.finish();
+      expect(openScratchFiles()).toEqual([]);
+      expect(describeTree(sandbox, { mtimes: false })['b/l1'].linkGroup).toBe('a/n1');
+      vi.restoreAllMocks();
+    }
   });
 
   it('stop the run where their scratch file cannot be written, naming it', async () => {

@@ -63,8 +63,8 @@ export class HardLinkGroups {
 
   /**
    * The first name of `e`'s group, or undefined where `e` is its first; in memory that the next
-   * call reuses, not a Buffer a call: those are slices of Buffer's pool, whose slabs a long run
-   * promotes and never frees (see the parser's ownCopy).
+   * call reuses, not a Buffer a call (PathTable.pathOf's are slices of Buffer's pool, whose slabs
+   * a long run promotes and never frees: see CpioParser.copied).
    */
   firstName(e: CpioEntry): Buffer | undefined {
     const group = this.slots[this.slotOf(e)];

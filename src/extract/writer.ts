@@ -142,8 +142,7 @@ export class TreeWriter implements CpioEvents {
   }
 
   trailer(): void {
-    this.links.release();
-    this.links = this.newLinkGroups();
+    this.forgetLinkGroups();
   }
 
   /**
@@ -154,6 +153,12 @@ export class TreeWriter implements CpioEvents {
   release(): void {
     this.links.release();
     this.dirs.release();
+  }
+
+  /** The groups of an archive that ended, which the kernel frees at its trailer; their scratch file is closed. */
+  protected forgetLinkGroups(): void {
+    this.links.release();
+    this.links = this.newLinkGroups();
   }
 
   private newLinkGroups(): HardLinkGroups {
@@ -336,6 +341,8 @@ export class SafeExtractor extends TreeWriter {
    * below `root` when the tree has been moved there from where it was extracted.
    */
   finish(root: string = this.disk.root.toString()): void {
+    // A stream may end with no trailer, as the kernel accepts: its groups are done too.
+    this.forgetLinkGroups();
     this.dirs.childrenFirst(Buffer.from(`${resolve(root)}/`), (path, meta) => {
       const chown = meta.made ? this.disk.needsOwner(meta) : this.disk.owners;
       const chmod = !meta.made || this.disk.needsDirMode(meta.mode);
