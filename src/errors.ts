@@ -51,8 +51,8 @@ export class MoveConflictError extends Error {
 }
 
 /**
- * The scratch file where the writer keeps its directory records past what memory holds could
- * not be written or read (a full target, most likely): the run stops. No `code`, so that the
+ * A scratch file where the writer keeps its directory records or hard-link groups past what
+ * memory holds could not be written or read (a full target, most likely): the run stops. No `code`, so that the
  * writer never takes it for one entry's failure, as it takes ENOENT.
  */
 export class ScratchFileError extends Error {

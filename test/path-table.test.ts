@@ -167,7 +167,7 @@ describe('DirectoryRecords', () => {
     const fds: number[] = [];
     const dirs = new DirectoryRecords({ paths: 2, open: () => {
       fds.push(openSync(join(scratch, `runs-${files++}`), 'w+'));
-      return new ScratchFile(fds[0], 'a test file');
+      return new ScratchFile(fds.at(-1)!, 'a test file');
     } });
     for (const name of ['a', 'b', 'c', 'd']) dirs.record(Buffer.from(name), entry(0o755), true);
     expect(fds).toHaveLength(1);

@@ -126,7 +126,7 @@ export class DirectoryRecords {
         r.bytes.copy(buffer, prefix.length, r.start, r.end);
         apply(buffer.subarray(0, length), metaOf(r.flags, r.mode, r.uid, r.gid, r.mtime));
       };
-      // A file closed after a failure has no runs left (the run has failed): what is in memory is still applied.
+      // A file closed after a failure gives no runs to the merge (the run has failed): what is in memory is still applied.
       if (this.runs) this.runs.merge(each, undefined, memory);
       else for (let i = 0; i < memory.count; i++) each(memory.at(i));
     } finally {

@@ -1,5 +1,5 @@
 import { freeNow } from '../decode/source.js';
-import { ScratchFile } from './scratch-file.js';
+import type { ScratchFile } from './scratch-file.js';
 
 /**
  * A directory's record in a run: its relative path, bytes[start, end) (not a view of its own:
@@ -46,7 +46,7 @@ const MERGED_AT_ONCE = 16;
  * order of path, each path once, so that a child comes before its parent (a parent's path begins
  * the child's). Sixteen runs of a size are merged into one of the next, as the digits of a count
  * carry: each record is written again once a size, and the end reads at most 15 runs of each.
- * Once the file failed, its runs are forgotten: the end applies what is in memory alone.
+ * Once the file failed, a merge reads none of its runs: the end applies what is in memory alone.
  */
 export class RunFile {
   private readonly runs: { start: number; end: number; size: number }[] = [];
@@ -57,7 +57,7 @@ export class RunFile {
    * `file`: empty; `overridesOnly`, whether a record only says that an older run's record of its
    * path no longer applies, so that a merge which holds the oldest run drops it.
    */
-  constructor(readonly file: ScratchFile, private readonly overridesOnly: (r: RunRecord) => boolean) {}
+  constructor(private readonly file: ScratchFile, private readonly overridesOnly: (r: RunRecord) => boolean) {}
 
   /** Adds a run of `records`. */
   append(records: SortedRecords): void {

@@ -25,21 +25,20 @@ export interface GroupColumns {
 /**
  * Hard-link groups past what memory holds, in runs in a scratch file, each sorted by key: the
  * kernel keeps every group until the trailer, and an archive may hold hundreds of thousands. In
- * memory, a Bloom filter of every key written (a group that was never written is not looked for
- * on disk, bar one lookup in some thousands) and, for each block of 64 records, its first key and
- * where it starts: 2 to 4.5 bytes a group (the filters' sizes double), where a group in memory
- * takes about 95. A lookup
- * that the filter lets through reads one block of each run, newest first, until it finds the key.
- * A key is in one run at most: a group is added only where it was not found.
+ * memory, for each run a Bloom filter of its keys, sized for them (a run that does not hold a
+ * key is read for it once in some thousands), and for each block of 64 records its first key and
+ * where it starts: 2.4 to 4.4 bytes a group, where a group in memory takes about 95. A lookup
+ * reads one block of each run whose filter lets the key through, newest first, until it finds
+ * it; a key is in one run at most, as a group is added only where it was not found. The runs are
+ * never merged: a lookup asks each run's filter, a bit or two of it where the key is not there.
  */
 export class HardLinkRuns {
   /** By block of every run: its first record's key, four words, and where it starts in the file. */
   private blockKeys = new Uint32Array(4 * 256);
   private blockStarts = new Float64Array(256);
   private blocks = 0;
-  /** By run: its blocks, and where it ends in the file. */
-  private readonly runs: { firstBlock: number; endBlock: number; end: number }[] = [];
-  private readonly filter = new BloomFilter();
+  /** By run: its blocks, where it ends in the file, and the filter of its keys. */
+  private readonly runs: { firstBlock: number; endBlock: number; end: number; filter: Uint32Array }[] = [];
   private block = new Uint32Array(1024);
 
   constructor(private readonly file: ScratchFile) {}
@@ -61,6 +60,7 @@ export class HardLinkRuns {
     freeNow(pool.buffer);
     freeNow(starts.buffer);
     const firstBlock = this.blocks;
+    const filter = newFilter(count);
     const words = this.file.outWords;
     for (let i = 0; i < count; i++) {
       const g = order[i];
@@ -74,18 +74,21 @@ export class HardLinkRuns {
       words[word + 3] = types[g];
       words[word + 4] = length;
       names.writePath(firstNames[g], this.file.out, at + HEADER);
-      this.filter.add(inos[g], majors[g], minors[g], types[g]);
+      addKey(filter, inos[g], majors[g], minors[g], types[g]);
     }
     freeNow(order.buffer);
     this.file.flush();
-    this.runs.push({ firstBlock, endBlock: this.blocks, end: this.file.written });
+    this.runs.push({ firstBlock, endBlock: this.blocks, end: this.file.written, filter });
   }
 
   /** The first name of the group of this key, or undefined where no run holds it; in memory that the next call reuses. */
   find(ino: number, major: number, minor: number, type: number): Buffer | undefined {
-    if (!this.filter.mayHold(ino, major, minor, type)) return undefined;
+    if (this.runs.length === 0) return undefined;
+    const h1 = keyHash(ino, major, minor, type);
+    const h2 = secondHash(h1);
     for (let r = this.runs.length - 1; r >= 0; r--) {
-      const { firstBlock, endBlock, end } = this.runs[r];
+      const { firstBlock, endBlock, end, filter } = this.runs[r];
+      if (!mayHold(filter, h1, h2)) continue;
       // The last block whose first key is not past this one.
       let low = firstBlock;
       let high = endBlock;
@@ -107,15 +110,16 @@ export class HardLinkRuns {
   /** Closes the file and frees the index at once: they are not used again. */
   release(): void {
     this.file.close();
-    this.filter.release();
+    for (const run of this.runs) freeNow(run.filter.buffer);
     for (const array of [this.blockKeys, this.blockStarts, this.block]) freeNow(array.buffer);
   }
 
   private findInBlock(from: number, to: number, ino: number, major: number, minor: number, type: number): Buffer | undefined {
     const length = to - from;
     if (length > this.block.byteLength) {
+      const words = Math.max(2 * this.block.length, length >>> 2);
       freeNow(this.block.buffer);
-      this.block = new Uint32Array(Math.max(2 * this.block.length, length >>> 2));
+      this.block = new Uint32Array(words);
     }
     const bytes = Buffer.from(this.block.buffer);
     for (let got = 0; got < length; ) {
@@ -177,58 +181,35 @@ export function keyHash(ino: number, major: number, minor: number, type: number)
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-/** Keys the first filter is sized for; each one after is twice the last. */
-const FIRST_CAPACITY = 1 << 16;
 const BITS_PER_KEY = 16;
-/** Bits a key sets: with 16 bits a key, a false positive in about 1,700 lookups. */
+/** Bits a key sets: with 16 bits a key or more, a false positive in about 1,700 lookups or fewer. */
 const PROBES = 8;
 
-/**
- * A Bloom filter that grows: a filter is sized for a number of keys, so past it the keys go to a
- * new one of twice the size, and a lookup asks each (a handful: the sizes double).
- */
-class BloomFilter {
-  private readonly filters: Uint32Array[] = [];
-  /** Keys the newest filter still takes. */
-  private room = 0;
+/** A Bloom filter for `keys` keys: a power of two of bits, 16 a key or more. */
+function newFilter(keys: number): Uint32Array {
+  let bits = 1024;
+  while (bits < keys * BITS_PER_KEY) bits *= 2;
+  return new Uint32Array(bits / 32);
+}
 
-  add(ino: number, major: number, minor: number, type: number): void {
-    if (this.room === 0) {
-      const capacity = FIRST_CAPACITY * 2 ** this.filters.length;
-      this.filters.push(new Uint32Array((capacity * BITS_PER_KEY) / 32));
-      this.room = capacity;
-    }
-    this.room--;
-    const filter = this.filters[this.filters.length - 1];
-    const mask = filter.length * 32 - 1;
-    const h1 = keyHash(ino, major, minor, type);
-    const h2 = secondHash(h1);
-    for (let i = 0; i < PROBES; i++) {
-      const bit = (h1 + Math.imul(i, h2)) & mask;
-      filter[bit >>> 5] |= 1 << (bit & 31);
-    }
+function addKey(filter: Uint32Array, ino: number, major: number, minor: number, type: number): void {
+  const mask = filter.length * 32 - 1;
+  const h1 = keyHash(ino, major, minor, type);
+  const h2 = secondHash(h1);
+  for (let i = 0; i < PROBES; i++) {
+    const bit = (h1 + Math.imul(i, h2)) & mask;
+    filter[bit >>> 5] |= 1 << (bit & 31);
   }
+}
 
-  mayHold(ino: number, major: number, minor: number, type: number): boolean {
-    if (this.filters.length === 0) return false;
-    const h1 = keyHash(ino, major, minor, type);
-    const h2 = secondHash(h1);
-    for (const filter of this.filters) {
-      const mask = filter.length * 32 - 1;
-      let all = true;
-      for (let i = 0; i < PROBES && all; i++) {
-        const bit = (h1 + Math.imul(i, h2)) & mask;
-        all = (filter[bit >>> 5] & (1 << (bit & 31))) !== 0;
-      }
-      if (all) return true;
-    }
-    return false;
+/** Whether `filter` may hold the key hashed to h1 and h2: false at its first probe that finds no bit, most often the first or second. */
+function mayHold(filter: Uint32Array, h1: number, h2: number): boolean {
+  const mask = filter.length * 32 - 1;
+  for (let i = 0; i < PROBES; i++) {
+    const bit = (h1 + Math.imul(i, h2)) & mask;
+    if ((filter[bit >>> 5] & (1 << (bit & 31))) === 0) return false;
   }
-
-  release(): void {
-    for (const filter of this.filters) freeNow(filter.buffer);
-    this.filters.length = 0;
-  }
+  return true;
 }
 
 /** Odd, so that its multiples step through every bit of a filter. */

@@ -57,14 +57,15 @@ export class HardLinkGroups {
   /** Frees the groups' memory at once, as PathTable.release does, their path table's where they made it, and closes their runs' file: they are not used again. */
   release(): void {
     this.freeMemory();
+    freeNow(this.found.buffer);
     this.runs?.release();
     this.runs = undefined;
   }
 
   /**
-   * The first name of `e`'s group, or undefined where `e` is its first; in memory that the next
-   * call reuses, not a Buffer a call (PathTable.pathOf's are slices of Buffer's pool, whose slabs
-   * a long run promotes and never frees: see CpioParser.copied).
+   * The first name of `e`'s group, or undefined where `e` is its first; valid until the next
+   * call or the release, whose memory it is: not a Buffer a call (PathTable.pathOf's are slices
+   * of Buffer's pool, whose slabs a long run promotes and never frees: see CpioParser.copied).
    */
   firstName(e: CpioEntry): Buffer | undefined {
     const group = this.slots[this.slotOf(e)];
@@ -76,7 +77,10 @@ export class HardLinkGroups {
     return this.found.subarray(0, length);
   }
 
-  /** `rel` is the first name of `e`'s group, which firstName did not find. */
+  /**
+   * `rel` is the first name of `e`'s group, which firstName did not find: a key added again once
+   * its group went to disk would be held twice, and the later name found first.
+   */
   add(e: CpioEntry, rel: Buffer): void {
     if (this.spill && (this.count >= this.spill.groups || this.nameBytes >= PATH_BYTES_IN_MEMORY)) this.spillRun(this.spill);
     const slot = this.slotOf(e);

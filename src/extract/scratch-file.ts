@@ -13,11 +13,10 @@ const OUT_BUFFER = 1 << 16;
  * names it stops the run.
  */
 export class ScratchFile {
-  /** The bytes written to the file, `out`'s not yet included. */
-  written = 0;
   readonly outWords = new Uint32Array(OUT_BUFFER / 4);
   readonly out = Buffer.from(this.outWords.buffer);
-  outUsed = 0;
+  private outUsed = 0;
+  private bytesWritten = 0;
   private isClosed = false;
 
   /** `fd`: the file, open for reading and writing, empty; `where`, what an error calls it. */
@@ -25,6 +24,11 @@ export class ScratchFile {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** The bytes written to the file, `out`'s not yet included. */
+  get written(): number {
+    return this.bytesWritten;
   }
 
   /** Where in `out` a record of `length` bytes (a multiple of 4, at most `out`'s) goes: `out` is flushed first where it does not fit. */
@@ -37,14 +41,14 @@ export class ScratchFile {
 
   /** Where the next record goes in the file. */
   get position(): number {
-    return this.written + this.outUsed;
+    return this.bytesWritten + this.outUsed;
   }
 
   flush(): void {
     for (let off = 0; off < this.outUsed; ) {
-      const n = this.io(() => writeSync(this.fd, this.out, off, this.outUsed - off, this.written), 'writing');
+      const n = this.io(() => writeSync(this.fd, this.out, off, this.outUsed - off, this.bytesWritten), 'writing');
       off += n;
-      this.written += n;
+      this.bytesWritten += n;
     }
     this.outUsed = 0;
   }
