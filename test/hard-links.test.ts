@@ -132,6 +132,16 @@ describe('HardLinkGroups past memory', () => {
     groups.release();
   });
 
+  it('finds its groups past 20,480 blocks of runs, where the index of blocks grows by quarters', () => {
+    const groups = new HardLinkGroups(undefined, spill(16_384));
+    const count = 1_400_000;
+    const name = Buffer.from('d/n');
+    for (let ino = 1; ino <= count; ino++) groups.add(entry(0, 0, ino, 0o100644), name);
+    for (let ino = 1; ino <= count; ino += 997) expect(groups.firstName(entry(0, 0, ino, 0o100644))?.toString(), `ino ${ino}`).toBe('d/n');
+    expect(groups.firstName(entry(0, 0, count + 1, 0o100644))).toBeUndefined();
+    groups.release();
+  });
+
   it('closes its file when released', () => {
     const groups = new HardLinkGroups(undefined, spill(1));
     groups.add(entry(0, 0, 1, 0o100644), Buffer.from('a'));

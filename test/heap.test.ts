@@ -37,12 +37,16 @@ describe('the young generation', () => {
     expect(newSpaceMiB(['--input-type=module', '-e', script])).toBeLessThanOrEqual(2);
   });
 
-  it('stays at 2 MiB in the CLI, whose bin/ caps it before any work', () => {
-    // The same objects, kept as the CLI's process ends after an unpack: its start and its work
-    // ran under the cap too.
-    const preload = `data:text/javascript,${encodeURIComponent(`process.on('exit', () => {${GROW}});`)}`;
+  // What the young generation reached by the end of an unpack, whose start (its modules' records)
+  // and per-entry records take an uncapped one to 4 MiB: here the CLI's own work is the load.
+  // (The objects above, made as the process ends, grew it to 7.25 MiB in about one run of two
+  // from a shell, past the cap, when no full collection came between their scavenges.)
+  it('stays at 2 MiB in the CLI, whose bin/ caps it before any work, where its main alone grows it', () => {
+    const preload = `data:text/javascript,${encodeURIComponent(`process.on('exit', () => process.stdout.write('\\n' + process.getBuiltinModule('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20));`)}`;
     const image = `${ROOT}test-images/build/dracut-gzip.img`;
     expect(newSpaceMiB(['--import', preload, BIN, 'unpack', image, `${fresh('unpack')}/tree`])).toBeLessThanOrEqual(2);
+    const uncapped = `const { main } = await import(${JSON.stringify(`${ROOT}dist/cli/main.js`)}); process.exitCode = await main(['unpack', ${JSON.stringify(image)}, ${JSON.stringify(`${fresh('unpack')}/tree`)}]);`;
+    expect(newSpaceMiB(['--import', preload, '--input-type=module', '-e', uncapped])).toBeGreaterThan(2);
   });
 });
 

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryRecords } from '../src/extract/directories.js';
 import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from '../src/extract/directory-runs.js';
 import { ScratchFileError } from '../src/errors.js';
-import { PathTable } from '../src/extract/path-table.js';
+import { PathTable, grown } from '../src/extract/path-table.js';
 import { ScratchFile } from '../src/extract/scratch-file.js';
 
 /** Relative paths as normalizeName gives them: components of any bytes but '/' and NUL, none empty. */
@@ -131,6 +131,26 @@ function listed(dirs: DirectoryRecords, prefix: Buffer): unknown[] {
 function sorted(records: RunRecord[]): SortedRecords {
   return { count: records.length, at: (i) => records[i] };
 }
+
+describe('grown', () => {
+  it('doubles up to 2^16 elements and adds a quarter past that, keeping what was there and filling what is new', () => {
+    const lengths: number[] = [];
+    let array = new Int32Array(1024).fill(7);
+    for (let index = 0; index < 400_000; index++) {
+      if (index >= array.length) {
+        array = grown(array, index, -1);
+        lengths.push(array.length);
+        expect(array[index - 1]).not.toBe(-1);
+        expect(array[index]).toBe(-1);
+      }
+      array[index] = index;
+    }
+    expect(lengths).toEqual([2048, 4096, 8192, 16384, 32768, 65536, 81920, 102400, 128000, 160000, 200000, 250000, 312500, 390625, 488282]);
+    expect(array.subarray(0, 400_000).every((value, index) => value === index)).toBe(true);
+    // An index far past the end: as many steps as it takes, at once.
+    expect(grown(new Uint8Array(65_536), 100_000).length).toBe(102_400);
+  });
+});
 
 describe('DirectoryRecords', () => {
   const entry = (mode: number, uid = 0) => ({ mode: 0o40000 | mode, uid, gid: uid + 1, mtime: 2 ** 32 - 1 });

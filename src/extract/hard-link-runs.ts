@@ -143,11 +143,10 @@ export class HardLinkRuns {
 
   private addBlock(ino: number, major: number, minor: number, type: number, start: number): void {
     const b = this.blocks++;
-    if (b === this.blockStarts.length) {
-      this.blockStarts = grown(this.blockStarts, b);
-      this.blockKeys = grown(this.blockKeys, 4 * b);
-    }
     const k = 4 * b;
+    // Each by its own index: grown's steps are not proportional to the length past 2^16.
+    this.blockStarts = grown(this.blockStarts, b);
+    this.blockKeys = grown(this.blockKeys, k + 3);
     this.blockKeys[k] = ino;
     this.blockKeys[k + 1] = major;
     this.blockKeys[k + 2] = minor;
