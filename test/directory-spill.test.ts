@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -12,6 +12,7 @@ import { restore } from '../src/restore/restore.js';
 import { cli } from './support/cli.js';
 import { AS_ROOT } from './support/needs.js';
 import { type FakeEntry, newcArchive } from './support/newc.js';
+import { openScratchFiles } from './support/scratch.js';
 import { listPaths } from './support/tree.js';
 
 // Past `directoriesInMemory` paths the writer's directory records go to sorted runs in a scratch
@@ -34,17 +35,6 @@ async function unpack(entries: FakeEntry[], directoriesInMemory?: number): Promi
   await walkImage(image, extractor);
   extractor.finish();
   return sandbox;
-}
-
-/** The descriptors this process has open that name a deleted scratch file. */
-function openScratchFiles(): string[] {
-  return readdirSync('/proc/self/fd').map((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      return '';
-    }
-  }).filter((target) => target.includes('.initramfs-restore-scratch-'));
 }
 
 /** The mode, owner and mtime of the directory that each directory entry names, by its last entry. */

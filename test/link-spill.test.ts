@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -11,6 +11,7 @@ import { walkImage } from '../src/image/walk.js';
 import { restore } from '../src/restore/restore.js';
 import { sh } from './support/cli.js';
 import { DIR, type FakeEntry, newcArchive } from './support/newc.js';
+import { openScratchFiles } from './support/scratch.js';
 import { describeTree } from './support/tree.js';
 
 // Past `linkGroupsInMemory` groups the writer's hard-link groups go to runs in a scratch file in
@@ -55,21 +56,18 @@ async function unpack(image: string, linkGroupsInMemory?: number): Promise<strin
   return sandbox;
 }
 
-/** The descriptors this process has open that name a deleted scratch file. */
-function openScratchFiles(): string[] {
-  return readdirSync('/proc/self/fd').map((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      return '';
-    }
-  }).filter((target) => target.includes('.initramfs-restore-scratch-'));
-}
-
 function image(entries: FakeEntry[]): string {
   const path = join(work, `image-${counter++}.cpio`);
   writeFileSync(path, newcArchive(entries));
   return path;
+}
+
+/** The hard-link groups' scratch file, from now until the mocks are restored, one that cannot be written (ENOSPC). */
+function groupsOnAFullDisk(): void {
+  const open = DiskTree.prototype.openScratch;
+  vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(function (this: DiskTree, what: string) {
+    return what === 'hard-link groups' ? new ScratchFile(openSync('/dev/full', 'r+'), 'the scratch file of a test') : open.call(this, what);
+  });
 }
 
 describe('hard-link groups past what memory holds', () => {
@@ -116,10 +114,7 @@ describe('hard-link groups past what memory holds', () => {
   });
 
   it('stop the run where their scratch file cannot be written, naming it', async () => {
-    const open = DiskTree.prototype.openScratch;
-    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(function (this: DiskTree, what: string) {
-      return what === 'hard-link groups' ? new ScratchFile(openSync('/dev/full', 'r+'), 'the scratch file of a test') : open.call(this, what);
-    });
+    groupsOnAFullDisk();
     const sandbox = join(work, `case-${counter++}`);
     const extractor = new SafeExtractor(sandbox, { owners: false, devices: false, linkGroupsInMemory: 16 });
     const walk = walkImage(image(farLinks(100)), extractor);
@@ -130,10 +125,7 @@ describe('hard-link groups past what memory holds', () => {
   });
 
   it('fail a restore whose scratch file of groups cannot be written as a restore fails: a report, nothing moved into place', async () => {
-    const open = DiskTree.prototype.openScratch;
-    vi.spyOn(DiskTree.prototype, 'openScratch').mockImplementation(function (this: DiskTree, what: string) {
-      return what === 'hard-link groups' ? new ScratchFile(openSync('/dev/full', 'r+'), 'the scratch file of a test') : open.call(this, what);
-    });
+    groupsOnAFullDisk();
     const root = join(work, `case-${counter++}`);
     mkdirSync(join(root, 'run/initramfs'), { recursive: true });
     writeFileSync(join(root, 'run/initramfs/.need_shutdown'), '');

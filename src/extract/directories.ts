@@ -2,7 +2,7 @@ import type { CpioEntry } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from './directory-runs.js';
 import { PathTable, grown } from './path-table.js';
-import type { ScratchFile } from './scratch-file.js';
+import { type ScratchFile, scratchOrNone } from './scratch-file.js';
 
 /** What the end applies to a directory: its entry's owner, mode and mtime. */
 export interface DirMeta {
@@ -164,11 +164,8 @@ export class DirectoryRecords {
   /** The records in memory go to a run on disk, and memory starts again empty. */
   private spillRun(spill: DirectorySpill): void {
     if (!this.runs) {
-      let file;
-      try {
-        file = spill.open();
-      } catch (err) {
-        if (!(err as NodeJS.ErrnoException).code) throw err;
+      const file = scratchOrNone(spill.open);
+      if (!file) {
         this.spill = undefined;
         return;
       }

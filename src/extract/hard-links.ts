@@ -2,7 +2,7 @@ import { type CpioEntry, S_IFMT } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { HardLinkRuns, keyHash } from './hard-link-runs.js';
 import { PathTable, doubledSlots, grown } from './path-table.js';
-import type { ScratchFile } from './scratch-file.js';
+import { type ScratchFile, scratchOrNone } from './scratch-file.js';
 
 const EMPTY = -1;
 /** The bytes of first names held in memory past which the groups spill, as a directory's records do. */
@@ -108,11 +108,8 @@ export class HardLinkGroups {
   /** The groups in memory go to a run on disk, and memory starts again empty. */
   private spillRun(spill: LinkSpill): void {
     if (!this.runs) {
-      let file;
-      try {
-        file = spill.open();
-      } catch (err) {
-        if (!(err as NodeJS.ErrnoException).code) throw err;
+      const file = scratchOrNone(spill.open);
+      if (!file) {
         this.spill = undefined;
         return;
       }

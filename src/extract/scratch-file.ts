@@ -80,3 +80,16 @@ export class ScratchFile {
     }
   }
 }
+
+/**
+ * The scratch file `open` makes, or undefined where the system refuses one (an error with a code:
+ * a target that is not writable itself, only below), where what would spill stays in memory.
+ */
+export function scratchOrNone(open: () => ScratchFile): ScratchFile | undefined {
+  try {
+    return open();
+  } catch (err) {
+    if (!(err as NodeJS.ErrnoException).code) throw err;
+    return undefined;
+  }
+}

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -23,4 +23,15 @@ export function scratch(prefix: string, parent = tmpdir()): { work: string; fres
     return path;
   };
   return { work, fresh, writeImage };
+}
+
+/** The descriptors this process has open that name a deleted scratch file of a writer's (DiskTree.openScratch). */
+export function openScratchFiles(): string[] {
+  return readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  }).filter((target) => target.includes('.initramfs-restore-scratch-'));
 }
