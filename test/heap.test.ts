@@ -223,9 +223,9 @@ describe('peak RSS of an image of 200,200 directories', () => {
 
 /*
  * Past 16,384 groups the writer's hard-link groups go to runs in a scratch file in the target,
- * with a Bloom filter in memory (src/extract/hard-link-runs.ts); and an entry's name is a copy of
- * its own, not a slice of Buffer's pool, whose slabs the young generation promoted and nothing
- * freed (4.8 MB of them by the end of 300,150 hard links). Before, unpack of 300,150 hard links
+ * with a Bloom filter of each run in memory (src/extract/hard-link-runs.ts); and an entry's name
+ * is copied into the parser's own small slabs, not Buffer's pool, whose slabs the young
+ * generation promoted and nothing freed (4.8 MB of them by the end of 300,150 hard links). Before, unpack of 300,150 hard links
  * took 77.7 MB, restore 77.6 (bench/entries.sh at dae027b). Each group's first name comes
  * before all the later ones, so that most are looked for on disk.
  */

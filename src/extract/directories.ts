@@ -164,7 +164,7 @@ export class DirectoryRecords {
   /** The records in memory go to a run on disk, and memory starts again empty. */
   private spillRun(spill: DirectorySpill): void {
     if (!this.runs) {
-      const file = scratchOrNone(spill.open);
+      const file = scratchOrNone(() => spill.open());
       if (!file) {
         this.spill = undefined;
         return;

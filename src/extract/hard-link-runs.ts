@@ -27,7 +27,8 @@ export interface GroupColumns {
  * kernel keeps every group until the trailer, and an archive may hold hundreds of thousands. In
  * memory, for each run a Bloom filter of its keys, sized for them (a run that does not hold a
  * key is read for it once in some thousands), and for each block of 64 records its first key and
- * where it starts: 2.4 to 4.4 bytes a group, where a group in memory takes about 95. A lookup
+ * where it starts: about 2.4 to 4.8 bytes a group (the index grows as grown() grows arrays),
+ * where a group in memory takes about 95. A lookup
  * reads one block of each run whose filter lets the key through, newest first, until it finds
  * it; a key is in one run at most, as a group is added only where it was not found. The runs are
  * never merged: a lookup asks each run's filter, a bit or two of it where the key is not there.

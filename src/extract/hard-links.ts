@@ -72,7 +72,11 @@ export class HardLinkGroups {
     if (group === EMPTY) return this.runs?.find(e.ino, e.devMajor, e.devMinor, e.mode & S_IFMT);
     const id = this.firstNames[group];
     const length = this.names.pathLength(id);
-    if (length > this.found.length) this.found = Buffer.allocUnsafeSlow(Math.max(length, 2 * this.found.length));
+    if (length > this.found.length) {
+      const bigger = Math.max(length, 2 * this.found.length);
+      freeNow(this.found.buffer);
+      this.found = Buffer.allocUnsafeSlow(bigger);
+    }
     this.names.writePath(id, this.found, 0);
     return this.found.subarray(0, length);
   }
@@ -108,7 +112,7 @@ export class HardLinkGroups {
   /** The groups in memory go to a run on disk, and memory starts again empty. */
   private spillRun(spill: LinkSpill): void {
     if (!this.runs) {
-      const file = scratchOrNone(spill.open);
+      const file = scratchOrNone(() => spill.open());
       if (!file) {
         this.spill = undefined;
         return;

@@ -42,7 +42,8 @@ export class PathTable {
 
   /**
    * Gives back what the arrays hold past the paths numbered so far, for a table kept whole
-   * while another is filled (diff's two trees): they grow by doubling, up to half of them unused.
+   * while another is filled (diff's two trees): they grow as grown() grows them, up to half of
+   * them unused below 2^16 elements, a fifth past that.
    * More paths may still be added.
    */
   compact(): void {

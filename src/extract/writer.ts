@@ -23,7 +23,8 @@ export interface ExtractOptions {
   directoriesInMemory?: number;
   /**
    * How many hard-link groups the writer holds in memory, 1 at least (default 16,384, some 1.5
-   * MB, and 4 MiB of their first names at most); past them the groups go to another such file.
+   * MB, and 4 MiB of their first names at most); past them the groups go to another such file,
+   * a run each time, whose filter every later lookup asks: few make many runs.
    */
   linkGroupsInMemory?: number;
 }
