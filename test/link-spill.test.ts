@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { mkdirSync, mkdtempSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { SafeExtractor } from '../src/extract/writer.js';
 import { walkImage } from '../src/image/walk.js';
 import { restore } from '../src/restore/restore.js';
 import { sh } from './support/cli.js';
-import { DIR, type FakeEntry, newcArchive } from './support/newc.js';
+import { DIR, type FakeEntry, SYMLINK, newcArchive } from './support/newc.js';
 import { openScratchFiles } from './support/scratch.js';
 import { describeTree } from './support/tree.js';
 
@@ -137,6 +138,34 @@ describe('hard-link groups past what memory holds', () => {
     expect(report.reason).toMatch(/writing the scratch file of a test: ENOSPC/);
     expect(said.at(-1)).toMatch(/^Unpacking of .* failed$/);
     expect(readdirSync(join(root, 'run/initramfs'))).toEqual(['.need_shutdown']);
+  });
+
+  it('leave the same tree as records and groups held in memory, for any archive of a few names, types and inodes', async () => {
+    const names = ['a', 'b', 'c', 'a/b', 'a/c', 'b/a', 'a/b/c'];
+    const types = [0o100644, 0o100755, DIR, 0o040700, SYMLINK, 0o010644];
+    const entry = fc.record({
+      name: fc.constantFrom(...names),
+      mode: fc.constantFrom(...types),
+      ino: fc.integer({ min: 1, max: 6 }),
+      nlink: fc.constantFrom(1, 2, 3),
+      data: fc.constantFrom(undefined, 'x', 'other\n'),
+      mtime: fc.integer({ min: 0, max: 3 }),
+    });
+    // Two archives, so that a trailer comes between groups.
+    await fc.assert(fc.asyncProperty(fc.array(entry, { maxLength: 30, size: 'max' }), fc.array(entry, { maxLength: 10 }), async (first, second) => {
+      const fix = (e: FakeEntry): FakeEntry => ((e.mode! & 0o170000) === 0o100000 || e.mode === SYMLINK ? e : { ...e, data: undefined });
+      const path = join(work, `image-${counter++}.cpio`);
+      writeFileSync(path, Buffer.concat([newcArchive(first.map(fix)), newcArchive(second.map(fix))]));
+      const trees = [];
+      for (const options of [{}, { linkGroupsInMemory: 1, directoriesInMemory: 2 }]) {
+        const sandbox = join(work, `case-${counter++}`);
+        const extractor = new SafeExtractor(sandbox, { owners: false, devices: false, ...options });
+        await walkImage(path, extractor);
+        extractor.finish();
+        trees.push({ tree: describeTree(sandbox), refused: extractor.refused.map((n) => `${n.name}: ${n.reason}`), counts: extractor.counts });
+      }
+      expect(trees[1]).toEqual(trees[0]);
+    }), { numRuns: 150 });
   });
 
   it('reject a number held that is not a whole number of one or more', () => {
