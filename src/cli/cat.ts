@@ -6,7 +6,7 @@ import { grown } from '../extract/path-table.js';
 import { normalizeName } from '../extract/paths.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, walkImage } from '../image/walk.js';
-import { ByteSource } from '../decode/source.js';
+import { ByteSource, freeNow } from '../decode/source.js';
 import { UsageError } from '../errors.js';
 import { writeAllSync } from '../output.js';
 import { openInTempDir } from '../temp.js';
@@ -53,12 +53,12 @@ Options:
     return onImage(image, async () => {
       const spool = image === '-' && !readsTwice(image) ? new Spool() : undefined;
       try {
-        const { node, last, archives, entries } = await unpackModel(image, wanted.rel, maxOutput, spool);
+        const { node, from, last, archives } = await unpackModel(image, wanted.rel, maxOutput, spool);
         const at = ({ offset, archive }: Place) => location(offset, archives[archive - 1]);
         const lastFailed = last?.notice && `the last entry named ${path}, at ${at(last)}, was ${last.notice.kind}: ${last.notice.reason}`;
         if (!node) throw new Failure(`${image}: ${lastFailed ? `unpack leaves nothing at ${path}: ${lastFailed}` : `no entry named ${path}`}`);
-        if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node.type, node.from === NONE ? undefined : entries.get(node.from))}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
-        const from = entries.get(node.from);
+        if (node.type !== 'file') throw new Failure(`${image}: ${path} is a ${describeNode(node.type, from)}, not a regular file${lastFailed ? `; ${lastFailed}` : ''}`);
+        if (!from) throw new Error(`the file at ${path} keeps no entry`);
         if (spool && from.size > 0 && spool.ordinal !== from.ordinal) {
           throw new Failure(`${image}: ${path} holds the data of "${escapeName(Buffer.from(from.name!, 'latin1'))}", at ${at(from)}, which went by before ${path} was linked to it; a pipe is read once: give the file, or redirect it (- < FILE)`);
         }
@@ -151,6 +151,13 @@ class EntryRecords {
     return record;
   }
 
+  release(): void {
+    for (const array of [this.ordinals, this.archives, this.offsets, this.sizes]) freeNow(array.buffer);
+    this.targets.clear();
+    this.devices.clear();
+    this.names.clear();
+  }
+
   /** The position among the image's entries of the one kept as `record`. */
   ordinalOf(record: number): number {
     return this.ordinals[record];
@@ -193,7 +200,13 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
     skipData: !spool,
     maxOutput,
   });
-  return { node: model.tree.get(wanted), last: model.last, archives, entries: model.entries };
+  const node = model.tree.get(wanted);
+  const from = node && node.from !== NONE ? model.entries.get(node.from) : undefined;
+  // Before the second pass, which would otherwise hold the model's garbage beside its decoder's
+  // window: a collection might never come. At 300,150 hard links the RSS at the end fell from
+  // 82–84 MB to 55–62 (by hand); the peak, the first pass's, stayed.
+  model.release();
+  return { node, from, last: model.last, archives };
 }
 
 /** The writer on the model, placing the entries and watching those named `wanted`. */
@@ -247,6 +260,14 @@ class ModelUnpack implements CpioEvents {
 
   trailer(): void {
     this.writer.trailer();
+  }
+
+  /** Frees the model, its path table, the writer's records and the entries' at once: they are not used again. */
+  release(): void {
+    this.writer.release();
+    this.tree.release();
+    this.tree.names.release();
+    this.entries.release();
   }
 }
 
