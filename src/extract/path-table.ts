@@ -254,7 +254,7 @@ export type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array | F
  * `array`, or a longer one so that `index` is in it, what is new `fill`: twice as long up to 2^16
  * elements, and a quarter longer past that, so that a large array holds at most a quarter more
  * than it needs, where doubling left up to half of it unused, and a step of every array by path
- * doubled them all at one number (at 300,150 hard links, `du` peaked at 90.2 MB by doubling,
+ * doubled them all at one number (by hand, at 300,150 hard links, `du` peaked at 90.2 MB by doubling,
  * 79.3 by quarters, and `cat` at 95.6 and 85.8). The arrays that grow together (by path, by
  * record) have the same length, so they step alike. Its memory is moved by `transfer`, which
  * frees the old at once: a copy left it garbage until a full collection, which an unpack of many
