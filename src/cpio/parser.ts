@@ -235,7 +235,7 @@ export class CpioParser {
     }
     const copy = this.slab.subarray(this.slabUsed, this.slabUsed + n);
     copy.set(bytes);
-    this.slabUsed = (this.slabUsed + n + 7) & ~7;
+    this.slabUsed += n;
     return copy;
   }
 
