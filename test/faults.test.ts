@@ -230,11 +230,16 @@ describe('signals', () => {
       for (let attempt = 1; ; attempt++) {
         const target = join(work, `signal-lz4-${stdinFrom ? 'pipe' : 'path'}-${attempt}`);
         const { child, done } = start([...args, target], stdinFrom);
-        const landed = { early: false };
-        await interrupt(child, 'SIGINT', () => fileBeingWritten(target) && ((landed.early = readdirSync(target).length <= FILES / 2), true), 100);
+        let early = false;
+        const ready = (): boolean => {
+          if (!fileBeingWritten(target)) return false;
+          early = readdirSync(target).length <= FILES / 2;
+          return true;
+        };
+        await interrupt(child, 'SIGINT', ready, 100);
         const ended = await done;
-        if (!landed.early && attempt < 5) continue;
-        expect(landed.early).toBe(true);
+        if (!early && attempt < 5) continue;
+        expect(early).toBe(true);
         expect(ended).toMatchObject({ code: null, signal: 'SIGINT' });
         expect(readdirSync(target).length).toBeLessThan(FILES);
         return;

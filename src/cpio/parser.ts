@@ -220,7 +220,7 @@ export class CpioParser {
    * scavenges while the entries go by, is promoted, and then stays until a full collection, which
    * a run may never make: 4.8 MB of them by the end of an unpack of 300,150 hard links. A slab of
    * 1 KiB is garbage before then; a Buffer of its own for each name took 3 to 5% longer to list
-   * 300,000 entries (bench/alternate.sh).
+   * 300,000 entries (by hand: bench/alternate.sh against a build that did so, not kept).
    */
   private copied(bytes: Uint8Array): Buffer {
     const n = bytes.length;

@@ -1,5 +1,5 @@
 import { freeNow } from '../decode/source.js';
-import type { ScratchFile } from './scratch-file.js';
+import { RECORD_HEADER, type ScratchFile, recordLength } from './scratch-file.js';
 
 /**
  * A directory's record in a run: its relative path, bytes[start, end) (not a view of its own:
@@ -29,11 +29,11 @@ export interface SortedRecords {
 /** A merge's records, one by one: each, its path included, is valid during the call only. */
 export type RecordVisitor = (r: RunRecord) => void;
 
-/**
- * A record: five words (the path's length and, above its 16 bits, the flags; the mode, uid, gid
- * and mtime), then the path's bytes, up to a word's end, in a ScratchFile.
+/*
+ * A record (recordLength): five words (the path's length and, above its 16 bits, the flags; the
+ * mode, uid, gid and mtime), then the path's bytes, up to a word's end, in a ScratchFile.
  */
-const HEADER = 20;
+
 /** A reader's: the end may read a few dozen runs at once. A record fits, its path at most PATH_MAX. */
 const READ_BUFFER = 1 << 15;
 /** Runs of one size merged into one run of the next: a merge reads this many at once. */
@@ -113,7 +113,7 @@ export class RunFile {
     words[word + 2] = r.uid;
     words[word + 3] = r.gid;
     words[word + 4] = r.mtime;
-    r.bytes.copy(this.file.out, at + HEADER, r.start, r.end);
+    r.bytes.copy(this.file.out, at + RECORD_HEADER, r.start, r.end);
   }
 
   private endRun(size: number): void {
@@ -123,9 +123,6 @@ export class RunFile {
   }
 }
 
-function recordLength(pathLength: number): number {
-  return HEADER + ((pathLength + 3) & ~3);
-}
 
 /** Records in descending byte order of path, the current one and its path as a latin1 string, compared in C++. */
 interface RecordSource {
@@ -165,7 +162,7 @@ class RunReader implements RecordSource {
   }
 
   next(): void {
-    if (!this.have(HEADER)) {
+    if (!this.have(RECORD_HEADER)) {
       this.record = undefined;
       return;
     }
@@ -178,7 +175,7 @@ class RunReader implements RecordSource {
     r.uid = this.words[word + 2];
     r.gid = this.words[word + 3];
     r.mtime = this.words[word + 4];
-    r.start = this.from + HEADER;
+    r.start = this.from + RECORD_HEADER;
     r.end = r.start + length;
     this.key = this.buffer.toString('latin1', r.start, r.end);
     this.from += recordLength(length);

@@ -1,13 +1,13 @@
 import { freeNow } from '../decode/source.js';
 import { descendingOrder } from './directory-runs.js';
 import { type PathTable, grown } from './path-table.js';
-import type { ScratchFile } from './scratch-file.js';
+import { RECORD_HEADER, type ScratchFile, recordLength } from './scratch-file.js';
 
-/**
- * A record: the group's key in four words (ino, devmajor, devminor, file type), the length of its
- * first name, then the name's bytes up to a word's end.
+/*
+ * A record (recordLength): the group's key in four words (ino, devmajor, devminor, file type),
+ * the length of its first name, then the name's bytes up to a word's end.
  */
-const HEADER = 20;
+
 /** Records a block of the index holds: a lookup reads one block of a run. */
 const BLOCK = 64;
 
@@ -74,7 +74,7 @@ export class HardLinkRuns {
       words[word + 2] = minors[g];
       words[word + 3] = types[g];
       words[word + 4] = length;
-      names.writePath(firstNames[g], this.file.out, at + HEADER);
+      names.writePath(firstNames[g], this.file.out, at + RECORD_HEADER);
       addKey(filter, inos[g], majors[g], minors[g], types[g]);
     }
     freeNow(order.buffer);
@@ -130,12 +130,12 @@ export class HardLinkRuns {
     }
     const words = this.block;
     for (let at = 0; at < length; ) {
-      if (at + HEADER > length) this.file.cutShort();
+      if (at + RECORD_HEADER > length) this.file.cutShort();
       const word = at >>> 2;
       const order = compareKeys(words[word], words[word + 1], words[word + 2], words[word + 3], ino, major, minor, type);
       const next = at + recordLength(words[word + 4]);
       if (next > length) this.file.cutShort();
-      if (order === 0) return bytes.subarray(at + HEADER, at + HEADER + words[word + 4]);
+      if (order === 0) return bytes.subarray(at + RECORD_HEADER, at + RECORD_HEADER + words[word + 4]);
       if (order > 0) return undefined;
       at = next;
     }
@@ -156,9 +156,6 @@ export class HardLinkRuns {
   }
 }
 
-function recordLength(pathLength: number): number {
-  return HEADER + ((pathLength + 3) & ~3);
-}
 
 function putWord(bytes: Uint8Array, at: number, word: number): void {
   bytes[at] = word >>> 24;

@@ -3,6 +3,14 @@ const { closeSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
 
 const OUT_BUFFER = 1 << 16;
 
+/** The header of a record of either run (directory records, hard-link groups): five words. */
+export const RECORD_HEADER = 20;
+
+/** The bytes of a record: its five words, then a path of `pathLength` bytes, up to a word's end. */
+export function recordLength(pathLength: number): number {
+  return RECORD_HEADER + ((pathLength + 3) & ~3);
+}
+
 /**
  * A scratch file that runs of records are written to, one after another, and read back by
  * position (see Tree.openScratch): records go into `out` by word, as a Uint32Array's elements
