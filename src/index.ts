@@ -12,7 +12,7 @@ export { repackImage, type RepackOptions, type RepackResult, type RepackedMember
 export { escapeName, unescapeName } from './cpio/names.js';
 export { walkImage, type Archive, type WalkOptions, type WalkResult } from './image/walk.js';
 export { describeDirectoryTree, describeImageTree, type ImageTree } from './diff/views.js';
-export { TreeView, type AttributeDifference, type Attributes } from './diff/tree-view.js';
+export { SortedTree, type PathRecord, type Attributes } from './diff/tree-view.js';
 export {
   diffArchives, diffTrees, differencesOf, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
   type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference, type DifferenceSummary,

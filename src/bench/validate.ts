@@ -1,5 +1,5 @@
 import { differencesOf } from '../diff/compare.js';
-import type { TreeView } from '../diff/tree-view.js';
+import type { SortedTree } from '../diff/tree-view.js';
 import { describeDirectoryTree, describeImageTree } from '../diff/views.js';
 import { removeTree } from '../extract/walk-tree.js';
 import { type Attempt, PRESETS, flavorOrder } from '../restore/orders.js';
@@ -88,16 +88,24 @@ export async function validateImage(image: string, engine: Engine, runs: number,
   const key = imageKey(image);
   const skipped = skipcpioStart(image);
   const start = 'start' in skipped ? skipped.start : 0;
-  const afterSkipcpio = await describeImageTree(image, { start, devices });
-  const detect = afterSkipcpio.tree;
-  let whole: TreeView | undefined;
-  if (engine === 'native') {
-    const read = start === 0 && devices ? afterSkipcpio : await describeImageTree(image, { start: 0 });
-    vouchFor(key, read);
-    whole = devices ? read.tree : (await describeImageTree(image, { start: 0, devices })).tree;
-  }
-  const work = mkdtempSync(join(tmpdir(), 'initramfs-restore-validate-'));
+  /** The trees described, each closed at the end. */
+  const trees = new Set<SortedTree>();
+  const describe = async (from: number, withDevices: boolean) => {
+    const described = await describeImageTree(image, { start: from, devices: withDevices });
+    trees.add(described.tree);
+    return described;
+  };
+  let work: string | undefined;
   try {
+    const afterSkipcpio = await describe(start, devices);
+    const detect = afterSkipcpio.tree;
+    let whole: SortedTree | undefined;
+    if (engine === 'native') {
+      const read = start === 0 && devices ? afterSkipcpio : await describe(0, true);
+      vouchFor(key, read);
+      whole = devices ? read.tree : (await describe(0, devices)).tree;
+    }
+    work = mkdtempSync(join(tmpdir(), 'initramfs-restore-validate-'));
     const results = new Map<ValidatedOrder, { report: MeasuredTrial; junkEntries: number; sameTree: boolean; wallMs: number[] }>();
     for (let run = 0; run < runs; run++) {
       for (const order of VALIDATED_ORDERS) {
@@ -161,7 +169,8 @@ export async function validateImage(image: string, engine: Engine, runs: number,
       flavors,
     };
   } finally {
-    removeTree(work);
+    if (work) removeTree(work);
+    for (const tree of trees) tree.close();
   }
 }
 
@@ -169,7 +178,7 @@ export async function validateImage(image: string, engine: Engine, runs: number,
  * Each Debian dracut's own unpack, once, into a target that holds .need_shutdown as
  * /run/initramfs does when the script runs. 059 and 106 run the same chain; 112 its extractor.
  */
-async function flavorResults(image: string, work: string, expected: { afterSkipcpio: TreeView; whole: TreeView }, console?: ConsoleSink): Promise<FlavorResult[]> {
+async function flavorResults(image: string, work: string, expected: { afterSkipcpio: SortedTree; whole: SortedTree }, console?: ConsoleSink): Promise<FlavorResult[]> {
   const results: FlavorResult[] = [];
   for (const flavor of FLAVORS) {
     const stages = flavorOrder(flavor);
@@ -197,10 +206,10 @@ export function defaultEngine(): Engine {
 /**
  * Whether the tree at `target` is `expected` once the junk a failed attempt left is set aside:
  * each of its paths the same apart from owner and mtime (the script's `cpio -id` keeps no
- * times, and an unprivileged run owns all), and at most `junk` paths more. Its description is
- * freed at once: left to V8, each was garbage that no collection in a validate took.
+ * times, and an unprivileged run owns all), and at most `junk` paths more. Its description's
+ * file is closed at once.
  */
-function restoredAsExpected(target: string, expected: TreeView, junk: number): boolean {
+function restoredAsExpected(target: string, expected: SortedTree, junk: number): boolean {
   const restored = describeDirectoryTree(target);
   try {
     let added = 0;
@@ -209,6 +218,6 @@ function restoredAsExpected(target: string, expected: TreeView, junk: number): b
     }
     return true;
   } finally {
-    restored.release();
+    restored.close();
   }
 }

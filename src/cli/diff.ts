@@ -1,9 +1,8 @@
-import { UsageError } from '../errors.js';
+import { ScratchFileError, UsageError } from '../errors.js';
 import {
   type Difference, diffArchives, differenceJson, differencesOf, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
 } from '../diff/compare.js';
-import type { TreeView } from '../diff/tree-view.js';
-import type { PathTable } from '../extract/path-table.js';
+import type { SortedTree } from '../diff/tree-view.js';
 import { type ImageTree, describeDirectoryTree, describeImageTree } from '../diff/views.js';
 import { LineWriter } from '../output.js';
 import { type Command, type Options, parseCommandArgs, positionals, wantsHelp } from './args.js';
@@ -63,65 +62,71 @@ named with the byte offset where it broke), as diff(1) and cmp(1): 1 cannot mean
     const [a, b] = positionals(args, ['A', 'B'], diff);
     if (a === '-' && b === '-') throw new UsageError('diff reads standard input (-) for one side only');
     const maxOutput = maxSizeOption(values['max-size']);
-    let sides: [TreeSide, TreeSide];
+    const sides: TreeSide[] = [];
     try {
-      const first = await readSide(a, maxOutput);
-      sides = [first, await readSide(b, maxOutput, first.tree.paths)];
+      for (const input of [a, b]) sides.push(await readSide(input, maxOutput));
+      return report(a, sides[0], b, sides[1], values) ? 0 : 1;
     } catch (err) {
-      if (!(err instanceof Failure)) throw err;
+      // A failure to read a tree's scratch file back is trouble too, and 1 would mean different.
+      if (!(err instanceof Failure || err instanceof ScratchFileError)) throw err;
       printError(err.message);
       return TROUBLE;
+    } finally {
+      for (const side of sides) side.tree.close();
     }
-    const [x, y] = sides;
-    // Two passes where the summary comes first: the differences are not kept (an image of many entries).
-    const differences = () => differencesOf(x.tree, y.tree, { mtime: values.mtime });
-    const archives = x.archives && y.archives ? diffArchives(x.archives, y.archives) : undefined;
-    const out = new LineWriter();
-    let equal: boolean;
-    if (values.json || values.stat) {
-      const summary = summarizeDifferences(differences());
-      equal = summary.added + summary.removed + summary.changed === 0 && (archives?.length ?? 0) === 0;
-      if (values.json) {
-        writeJsonWithArray(out, { a, b, equal, summary }, 'differences', asJson(differences()), {
-          archives: archives && { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives },
-        });
-      } else {
-        const archiveCount = archives ? `, ${archives.length} archive${archives.length === 1 ? '' : 's'} differ${archives.length === 1 ? 's' : ''}` : '';
-        out.write(`${summary.added} added, ${summary.removed} removed, ${summary.changed} changed${archiveCount}\n`);
-      }
-    } else {
-      equal = true;
-      for (const d of differences()) {
-        out.write(`${formatDifference(d)}\n`);
-        equal = false;
-      }
-      for (const d of archives ?? []) {
-        out.write(`${formatArchiveDifference(d)}\n`);
-        equal = false;
-      }
-    }
-    out.flush();
-    return equal ? 0 : 1;
   },
 };
+
+/** Prints the differences from `x` (input `a`) to `y` (`b`) as the options ask: whether there are none. */
+function report(a: string, x: TreeSide, b: string, y: TreeSide, values: { json?: boolean; stat?: boolean; mtime?: boolean }): boolean {
+  // Two passes where the summary comes first: the differences are not kept (an image of many entries).
+  const differences = () => differencesOf(x.tree, y.tree, { mtime: values.mtime });
+  const archives = x.archives && y.archives ? diffArchives(x.archives, y.archives) : undefined;
+  const out = new LineWriter();
+  let equal: boolean;
+  if (values.json || values.stat) {
+    const summary = summarizeDifferences(differences());
+    equal = summary.added + summary.removed + summary.changed === 0 && (archives?.length ?? 0) === 0;
+    if (values.json) {
+      writeJsonWithArray(out, { a, b, equal, summary }, 'differences', asJson(differences()), {
+        archives: archives && { a: x.archives!.map(summarizeArchive), b: y.archives!.map(summarizeArchive), differences: archives },
+      });
+    } else {
+      const archiveCount = archives ? `, ${archives.length} archive${archives.length === 1 ? '' : 's'} differ${archives.length === 1 ? 's' : ''}` : '';
+      out.write(`${summary.added} added, ${summary.removed} removed, ${summary.changed} changed${archiveCount}\n`);
+    }
+  } else {
+    equal = true;
+    for (const d of differences()) {
+      out.write(`${formatDifference(d)}\n`);
+      equal = false;
+    }
+    for (const d of archives ?? []) {
+      out.write(`${formatArchiveDifference(d)}\n`);
+      equal = false;
+    }
+  }
+  out.flush();
+  return equal;
+}
 
 function* asJson(differences: Iterable<Difference>): Generator<ReturnType<typeof differenceJson>> {
   for (const d of differences) yield differenceJson(d);
 }
 
 interface TreeSide {
-  tree: TreeView;
+  tree: SortedTree;
   /** An image's archives; a directory has none. */
   archives?: ImageTree['archives'];
 }
 
 /**
- * A directory's tree, or an image's as unpack leaves it; any failure names the input. `paths`:
- * the other side's table, which a path of both is held in once.
+ * A directory's tree, or an image's as unpack leaves it, written out in path order one after
+ * the other, so that the two are never held at once; any failure names the input.
  */
-async function readSide(input: string, maxOutput: number, paths?: PathTable): Promise<TreeSide> {
+async function readSide(input: string, maxOutput: number): Promise<TreeSide> {
   return onImage(input, async () => {
-    if (input !== '-' && statSync(input).isDirectory()) return { tree: describeDirectoryTree(input, paths) };
-    return describeImageTree(input, { maxOutput, paths });
+    if (input !== '-' && statSync(input).isDirectory()) return { tree: describeDirectoryTree(input) };
+    return describeImageTree(input, { maxOutput });
   });
 }

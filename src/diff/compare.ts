@@ -1,9 +1,11 @@
 import type { EntryType } from '../cpio/entry.js';
 import { escapeName } from '../cpio/names.js';
+import { freeNow } from '../decode/source.js';
 import type { Archive } from '../image/walk.js';
-import type { Attribute, TreeView } from './tree-view.js';
+import { NONE, type PathRecord, type SortedTree } from './tree-view.js';
 
-export type { Attribute } from './tree-view.js';
+/** An attribute that can differ between two items of the same type at one path. */
+export type Attribute = 'mode' | 'owner' | 'size' | 'content' | 'target' | 'device' | 'links' | 'mtime';
 
 export type Difference =
   | { path: Buffer; kind: 'added' | 'removed'; type: EntryType }
@@ -21,48 +23,120 @@ export interface DiffOptions {
 /**
  * Every difference from tree `a` to tree `b`, in path order (raw bytes), one at a time: a
  * path in one only, a type that changed, or else each attribute that differs. A size that
- * differs stands for the content too; a content difference is one of the same size.
+ * differs stands for the content too; a content difference is one of the same size. The two
+ * trees are read through side by side, as often as asked.
  */
-export function* differencesOf(a: TreeView, b: TreeView, options: DiffOptions = {}): Generator<Difference> {
-  const x = a.order();
-  const y = b.order();
-  const pathA = new PathReader(a);
-  const pathB = new PathReader(b);
-  let i = 0;
-  let j = 0;
-  let p = i < x.length ? pathA.read(x[i]) : undefined;
-  let q = j < y.length ? pathB.read(y[j]) : undefined;
-  while (p || q) {
-    const order = !q ? -1 : !p ? 1 : Buffer.compare(p, q);
-    if (order < 0) yield { path: Buffer.from(p!), kind: 'removed', type: a.typeAt(x[i]) };
-    else if (order > 0) yield { path: Buffer.from(q!), kind: 'added', type: b.typeAt(y[j]) };
-    else if (a.typeAt(x[i]) !== b.typeAt(y[j])) yield { path: Buffer.from(p!), kind: 'type', a: a.typeAt(x[i]), b: b.typeAt(y[j]) };
-    else for (const d of a.differencesFrom(x[i], b, y[j], { owner: options.owner ?? true, mtime: options.mtime ?? false })) yield { path: Buffer.from(p!), ...d };
-    if (order <= 0) p = ++i < x.length ? pathA.read(x[i]) : undefined;
-    if (order >= 0) q = ++j < y.length ? pathB.read(y[j]) : undefined;
+export function* differencesOf(a: SortedTree, b: SortedTree, options: DiffOptions = {}): Generator<Difference> {
+  const compared = { owner: options.owner ?? true, mtime: options.mtime ?? false };
+  const groups = new GroupPairs(a, b);
+  try {
+    for (const [x, y] of pathsOfBoth(a, b)) {
+      if (!y) yield { path: Buffer.from(x!.path), kind: 'removed', type: x!.type };
+      else if (!x) yield { path: Buffer.from(y.path), kind: 'added', type: y.type };
+      else if (x.type !== y.type) yield { path: Buffer.from(x.path), kind: 'type', a: x.type, b: y.type };
+      else for (const d of attributeDifferences(x, y, groups, compared)) yield { path: Buffer.from(x.path), ...d };
+    }
+  } finally {
+    groups.release();
   }
 }
 
 /**
- * A view's paths, each written into the same memory, good until the next: a Buffer each was
- * garbage outside V8's heap that a validate, comparing one tree after another, never collected.
+ * Each path of either tree in path order, with its record in `a` and in `b` (undefined in the
+ * one that has no such path), each record good until the next pair.
  */
-class PathReader {
-  private bytes = Buffer.allocUnsafeSlow(256);
-
-  constructor(private readonly view: TreeView) {}
-
-  read(path: number): Buffer {
-    const { paths } = this.view;
-    const length = paths.pathLength(path);
-    if (length > this.bytes.length) this.bytes = Buffer.allocUnsafeSlow(Math.max(length, this.bytes.length * 2));
-    paths.writePath(path, this.bytes, 0);
-    return this.bytes.subarray(0, length);
+function* pathsOfBoth(a: SortedTree, b: SortedTree): Generator<[PathRecord | undefined, PathRecord | undefined]> {
+  const xs = a.records();
+  const ys = b.records();
+  let x = nextOf(xs);
+  let y = nextOf(ys);
+  while (x || y) {
+    const order = !y ? -1 : !x ? 1 : x.comparePath(y);
+    yield [order <= 0 ? x : undefined, order >= 0 ? y : undefined];
+    if (order <= 0) x = nextOf(xs);
+    if (order >= 0) y = nextOf(ys);
   }
 }
 
+function nextOf(records: Generator<PathRecord>): PathRecord | undefined {
+  const next = records.next();
+  return next.done ? undefined : next.value;
+}
+
+/**
+ * Each attribute that differs from `x` in tree a to `y` in tree b, of the same path and type;
+ * a size that differs stands for the content too. Owners and mtimes only where `compared` says.
+ */
+function attributeDifferences(x: PathRecord, y: PathRecord, groups: GroupPairs, compared: { owner: boolean; mtime: boolean }): { kind: Attribute; a: string; b: string }[] {
+  const out: { kind: Attribute; a: string; b: string }[] = [];
+  const { type } = x;
+  if (type !== 'symlink' && x.mode !== y.mode) out.push({ kind: 'mode', a: modeText(x.mode), b: modeText(y.mode) });
+  if (compared.owner && (x.uid !== y.uid || x.gid !== y.gid)) out.push({ kind: 'owner', a: `${x.uid}:${x.gid}`, b: `${y.uid}:${y.gid}` });
+  if (type === 'file') {
+    if (x.size !== y.size) out.push({ kind: 'size', a: String(x.size), b: String(y.size) });
+    else if (!x.sameBytes(y)) out.push({ kind: 'content', a: x.bytes.toString('hex'), b: y.bytes.toString('hex') });
+  }
+  if (type === 'symlink' && !x.sameBytes(y)) out.push({ kind: 'target', a: escapeName(x.bytes), b: escapeName(y.bytes) });
+  if ((type === 'char' || type === 'block') && !x.sameBytes(y)) out.push({ kind: 'device', a: deviceText(x.bytes), b: deviceText(y.bytes) });
+  if (type !== 'dir' && !groups.same(x, y)) out.push({ kind: 'links', a: groups.otherNames('a', x), b: groups.otherNames('b', y) });
+  if (compared.mtime && !Number.isNaN(x.mtime) && !Number.isNaN(y.mtime) && x.mtime !== y.mtime) out.push({ kind: 'mtime', a: String(x.mtime), b: String(y.mtime) });
+  return out;
+}
+
+/**
+ * Which hard-link groups of tree a have the same names in tree b, found by a read of both
+ * trees before the comparison: a group of a is the same as one of b where each of its names
+ * has that group in b, of as many names, so that its names are the other's. A number is held
+ * for each group of a, not its names.
+ */
+class GroupPairs {
+  /** By a's group: the group of b it is the same as, or NONE. */
+  private readonly sameAs: Int32Array;
+
+  constructor(private readonly a: SortedTree, private readonly b: SortedTree) {
+    this.sameAs = new Int32Array(a.groups).fill(UNSEEN);
+    if (a.groups === 0) return;
+    for (const [x, y] of pathsOfBoth(a, b)) {
+      if (!x || x.group === NONE) continue;
+      const paired = this.sameAs[x.group];
+      if (!y || y.group === NONE || y.groupNames !== x.groupNames || (paired !== UNSEEN && paired !== y.group)) this.sameAs[x.group] = NONE;
+      else if (paired === UNSEEN) this.sameAs[x.group] = y.group;
+    }
+  }
+
+  /** Whether `x` of a and `y` of b, the same path of the same type, have the same other names: none, or the same. */
+  same(x: PathRecord, y: PathRecord): boolean {
+    if (x.group === NONE || y.group === NONE) return x.group === y.group;
+    return this.sameAs[x.group] === y.group;
+  }
+
+  /** The other names of `record`'s group in tree `which`, escaped, in path order. */
+  otherNames(which: 'a' | 'b', record: PathRecord): string {
+    if (record.group === NONE) return '';
+    const path = record.path;
+    return this[which].groupNamesOf(record).filter((name) => !name.equals(path)).map(escapeName).join(' ');
+  }
+
+  /** Freed now: validate compares one restored tree after another. */
+  release(): void {
+    freeNow(this.sameAs.buffer);
+  }
+}
+
+/** A group of a no name of which was compared yet. */
+const UNSEEN = -2;
+
+function modeText(mode: number): string {
+  return `0${mode.toString(8).padStart(3, '0')}`;
+}
+
+function deviceText(bytes: Uint8Array): string {
+  const [major, minor] = new Uint32Array(Uint8Array.from(bytes).buffer);
+  return `${major}:${minor}`;
+}
+
 /** Every difference from tree `a` to tree `b`, as differencesOf gives them, in one array. */
-export function diffTrees(a: TreeView, b: TreeView, options: DiffOptions = {}): Difference[] {
+export function diffTrees(a: SortedTree, b: SortedTree, options: DiffOptions = {}): Difference[] {
   return [...differencesOf(a, b, options)];
 }
 

@@ -1,17 +1,7 @@
 import { ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
-import { escapeName } from '../cpio/names.js';
 import { freeNow } from '../decode/source.js';
-import { PathTable, type TypedArray, fitted, grown } from '../extract/path-table.js';
-
-/** An attribute that can differ between two items of the same type at one path. */
-export type Attribute = 'mode' | 'owner' | 'size' | 'content' | 'target' | 'device' | 'links' | 'mtime';
-
-/** An attribute that differs at one path, `a` and `b` as the text output shows them (names escaped, see escapeName). */
-export interface AttributeDifference {
-  kind: Attribute;
-  a: string;
-  b: string;
-}
+import { PathTable, grown } from '../extract/path-table.js';
+import type { ScratchFile } from '../extract/scratch-file.js';
 
 /** The owner, mode and mtime of what is at a path. */
 export interface Attributes {
@@ -23,124 +13,70 @@ export interface Attributes {
   mtime?: number;
 }
 
-/** No record, no inode. */
+/** No record, no inode, no group. */
 export const NONE = -1;
 
 /**
- * A tree as a comparison looks at it, in typed arrays: a whole tree is held, and an image of
- * many small entries is small (an object per path took hundreds of bytes). Each path of the
- * tree has a record, and, unless it is a directory, an inode, which the names of a hard-link
- * group share. A record is a type, owner, mode and mtime, and a regular file's size and sha256,
- * a symlink's target or a device's numbers. Paths are numbered in a PathTable, which the
- * builder of the view may number its own paths in too: a path without a record is not in it.
+ * A tree as a comparison looks at it, while it is described. Each path of the tree has a
+ * record, and, unless it is a directory, an inode, which the names of a hard-link group share.
+ * A record is a type, owner, mode and mtime, and a regular file's size and sha256, a symlink's
+ * target or a device's numbers, written to the view's scratch file as it is made: memory keeps
+ * only its place (records in typed arrays took some 50 bytes each, an object per path
+ * hundreds), and by path number the record and the inode. Paths are numbered in a PathTable,
+ * which the builder of the view may number its own paths in too: a path without a record is
+ * not in it. Once described, the view is written out in path order (sortInto), and a
+ * comparison reads that.
  */
 export class TreeView {
   /** By a path's number: its record, or NONE. */
   private recordAt = new Int32Array(1024).fill(NONE);
   /** By a path's number: its inode, or NONE. */
   private inodeAt = new Int32Array(1024).fill(NONE);
+  /** By a record's number: where it is in the scratch file, in words. */
+  private placeOf = new Uint32Array(1024);
   private records = 0;
-  /** By a record's number, each an index of ENTRY_TYPES. */
-  private types = new Uint8Array(1024);
-  private modes = new Uint16Array(1024);
-  private uids = new Uint32Array(1024);
-  private gids = new Uint32Array(1024);
-  /** NaN where unknown. */
-  private mtimes = new Float64Array(1024);
-  private sizes = new Float64Array(1024);
-  /** A regular file's sha256, a symlink's target or a device's numbers, in the pool. */
-  private bytesStart = new Uint32Array(1024);
-  private bytesLength = new Uint16Array(1024);
-  private pool = new Uint8Array(1 << 14);
-  private poolUsed = 0;
-  /** A record of an empty file, whose digest (every empty file's) the others share; or NONE. */
-  private emptyFile = NONE;
-  /** The paths in the view in the order of their bytes, once asked for. */
-  private sorted: Uint32Array | undefined;
-  /** By inode: where its names start in `names`, which holds them in path order. */
-  private namesStart: Uint32Array | undefined;
-  private names: Uint32Array | undefined;
-  /**
-   * By inode: the other view's inode it was last compared with, and whether their names
-   * matched; for the other view as it was ordered then (its names).
-   */
-  private pairedView: TreeView | undefined;
-  private pairedNames: Uint32Array | undefined;
-  private pairedWith: Int32Array | undefined;
-  private pairedSame: Uint8Array | undefined;
 
-  readonly paths: PathTable;
-  /** Whether the view made its path table, which it then frees with itself. */
-  private readonly ownsPaths: boolean;
+  readonly paths = new PathTable();
 
-  /**
-   * `shared`: the table another view numbers its paths in, so that a path of both is held once
-   * (the two trees diff compares are mostly the same paths); by default a table of its own.
-   */
-  constructor(shared?: PathTable) {
-    this.paths = shared ?? new PathTable();
-    this.ownsPaths = shared === undefined;
-  }
+  /** `scratch`: empty, the view's alone, closed by its release, or by the SortedTree sortInto gives it to. */
+  constructor(private readonly scratch: ScratchFile) {}
 
-  /**
-   * Frees the view's memory at once, as PathTable.release does, its path table's where it made
-   * it: the view is not used again.
-   */
+  /** Frees the view's memory at once, as PathTable.release does, and closes its file: the view is not used again. */
   release(): void {
-    this.resizeRecords((array) => {
-      freeNow(array.buffer);
-      return array;
-    });
-    for (const array of [this.recordAt, this.inodeAt, this.pool, this.sorted, this.namesStart, this.names, this.pairedWith, this.pairedSame]) if (array) freeNow(array.buffer);
-    if (this.ownsPaths) this.paths.release();
+    this.freeMemory();
+    this.scratch.close();
   }
 
   /**
-   * Gives back what the arrays hold past the records and paths made so far, as
-   * PathTable.compact does, for a view kept while another is built. More may still be added.
+   * A new record of a `type` with `attributes`, and `bytes` (a regular file's sha256, a
+   * symlink's target, a device's numbers as deviceBytes gives them) and `size` (a regular file's).
    */
-  compact(): void {
-    const paths = this.paths.size;
-    this.recordAt = fitted(this.recordAt, paths);
-    this.inodeAt = fitted(this.inodeAt, paths);
-    this.resizeRecords((array) => fitted(array, this.records));
-    this.pool = fitted(this.pool, this.poolUsed);
-    this.paths.compact();
-  }
-
-  /** A new record of a `type` with `attributes`; what its type has is added by the calls below. */
-  addRecord(type: EntryType, attributes: Attributes): number {
+  addRecord(type: EntryType, attributes: Attributes, bytes: Uint8Array = NO_BYTES, size = 0): number {
     const record = this.records++;
-    if (record === this.types.length) this.resizeRecords((array) => grown(array, record));
-    this.types[record] = ENTRY_TYPES.indexOf(type);
-    this.modes[record] = attributes.mode & 0o7777;
-    this.uids[record] = attributes.uid;
-    this.gids[record] = attributes.gid;
-    this.mtimes[record] = attributes.mtime ?? NaN;
+    this.placeOf = grown(this.placeOf, record);
+    const at = this.scratch.room(CONTENT_WORDS * 4 + padded(bytes.length));
+    this.placeOf[record] = (this.scratch.written + at) / 4;
+    const words = this.scratch.outWords;
+    const w = at >> 2;
+    words[w + TYPE] = ENTRY_TYPES.indexOf(type);
+    words[w + MODE] = attributes.mode & 0o7777;
+    words[w + UID] = attributes.uid;
+    words[w + GID] = attributes.gid;
+    setFloat(words, w + MTIME, attributes.mtime ?? NaN);
+    setFloat(words, w + SIZE, size);
+    words[w + BYTES] = bytes.length;
+    this.scratch.out.set(bytes, at + CONTENT_WORDS * 4);
     return record;
   }
 
-  /** A regular file's size and the sha256 of its content. */
-  setContent(record: number, size: number, sha256: Uint8Array): void {
-    if (size === 0 && this.emptyFile !== NONE) return this.copyContent(record, this.emptyFile);
-    this.sizes[record] = size;
-    this.setBytes(record, sha256);
-    if (size === 0) this.emptyFile = record;
-  }
-
-  /** A copy of another record's content: a hard link's, whose data another entry gave. */
-  copyContent(record: number, from: number): void {
-    this.sizes[record] = this.sizes[from];
-    this.bytesStart[record] = this.bytesStart[from];
-    this.bytesLength[record] = this.bytesLength[from];
-  }
-
-  setTarget(record: number, target: Uint8Array): void {
-    this.setBytes(record, target);
-  }
-
-  setDevice(record: number, major: number, minor: number): void {
-    this.setBytes(record, new Uint8Array(new Uint32Array([major, minor]).buffer));
+  /** A new regular file's record with `attributes` and the content of record `from`: a hard link's, whose data another entry gave. */
+  addCopy(attributes: Attributes, from: number): number {
+    const place = this.placeOf[from] * 4;
+    const header = new Uint32Array(CONTENT_WORDS);
+    this.scratch.readBack(new Uint8Array(header.buffer), place);
+    const bytes = new Uint8Array(header[BYTES]);
+    this.scratch.readBack(bytes, place + CONTENT_WORDS * 4);
+    return this.addRecord('file', attributes, bytes, getFloat(header, SIZE));
   }
 
   /** What is at the path numbered `path`: `record`, and `inode` (NONE for a directory, or a name with no other). */
@@ -149,148 +85,437 @@ export class TreeView {
     this.inodeAt = grown(this.inodeAt, path, NONE);
     this.recordAt[path] = record;
     this.inodeAt[path] = inode;
-    this.sorted = undefined;
+  }
+
+  /**
+   * Writes the view out as a SortedTree, into its scratch file after the records, and frees its
+   * memory: a tree is held in memory only while it is described, so that a comparison of two
+   * holds one at a time. The view is not used again; the SortedTree has its file.
+   */
+  sortInto(): SortedTree {
+    const { scratch } = this;
+    scratch.flush();
+    // Each record's length is where the next starts: the end of the last one after it.
+    this.placeOf = grown(this.placeOf, this.records);
+    this.placeOf[this.records] = scratch.written / 4;
+    const sorted = this.order();
+    // Each inode's names in path order, by a counting sort over the sorted paths.
+    let inodes = 0;
+    for (const path of sorted) inodes = Math.max(inodes, this.inodeAt[path] + 1);
+    const namesStart = new Uint32Array(inodes + 1);
+    for (const path of sorted) if (this.inodeAt[path] !== NONE) namesStart[this.inodeAt[path] + 1]++;
+    for (let inode = 0; inode < inodes; inode++) namesStart[inode + 1] += namesStart[inode];
+    const names = new Uint32Array(namesStart[inodes]);
+    const filled = namesStart.slice(0, inodes);
+    for (const path of sorted) if (this.inodeAt[path] !== NONE) names[filled[this.inodeAt[path]]++] = path;
+    freeNow(filled.buffer);
+
+    const writer = new FrontCoder(scratch, this.paths);
+    /** By inode: its group's number, where it has two names or more, and where its names are in the file. */
+    const groupOf = new Int32Array(inodes).fill(NONE);
+    const groupAt = new Float64Array(inodes);
+    const groupLength = new Uint32Array(inodes);
+    let groups = 0;
+    for (let inode = 0; inode < inodes; inode++) {
+      if (namesStart[inode + 1] - namesStart[inode] < 2) continue;
+      groupOf[inode] = groups++;
+      groupAt[inode] = scratch.position;
+      writer.restart();
+      for (let i = namesStart[inode]; i < namesStart[inode + 1]; i++) writer.name(names[i], 0);
+      groupLength[inode] = scratch.position - groupAt[inode];
+    }
+    freeNow(names.buffer);
+    const recordsAt = scratch.position;
+    writer.restart();
+    const records = new RecordGatherer(scratch, this.placeOf);
+    for (let first = 0; first < sorted.length; ) {
+      const count = records.gather(first, sorted.length, (item) => this.recordAt[sorted[item]]);
+      for (let item = 0; item < count; item++) {
+        const path = sorted[first + item];
+        const inode = this.inodeAt[path];
+        const group = inode === NONE ? NONE : groupOf[inode];
+        const from = records.starts[item];
+        const length = records.starts[item + 1] - from;
+        const link = writer.name(path, LINK_WORDS * 4 + length);
+        const words = scratch.outWords;
+        words[link + GROUP] = group;
+        words[link + GROUP_NAMES] = group === NONE ? 0 : namesStart[inode + 1] - namesStart[inode];
+        setFloat(words, link + GROUP_AT, group === NONE ? 0 : groupAt[inode]);
+        words[link + GROUP_LENGTH] = group === NONE ? 0 : groupLength[inode];
+        records.buffer.copy(scratch.out, (link + LINK_WORDS) * 4, from, from + length);
+      }
+      first += count;
+    }
+    records.release();
+    scratch.flush();
+    for (const array of [sorted, namesStart, groupOf, groupAt, groupLength]) freeNow(array.buffer);
+    this.freeMemory();
+    return new SortedTree(scratch, recordsAt, scratch.written, groups);
+  }
+
+  private freeMemory(): void {
+    for (const array of [this.recordAt, this.inodeAt, this.placeOf]) freeNow(array.buffer);
+    this.paths.release();
   }
 
   /** The paths in the view, by number, in the order of their bytes. */
-  order(): Uint32Array {
-    if (this.sorted) return this.sorted;
+  private order(): Uint32Array {
     let count = 0;
     for (let path = 0; path < this.recordAt.length; path++) if (this.recordAt[path] !== NONE) count++;
     const sorted = new Uint32Array(count);
     for (let path = 0, at = 0; path < this.recordAt.length; path++) if (this.recordAt[path] !== NONE) sorted[at++] = path;
-    sorted.sort((a, b) => this.paths.compare(a, b));
-    // Each inode's names in path order, by a counting sort over the sorted paths.
-    let inodes = 0;
-    for (const path of sorted) inodes = Math.max(inodes, this.inodeAt[path] + 1);
-    const start = new Uint32Array(inodes + 1);
-    for (const path of sorted) if (this.inodeAt[path] !== NONE) start[this.inodeAt[path] + 1]++;
-    for (let inode = 0; inode < inodes; inode++) start[inode + 1] += start[inode];
-    const names = new Uint32Array(start[inodes]);
-    const filled = start.slice(0, inodes);
-    for (const path of sorted) if (this.inodeAt[path] !== NONE) names[filled[this.inodeAt[path]]++] = path;
-    this.namesStart = start;
-    this.names = names;
-    this.pairedView = undefined;
-    this.sorted = sorted;
-    return sorted;
-  }
-
-  typeAt(path: number): EntryType {
-    return ENTRY_TYPES[this.types[this.recordAt[path]]];
-  }
-
-  /**
-   * Each attribute that differs from the path numbered `path` here to `otherPath` in `other`,
-   * the same path of the same type there; a size that differs stands for the content too.
-   * Both views are ordered (order()). Owners and mtimes only where `compared` says.
-   */
-  differencesFrom(path: number, other: TreeView, otherPath: number, compared: { owner: boolean; mtime: boolean }): AttributeDifference[] {
-    const x = this.recordAt[path];
-    const y = other.recordAt[otherPath];
-    const type = ENTRY_TYPES[this.types[x]];
-    const out: AttributeDifference[] = [];
-    if (type !== 'symlink' && this.modes[x] !== other.modes[y]) out.push({ kind: 'mode', a: this.mode(x), b: other.mode(y) });
-    if (compared.owner && (this.uids[x] !== other.uids[y] || this.gids[x] !== other.gids[y])) out.push({ kind: 'owner', a: this.owner(x), b: other.owner(y) });
-    if (type === 'file') {
-      if (this.sizes[x] !== other.sizes[y]) out.push({ kind: 'size', a: String(this.sizes[x]), b: String(other.sizes[y]) });
-      else if (!sameBytes(this.bytesOf(x), other.bytesOf(y))) {
-        out.push({ kind: 'content', a: Buffer.from(this.bytesOf(x)).toString('hex'), b: Buffer.from(other.bytesOf(y)).toString('hex') });
-      }
-    }
-    if (type === 'symlink' && !sameBytes(this.bytesOf(x), other.bytesOf(y))) {
-      out.push({ kind: 'target', a: escapeName(Buffer.from(this.bytesOf(x))), b: escapeName(Buffer.from(other.bytesOf(y))) });
-    }
-    if ((type === 'char' || type === 'block') && !sameBytes(this.bytesOf(x), other.bytesOf(y))) out.push({ kind: 'device', a: this.device(x), b: other.device(y) });
-    if (type !== 'dir' && !this.sameLinks(path, other, otherPath)) out.push({ kind: 'links', a: this.links(path), b: other.links(otherPath) });
-    if (compared.mtime && !Number.isNaN(this.mtimes[x]) && !Number.isNaN(other.mtimes[y]) && this.mtimes[x] !== other.mtimes[y]) {
-      out.push({ kind: 'mtime', a: String(this.mtimes[x]), b: String(other.mtimes[y]) });
-    }
-    return out;
-  }
-
-  /** Each array by record number, replaced by what `resize` makes of it. */
-  private resizeRecords(resize: <A extends TypedArray>(array: A) => A): void {
-    this.types = resize(this.types);
-    this.modes = resize(this.modes);
-    this.uids = resize(this.uids);
-    this.gids = resize(this.gids);
-    this.mtimes = resize(this.mtimes);
-    this.sizes = resize(this.sizes);
-    this.bytesStart = resize(this.bytesStart);
-    this.bytesLength = resize(this.bytesLength);
-  }
-
-  private setBytes(record: number, bytes: Uint8Array): void {
-    this.pool = grown(this.pool, this.poolUsed + bytes.length);
-    this.pool.set(bytes, this.poolUsed);
-    this.bytesStart[record] = this.poolUsed;
-    this.bytesLength[record] = bytes.length;
-    this.poolUsed += bytes.length;
-  }
-
-  private bytesOf(record: number): Uint8Array {
-    return this.pool.subarray(this.bytesStart[record], this.bytesStart[record] + this.bytesLength[record]);
-  }
-
-  private mode(record: number): string {
-    return `0${this.modes[record].toString(8).padStart(3, '0')}`;
-  }
-
-  private owner(record: number): string {
-    return `${this.uids[record]}:${this.gids[record]}`;
-  }
-
-  private device(record: number): string {
-    const [major, minor] = new Uint32Array(this.bytesOf(record).slice().buffer);
-    return `${major}:${minor}`;
-  }
-
-  /** The names of the inode at `path`, itself included, in path order; none where it has no other. */
-  private namesOf(path: number): Uint32Array {
-    const inode = this.inodeAt[path];
-    if (inode === NONE) return EMPTY;
-    const names = this.names!.subarray(this.namesStart![inode], this.namesStart![inode + 1]);
-    return names.length < 2 ? EMPTY : names;
-  }
-
-  /**
-   * Whether the inode at `path` has the names the one at `otherPath` in `other` has: the same
-   * path, so the same other names. Each name of a group asks it: the answer for the last inode
-   * it was asked with is kept.
-   */
-  private sameLinks(path: number, other: TreeView, otherPath: number): boolean {
-    const x = this.namesOf(path);
-    const y = other.namesOf(otherPath);
-    if (x.length !== y.length) return false;
-    if (x.length === 0) return true;
-    const inode = this.inodeAt[path];
-    const otherInode = other.inodeAt[otherPath];
-    if (this.pairedView !== other || this.pairedNames !== other.names) {
-      // Freed now: validate pairs its expected view with one restored tree after another.
-      for (const array of [this.pairedWith, this.pairedSame]) if (array) freeNow(array.buffer);
-      this.pairedView = other;
-      this.pairedNames = other.names;
-      this.pairedWith = new Int32Array(this.namesStart!.length).fill(NONE);
-      this.pairedSame = new Uint8Array(this.namesStart!.length);
-    }
-    if (this.pairedWith![inode] === otherInode) return this.pairedSame![inode] === 1;
-    const same = x.every((name, i) => this.paths.pathOf(name).equals(other.paths.pathOf(y[i])));
-    this.pairedWith![inode] = otherInode;
-    this.pairedSame![inode] = same ? 1 : 0;
-    return same;
-  }
-
-  /** The other names of the inode at `path`, escaped, in path order. */
-  private links(path: number): string {
-    return [...this.namesOf(path)].filter((name) => name !== path).map((name) => escapeName(this.paths.pathOf(name))).join(' ');
+    return sorted.sort((a, b) => this.paths.compare(a, b));
   }
 }
 
-const EMPTY = new Uint32Array(0);
+/** A device's numbers as a record holds them. */
+export function deviceBytes(major: number, minor: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([major, minor]).buffer);
+}
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+const NO_BYTES = new Uint8Array(0);
+
+/*
+ * A TreeView's scratch file: each record as it is made (its content: type, owner, mode, mtime,
+ * size and bytes); then, written at the end, a SortedTree: the names of each hard-link group,
+ * then a record for each path in path order, its name, its group, and its content copied. A
+ * path, a group's name or a record's, is written as the bytes it shares with the one before it
+ * and the rest (front coding: a tree's paths in order share most of their bytes, and one deep
+ * directory of many names would otherwise take its depth a name). Words in the host's order,
+ * as ScratchFile writes them.
+ */
+/** A name's two words: the bytes it shares with the name before, and how many follow, which come next (up to a word's end). */
+const SHARED = 0;
+const SUFFIX = 1;
+const NAME_WORDS = 2;
+/** A path record's words after its name: its group, then its content. */
+const GROUP = 0;
+const GROUP_NAMES = 1;
+/** A float64 in two words, as MTIME and SIZE are. */
+const GROUP_AT = 2;
+const GROUP_LENGTH = 4;
+const LINK_WORDS = 5;
+/** A content's words, then its bytes (a file's sha256, a symlink's target, a device's numbers), up to a word's end. */
+const TYPE = 0;
+const MODE = 1;
+const UID = 2;
+const GID = 3;
+const MTIME = 4;
+const SIZE = 6;
+const BYTES = 8;
+const CONTENT_WORDS = 9;
+
+const float = new Float64Array(1);
+const floatWords = new Uint32Array(float.buffer);
+
+function setFloat(words: Uint32Array, at: number, value: number): void {
+  float[0] = value;
+  words[at] = floatWords[0];
+  words[at + 1] = floatWords[1];
+}
+
+function getFloat(words: Uint32Array, at: number): number {
+  floatWords[0] = words[at];
+  floatWords[1] = words[at + 1];
+  return float[0];
+}
+
+function padded(length: number): number {
+  return (length + 3) & ~3;
+}
+
+/** Writes paths of a table into a scratch file, each as the bytes it shares with the one before and the rest. */
+class FrontCoder {
+  private previous = Buffer.allocUnsafeSlow(256);
+  private previousLength = 0;
+  private current = Buffer.allocUnsafeSlow(256);
+
+  constructor(private readonly scratch: ScratchFile, private readonly paths: PathTable) {}
+
+  /** The next name starts a new list: it shares nothing. */
+  restart(): void {
+    this.previousLength = 0;
+  }
+
+  /** Writes the path numbered `path` with room for `after` more bytes of its record: returns the word where they start. */
+  name(path: number, after: number): number {
+    const length = this.paths.pathLength(path);
+    if (length > this.current.length) this.current = Buffer.allocUnsafeSlow(length * 2);
+    this.paths.writePath(path, this.current, 0);
+    const limit = Math.min(length, this.previousLength);
+    let shared = 0;
+    while (shared < limit && this.current[shared] === this.previous[shared]) shared++;
+    const at = this.scratch.room(NAME_WORDS * 4 + padded(length - shared) + after);
+    const words = this.scratch.outWords;
+    words[(at >> 2) + SHARED] = shared;
+    words[(at >> 2) + SUFFIX] = length - shared;
+    this.current.copy(this.scratch.out, at + NAME_WORDS * 4, shared, length);
+    [this.previous, this.current] = [this.current, this.previous];
+    this.previousLength = length;
+    return (at >> 2) + NAME_WORDS + (padded(length - shared) >> 2);
+  }
+}
+
+/**
+ * What is at one path of a SortedTree, as it reads it: one object that the next record read
+ * changes, its path and bytes in the reader's memory (each Buffer made only when asked for).
+ */
+export class PathRecord {
+  type: EntryType = 'file';
+  /** The permission bits. */
+  mode = 0;
+  uid = 0;
+  gid = 0;
+  /** NaN where unknown. */
+  mtime = NaN;
+  size = 0;
+  /** The number of its hard-link group in its tree, or NONE where the path is its inode's only name. */
+  group = NONE;
+  /** How many names its group has, this one included; where they are in the file, and how many bytes. */
+  groupNames = 0;
+  groupAt = 0;
+  groupLength = 0;
+  /** @internal Where the path's bytes are, and the record's bytes. */
+  pathData = EMPTY;
+  pathLength = 0;
+  data = EMPTY;
+  bytesAt = 0;
+  bytesLength = 0;
+
+  get path(): Buffer {
+    return this.pathData.subarray(0, this.pathLength);
+  }
+
+  /** A regular file's sha256, a symlink's target or a device's numbers (two words in the host's order). */
+  get bytes(): Buffer {
+    return this.data.subarray(this.bytesAt, this.bytesAt + this.bytesLength);
+  }
+
+  /** The order of the two paths by their bytes, as Buffer.compare gives it. */
+  comparePath(other: PathRecord): number {
+    return this.pathData.compare(other.pathData, 0, other.pathLength, 0, this.pathLength);
+  }
+
+  sameBytes(other: PathRecord): boolean {
+    return this.bytesLength === other.bytesLength && this.data.compare(other.data, other.bytesAt, other.bytesAt + other.bytesLength, this.bytesAt, this.bytesAt + this.bytesLength) === 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+const READ_BUFFER = 1 << 16;
+
+/**
+ * A tree's paths in the order of their bytes, each with its record, written once (by
+ * TreeView.sortInto) into a scratch file and read through, as often as asked, one record at a
+ * time: a comparison holds a few records of each tree, not the trees.
+ */
+export class SortedTree {
+  constructor(
+    private readonly scratch: ScratchFile,
+    private readonly recordsAt: number,
+    private readonly end: number,
+    /** How many hard-link groups of two names or more it has, each numbered below it. */
+    readonly groups: number,
+  ) {}
+
+  /** Each path's record in path order, in one object that the next changes. */
+  *records(): Generator<PathRecord> {
+    const reader = new Reader(this.scratch, this.recordsAt, this.end);
+    const record = new PathRecord();
+    while (reader.more()) {
+      const link = reader.nextName((LINK_WORDS + CONTENT_WORDS) * 4);
+      const words = link + LINK_WORDS;
+      const bytesLength = reader.word(words + BYTES);
+      const length = (words + CONTENT_WORDS) * 4 + padded(bytesLength);
+      reader.need(length);
+      record.pathData = reader.pathBytes;
+      record.pathLength = reader.pathLength;
+      record.type = ENTRY_TYPES[reader.word(words + TYPE)];
+      record.mode = reader.word(words + MODE);
+      record.uid = reader.word(words + UID);
+      record.gid = reader.word(words + GID);
+      record.mtime = reader.float(words + MTIME);
+      record.size = reader.float(words + SIZE);
+      record.data = reader.buffer;
+      record.bytesAt = reader.offset((words + CONTENT_WORDS) * 4);
+      record.bytesLength = bytesLength;
+      record.group = reader.word(link + GROUP) | 0;
+      record.groupNames = reader.word(link + GROUP_NAMES);
+      record.groupAt = reader.float(link + GROUP_AT);
+      record.groupLength = reader.word(link + GROUP_LENGTH);
+      reader.advance(length);
+      yield record;
+    }
+  }
+
+  /** The names of `record`'s group, in path order, each its own Buffer. */
+  groupNamesOf(record: PathRecord): Buffer[] {
+    const reader = new Reader(this.scratch, record.groupAt, record.groupAt + record.groupLength);
+    const names: Buffer[] = [];
+    while (reader.more()) {
+      reader.advance(reader.nextName(0) * 4);
+      names.push(Buffer.from(reader.pathBytes.subarray(0, reader.pathLength)));
+    }
+    return names;
+  }
+
+  close(): void {
+    this.scratch.close();
+  }
+}
+
+/**
+ * Reads a run of names, a record's or a group's, from a scratch file, front coding undone. What
+ * follows a name is read by its offset from the name's start, which stays where need() moves the
+ * name in the buffer.
+ */
+class Reader {
+  buffer = Buffer.allocUnsafeSlow(READ_BUFFER);
+  private words = new Uint32Array(this.buffer.buffer);
+  /** The last name read, its first `pathLength` bytes, in memory that the next reuses. */
+  pathBytes = Buffer.allocUnsafeSlow(256);
+  pathLength = 0;
+  /** Where the name being read starts in `buffer`, and where what was read ends. */
+  private at = 0;
+  private have = 0;
+
+  constructor(private readonly scratch: ScratchFile, private position: number, private readonly end: number) {}
+
+  more(): boolean {
+    return this.at < this.have || this.position < this.end;
+  }
+
+  /**
+   * Reads the next name, and `after` bytes of what follows it: returns the word, from the name's
+   * start, where those start.
+   */
+  nextName(after: number): number {
+    this.need(NAME_WORDS * 4);
+    const shared = this.word(SHARED);
+    const suffix = this.word(SUFFIX);
+    if (shared > this.pathLength) this.scratch.cutShort();
+    this.need(NAME_WORDS * 4 + padded(suffix) + after);
+    const length = shared + suffix;
+    if (length > this.pathBytes.length) {
+      const bigger = Buffer.allocUnsafeSlow(length * 2);
+      this.pathBytes.copy(bigger, 0, 0, shared);
+      this.pathBytes = bigger;
+    }
+    const from = this.at + NAME_WORDS * 4;
+    this.buffer.copy(this.pathBytes, shared, from, from + suffix);
+    this.pathLength = length;
+    return NAME_WORDS + (padded(suffix) >> 2);
+  }
+
+  /** The word `at` words from the name's start. */
+  word(at: number): number {
+    return this.words[(this.at >> 2) + at];
+  }
+
+  /** The float64 in the two words `at` words from the name's start. */
+  float(at: number): number {
+    return getFloat(this.words, (this.at >> 2) + at);
+  }
+
+  /** Where in `buffer` byte `at` from the name's start is. */
+  offset(at: number): number {
+    return this.at + at;
+  }
+
+  /** What was read of the name and what follows it ends `length` bytes from its start. */
+  advance(length: number): void {
+    this.at += length;
+  }
+
+  /** Makes sure the buffer holds `length` bytes from the name's start. */
+  need(length: number): void {
+    if (this.at + length <= this.have) return;
+    if (this.at > 0) {
+      this.buffer.copy(this.buffer, 0, this.at, this.have);
+      this.have -= this.at;
+      this.at = 0;
+    }
+    if (length > this.buffer.length) {
+      const bigger = Buffer.allocUnsafeSlow(padded(length) * 2);
+      this.buffer.copy(bigger, 0, 0, this.have);
+      this.buffer = bigger;
+      this.words = new Uint32Array(bigger.buffer);
+    }
+    while (this.have < length) {
+      const n = this.position < this.end ? this.scratch.read(this.buffer, this.have, Math.min(this.buffer.length - this.have, this.end - this.position), this.position) : 0;
+      if (n === 0) this.scratch.cutShort();
+      this.have += n;
+      this.position += n;
+    }
+  }
+}
+
+/** How many records, and bytes of them, sortInto gathers at a time. */
+const GATHER_RECORDS = 1 << 14;
+const GATHER_BYTES = 1 << 20;
+
+/**
+ * The records a TreeView made, gathered in path order (sortInto's) a batch at a time: each batch
+ * read in the order of the records' places, each piece of the file once, where a read of each
+ * record in path order read a piece of the file per record (181,126 reads of 64 KiB for a diff
+ * of 100,100 files: the archive's order is not its paths'). A record's length is where the next
+ * one starts: records are written one after another.
+ */
+class RecordGatherer {
+  /** The batch, in path order. */
+  buffer = Buffer.allocUnsafeSlow(GATHER_BYTES);
+  /** Where each record of the batch starts in `buffer`; and past its last. */
+  readonly starts = new Uint32Array(GATHER_RECORDS + 1);
+  private readonly window = Buffer.allocUnsafeSlow(READ_BUFFER);
+  private windowStart = 0;
+  private windowHave = 0;
+  private readonly keys = new Float64Array(GATHER_RECORDS);
+
+  /** `placeOf`: each record's place, in words, and the end of the last one's. */
+  constructor(private readonly scratch: ScratchFile, private readonly placeOf: Uint32Array) {}
+
+  /** Gathers the records `recordOf` gives of items `first` on, as many as fit: returns how many. */
+  gather(first: number, end: number, recordOf: (item: number) => number): number {
+    let count = 0;
+    let bytes = 0;
+    for (; first + count < end && count < GATHER_RECORDS; count++) {
+      const record = recordOf(first + count);
+      const length = (this.placeOf[record + 1] - this.placeOf[record]) * 4;
+      if (count > 0 && bytes + length > this.buffer.length) break;
+      if (length > this.buffer.length) this.buffer = Buffer.allocUnsafeSlow(length);
+      this.starts[count] = bytes;
+      bytes += length;
+      // The place and the item, in one number to sort: places are under 2^32, items under 2^14.
+      this.keys[count] = this.placeOf[record] * GATHER_RECORDS + count;
+    }
+    this.starts[count] = bytes;
+    const keys = this.keys.subarray(0, count).sort();
+    for (const key of keys) {
+      const item = key % GATHER_RECORDS;
+      this.copy((key - item) / GATHER_RECORDS * 4, this.starts[item + 1] - this.starts[item], this.starts[item]);
+    }
+    return count;
+  }
+
+  release(): void {
+    for (const buffer of [this.buffer, this.window]) freeNow(buffer.buffer);
+    freeNow(this.keys.buffer);
+    freeNow(this.starts.buffer);
+  }
+
+  /** Copies `length` bytes of the file from `place` into `buffer` at `at`, through the window. */
+  private copy(place: number, length: number, at: number): void {
+    for (let done = 0; done < length; ) {
+      const from = place + done;
+      if (from < this.windowStart || from >= this.windowStart + this.windowHave) {
+        this.windowStart = from;
+        this.windowHave = this.scratch.read(this.window, 0, this.window.length, from);
+        if (this.windowHave === 0) this.scratch.cutShort();
+      }
+      const n = Math.min(length - done, this.windowStart + this.windowHave - from);
+      this.window.copy(this.buffer, at + done, from - this.windowStart, from - this.windowStart + n);
+      done += n;
+    }
+  }
 }

@@ -2,17 +2,21 @@ import type { Hash } from 'node:crypto';
 import { type CpioEntry, entryType, splitDevice } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { ModelTree } from '../extract/model.js';
-import { type PathTable, grown } from '../extract/path-table.js';
+import { grown } from '../extract/path-table.js';
+import { MemoryPages, ScratchFile } from '../extract/scratch-file.js';
 import type { OpenFile } from '../extract/tree.js';
 import { EMPTY_SHA256, hashFile, walkTree } from '../extract/walk-tree.js';
 import type { DirMeta } from '../extract/directories.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
-import { NONE, TreeView } from './tree-view.js';
-const { readlinkSync } = process.getBuiltinModule('node:fs');
+import { openInTempDir } from '../temp.js';
+import { NONE, type SortedTree, TreeView, deviceBytes } from './tree-view.js';
+const { constants, openSync, readlinkSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
 
 export interface ImageTree {
-  tree: TreeView;
+  /** Its file closed by whoever has it (close). */
+  tree: SortedTree;
   archives: Archive[];
   /** The entries the writer refused, which the tree leaves out: the first few, and how many. */
   refused: readonly Notice[];
@@ -24,23 +28,26 @@ export interface ImageTree {
  * a model (as `cat` does), device nodes included: the last entry wins, hard links join the
  * group the writer resolved, refused entries are left out. Each regular file's content is
  * hashed as its data streams past; none is kept. `devices: false`: as another user's unpack
- * leaves it, which skips device nodes. `paths`: another view's table, to number paths in (TreeView).
+ * leaves it, which skips device nodes.
  */
-export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> & { devices?: boolean; paths?: PathTable } = {}): Promise<ImageTree> {
-  const tree = new TreeView(options.paths);
+export async function describeImageTree(image: string, options: Pick<WalkOptions, 'start' | 'maxOutput'> & { devices?: boolean } = {}): Promise<ImageTree> {
+  const tree = new TreeView(sortedTreeFile(image));
   const model = new HashingModelTree(tree);
   const writer = new ModelWriter(model, options.devices ?? true);
-  // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
-  const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
-  for (const [path, node] of model.paths()) {
-    if (node.type === 'dir') tree.put(path, tree.addRecord('dir', writer.directoryMeta(model.pathOf(path)) ?? UNNAMED_DIRECTORY), NONE);
-    else tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);
+  try {
+    // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
+    const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
+    for (const [path, node] of model.paths()) {
+      if (node.type === 'dir') tree.put(path, tree.addRecord('dir', writer.directoryMeta(model.pathOf(path)) ?? UNNAMED_DIRECTORY), NONE);
+      else tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);
+    }
+    writer.release();
+    model.release();
+    return { tree: tree.sortInto(), archives, refused: writer.refused, refusedCount: writer.refusedCount };
+  } catch (err) {
+    tree.release();
+    throw err;
   }
-  // diff keeps this view while it builds the other.
-  writer.release();
-  model.release();
-  tree.compact();
-  return { tree, archives, refused: writer.refused, refusedCount: writer.refusedCount };
 }
 
 /** A parent the archive never named: unpack makes it 0755, owned by whoever runs it. */
@@ -48,31 +55,51 @@ const UNNAMED_DIRECTORY = { mode: 0o755, uid: process.getuid?.() ?? 0, gid: proc
 
 /**
  * A directory's tree as lstat sees it (symlinks never followed), each regular file's content
- * hashed. `paths`: another view's table, to number paths in (TreeView).
+ * hashed. Its file closed by whoever has it (close).
  */
-export function describeDirectoryTree(root: string, paths?: PathTable): TreeView {
-  const tree = new TreeView(paths);
+export function describeDirectoryTree(root: string): SortedTree {
+  const tree = new TreeView(sortedTreeFile(root));
   /** The inodes of more than one link, by device and number. */
   const inodes = new Map<string, number>();
-  walkTree(root, ({ path, rel, stats }) => {
-    const type = entryType(stats.mode);
-    if (!type) throw new Error(`${path.toString()}: unknown file type in mode 0${stats.mode.toString(8)}`);
-    const record = tree.addRecord(type, { mode: stats.mode, uid: stats.uid, gid: stats.gid, mtime: Math.floor(stats.mtimeMs / 1000) });
-    if (type === 'file') {
-      const { size, sha256 } = hashFile(path);
-      tree.setContent(record, size, sha256);
-    } else if (type === 'symlink') tree.setTarget(record, readlinkSync(path, { encoding: 'buffer' }));
-    else if (type === 'char' || type === 'block') tree.setDevice(record, ...splitDevice(stats.rdev));
-    let inode = NONE;
-    if (type !== 'dir' && stats.nlink > 1) {
-      const key = `${stats.dev}:${stats.ino}`;
-      inode = inodes.get(key) ?? inodes.size;
-      inodes.set(key, inode);
-    }
-    tree.put(tree.paths.add(rel), record, inode);
-  });
-  tree.compact();
-  return tree;
+  try {
+    walkTree(root, ({ path, rel, stats }) => {
+      const type = entryType(stats.mode);
+      if (!type) throw new Error(`${path.toString()}: unknown file type in mode 0${stats.mode.toString(8)}`);
+      const attributes = { mode: stats.mode, uid: stats.uid, gid: stats.gid, mtime: Math.floor(stats.mtimeMs / 1000) };
+      let record;
+      if (type === 'file') {
+        const { size, sha256 } = hashFile(path);
+        record = tree.addRecord(type, attributes, sha256, size);
+      } else if (type === 'symlink') record = tree.addRecord(type, attributes, readlinkSync(path, { encoding: 'buffer' }));
+      else if (type === 'char' || type === 'block') record = tree.addRecord(type, attributes, deviceBytes(...splitDevice(stats.rdev)));
+      else record = tree.addRecord(type, attributes);
+      let inode = NONE;
+      if (type !== 'dir' && stats.nlink > 1) {
+        const key = `${stats.dev}:${stats.ino}`;
+        inode = inodes.get(key) ?? inodes.size;
+        inodes.set(key, inode);
+      }
+      tree.put(tree.paths.add(rel), record, inode);
+    });
+  } catch (err) {
+    tree.release();
+    throw err;
+  }
+  return tree.sortInto();
+}
+
+/**
+ * The scratch file a tree of `input` is written into, in the temporary directory ($TMPDIR),
+ * its name removed as soon as it is open; or, where the system gives none, memory.
+ */
+function sortedTreeFile(input: string): ScratchFile {
+  const where = `the scratch file of the tree of ${input}`;
+  try {
+    return openInTempDir((dir) => new ScratchFile(openSync(join(dir, 'tree'), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600), `${where} in ${dir}`));
+  } catch (err) {
+    if (!(err as NodeJS.ErrnoException).code) throw err;
+    return new ScratchFile(new MemoryPages(), `${where} in memory`);
+  }
 }
 
 /**
@@ -111,9 +138,7 @@ class HashingModelTree extends ModelTree {
 
   /** The node's content is now what the entry `e` wrote: `sha256` of `size` bytes, or the node's own where none. */
   setContent(node: number, e: CpioEntry, size: number, sha256: Uint8Array | undefined): void {
-    const record = this.tree.addRecord('file', e);
-    if (sha256) this.tree.setContent(record, size, sha256);
-    else this.tree.copyContent(record, this.contents[node]);
+    const record = sha256 ? this.tree.addRecord('file', e, sha256, size) : this.tree.addCopy(e, this.contents[node]);
     this.contents = grown(this.contents, node, NONE);
     this.contents[node] = record;
   }
@@ -177,10 +202,9 @@ class ModelWriter extends TreeWriter {
 function describeEntry(tree: TreeView, e: CpioEntry): number {
   const type = entryType(e.mode);
   if (!type || type === 'file' || type === 'dir') return NONE;
-  const record = tree.addRecord(type, e);
-  if (type === 'symlink') tree.setTarget(record, e.linkTarget!);
-  if (type === 'char' || type === 'block') tree.setDevice(record, e.rdevMajor, e.rdevMinor);
-  return record;
+  if (type === 'symlink') return tree.addRecord(type, e, e.linkTarget!);
+  if (type === 'char' || type === 'block') return tree.addRecord(type, e, deviceBytes(e.rdevMajor, e.rdevMinor));
+  return tree.addRecord(type, e);
 }
 
 /** Got when a file is hashed, not when this module loads: restore imports it, and node:crypto adds to its peak RSS. */

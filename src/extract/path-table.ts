@@ -40,20 +40,6 @@ export class PathTable {
     for (const array of [this.parents, this.starts, this.lengths, this.hashes, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
   }
 
-  /**
-   * Gives back what the arrays hold past the paths numbered so far, for a table kept whole
-   * while another is filled (diff's two trees): they grow as grown() grows them, up to half of
-   * them unused below 2^16 elements, a fifth past that.
-   * More paths may still be added.
-   */
-  compact(): void {
-    this.parents = fitted(this.parents, this.count);
-    this.starts = fitted(this.starts, this.count);
-    this.lengths = fitted(this.lengths, this.count);
-    this.hashes = fitted(this.hashes, this.count);
-    this.pool = fitted(this.pool, this.poolUsed);
-  }
-
   /** How many numbers are given, the root's included: each is below it. */
   get size(): number {
     return this.count;
@@ -93,8 +79,9 @@ export class PathTable {
   writePath(id: number, out: Uint8Array, at: number): number {
     const end = at + this.pathLength(id);
     for (let node = id, to = end; node !== 0; node = this.parents[node]) {
+      // A loop, not set() of a subarray: a component is short, and a subarray an allocation.
       const from = to - this.lengths[node];
-      out.set(this.pool.subarray(this.starts[node], this.starts[node] + this.lengths[node]), from);
+      for (let i = 0, start = this.starts[node]; i < to - from; i++) out[from + i] = this.pool[start + i];
       if (from > at) out[from - 1] = SLASH;
       to = from - 1;
     }
@@ -178,8 +165,8 @@ export class PathTable {
   }
 
   /**
-   * Throws once the table is released (its arrays detached, of length 0; fitted leaves one
-   * element at least): a walk up its parents or a probe of its slots would never end.
+   * Throws once the table is released (its arrays detached, of length 0; grown makes none
+   * so short): a walk up its parents or a probe of its slots would never end.
    */
   private checkLive(): void {
     if (this.parents.length === 0) throw new Error('a path table used after its release');
@@ -269,12 +256,6 @@ export function grown<A extends TypedArray>(array: A, index: number, fill = 0): 
   const bigger = moved(array, length);
   if (fill !== 0) bigger.fill(fill, old);
   return bigger;
-}
-
-/** `array`'s first `length` elements (one at least, so that grown can double it), its memory moved as grown moves it. */
-export function fitted<A extends TypedArray>(array: A, length: number): A {
-  const fit = Math.max(length, 1);
-  return fit >= array.length ? array : moved(array, fit);
 }
 
 /** `array`'s memory, `length` elements long, moved by `transfer`: `array` is detached. */

@@ -27,8 +27,11 @@ export class ScratchFile {
   private bytesWritten = 0;
   private isClosed = false;
 
-  /** `fd`: the file, open for reading and writing, empty; `where`, what an error calls it. */
-  constructor(private readonly fd: number, private readonly where: string) {}
+  /**
+   * `fd`: the file, open for reading and writing, empty, or the pages of one in memory (where
+   * the system gives no file); `where`, what an error calls it.
+   */
+  constructor(private readonly fd: number | MemoryPages, private readonly where: string) {}
 
   get closed(): boolean {
     return this.isClosed;
@@ -41,6 +44,7 @@ export class ScratchFile {
 
   /** Where in `out` a record of `length` bytes (a multiple of 4, at most `out`'s) goes: `out` is flushed first where it does not fit. */
   room(length: number): number {
+    if (length > OUT_BUFFER) throw new RangeError(`a record of ${length} bytes does not fit the scratch file's out-buffer of ${OUT_BUFFER}`);
     if (this.outUsed + length > OUT_BUFFER) this.flush();
     const at = this.outUsed;
     this.outUsed += length;
@@ -54,7 +58,8 @@ export class ScratchFile {
 
   flush(): void {
     for (let off = 0; off < this.outUsed; ) {
-      const n = this.io(() => writeSync(this.fd, this.out, off, this.outUsed - off, this.bytesWritten), 'writing');
+      const { fd } = this;
+      const n = this.io(() => (typeof fd === 'number' ? writeSync(fd, this.out, off, this.outUsed - off, this.bytesWritten) : fd.write(this.out.subarray(off, this.outUsed), this.bytesWritten)), 'writing');
       off += n;
       this.bytesWritten += n;
     }
@@ -63,7 +68,26 @@ export class ScratchFile {
 
   /** readSync of the file at `position`, failing as the class says. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): number {
-    return this.io(() => readSync(this.fd, buffer, offset, length, position), 'reading');
+    const { fd } = this;
+    return this.io(() => (typeof fd === 'number' ? readSync(fd, buffer, offset, length, position) : fd.read(buffer.subarray(offset, offset + length), position)), 'reading');
+  }
+
+  /**
+   * Fills `into` with the bytes written from `position`, whether `out` still holds them or the
+   * file does: a record is never split between the two (room() flushes before one that does not fit).
+   */
+  readBack(into: Uint8Array, position: number): void {
+    if (position >= this.bytesWritten) {
+      const from = position - this.bytesWritten;
+      if (from + into.length > this.outUsed) this.cutShort();
+      into.set(this.out.subarray(from, from + into.length));
+      return;
+    }
+    for (let done = 0; done < into.length; ) {
+      const n = this.read(into, done, into.length - done, position + done);
+      if (n === 0) this.cutShort();
+      done += n;
+    }
   }
 
   /** A run that ends inside a record: the file fails as for an error of the system's. */
@@ -75,7 +99,8 @@ export class ScratchFile {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    closeSync(this.fd);
+    if (typeof this.fd === 'number') closeSync(this.fd);
+    else this.fd.free();
   }
 
   private io(call: () => number, doing: string): number {
@@ -99,5 +124,43 @@ export function scratchOrNone(open: () => ScratchFile): ScratchFile | undefined 
   } catch (err) {
     if (!(err as NodeJS.ErrnoException).code) throw err;
     return undefined;
+  }
+}
+
+const PAGE = 1 << 16;
+
+/** A scratch file's bytes in memory, in pages of 64 KiB: for where the system gives no file. */
+export class MemoryPages {
+  private pages: Uint8Array[] = [];
+  private size = 0;
+
+  /** Writes `bytes` at `position`, at most the end so far: returns how many, all of them. */
+  write(bytes: Uint8Array, position: number): number {
+    for (let done = 0; done < bytes.length; ) {
+      const at = position + done;
+      const page = (this.pages[Math.floor(at / PAGE)] ??= new Uint8Array(PAGE));
+      const n = Math.min(bytes.length - done, PAGE - (at % PAGE));
+      page.set(bytes.subarray(done, done + n), at % PAGE);
+      done += n;
+    }
+    this.size = Math.max(this.size, position + bytes.length);
+    return bytes.length;
+  }
+
+  /** Reads into `into` from `position`: returns how many bytes, fewer at the end. */
+  read(into: Uint8Array, position: number): number {
+    const length = Math.max(0, Math.min(into.length, this.size - position));
+    for (let done = 0; done < length; ) {
+      const at = position + done;
+      const n = Math.min(length - done, PAGE - (at % PAGE));
+      into.set(this.pages[Math.floor(at / PAGE)].subarray(at % PAGE, at % PAGE + n), done);
+      done += n;
+    }
+    return length;
+  }
+
+  free(): void {
+    this.pages = [];
+    this.size = 0;
   }
 }

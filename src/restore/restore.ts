@@ -181,11 +181,17 @@ async function measure(
 /** The tree in `dir` against the image's from `start`, as diff compares them. */
 async function verifyTree(image: string, start: number, dir: string, maxOutput: number | undefined): Promise<Verification> {
   const { tree } = await describeImageTree(image, { start, maxOutput });
-  const restored = describeDirectoryTree(dir, tree.paths);
-  const differences = diffTrees(tree, restored);
-  // Freed now, for a caller of the library that goes on: a collection might never come.
-  restored.release();
-  tree.release();
+  let differences;
+  try {
+    const restored = describeDirectoryTree(dir);
+    try {
+      differences = diffTrees(tree, restored);
+    } finally {
+      restored.close();
+    }
+  } finally {
+    tree.close();
+  }
   return { equal: differences.length === 0, summary: summarizeDifferences(differences), differences };
 }
 
