@@ -3,16 +3,14 @@ import { type CpioEntry, entryType, splitDevice } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { ModelTree } from '../extract/model.js';
 import { grown } from '../extract/path-table.js';
-import { MemoryPages, ScratchFile } from '../extract/scratch-file.js';
+import { MemoryPages, ScratchFile, scratchOrNone, tempScratchFile } from '../extract/scratch-file.js';
 import type { OpenFile } from '../extract/tree.js';
 import { EMPTY_SHA256, hashFile, walkTree } from '../extract/walk-tree.js';
 import type { DirMeta } from '../extract/directories.js';
 import { type Notice, TreeWriter } from '../extract/writer.js';
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
-import { openInTempDir } from '../temp.js';
 import { NONE, type SortedTree, TreeView, deviceBytes } from './tree-view.js';
-const { constants, openSync, readlinkSync } = process.getBuiltinModule('node:fs');
-const { join } = process.getBuiltinModule('node:path');
+const { readlinkSync } = process.getBuiltinModule('node:fs');
 
 export interface ImageTree {
   /** Its file closed by whoever has it (close). */
@@ -37,9 +35,13 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
   try {
     // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
     const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
+    writer.eachDirectoryMeta((rel, meta) => {
+      const path = tree.paths.find(rel);
+      if (model.get(rel)?.type === 'dir') tree.put(path, tree.addRecord('dir', meta), NONE);
+    });
     for (const [path, node] of model.paths()) {
-      if (node.type === 'dir') tree.put(path, tree.addRecord('dir', writer.directoryMeta(model.pathOf(path)) ?? UNNAMED_DIRECTORY), NONE);
-      else tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);
+      if (node.type !== 'dir') tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);
+      else if (!tree.holds(path)) tree.put(path, tree.addRecord('dir', UNNAMED_DIRECTORY), NONE);
     }
     writer.release();
     model.release();
@@ -49,6 +51,8 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
     throw err;
   }
 }
+
+const NO_PREFIX = new Uint8Array(0);
 
 /** A parent the archive never named: unpack makes it 0755, owned by whoever runs it. */
 const UNNAMED_DIRECTORY = { mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -88,18 +92,10 @@ export function describeDirectoryTree(root: string): SortedTree {
   return tree.sortInto();
 }
 
-/**
- * The scratch file a tree of `input` is written into, in the temporary directory ($TMPDIR),
- * its name removed as soon as it is open; or, where the system gives none, memory.
- */
+/** The scratch file a tree of `input` is written into (tempScratchFile); or, where the system gives none, memory. */
 function sortedTreeFile(input: string): ScratchFile {
-  const where = `the scratch file of the tree of ${input}`;
-  try {
-    return openInTempDir((dir) => new ScratchFile(openSync(join(dir, 'tree'), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600), `${where} in ${dir}`));
-  } catch (err) {
-    if (!(err as NodeJS.ErrnoException).code) throw err;
-    return new ScratchFile(new MemoryPages(), `${where} in memory`);
-  }
+  const what = `the tree of ${input}`;
+  return scratchOrNone(() => tempScratchFile(what)) ?? new ScratchFile(new MemoryPages(), `the scratch file of ${what} in memory`);
 }
 
 /**
@@ -192,9 +188,12 @@ class ModelWriter extends TreeWriter {
     super(tree, { devices });
   }
 
-  /** What unpack applies to the directory at `rel` at the end: its last entry's owner, mode and mtime. */
-  directoryMeta(rel: Buffer): DirMeta | undefined {
-    return this.dirs.get(rel);
+  /**
+   * What unpack applies at the end to each directory a directory entry named, by its relative
+   * path: its last entry's owner, mode and mtime. The records are gone after.
+   */
+  eachDirectoryMeta(apply: (rel: Buffer, meta: DirMeta) => void): void {
+    this.dirs.childrenFirst(NO_PREFIX, apply);
   }
 }
 

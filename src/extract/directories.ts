@@ -95,13 +95,6 @@ export class DirectoryRecords {
     if (id > 0) this.flags[id] = 0;
   }
 
-  /** What the end applies to the directory at `rel`, if a directory entry named it; for records that do not spill (a model's). */
-  get(rel: Uint8Array): DirMeta | undefined {
-    if (this.runs) throw new Error('DirectoryRecords.get of records that spilled');
-    const id = this.paths.find(rel);
-    return id > 0 && this.flags[id] & RECORDED ? this.meta(id) : undefined;
-  }
-
   /**
    * Every directory a directory entry named, each before its parent (in descending byte order),
    * to `apply`, with its relative path after `prefix` in a buffer that the next one reuses; then
@@ -215,10 +208,6 @@ export class DirectoryRecords {
     // The rest grow as entries are recorded: a writer that records none (du's, cat's) keeps only which are verified.
     this.flags = grown(this.flags, id);
     return id;
-  }
-
-  private meta(id: number): DirMeta {
-    return metaOf(this.flags[id], this.modes[id], this.uids[id], this.gids[id], this.mtimes[id]);
   }
 }
 

@@ -2,6 +2,7 @@ import { type CpioEntry, ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { PATH_MAX } from '../cpio/parser.js';
 import { freeNow } from '../decode/source.js';
 import { PathTable, grown } from './path-table.js';
+import { type ScratchFile, tempScratchFile } from './scratch-file.js';
 import type { OpenFile, SpecialType, Tree } from './tree.js';
 
 /** What is at one path of the model; the names of a hard-link group share one. */
@@ -60,6 +61,11 @@ export class ModelTree implements Tree {
    */
   release(): void {
     for (const array of [this.nodeAt, this.children, this.types, this.kept]) freeNow(array.buffer);
+  }
+
+  /** A scratch file of the writer's, in the temporary directory: a model has no directory of its own. */
+  openScratch(what: string): ScratchFile {
+    return tempScratchFile(`${what} of a model of a tree`);
   }
 
   /** What the tree holds at `rel`. */

@@ -1,5 +1,7 @@
 import { ScratchFileError } from '../errors.js';
-const { closeSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
+import { openInTempDir } from '../temp.js';
+const { closeSync, constants, openSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
 
 const OUT_BUFFER = 1 << 16;
 
@@ -112,6 +114,14 @@ export class ScratchFile {
       throw new ScratchFileError(`${doing} ${this.where}: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+/**
+ * A scratch file of `what` in the temporary directory ($TMPDIR), its name removed as soon as it
+ * is open: for a run that has no target directory of its own (a model of a tree, diff's trees).
+ */
+export function tempScratchFile(what: string): ScratchFile {
+  return openInTempDir((dir) => new ScratchFile(openSync(join(dir, 'scratch'), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600), `the scratch file of ${what} in ${dir}`));
 }
 
 /**
