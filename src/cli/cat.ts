@@ -33,7 +33,8 @@ the end of that data. IMAGE '-' (standard input) on a pipe is read once: the dat
 entry that lands at PATH is kept, until the image's end says which one stays, in a file in
 the temporary directory ($TMPDIR) whose name is removed as soon as it is open. A pipe cannot
 give one case, an error (exit status 1): a hard link named PATH that joins its group after
-the group's data went by with another name; give the file.
+the group's data went by with another name; give the file. Past 16,384 directories or
+hard-link groups, their records go to such a file too.
 
 Options:
   --escaped        PATH as list prints names: \\\\ is a backslash and \\xNN the byte NN, every

@@ -31,6 +31,9 @@ on standard input. An image is compared as
 the tree 'unpack' leaves as root: the last entry named a path wins, hard links are grouped as
 the writer resolves them, refused entries are left out, device nodes are in. A directory is
 read with lstat, symlinks never followed. Each regular file's content is hashed (sha256).
+Each tree, once read, is written out in path order into a file in the temporary directory
+($TMPDIR) whose name is removed as soon as it is open (in memory where there is none), and the
+two files are compared: the two trees are never held in memory at once.
 
 Per path: added (+), removed (-), type changed (T), or changed (M) in mode (not a
 symlink's), owner (uid:gid), size, content (the same size, another sha256), symlink target,

@@ -34,7 +34,9 @@ files below it, at any depth (as 'du --apparent-size -b' counts file data; direc
 symlinks and devices count 0), a hard-link group once however many of its names are below.
 Then per archive, as examine shows them: 'extracted' is the sum of its entries' data sizes,
 'in tree' what of it the tree still holds when later entries have replaced theirs. The same
-as 'list --sizes'. Names are escaped as list prints them; the root is '.'.
+as 'list --sizes'. Names are escaped as list prints them; the root is '.'. Past 16,384
+directories or hard-link groups their records go to a file in the temporary directory
+($TMPDIR) whose name is removed as soon as it is open.
 
 Options:
   -d, --depth N    only directories at most N levels below the root (0: the total), as du -d

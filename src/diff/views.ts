@@ -32,22 +32,34 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
   const tree = new TreeView(sortedTreeFile(image));
   const model = new HashingModelTree(tree);
   const writer = new ModelWriter(model, options.devices ?? true);
+  let archives: Archive[];
   try {
     // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
-    const { archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true });
+    ({ archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true }));
     writer.eachDirectoryMeta((rel, meta) => {
-      const path = tree.paths.find(rel);
-      if (model.get(rel)?.type === 'dir') tree.put(path, tree.addRecord('dir', meta), NONE);
+      if (model.get(rel)?.type === 'dir') tree.put(tree.paths.find(rel), tree.addRecord('dir', meta), NONE);
     });
     for (const [path, node] of model.paths()) {
       if (node.type !== 'dir') tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);
       else if (!tree.holds(path)) tree.put(path, tree.addRecord('dir', UNNAMED_DIRECTORY), NONE);
     }
-    writer.release();
-    model.release();
-    return { tree: tree.sortInto(), archives, refused: writer.refused, refusedCount: writer.refusedCount };
   } catch (err) {
     tree.release();
+    throw err;
+  } finally {
+    // Their scratch files closed, on a failure too.
+    writer.release();
+    model.release();
+  }
+  return { tree: sorted(tree), archives, refused: writer.refused, refusedCount: writer.refusedCount };
+}
+
+/** The view written out (TreeView.sortInto), its file closed where that fails. */
+function sorted(view: TreeView): SortedTree {
+  try {
+    return view.sortInto();
+  } catch (err) {
+    view.release();
     throw err;
   }
 }
@@ -89,7 +101,7 @@ export function describeDirectoryTree(root: string): SortedTree {
     tree.release();
     throw err;
   }
-  return tree.sortInto();
+  return sorted(tree);
 }
 
 /** The scratch file a tree of `input` is written into (tempScratchFile); or, where the system gives none, memory. */
