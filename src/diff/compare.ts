@@ -48,13 +48,19 @@ export function* differencesOf(a: SortedTree, b: SortedTree, options: DiffOption
 function* pathsOfBoth(a: SortedTree, b: SortedTree): Generator<[PathRecord | undefined, PathRecord | undefined]> {
   const xs = a.records();
   const ys = b.records();
-  let x = nextOf(xs);
-  let y = nextOf(ys);
-  while (x || y) {
-    const order = !y ? -1 : !x ? 1 : x.comparePath(y);
-    yield [order <= 0 ? x : undefined, order >= 0 ? y : undefined];
-    if (order <= 0) x = nextOf(xs);
-    if (order >= 0) y = nextOf(ys);
+  try {
+    let x = nextOf(xs);
+    let y = nextOf(ys);
+    while (x || y) {
+      const order = !y ? -1 : !x ? 1 : x.comparePath(y);
+      yield [order <= 0 ? x : undefined, order >= 0 ? y : undefined];
+      if (order <= 0) x = nextOf(xs);
+      if (order >= 0) y = nextOf(ys);
+    }
+  } finally {
+    // Each tree's reader freed where the comparison stops early too.
+    xs.return(undefined);
+    ys.return(undefined);
   }
 }
 

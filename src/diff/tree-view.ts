@@ -132,7 +132,7 @@ export class TreeView {
     freeNow(names.buffer);
     const recordsAt = scratch.position;
     writer.restart();
-    const records = new RecordGatherer(scratch, this.placeOf);
+    const records = new RecordGatherer(scratch, this.placeOf, this.records);
     for (let first = 0; first < sorted.length; ) {
       const count = records.gather(first, sorted.length, (item) => this.recordAt[sorted[item]]);
       for (let item = 0; item < count; item++) {
@@ -324,33 +324,40 @@ export class SortedTree {
     readonly groups: number,
   ) {}
 
-  /** Each path's record in path order, in one object that the next changes. */
+  /**
+   * Each path's record in path order, in one object that the next changes; the reader's memory
+   * freed once done or stopped (validate compares one restored tree after another).
+   */
   *records(): Generator<PathRecord> {
     const reader = new Reader(this.scratch, this.recordsAt, this.end);
     const record = new PathRecord();
-    while (reader.more()) {
-      const link = reader.nextName((LINK_WORDS + CONTENT_WORDS) * 4);
-      const words = link + LINK_WORDS;
-      const bytesLength = reader.word(words + BYTES);
-      const length = (words + CONTENT_WORDS) * 4 + padded(bytesLength);
-      reader.need(length);
-      record.pathData = reader.pathBytes;
-      record.pathLength = reader.pathLength;
-      record.type = ENTRY_TYPES[reader.word(words + TYPE)];
-      record.mode = reader.word(words + MODE);
-      record.uid = reader.word(words + UID);
-      record.gid = reader.word(words + GID);
-      record.mtime = reader.float(words + MTIME);
-      record.size = reader.float(words + SIZE);
-      record.data = reader.buffer;
-      record.bytesAt = reader.offset((words + CONTENT_WORDS) * 4);
-      record.bytesLength = bytesLength;
-      record.group = reader.word(link + GROUP) | 0;
-      record.groupNames = reader.word(link + GROUP_NAMES);
-      record.groupAt = reader.float(link + GROUP_AT);
-      record.groupLength = reader.word(link + GROUP_LENGTH);
-      reader.advance(length);
-      yield record;
+    try {
+      while (reader.more()) {
+        const link = reader.nextName((LINK_WORDS + CONTENT_WORDS) * 4);
+        const words = link + LINK_WORDS;
+        const bytesLength = reader.word(words + BYTES);
+        const length = (words + CONTENT_WORDS) * 4 + padded(bytesLength);
+        reader.need(length);
+        record.pathData = reader.pathBytes;
+        record.pathLength = reader.pathLength;
+        record.type = ENTRY_TYPES[reader.word(words + TYPE)];
+        record.mode = reader.word(words + MODE);
+        record.uid = reader.word(words + UID);
+        record.gid = reader.word(words + GID);
+        record.mtime = reader.float(words + MTIME);
+        record.size = reader.float(words + SIZE);
+        record.data = reader.buffer;
+        record.bytesAt = reader.offset((words + CONTENT_WORDS) * 4);
+        record.bytesLength = bytesLength;
+        record.group = reader.word(link + GROUP) | 0;
+        record.groupNames = reader.word(link + GROUP_NAMES);
+        record.groupAt = reader.float(link + GROUP_AT);
+        record.groupLength = reader.word(link + GROUP_LENGTH);
+        reader.advance(length);
+        yield record;
+      }
+    } finally {
+      reader.release();
     }
   }
 
@@ -358,9 +365,13 @@ export class SortedTree {
   groupNamesOf(record: PathRecord): Buffer[] {
     const reader = new Reader(this.scratch, record.groupAt, record.groupAt + record.groupLength);
     const names: Buffer[] = [];
-    while (reader.more()) {
-      reader.advance(reader.nextName(0) * 4);
-      names.push(Buffer.from(reader.pathBytes.subarray(0, reader.pathLength)));
+    try {
+      while (reader.more()) {
+        reader.advance(reader.nextName(0) * 4);
+        names.push(Buffer.from(reader.pathBytes.subarray(0, reader.pathLength)));
+      }
+    } finally {
+      reader.release();
     }
     return names;
   }
@@ -376,8 +387,8 @@ export class SortedTree {
  * name in the buffer.
  */
 class Reader {
-  buffer = Buffer.allocUnsafeSlow(READ_BUFFER);
-  private words = new Uint32Array(this.buffer.buffer);
+  buffer: Buffer<ArrayBuffer>;
+  private words: Uint32Array;
   /** The last name read, its first `pathLength` bytes, in memory that the next reuses. */
   pathBytes = Buffer.allocUnsafeSlow(256);
   pathLength = 0;
@@ -385,10 +396,19 @@ class Reader {
   private at = 0;
   private have = 0;
 
-  constructor(private readonly scratch: ScratchFile, private position: number, private readonly end: number) {}
+  /** No larger than what it reads: a group's names are read each into a reader of its own. */
+  constructor(private readonly scratch: ScratchFile, private position: number, private readonly end: number) {
+    this.buffer = Buffer.allocUnsafeSlow(Math.min(READ_BUFFER, padded(end - position)));
+    this.words = new Uint32Array(this.buffer.buffer);
+  }
 
   more(): boolean {
     return this.at < this.have || this.position < this.end;
+  }
+
+  release(): void {
+    freeNow(this.buffer.buffer);
+    freeNow(this.pathBytes.buffer);
   }
 
   /**
@@ -469,22 +489,31 @@ const GATHER_BYTES = 1 << 20;
  */
 class RecordGatherer {
   /** The batch, in path order. */
-  buffer = Buffer.allocUnsafeSlow(GATHER_BYTES);
+  buffer: Buffer;
   /** Where each record of the batch starts in `buffer`; and past its last. */
-  readonly starts = new Uint32Array(GATHER_RECORDS + 1);
-  private readonly window = Buffer.allocUnsafeSlow(READ_BUFFER);
+  readonly starts: Uint32Array;
+  private readonly window: Buffer;
   private windowStart = 0;
   private windowHave = 0;
-  private readonly keys = new Float64Array(GATHER_RECORDS);
+  private readonly keys: Float64Array;
 
-  /** `placeOf`: each record's place, in words, and the end of the last one's. */
-  constructor(private readonly scratch: ScratchFile, private readonly placeOf: Uint32Array) {}
+  /**
+   * `placeOf`: each of `records` records' place, in words, and the end of the last one's. A small
+   * tree's batch is no larger than its records (validate describes one restored tree after another).
+   */
+  constructor(private readonly scratch: ScratchFile, private readonly placeOf: Uint32Array, records: number) {
+    const bytes = (placeOf[records] - placeOf[0]) * 4;
+    this.buffer = Buffer.allocUnsafeSlow(Math.min(GATHER_BYTES, bytes));
+    this.window = Buffer.allocUnsafeSlow(Math.min(READ_BUFFER, bytes));
+    this.starts = new Uint32Array(Math.min(GATHER_RECORDS, records) + 1);
+    this.keys = new Float64Array(Math.min(GATHER_RECORDS, records));
+  }
 
   /** Gathers the records `recordOf` gives of items `first` on, as many as fit: returns how many. */
   gather(first: number, end: number, recordOf: (item: number) => number): number {
     let count = 0;
     let bytes = 0;
-    for (; first + count < end && count < GATHER_RECORDS; count++) {
+    for (; first + count < end && count < this.keys.length; count++) {
       const record = recordOf(first + count);
       const length = (this.placeOf[record + 1] - this.placeOf[record]) * 4;
       if (count > 0 && bytes + length > this.buffer.length) break;
