@@ -12,10 +12,10 @@ export { repackImage, type RepackOptions, type RepackResult, type RepackedMember
 export { escapeName, unescapeName } from './cpio/names.js';
 export { walkImage, type Archive, type WalkOptions, type WalkResult } from './image/walk.js';
 export { describeDirectoryTree, describeImageTree, type ImageTree } from './diff/views.js';
-export { SortedTree, type PathRecord, type Attributes } from './diff/tree-view.js';
+export { SortedTree, type PathRecord } from './diff/tree-view.js';
 export {
   diffArchives, diffTrees, differencesOf, formatArchiveDifference, formatDifference, summarizeArchive, summarizeDifferences,
-  type ArchiveDifference, type ArchiveSummary, type Attribute, type DiffOptions, type Difference, type DifferenceSummary,
+  type ArchiveDifference, type ArchiveSummary, type Attribute, type AttributeDifference, type DiffOptions, type Difference, type DifferenceSummary,
 } from './diff/compare.js';
 export { freeSpace, type FreeSpace } from './extract/free-space.js';
 export { blocksNeeded, measureImage, type DirectoryEntry, type DirectorySpace, type ImageSpace } from './extract/space.js';

@@ -4,16 +4,15 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { diffTrees } from '../src/diff/compare.js';
-import { NONE, TreeView } from '../src/diff/tree-view.js';
+import { NONE } from '../src/diff/tree-view.js';
 import { describeDirectoryTree, describeImageTree } from '../src/diff/views.js';
 import { EMPTY_SHA256 } from '../src/extract/walk-tree.js';
-import { MemoryPages, ScratchFile } from '../src/extract/scratch-file.js';
 import { cli, cpioExtract, sh, skippedDevices } from './support/cli.js';
 import { archivesOf, fixtureImages } from './support/fixtures.js';
 import { AS_ROOT, HAVE_DRACUT, skipUnlessCI, titled } from './support/needs.js';
 import { DIR, type FakeEntry, SYMLINK, newcArchive } from './support/newc.js';
 import { realImage } from './support/real.js';
-import { scratch } from './support/scratch.js';
+import { scratch, viewInMemory } from './support/scratch.js';
 import { describeTree } from './support/tree.js';
 
 /**
@@ -33,8 +32,6 @@ function gnuExtract(archives: Buffer[]): { dir: string; unmade: string[] } {
   return { dir, unmade };
 }
 
-/** A view whose file is in memory, as where the system gives no scratch file. */
-const viewInMemory = (): TreeView => new TreeView(new ScratchFile(new MemoryPages(), 'a tree in memory'));
 
 const lines = (out: Buffer) => out.toString().split('\n').filter(Boolean);
 

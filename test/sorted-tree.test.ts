@@ -8,7 +8,7 @@ import { NONE, type SortedTree, TreeView } from '../src/diff/tree-view.js';
 import { describeDirectoryTree } from '../src/diff/views.js';
 import { ScratchFileError } from '../src/errors.js';
 import { MemoryPages, ScratchFile } from '../src/extract/scratch-file.js';
-import { scratch } from './support/scratch.js';
+import { scratch, viewInMemory } from './support/scratch.js';
 
 /**
  * A tree described (TreeView) is written out in path order into a scratch file (SortedTree) and
@@ -45,12 +45,8 @@ const item = fc.record({
 });
 const items = fc.uniqueArray(item, { selector: (i) => i.path.toString('latin1'), maxLength: 60 });
 
-function memoryView(): TreeView {
-  return new TreeView(new ScratchFile(new MemoryPages(), 'a tree in memory'));
-}
-
 /** A view of `list`: its records made in the list's order, its paths put in reverse. */
-function viewOf(list: Item[], view = memoryView()): TreeView {
+function viewOf(list: Item[], view = viewInMemory()): TreeView {
   const records = list.map((i) => view.addRecord(i.type, i, i.bytes, i.size));
   list.forEach((_, n) => {
     const i = list[list.length - 1 - n];
@@ -121,7 +117,7 @@ describe('SortedTree', () => {
         const found = diffTrees(a, b).map((d) => `${d.kind} ${d.path.toString('latin1')}`);
         expect(found.filter((line) => !line.startsWith('links '))).toEqual([`removed ${gone.path.toString('latin1')}`]);
         const groupMates = gone.group === undefined ? [] : rest.filter((i) => i.group === gone.group);
-        const changedLinks = groupMates.length > 0 ? groupMates.filter((i) => i.type !== 'dir').map((i) => `links ${i.path.toString('latin1')}`).sort() : [];
+        const changedLinks = groupMates.filter((i) => i.type !== 'dir').map((i) => `links ${i.path.toString('latin1')}`).sort();
         expect(found.filter((line) => line.startsWith('links ')).sort()).toEqual(changedLinks);
       }),
       { numRuns: 200 },
@@ -144,7 +140,7 @@ describe('SortedTree', () => {
   });
 
   it('copies a record\'s content (addCopy), from the file or from what is not written yet', () => {
-    const view = memoryView();
+    const view = viewInMemory();
     const first = view.addRecord('file', { mode: 0o644, uid: 1, gid: 2, mtime: 3 }, Buffer.alloc(32, 7), 1234);
     const near = view.addCopy({ mode: 0o600, uid: 4, gid: 5, mtime: 6 }, first);
     // Past 64 KiB of records, the first is in the file, not in the out-buffer.
@@ -160,20 +156,16 @@ describe('SortedTree', () => {
   });
 
   it('writes a name as what it shares with the one before and the rest: 2,000 names 3,000 bytes deep take little more than their last components', () => {
-    const view = memoryView();
     const deep = 'd'.repeat(250).concat('/').repeat(12);
-    for (let n = 0; n < 2000; n++) view.put(view.paths.add(Buffer.from(`${deep}name${n}`)), view.addRecord('fifo', { mode: 0o644, uid: 0, gid: 0 }), NONE);
-    const pages = new MemoryPages();
-    const scratchOf = new ScratchFile(pages, 'a tree in memory');
-    // The same, in a view whose pages the test can measure.
-    const measured = new TreeView(scratchOf);
-    for (let n = 0; n < 2000; n++) measured.put(measured.paths.add(Buffer.from(`${deep}name${n}`)), measured.addRecord('fifo', { mode: 0o644, uid: 0, gid: 0 }), NONE);
-    const tree = measured.sortInto();
-    expect(deep.length).toBeGreaterThan(3000);
+    const names = Array.from({ length: 2000 }, (_, n) => Buffer.from(`${deep}name${n}`));
+    const file = new ScratchFile(new MemoryPages(), 'a tree in memory');
+    const view = new TreeView(file);
+    for (const name of names) view.put(view.paths.add(name), view.addRecord('fifo', { mode: 0o644, uid: 0, gid: 0 }), NONE);
+    const tree = view.sortInto();
     // Each: two words of name, a few bytes of it, five words of link and nine of content.
-    expect(scratchOf.written).toBeLessThan(2000 * 200 + deep.length + 1000);
+    expect(file.written).toBeLessThan(2000 * 200 + deep.length + 1000);
+    expect(readAll(tree).map((r) => r.path)).toEqual(names.sort(Buffer.compare).map((name) => name.toString('latin1')));
     expect(readAll(tree).at(-1)!.path).toBe(`${deep}name999`);
-    expect(diffTrees(view.sortInto(), tree)).toEqual([]);
   });
 });
 
@@ -188,12 +180,23 @@ describe('a tree described into a scratch file in TMPDIR', () => {
       }
     });
 
+  /** `run` with TMPDIR set to `dir`, and TMPDIR as it was after (unset, if it was). */
+  const inTmpdir = <T>(dir: string, run: () => T): T => {
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = dir;
+    try {
+      return run();
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+  };
+
   it('is in a file whose name is gone, closed by close; and in memory where TMPDIR has no room for one', () => {
     const root = fresh('tree');
+    for (const name of ['b', 'a']) writeFileSync(join(root, name), name);
     const tmp = fresh('tmp');
-    const before = process.env.TMPDIR;
-    process.env.TMPDIR = tmp;
-    try {
+    inTmpdir(tmp, () => {
       const tree = describeDirectoryTree(root);
       const fds = openIn(tmp);
       expect(fds).toHaveLength(1);
@@ -201,32 +204,32 @@ describe('a tree described into a scratch file in TMPDIR', () => {
       expect(readdirSync(tmp)).toEqual([]);
       tree.close();
       expect(openIn(tmp)).toEqual([]);
-      process.env.TMPDIR = join(tmp, 'missing');
-      const inMemory = describeDirectoryTree(root);
-      expect(openIn(tmp)).toEqual([]);
-      expect(diffTrees(inMemory, inMemory)).toEqual([]);
-    } finally {
-      process.env.TMPDIR = before;
-    }
+    });
+    const inMemory = inTmpdir(join(tmp, 'missing'), () => describeDirectoryTree(root));
+    expect(openIn(tmp)).toEqual([]);
+    expect(readAll(inMemory).map((r) => [r.path, r.type, r.size])).toEqual([['a', 'file', 1], ['b', 'file', 1]]);
+    inMemory.close();
   });
 
-  it('fails with a ScratchFileError that names the file where the file is cut short under it', () => {
+  it('fails with a ScratchFileError that names the file where the file is cut short under it, and closes it', () => {
     const tmp = fresh('tmp');
-    const before = process.env.TMPDIR;
-    process.env.TMPDIR = tmp;
+    const root = fresh('tree');
+    for (let n = 0; n < 20; n++) writeFileSync(join(root, `file${n}`), `${n}`);
+    const tree = inTmpdir(tmp, () => describeDirectoryTree(root));
+    const [fd] = openIn(tmp);
+    const size = statSync(`/proc/self/fd/${fd}`).size;
+    const write = openSync(`/proc/self/fd/${fd}`, 'r+');
+    ftruncateSync(write, size - 8);
+    closeSync(write);
+    let first: unknown;
     try {
-      const root = fresh('tree');
-      for (let n = 0; n < 20; n++) writeFileSync(join(root, `file${n}`), `${n}`);
-      const tree = describeDirectoryTree(root);
-      const [fd] = openIn(tmp);
-      const size = statSync(`/proc/self/fd/${fd}`).size;
-      const write = openSync(`/proc/self/fd/${fd}`, 'r+');
-      ftruncateSync(write, size - 8);
-      closeSync(write);
-      expect(() => [...tree.records()]).toThrow(ScratchFileError);
-      expect(() => [...tree.records()]).toThrow(/scratch file of the tree of .*: (a run ends inside a record|it was closed after a failure)/);
-    } finally {
-      process.env.TMPDIR = before;
+      [...tree.records()];
+    } catch (err) {
+      first = err;
     }
+    expect(first).toBeInstanceOf(ScratchFileError);
+    expect((first as Error).message).toMatch(/^reading the scratch file of the tree of .*: a run ends inside a record$/);
+    expect(() => [...tree.records()]).toThrow(/scratch file of the tree of .*: it was closed after a failure/);
+    expect(openIn(tmp)).toEqual([]);
   });
 });

@@ -32,8 +32,9 @@ the tree 'unpack' leaves as root: the last entry named a path wins, hard links a
 the writer resolves them, refused entries are left out, device nodes are in. A directory is
 read with lstat, symlinks never followed. Each regular file's content is hashed (sha256).
 Each tree, once read, is written out in path order into a file in the temporary directory
-($TMPDIR) whose name is removed as soon as it is open (in memory where there is none), and the
-two files are compared: the two trees are never held in memory at once.
+($TMPDIR) whose name is removed as soon as it is open, and the two files are compared: the
+two trees are never held in memory at once (but where there is no $TMPDIR, where each file's
+bytes are kept in memory).
 
 Per path: added (+), removed (-), type changed (T), or changed (M) in mode (not a
 symlink's), owner (uid:gid), size, content (the same size, another sha256), symlink target,
@@ -124,8 +125,8 @@ interface TreeSide {
 }
 
 /**
- * A directory's tree, or an image's as unpack leaves it, written out in path order one after
- * the other, so that the two are never held at once; any failure names the input.
+ * A directory's tree, or an image's as unpack leaves it, written out in path order (one side
+ * after the other, so that the two are never described at once); any failure names the input.
  */
 async function readSide(input: string, maxOutput: number): Promise<TreeSide> {
   return onImage(input, async () => {

@@ -7,11 +7,17 @@ import { NONE, type PathRecord, type SortedTree } from './tree-view.js';
 /** An attribute that can differ between two items of the same type at one path. */
 export type Attribute = 'mode' | 'owner' | 'size' | 'content' | 'target' | 'device' | 'links' | 'mtime';
 
+/** An attribute that differs at one path, `a` and `b` as the text output shows them (names escaped, see escapeName). */
+export interface AttributeDifference {
+  kind: Attribute;
+  a: string;
+  b: string;
+}
+
 export type Difference =
   | { path: Buffer; kind: 'added' | 'removed'; type: EntryType }
   | { path: Buffer; kind: 'type'; a: EntryType; b: EntryType }
-  /** `a` and `b` as the text output shows them (names escaped, see escapeName). */
-  | { path: Buffer; kind: Attribute; a: string; b: string };
+  | ({ path: Buffer } & AttributeDifference);
 
 export interface DiffOptions {
   /** Compare mtimes too: a restore by `cpio -id` without -m leaves them at its own time. */
@@ -73,8 +79,8 @@ function nextOf(records: Generator<PathRecord>): PathRecord | undefined {
  * Each attribute that differs from `x` in tree a to `y` in tree b, of the same path and type;
  * a size that differs stands for the content too. Owners and mtimes only where `compared` says.
  */
-function attributeDifferences(x: PathRecord, y: PathRecord, groups: GroupPairs, compared: { owner: boolean; mtime: boolean }): { kind: Attribute; a: string; b: string }[] {
-  const out: { kind: Attribute; a: string; b: string }[] = [];
+function attributeDifferences(x: PathRecord, y: PathRecord, groups: GroupPairs, compared: { owner: boolean; mtime: boolean }): AttributeDifference[] {
+  const out: AttributeDifference[] = [];
   const { type } = x;
   if (type !== 'symlink' && x.mode !== y.mode) out.push({ kind: 'mode', a: modeText(x.mode), b: modeText(y.mode) });
   if (compared.owner && (x.uid !== y.uid || x.gid !== y.gid)) out.push({ kind: 'owner', a: `${x.uid}:${x.gid}`, b: `${y.uid}:${y.gid}` });

@@ -1,7 +1,7 @@
 import { ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { PathTable, grown } from '../extract/path-table.js';
-import type { ScratchFile } from '../extract/scratch-file.js';
+import { type ScratchFile, padded } from '../extract/scratch-file.js';
 
 /** The owner, mode and mtime of what is at a path. */
 export interface Attributes {
@@ -95,7 +95,8 @@ export class TreeView {
   /**
    * Writes the view out as a SortedTree, into its scratch file after the records, and frees its
    * memory: a tree is held in memory only while it is described, so that a comparison of two
-   * holds one at a time. The view is not used again; the SortedTree has its file.
+   * holds one at a time (but where the file is in memory). The view is not used again; the
+   * SortedTree has its file.
    */
   sortInto(): SortedTree {
     const { scratch } = this;
@@ -225,10 +226,6 @@ function getFloat(words: Uint32Array, at: number): number {
   return float[0];
 }
 
-function padded(length: number): number {
-  return (length + 3) & ~3;
-}
-
 /** Writes paths of a table into a scratch file, each as the bytes it shares with the one before and the rest. */
 class FrontCoder {
   private previous = Buffer.allocUnsafeSlow(256);
@@ -313,7 +310,8 @@ const READ_BUFFER = 1 << 16;
 /**
  * A tree's paths in the order of their bytes, each with its record, written once (by
  * TreeView.sortInto) into a scratch file and read through, as often as asked, one record at a
- * time: a comparison holds a few records of each tree, not the trees.
+ * time: a comparison holds a few records of each tree, not the trees (but where the file is in
+ * memory: MemoryPages).
  */
 export class SortedTree {
   constructor(
@@ -387,8 +385,8 @@ export class SortedTree {
  * name in the buffer.
  */
 class Reader {
-  buffer: Buffer<ArrayBuffer>;
-  private words: Uint32Array;
+  readonly buffer: Buffer<ArrayBuffer>;
+  private readonly words: Uint32Array;
   /** The last name read, its first `pathLength` bytes, in memory that the next reuses. */
   pathBytes = Buffer.allocUnsafeSlow(256);
   pathLength = 0;
@@ -398,7 +396,7 @@ class Reader {
 
   /** No larger than what it reads: a group's names are read each into a reader of its own. */
   constructor(private readonly scratch: ScratchFile, private position: number, private readonly end: number) {
-    this.buffer = Buffer.allocUnsafeSlow(Math.min(READ_BUFFER, padded(end - position)));
+    this.buffer = Buffer.allocUnsafeSlow(padded(Math.min(READ_BUFFER, end - position)));
     this.words = new Uint32Array(this.buffer.buffer);
   }
 
@@ -461,12 +459,8 @@ class Reader {
       this.have -= this.at;
       this.at = 0;
     }
-    if (length > this.buffer.length) {
-      const bigger = Buffer.allocUnsafeSlow(padded(length) * 2);
-      this.buffer.copy(bigger, 0, 0, this.have);
-      this.buffer = bigger;
-      this.words = new Uint32Array(bigger.buffer);
-    }
+    // The buffer holds the whole run or 64 KiB, and no record is longer (ScratchFile.room).
+    if (length > this.buffer.length) this.scratch.cutShort();
     while (this.have < length) {
       const n = this.position < this.end ? this.scratch.read(this.buffer, this.have, Math.min(this.buffer.length - this.have, this.end - this.position), this.position) : 0;
       if (n === 0) this.scratch.cutShort();
@@ -489,7 +483,7 @@ const GATHER_BYTES = 1 << 20;
  */
 class RecordGatherer {
   /** The batch, in path order. */
-  buffer: Buffer;
+  readonly buffer: Buffer;
   /** Where each record of the batch starts in `buffer`; and past its last. */
   readonly starts: Uint32Array;
   private readonly window: Buffer;
@@ -516,8 +510,8 @@ class RecordGatherer {
     for (; first + count < end && count < this.keys.length; count++) {
       const record = recordOf(first + count);
       const length = (this.placeOf[record + 1] - this.placeOf[record]) * 4;
+      // The first always fits: the batch holds 1 MiB or every record, and no record is longer than 64 KiB.
       if (count > 0 && bytes + length > this.buffer.length) break;
-      if (length > this.buffer.length) this.buffer = Buffer.allocUnsafeSlow(length);
       this.starts[count] = bytes;
       bytes += length;
       // The place and the item, in one number to sort: places are under 2^32, items under 2^14.

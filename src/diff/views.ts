@@ -37,7 +37,8 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
     // Two trees are hashed in turn, node:crypto loaded: lz4 goes to its command (saveMemory).
     ({ archives } = await walkImage(image, writer, { start: options.start, maxOutput: options.maxOutput, saveMemory: true }));
     writer.eachDirectoryMeta((rel, meta) => {
-      if (model.get(rel)?.type === 'dir') tree.put(tree.paths.find(rel), tree.addRecord('dir', meta), NONE);
+      const path = tree.paths.find(rel);
+      if (model.typeAt(path) === 'dir') tree.put(path, tree.addRecord('dir', meta), NONE);
     });
     for (const [path, node] of model.paths()) {
       if (node.type !== 'dir') tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);

@@ -33,7 +33,6 @@ export type RecordVisitor = (r: RunRecord) => void;
  * A record (recordLength): five words (the path's length and, above its 16 bits, the flags; the
  * mode, uid, gid and mtime), then the path's bytes, up to a word's end, in a ScratchFile.
  */
-
 /** A reader's: the end may read a few dozen runs at once. A record fits, its path at most PATH_MAX. */
 const READ_BUFFER = 1 << 15;
 /** Runs of one size merged into one run of the next: a merge reads this many at once. */
@@ -122,7 +121,6 @@ export class RunFile {
     this.runStart = this.file.written;
   }
 }
-
 
 /** Records in descending byte order of path, the current one and its path as a latin1 string, compared in C++. */
 interface RecordSource {

@@ -7,7 +7,6 @@ import { RECORD_HEADER, type ScratchFile, recordLength } from './scratch-file.js
  * A record (recordLength): the group's key in four words (ino, devmajor, devminor, file type),
  * the length of its first name, then the name's bytes up to a word's end.
  */
-
 /** Records a block of the index holds: a lookup reads one block of a run. */
 const BLOCK = 64;
 
@@ -123,11 +122,7 @@ export class HardLinkRuns {
       this.block = new Uint32Array(words);
     }
     const bytes = Buffer.from(this.block.buffer);
-    for (let got = 0; got < length; ) {
-      const n = this.file.read(bytes, got, length - got, from + got);
-      if (n === 0) this.file.cutShort();
-      got += n;
-    }
+    this.file.readBack(bytes.subarray(0, length), from);
     const words = this.block;
     for (let at = 0; at < length; ) {
       if (at + RECORD_HEADER > length) this.file.cutShort();
@@ -155,7 +150,6 @@ export class HardLinkRuns {
     this.blockStarts[b] = start;
   }
 }
-
 
 function putWord(bytes: Uint8Array, at: number, word: number): void {
   bytes[at] = word >>> 24;

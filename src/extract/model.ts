@@ -68,6 +68,12 @@ export class ModelTree implements Tree {
     return tempScratchFile(`${what} of a model of a tree`);
   }
 
+  /** The type of what the tree holds at the path numbered `path` (-1: a path the table has not). */
+  typeAt(path: number): EntryType | undefined {
+    const node = this.nodeOf(path);
+    return node === NONE ? undefined : ENTRY_TYPES[this.types[node]];
+  }
+
   /** What the tree holds at `rel`. */
   get(rel: Buffer): ModelNode | undefined {
     const id = this.names.find(rel);
@@ -99,9 +105,7 @@ export class ModelTree implements Tree {
 
   kind(rel: Buffer): EntryType | undefined {
     checkNameLengths(rel, 'lstat');
-    const id = this.names.find(rel);
-    const node = this.nodeOf(id);
-    return node === NONE ? undefined : ENTRY_TYPES[this.types[node]];
+    return this.typeAt(this.names.find(rel));
   }
 
   mkdir(rel: Buffer): void {

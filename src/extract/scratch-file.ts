@@ -1,4 +1,5 @@
 import { ScratchFileError } from '../errors.js';
+import { freeNow } from '../decode/source.js';
 import { openInTempDir } from '../temp.js';
 const { closeSync, constants, openSync, readSync, writeSync } = process.getBuiltinModule('node:fs');
 const { join } = process.getBuiltinModule('node:path');
@@ -10,7 +11,12 @@ export const RECORD_HEADER = 20;
 
 /** The bytes of a record: its five words, then a path of `pathLength` bytes, up to a word's end. */
 export function recordLength(pathLength: number): number {
-  return RECORD_HEADER + ((pathLength + 3) & ~3);
+  return RECORD_HEADER + padded(pathLength);
+}
+
+/** `length` up to a word's end: records are written by word. */
+export function padded(length: number): number {
+  return length + (-length & 3);
 }
 
 /**
@@ -68,7 +74,7 @@ export class ScratchFile {
     this.outUsed = 0;
   }
 
-  /** readSync of the file at `position`, failing as the class says. */
+  /** Reads the file (or its pages in memory) at `position`, failing as the class says. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): number {
     const { fd } = this;
     return this.io(() => (typeof fd === 'number' ? readSync(fd, buffer, offset, length, position) : fd.read(buffer.subarray(offset, offset + length), position)), 'reading');
@@ -170,6 +176,7 @@ export class MemoryPages {
   }
 
   free(): void {
+    for (const page of this.pages) if (page) freeNow(page.buffer);
     this.pages = [];
     this.size = 0;
   }

@@ -181,15 +181,13 @@ async function measure(
 /** The tree in `dir` against the image's from `start`, as diff compares them. */
 async function verifyTree(image: string, start: number, dir: string, maxOutput: number | undefined): Promise<Verification> {
   const { tree } = await describeImageTree(image, { start, maxOutput });
+  let restored;
   let differences;
   try {
-    const restored = describeDirectoryTree(dir);
-    try {
-      differences = diffTrees(tree, restored);
-    } finally {
-      restored.close();
-    }
+    restored = describeDirectoryTree(dir);
+    differences = diffTrees(tree, restored);
   } finally {
+    restored?.close();
     tree.close();
   }
   return { equal: differences.length === 0, summary: summarizeDifferences(differences), differences };

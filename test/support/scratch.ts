@@ -2,6 +2,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import { TreeView } from '../../src/diff/tree-view.js';
+import { MemoryPages, ScratchFile } from '../../src/extract/scratch-file.js';
 import { removeTree } from '../../src/extract/walk-tree.js';
 
 /**
@@ -34,4 +36,9 @@ export function openScratchFiles(): string[] {
       return '';
     }
   }).filter((target) => target.includes('.initramfs-restore-scratch-'));
+}
+
+/** A TreeView whose file is in memory, as where the system gives no scratch file. */
+export function viewInMemory(): TreeView {
+  return new TreeView(new ScratchFile(new MemoryPages(), 'a tree in memory'));
 }
