@@ -366,8 +366,12 @@ export class ByteSource {
  * freed only by a collection, which comes by what JavaScript allocates, not by buffer bytes.
  */
 export function freeNow(buffer: ArrayBufferLike): void {
+  const own = buffer as ArrayBuffer;
   // ES2024's transfer detaches the buffer and frees its memory; a second release does nothing.
-  if (!(buffer as ArrayBuffer).detached) (buffer as ArrayBuffer).transfer(0);
+  // A resizable buffer's memory would move with it (grown's reservations): its pages go first.
+  if (own.detached) return;
+  if (own.resizable) own.resize(0);
+  own.transfer(0);
 }
 
 /** `what`, of `n` bytes from image offset `at`, of which the image holds only `got`. */
