@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryRecords } from '../src/extract/directories.js';
 import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from '../src/extract/directory-runs.js';
 import { ScratchFileError } from '../src/errors.js';
-import { PathTable, grown } from '../src/extract/path-table.js';
+import { PathTable, doubledSlots, grown } from '../src/extract/path-table.js';
+import { freeNow } from '../src/decode/source.js';
 import { ScratchFile } from '../src/extract/scratch-file.js';
 
 /** Relative paths as normalizeName gives them: components of any bytes but '/' and NUL, none empty. */
@@ -131,6 +132,39 @@ describe('grown', () => {
     expect(array.subarray(0, 400_000).every((value, index) => value === index)).toBe(true);
     // An index far past the end: as many steps as it takes, at once.
     expect(grown(new Uint8Array(65_536), 100_000).length).toBe(102_400);
+    expect(grown(new Uint16Array(0), 0).length).toBe(1);
+  });
+
+  it('moves an array into a reservation of its own once, then grows it in place, and freeNow gives its pages back', () => {
+    const first = new Uint32Array(4).fill(9);
+    const moved = grown(first, 4);
+    expect(first.buffer.detached).toBe(true);
+    expect(moved.buffer.resizable).toBe(true);
+    expect(grown(moved, 1_000_000)).toBe(moved);
+    expect(moved.length).toBeGreaterThan(1_000_000);
+    expect([...moved.subarray(0, 5)]).toEqual([9, 9, 9, 9, 0]);
+    freeNow(moved.buffer);
+    expect(moved.buffer.detached).toBe(true);
+    expect(() => freeNow(moved.buffer)).not.toThrow();
+  });
+
+  it('doubles the slots of a hash in place, every number at a free slot from its hash', () => {
+    const hash = (id: number) => Math.imul(id, 0x9e3779b1) >>> 0;
+    let slots = new Int32Array(1024).fill(-1);
+    /** The slots once doubled: moved into a reservation, where they stay. */
+    let moved: Int32Array | undefined;
+    for (let id = 0; id < 300_000; id++) {
+      let slot = hash(id) & (slots.length - 1);
+      while (slots[slot] !== -1) slot = (slot + 1) & (slots.length - 1);
+      slots[slot] = id;
+      if ((id + 1) * 2 > slots.length) {
+        slots = doubledSlots(slots, 0, id + 1, hash);
+        moved ??= slots;
+      }
+    }
+    expect(slots).toBe(moved);
+    expect(slots.length).toBe(2 ** 20);
+    expect(slots.filter((id) => id !== -1).sort()).toEqual(Int32Array.from({ length: 300_000 }, (_, i) => i));
   });
 });
 

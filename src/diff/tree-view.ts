@@ -2,6 +2,7 @@ import { ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
 import { freeNow } from '../decode/source.js';
 import { PathTable, grown } from '../extract/path-table.js';
 import { type ScratchFile, padded } from '../extract/scratch-file.js';
+import { sortInPlace } from '../extract/sort.js';
 
 /** The owner, mode and mtime of what is at a path. */
 export interface Attributes {
@@ -170,7 +171,7 @@ export class TreeView {
     for (let path = 0; path < this.recordAt.length; path++) if (this.recordAt[path] !== NONE) count++;
     const sorted = new Uint32Array(count);
     for (let path = 0, at = 0; path < this.recordAt.length; path++) if (this.recordAt[path] !== NONE) sorted[at++] = path;
-    return sorted.sort((a, b) => this.paths.compare(a, b));
+    return sortInPlace(sorted, (a, b) => this.paths.compare(a, b));
   }
 }
 

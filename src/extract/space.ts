@@ -3,6 +3,7 @@ import { freeNow } from '../decode/source.js';
 import { entryType } from '../cpio/entry.js';
 import { ModelTree, NONE } from './model.js';
 import { PathTable, grown } from './path-table.js';
+import { sortInPlace } from './sort.js';
 import { TreeWriter } from './writer.js';
 
 /** What the regular files under one directory hold: each hard-link group once, as its data is stored once. */
@@ -127,7 +128,7 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
     directories: {
       *[Symbol.iterator](): Generator<DirectoryEntry> {
         // Sorted when first read: restore --dry-run reads only the total.
-        if (!sorted) order.sort((p, q) => bytes[q] - bytes[p] || table.compare(p, q));
+        if (!sorted) sortInPlace(order, (p, q) => bytes[q] - bytes[p] || table.compare(p, q));
         sorted = true;
         for (const path of order) yield { path: table.pathOf(path), depth: table.depthOf(path), bytes: bytes[path], files: files[path] };
       },
