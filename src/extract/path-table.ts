@@ -247,11 +247,11 @@ export type TypedArray = Int32Array | Uint32Array | Uint16Array | Uint8Array | F
  * The first time it grows, an array moves into memory of its own pages (a resizable ArrayBuffer,
  * which V8 reserves with mmap, apart from the C library's heap), where it then grows in place: a
  * step copies nothing, and holds no old array beside the new one. What freeNow frees goes back to
- * the system at once. Moved by `transfer` into the C library's heap, as before, a large array's
- * free raised the heap's mmap threshold to its size, and the arrays and buffers after it, no
- * larger, stayed in a heap that gives back only its top: `diff` of 100,050 hard links peaked at
- * 70.1 MB that way, 66.5 in pages of their own (by hand). `array`, where it moved, is detached:
- * only the one returned is used after.
+ * the system at once. Moved by `transfer` within the C library's heap, a large array's free
+ * raised the heap's mmap threshold to its size, and the arrays and buffers after it, no larger,
+ * stayed in a heap that gives back only its top: `diff` of 100,050 hard links peaked at 70.1 MB
+ * that way, 65.6 in pages of their own (by hand). `array`, where it moved, is detached: only the
+ * one returned is used after.
  */
 export function grown<A extends TypedArray>(array: A, index: number, fill = 0): A {
   if (index < array.length) return array;
@@ -269,7 +269,7 @@ export function grown<A extends TypedArray>(array: A, index: number, fill = 0): 
  */
 export function pagedArray<A extends TypedArray>(Type: { new (buffer: ArrayBuffer): A }, length: number): A {
   const bytes = length * (Type as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-  return new Type(new ArrayBuffer(bytes, { maxByteLength: bytes }));
+  return new Type(ownPages(bytes, bytes));
 }
 
 /** `array`, `length` elements long, in memory of its own pages (see grown). */
@@ -281,10 +281,24 @@ function resized<A extends TypedArray>(array: A, length: number): A {
     return array;
   }
   // A view of no length of its own follows the buffer's as it grows.
-  const moved = new (array.constructor as new (buffer: ArrayBuffer) => A)(new ArrayBuffer(bytes, { maxByteLength: Math.max(RESERVED_BYTES, bytes * 8) }));
+  const moved = new (array.constructor as new (buffer: ArrayBuffer) => A)(ownPages(bytes, Math.max(RESERVED_BYTES, bytes * 8)));
   moved.set(array);
   freeNow(buffer);
   return moved;
+}
+
+/**
+ * `bytes` of zeros in a buffer that may grow to `reserve` in place; where the address space is
+ * limited (ulimit -v) and the reservation is refused, a buffer of `bytes` alone, which the next
+ * step moves.
+ */
+function ownPages(bytes: number, reserve: number): ArrayBuffer {
+  try {
+    return new ArrayBuffer(bytes, { maxByteLength: reserve });
+  } catch (err) {
+    if (!(err instanceof RangeError) || reserve === bytes) throw err;
+    return new ArrayBuffer(bytes, { maxByteLength: bytes });
+  }
 }
 
 /**
