@@ -16,9 +16,6 @@ export class PathTable {
   private count = 1;
   private parents = new Int32Array(1024);
   private starts = new Uint32Array(1024);
-  private lengths = new Uint16Array(1024);
-  /** Each path's hash, so that growing the slots hashes no byte again, and a probe compares few. */
-  private hashes = new Uint32Array(1024);
   private pool = new Uint8Array(1 << 14);
   private poolUsed = 0;
   /** The numbers, by hash; EMPTY where none. Never over half full. */
@@ -37,7 +34,7 @@ export class PathTable {
    * describes one tree after another): the table is not used again.
    */
   release(): void {
-    for (const array of [this.parents, this.starts, this.lengths, this.hashes, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
+    for (const array of [this.parents, this.starts, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
   }
 
   /** How many numbers are given, the root's included: each is below it. */
@@ -71,7 +68,7 @@ export class PathTable {
   pathLength(id: number): number {
     this.checkLive();
     let length = -1;
-    for (let at = id; at !== 0; at = this.parents[at]) length += this.lengths[at] + 1;
+    for (let at = id; at !== 0; at = this.parents[at]) length += this.lengthOf(at) + 1;
     return Math.max(length, 0);
   }
 
@@ -80,7 +77,7 @@ export class PathTable {
     const end = at + this.pathLength(id);
     for (let node = id, to = end; node !== 0; node = this.parents[node]) {
       // A loop, not set() of a subarray: a component is short, and a subarray an allocation.
-      const from = to - this.lengths[node];
+      const from = to - this.lengthOf(node);
       for (let i = 0, start = this.starts[node]; i < to - from; i++) out[from + i] = this.pool[start + i];
       if (from > at) out[from - 1] = SLASH;
       to = from - 1;
@@ -120,8 +117,8 @@ export class PathTable {
     }
     const startX = this.starts[x];
     const startY = this.starts[y];
-    const lengthX = this.lengths[x];
-    const lengthY = this.lengths[y];
+    const lengthX = this.lengthOf(x);
+    const lengthY = this.lengthOf(y);
     const common = Math.min(lengthX, lengthY);
     for (let k = 0; k < common; k++) {
       const d = this.pool[startX + k] - this.pool[startY + k];
@@ -151,7 +148,7 @@ export class PathTable {
       let next = this.slots[slot];
       if (next === EMPTY) {
         if (!adding) return EMPTY;
-        next = this.give(slot, id, rel, from, to, hashed);
+        next = this.give(slot, id, rel, from, to);
       }
       if (to < rel.length) {
         parent = next;
@@ -172,6 +169,15 @@ export class PathTable {
     if (this.parents.length === 0) throw new Error('a path table used after its release');
   }
 
+  /**
+   * The bytes of the last component of the path numbered `id`: up to where the next number's
+   * start, as each number's component is added to the pool after the one before (a length a
+   * path, and its hash, which the slots once kept, took 6 of its 30-odd bytes).
+   */
+  private lengthOf(id: number): number {
+    return (id + 1 < this.count ? this.starts[id + 1] : this.poolUsed) - this.starts[id];
+  }
+
   private remember(id: number, rel: Uint8Array, length: number): void {
     if (length > this.lastParent.length) this.lastParent = new Uint8Array(length * 2);
     this.lastParent.set(rel.subarray(0, length));
@@ -185,7 +191,7 @@ export class PathTable {
     const length = to - from;
     let slot = hashed & mask;
     for (let id; (id = this.slots[slot]) !== EMPTY; slot = (slot + 1) & mask) {
-      if (this.hashes[id] !== hashed || this.parents[id] !== parent || this.lengths[id] !== length) continue;
+      if (this.parents[id] !== parent || this.lengthOf(id) !== length) continue;
       const start = this.starts[id];
       let k = 0;
       while (k < length && this.pool[start + k] === bytes[from + k]) k++;
@@ -194,23 +200,21 @@ export class PathTable {
     return slot;
   }
 
-  private give(slot: number, parent: number, bytes: Uint8Array, from: number, to: number, hashed: number): number {
+  private give(slot: number, parent: number, bytes: Uint8Array, from: number, to: number): number {
     if (this.count === this.parents.length) {
       this.parents = grown(this.parents, this.count);
       this.starts = grown(this.starts, this.count);
-      this.lengths = grown(this.lengths, this.count);
-      this.hashes = grown(this.hashes, this.count);
     }
     if (this.poolUsed + to - from > this.pool.length) this.pool = grown(this.pool, this.poolUsed + to - from);
     const id = this.count++;
     this.parents[id] = parent;
     this.starts[id] = this.poolUsed;
-    this.lengths[id] = to - from;
-    this.hashes[id] = hashed;
     this.pool.set(bytes.subarray(from, to), this.poolUsed);
     this.poolUsed += to - from;
     this.slots[slot] = id;
-    if (this.count * 2 > this.slots.length) this.slots = doubledSlots(this.slots, 1, this.count, (id) => this.hashes[id]);
+    if (this.count * 2 > this.slots.length) {
+      this.slots = doubledSlots(this.slots, 1, this.count, (id) => hash(this.parents[id], this.pool, this.starts[id], this.starts[id] + this.lengthOf(id)));
+    }
     return id;
   }
 }
