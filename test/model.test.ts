@@ -21,4 +21,25 @@ describe('ModelTree', () => {
     expect(kept).toBe(5);
     expect(model.get(Buffer.from('d/x'))?.from).toBe(4);
   });
+
+  it('gives the user what a node kept before when a hard link brings its content, to record the link in its place', () => {
+    const calls: [string, number][] = [];
+    let kept = 0;
+    const model = new ModelTree((e, replaced) => {
+      calls.push([e.name.toString(), replaced]);
+      return replaced === -1 ? kept++ : replaced;
+    });
+    const writer = new TreeWriter(model, { devices: true });
+    const parser = new CpioParser(writer);
+    parser.write(newcArchive([
+      { name: 'a', ino: 7, nlink: 3 },
+      { name: 's', mode: 0o120777, data: 'a' },
+      { name: 'b', ino: 7, nlink: 3, data: 'one' },
+      { name: 'c', ino: 7, nlink: 3, data: 'two' },
+    ]));
+    parser.end();
+    // a and s are new nodes; b and c bring the group's content, each in place of the one before.
+    expect(calls).toEqual([['a', -1], ['s', -1], ['b', 0], ['c', 0]]);
+    expect(['a', 'b', 'c', 's'].map((name) => model.get(Buffer.from(name))?.from)).toEqual([0, 0, 0, 1]);
+  });
 });

@@ -132,9 +132,15 @@ class EntryRecords {
 
   constructor(private readonly keepNames: boolean) {}
 
-  /** A record of `e`, the image's `ordinal`-th entry, in `archive`; returns its number. */
-  add(ordinal: number, archive: number, e: CpioEntry): number {
-    const record = this.count++;
+  /**
+   * A record of `e`, the image's `ordinal`-th entry, in `archive`, in place of record `replaced`
+   * where it is not NONE (ModelTree's keep); returns its number.
+   */
+  add(ordinal: number, archive: number, e: CpioEntry, replaced: number): number {
+    const record = replaced === NONE ? this.count++ : replaced;
+    this.targets.delete(record);
+    this.devices.delete(record);
+    this.names.delete(record);
     if (record === this.archives.length) {
       this.ordinals = grown(this.ordinals, record);
       this.archives = grown(this.archives, record);
@@ -213,7 +219,7 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
 /** The writer on the model, placing the entries and watching those named `wanted`. */
 class ModelUnpack implements CpioEvents {
   /** A node keeps the record of the entry its content comes from. */
-  readonly tree = new ModelTree((e) => this.entries.add(this.count, this.archive, e));
+  readonly tree = new ModelTree((e, replaced) => this.entries.add(this.count, this.archive, e, replaced));
   readonly entries: EntryRecords;
   last: Named | undefined;
   /** The index of the archive being read. */

@@ -48,10 +48,13 @@ export class ModelTree implements Tree {
   /**
    * `keep`: the number a node keeps of the entry its content comes from (its user's record of
    * it, up to 2^31 - 1, or NONE), a number and no object: a model holds every path of the tree.
-   * `names`: the table its paths are numbered in, which its user may number other paths in too.
+   * `replaced` is what the node kept before, which nothing else holds, for the user to record
+   * `e` in its place (a hard link that carries data, most often the group's last name); NONE
+   * for a new node. `names`: the table its paths are numbered in, which its user may number
+   * other paths in too.
    */
   constructor(
-    private readonly keep: (e: CpioEntry) => number,
+    private readonly keep: (e: CpioEntry, replaced: number) => number,
     readonly names = new PathTable(),
   ) {}
 
@@ -153,7 +156,7 @@ export class ModelTree implements Tree {
    * for each link opened (a link of no data leaves the group's content as it was).
    */
   contentFrom(node: number, e: CpioEntry): void {
-    this.kept[node] = this.keep(e);
+    this.kept[node] = this.keep(e, this.kept[node]);
   }
 
   /**
@@ -175,7 +178,7 @@ export class ModelTree implements Tree {
     this.types = grown(this.types, id);
     this.kept = grown(this.kept, id, NONE);
     this.types[id] = ENTRY_TYPES.indexOf(type);
-    if (e) this.kept[id] = this.keep(e);
+    if (e) this.kept[id] = this.keep(e, NONE);
     return id;
   }
 

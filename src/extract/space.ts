@@ -50,9 +50,9 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   let sizes = new Uint32Array(1024);
   let archiveOf = new Uint32Array(1024);
   const table = new PathTable();
-  const model = new ModelTree((e) => {
+  const model = new ModelTree((e, replaced) => {
     if (entryType(e.mode) !== 'file') return NONE;
-    const n = kept++;
+    const n = replaced === NONE ? kept++ : replaced;
     sizes = grown(sizes, n);
     archiveOf = grown(archiveOf, n);
     sizes[n] = e.size;
