@@ -4,10 +4,13 @@ import { PathTable } from '../src/extract/path-table.js';
 import { sortInPlace } from '../src/extract/sort.js';
 
 describe('sortInPlace', () => {
-  it('orders as a stable sort by the same comparator does, at any length, in order or not', () => {
+  it('orders as a stable sort by the same comparator does, at any length, in order, against it, in runs, or not', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 300 }), fc.boolean(), (keys, presorted) => {
-        if (presorted) keys.sort((a, b) => a - b);
+      fc.property(fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 300 }), fc.constantFrom('shuffled', 'ascending', 'descending', 'runs'), (keys, order) => {
+        // Runs in order and against it, as natural runs are found, reversed where they descend.
+        if (order === 'ascending') keys.sort((a, b) => a - b);
+        if (order === 'descending') keys.sort((a, b) => b - a);
+        if (order === 'runs') for (let at = 0; at < keys.length; at += 37) keys.splice(at, 37, ...keys.slice(at, at + 37).sort((a, b) => (at % 2 ? b - a : a - b)));
         // Elements are indices; the comparator sees only their keys, so that ties show stability.
         const compare = (a: number, b: number) => keys[a] - keys[b];
         const array = Uint32Array.from(keys, (_, i) => i);

@@ -45,13 +45,12 @@ export class HardLinkGroups {
   private found = Buffer.allocUnsafeSlow(256);
 
   /**
-   * `shared`: the table of the tree written (Tree.names), to number the names in, where the
-   * groups never spill; by default one of their own, and `spill` where they may.
+   * `shared`: the table of the tree written (Tree.names), which holds every name anyway, to
+   * number the names in; by default one of their own. `spill`, where they may.
    */
-  constructor(shared?: PathTable, private spill?: LinkSpill) {
+  constructor(private readonly shared?: PathTable, private spill?: LinkSpill) {
     this.ownsNames = shared === undefined;
-    if (shared) this.spill = undefined;
-    this.startEmpty(shared);
+    this.startEmpty();
   }
 
   /** Frees the groups' memory at once, as PathTable.release does, their path table's where they made it, and closes their runs' file: they are not used again. */
@@ -102,7 +101,7 @@ export class HardLinkGroups {
     this.inos[group] = e.ino;
     this.types[group] = e.mode & S_IFMT;
     this.firstNames[group] = this.names.add(rel);
-    this.nameBytes += rel.length;
+    if (this.ownsNames) this.nameBytes += rel.length;
     this.slots[slot] = group;
     if (this.count * 2 > this.slots.length) {
       this.slots = doubledSlots(this.slots, 0, this.count, (group) => keyHash(this.inos[group], this.majors[group], this.minors[group], this.types[group]));
@@ -125,8 +124,8 @@ export class HardLinkGroups {
     this.startEmpty();
   }
 
-  private startEmpty(shared?: PathTable): void {
-    this.names = shared ?? new PathTable();
+  private startEmpty(): void {
+    this.names = this.shared ?? new PathTable();
     this.count = 0;
     this.nameBytes = 0;
     this.majors = new Uint32Array(256);

@@ -16,6 +16,12 @@ export class PathTable {
   private count = 1;
   private parents = new Int32Array(1024);
   private starts = new Uint32Array(1024);
+  /**
+   * Each path's hash's top byte, which a probe compares before anything else: most numbers a
+   * probe meets have the same parent (a directory's names come together), and a byte of the
+   * hash sets aside all but one in 256 of them where the whole hash took 4 bytes a path.
+   */
+  private tags = new Uint8Array(1024);
   private pool = new Uint8Array(1 << 14);
   private poolUsed = 0;
   /** The numbers, by hash; EMPTY where none. Never over half full. */
@@ -34,7 +40,7 @@ export class PathTable {
    * describes one tree after another): the table is not used again.
    */
   release(): void {
-    for (const array of [this.parents, this.starts, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
+    for (const array of [this.parents, this.starts, this.tags, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
   }
 
   /** How many numbers are given, the root's included: each is below it. */
@@ -115,10 +121,11 @@ export class PathTable {
       y = this.parents[y];
       xGoesOn = yGoesOn = true;
     }
+    // lengthOf, written out: a sort calls this a million times, on the baseline tiers, which inline no call.
     const startX = this.starts[x];
     const startY = this.starts[y];
-    const lengthX = this.lengthOf(x);
-    const lengthY = this.lengthOf(y);
+    const lengthX = (x + 1 < this.count ? this.starts[x + 1] : this.poolUsed) - startX;
+    const lengthY = (y + 1 < this.count ? this.starts[y + 1] : this.poolUsed) - startY;
     const common = Math.min(lengthX, lengthY);
     for (let k = 0; k < common; k++) {
       const d = this.pool[startX + k] - this.pool[startY + k];
@@ -148,7 +155,7 @@ export class PathTable {
       let next = this.slots[slot];
       if (next === EMPTY) {
         if (!adding) return EMPTY;
-        next = this.give(slot, id, rel, from, to);
+        next = this.give(slot, id, rel, from, to, hashed);
       }
       if (to < rel.length) {
         parent = next;
@@ -172,7 +179,7 @@ export class PathTable {
   /**
    * The bytes of the last component of the path numbered `id`: up to where the next number's
    * start, as each number's component is added to the pool after the one before (a length a
-   * path, and its hash, which the slots once kept, took 6 of its 30-odd bytes).
+   * path, and its whole hash, which the table once kept, took 6 of its 30-odd bytes).
    */
   private lengthOf(id: number): number {
     return (id + 1 < this.count ? this.starts[id + 1] : this.poolUsed) - this.starts[id];
@@ -189,10 +196,13 @@ export class PathTable {
   private slotOf(parent: number, bytes: Uint8Array, from: number, to: number, hashed: number): number {
     const mask = this.slots.length - 1;
     const length = to - from;
+    const tag = hashed >>> 24;
     let slot = hashed & mask;
     for (let id; (id = this.slots[slot]) !== EMPTY; slot = (slot + 1) & mask) {
-      if (this.parents[id] !== parent || this.lengthOf(id) !== length) continue;
+      if (this.tags[id] !== tag || this.parents[id] !== parent) continue;
+      // lengthOf, written out: the baseline tiers the CLI runs on inline no call.
       const start = this.starts[id];
+      if ((id + 1 < this.count ? this.starts[id + 1] : this.poolUsed) - start !== length) continue;
       let k = 0;
       while (k < length && this.pool[start + k] === bytes[from + k]) k++;
       if (k === length) return slot;
@@ -200,15 +210,17 @@ export class PathTable {
     return slot;
   }
 
-  private give(slot: number, parent: number, bytes: Uint8Array, from: number, to: number): number {
+  private give(slot: number, parent: number, bytes: Uint8Array, from: number, to: number, hashed: number): number {
     if (this.count === this.parents.length) {
       this.parents = grown(this.parents, this.count);
       this.starts = grown(this.starts, this.count);
+      this.tags = grown(this.tags, this.count);
     }
     if (this.poolUsed + to - from > this.pool.length) this.pool = grown(this.pool, this.poolUsed + to - from);
     const id = this.count++;
     this.parents[id] = parent;
     this.starts[id] = this.poolUsed;
+    this.tags[id] = hashed >>> 24;
     this.pool.set(bytes.subarray(from, to), this.poolUsed);
     this.poolUsed += to - from;
     this.slots[slot] = id;
