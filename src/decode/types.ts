@@ -27,4 +27,9 @@ export interface DecodeOptions {
    * has more than one core.
    */
   overlap?: boolean;
+  /**
+   * The sink holds much memory of its own (diff's model of a tree): a decoder that overlaps
+   * decodes into two buffers of half the size, as much as it takes without.
+   */
+  saveMemory?: boolean;
 }

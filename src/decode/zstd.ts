@@ -20,7 +20,7 @@ const WINDOW_LOG_MAX = 27;
  * comes only then: which error a member gives, the engine's or the walk's, depends on its bytes
  * alone, not on how far a window reached.
  */
-export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
+export const decodeZstd: Decoder = async (src, sink, { overlap, saveMemory } = {}) => {
   const start = src.offset;
   expectFrame(src);
   const walk = new FrameWalk(readFrameHeader(src).hasChecksum, src.offset);
@@ -35,7 +35,7 @@ export const decodeZstd: Decoder = async (src, sink, { overlap } = {}) => {
     if (known === at && at < walk.frameEnd) throw walk.stoppedAt(at + view.length);
     return known - start;
   };
-  await pumpZlib(src, engine, sink, 'zstd', { limit, overlap });
+  await pumpZlib(src, engine, sink, 'zstd', { limit, overlap, saveMemory });
   if (src.offset !== walk.frameEnd) throw new FormatError('zstd frames end before their last block', src.offset);
 };
 

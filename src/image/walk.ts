@@ -50,9 +50,9 @@ export interface WalkOptions {
   /**
    * The consumer holds much memory of its own (diff's hashes and model, repack's compressor): a
    * format whose CLI is no faster than ours but leaner (lz4) is decoded by the CLI all the same,
-   * and gzip and zstd decode into one buffer, not two on libuv's threadpool (DecodeOptions.overlap):
-   * their 1 MiB more was most of what diff of 100,050 hard links peaked over 64 MB (65.0, 63.7
-   * without, by hand).
+   * and gzip and zstd, where they overlap, into two buffers of half the size
+   * (DecodeOptions.saveMemory): the second MiB was most of what diff of 100,050 hard links
+   * peaked over 64 MB (65.0, 63.7 without it, by hand).
    */
   saveMemory?: boolean;
   /**
@@ -181,7 +181,7 @@ async function decodeMember(
     inProcess: options.inProcess,
     saveMemory: options.saveMemory,
     startEarly,
-    overlap: !options.skipData && !options.saveMemory,
+    overlap: !options.skipData,
   });
   src.seek(end);
   parser.end();
@@ -311,7 +311,7 @@ export class MemberDecoder {
     await format.decode(reader, (chunk) => {
       progress(reader.offset);
       return sink(chunk);
-    }, { overlap: options.overlap });
+    }, { overlap: options.overlap, saveMemory: options.saveMemory });
     return reader.offset;
   }
 
