@@ -177,9 +177,9 @@ export class PathTable {
   }
 
   /**
-   * The bytes of the last component of the path numbered `id`: up to where the next number's
-   * start, as each number's component is added to the pool after the one before (a length a
-   * path, and its whole hash, which the table once kept, took 6 of its 30-odd bytes).
+   * How many bytes the last component of the path numbered `id` has: up to where the next
+   * number's starts, as each number's component is added to the pool after the one before (a
+   * length a path, and its whole hash, which the table once kept, took 6 of its 30-odd bytes).
    */
   private lengthOf(id: number): number {
     return (id + 1 < this.count ? this.starts[id + 1] : this.poolUsed) - this.starts[id];
