@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
-import { BIN, ROOT } from './support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BIN, ROOT, cli } from './support/cli.js';
 import { DIR, type FakeEntry, newcArchive } from './support/newc.js';
 import { scratch } from './support/scratch.js';
 
@@ -158,7 +158,7 @@ describe('peak RSS of an image of many entries', () => {
     ...Array.from({ length: 1000 }, (_, n) => ({ name: `d${d}/n${n}` })),
   ]).flat();
   const image = `${fresh('many')}/many.img`;
-  writeFileSync(image, gzipSync(newcArchive(entries), { level: 1 }));
+  beforeAll(() => writeFileSync(image, gzipSync(newcArchive(entries), { level: 1 })));
 
   it.each(['list -v', 'examine', 'unpack'])('stays within 64 MB for %s', (command) => {
     const [verb, ...options] = command.split(' ');
@@ -178,8 +178,10 @@ describe('peak RSS of an image of many directories or files', () => {
   ]).flat();
   const dirs = `${fresh('dirs')}/dirs.img`;
   const files = `${fresh('files')}/files.img`;
-  writeFileSync(dirs, gzipSync(newcArchive(tree({ mode: DIR })), { level: 1 }));
-  writeFileSync(files, gzipSync(newcArchive(tree({})), { level: 1 }));
+  beforeAll(() => {
+    writeFileSync(dirs, gzipSync(newcArchive(tree({ mode: DIR })), { level: 1 }));
+    writeFileSync(files, gzipSync(newcArchive(tree({})), { level: 1 }));
+  });
 
   it.each([
     ['unpack of 50,050 directories', () => ['unpack', dirs, `${fresh('unpack')}/tree`]],
@@ -201,10 +203,10 @@ describe('peak RSS of an image of 200,200 directories', () => {
   // In tmpfs where there is one: 200,200 directories took 40 s to unpack into ext4 here, 3 into tmpfs.
   const { fresh } = scratch('heap-', existsSync('/dev/shm') ? '/dev/shm' : undefined);
   const image = `${fresh('many-dirs')}/dirs.img`;
-  writeFileSync(image, gzipSync(newcArchive(Array.from({ length: 200 }, (_, d) => [
+  beforeAll(() => writeFileSync(image, gzipSync(newcArchive(Array.from({ length: 200 }, (_, d) => [
     { name: `d${d}`, mode: DIR },
     ...Array.from({ length: 1000 }, (_, n) => ({ name: `d${d}/n${n}`, mode: DIR })),
-  ]).flat()), { level: 1 }));
+  ]).flat()), { level: 1 })));
 
   it('stays within 64 MB for unpack', () => {
     const target = `${fresh('unpack')}/tree`;
@@ -236,7 +238,7 @@ describe('peak RSS of an image of 100,000 groups of hard links', () => {
   for (const name of ['n', 'l']) {
     for (let g = 0; g < 100_000; g++) entries.push({ name: `d${g % 100}/${name}${g}`, ino: g + 1, nlink: 2, data: name === 'l' ? 'x' : undefined });
   }
-  writeFileSync(image, gzipSync(newcArchive(entries), { level: 1 }));
+  beforeAll(() => writeFileSync(image, gzipSync(newcArchive(entries), { level: 1 })));
 
   it('stays within 64 MB for unpack', () => {
     const target = `${fresh('unpack')}/tree`;
@@ -255,6 +257,35 @@ describe('peak RSS of an image of 100,000 groups of hard links', () => {
 });
 
 /*
+ * A model of 50,000 groups of hard links, each directory's first names before its second, which
+ * bring the data (as GNU cpio writes a group): the groups spill past 16,384 as unpack's do, their
+ * names in the model's own table, and a link that brings its group's data takes the node's record
+ * in place. Before, cat took 64.2 MB and du 62.6 (by hand, at 94a94c1; diff 69.5, 63.2 now: too
+ * near to assert).
+ */
+describe('peak RSS of a model of 50,000 groups of hard links', () => {
+  const { fresh } = scratch('heap-', existsSync('/dev/shm') ? '/dev/shm' : undefined);
+  const image = `${fresh('pairs')}/pairs.img`;
+  const entries: FakeEntry[] = [];
+  for (let d = 0; d < 100; d++) {
+    entries.push({ name: `d${d}`, mode: DIR });
+    for (const name of ['n', 'l']) {
+      for (let n = 0; n < 500; n++) entries.push({ name: `d${d}/${name}${n}`, ino: d * 500 + n + 1, nlink: 2, data: name === 'l' ? `${n}` : undefined });
+    }
+  }
+  beforeAll(() => writeFileSync(image, gzipSync(newcArchive(entries), { level: 1 })));
+
+  it('stays within 64 MB for cat, which prints the data the group got', () => {
+    expect(peakBytes(['cat', image, 'd99/n499'])).toBeLessThanOrEqual(64e6);
+    expect(cli(['cat', image, 'd99/n499']).stdout.toString()).toBe('499');
+  });
+
+  it('stays within 64 MB for du', () => {
+    expect(peakBytes(['du', image])).toBeLessThanOrEqual(64e6);
+  });
+});
+
+/*
  * On a model (du, cat) the writer keeps no directory entry's owner, mode and mtime, which only
  * unpack's end applies and diff reports: before, du of 100,100 directories took 67.0 MB and cat
  * 67.5 (bench/entries.sh at 4a83c94).
@@ -265,7 +296,7 @@ describe('peak RSS of a model of 100,100 directories and a file', () => {
     { name: `d${d}`, mode: DIR },
     ...Array.from({ length: 1000 }, (_, n) => ({ name: `d${d}/n${n}`, mode: DIR })),
   ]).flat();
-  writeFileSync(image, gzipSync(newcArchive([...dirs, { name: 'd99/n999/file', data: 'x' }]), { level: 1 }));
+  beforeAll(() => writeFileSync(image, gzipSync(newcArchive([...dirs, { name: 'd99/n999/file', data: 'x' }]), { level: 1 })));
 
   it.each([
     ['du', () => ['du', image]],
