@@ -138,9 +138,8 @@ class EntryRecords {
    */
   add(ordinal: number, archive: number, e: CpioEntry, replaced: number): number {
     const record = replaced === NONE ? this.count++ : replaced;
-    this.targets.delete(record);
-    this.devices.delete(record);
-    this.names.delete(record);
+    // A record replaced is a regular file's (a hard link's content): of the maps, only a name.
+    if (replaced !== NONE) this.names.delete(record);
     if (record === this.archives.length) {
       this.ordinals = grown(this.ordinals, record);
       this.archives = grown(this.archives, record);

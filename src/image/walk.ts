@@ -246,7 +246,7 @@ export class MemberDecoder {
     format: CompressionFormat,
     sink: Sink,
     progress: (offset: number) => void,
-    options: { inProcess?: boolean; saveMemory?: boolean; startEarly?: boolean } & DecodeOptions = {},
+    options: { inProcess?: boolean; startEarly?: boolean } & DecodeOptions = {},
   ): Promise<{ end: number; decodedBy: string }> {
     const { src } = this;
     const { coprocess } = format;
