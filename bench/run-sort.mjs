@@ -9,10 +9,13 @@
 // The milliseconds of a sort, the median of 15, and what the heap holds just after one (before
 // any collection): what it leaves for the young generation, or beyond it, to collect.
 //   comparator   Int32Array indices sorted by a comparator of our own, a byte loop
+//   merge        the same comparator, through sortInPlace (src/extract/sort.ts, dist/): a merge sort
+//                through one typed array in pages of its own, which diff and du sort paths by
 //   strings      each path a latin1 string and its index after a NUL, sorted by the builtin
 //   keys         descendingOrder (dist/): four bytes at a time in 64-bit keys, no comparator
 
 const { descendingOrder } = await import(new URL('../dist/extract/directory-runs.js', import.meta.url).href);
+const { sortInPlace } = await import(new URL('../dist/extract/sort.js', import.meta.url).href);
 
 const count = Number(process.argv[2] ?? 32768);
 const names = Array.from({ length: count }, (_, i) => Buffer.from(`d${Math.floor(i / 1000)}/n${i % 1000}`, 'latin1'));
@@ -50,6 +53,10 @@ const ways = {
     return order;
   },
   keys: () => descendingOrder(pool, starts),
+  merge() {
+    const order = new Uint32Array(count).map((_, i) => i);
+    return sortInPlace(order, (x, y) => compareBytes(pool, starts[y], starts[y + 1], pool, starts[x], starts[x + 1]));
+  },
 };
 
 const expected = [...names.keys()].sort((x, y) => Buffer.compare(names[y], names[x]));
