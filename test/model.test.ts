@@ -42,4 +42,20 @@ describe('ModelTree', () => {
     expect(calls).toEqual([['a', -1], ['s', -1], ['b', 0], ['c', 0]]);
     expect(['a', 'b', 'c', 's'].map((name) => model.get(Buffer.from(name))?.from)).toEqual([0, 0, 0, 1]);
   });
+
+  it('refuses rmdir of a directory while it holds a name, however many it held: 255 and more are counted apart', () => {
+    const model = new ModelTree(() => -1);
+    const name = (i: number) => Buffer.from(`d/${i}`);
+    model.mkdir(Buffer.from('d'));
+    for (let i = 0; i < 600; i++) model.mkdir(name(i));
+    for (let i = 0; i < 600; i++) {
+      expect(() => model.rmdir(Buffer.from('d'))).toThrow(expect.objectContaining({ code: 'ENOTEMPTY' }));
+      model.rmdir(name(i));
+      // Back over the line, and down again.
+      if (i === 400) for (let j = 0; j <= i; j++) model.mkdir(name(j));
+      if (i === 400) for (let j = 0; j <= i; j++) model.rmdir(name(j));
+    }
+    model.rmdir(Buffer.from('d'));
+    expect(model.kind(Buffer.from('d'))).toBeUndefined();
+  });
 });

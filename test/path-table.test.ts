@@ -90,7 +90,7 @@ describe('PathTable', () => {
     );
   });
 
-  it('keeps every path as its arrays and its hash grow', () => {
+  it('keeps every path as its arrays and its hash grow, and finds none it was not given', () => {
     const table = new PathTable();
     const name = (i: number) => Buffer.from(`d${i % 97}/${'n'.repeat(i % 40)}${i}`);
     const ids = Array.from({ length: 50_000 }, (_, i) => table.add(name(i)));
@@ -100,6 +100,9 @@ describe('PathTable', () => {
       expect(table.pathOf(ids[i]).equals(name(i))).toBe(true);
     }
     expect(table.size).toBe(50_000 + 97 + 1);
+    // Probes through slots three quarters full, by numbers of the same parent and of others.
+    for (let i = 50_000; i < 60_000; i++) expect(table.find(name(i))).toBe(-1);
+    for (let i = 0; i < 97; i++) expect(table.find(Buffer.from(`d${i}/n`))).toBe(-1);
   });
 });
 

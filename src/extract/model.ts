@@ -23,6 +23,8 @@ const NAME_MAX = 255;
 const SLASH = 0x2f;
 /** No node at a path; nothing kept of an entry. */
 export const NONE = -1;
+/** ModelTree.children's largest count: the rest are in a map. */
+const MANY = 255;
 
 /**
  * The tree `unpack` leaves in a new target directory, in memory, for TreeWriter to build by
@@ -37,8 +39,13 @@ export const NONE = -1;
 export class ModelTree implements Tree {
   /** By a path's number: the node there, or NONE. */
   private nodeAt = new Int32Array(1024).fill(NONE);
-  /** By a path's number: how many names the directory there holds (rmdir needs it empty). */
-  private children = new Uint32Array(1024);
+  /**
+   * By a path's number: how many names the directory there holds (rmdir needs it empty), up to
+   * MANY; from MANY on, the count is in `manyChildren`. A byte a path, where four held every
+   * count: few directories hold 255 names, and those that do are fewer than 1 in 255 paths.
+   */
+  private children = new Uint8Array(1024);
+  private readonly manyChildren = new Map<number, number>();
   /** By a node's number: its type, an index of ENTRY_TYPES. */
   private types = new Uint8Array(1024);
   /** By a node's number: the number its user kept of its entry, or NONE. */
@@ -194,14 +201,30 @@ export class ModelTree implements Tree {
 
   private put(path: number, node: number): void {
     this.nodeAt[path] = node;
-    this.children[this.names.parentOf(path)]++;
+    const parent = this.names.parentOf(path);
+    this.countChildren(parent, this.childrenOf(parent) + 1);
   }
 
   private remove(rel: Buffer): void {
     const id = this.names.find(rel);
     if (this.nodeOf(id) === NONE) return;
     this.nodeAt[id] = NONE;
-    this.children[this.names.parentOf(id)]--;
+    const parent = this.names.parentOf(id);
+    this.countChildren(parent, this.childrenOf(parent) - 1);
+  }
+
+  private childrenOf(dir: number): number {
+    return this.children[dir] === MANY ? this.manyChildren.get(dir)! : this.children[dir];
+  }
+
+  private countChildren(dir: number, count: number): void {
+    if (count < MANY) {
+      if (this.children[dir] === MANY) this.manyChildren.delete(dir);
+      this.children[dir] = count;
+    } else {
+      this.children[dir] = MANY;
+      this.manyChildren.set(dir, count);
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 import { freeNow } from '../decode/source.js';
 const SLASH = 0x2f;
 const EMPTY = -1;
+/** A slot of no number: the root, 0, is never in one. */
+const FREE = 0;
 
 /**
  * Relative paths by number, in typed arrays: a path is its parent's number and its last
@@ -16,16 +18,16 @@ export class PathTable {
   private count = 1;
   private parents = new Int32Array(1024);
   private starts = new Uint32Array(1024);
-  /**
-   * Each path's hash's top byte, which a probe compares before anything else: most numbers a
-   * probe meets have the same parent (a directory's names come together), and a byte of the
-   * hash sets aside all but one in 256 of them where the whole hash took 4 bytes a path.
-   */
-  private tags = new Uint8Array(1024);
   private pool = new Uint8Array(1 << 14);
   private poolUsed = 0;
-  /** The numbers, by hash; EMPTY where none. Never over half full. */
-  private slots = new Int32Array(2048).fill(EMPTY);
+  /**
+   * The numbers, by hash, FREE where none; never over three quarters full. A slot holds a number
+   * in its low bits, as many as index the slots (a number is below the slots' count), and its
+   * path's hash's bits above those: a probe sets aside a number of another hash without reading
+   * anything of that number's, where a byte of hash by path, probed by number, took a random
+   * read a probe and a byte a path, and the slots were kept half full.
+   */
+  private slots = new Int32Array(2048);
   /**
    * The parent of the last path walked, its bytes and number: an archive names a directory's
    * entries one after the other, so the next walk starts there, without a hash of each
@@ -40,7 +42,7 @@ export class PathTable {
    * describes one tree after another): the table is not used again.
    */
   release(): void {
-    for (const array of [this.parents, this.starts, this.tags, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
+    for (const array of [this.parents, this.starts, this.pool, this.slots, this.lastParent]) freeNow(array.buffer);
   }
 
   /** How many numbers are given, the root's included: each is below it. */
@@ -152,8 +154,8 @@ export class PathTable {
       const to = componentEnd(rel, from);
       const hashed = hash(id, rel, from, to);
       const slot = this.slotOf(id, rel, from, to, hashed);
-      let next = this.slots[slot];
-      if (next === EMPTY) {
+      let next = this.slots[slot] & (this.slots.length - 1);
+      if (next === FREE) {
         if (!adding) return EMPTY;
         next = this.give(slot, id, rel, from, to, hashed);
       }
@@ -196,10 +198,11 @@ export class PathTable {
   private slotOf(parent: number, bytes: Uint8Array, from: number, to: number, hashed: number): number {
     const mask = this.slots.length - 1;
     const length = to - from;
-    const tag = hashed >>> 24;
     let slot = hashed & mask;
-    for (let id; (id = this.slots[slot]) !== EMPTY; slot = (slot + 1) & mask) {
-      if (this.tags[id] !== tag || this.parents[id] !== parent) continue;
+    for (let held; (held = this.slots[slot]) !== FREE; slot = (slot + 1) & mask) {
+      if (((held ^ hashed) & ~mask) !== 0) continue;
+      const id = held & mask;
+      if (this.parents[id] !== parent) continue;
       // lengthOf, written out: the baseline tiers the CLI runs on inline no call.
       const start = this.starts[id];
       if ((id + 1 < this.count ? this.starts[id + 1] : this.poolUsed) - start !== length) continue;
@@ -214,20 +217,30 @@ export class PathTable {
     if (this.count === this.parents.length) {
       this.parents = grown(this.parents, this.count);
       this.starts = grown(this.starts, this.count);
-      this.tags = grown(this.tags, this.count);
     }
     if (this.poolUsed + to - from > this.pool.length) this.pool = grown(this.pool, this.poolUsed + to - from);
     const id = this.count++;
     this.parents[id] = parent;
     this.starts[id] = this.poolUsed;
-    this.tags[id] = hashed >>> 24;
     this.pool.set(bytes.subarray(from, to), this.poolUsed);
     this.poolUsed += to - from;
-    this.slots[slot] = id;
-    if (this.count * 2 > this.slots.length) {
-      this.slots = doubledSlots(this.slots, 1, this.count, (id) => hash(this.parents[id], this.pool, this.starts[id], this.starts[id] + this.lengthOf(id)));
-    }
+    this.slots[slot] = (hashed & ~(this.slots.length - 1)) | id;
+    if (this.count * 4 > this.slots.length * 3) this.doubleSlots();
     return id;
+  }
+
+  /** Twice the slots, in place (grown), each number hashed again from its bytes, as a slot holds only part of its hash. */
+  private doubleSlots(): void {
+    const slots = resized(this.slots, this.slots.length * 2).fill(FREE);
+    const mask = slots.length - 1;
+    for (let id = 1; id < this.count; id++) {
+      const start = this.starts[id];
+      const hashed = hash(this.parents[id], this.pool, start, start + this.lengthOf(id));
+      let slot = hashed & mask;
+      while (slots[slot] !== FREE) slot = (slot + 1) & mask;
+      slots[slot] = (hashed & ~mask) | id;
+    }
+    this.slots = slots;
   }
 }
 

@@ -1,6 +1,7 @@
 import { type Archive, type WalkOptions, walkImage } from '../image/walk.js';
 import { freeNow } from '../decode/source.js';
 import { entryType } from '../cpio/entry.js';
+import { PATH_MAX } from '../cpio/parser.js';
 import { ModelTree, NONE } from './model.js';
 import { PathTable, grown } from './path-table.js';
 import { sortInPlace } from './sort.js';
@@ -15,6 +16,11 @@ export interface DirectorySpace {
 
 /** One directory of the tree: its path (the root's is empty), how many levels below the root, and its space. */
 export interface DirectoryEntry extends DirectorySpace {
+  /**
+   * A view of a buffer the next directory's path is written into: copy it to keep it. A Buffer
+   * a path (from Node's pool) left the pool's slabs for the collector: `du` of 300,300
+   * directories peaked 3 MB higher (by hand).
+   */
   path: Buffer;
   depth: number;
 }
@@ -130,7 +136,8 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
         // Sorted when first read: restore --dry-run reads only the total.
         if (!sorted) sortInPlace(order, (p, q) => bytes[q] - bytes[p] || table.compare(p, q));
         sorted = true;
-        for (const path of order) yield { path: table.pathOf(path), depth: table.depthOf(path), bytes: bytes[path], files: files[path] };
+        const written = Buffer.allocUnsafe(PATH_MAX);
+        for (const path of order) yield { path: written.subarray(0, table.writePath(path, written, 0)), depth: table.depthOf(path), bytes: bytes[path], files: files[path] };
       },
     },
     fileSizes,
