@@ -25,6 +25,17 @@ describe('PathTable', () => {
     }
   });
 
+  it('names its paths by number once its index is freed, and refuses to find or add one', () => {
+    const table = new PathTable();
+    const a = table.add(Buffer.from('a/b'));
+    const c = table.add(Buffer.from('c'));
+    table.freeIndex();
+    expect(table.pathOf(a).toString()).toBe('a/b');
+    expect(table.parentOf(a)).toBe(table.parentOf(table.parentOf(a)) + 1);
+    expect(Math.sign(table.compare(a, c))).toBe(-1);
+    for (const use of [() => table.find(Buffer.from('a/b')), () => table.add(Buffer.from('d'))]) expect(use).toThrow('a path table looked in after its index was freed');
+  });
+
   it('gives each path one number, which names its bytes and its parent, as a Map of the paths would', () => {
     fc.assert(
       fc.property(fc.array(paths, { maxLength: 60 }), fc.array(paths, { maxLength: 20 }), (added, looked) => {

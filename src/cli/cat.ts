@@ -205,6 +205,7 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
       return true;
     },
     skipData: !spool,
+    saveMemory: true,
     maxOutput,
   });
   const node = model.tree.get(wanted);

@@ -28,8 +28,8 @@ export interface DecodeOptions {
    */
   overlap?: boolean;
   /**
-   * The sink holds much memory of its own (diff's model of a tree): a decoder that overlaps
-   * decodes into two buffers of half the size, as much as it takes without.
+   * The sink holds much memory of its own (a model of a tree): node:zlib's engine decodes into
+   * buffers of a quarter of the size (WalkOptions.saveMemory).
    */
   saveMemory?: boolean;
 }

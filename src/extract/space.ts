@@ -69,55 +69,61 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   const { archives } = await walkImage(image, writer, {
     ...options,
     skipData: true,
+    saveMemory: true,
     select: (index) => {
       archive = index;
       return true;
     },
   });
   writer.release();
+  table.freeIndex();
 
   // Each regular file counts once in each directory above any of its names: its names, grouped
   // by node, are walked up until a directory it was counted in, by numbers, where strings per
   // path took most of the memory on an image of many entries.
   const nodes = model.nodeCount;
+  /** By node: how many names it has, then where its names end in `names`, then where they start (the end is the next node's start). */
   const groupStart = new Uint32Array(nodes + 1);
-  const from = new Int32Array(nodes);
+  /** By node: its file's size, at its first name, where its archive's sum takes it too. */
+  const nodeSize = new Uint32Array(nodes);
+  const inTree = new Map<number, number>();
   for (const [, node] of model.paths()) {
     if (node.type !== 'file') continue;
-    groupStart[node.id + 1]++;
-    from[node.id] = node.from;
+    if (groupStart[node.id]++ > 0) continue;
+    const size = sizes[node.from];
+    nodeSize[node.id] = size;
+    inTree.set(archiveOf[node.from], (inTree.get(archiveOf[node.from]) ?? 0) + size);
   }
+  freeNow(sizes.buffer);
+  freeNow(archiveOf.buffer);
   let groups = 0;
-  for (let n = 0; n < nodes; n++) {
-    if (groupStart[n + 1] > 0) groups++;
-    groupStart[n + 1] += groupStart[n];
+  for (let n = 0, end = 0; n < nodes; n++) {
+    if (groupStart[n] > 0) groups++;
+    end += groupStart[n];
+    groupStart[n] = end;
   }
+  groupStart[nodes] = nodes > 0 ? groupStart[nodes - 1] : 0;
   const names = new Uint32Array(groupStart[nodes]);
-  const filled = groupStart.slice(0, nodes);
-  const paths = model.pathCount;
-  const bytes = new Float64Array(paths);
-  const files = new Uint32Array(paths);
   let count = 1;
   for (const [path, node] of model.paths()) {
-    if (node.type === 'file') names[filled[node.id]++] = path;
+    if (node.type === 'file') names[--groupStart[node.id]] = path;
     else if (node.type === 'dir') count++;
   }
-  freeNow(filled.buffer);
   // The root, 0, then the others.
   const order = new Uint32Array(count);
   let at = 1;
   for (const [path, node] of model.paths()) if (node.type === 'dir') order[at++] = path;
+  const paths = model.pathCount;
   model.release();
+  const bytes = new Float64Array(paths);
+  const files = new Uint32Array(paths);
   /** By path number: the node last counted there. */
   const countedFor = new Int32Array(paths).fill(-1);
   const fileSizes = new Uint32Array(groups);
-  const inTree = new Map<number, number>();
   for (let node = 0, group = 0; node < nodes; node++) {
     if (groupStart[node] === groupStart[node + 1]) continue;
-    const size = sizes[from[node]];
-    const index = archiveOf[from[node]];
+    const size = nodeSize[node];
     fileSizes[group++] = size;
-    inTree.set(index, (inTree.get(index) ?? 0) + size);
     for (let i = groupStart[node]; i < groupStart[node + 1]; i++) {
       for (let dir = table.parentOf(names[i]); countedFor[dir] !== node; dir = table.parentOf(dir)) {
         countedFor[dir] = node;
@@ -127,7 +133,7 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
       }
     }
   }
-  for (const array of [groupStart, from, names, countedFor, sizes, archiveOf]) freeNow(array.buffer);
+  for (const array of [groupStart, nodeSize, names, countedFor]) freeNow(array.buffer);
   let sorted = false;
   return {
     total: { bytes: bytes[0], files: files[0] },

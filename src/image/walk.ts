@@ -48,11 +48,13 @@ export interface WalkOptions {
    */
   inProcess?: boolean;
   /**
-   * The consumer holds much memory of its own (diff's hashes and model, repack's compressor): a
-   * format whose CLI is no faster than ours but leaner (lz4) is decoded by the CLI all the same,
-   * and gzip and zstd, where they overlap, into two buffers of half the size
-   * (DecodeOptions.saveMemory): the second MiB was most of what diff of 100,050 hard links
-   * peaked over 64 MB (65.0, 63.7 without it, by hand).
+   * The consumer holds much memory of its own (a model of the tree, diff's hashes, repack's
+   * compressor): a format whose CLI is no faster than ours but leaner (lz4) is decoded by the
+   * CLI all the same, and a member is read through a window of 256 KiB, which gzip and zstd
+   * decode into buffers of 256 KiB (DecodeOptions.saveMemory), where they take 1 MiB each
+   * otherwise: the second MiB was most of what diff of 100,050 hard links peaked over 64 MB
+   * (65.0, 63.7 without it, by hand), and du and cat of 300,150 hard links peaked 1.3 MB lower
+   * with the smaller ones (by hand).
    */
   saveMemory?: boolean;
   /**
@@ -86,6 +88,12 @@ const SKIP_DATA_WINDOW = 16 << 10;
  * this big, and its pages stay in the peak RSS; a compressed member has a window of its own.
  */
 const DATA_WINDOW = 256 << 10;
+/**
+ * A compressed member's window where the consumer saves memory (WalkOptions.saveMemory), a
+ * quarter of the megabyte it has otherwise: for the model walks, whose peak is the model's
+ * beside the decoder's buffers.
+ */
+const SAVING_MEMBER_WINDOW = 256 << 10;
 
 /**
  * Walks an image as the kernel's unpack_to_rootfs does: zero bytes are skipped one at a time,
@@ -306,7 +314,7 @@ export class MemberDecoder {
 
   /** Decodes the member of `format` at `start` by our decoder; returns the offset just after it. */
   private async ours(start: number, format: CompressionFormat, sink: Sink, progress: (offset: number) => void, options: DecodeOptions): Promise<number> {
-    const reader = (this.reader ??= this.src.seekable ? this.src.withWindow() : this.src);
+    const reader = (this.reader ??= this.src.seekable ? this.src.withWindow(options.saveMemory ? SAVING_MEMBER_WINDOW : undefined) : this.src);
     reader.seek(start);
     await format.decode(reader, (chunk) => {
       progress(reader.offset);
