@@ -40,6 +40,8 @@ export async function describeImageTree(image: string, options: Pick<WalkOptions
       const path = tree.paths.find(rel);
       if (model.typeAt(path) === 'dir') tree.put(path, tree.addRecord('dir', meta), NONE);
     });
+    // No path is looked for after: its index would stand beside the view's arrays by path.
+    tree.paths.freeIndex();
     for (const [path, node] of model.paths()) {
       if (node.type !== 'dir') tree.put(path, node.type === 'file' ? model.contentOf(node.id) : node.from, node.id);
       else if (!tree.holds(path)) tree.put(path, tree.addRecord('dir', UNNAMED_DIRECTORY), NONE);

@@ -1,5 +1,4 @@
-import { freeNow } from '../decode/source.js';
-import { pagedArray } from './path-table.js';
+import { freeNow, pagedArray } from '../decode/source.js';
 
 /** A run shorter than this is made this long by insertion before the runs are merged. */
 const MIN_RUN = 16;
