@@ -205,6 +205,7 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
       return true;
     },
     skipData: !spool,
+    // The model beside a decoder: zstd and lz4 go to their commands, gzip into smaller buffers.
     saveMemory: true,
     maxOutput,
   });
@@ -304,7 +305,10 @@ async function printData(image: string, ordinal: number, maxOutput: number): Pro
         if (printing) throw new Printed();
       },
       trailer() {},
-    }, { maxOutput });
+    // As the first pass: its co-process's load stays (node:child_process), and beside it an
+    // in-process decoder took the real lz4 image's cat to 64.7 MB, where both passes so take
+    // 56.7, neither 63.0; for 1.28 times the time on it, 1.04 on the zstd image (by hand).
+    }, { maxOutput, saveMemory: true });
   } catch (err) {
     if (!(err instanceof Printed)) throw err;
   }

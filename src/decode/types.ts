@@ -29,7 +29,7 @@ export interface DecodeOptions {
   overlap?: boolean;
   /**
    * The sink holds much memory of its own (a model of a tree): node:zlib's engine decodes into
-   * buffers of a quarter of the size (WalkOptions.saveMemory).
+   * smaller buffers, two of half the size where they overlap, else one of a quarter.
    */
   saveMemory?: boolean;
 }

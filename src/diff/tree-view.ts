@@ -106,17 +106,16 @@ export class TreeView {
     this.placeOf = grown(this.placeOf, this.records);
     this.placeOf[this.records] = scratch.written / 4;
     const sorted = this.order();
-    // Each inode's names in path order, by a counting sort over the sorted paths.
+    // Each inode's names in path order, by a counting sort over the sorted paths, from the last.
     let inodes = 0;
     for (const path of sorted) inodes = Math.max(inodes, this.inodeAt[path] + 1);
+    /** By inode: how many names it has, then where its names end in `names`, then where they start (the end is the next one's start). */
     const namesStart = pagedArray(Uint32Array, inodes + 1);
-    for (const path of sorted) if (this.inodeAt[path] !== NONE) namesStart[this.inodeAt[path] + 1]++;
-    for (let inode = 0; inode < inodes; inode++) namesStart[inode + 1] += namesStart[inode];
+    for (const path of sorted) if (this.inodeAt[path] !== NONE) namesStart[this.inodeAt[path]]++;
+    for (let inode = 1; inode < inodes; inode++) namesStart[inode] += namesStart[inode - 1];
+    namesStart[inodes] = inodes > 0 ? namesStart[inodes - 1] : 0;
     const names = pagedArray(Uint32Array, namesStart[inodes]);
-    const filled = pagedArray(Uint32Array, inodes);
-    filled.set(namesStart.subarray(0, inodes));
-    for (const path of sorted) if (this.inodeAt[path] !== NONE) names[filled[this.inodeAt[path]]++] = path;
-    freeNow(filled.buffer);
+    for (let i = sorted.length - 1; i >= 0; i--) if (this.inodeAt[sorted[i]] !== NONE) names[--namesStart[this.inodeAt[sorted[i]]]] = sorted[i];
 
     const writer = new FrontCoder(scratch, this.paths);
     /** By inode: its group's number, where it has two names or more, and where its names are in the file. */

@@ -49,12 +49,12 @@ export interface WalkOptions {
   inProcess?: boolean;
   /**
    * The consumer holds much memory of its own (a model of the tree, diff's hashes, repack's
-   * compressor): a format whose CLI is no faster than ours but leaner (lz4) is decoded by the
-   * CLI all the same, and a member is read through a window of 256 KiB, which gzip and zstd
-   * decode into buffers of 256 KiB (DecodeOptions.saveMemory), where they take 1 MiB each
-   * otherwise: the second MiB was most of what diff of 100,050 hard links peaked over 64 MB
-   * (65.0, 63.7 without it, by hand), and du and cat of 300,150 hard links peaked 1.3 MB lower
-   * with the smaller ones (by hand).
+   * compressor): a format whose CLI is slower than ours but leaner (lz4, zstd: onlyToSaveMemory)
+   * is decoded by the CLI all the same, a member is read through a window of 256 KiB, not 1 MiB,
+   * and gzip decodes into smaller buffers (DecodeOptions.saveMemory): the second MiB of diff's
+   * overlap was most of what diff of 100,050 hard links peaked over 64 MB (65.0, 63.7 without
+   * it, by hand), and du and cat of 300,150 hard links peaked 1.3 to 1.5 MB lower with the
+   * smaller window and buffer (by hand).
    */
   saveMemory?: boolean;
   /**
