@@ -1,8 +1,6 @@
 import type { Hash } from 'node:crypto';
 import { type CpioEntry, entryType, splitDevice } from '../cpio/entry.js';
-import { freeNow } from '../decode/source.js';
 import { ModelTree } from '../extract/model.js';
-import { grown } from '../extract/path-table.js';
 import { MemoryPages, ScratchFile, scratchOrNone, tempScratchFile } from '../extract/scratch-file.js';
 import type { OpenFile } from '../extract/tree.js';
 import { EMPTY_SHA256, hashFile, walkTree } from '../extract/walk-tree.js';
@@ -119,9 +117,6 @@ function sortedTreeFile(input: string): ScratchFile {
  * when its data is written, with the owner, mode and mtime of the entry written through it.
  */
 class HashingModelTree extends ModelTree {
-  /** By node number: the record of a regular file's content; the names of a hard-link group share one, as they share an inode on disk. */
-  private contents = new Int32Array(1024).fill(NONE);
-
   constructor(private readonly tree: TreeView) {
     super((e) => describeEntry(tree, e), tree.paths);
   }
@@ -135,23 +130,22 @@ class HashingModelTree extends ModelTree {
     return new HashingFile(super.openFile(rel, e), this, this.get(rel)!.id, false);
   }
 
-  override release(): void {
-    super.release();
-    freeNow(this.contents.buffer);
-  }
-
-  /** The record of the content of the file node `node`, which every file the walk made has. */
+  /**
+   * The record of the content of the file node `node`, which every file the walk made has (a
+   * file's node keeps no record of its entry: describeEntry makes none).
+   */
   contentOf(node: number): number {
-    const record = node < this.contents.length ? this.contents[node] : NONE;
+    const record = this.keptOf(node);
     if (record === NONE) throw new Error(`file node ${node} has no content: the walk ended before its data`);
     return record;
   }
 
-  /** The node's content is now what the entry `e` wrote: `sha256` of `size` bytes, or the node's own where none. */
+  /**
+   * The node's content is now what the entry `e` wrote: `sha256` of `size` bytes, or the node's
+   * own where none; the names of a hard-link group share it, as they share an inode on disk.
+   */
   setContent(node: number, e: CpioEntry, size: number, sha256: Uint8Array | undefined): void {
-    const record = sha256 ? this.tree.addRecord('file', e, sha256, size) : this.tree.addCopy(e, this.contents[node]);
-    this.contents = grown(this.contents, node, NONE);
-    this.contents[node] = record;
+    this.keepFor(node, sha256 ? this.tree.addRecord('file', e, sha256, size) : this.tree.addCopy(e, this.keptOf(node)));
   }
 }
 

@@ -167,6 +167,19 @@ export class ModelTree implements Tree {
     this.kept[node] = this.keep(e, this.kept[node]);
   }
 
+  /** The number the node's user kept, or NONE. */
+  protected keptOf(node: number): number {
+    return this.kept[node];
+  }
+
+  /**
+   * The node now keeps `record`, a record its user made of its content later than its entry
+   * (diff's, once a file's data is hashed): one array by node for both.
+   */
+  protected keepFor(node: number, record: number): void {
+    this.kept[node] = record;
+  }
+
   /**
    * The node at the path numbered `path` (-1 where the table has no such path), or NONE: the
    * table may number paths of another tree too (diff's two trees share one), which `nodeAt`
