@@ -374,40 +374,6 @@ export function freeNow(buffer: ArrayBufferLike): void {
   own.transfer(0);
 }
 
-/**
- * `bytes` of zeros in memory of their own pages: a resizable ArrayBuffer, which V8 maps with
- * mmap, apart from the C library's heap, and which may grow to `reserve` in place (grown). What
- * freeNow frees there goes back to the system at once. Where the address space is limited
- * (ulimit -v) and the reservation is refused, a buffer of `bytes` alone, which a step of grown
- * moves.
- *
- * For the arrays of some hundreds of KiB made and freed while a model of a tree is held (a run
- * of spilled records, a sort's): glibc serves one that large by mmap, but its free raises the
- * size past which it does so to the buffer's, and the next ones, no larger, come from its heap,
- * which gives back only its top. After its first tree, diff of 300,150 hard links held 5.6 MB
- * more than before it, 3.7 with these in pages of their own; its peak 72.2 → 70.8 MB (by hand).
- * Not for a buffer whose views go to a sink: a view of a resizable buffer takes V8's slow paths
- * (node:zlib's output there took diff of the same image to 113 MB, its heap to 16.8).
- */
-export function ownPages(bytes: number, reserve: number = bytes): ArrayBuffer {
-  try {
-    return new ArrayBuffer(bytes, { maxByteLength: reserve });
-  } catch (err) {
-    if (!(err instanceof RangeError) || reserve === bytes) throw err;
-    return new ArrayBuffer(bytes, { maxByteLength: bytes });
-  }
-}
-
-/** A new array of `length` zeros in memory of its own pages (ownPages), freed by freeNow. */
-export function pagedArray<A extends ArrayBufferView>(Type: { new (buffer: ArrayBuffer): A; readonly BYTES_PER_ELEMENT: number }, length: number): A {
-  return new Type(ownPages(length * Type.BYTES_PER_ELEMENT));
-}
-
-/** A Buffer of `length` bytes in memory of its own pages (ownPages), freed by freeNow. */
-export function pagedBuffer(length: number): Buffer<ArrayBuffer> {
-  return Buffer.from(ownPages(length));
-}
-
 /** `what`, of `n` bytes from image offset `at`, of which the image holds only `got`. */
 export function truncated(what: string, n: number, got: number, at: number): FormatError {
   return new FormatError(`truncated ${what}: needs ${n} bytes, file ends after ${got}`, at);

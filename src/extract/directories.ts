@@ -1,5 +1,5 @@
 import type { CpioEntry } from '../cpio/entry.js';
-import { freeNow, pagedArray, pagedBuffer } from '../decode/source.js';
+import { freeNow } from '../decode/source.js';
 import { RunFile, type RunRecord, type SortedRecords, descendingOrder } from './directory-runs.js';
 import { PathTable, grown } from './path-table.js';
 import { type ScratchFile, scratchOrNone } from './scratch-file.js';
@@ -138,16 +138,17 @@ export class DirectoryRecords {
     const kept = RECORDED | FORGOTTEN;
     let count = 0;
     for (let id = 1; id < this.paths.size; id++) if (this.flags[id] & kept) count++;
-    const ids = pagedArray(Int32Array, count);
+    const ids = new Int32Array(count);
     // The paths written out one after another, so that the sort compares bytes, not walks of the table.
-    const starts = pagedArray(Uint32Array, count + 1);
+    const starts = new Uint32Array(count + 1);
     for (let id = 1, n = 0; id < this.paths.size; id++) {
       if (!(this.flags[id] & kept)) continue;
       ids[n] = id;
       starts[n + 1] = starts[n] + this.paths.pathLength(id);
       n++;
     }
-    const pool = pagedBuffer(starts[count]);
+    // Its own memory, not a slice of Buffer's pool: it is freed at the end.
+    const pool = Buffer.allocUnsafeSlow(starts[count]);
     for (let n = 0; n < count; n++) this.paths.writePath(ids[n], pool, starts[n]);
     const { flags, modes, uids, gids, mtimes } = this;
     return new InMemoryRun(ids, starts, pool, descendingOrder(pool, starts), { flags, modes, uids, gids, mtimes });

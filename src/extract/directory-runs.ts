@@ -1,4 +1,4 @@
-import { freeNow, pagedArray } from '../decode/source.js';
+import { freeNow } from '../decode/source.js';
 import { RECORD_HEADER, type ScratchFile, recordLength } from './scratch-file.js';
 
 /**
@@ -212,7 +212,7 @@ export function descendingOrder(pool: Uint8Array, starts: Uint32Array): Int32Arr
   const keys = new BigUint64Array(n);
   // NUL past a path's end, which no path holds: a path sorts before those it begins.
   const words = new Uint32Array(keys.buffer);
-  const order = pagedArray(Int32Array, n);
+  const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   const sortGroup = (from: number, to: number, depth: number): void => {
     for (let i = from; i < to; i++) {

@@ -1,4 +1,4 @@
-import { freeNow, pagedArray } from '../decode/source.js';
+import { freeNow } from '../decode/source.js';
 import { descendingOrder } from './directory-runs.js';
 import { type PathTable, grown } from './path-table.js';
 import { RECORD_HEADER, type ScratchFile, recordLength } from './scratch-file.js';
@@ -47,8 +47,8 @@ export class HardLinkRuns {
   append(groups: GroupColumns): void {
     const { count, inos, majors, minors, types, firstNames, names } = groups;
     // The keys big-endian, so that their byte order is the order of their words.
-    const pool = pagedArray(Uint8Array, 16 * count);
-    const starts = pagedArray(Uint32Array, count + 1);
+    const pool = new Uint8Array(16 * count);
+    const starts = new Uint32Array(count + 1);
     for (let g = 0; g < count; g++) {
       putWord(pool, 16 * g, inos[g]);
       putWord(pool, 16 * g + 4, majors[g]);

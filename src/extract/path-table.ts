@@ -1,4 +1,4 @@
-import { freeNow, ownPages } from '../decode/source.js';
+import { freeNow } from '../decode/source.js';
 const SLASH = 0x2f;
 const EMPTY = -1;
 /** A slot of no number: the root, 0, is never in one. */
@@ -303,6 +303,15 @@ export function grown<A extends TypedArray>(array: A, index: number, fill = 0): 
   return bigger;
 }
 
+/**
+ * A new array of `length` zeros in memory of its own pages (see grown): for one of many elements
+ * made and freed (freeNow) while the arrays that grow are held.
+ */
+export function pagedArray<A extends TypedArray>(Type: { new (buffer: ArrayBuffer): A }, length: number): A {
+  const bytes = length * (Type as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  return new Type(ownPages(bytes, bytes));
+}
+
 /** `array`, `length` elements long, in memory of its own pages (see grown). */
 function resized<A extends TypedArray>(array: A, length: number): A {
   const bytes = length * array.BYTES_PER_ELEMENT;
@@ -316,6 +325,20 @@ function resized<A extends TypedArray>(array: A, length: number): A {
   moved.set(array);
   freeNow(buffer);
   return moved;
+}
+
+/**
+ * `bytes` of zeros in a buffer that may grow to `reserve` in place; where the address space is
+ * limited (ulimit -v) and the reservation is refused, a buffer of `bytes` alone, which the next
+ * step moves.
+ */
+function ownPages(bytes: number, reserve: number): ArrayBuffer {
+  try {
+    return new ArrayBuffer(bytes, { maxByteLength: reserve });
+  } catch (err) {
+    if (!(err instanceof RangeError) || reserve === bytes) throw err;
+    return new ArrayBuffer(bytes, { maxByteLength: bytes });
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
-import { freeNow, pagedArray } from '../decode/source.js';
+import { freeNow } from '../decode/source.js';
+import { pagedArray } from './path-table.js';
 
 /** A run shorter than this is made this long by insertion before the runs are merged. */
 const MIN_RUN = 16;
