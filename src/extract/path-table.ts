@@ -7,7 +7,7 @@ const FREE = 0;
 /**
  * Relative paths by number, in typed arrays: a path is its parent's number and its last
  * component, whose bytes are in one pool, found again by an open-addressing hash of the two.
- * About 40 bytes a path, where a Map of latin1 keys took about 120 before what each node holds
+ * About 19 bytes a path, where a Map of latin1 keys took about 120 before what each node holds
  * (bench/path-table.mjs): the writer's directories and the model of a whole tree keep a record
  * per path, and an image of many small entries is small. 0 is the root (the empty path); a
  * number, once given, always names its path: nothing is removed, so the users keep whether
