@@ -236,37 +236,37 @@ export class PathTable {
     this.pool.set(bytes.subarray(from, to), this.poolUsed);
     this.poolUsed += to - from;
     this.slots[slot] = (hashed & ~(this.slots.length - 1)) | id;
-    if (this.count * 4 > this.slots.length * 3) this.doubleSlots();
-    return id;
-  }
-
-  /** Twice the slots, in place (grown), each number hashed again from its bytes, as a slot holds only part of its hash. */
-  private doubleSlots(): void {
-    const slots = resized(this.slots, this.slots.length * 2).fill(FREE);
-    const mask = slots.length - 1;
-    for (let id = 1; id < this.count; id++) {
-      const start = this.starts[id];
-      const hashed = hash(this.parents[id], this.pool, start, start + this.lengthOf(id));
-      let slot = hashed & mask;
-      while (slots[slot] !== FREE) slot = (slot + 1) & mask;
-      slots[slot] = (hashed & ~mask) | id;
+    if (this.count * 4 > this.slots.length * 3) {
+      // Each number hashed again from its bytes: a slot holds only part of its hash.
+      const hashOf = (id: number) => hash(this.parents[id], this.pool, this.starts[id], this.starts[id] + this.lengthOf(id));
+      this.slots = doubledSlots(this.slots, 1, this.count, hashOf, (id, hashed, mask) => (hashed & ~mask) | id, FREE);
     }
-    this.slots = slots;
+    return id;
   }
 }
 
 /**
  * The slots of an open-addressing hash of the numbers `first` to `end` (exclusive), twice as
  * many as `old`, each number at the first free slot from its hash: `old`'s memory, grown in
- * place (grown), as the numbers are hashed again from `hashOf`, not from `old`.
+ * place (grown), as the numbers are hashed again from `hashOf`, not from `old`. A slot holds what
+ * `held` makes of a number, its hash and the new mask (the number itself by default; the path
+ * table packs the hash in beside it), and `free` where none.
  */
-export function doubledSlots(old: Int32Array<ArrayBuffer>, first: number, end: number, hashOf: (id: number) => number): Int32Array<ArrayBuffer> {
-  const slots = resized(old, old.length * 2).fill(EMPTY);
+export function doubledSlots(
+  old: Int32Array<ArrayBuffer>,
+  first: number,
+  end: number,
+  hashOf: (id: number) => number,
+  held: (id: number, hashed: number, mask: number) => number = (id) => id,
+  free = EMPTY,
+): Int32Array<ArrayBuffer> {
+  const slots = resized(old, old.length * 2).fill(free);
   const mask = slots.length - 1;
   for (let id = first; id < end; id++) {
-    let slot = hashOf(id) & mask;
-    while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
-    slots[slot] = id;
+    const hashed = hashOf(id);
+    let slot = hashed & mask;
+    while (slots[slot] !== free) slot = (slot + 1) & mask;
+    slots[slot] = held(id, hashed, mask);
   }
   return slots;
 }
