@@ -49,8 +49,8 @@ export interface WalkOptions {
   inProcess?: boolean;
   /**
    * The consumer holds much memory of its own (a model of the tree, diff's hashes, repack's
-   * compressor): a format whose CLI is slower than ours but leaner (lz4, zstd: onlyToSaveMemory)
-   * is decoded by the CLI all the same, a member is read through a window of 256 KiB, not 1 MiB,
+   * compressor): a format whose CLI is slower than ours but leaner (onlyToSaveMemory: lz4, lzop,
+   * zstd, lzma) is decoded by the CLI all the same, a member is read through a window of 256 KiB, not 1 MiB,
    * and gzip decodes into smaller buffers (DecodeOptions.saveMemory): the second MiB of diff's
    * overlap was most of what diff of 100,050 hard links peaked over 64 MB (65.0, 63.7 without
    * it, by hand), and du and cat of 300,150 hard links peaked 1.3 to 1.5 MB lower with the
@@ -90,8 +90,8 @@ const SKIP_DATA_WINDOW = 16 << 10;
 const DATA_WINDOW = 256 << 10;
 /**
  * A compressed member's window where the consumer saves memory (WalkOptions.saveMemory), a
- * quarter of the megabyte it has otherwise: for the model walks, whose peak is the model's
- * beside the decoder's buffers.
+ * quarter of the megabyte it has otherwise: for the walks that save memory (du, cat, diff, repack),
+ * whose peak is their own memory beside the decoder's buffers.
  */
 const SAVING_MEMBER_WINDOW = 256 << 10;
 
