@@ -89,6 +89,29 @@ describe('du: the extracted size per directory, against find on GNU cpio\'s extr
     expect(json.archives.map((a) => [a.format, a.extractedSize, a.inTree])).toEqual([['cpio', 6000, 1000], ['gzip', 305, 305]]);
   });
 
+  it('a file of more than 2^31 bytes counts its size, and its hard link\'s group once', () => {
+    // GNU cpio archives a sparse file; zstd keeps the image small, and du reads its data past.
+    const dir = fresh('large');
+    const size = 2 ** 31 + 5;
+    sh(`mkdir d && truncate -s ${size} d/big && ln d/big d/link && printf ab > small`, { cwd: dir });
+    const image = `${dir}/large.img`;
+    sh(`find d small | cpio -o -H newc --quiet | zstd -q -1 -c > ${image}`, { cwd: dir });
+    const json = du([image]);
+    expect(byPath(json)).toEqual(new Map([['.', { bytes: size + 2, files: 2 }], ['d', { bytes: size, files: 1 }]]));
+    expect(json.archives.map((a) => a.inTree)).toEqual([size + 2]);
+  }, 60_000);
+
+  it('what the tree holds of each archive, past 255 archives and 65,535', () => {
+    // Each archive names the file f, whose last data wins, and a file of its own.
+    const archives = 65_540;
+    const archive = (i: number) => newcArchive([{ name: 'f', data: 'x'.repeat(i % 7) }, { name: `n${i}`, data: 'y'.repeat(i % 5) }]);
+    const json = du([writeImage(Array.from({ length: archives }, (_, i) => archive(i)))]);
+    expect(json.archives).toHaveLength(archives);
+    const last = archives - 1;
+    expect(json.archives.map((a) => a.inTree)).toEqual(Array.from({ length: archives }, (_, i) => (i % 5) + (i === last ? last % 7 : 0)));
+    expect(json.bytes).toBe(json.archives.reduce((sum, a) => sum + a.inTree, 0));
+  }, 120_000);
+
   const real = realImage('fedora-like-zstd.img');
   const whyNotReal = skipUnlessCI(!existsSync(real) ? `no ${real}: npm run setup` : !HAVE_DRACUT ? 'no /usr/lib/dracut/skipcpio' : !AS_ROOT ? "not root: GNU cpio cannot make the image's device nodes" : undefined);
   it.skipIf(whyNotReal)(titled('a real image: every directory, against cpio -idmu of it, then skipcpio | zstd -dc | cpio -idmu', whyNotReal), () => {

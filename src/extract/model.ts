@@ -21,10 +21,9 @@ export interface ModelNode {
 /** Linux's NAME_MAX: a longer name component fails with ENAMETOOLONG on its filesystems. */
 const NAME_MAX = 255;
 const SLASH = 0x2f;
+const DIR = ENTRY_TYPES.indexOf('dir');
 /** No node at a path; nothing kept of an entry. */
 export const NONE = -1;
-/** ModelTree.children's largest count: the rest are in a map. */
-const MANY = 0xffff;
 
 /**
  * The tree `unpack` leaves in a new target directory, in memory, for TreeWriter to build by
@@ -39,17 +38,13 @@ const MANY = 0xffff;
 export class ModelTree implements Tree {
   /** By a path's number: the node there, or NONE. */
   private nodeAt = new Int32Array(1024).fill(NONE);
-  /**
-   * By a path's number: how many names the directory there holds (rmdir needs it empty), up to
-   * MANY; from MANY on, the count is in `manyChildren`. Two bytes a path, where four held every
-   * count. (One byte, with a directory's count past 255 in the map, made `du` of 100,100 files,
-   * 1,000 to a directory, 1.03 ± 0.07 times as slow: hyperfine, 15 runs, by hand.)
-   */
-  private children = new Uint16Array(1024);
-  private readonly manyChildren = new Map<number, number>();
   /** By a node's number: its type, an index of ENTRY_TYPES. */
   private types = new Uint8Array(1024);
-  /** By a node's number: the number its user kept of its entry, or NONE. */
+  /**
+   * By a node's number: the number its user kept of its entry, or NONE; a directory's, which
+   * keeps nothing, how many names it holds (rmdir needs it empty). No array by path for the
+   * count: two bytes a path had held it.
+   */
   private kept = new Int32Array(1024).fill(NONE);
   private nodesMade = 0;
 
@@ -58,11 +53,11 @@ export class ModelTree implements Tree {
    * it, up to 2^31 - 1, or NONE), a number and no object: a model holds every path of the tree.
    * `replaced` is what the node kept before, which nothing else holds, for the user to record
    * `e` in its place (a hard link that carries data, most often the group's last name); NONE
-   * for a new node. `names`: the table its paths are numbered in, which its user may number
-   * other paths in too.
+   * for a new node. `node`: the node's number. `names`: the table its paths are numbered in,
+   * which its user may number other paths in too.
    */
   constructor(
-    private readonly keep: (e: CpioEntry, replaced: number) => number,
+    private readonly keep: (e: CpioEntry, replaced: number, node: number) => number,
     readonly names = new PathTable(),
   ) {}
 
@@ -71,7 +66,16 @@ export class ModelTree implements Tree {
    * user may share, is left. The model is not used again.
    */
   release(): void {
-    for (const array of [this.nodeAt, this.children, this.types, this.kept]) freeNow(array.buffer);
+    freeNow(this.releaseButKept().buffer);
+  }
+
+  /**
+   * As release, but for the numbers its nodes kept (a directory's: how many names it holds), by
+   * node, which it returns: for its user to read, and free, when the rest is gone.
+   */
+  releaseButKept(): Int32Array {
+    for (const array of [this.nodeAt, this.types]) freeNow(array.buffer);
+    return this.kept;
   }
 
   /** A scratch file of the writer's, in the temporary directory: a model has no directory of its own. */
@@ -124,8 +128,8 @@ export class ModelTree implements Tree {
   }
 
   rmdir(rel: Buffer): void {
-    const id = this.names.find(rel);
-    if (id >= 0 && this.children[id] > 0) throw errno('ENOTEMPTY', 'rmdir');
+    const node = this.nodeOf(this.names.find(rel));
+    if (node !== NONE && this.types[node] === DIR && this.kept[node] > 0) throw errno('ENOTEMPTY', 'rmdir');
     this.remove(rel);
   }
 
@@ -164,7 +168,7 @@ export class ModelTree implements Tree {
    * for each link opened (a link of no data leaves the group's content as it was).
    */
   contentFrom(node: number, e: CpioEntry): void {
-    this.kept[node] = this.keep(e, this.kept[node]);
+    this.kept[node] = this.keep(e, this.kept[node], node);
   }
 
   /** The number the node's user kept, or NONE. */
@@ -190,7 +194,9 @@ export class ModelTree implements Tree {
   }
 
   private node(id: number): ModelNode | undefined {
-    return id === NONE ? undefined : { id, type: ENTRY_TYPES[this.types[id]], from: this.kept[id] };
+    if (id === NONE) return undefined;
+    const type = this.types[id];
+    return { id, type: ENTRY_TYPES[type], from: type === DIR ? NONE : this.kept[id] };
   }
 
   /** A node for a create that succeeds: nodes are not reused, so there are no more than the paths made. */
@@ -199,7 +205,8 @@ export class ModelTree implements Tree {
     this.types = grown(this.types, id);
     this.kept = grown(this.kept, id, NONE);
     this.types[id] = ENTRY_TYPES.indexOf(type);
-    if (e) this.kept[id] = this.keep(e, NONE);
+    if (type === 'dir') this.kept[id] = 0;
+    else if (e) this.kept[id] = this.keep(e, NONE, id);
     return id;
   }
 
@@ -208,37 +215,30 @@ export class ModelTree implements Tree {
     checkNameLengths(rel, syscall);
     const path = this.names.add(rel);
     this.nodeAt = grown(this.nodeAt, path, NONE);
-    this.children = grown(this.children, path);
     if (this.nodeAt[path] !== NONE) throw errno('EEXIST', syscall);
     return path;
   }
 
   private put(path: number, node: number): void {
     this.nodeAt[path] = node;
-    const parent = this.names.parentOf(path);
-    this.countChildren(parent, this.childrenOf(parent) + 1);
+    this.countName(path, 1);
   }
 
   private remove(rel: Buffer): void {
     const id = this.names.find(rel);
     if (this.nodeOf(id) === NONE) return;
     this.nodeAt[id] = NONE;
-    const parent = this.names.parentOf(id);
-    this.countChildren(parent, this.childrenOf(parent) - 1);
+    this.countName(id, -1);
   }
 
-  private childrenOf(dir: number): number {
-    return this.children[dir] === MANY ? this.manyChildren.get(dir)! : this.children[dir];
-  }
-
-  private countChildren(dir: number, count: number): void {
-    if (count < MANY) {
-      if (this.children[dir] === MANY) this.manyChildren.delete(dir);
-      this.children[dir] = count;
-    } else {
-      this.children[dir] = MANY;
-      this.manyChildren.set(dir, count);
-    }
+  /**
+   * Counts a name made (1) or removed (-1) at `path` in the node of its directory (the writer
+   * makes each parent a directory first; a node of another type keeps its user's number). The
+   * root has no node: it is never removed.
+   */
+  private countName(path: number, change: 1 | -1): void {
+    const dir = this.nodeOf(this.names.parentOf(path));
+    if (dir !== NONE && this.types[dir] === DIR) this.kept[dir] += change;
   }
 }
 
