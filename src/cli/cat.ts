@@ -116,21 +116,20 @@ interface Kept {
 
 /**
  * What the first pass keeps of each entry that a node of the model may come from (no directory
- * entry's), by record number, in typed arrays: the model keeps only a record's number per
- * node, as it holds every path of the tree (an object per entry, with its name, took most of a
- * run's memory). A symlink's target and a device's numbers are kept for the message that PATH
- * is one. On a pipe (`spooled`), each entry's place, and the name of each file entry with data,
- * which a link named PATH may join after it went by (whatever now is at its group's first name:
- * not only a member of the group); elsewhere the ordinal and a bit of whether it has data, where
- * its place and size took 16 bytes more (`cat` of 300,150 hard links peaked at 67.9 MB with
- * them, 65.6 without, by hand).
+ * entry's), by its ordinal, which is the number the model keeps per node, as it holds every
+ * path of the tree (an object per entry, with its name, took most of a run's memory; an array
+ * of ordinals by a record's number 4 bytes an entry more: `cat` of 300,300 files peaked at
+ * 63.9 MB with it, by hand). A symlink's target and a device's numbers are kept for the
+ * message that PATH is one. On a pipe (`spooled`), each entry's place, and the name of each
+ * file entry with data, which a link named PATH may join after it went by (whatever now is at
+ * its group's first name: not only a member of the group); elsewhere a bit of whether it has
+ * data, where its place and size took 16 bytes more (`cat` of 300,150 hard links peaked at
+ * 67.9 MB with them, 65.6 without, by hand).
  */
 class EntryRecords {
-  private count = 0;
-  private ordinals = new Uint32Array(1024);
   private archives = new Uint32Array(0);
   private offsets = new Float64Array(0);
-  /** By record, a bit: whether its entry has data. */
+  /** By ordinal, a bit: whether its entry has data. */
   private withData = new Uint8Array(128);
   private readonly targets = new Map<number, Buffer>();
   private readonly devices = new Map<number, [major: number, minor: number]>();
@@ -140,51 +139,42 @@ class EntryRecords {
   constructor(private readonly spooled: boolean) {}
 
   /**
-   * A record of `e`, the image's `ordinal`-th entry, in `archive`, in place of record `replaced`
-   * where it is not NONE (ModelTree's keep); returns its number.
+   * Keeps what is needed of `e`, the image's `ordinal`-th entry, in `archive`, in place of the
+   * entry `replaced` where it is not NONE (ModelTree's keep); returns the ordinal.
    */
   add(ordinal: number, archive: number, e: CpioEntry, replaced: number): number {
-    const record = replaced === NONE ? this.count++ : replaced;
-    // A record replaced is a regular file's (a hard link's content): of the maps, only a name.
-    if (replaced !== NONE) this.names.delete(record);
-    this.ordinals = grown(this.ordinals, record);
-    this.ordinals[record] = ordinal;
-    this.withData = grown(this.withData, record >> 3);
-    if (e.size > 0) this.withData[record >> 3] |= 1 << (record & 7);
-    else this.withData[record >> 3] &= ~(1 << (record & 7));
+    // An entry replaced is a regular file's (a hard link's content): of the maps, only a name.
+    if (replaced !== NONE) this.names.delete(replaced);
+    this.withData = grown(this.withData, ordinal >> 3);
+    if (e.size > 0) this.withData[ordinal >> 3] |= 1 << (ordinal & 7);
     const type = entryType(e.mode);
-    if (type === 'symlink') this.targets.set(record, e.linkTarget!);
-    else if (type === 'char' || type === 'block') this.devices.set(record, [e.rdevMajor, e.rdevMinor]);
+    if (type === 'symlink') this.targets.set(ordinal, e.linkTarget!);
+    else if (type === 'char' || type === 'block') this.devices.set(ordinal, [e.rdevMajor, e.rdevMinor]);
     if (this.spooled) {
-      this.archives = grown(this.archives, record);
-      this.offsets = grown(this.offsets, record);
-      this.archives[record] = archive;
-      this.offsets[record] = e.offset;
-      if (type === 'file' && e.size > 0) this.names.set(record, e.name.toString('latin1'));
+      this.archives = grown(this.archives, ordinal);
+      this.offsets = grown(this.offsets, ordinal);
+      this.archives[ordinal] = archive;
+      this.offsets[ordinal] = e.offset;
+      if (type === 'file' && e.size > 0) this.names.set(ordinal, e.name.toString('latin1'));
     }
-    return record;
+    return ordinal;
   }
 
   release(): void {
-    for (const array of [this.ordinals, this.withData, this.archives, this.offsets]) freeNow(array.buffer);
+    for (const array of [this.withData, this.archives, this.offsets]) freeNow(array.buffer);
     this.targets.clear();
     this.devices.clear();
     this.names.clear();
   }
 
-  /** The position among the image's entries of the one kept as `record`. */
-  ordinalOf(record: number): number {
-    return this.ordinals[record];
-  }
-
-  get(record: number): Kept {
-    const [rdevMajor, rdevMinor] = this.devices.get(record) ?? [];
-    const spooled = this.spooled ? { archive: this.archives[record], offset: this.offsets[record], name: this.names.get(record) } : undefined;
+  get(ordinal: number): Kept {
+    const [rdevMajor, rdevMinor] = this.devices.get(ordinal) ?? [];
+    const spooled = this.spooled ? { archive: this.archives[ordinal], offset: this.offsets[ordinal], name: this.names.get(ordinal) } : undefined;
     return {
-      ordinal: this.ordinals[record],
-      hasData: (this.withData[record >> 3] & (1 << (record & 7))) !== 0,
+      ordinal,
+      hasData: (this.withData[ordinal >> 3] & (1 << (ordinal & 7))) !== 0,
       spooled,
-      linkTarget: this.targets.get(record),
+      linkTarget: this.targets.get(ordinal),
       rdevMajor,
       rdevMinor,
     };
@@ -226,7 +216,7 @@ async function unpackModel(image: string, wanted: Buffer, maxOutput: number, spo
 
 /** The writer on the model, placing the entries and watching those named `wanted`. */
 class ModelUnpack implements CpioEvents {
-  /** A node keeps the record of the entry its content comes from. */
+  /** A node keeps the ordinal of the entry its content comes from. */
   readonly tree = new ModelTree((e, replaced) => this.entries.add(this.count, this.archive, e, replaced));
   readonly entries: EntryRecords;
   last: Named | undefined;
@@ -259,7 +249,7 @@ class ModelUnpack implements CpioEvents {
     // opened it through one of its hard links, whatever the entry's own name. Only a spool needs
     // to know as the data goes by: the model is looked at per entry only then.
     const node = this.spool && e.size > 0 ? this.tree.get(this.wanted) : undefined;
-    this.copyTo = node?.type === 'file' && this.entries.ordinalOf(node.from) === this.count ? this.spool : undefined;
+    this.copyTo = node?.type === 'file' && node.from === this.count ? this.spool : undefined;
     this.copyTo?.start(this.count);
   }
 
