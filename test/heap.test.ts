@@ -27,6 +27,43 @@ function newSpaceMiB(args: string[]): number {
   return Number(run.stdout.slice(run.stdout.lastIndexOf('\n') + 1));
 }
 
+/*
+ * glibc's mmap threshold: after a free of a mmapped block of a few MiB, the blocks below that
+ * size come from its heap, which gives back only its top. A block of 8 MB is made and freed,
+ * then twenty of 600 KB (12 MB), each beside a small one kept; the RSS these leave behind once freed, in
+ * MB. A first block outOfHeap made leaves the threshold where it was: they go back to the system.
+ */
+function leftBehindMB(allocate: 'outOfHeap' | 'plain'): number {
+  const script = `
+const { outOfHeap, freeNow } = await import(${JSON.stringify(`${ROOT}dist/decode/source.js`)});
+const fs = process.getBuiltinModule('node:fs');
+const rss = () => +/VmRSS:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1] / 1024;
+freeNow(${allocate === 'outOfHeap' ? 'outOfHeap' : 'Buffer.allocUnsafeSlow'}(8_000_000).fill(1).buffer);
+const before = rss();
+const kept = [];
+const blocks = [];
+for (let i = 0; i < 20; i++) {
+  blocks.push(Buffer.allocUnsafeSlow(600_000).fill(1));
+  kept.push(Buffer.allocUnsafeSlow(1000).fill(2));
+}
+for (const b of blocks) freeNow(b.buffer);
+process.stdout.write(String(rss() - before));
+`;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  expect(run.status, run.stderr).toBe(0);
+  return Number(run.stdout);
+}
+
+describe("glibc's mmap threshold", () => {
+  it('blocks made after a large one is freed stay in the heap once freed', () => {
+    expect(leftBehindMB('plain')).toBeGreaterThan(10);
+  });
+
+  it('after one outOfHeap made, they go back to the system', () => {
+    expect(leftBehindMB('outOfHeap')).toBeLessThan(3);
+  });
+});
+
 describe('the young generation', () => {
   it('grows past 2 MiB in a process that does not cap it', () => {
     expect(newSpaceMiB(['--input-type=module', '-e', GROW])).toBeGreaterThan(2);

@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream';
 import { FormatError } from '../errors.js';
-import { type ByteSource, freeNow } from './source.js';
+import { type ByteSource, freeNow, outOfHeap } from './source.js';
 import { eventLoopTurn } from './turn.js';
 import type { DecodeOptions, Sink } from './types.js';
 
@@ -84,7 +84,7 @@ export async function pumpZlib(
   // gzip image took 1.3 times as long without the overlap, 1.04 with quarters, for no memory
   // that showed: bench/alternate.sh, by hand), else a quarter.
   const chunkBytes = saveMemory ? OUTPUT_CHUNK / (overlap ? 2 : 4) : OUTPUT_CHUNK;
-  const outs = overlap ? [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)] : [Buffer.allocUnsafe(chunkBytes)];
+  const outs = overlap ? [outOfHeap(chunkBytes), outOfHeap(chunkBytes)] : [outOfHeap(chunkBytes)];
   let which = 0;
   /** A chunk the sink has yet to take. */
   let pending: Uint8Array | undefined;

@@ -1,5 +1,5 @@
 import { ENTRY_TYPES, type EntryType } from '../cpio/entry.js';
-import { freeNow } from '../decode/source.js';
+import { freeNow, outOfHeap, outOfHeapArray } from '../decode/source.js';
 import { PathTable, grown } from '../extract/path-table.js';
 import { type ScratchFile, padded } from '../extract/scratch-file.js';
 import { sortInPlace } from '../extract/sort.js';
@@ -110,18 +110,18 @@ export class TreeView {
     let inodes = 0;
     for (const path of sorted) inodes = Math.max(inodes, this.inodeAt[path] + 1);
     /** By inode: how many names it has, then where its names end in `names`, then where they start (the end is the next one's start). */
-    const namesStart = new Uint32Array(inodes + 1);
+    const namesStart = outOfHeapArray(Uint32Array, inodes + 1);
     for (const path of sorted) if (this.inodeAt[path] !== NONE) namesStart[this.inodeAt[path]]++;
     for (let inode = 1; inode < inodes; inode++) namesStart[inode] += namesStart[inode - 1];
     namesStart[inodes] = inodes > 0 ? namesStart[inodes - 1] : 0;
-    const names = new Uint32Array(namesStart[inodes]);
+    const names = outOfHeapArray(Uint32Array, namesStart[inodes]);
     for (let i = sorted.length - 1; i >= 0; i--) if (this.inodeAt[sorted[i]] !== NONE) names[--namesStart[this.inodeAt[sorted[i]]]] = sorted[i];
 
     const writer = new FrontCoder(scratch, this.paths);
     /** By inode: its group's number, where it has two names or more, and where its names are in the file. */
-    const groupOf = new Int32Array(inodes).fill(NONE);
-    const groupAt = new Float64Array(inodes);
-    const groupLength = new Uint32Array(inodes);
+    const groupOf = outOfHeapArray(Int32Array, inodes).fill(NONE);
+    const groupAt = outOfHeapArray(Float64Array, inodes);
+    const groupLength = outOfHeapArray(Uint32Array, inodes);
     let groups = 0;
     for (let inode = 0; inode < inodes; inode++) {
       if (namesStart[inode + 1] - namesStart[inode] < 2) continue;
@@ -169,7 +169,7 @@ export class TreeView {
   private order(): Uint32Array {
     let count = 0;
     for (let path = 0; path < this.recordAt.length; path++) if (this.recordAt[path] !== NONE) count++;
-    const sorted = new Uint32Array(count);
+    const sorted = outOfHeapArray(Uint32Array, count);
     for (let path = 0, at = 0; path < this.recordAt.length; path++) if (this.recordAt[path] !== NONE) sorted[at++] = path;
     return sortInPlace(sorted, (a, b) => this.paths.compare(a, b));
   }
@@ -498,8 +498,8 @@ class RecordGatherer {
    */
   constructor(private readonly scratch: ScratchFile, private readonly placeOf: Uint32Array, records: number) {
     const bytes = (placeOf[records] - placeOf[0]) * 4;
-    this.buffer = Buffer.allocUnsafeSlow(Math.min(GATHER_BYTES, bytes));
-    this.window = Buffer.allocUnsafeSlow(Math.min(READ_BUFFER, bytes));
+    this.buffer = outOfHeap(Math.min(GATHER_BYTES, bytes));
+    this.window = outOfHeap(Math.min(READ_BUFFER, bytes));
     this.starts = new Uint32Array(Math.min(GATHER_RECORDS, records) + 1);
     this.keys = new Float64Array(Math.min(GATHER_RECORDS, records));
   }
