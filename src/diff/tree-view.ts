@@ -80,11 +80,6 @@ export class TreeView {
     return this.addRecord('file', attributes, bytes, getFloat(header, SIZE));
   }
 
-  /** Whether the path numbered `path` has a record. */
-  holds(path: number): boolean {
-    return path < this.recordAt.length && this.recordAt[path] !== NONE;
-  }
-
   /** What is at the path numbered `path`: `record`, and `inode` (NONE for a directory, or a name with no other). */
   put(path: number, record: number, inode: number): void {
     this.recordAt = grown(this.recordAt, path, NONE);

@@ -185,6 +185,15 @@ export class ModelTree implements Tree {
   }
 
   /**
+   * Each directory's node keeps NONE, where it counted its names: for a user done with making
+   * and removing, which may then keep a record of its own there (keepFor). rmdir is not called
+   * after.
+   */
+  forgetNameCounts(): void {
+    for (let node = 0; node < this.nodesMade; node++) if (this.types[node] === DIR) this.kept[node] = NONE;
+  }
+
+  /**
    * The node at the path numbered `path` (-1 where the table has no such path), or NONE: the
    * table may number paths of another tree too (diff's two trees share one), which `nodeAt`
    * has not grown to.
