@@ -129,10 +129,14 @@ export class TreeView {
       groupOf[inode] = group++;
     }
     namesStart[groups] = grouped;
+    // By path from here: its group, or NONE, in place of its inode.
+    for (const path of sorted) if (this.inodeAt[path] !== NONE) this.inodeAt[path] = groupOf[this.inodeAt[path]];
+    freeNow(groupOf.buffer);
+    const groupByPath = this.inodeAt;
     const names = outOfHeapArray(Uint32Array, grouped);
     for (let i = sorted.length - 1; i >= 0; i--) {
-      const inode = this.inodeAt[sorted[i]];
-      if (inode !== NONE && groupOf[inode] !== NONE) names[--namesStart[groupOf[inode]]] = sorted[i];
+      const group = groupByPath[sorted[i]];
+      if (group !== NONE) names[--namesStart[group]] = sorted[i];
     }
 
     const writer = new FrontCoder(scratch, this.paths);
@@ -152,8 +156,7 @@ export class TreeView {
       const count = records.gather(first, sorted.length, (item) => this.recordAt[sorted[item]]);
       for (let item = 0; item < count; item++) {
         const path = sorted[first + item];
-        const inode = this.inodeAt[path];
-        const group = inode === NONE ? NONE : groupOf[inode];
+        const group = groupByPath[path];
         const from = records.starts[item];
         const length = records.starts[item + 1] - from;
         const link = writer.name(path, LINK_WORDS * 4 + length);
@@ -175,7 +178,7 @@ export class TreeView {
     }
     records.release();
     scratch.flush();
-    for (const array of [sorted, namesStart, groupOf, groupEnd]) freeNow(array.buffer);
+    for (const array of [sorted, namesStart, groupEnd]) freeNow(array.buffer);
     this.freeMemory();
     return new SortedTree(scratch, recordsAt, scratch.written, groups);
   }
