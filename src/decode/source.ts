@@ -302,6 +302,7 @@ export class ByteSource {
     this.bufStart = this.offset;
     this.buf = EMPTY;
     this.bufLen = this.cursor = 0;
+    // Every window is a buffer of its own (outOfHeap), none a slice of Node's shared pool.
     if (buf !== EMPTY) freeNow(buf.buffer);
   }
 

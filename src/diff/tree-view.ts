@@ -31,7 +31,7 @@ export const NONE = -1;
 export class TreeView {
   /** By a path's number: its record, or NONE. */
   private recordAt = new Int32Array(1024).fill(NONE);
-  /** By a path's number: its inode, or NONE. */
+  /** By a path's number: its inode, or NONE; its group's number once sortInto has numbered them. */
   private inodeAt = new Int32Array(1024).fill(NONE);
   /** By a record's number: where it is in the scratch file, in words. */
   private placeOf = new Uint32Array(1024);
