@@ -302,8 +302,8 @@ export class ByteSource {
     this.bufStart = this.offset;
     this.buf = EMPTY;
     this.bufLen = this.cursor = 0;
-    // Every window is a buffer of its own (outOfHeap), none a slice of Node's shared pool.
-    if (buf !== EMPTY) freeNow(buf.buffer);
+    // A small window is a slice of Node's shared pool, which is not ours to free.
+    if (buf !== EMPTY && buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) freeNow(buf.buffer);
   }
 
   private fill(want: number): void {
@@ -312,7 +312,7 @@ export class ByteSource {
     const keep = this.bufLen - from;
     const need = this.cursor - from + want;
     if (need > this.buf.length) {
-      const bigger = outOfHeap(Math.max(need, this.buf.length * 2, this.bufferSize));
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2, this.bufferSize));
       this.buf.copy(bigger, 0, from, this.bufLen);
       this.buf = bigger;
     } else if (keep > 0 && from > 0) {
@@ -386,11 +386,11 @@ const PAST_MMAP_THRESHOLD_MAX = (32 << 20) + (4 << 10);
  * after one of a few MiB, each block below that size comes from its heap, which gives back only
  * its top (test/heap.test.ts). `diff`'s second tree stood 1.7 to 2.7 MB higher than its first
  * as each walk ended (300,000 entries, marks of /proc/self/status in a copy of `dist`; none with
- * MALLOC_MMAP_THRESHOLD_ set, which fixes the threshold), and its peak at 300,300 files came
- * down 68.1 → 66.6 MB, at 300,300 directories 70.0 → 67.9, at 100,100 directories 61.0 → 59.3
- * with these (by hand). For a block made and freed while other memory is held: the windows, the
- * output of node:zlib's engine, a tree's sort. The reservation counts in V8's external memory,
- * which may bring a collection sooner.
+ * MALLOC_MMAP_THRESHOLD_ set, which fixes the threshold). For a block made and freed while a
+ * model is held: node:zlib's output where a walk saves memory, `diff`'s sort of a tree. The
+ * reservation counts in V8's external memory and brings a mark-compact: where no model is held
+ * (unpack's windows and node:zlib's output) it took more than it saved (by hand, unpack of the
+ * real lz4 and zstd images 0.2 to 0.5 MB more, the collector's code).
  */
 export function outOfHeap(bytes: number): Buffer<ArrayBuffer> {
   if (bytes < MMAP_THRESHOLD || bytes >= PAST_MMAP_THRESHOLD_MAX) return Buffer.alloc(bytes);
