@@ -85,7 +85,10 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   /** By node: how many names it has, then where its names end in `names`, then where they start (the end is the next node's start). */
   const groupStart = new Uint32Array(nodes + 1);
   const inTree = new Map<number, number>();
+  /** The directories, the root (which has no node) counted. */
+  let count = 1;
   for (const [, node] of model.paths()) {
+    if (node.type === 'dir') count++;
     if (node.type !== 'file' || groupStart[node.id]++ > 0) continue;
     inTree.set(archiveOf[node.id], (inTree.get(archiveOf[node.id]) ?? 0) + sizeOf(node.from));
   }
@@ -96,17 +99,15 @@ export async function measureImage(image: string, options: Pick<WalkOptions, 'st
   }
   groupStart[nodes] = nodes > 0 ? groupStart[nodes - 1] : 0;
   const names = new Uint32Array(groupStart[nodes]);
-  let count = 1;
-  for (const [path, node] of model.paths()) {
-    if (node.type === 'file') names[--groupStart[node.id]] = path;
-    else if (node.type === 'dir') count++;
-  }
   // The root, 0, then the others, by path number: a directory's sums are by its place here,
   // found by halving, where arrays by path took 16 bytes a path of any kind (`du` of 300,300
   // files peaked at 66.9 MB as it summed, by hand).
   const dirs = new Uint32Array(count);
   let at = 1;
-  for (const [path, node] of model.paths()) if (node.type === 'dir') dirs[at++] = path;
+  for (const [path, node] of model.paths()) {
+    if (node.type === 'file') names[--groupStart[node.id]] = path;
+    else if (node.type === 'dir') dirs[at++] = path;
+  }
   // By node: what it kept, for a file its size (sizeOf); then the sizes by group, as the sums
   // are made, in place (a group's number is no more than its node's).
   const kept = model.releaseButKept();
